@@ -1,0 +1,78 @@
+/**
+ * Reconnect delays: capped exponential backoff with full jitter.
+ *
+ * @module
+ */
+
+/**
+ * How the client waits between reconnect attempts. Attempt `n` (0 for the
+ * first retry after a connection was lost) waits a uniformly random time in
+ * `[0, min(maxDelay, initialDelay * factor ** n)]` ("full jitter"), so that
+ * thousands of tabs dropped by one server restart do not come back in step.
+ * The attempt counter resets once a connection receives its hello.
+ *
+ * @example Slower, gentler retries
+ * ```ts
+ * import { connect } from "@wshub/hub/client";
+ *
+ * const client = connect("ws://127.0.0.1:8000/ws", {
+ *   reconnect: { initialDelay: 1_000, maxDelay: 30_000, factor: 2 },
+ * });
+ * await client.close();
+ * ```
+ */
+export interface ReconnectOptions {
+  /** Cap of the first retry's delay, in milliseconds. Default 500. */
+  initialDelay?: number;
+  /** Largest cap of any delay, in milliseconds. Default 10 000. */
+  maxDelay?: number;
+  /** Growth of the cap per failed attempt. Default 2. */
+  factor?: number;
+}
+
+/** {@linkcode ReconnectOptions} with every default filled in. */
+export type Backoff = Required<ReconnectOptions>;
+
+/** The defaults of {@linkcode ReconnectOptions}. */
+export const DEFAULT_BACKOFF: Backoff = { initialDelay: 500, maxDelay: 10_000, factor: 2 };
+
+/**
+ * Fills in defaults and checks the values.
+ *
+ * @throws {RangeError} when a value is negative, not finite, or `factor < 1`.
+ */
+export function resolveBackoff(options: ReconnectOptions = {}): Backoff {
+  const backoff = { ...DEFAULT_BACKOFF, ...options };
+  const { initialDelay, maxDelay, factor } = backoff;
+  if (!(Number.isFinite(initialDelay) && initialDelay >= 0)) {
+    throw new RangeError(
+      `reconnect.initialDelay must be a finite number >= 0, got ${initialDelay}`,
+    );
+  }
+  if (!(Number.isFinite(maxDelay) && maxDelay >= initialDelay)) {
+    throw new RangeError(
+      `reconnect.maxDelay must be a finite number >= initialDelay (${initialDelay}), got ${maxDelay}`,
+    );
+  }
+  if (!(Number.isFinite(factor) && factor >= 1)) {
+    throw new RangeError(`reconnect.factor must be a finite number >= 1, got ${factor}`);
+  }
+  return backoff;
+}
+
+/** The upper bound of attempt `attempt`'s delay: `min(maxDelay, initialDelay * factor ** attempt)`. */
+export function backoffCap(attempt: number, backoff: Backoff): number {
+  return Math.min(backoff.maxDelay, backoff.initialDelay * backoff.factor ** attempt);
+}
+
+/**
+ * The delay before attempt `attempt` (0-based): `random() * backoffCap(attempt)`,
+ * rounded down to whole milliseconds. `random` must return values in `[0, 1)`.
+ */
+export function backoffDelay(
+  attempt: number,
+  backoff: Backoff,
+  random: () => number = Math.random,
+): number {
+  return Math.floor(random() * backoffCap(attempt, backoff));
+}

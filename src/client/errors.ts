@@ -1,0 +1,120 @@
+/**
+ * Errors the client throws from `send` or reports through its `error` event.
+ *
+ * @module
+ */
+
+/**
+ * Thrown by `send()` while the client is not connected and its send queue
+ * already holds `queueLimit` messages. Nothing was queued.
+ *
+ * @example Handling a full queue
+ * ```ts
+ * import { connect, SendQueueFullError } from "@wshub/hub/client";
+ *
+ * const client = connect("ws://127.0.0.1:8000/ws", { queueLimit: 10 });
+ * try {
+ *   client.send({ text: "hi" });
+ * } catch (error) {
+ *   if (!(error instanceof SendQueueFullError)) throw error;
+ *   console.warn("offline: message not sent");
+ * }
+ * await client.close();
+ * ```
+ */
+export class SendQueueFullError extends Error {
+  /** The `queueLimit` that was reached. */
+  readonly limit: number;
+
+  /** Creates the error for a queue bounded at `limit` messages. */
+  constructor(limit: number) {
+    super(
+      `Send queue is full: ${limit} messages are already waiting for the connection to open. ` +
+        'Wait for state "open" before sending more, or raise the queueLimit option.',
+    );
+    this.name = "SendQueueFullError";
+    this.limit = limit;
+  }
+}
+
+/**
+ * Thrown by `send()` once the client is closed for good: after `close()`, or
+ * after the server closed with a code the client does not retry.
+ *
+ * @example Checking the state first
+ * ```ts
+ * import { ClientClosedError, connect } from "@wshub/hub/client";
+ *
+ * const client = connect("ws://127.0.0.1:8000/ws");
+ * await client.close();
+ * try {
+ *   client.send("late");
+ * } catch (error) {
+ *   console.assert(error instanceof ClientClosedError);
+ * }
+ * ```
+ */
+export class ClientClosedError extends Error {
+  /** Creates the error; `detail` says why the client is closed. */
+  constructor(detail: string) {
+    super(`Cannot send: the client is closed (${detail}). Call connect() again for a new client.`);
+    this.name = "ClientClosedError";
+  }
+}
+
+/**
+ * Reported through the `error` event when the server broke the `wshub.v1`
+ * protocol (an unknown frame tag, a malformed batch, no hello first, the
+ * subprotocol not accepted). The client closes and does not reconnect: the
+ * same server would do the same again.
+ *
+ * @example Logging protocol errors
+ * ```ts
+ * import { connect, ProtocolError } from "@wshub/hub/client";
+ *
+ * const client = connect("ws://127.0.0.1:8000/ws");
+ * client.on("error", (error) => {
+ *   if (error instanceof ProtocolError) console.error("not a wshub server?", error.message);
+ * });
+ * await client.close();
+ * ```
+ */
+export class ProtocolError extends Error {
+  /** Creates the error; `detail` says which rule the server broke. */
+  constructor(detail: string) {
+    super(`wshub.v1 protocol error: ${detail}`);
+    this.name = "ProtocolError";
+  }
+}
+
+/**
+ * Reported through the `error` event when the `decode` option threw on an
+ * incoming text message. The message is skipped; the connection stays open.
+ *
+ * @example Seeing skipped messages
+ * ```ts
+ * import { connect, DecodeError } from "@wshub/hub/client";
+ *
+ * const client = connect("ws://127.0.0.1:8000/ws");
+ * client.on("error", (error) => {
+ *   if (error instanceof DecodeError) console.warn("skipped:", error.text.slice(0, 80));
+ * });
+ * await client.close();
+ * ```
+ */
+export class DecodeError extends Error {
+  /** The text that could not be decoded. */
+  readonly text: string;
+
+  /** Creates the error for `text`; `cause` is what `decode` threw. */
+  constructor(text: string, cause: unknown) {
+    super(
+      `Could not decode an incoming message (${
+        cause instanceof Error ? cause.message : String(cause)
+      }); it was skipped. Pass a decode option that accepts what the server sends.`,
+      { cause },
+    );
+    this.name = "DecodeError";
+    this.text = text;
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * A tiny typed listener registry, and an async iterator built on it.
+ *
+ * @module
+ */
+
+/** A listener for one event whose payload is `V`. */
+export type Listener<V> = (value: V) => void;
+
+/**
+ * Typed listeners keyed by event name. A listener that throws does not stop
+ * the others nor the caller: its error goes to `reportError` (the page's or
+ * the runtime's uncaught-error handling), never into the socket handler.
+ */
+export class Emitter<M> {
+  #listeners = new Map<keyof M, Set<Listener<never>>>();
+
+  /** Adds `listener` for `type`; returns a function that removes it. */
+  on<K extends keyof M>(type: K, listener: Listener<M[K]>): () => void {
+    let set = this.#listeners.get(type);
+    if (!set) this.#listeners.set(type, set = new Set());
+    set.add(listener as Listener<never>);
+    return () => this.off(type, listener);
+  }
+
+  /** Removes `listener` from `type`. */
+  off<K extends keyof M>(type: K, listener: Listener<M[K]>): void {
+    this.#listeners.get(type)?.delete(listener as Listener<never>);
+  }
+
+  /** Calls every listener of `type` with `value`, in the order they were added. */
+  emit<K extends keyof M>(type: K, value: M[K]): void {
+    const set = this.#listeners.get(type);
+    if (!set) return;
+    for (const listener of [...set]) {
+      try {
+        (listener as Listener<M[K]>)(value);
+      } catch (error) {
+        report(error);
+      }
+    }
+  }
+}
+
+function report(error: unknown): void {
+  if (typeof globalThis.reportError === "function") globalThis.reportError(error);
+  else console.error(error);
+}
+
+/**
+ * An async iterator over the values `subscribe` delivers, ending when `end`
+ * fires. Values that arrive faster than the loop consumes them are buffered
+ * (without bound). Breaking out of the loop unsubscribes.
+ */
+export function iterate<V>(
+  subscribe: (push: (value: V) => void) => () => void,
+  onEnd: (finish: () => void) => () => void,
+  isEnded: () => boolean,
+): AsyncIterableIterator<V> {
+  const buffer: V[] = [];
+  let wake: (() => void) | undefined;
+  let done = isEnded();
+  const stop = () => {
+    done = true;
+    unsubscribe();
+    unsubscribeEnd();
+    wake?.();
+  };
+  const unsubscribe = done ? () => {} : subscribe((value) => {
+    buffer.push(value);
+    wake?.();
+  });
+  const unsubscribeEnd = done ? () => {} : onEnd(stop);
+  const iterator: AsyncIterableIterator<V> = {
+    async next(): Promise<IteratorResult<V>> {
+      while (buffer.length === 0 && !done) {
+        await new Promise<void>((resolve) => wake = resolve);
+        wake = undefined;
+      }
+      if (buffer.length > 0) return { value: buffer.shift() as V, done: false };
+      return { value: undefined, done: true };
+    },
+    return(): Promise<IteratorResult<V>> {
+      stop();
+      buffer.length = 0;
+      return Promise.resolve({ value: undefined, done: true });
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
+}

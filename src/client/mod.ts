@@ -1,0 +1,152 @@
+/**
+ * The browser and Deno client of a wshub hub: speaks `wshub.v1`, answers the
+ * server's heartbeats, notices a dead server on its own, reconnects with
+ * jittered exponential backoff and queues what you send while offline.
+ * Web-standard APIs only (WebSocket, timers, `performance.now`), no
+ * dependencies: the same module runs in a browser (bundled) and in Deno.
+ *
+ * ```ts
+ * import { connect } from "@wshub/hub/client";
+ *
+ * type Chat = { from?: string; text: string };
+ * const client = connect<Chat>("ws://127.0.0.1:8000/ws");
+ * client.on("state", (state) => console.log("connection:", state));
+ * client.on("message", (message) => console.log(`${message.from}: ${message.text}`));
+ * client.send({ text: "hello" }); // queued until open, then sent
+ * await client.close();
+ * ```
+ *
+ * ## Messages
+ *
+ * Encoding mirrors the hub: a string goes out as raw text, a `Uint8Array`,
+ * `ArrayBuffer` or other `ArrayBufferView` as binary, anything else as
+ * `JSON.stringify(value)`. Incoming text messages (single or coalesced) go
+ * through the `decode` option (default `JSON.parse`) and arrive as `message`
+ * events and through `for await (const message of client)`; incoming binary
+ * messages arrive as `binary` events (`Uint8Array`). A message that `decode`
+ * rejects is skipped and reported as an `error` event ({@linkcode DecodeError}).
+ * Use the same `T` as the server's `Hub<T>`.
+ *
+ * ## States and reconnecting
+ *
+ * `client.state` is `"connecting"`, `"open"`, `"reconnecting"` or `"closed"`;
+ * each change fires a `state` event. The client is `"open"` once the server's
+ * hello arrived. When a connection ends, the client waits a random delay in
+ * `[0, min(maxDelay, initialDelay * factor ** attempt)]` and tries again,
+ * except after `close()`, `reconnect: false`, or a close code listed in
+ * {@linkcode NO_RECONNECT_CODES} (1000, 1002, 1003, 1007, 1008, 1009, 4401,
+ * 4403: the server would refuse the same way again). 1001 (server restart),
+ * 1006 (connection lost), 1011, 1013, 4000, 4001 and any other code are retried.
+ *
+ * The client takes the server as dead when it has heard nothing (no message,
+ * no ping) for the hello's `pingInterval + pongTimeout` plus a small slack,
+ * and then drops the socket and reconnects, so a half-open TCP connection
+ * (a sleeping laptop, a dropped NAT mapping) does not leave a tab silently
+ * dead. It answers the server's pings at once and pings the server itself to
+ * measure `client.rtt`.
+ *
+ * While not open, `send` queues up to `queueLimit` messages (default 100),
+ * sent in order after the next hello; past that it throws
+ * {@linkcode SendQueueFullError}. After the client is closed for good it
+ * throws {@linkcode ClientClosedError}. Delivery is at most once.
+ *
+ * ## Identity
+ *
+ * Browsers cannot set headers on a WebSocket. Three ways to tell the server who
+ * the user is, each checked by the hub's `identify` hook before the upgrade:
+ *
+ * 1. **Token in the subprotocol list** (recommended for tokens): the `token`
+ *    option is offered as `wshub.token.<token>`; it never appears in URLs or
+ *    access logs.
+ *
+ *    ```ts ignore
+ *    // browser
+ *    const client = connect("wss://example.com/ws", { token: jwt });
+ *    // server
+ *    import { Hub, protocolToken } from "@wshub/hub";
+ *    const hub = new Hub({
+ *      onMessage() {},
+ *      identify: async (req) =>
+ *        (await verifyJwt(protocolToken(req)))?.sub ?? new Response(null, { status: 401 }),
+ *    });
+ *    ```
+ *
+ * 2. **A session cookie**: the browser sends the page's cookies with the
+ *    upgrade request. Keep the hub's origin check on (it is by default), since
+ *    cookies ride along on cross-site requests too.
+ *
+ *    ```ts ignore
+ *    // browser: nothing to pass
+ *    const client = connect("/ws");
+ *    // server
+ *    const hub = new Hub({
+ *      onMessage() {},
+ *      identify: async (req) => {
+ *        const sid = req.headers.get("cookie")?.match(/(?:^|; )sid=([^;]+)/)?.[1];
+ *        return (await sessions.get(sid))?.userId ?? new Response(null, { status: 401 });
+ *      },
+ *    });
+ *    ```
+ *
+ * 3. **A query parameter**: simple, but URLs end up in server and proxy logs;
+ *    use short-lived, single-use tickets only.
+ *
+ *    ```ts ignore
+ *    // browser
+ *    const client = connect(`/ws?ticket=${encodeURIComponent(ticket)}`);
+ *    // server
+ *    const hub = new Hub({
+ *      onMessage() {},
+ *      identify: (req) =>
+ *        redeemTicket(new URL(req.url).searchParams.get("ticket")) ??
+ *          new Response(null, { status: 401 }),
+ *    });
+ *    ```
+ *
+ * A server that rejects a client after the upgrade should close it with 4401
+ * (unauthorized, e.g. an expired token) or 4403 (forbidden): the client does
+ * not retry those; listen for `close` and connect again with a fresh token.
+ *
+ * @module
+ */
+
+import { HubClient } from "./connection.ts";
+import type { ConnectOptions } from "./connection.ts";
+
+export { HubClient } from "./connection.ts";
+export type { ClientEventMap, ClientState, CloseInfo, ConnectOptions } from "./connection.ts";
+export type { ReconnectOptions } from "./backoff.ts";
+export type { Hello } from "./frames.ts";
+export type { Listener } from "./events.ts";
+export { NO_RECONNECT_CODES } from "./close_codes.ts";
+export { ClientClosedError, DecodeError, ProtocolError, SendQueueFullError } from "./errors.ts";
+
+/**
+ * Connects to a wshub hub and keeps the connection alive until
+ * {@linkcode HubClient.close} is called. Returns at once; the client starts in
+ * state `"connecting"` and sends made before it is open are queued.
+ *
+ * `url` may be `ws:`/`wss:`, `http:`/`https:` (turned into `ws:`/`wss:`), or in
+ * a browser a path relative to the page (`"/ws"`).
+ *
+ * @typeParam T The message type: the same `T` as the server's `Hub<T>`.
+ * @param url The hub's WebSocket URL.
+ * @param options See {@linkcode ConnectOptions}.
+ * @returns The client.
+ * @throws {TypeError} on an invalid URL or token.
+ * @throws {RangeError} on an invalid numeric option.
+ *
+ * @example Connect, send, receive, close
+ * ```ts
+ * import { connect } from "@wshub/hub/client";
+ *
+ * const client = connect<{ text: string }>("ws://127.0.0.1:8000/ws", { token: "alice" });
+ * client.on("open", (hello) => console.log("hello, user", hello.user));
+ * client.on("message", (message) => console.log(message.text));
+ * client.send({ text: "hi all" });
+ * await client.close();
+ * ```
+ */
+export function connect<T = unknown>(url: string | URL, options?: ConnectOptions<T>): HubClient<T> {
+  return new HubClient<T>(url, options);
+}

@@ -1,0 +1,90 @@
+// Pure unit tests of the client's codec and backoff arithmetic (no sockets).
+import assert from "node:assert/strict";
+import { encodeMessage, parseBatch, parseFrame } from "../src/client/frames.ts";
+import { backoffCap, backoffDelay, resolveBackoff } from "../src/client/backoff.ts";
+import { ProtocolError } from "../src/client/mod.ts";
+
+const text = (frame: string | Uint8Array) => frame as string;
+
+Deno.test("encodeMessage: strings raw, bytes binary, the rest JSON", () => {
+  assert.equal(encodeMessage("hi"), "mhi");
+  assert.equal(encodeMessage(""), "m");
+  assert.equal(encodeMessage({ a: 1 }), 'm{"a":1}');
+  assert.equal(encodeMessage(42), "m42");
+  assert.equal(encodeMessage(null), "mnull");
+  const bytes = new Uint8Array([1, 2, 3]);
+  assert.deepEqual(encodeMessage(bytes), new Uint8Array([0x6d, 1, 2, 3]));
+  assert.deepEqual(encodeMessage(bytes.buffer), new Uint8Array([0x6d, 1, 2, 3]));
+  assert.deepEqual(encodeMessage(bytes.subarray(1)), new Uint8Array([0x6d, 2, 3]));
+  const encoded = encodeMessage(bytes) as Uint8Array;
+  bytes[0] = 9; // the frame is a copy
+  assert.equal(encoded[1], 1);
+  assert.throws(() => encodeMessage(undefined), /JSON\.stringify turns it into nothing/);
+});
+
+Deno.test("parseFrame: every tag of wshub.v1", () => {
+  assert.deepEqual(parseFrame("m{}"), { kind: "text", texts: ["{}"] });
+  assert.deepEqual(parseFrame("m"), { kind: "text", texts: [""] });
+  assert.deepEqual(parseFrame("b5:hello2:hi"), { kind: "text", texts: ["hello", "hi"] });
+  assert.deepEqual(parseFrame("p7"), { kind: "ping", token: "7" });
+  assert.deepEqual(parseFrame("P7"), { kind: "pong", token: "7" });
+  const hello = parseFrame(
+    'h{"v":1,"id":"c1","user":null,"pingInterval":25000,"pongTimeout":10000,"extra":true}',
+  );
+  assert.deepEqual(hello, {
+    kind: "hello",
+    hello: { v: 1, id: "c1", user: null, pingInterval: 25000, pongTimeout: 10000 },
+  });
+  const binary = parseFrame(new Uint8Array([0x6d, 7, 8]).buffer);
+  assert.deepEqual(binary, { kind: "binary", bytes: new Uint8Array([7, 8]) });
+});
+
+Deno.test("parseFrame: anything else is a protocol error", () => {
+  for (
+    const bad of [
+      "",
+      "x",
+      "M",
+      "p",
+      "p" + "1".repeat(33),
+      "h[]",
+      "hnot json",
+      'h{"v":2,"id":"c","user":null,"pingInterval":1,"pongTimeout":1}',
+      'h{"v":1,"id":"c","user":null,"pingInterval":0,"pongTimeout":1}',
+      "b",
+      "b3:ab",
+      "bx:a",
+      "b1:a2",
+    ]
+  ) {
+    assert.throws(() => parseFrame(bad), ProtocolError, `should reject ${JSON.stringify(bad)}`);
+  }
+  assert.throws(() => parseFrame(new ArrayBuffer(0)), ProtocolError);
+  assert.throws(() => parseFrame(new Uint8Array([0x62, 1]).buffer), /0x62/);
+});
+
+Deno.test("parseBatch counts UTF-16 code units, and texts may contain digits and colons", () => {
+  const parts = ["😀", "é", "12:34", "", "a:b:c", '{"n":1}'];
+  const body = parts.map((part) => `${part.length}:${part}`).join("");
+  assert.deepEqual(parseBatch(body), parts);
+  assert.equal(text(encodeMessage("😀")).length, 3); // 1 tag + 2 code units
+});
+
+Deno.test("backoff: full jitter within [0, min(cap, base * factor^n)]", () => {
+  const backoff = resolveBackoff({ initialDelay: 100, maxDelay: 1_000, factor: 3 });
+  const caps = [0, 1, 2, 3, 4, 10].map((n) => backoffCap(n, backoff));
+  assert.deepEqual(caps, [100, 300, 900, 1_000, 1_000, 1_000]);
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const cap = backoffCap(attempt, backoff);
+    assert.equal(backoffDelay(attempt, backoff, () => 0), 0);
+    assert.equal(backoffDelay(attempt, backoff, () => 0.999999), Math.floor(cap * 0.999999));
+    for (let i = 0; i < 100; i++) {
+      const delay = backoffDelay(attempt, backoff);
+      assert.ok(delay >= 0 && delay <= cap, `attempt ${attempt}: ${delay} outside [0, ${cap}]`);
+    }
+  }
+  assert.deepEqual(resolveBackoff(), { initialDelay: 500, maxDelay: 10_000, factor: 2 });
+  assert.throws(() => resolveBackoff({ factor: 0.5 }), /factor must be/);
+  assert.throws(() => resolveBackoff({ initialDelay: 10, maxDelay: 5 }), /maxDelay must be/);
+  assert.throws(() => resolveBackoff({ initialDelay: -1 }), /initialDelay must be/);
+});
