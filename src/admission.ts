@@ -1,0 +1,97 @@
+/**
+ * Admission: the checks an upgrade request passes before
+ * `Deno.upgradeWebSocket` is called — method and headers, origin — and the
+ * choice of the subprotocol to echo.
+ *
+ * @module
+ */
+
+import { SUBPROTOCOL } from "./protocol.ts";
+
+function refuse(status: number, message: string, headers?: HeadersInit): Response {
+  return new Response(message + "\n", {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
+  });
+}
+
+/**
+ * Checks that `req` is a WebSocket upgrade: a GET with `Upgrade: websocket`
+ * and a `Sec-WebSocket-Key`. Returns the refusal to send, or `undefined`.
+ */
+export function checkUpgrade(req: Request): Response | undefined {
+  const upgrade = req.headers.get("upgrade");
+  if (upgrade === null || upgrade.toLowerCase() !== "websocket") {
+    return refuse(426, "This endpoint speaks WebSocket only: send an Upgrade: websocket request", {
+      upgrade: "websocket",
+      connection: "Upgrade",
+    });
+  }
+  if (req.method !== "GET") {
+    return refuse(405, `A WebSocket upgrade must be a GET request, not ${req.method}`, {
+      allow: "GET",
+    });
+  }
+  const key = req.headers.get("sec-websocket-key");
+  if (key === null || !/^[A-Za-z0-9+/]{22}==$/.test(key.trim())) {
+    return refuse(400, "Malformed WebSocket handshake: Sec-WebSocket-Key must be 16 base64 bytes");
+  }
+  return undefined;
+}
+
+/**
+ * Checks the `Origin` header against the allowed origins (see the hub's
+ * `allowedOrigins` option). Returns the refusal (403) or `undefined`.
+ */
+export function checkOrigin(
+  req: Request,
+  allowed: readonly string[] | "*" | undefined,
+): Response | undefined {
+  if (allowed === "*") return undefined;
+  const origin = req.headers.get("origin");
+  if (origin === null) return undefined; // not a browser: origins protect browsers only
+  if (allowed === undefined) {
+    const host = req.headers.get("host");
+    let originHost: string | undefined;
+    try {
+      originHost = new URL(origin).host;
+    } catch {
+      originHost = undefined;
+    }
+    if (host !== null && originHost === host.toLowerCase()) return undefined;
+  } else if (allowed.includes(origin)) {
+    return undefined;
+  }
+  return refuse(
+    403,
+    `Origin ${origin} may not open a WebSocket here; list it in the hub's allowedOrigins option`,
+  );
+}
+
+/** The subprotocol decision for one request. */
+export interface Negotiated {
+  /** The protocol to echo, or `undefined` when the client offered none. */
+  protocol: string | undefined;
+  /** Whether the connection speaks `wshub.v1`. */
+  framed: boolean;
+}
+
+/**
+ * Chooses the subprotocol to echo: `wshub.v1` when offered (a framed
+ * connection), otherwise the first protocol offered (a plain connection; the
+ * echo is what browsers require), otherwise none. The list is split on `", "`
+ * exactly as Deno splits it, so the echo is always one Deno accepts.
+ */
+export function negotiate(req: Request, preferred?: string): Negotiated {
+  const header = req.headers.get("sec-websocket-protocol");
+  if (header === null || header.trim() === "") return { protocol: undefined, framed: false };
+  const offered = header.split(", ");
+  if (offered.includes(SUBPROTOCOL)) return { protocol: SUBPROTOCOL, framed: true };
+  if (preferred !== undefined && offered.includes(preferred)) {
+    return { protocol: preferred, framed: false };
+  }
+  return { protocol: offered[0], framed: false };
+}
+
+/** A plain-text refusal with a status (used for 500 and 503). */
+export { refuse };

@@ -1,0 +1,70 @@
+/**
+ * The close codes the hub sends, and validation of codes and reasons before
+ * they go on the wire (Deno's server-side `close()` validates neither).
+ *
+ * @module
+ */
+
+/**
+ * The close codes the hub sends, by name. `docs/protocol.md` says when each
+ * one is used and whether the reference client reconnects after it.
+ *
+ * @example
+ * ```ts
+ * import { CloseCode } from "@wshub/hub";
+ *
+ * console.log(CloseCode.SlowConsumer); // 1013
+ * ```
+ */
+export const CloseCode = Object.freeze({
+  /** `client.close()` with no code. */
+  Normal: 1000,
+  /** `hub.close()`: the server is shutting down. */
+  GoingAway: 1001,
+  /** A malformed `wshub.v1` frame. */
+  ProtocolError: 1002,
+  /** A binary message while the hub accepts only text. */
+  UnsupportedData: 1003,
+  /** The hub's `decode` option threw on a message. */
+  InvalidPayload: 1007,
+  /** Too many inbound messages waiting for a slow async `onMessage`. */
+  PolicyViolation: 1008,
+  /** An inbound message larger than `maxMessageBytes`. */
+  MessageTooBig: 1009,
+  /** An unexpected failure inside the hub. */
+  InternalError: 1011,
+  /** The client's send queue overflowed: it reads too slowly. */
+  SlowConsumer: 1013,
+  /** Nothing was heard from a framed client for `pingInterval + pongTimeout`. */
+  HeartbeatTimeout: 4000,
+  /** A frame could not be flushed to the peer within `writeTimeout`. */
+  WriteTimeout: 4001,
+});
+
+/** The longest close reason the WebSocket protocol allows, in UTF-8 bytes. */
+export const MAX_REASON_BYTES = 123;
+
+/**
+ * Whether `code` may be sent in a close frame by a server (RFC 6455 §7.4):
+ * 1000–1003, 1007–1014, or 3000–4999.
+ */
+export function isSendableCloseCode(code: number): boolean {
+  if (!Number.isInteger(code)) return false;
+  if (code >= 3000 && code <= 4999) return true;
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014);
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Cuts `reason` to at most 123 UTF-8 bytes without splitting a character.
+ */
+export function truncateReason(reason: string): string {
+  if (reason.length * 3 <= MAX_REASON_BYTES) return reason;
+  const bytes = encoder.encode(reason);
+  if (bytes.length <= MAX_REASON_BYTES) return reason;
+  let end = MAX_REASON_BYTES;
+  // Step back over UTF-8 continuation bytes (10xxxxxx) so a character is never cut.
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+  return new TextDecoder().decode(bytes.subarray(0, end));
+}

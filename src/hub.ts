@@ -1,0 +1,373 @@
+/**
+ * The {@linkcode Hub}: the public face of the server side. Its methods admit
+ * connections and queue events; the {@linkcode Scheduler} applies them.
+ *
+ * @module
+ */
+
+import { checkOrigin, checkUpgrade, negotiate, refuse } from "./admission.ts";
+import { type Client, Connection } from "./connection.ts";
+import { type HubOptions, type Identity, type ResolvedOptions, resolveOptions } from "./options.ts";
+import { encodePayload } from "./protocol.ts";
+import { attachReader } from "./reader.ts";
+import { type HubStats, Scheduler } from "./scheduler.ts";
+
+/** Options of {@linkcode Hub.prototype.upgrade} for one request. */
+export interface UpgradeOptions {
+  /**
+   * The user this connection belongs to, when the application has already
+   * authenticated the request itself. When given (even as `undefined`), the
+   * hub's `identify` hook is not called.
+   */
+  user?: string;
+  /**
+   * For plain clients that offer several subprotocols: the one to echo, if
+   * offered. Default: `wshub.v1` when offered, else the first one offered.
+   */
+  protocol?: string;
+}
+
+/**
+ * A WebSocket hub: it holds every live connection, fans messages out to all
+ * of them or to one user's connections, and cuts off dead and stalled peers.
+ *
+ * Every change to the hub's state goes through one event queue, applied in
+ * order by one scheduler loop; `broadcast`, `sendToUser` and `client.send`
+ * never wait for a client.
+ *
+ * @typeParam T What `broadcast`, `sendToUser` and `client.send` accept.
+ * Strings and `Uint8Array`s are sent as they are; other values are
+ * JSON-encoded once per message, whatever the number of recipients.
+ * @typeParam In What `onMessage` receives: the raw `string | Uint8Array`,
+ * unless the `decode` option turns it into something else.
+ *
+ * @example A chat server
+ * ```ts
+ * import { Hub } from "@wshub/hub";
+ *
+ * interface ChatMessage {
+ *   from?: string;
+ *   text: string;
+ * }
+ *
+ * const hub = new Hub<ChatMessage>({
+ *   identify: (req) => new URL(req.url).searchParams.get("user") ?? undefined,
+ *   onMessage(message, client, hub) {
+ *     if (typeof message === "string") hub.broadcast({ from: client.user, text: message });
+ *   },
+ * });
+ * const server = Deno.serve({ port: 0, onListen() {} }, (req) => hub.upgrade(req));
+ * hub.broadcast({ text: "server restarting soon" }); // every connection
+ * hub.sendToUser("alice", { text: "you have mail" }); // every connection of alice
+ * await hub.close();
+ * await server.shutdown();
+ * ```
+ */
+export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposable {
+  readonly #options: ResolvedOptions<T, In>;
+  readonly #scheduler: Scheduler;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = () => void this.close();
+  #closing = false;
+
+  /**
+   * Creates a hub; its scheduler starts at once.
+   *
+   * @throws {RangeError} If an option is out of range (the message says which).
+   */
+  constructor(options: HubOptions<T, In> = {}) {
+    this.#options = resolveOptions(options);
+    const { onMessage, onConnect, onDisconnect, onError, logger } = this.#options;
+    this.#scheduler = new Scheduler(this.#options as ResolvedOptions<unknown, unknown>, {
+      onMessage: onMessage === undefined
+        ? undefined
+        : (message, connection) => onMessage(message as In, connection as Connection<T>, this),
+      onConnect: onConnect === undefined
+        ? undefined
+        : (connection) => onConnect(connection as Connection<T>, this),
+      onDisconnect: onDisconnect === undefined
+        ? undefined
+        : (connection, info) => onDisconnect(connection as Connection<T>, info, this),
+      reportError: (error, connection) => {
+        if (onError !== undefined) {
+          try {
+            onError(error, connection as Connection<T> | undefined);
+            return;
+          } catch (failure) {
+            logger.error("wshub: the onError callback threw", { error: failure });
+          }
+        }
+        logger.warn(error.message, { client: connection?.id, error });
+      },
+    });
+    this.#signal = options.signal;
+    if (this.#signal !== undefined) {
+      if (this.#signal.aborted) void this.close();
+      else this.#signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
+  }
+
+  /** How many connections are registered. */
+  get size(): number {
+    return this.#scheduler.registry.size;
+  }
+
+  /** Whether `close()` has been called (or the signal aborted). */
+  get closed(): boolean {
+    return this.#closing;
+  }
+
+  /**
+   * Upgrades a request to a WebSocket registered with this hub; call it from a
+   * `Deno.serve` handler and return what it returns.
+   *
+   * Before upgrading, it checks the request (426 if it is not a WebSocket
+   * upgrade, 405 if not a GET, 400 if the handshake is malformed), the
+   * origin (403, see `allowedOrigins`), and calls `identify` (whose
+   * `Response`, if any, is returned as it is). A hub that is shutting down
+   * answers 503. It never throws.
+   *
+   * @returns The response to send: 101 with the upgrade, or the refusal. It is
+   * a promise only when `identify` returns one.
+   *
+   * @example Serve the hub on /ws and a page elsewhere
+   * ```ts
+   * import { Hub } from "@wshub/hub";
+   *
+   * const hub = new Hub();
+   * const server = Deno.serve({ port: 0, onListen() {} }, (req) =>
+   *   new URL(req.url).pathname === "/ws" ? hub.upgrade(req) : new Response("hello"));
+   * await hub.close();
+   * await server.shutdown();
+   * ```
+   */
+  upgrade(req: Request, options?: UpgradeOptions): Response | Promise<Response> {
+    if (this.#closing) return refuse(503, "The hub is shutting down; reconnect later");
+    const refusal = checkUpgrade(req) ?? checkOrigin(req, this.#options.allowedOrigins);
+    if (refusal !== undefined) {
+      this.#options.logger.debug("wshub: upgrade refused", {
+        status: refusal.status,
+        url: req.url,
+      });
+      return refusal;
+    }
+    const identify = this.#options.identify;
+    if (identify === undefined || (options !== undefined && "user" in options)) {
+      return this.#accept(req, options?.user, options);
+    }
+    let identity: Identity | Promise<Identity>;
+    try {
+      identity = identify(req);
+    } catch (error) {
+      return this.#identifyFailed(error);
+    }
+    if (identity instanceof Promise) {
+      return identity.then(
+        (resolved) => this.#admit(req, resolved, options),
+        (error) => this.#identifyFailed(error),
+      );
+    }
+    return this.#admit(req, identity, options);
+  }
+
+  /**
+   * Queues a message for every registered connection. Never waits for a
+   * client: a slow one is dealt with by its own send queue.
+   *
+   * @returns A promise of the number of connections it was queued for (0
+   * once the hub is closing). It never rejects.
+   * @throws {TypeError} If the value has no JSON form (a cycle, a BigInt).
+   *
+   * @example
+   * ```ts
+   * import { Hub } from "@wshub/hub";
+   *
+   * const hub = new Hub<{ price: number }>();
+   * const count = await hub.broadcast({ price: 42 });
+   * console.log(`queued for ${count} connections`);
+   * await hub.close();
+   * ```
+   */
+  broadcast(data: T): Promise<number> {
+    const payload = encodePayload(data);
+    if (this.#closing) return Promise.resolve(0);
+    const { promise, resolve } = Promise.withResolvers<number>();
+    if (!this.#scheduler.push({ type: "broadcast", payload, done: resolve })) resolve(0);
+    return promise;
+  }
+
+  /**
+   * Queues a message for every connection of one user (all their tabs and
+   * devices), and no one else.
+   *
+   * @returns A promise of the number of connections it was queued for (0
+   * when the user has none, or once the hub is closing). It never rejects.
+   * @throws {TypeError} If the value has no JSON form.
+   *
+   * @example
+   * ```ts
+   * import { Hub } from "@wshub/hub";
+   *
+   * const hub = new Hub<{ text: string }>();
+   * const count = await hub.sendToUser("alice", { text: "you have mail" });
+   * console.log(`alice has ${count} connections`);
+   * await hub.close();
+   * ```
+   */
+  sendToUser(user: string, data: T): Promise<number> {
+    const payload = encodePayload(data);
+    if (this.#closing) return Promise.resolve(0);
+    const { promise, resolve } = Promise.withResolvers<number>();
+    if (!this.#scheduler.push({ type: "user", user, payload, done: resolve })) resolve(0);
+    return promise;
+  }
+
+  /**
+   * The connections registered now, in the order they registered.
+   *
+   * @example
+   * ```ts
+   * import { Hub } from "@wshub/hub";
+   *
+   * const hub = new Hub();
+   * for (const client of hub.clients()) console.log(client.id, client.user);
+   * await hub.close();
+   * ```
+   */
+  clients(): Client<T>[] {
+    return [...this.#scheduler.registry.connections()] as Connection<T>[];
+  }
+
+  /**
+   * The connections of one user registered now.
+   *
+   * @example
+   * ```ts
+   * import { Hub } from "@wshub/hub";
+   *
+   * const hub = new Hub();
+   * console.log(`alice is connected ${hub.clientsOf("alice").length} times`);
+   * await hub.close();
+   * ```
+   */
+  clientsOf(user: string): Client<T>[] {
+    return [...this.#scheduler.registry.ofUser(user)] as Connection<T>[];
+  }
+
+  /**
+   * Counters for metrics: connections, users, messages in, deliveries,
+   * drops, slow consumers and timeouts.
+   *
+   * @example
+   * ```ts
+   * import { Hub } from "@wshub/hub";
+   *
+   * const hub = new Hub();
+   * const { connections, deliveries } = hub.stats();
+   * console.log(connections, deliveries);
+   * await hub.close();
+   * ```
+   */
+  stats(): HubStats {
+    return this.#scheduler.stats();
+  }
+
+  /**
+   * Shuts the hub down gracefully: refuses new upgrades (503), lets what was
+   * queued before this call drain to every healthy client for up to
+   * `drainTimeout`, closes every client with 1001 (going away), waits up to
+   * one more second for the close handshakes, stops the scheduler and clears
+   * every timer. Calling it again returns the same promise.
+   *
+   * @example
+   * ```ts
+   * import { Hub } from "@wshub/hub";
+   *
+   * const hub = new Hub();
+   * await hub.close();
+   * console.log(hub.closed); // true
+   * ```
+   */
+  close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = true;
+      this.#signal?.removeEventListener("abort", this.#onAbort);
+      this.#scheduler.shutdown();
+    }
+    return this.#scheduler.stopped;
+  }
+
+  /**
+   * Closes the hub, for `await using`.
+   *
+   * @example
+   * ```ts
+   * import { Hub } from "@wshub/hub";
+   *
+   * {
+   *   await using hub = new Hub();
+   *   console.log(hub.size);
+   * } // closed here
+   * ```
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #admit(req: Request, identity: unknown, options: UpgradeOptions | undefined): Response {
+    if (identity instanceof Response) {
+      this.#options.logger.debug("wshub: identify refused the upgrade", {
+        status: identity.status,
+        url: req.url,
+      });
+      return identity;
+    }
+    if (identity !== undefined && typeof identity !== "string") {
+      return this.#identifyFailed(
+        new TypeError(
+          `identify returned a ${typeof identity}; return a user id string, undefined or a Response`,
+        ),
+      );
+    }
+    return this.#accept(req, identity, options);
+  }
+
+  #identifyFailed(error: unknown): Response {
+    const message = error instanceof Error ? error.message : String(error);
+    this.#scheduler.reportError(
+      new Error(`The identify hook failed: ${message}`, { cause: error }),
+      undefined,
+    );
+    return refuse(500, "Could not identify this connection");
+  }
+
+  #accept(req: Request, user: string | undefined, options: UpgradeOptions | undefined): Response {
+    if (this.#closing) return refuse(503, "The hub is shutting down; reconnect later");
+    const { protocol, framed } = negotiate(req, options?.protocol);
+    let upgraded: { socket: WebSocket; response: Response };
+    try {
+      upgraded = Deno.upgradeWebSocket(req, {
+        protocol,
+        idleTimeout: framed ? 0 : this.#options.idleTimeout,
+      });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.#options.logger.debug("wshub: upgrade failed", { error: message, url: req.url });
+      return refuse(400, `WebSocket upgrade failed: ${message}`);
+    }
+    const connection = new Connection<T>(
+      upgraded.socket,
+      { user, framed, protocol: protocol ?? "" },
+      {
+        framed,
+        coalesce: this.#options.coalesce,
+        sendQueueLimit: this.#options.sendQueueLimit,
+        overflow: this.#options.overflow,
+        maxBufferedBytes: this.#options.maxBufferedBytes,
+      },
+      this.#scheduler,
+    );
+    attachReader(connection as Connection, this.#scheduler);
+    return upgraded.response;
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * The hub's options, their defaults, and their validation.
+ *
+ * @module
+ */
+
+import type { Client } from "./connection.ts";
+import type { Hub } from "./hub.ts";
+import { type Logger, quietLogger } from "./logger.ts";
+
+/**
+ * What the `identify` hook returns: a user id, `undefined` for an anonymous
+ * connection, or a `Response` (such as 401 or 403) that refuses the upgrade.
+ */
+export type Identity = string | undefined | Response;
+
+/** Why a client left, as given to `onDisconnect`. */
+export interface DisconnectInfo {
+  /** The close code: the one the hub sent, or the one the peer sent. */
+  code: number;
+  /** The close reason, possibly empty. */
+  reason: string;
+  /** Whether the hub (not the peer) ended the connection. */
+  byHub: boolean;
+}
+
+/**
+ * What the hub does when a client's send queue is full.
+ *
+ * - `"close"`: close the client with 1013 (try again later) and unregister it.
+ *   Nothing is silently lost: the client knows it missed messages.
+ * - `"drop-oldest"`: drop the oldest queued message to make room. For feeds
+ *   where only the latest state matters (prices, positions).
+ */
+export type OverflowPolicy = "close" | "drop-oldest";
+
+/**
+ * Options of a {@linkcode Hub}. Every option has a default; times are in
+ * milliseconds unless the name says otherwise.
+ *
+ * @typeParam T What `broadcast`, `sendToUser` and `client.send` accept.
+ * @typeParam In What `onMessage` receives (see `decode`).
+ */
+export interface HubOptions<T = unknown, In = string | Uint8Array> {
+  /**
+   * Called with each message a client sends, in the order that client sent
+   * them. A handler that returns a promise holds back that client's next
+   * message until it settles (other clients are not held back). A handler
+   * that throws or rejects is reported to `onError` and changes nothing else.
+   */
+  onMessage?: (message: In, client: Client<T>, hub: Hub<T, In>) => void | Promise<void>;
+  /** Called once a client is registered and can be sent messages. */
+  onConnect?: (client: Client<T>, hub: Hub<T, In>) => void;
+  /** Called once a client has been unregistered. */
+  onDisconnect?: (client: Client<T>, info: DisconnectInfo, hub: Hub<T, In>) => void;
+  /**
+   * Called when something goes wrong with a client or a callback: a throwing
+   * handler, an undecodable message, a peer cut off. Default: log it as a
+   * warning through `logger`.
+   */
+  onError?: (error: Error, client: Client<T> | undefined) => void;
+  /**
+   * Decides who a connection belongs to, before the upgrade. Return a user
+   * id, `undefined` for anonymous, or a `Response` to refuse the upgrade (it
+   * is sent as it is). May be async. Default: every connection is anonymous.
+   */
+  identify?: (req: Request) => Identity | Promise<Identity>;
+  /**
+   * Origins allowed to open a connection, as `scheme://host[:port]`, or `"*"`
+   * for any. Default: only the request's own origin (the `Origin` header's
+   * host equals the `Host` header), which stops cross-site WebSocket
+   * hijacking: browsers send cookies with cross-site upgrades and CORS does
+   * not apply to WebSockets. Requests without an `Origin` header (non-browser
+   * clients) are always allowed; browsers always send one.
+   */
+  allowedOrigins?: readonly string[] | "*";
+  /**
+   * Turns each inbound message into what `onMessage` receives. If it throws,
+   * the client is closed with 1007 and `onError` is told. Default: the
+   * message as it came, a string or a `Uint8Array`.
+   */
+  decode?: (data: string | Uint8Array) => In;
+  /** Whether binary messages are accepted; if not, they close the client with 1003. Default `true`. */
+  acceptBinary?: boolean;
+  /** How often framed clients are pinged. Default 25,000 ms. */
+  pingInterval?: number;
+  /** How long after a ping a framed client that has sent nothing since is cut off (4000). Default 10,000 ms. */
+  pongTimeout?: number;
+  /** How long a frame may wait to be flushed to a peer before it is cut off (4001). Default 10,000 ms. */
+  writeTimeout?: number;
+  /** How long `close()` waits for queued messages to drain before closing every client. Default 5,000 ms. */
+  drainTimeout?: number;
+  /** Largest inbound message accepted; a larger one closes the client with 1009. Default 1 MiB. */
+  maxMessageBytes?: number;
+  /** Messages that may wait in one client's send queue. Default 1,024. */
+  sendQueueLimit?: number;
+  /** What happens when a send queue is full. Default `"close"`. */
+  overflow?: OverflowPolicy;
+  /**
+   * Bytes the hub lets wait in Deno's own write buffer for one client
+   * (`bufferedAmount`) before it queues further messages itself. Default 1 MiB.
+   */
+  maxBufferedBytes?: number;
+  /** Inbound messages that may wait for a slow async `onMessage` per client before it is closed with 1008. Default 1,024. */
+  inboxLimit?: number;
+  /** Whether several queued text messages go out as one frame to framed clients. Default `true`. */
+  coalesce?: boolean;
+  /**
+   * Protocol-level ping timeout for plain clients, in **seconds**, passed to
+   * `Deno.upgradeWebSocket` (0 disables it). Framed clients use the
+   * application heartbeat instead. Default 30.
+   */
+  idleTimeout?: number;
+  /** Where the hub logs. Default: nowhere. */
+  logger?: Logger;
+  /** Aborting it closes the hub, as `close()` does. */
+  signal?: AbortSignal;
+}
+
+/** The options with every default filled in. */
+export interface ResolvedOptions<T, In> {
+  onMessage: HubOptions<T, In>["onMessage"];
+  onConnect: HubOptions<T, In>["onConnect"];
+  onDisconnect: HubOptions<T, In>["onDisconnect"];
+  onError: HubOptions<T, In>["onError"];
+  identify: HubOptions<T, In>["identify"];
+  allowedOrigins: readonly string[] | "*" | undefined;
+  decode: HubOptions<T, In>["decode"];
+  acceptBinary: boolean;
+  pingInterval: number;
+  pongTimeout: number;
+  writeTimeout: number;
+  drainTimeout: number;
+  maxMessageBytes: number;
+  sendQueueLimit: number;
+  overflow: OverflowPolicy;
+  maxBufferedBytes: number;
+  inboxLimit: number;
+  coalesce: boolean;
+  idleTimeout: number;
+  logger: Logger;
+}
+
+/** The defaults, as documented in the README's options table. */
+export const DEFAULTS = Object.freeze({
+  acceptBinary: true,
+  pingInterval: 25_000,
+  pongTimeout: 10_000,
+  writeTimeout: 10_000,
+  drainTimeout: 5_000,
+  maxMessageBytes: 1024 * 1024,
+  sendQueueLimit: 1024,
+  overflow: "close" as OverflowPolicy,
+  maxBufferedBytes: 1024 * 1024,
+  inboxLimit: 1024,
+  coalesce: true,
+  idleTimeout: 30,
+});
+
+function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < min) {
+    throw new RangeError(
+      `Invalid hub option ${name}: ${String(value)}; expected a finite number of at least ${min}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Fills in defaults and checks every option.
+ *
+ * @throws {RangeError} If a number is out of range or the overflow policy is unknown.
+ */
+export function resolveOptions<T, In>(options: HubOptions<T, In>): ResolvedOptions<T, In> {
+  const overflow = options.overflow ?? DEFAULTS.overflow;
+  if (overflow !== "close" && overflow !== "drop-oldest") {
+    throw new RangeError(
+      `Invalid hub option overflow: ${String(overflow)}; expected "close" or "drop-oldest"`,
+    );
+  }
+  const origins = options.allowedOrigins;
+  if (origins !== undefined && origins !== "*" && !Array.isArray(origins)) {
+    throw new RangeError('Invalid hub option allowedOrigins: expected an array of origins or "*"');
+  }
+  return {
+    onMessage: options.onMessage,
+    onConnect: options.onConnect,
+    onDisconnect: options.onDisconnect,
+    onError: options.onError,
+    identify: options.identify,
+    allowedOrigins: origins,
+    decode: options.decode,
+    acceptBinary: options.acceptBinary ?? DEFAULTS.acceptBinary,
+    pingInterval: positive("pingInterval", options.pingInterval, DEFAULTS.pingInterval),
+    pongTimeout: positive("pongTimeout", options.pongTimeout, DEFAULTS.pongTimeout),
+    writeTimeout: positive("writeTimeout", options.writeTimeout, DEFAULTS.writeTimeout),
+    drainTimeout: positive("drainTimeout", options.drainTimeout, DEFAULTS.drainTimeout, 0),
+    maxMessageBytes: positive("maxMessageBytes", options.maxMessageBytes, DEFAULTS.maxMessageBytes),
+    sendQueueLimit: positive("sendQueueLimit", options.sendQueueLimit, DEFAULTS.sendQueueLimit),
+    overflow,
+    maxBufferedBytes: positive(
+      "maxBufferedBytes",
+      options.maxBufferedBytes,
+      DEFAULTS.maxBufferedBytes,
+    ),
+    inboxLimit: positive("inboxLimit", options.inboxLimit, DEFAULTS.inboxLimit),
+    coalesce: options.coalesce ?? DEFAULTS.coalesce,
+    idleTimeout: positive("idleTimeout", options.idleTimeout, DEFAULTS.idleTimeout, 0),
+    logger: options.logger ?? quietLogger,
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * A client's reader: the socket's events turned into hub events. It checks
+ * the size, decodes `wshub.v1` frames, answers pings, records liveness and
+ * round-trip times, and hands each application message on in order.
+ *
+ * @module
+ */
+
+import { CloseCode } from "./close_codes.ts";
+import type { Connection } from "./connection.ts";
+import type { Logger } from "./logger.ts";
+import { decodeFrame, utf8Length } from "./protocol.ts";
+
+/** What a reader needs from the hub. */
+export interface ReaderHost {
+  /** The hub's coarse clock (updated on every heartbeat tick). */
+  readonly now: number;
+  readonly maxMessageBytes: number;
+  readonly acceptBinary: boolean;
+  readonly decode: ((data: string | Uint8Array) => unknown) | undefined;
+  readonly logger: Logger;
+  /** The socket opened: register the connection. */
+  opened(connection: Connection): void;
+  /** An application message arrived. */
+  received(connection: Connection, message: unknown): void;
+  /** Close and unregister the connection (the peer closed it, or the reader must). */
+  closeConnection(connection: Connection, code: number, reason: string, byHub: boolean): void;
+  /** Something went wrong with this connection. */
+  reportError(error: Error, connection: Connection): void;
+}
+
+/** Wires the socket's events of `connection` to `host`. */
+export function attachReader(connection: Connection, host: ReaderHost): void {
+  const socket = connection.socket;
+  socket.binaryType = "arraybuffer";
+  socket.onopen = () => host.opened(connection);
+  socket.onclose = (event) => {
+    host.closeConnection(connection, event.code, event.reason, false);
+  };
+  socket.onerror = (event) => {
+    const message = (event as ErrorEvent).message ?? "unknown error";
+    host.logger.debug("wshub: socket error", { id: connection.id, message });
+  };
+  socket.onmessage = (event) => {
+    if (connection.state !== "open" || connection.closing) return;
+    connection.lastSeen = host.now;
+    const raw = event.data as string | ArrayBuffer;
+    const limit = host.maxMessageBytes + (connection.framed ? 1 : 0);
+    if (tooBig(raw, limit)) {
+      host.closeConnection(
+        connection,
+        CloseCode.MessageTooBig,
+        `message larger than ${host.maxMessageBytes} bytes`,
+        true,
+      );
+      return;
+    }
+    let data: string | Uint8Array;
+    if (connection.framed) {
+      const frame = decodeFrame(raw);
+      switch (frame.kind) {
+        case "message":
+          data = frame.data;
+          break;
+        case "ping":
+          connection.writer.sendControl("P" + frame.token);
+          return;
+        case "pong":
+          if (frame.token === connection.pingToken) {
+            connection.rtt = performance.now() - connection.pingSentAt;
+            connection.pingToken = "";
+          }
+          return;
+        case "invalid":
+          host.logger.debug("wshub: protocol error", { id: connection.id, reason: frame.reason });
+          host.closeConnection(connection, CloseCode.ProtocolError, frame.reason, true);
+          return;
+      }
+    } else {
+      data = typeof raw === "string" ? raw : new Uint8Array(raw);
+    }
+    if (typeof data !== "string" && !host.acceptBinary) {
+      host.closeConnection(
+        connection,
+        CloseCode.UnsupportedData,
+        "binary messages are not accepted",
+        true,
+      );
+      return;
+    }
+    let message: unknown = data;
+    if (host.decode !== undefined) {
+      try {
+        message = host.decode(data);
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        host.reportError(
+          new Error(`Could not decode a message from client ${connection.id}: ${reason}`, {
+            cause: error,
+          }),
+          connection,
+        );
+        host.closeConnection(
+          connection,
+          CloseCode.InvalidPayload,
+          "message could not be decoded",
+          true,
+        );
+        return;
+      }
+    }
+    host.received(connection, message);
+  };
+}
+
+function tooBig(raw: string | ArrayBuffer, limit: number): boolean {
+  if (typeof raw !== "string") return raw.byteLength > limit;
+  if (raw.length > limit) return true; // every UTF-16 unit is at least one byte
+  if (raw.length * 3 <= limit) return false; // and at most three
+  return utf8Length(raw) > limit;
+}

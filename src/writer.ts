@@ -1,0 +1,250 @@
+/**
+ * A client's writer: its bounded send queue, the watermark on Deno's own
+ * write buffer, write coalescing for framed clients, and the bookkeeping for
+ * the write deadline.
+ *
+ * Deno's `send()` never blocks and never refuses: it copies into an unbounded
+ * buffer whose size is `bufferedAmount`. The writer hands frames to Deno only
+ * while that buffer holds at most `maxBufferedBytes`, and keeps the rest in
+ * its own queue of shared payloads, bounded by `sendQueueLimit`.
+ *
+ * @module
+ */
+
+import { encodeBatch, type Payload, utf8Length } from "./protocol.ts";
+import type { OverflowPolicy } from "./options.ts";
+
+/** What {@linkcode Writer.prototype.push} did with a payload. */
+export const Push = Object.freeze(
+  {
+    /** Handed to the socket at once. */
+    Sent: 0,
+    /** Queued: call {@linkcode Writer.prototype.flush} (at the end of the scheduler's batch). */
+    Queued: 1,
+    /** The queue was full and the policy is `"close"`: the client must be closed with 1013. */
+    Overflow: 2,
+  } as const,
+);
+
+/** One of the {@linkcode Push} outcomes. */
+export type Push = typeof Push[keyof typeof Push];
+
+/** How a writer behaves. */
+export interface WriterOptions {
+  /** Whether the peer speaks `wshub.v1` (payloads go out tagged). */
+  framed: boolean;
+  /** Whether queued text payloads are merged into one `b` frame (framed peers only). */
+  coalesce: boolean;
+  /** Messages that may wait in the queue. */
+  sendQueueLimit: number;
+  /** What to do when the queue is full. */
+  overflow: OverflowPolicy;
+  /** Bytes that may wait in Deno's buffer before the writer queues instead. */
+  maxBufferedBytes: number;
+}
+
+/** The part of a WebSocket a writer uses. */
+export interface SendSocket {
+  send(data: string | Uint8Array): void;
+  readonly bufferedAmount: number;
+}
+
+/**
+ * Writes one client's frames in order, never more than it was told to hold.
+ */
+export class Writer {
+  readonly #socket: SendSocket;
+  readonly #framed: boolean;
+  readonly #batching: boolean;
+  readonly #limit: number;
+  readonly #dropOldest: boolean;
+  readonly #maxBuffered: number;
+  #queue: Payload[] = [];
+  #head = 0;
+  /** An upper bound of the socket's `bufferedAmount`, refreshed only when it could exceed the cap. */
+  #bound = 0;
+  /** Bytes handed to the socket so far. */
+  #sent = 0;
+  /** Write deadline: when the checkpoint was taken (-1: none), and `#sent` then. */
+  #markTime = -1;
+  #markSent = 0;
+  /** When the queue last went from empty to non-empty, or last made progress (-1: empty). */
+  #queuedSince = -1;
+  #closed = false;
+  /** Messages dropped by the `"drop-oldest"` policy. */
+  dropped = 0;
+
+  /** Creates a writer for `socket`. */
+  constructor(socket: SendSocket, options: WriterOptions) {
+    this.#socket = socket;
+    this.#framed = options.framed;
+    this.#batching = options.framed && options.coalesce;
+    this.#limit = options.sendQueueLimit;
+    this.#dropOldest = options.overflow === "drop-oldest";
+    this.#maxBuffered = options.maxBufferedBytes;
+  }
+
+  /** Messages waiting in the writer's own queue. */
+  get queued(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  /** Bytes handed to the socket so far (as Deno's `bufferedAmount` counts them). */
+  get sent(): number {
+    return this.#sent;
+  }
+
+  /**
+   * Sends `payload` at once when nothing is queued and Deno's buffer has
+   * room; queues it otherwise. Framed clients with coalescing always queue,
+   * so that what one scheduler batch sends them goes out as one frame.
+   *
+   * @param now The hub's clock, for the write deadline.
+   */
+  push(payload: Payload, now: number): Push {
+    if (this.#closed) return Push.Sent;
+    if (this.#head === this.#queue.length && !this.#batching) {
+      const data = this.#framed ? payload.framed : payload.plain;
+      const bytes = this.#framed ? payload.bytes + 1 : payload.bytes;
+      if (this.#hasRoom(bytes)) {
+        this.#write(data, bytes);
+        return Push.Sent;
+      }
+    }
+    if (this.queued >= this.#limit) {
+      if (!this.#dropOldest) return Push.Overflow;
+      this.#queue[this.#head++] = undefined as unknown as Payload;
+      this.dropped++;
+    }
+    if (this.#head === this.#queue.length) this.#queuedSince = now;
+    this.#queue.push(payload);
+    return Push.Queued;
+  }
+
+  /**
+   * Hands queued payloads to the socket while Deno's buffer has room,
+   * merging consecutive text payloads for framed clients when coalescing.
+   *
+   * @returns `true` when the queue is empty afterwards.
+   */
+  flush(now: number): boolean {
+    if (this.#closed) return true;
+    const queue = this.#queue;
+    let head = this.#head;
+    const end = queue.length;
+    const start = head;
+    while (head < end) {
+      const payload = queue[head];
+      if (this.#batching && payload.text) {
+        let runEnd = head + 1;
+        let bytes = payload.bytes + 1;
+        while (runEnd < end && queue[runEnd].text) {
+          bytes += queue[runEnd].bytes + 12; // a generous bound for the length prefix
+          if (!this.#hasRoom(bytes)) break;
+          runEnd++;
+        }
+        if (runEnd - head === 1) {
+          if (!this.#hasRoom(payload.bytes + 1)) break;
+          this.#write(payload.framed, payload.bytes + 1);
+        } else {
+          const batch = encodeBatch(queue, head, runEnd);
+          this.#write(batch.frame, batch.bytes);
+        }
+        for (let i = head; i < runEnd; i++) queue[i] = undefined as unknown as Payload;
+        head = runEnd;
+        continue;
+      }
+      const bytes = this.#framed ? payload.bytes + 1 : payload.bytes;
+      if (!this.#hasRoom(bytes)) break;
+      this.#write(this.#framed ? payload.framed : payload.plain, bytes);
+      queue[head++] = undefined as unknown as Payload;
+    }
+    if (head === end) {
+      this.#queue = [];
+      this.#head = 0;
+      this.#queuedSince = -1;
+      return true;
+    }
+    if (head > start) this.#queuedSince = now;
+    if (head > 1024 && head * 2 > end) {
+      this.#queue = queue.slice(head);
+      head = 0;
+    }
+    this.#head = head;
+    return false;
+  }
+
+  /**
+   * Sends a control frame (hello, ping, pong) at once, ahead of anything
+   * queued: they are small, and their timing is what they measure.
+   */
+  sendControl(frame: string): void {
+    if (this.#closed) return;
+    this.#write(frame, utf8Length(frame));
+  }
+
+  /**
+   * Whether a frame has waited longer than `timeout` to be flushed to the
+   * peer: either a frame handed to Deno before the last checkpoint is still
+   * in Deno's buffer, or the writer's own queue has made no progress.
+   * Called on every heartbeat tick.
+   */
+  overdue(now: number, timeout: number): boolean {
+    if (this.#closed) return false;
+    if (this.#queuedSince >= 0 && now - this.#queuedSince > timeout) return true;
+    if (this.#bound === 0) {
+      this.#markTime = -1;
+      return false;
+    }
+    const buffered = this.#socket.bufferedAmount;
+    this.#bound = buffered;
+    if (this.#markTime >= 0) {
+      const flushed = this.#sent - buffered;
+      if (flushed >= this.#markSent) this.#markTime = -1;
+      else if (now - this.#markTime > timeout) return true;
+    }
+    if (this.#markTime < 0 && buffered > 0) {
+      this.#markTime = now;
+      this.#markSent = this.#sent;
+    }
+    return false;
+  }
+
+  /** Whether nothing is queued here nor waiting in Deno's buffer. */
+  drained(): boolean {
+    if (this.#closed) return true;
+    if (this.#head !== this.#queue.length) return false;
+    if (this.#bound === 0) return true;
+    this.#bound = this.#socket.bufferedAmount;
+    return this.#bound === 0;
+  }
+
+  /** Stops writing and releases the queue. Later calls do nothing. */
+  dispose(): void {
+    this.#closed = true;
+    this.#queue = [];
+    this.#head = 0;
+    this.#queuedSince = -1;
+  }
+
+  #hasRoom(bytes: number): boolean {
+    if (this.#bound + bytes <= this.#maxBuffered) return true;
+    this.#bound = this.#socket.bufferedAmount;
+    // An empty buffer always takes one frame, however large.
+    return this.#bound === 0 || this.#bound + bytes <= this.#maxBuffered;
+  }
+
+  #write(data: string | Uint8Array, bytes: number): void {
+    if (this.#closed) return;
+    try {
+      this.#socket.send(data);
+    } catch {
+      // The socket is no longer open (the peer closed it; its close event is
+      // on its way and will unregister the client). Nothing more can be sent.
+      this.dispose();
+      return;
+    }
+    this.#bound += bytes;
+    this.#sent += bytes;
+  }
+}
