@@ -16,6 +16,7 @@ Deno.test("encodeMessage: strings raw, bytes binary, the rest JSON", () => {
   assert.deepEqual(encodeMessage(bytes), new Uint8Array([0x6d, 1, 2, 3]));
   assert.deepEqual(encodeMessage(bytes.buffer), new Uint8Array([0x6d, 1, 2, 3]));
   assert.deepEqual(encodeMessage(bytes.subarray(1)), new Uint8Array([0x6d, 2, 3]));
+  assert.equal(encodeMessage(new Uint16Array([1])), 'm{"0":1}'); // as the hub does: JSON
   const encoded = encodeMessage(bytes) as Uint8Array;
   bytes[0] = 9; // the frame is a copy
   assert.equal(encoded[1], 1);

@@ -313,8 +313,8 @@ export class HubClient<T> {
   }
 
   /**
-   * Sends one message: a string as text, a `Uint8Array`, `ArrayBuffer` or
-   * other `ArrayBufferView` as binary, anything else as JSON. While the client
+   * Sends one message, encoded like the hub encodes: a string as text, a
+   * `Uint8Array` or `ArrayBuffer` as binary, anything else as JSON. While the client
    * is not open the message is queued (see `queueLimit`) and sent in order
    * after the next hello. Delivery is at most once: a message written to a
    * connection that then dies is not sent again.
@@ -323,7 +323,7 @@ export class HubClient<T> {
    * @throws {ClientClosedError} when the client is closed for good.
    * @throws {TypeError} when `data` has no JSON form (`undefined`, a function).
    */
-  send(data: T | Uint8Array | ArrayBuffer): void {
+  send(data: T): void {
     if (this.#state === "closed") {
       throw new ClientClosedError("close() was called or the server closed it for good");
     }

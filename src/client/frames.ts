@@ -57,16 +57,16 @@ export function isProtocolToken(token: string): boolean {
 
 /**
  * Encodes one application message the way the hub does: a string goes out as
- * text (`m` + the string), bytes as binary (`0x6d` + the bytes), anything else
- * as JSON text. The result never shares memory with `data`.
+ * text (`m` + the string), a `Uint8Array` or `ArrayBuffer` as binary (`0x6d` +
+ * the bytes), anything else as JSON text. The result never shares memory with `data`.
  */
 export function encodeMessage(data: unknown): string | Uint8Array {
   if (typeof data === "string") return "m" + data;
-  let bytes: Uint8Array | undefined;
-  if (data instanceof ArrayBuffer) bytes = new Uint8Array(data);
-  else if (ArrayBuffer.isView(data)) {
-    bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  }
+  const bytes = data instanceof Uint8Array
+    ? data
+    : data instanceof ArrayBuffer
+    ? new Uint8Array(data)
+    : undefined;
   if (bytes) {
     const frame = new Uint8Array(bytes.byteLength + 1);
     frame[0] = BINARY_TAG;

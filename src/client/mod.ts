@@ -18,9 +18,10 @@
  *
  * ## Messages
  *
- * Encoding mirrors the hub: a string goes out as raw text, a `Uint8Array`,
- * `ArrayBuffer` or other `ArrayBufferView` as binary, anything else as
- * `JSON.stringify(value)`. Incoming text messages (single or coalesced) go
+ * Encoding mirrors the hub: a string goes out as raw text, a `Uint8Array` or
+ * `ArrayBuffer` as binary, anything else as `JSON.stringify(value)`. `send`
+ * takes a `T`, like the hub's `client.send`: to send bytes, include
+ * `Uint8Array` in `T`. Incoming text messages (single or coalesced) go
  * through the `decode` option (default `JSON.parse`) and arrive as `message`
  * events and through `for await (const message of client)`; incoming binary
  * messages arrive as `binary` events (`Uint8Array`). A message that `decode`

@@ -1,0 +1,364 @@
+// The client against a real Hub on 127.0.0.1 (port 0): messages both ways,
+// identity, heartbeats, the offline queue, close codes and server restarts.
+import assert from "node:assert/strict";
+import { type Client, Hub, type HubOptions, protocolToken } from "../mod.ts";
+import {
+  type ClientEventMap,
+  connect,
+  type ConnectOptions,
+  DecodeError,
+  type HubClient,
+  SendQueueFullError,
+} from "../src/client/mod.ts";
+
+type Chat = { from?: string | null; text: string };
+
+/** A hub served on 127.0.0.1; `port` 0 picks a free one. */
+async function serve<T, In = string | Uint8Array>(
+  options: HubOptions<T, In>,
+  port = 0,
+): Promise<{ hub: Hub<T, In>; url: string; port: number; stop: () => Promise<void> }> {
+  const hub = new Hub<T, In>(options);
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port, onListen() {} },
+    (req) => hub.upgrade(req),
+  );
+  await Promise.resolve();
+  const addr = server.addr;
+  return {
+    hub,
+    port: addr.port,
+    url: `ws://127.0.0.1:${addr.port}/ws`,
+    stop: async () => {
+      await hub.close();
+      await server.shutdown();
+    },
+  };
+}
+
+/** Resolves with the first payload of event `type` that satisfies `predicate`; rejects after `ms`. */
+function next<T, K extends keyof ClientEventMap<T>>(
+  client: HubClient<T>,
+  type: K,
+  predicate: (value: ClientEventMap<T>[K]) => boolean = () => true,
+  ms = 3_000,
+): Promise<ClientEventMap<T>[K]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`no matching ${String(type)} event within ${ms} ms`));
+    }, ms);
+    const off = client.on(type, (value) => {
+      if (!predicate(value)) return;
+      clearTimeout(timer);
+      off();
+      resolve(value);
+    });
+  });
+}
+
+/** Polls `condition` every 5 ms; rejects after `ms`. */
+async function until(condition: () => boolean, what: string, ms = 3_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const fast: ConnectOptions<never>["reconnect"] = { initialDelay: 10, maxDelay: 50 };
+
+Deno.test("JSON messages both ways, one at a time and coalesced, through listeners and for await", async () => {
+  const received: unknown[] = [];
+  const { hub, url, stop } = await serve<Chat>({
+    onMessage(message, client) {
+      received.push(message);
+      const chat = JSON.parse(message as string) as Chat;
+      client.send({ from: "server", text: `echo ${chat.text}` });
+    },
+  });
+  const client = connect<Chat>(url, { reconnect: fast });
+  try {
+    client.send({ text: "queued before open" });
+    assert.equal(client.state, "connecting");
+    const echo = await next(client, "message");
+    assert.deepEqual(echo, { from: "server", text: "echo queued before open" });
+    assert.equal(client.state, "open");
+    assert.deepEqual(received, ['{"text":"queued before open"}']);
+
+    // A burst of broadcasts: the hub may coalesce them into `b` frames; order holds.
+    const texts: string[] = [];
+    const iterating = (async () => {
+      for await (const message of client) {
+        texts.push(message.text);
+        if (texts.length === 200) break;
+      }
+    })();
+    for (let i = 0; i < 200; i++) hub.broadcast({ text: `n${i} ✓ 😀:${i}` });
+    await Promise.race([iterating, sleep(3_000).then(() => assert.fail("burst not received"))]);
+    assert.deepEqual(texts, Array.from({ length: 200 }, (_, i) => `n${i} ✓ 😀:${i}`));
+  } finally {
+    await client.close();
+    await stop();
+  }
+});
+
+Deno.test("strings travel raw and bytes as binary, in both directions", async () => {
+  const got: (string | Uint8Array)[] = [];
+  const { url, stop } = await serve<string | Uint8Array>({
+    onMessage(message, client) {
+      got.push(message);
+      client.send(message); // echo as it came: a string stays text, bytes stay binary
+    },
+  });
+  const client = connect<string | Uint8Array>(url, { decode: (text) => text, reconnect: fast });
+  try {
+    const text = next(client, "message");
+    const binary = next(client, "binary");
+    client.send("plain text, not JSON");
+    client.send(new Uint8Array([0, 1, 0x6d, 255]));
+    assert.equal(await text, "plain text, not JSON");
+    assert.deepEqual(await binary, new Uint8Array([0, 1, 0x6d, 255]));
+    assert.equal(got[0], "plain text, not JSON");
+    assert.deepEqual(got[1], new Uint8Array([0, 1, 0x6d, 255]));
+  } finally {
+    await client.close();
+    await stop();
+  }
+});
+
+Deno.test("a message decode rejects is skipped with an error event; the next one arrives", async () => {
+  const { hub, url, stop } = await serve<string>({});
+  const client = connect<Chat>(url, { reconnect: fast });
+  const errors: Error[] = [];
+  client.on("error", (error) => errors.push(error));
+  try {
+    await next(client, "open");
+    const message = next(client, "message");
+    await hub.broadcast("not json");
+    await hub.broadcast('{"text":"fine"}');
+    assert.deepEqual(await message, { text: "fine" });
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0] instanceof DecodeError);
+    assert.equal((errors[0] as DecodeError).text, "not json");
+    assert.equal(client.state, "open");
+  } finally {
+    await client.close();
+    await stop();
+  }
+});
+
+Deno.test("token identity: hello carries the user, sendToUser reaches every connection of that user", async () => {
+  const { hub, url, stop } = await serve<Chat>({
+    identify: (req) => protocolToken(req) ?? new Response("who are you?", { status: 401 }),
+  });
+  const alice1 = connect<Chat>(url, { token: "alice", reconnect: fast });
+  const alice2 = connect<Chat>(url, { token: "alice", reconnect: fast });
+  const bob = connect<Chat>(url, { token: "bob", reconnect: fast });
+  const bobGot: Chat[] = [];
+  bob.on("message", (m) => bobGot.push(m));
+  try {
+    const hellos = await Promise.all([alice1, alice2, bob].map((c) => next(c, "open")));
+    assert.deepEqual(hellos.map((h) => h.user), ["alice", "alice", "bob"]);
+    assert.equal(alice1.user, "alice");
+    assert.notEqual(hellos[0].id, hellos[1].id);
+    const got = Promise.all([next(alice1, "message"), next(alice2, "message")]);
+    assert.equal(await hub.sendToUser("alice", { text: "for alice" }), 2);
+    assert.deepEqual(await got, [{ text: "for alice" }, { text: "for alice" }]);
+    await hub.broadcast({ text: "for all" });
+    await until(() => bobGot.length === 1, "bob's broadcast");
+    assert.deepEqual(bobGot, [{ text: "for all" }]);
+  } finally {
+    await Promise.all([alice1.close(), alice2.close(), bob.close()]);
+    await stop();
+  }
+});
+
+Deno.test("the client answers server pings (server sees rtt) and measures its own rtt", async () => {
+  let server: Client<unknown> | undefined;
+  const disconnects: number[] = [];
+  const { url, stop } = await serve({
+    pingInterval: 30,
+    pongTimeout: 60,
+    onConnect: (c) => server = c,
+    onDisconnect: (_c, info) => disconnects.push(info.code),
+  });
+  const client = connect(url, { pingInterval: 20, reconnect: fast });
+  try {
+    const hello = await next(client, "open");
+    assert.equal(hello.pingInterval, 30);
+    assert.equal(hello.pongTimeout, 60);
+    await until(() => server?.rtt !== undefined && client.rtt !== undefined, "both rtts");
+    assert.ok(client.rtt! >= 0 && client.rtt! < 1_000, `client rtt ${client.rtt}`);
+    // Several server deadlines (90 ms) pass; the pongs keep the connection alive.
+    await sleep(400);
+    assert.equal(client.state, "open");
+    assert.deepEqual(disconnects, []);
+  } finally {
+    await client.close();
+    await stop();
+  }
+});
+
+Deno.test("sends while disconnected are queued up to queueLimit, then flushed in order", async () => {
+  // Pick a free port, start with nothing listening on it.
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  const client = connect<Chat>(`ws://127.0.0.1:${port}/ws`, {
+    queueLimit: 3,
+    reconnect: { initialDelay: 5, maxDelay: 20 },
+  });
+  const received: string[] = [];
+  let hub: Awaited<ReturnType<typeof serve<Chat>>> | undefined;
+  try {
+    client.send({ text: "1" });
+    client.send({ text: "2" });
+    client.send({ text: "3" });
+    assert.equal(client.queued, 3);
+    assert.throws(() => client.send({ text: "4" }), (error: unknown) => {
+      assert.ok(error instanceof SendQueueFullError);
+      assert.equal(error.limit, 3);
+      assert.match(error.message, /Send queue is full: 3 messages .* raise the queueLimit option/);
+      return true;
+    });
+    await next(client, "state", (s) => s === "reconnecting");
+    hub = await serve<Chat>({ onMessage: (m) => void received.push(m as string) }, port);
+    await next(client, "open");
+    client.send({ text: "5" }); // open: goes straight out, after the queued ones
+    await until(() => received.length === 4, "4 messages");
+    assert.deepEqual(received.map((m) => JSON.parse(m).text), ["1", "2", "3", "5"]);
+    assert.equal(client.queued, 0);
+  } finally {
+    await client.close();
+    await hub?.stop();
+  }
+});
+
+Deno.test("no reconnect after a deliberate close(); send then throws", async () => {
+  let connects = 0;
+  const infos: number[] = [];
+  const { url, stop } = await serve({
+    onConnect: () => connects++,
+    onDisconnect: (_c, info) => infos.push(info.code),
+  });
+  const client = connect(url, { reconnect: { initialDelay: 1, maxDelay: 1 } });
+  try {
+    await next(client, "open");
+    const closed = next(client, "close");
+    await client.close(4100, "bye");
+    assert.deepEqual(await closed, { code: 4100, reason: "bye", reconnecting: false });
+    assert.equal(client.state, "closed");
+    await until(() => infos.length === 1, "the server's onDisconnect");
+    assert.deepEqual(infos, [4100]);
+    await sleep(50);
+    assert.equal(connects, 1);
+    assert.throws(() => client.send("x"), /client is closed/);
+    assert.throws(() => client.close(1001), /close code must be 1000 or 3000-4999/);
+  } finally {
+    await client.close();
+    await stop();
+  }
+});
+
+Deno.test("no reconnect after the server closes with a do-not-retry code (4403)", async () => {
+  let connects = 0;
+  const { url, stop } = await serve({
+    onConnect(client) {
+      connects++;
+      client.close(4403, "forbidden");
+    },
+  });
+  const client = connect(url, { reconnect: { initialDelay: 1, maxDelay: 1 } });
+  const states: string[] = [];
+  client.on("state", (s) => states.push(s));
+  try {
+    const info = await next(client, "close");
+    assert.deepEqual(info, { code: 4403, reason: "forbidden", reconnecting: false });
+    await sleep(50);
+    assert.equal(connects, 1);
+    assert.equal(client.state, "closed");
+    assert.deepEqual(states.at(-1), "closed");
+    assert.ok(!states.includes("reconnecting"));
+  } finally {
+    await client.close();
+    await stop();
+  }
+});
+
+Deno.test("reconnects after retryable server closes (4001, 4000, 4999)", async () => {
+  const codes = [4001, 4000, 4999]; // applications may only use 1000 and 3000-4999
+  let connects = 0;
+  const { url, stop } = await serve({
+    onConnect(client) {
+      const code = codes[connects++];
+      if (code) client.close(code, `test ${code}`);
+    },
+  });
+  const client = connect(url, { reconnect: { initialDelay: 1, maxDelay: 5 } });
+  const closes: number[] = [];
+  client.on("close", (info) => {
+    if (info.reconnecting) closes.push(info.code);
+  });
+  try {
+    await next(client, "open", () => connects === 4);
+    await until(() => closes.length === 3, "three retried closes");
+    assert.deepEqual(closes, codes);
+    assert.equal(client.state, "open");
+  } finally {
+    await client.close();
+    await stop();
+  }
+});
+
+Deno.test("after a server restart on the same port the client reconnects and chats again", async () => {
+  const first = await serve<Chat>({
+    onMessage: (m, _c, hub) => void hub.broadcast(JSON.parse(m as string)),
+  });
+  const client = connect<Chat>(first.url, { reconnect: { initialDelay: 20, maxDelay: 100 } });
+  const states: string[] = [];
+  client.on("state", (s) => states.push(s));
+  let second: typeof first | undefined;
+  try {
+    await next(client, "open");
+    const lost = next(client, "close");
+    await first.stop(); // hub.close() sends 1001: retried
+    const info = await lost;
+    assert.equal(info.code, 1001);
+    assert.equal(info.reconnecting, true);
+    assert.equal(client.state, "reconnecting");
+    client.send({ text: "sent while the server was down" });
+
+    second = await serve<Chat>({
+      onMessage: (m, _c, hub) => void hub.broadcast(JSON.parse(m as string)),
+    }, first.port);
+    const echoed = await next(client, "message", undefined, 5_000);
+    assert.deepEqual(echoed, { text: "sent while the server was down" });
+    assert.equal(client.state, "open");
+    assert.deepEqual(states.slice(0, 3), ["open", "reconnecting", "open"]);
+  } finally {
+    await client.close();
+    await second?.stop();
+  }
+});
+
+Deno.test("aborting the signal closes the client; invalid options fail fast with clear messages", async () => {
+  const { url, stop } = await serve({});
+  const controller = new AbortController();
+  const client = connect(url, { signal: controller.signal });
+  try {
+    await next(client, "open");
+    const closed = next(client, "state", (s) => s === "closed");
+    controller.abort();
+    await closed;
+  } finally {
+    await client.close();
+    await stop();
+  }
+  assert.throws(() => connect("ftp://x"), /scheme must be ws: or wss:/);
+  assert.throws(() => connect("not a url"), /Invalid hub URL/);
+  assert.throws(() => connect(url, { token: "has space" }), /RFC 7230 token characters/);
+  assert.throws(() => connect(url, { queueLimit: -1 }), /queueLimit must be/);
+  assert.throws(() => connect(url, { reconnect: { factor: 0 } }), /factor must be/);
+});
