@@ -115,8 +115,12 @@ export class TestClient {
     return this.messages;
   }
 
-  /** Application messages only: drops wshub.v1 hello/ping frames and strips the tag. */
+  /**
+   * Application messages only: on a wshub.v1 connection, drops hello and
+   * ping frames, strips the tag and unpacks batches; on a plain one, all.
+   */
   appMessages(): (string | Uint8Array)[] {
+    if (this.socket.protocol !== "wshub.v1") return [...this.messages];
     const out: (string | Uint8Array)[] = [];
     for (const message of this.messages) {
       if (typeof message !== "string") {
