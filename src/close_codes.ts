@@ -16,7 +16,7 @@
  * console.log(CloseCode.SlowConsumer); // 1013
  * ```
  */
-export const CloseCode = Object.freeze({
+export const CloseCode = {
   /** `client.close()` with no code. */
   Normal: 1000,
   /** `hub.close()`: the server is shutting down. */
@@ -39,7 +39,7 @@ export const CloseCode = Object.freeze({
   HeartbeatTimeout: 4000,
   /** A frame could not be flushed to the peer within `writeTimeout`. */
   WriteTimeout: 4001,
-});
+} as const;
 
 /** The longest close reason the WebSocket protocol allows, in UTF-8 bytes. */
 export const MAX_REASON_BYTES = 123;
