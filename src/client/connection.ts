@@ -190,6 +190,10 @@ interface Resolved<T> {
  * iterating the client (`for await (const message of client)`); both see every
  * text message that arrives while they are attached.
  *
+ * @typeParam T What the server sends: the `T` of its `Hub<T, In>`.
+ * @typeParam S What this client sends (default `T`): what the server's
+ * `decode` turns into its `In`.
+ *
  * @example Chat in both directions
  * ```ts
  * import { connect } from "@wshub/hub/client";
@@ -204,7 +208,7 @@ interface Resolved<T> {
  * await client.close();
  * ```
  */
-export class HubClient<T> {
+export class HubClient<T, S = T> {
   /** The hub's WebSocket URL. */
   readonly url: string;
 
@@ -323,7 +327,7 @@ export class HubClient<T> {
    * @throws {ClientClosedError} when the client is closed for good.
    * @throws {TypeError} when `data` has no JSON form (`undefined`, a function).
    */
-  send(data: T): void {
+  send(data: S): void {
     if (this.#state === "closed") {
       throw new ClientClosedError("close() was called or the server closed it for good");
     }

@@ -19,9 +19,10 @@
  * ## Messages
  *
  * Encoding mirrors the hub: a string goes out as raw text, a `Uint8Array` or
- * `ArrayBuffer` as binary, anything else as `JSON.stringify(value)`. `send`
- * takes a `T`, like the hub's `client.send`: to send bytes, include
- * `Uint8Array` in `T`. Incoming text messages (single or coalesced) go
+ * `ArrayBuffer` as binary, anything else as `JSON.stringify(value)`.
+ * `connect<T, S = T>` types both directions: `T` is what the server sends
+ * (its `Hub<T>`), `S` what `send` accepts; to send bytes, include
+ * `Uint8Array` in `S`. Incoming text messages (single or coalesced) go
  * through the `decode` option (default `JSON.parse`) and arrive as `message`
  * events and through `for await (const message of client)`; incoming binary
  * messages arrive as `binary` events (`Uint8Array`). A message that `decode`
@@ -130,7 +131,9 @@ export { ClientClosedError, DecodeError, ProtocolError, SendQueueFullError } fro
  * `url` may be `ws:`/`wss:`, `http:`/`https:` (turned into `ws:`/`wss:`), or in
  * a browser a path relative to the page (`"/ws"`).
  *
- * @typeParam T The message type: the same `T` as the server's `Hub<T>`.
+ * @typeParam T What the server sends: the same `T` as its `Hub<T>`.
+ * @typeParam S What this client sends; default `T`. With a `Hub<T, In>`
+ * whose `decode` parses requests of another shape, pass that shape here.
  * @param url The hub's WebSocket URL.
  * @param options See {@linkcode ConnectOptions}.
  * @returns The client.
@@ -148,6 +151,9 @@ export { ClientClosedError, DecodeError, ProtocolError, SendQueueFullError } fro
  * await client.close();
  * ```
  */
-export function connect<T = unknown>(url: string | URL, options?: ConnectOptions<T>): HubClient<T> {
-  return new HubClient<T>(url, options);
+export function connect<T = unknown, S = T>(
+  url: string | URL,
+  options?: ConnectOptions<T>,
+): HubClient<T, S> {
+  return new HubClient<T, S>(url, options);
 }
