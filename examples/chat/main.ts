@@ -1,0 +1,216 @@
+/**
+ * The wshub chat example: a hub on /ws and a small page that uses
+ * `@wshub/hub/client` in the browser. Global messages and private messages to
+ * a named user; presence list; survives server restarts.
+ *
+ * ```sh
+ * deno task dev                      # http://localhost:8000
+ * deno task dev --port=9000 --hostname=0.0.0.0
+ * PORT=9000 deno task dev
+ * ```
+ *
+ * IDENTITY IS DEMO-ONLY: the name typed on the page is sent as the token
+ * (`wshub.token.<name>`) and trusted as is, so anyone can pick any name. A real
+ * application verifies a token (for example a signed JWT) in `identify`.
+ *
+ * @module
+ */
+
+import { Hub, protocolToken } from "../../mod.ts";
+import { type ChatEvent, type ChatRequest, NAME_PATTERN, parseRequest } from "./messages.ts";
+
+/** Options of {@linkcode startChat}. */
+export interface ChatOptions {
+  /** Interface to listen on. Default `"localhost"`. */
+  hostname?: string;
+  /** Port to listen on; 0 picks a free one. Default 8000. */
+  port?: number;
+  /** Aborting it shuts the server down, like `close()`. */
+  signal?: AbortSignal;
+}
+
+/** A running chat server. */
+export interface ChatServer {
+  /** The page's URL, e.g. `http://localhost:8000/`. */
+  url: string;
+  /** The hub behind /ws. */
+  hub: Hub<ChatEvent, ChatRequest>;
+  /** Closes every chat connection (1001, so pages reconnect), then the server. */
+  close(): Promise<void>;
+}
+
+const here = new URL("./", import.meta.url);
+
+/**
+ * Bundles app.ts (and the client module it imports) for the browser, in
+ * memory. Uses Deno's runtime bundler (`--unstable-bundle`) when enabled, else
+ * runs `deno bundle` (needs `--allow-run`).
+ */
+async function bundleApp(): Promise<string> {
+  const entry = new URL("app.ts", here);
+  type Bundle = (options: {
+    entrypoints: string[];
+    write: false;
+    platform: "browser";
+    format: "esm";
+  }) => Promise<{ success: boolean; errors: unknown[]; outputFiles?: { text(): string }[] }>;
+  const bundle = (Deno as unknown as { bundle?: Bundle }).bundle;
+  if (bundle) {
+    const result = await bundle({
+      entrypoints: [entry.pathname],
+      write: false,
+      platform: "browser",
+      format: "esm",
+    });
+    const text = result.outputFiles?.[0]?.text();
+    if (!result.success || text === undefined) {
+      throw new Error(`Bundling ${entry.pathname} failed: ${JSON.stringify(result.errors)}`);
+    }
+    return text;
+  }
+  let output: Deno.CommandOutput;
+  try {
+    output = await new Deno.Command(Deno.execPath(), {
+      args: ["bundle", "--quiet", "--platform=browser", entry.pathname],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (error) {
+    throw new Error(
+      "The chat page needs its script bundled: run with --unstable-bundle " +
+        `(as \`deno task dev\` does) or grant --allow-run for \`deno bundle\` (${error})`,
+    );
+  }
+  if (!output.success) {
+    throw new Error(`deno bundle failed:\n${new TextDecoder().decode(output.stderr)}`);
+  }
+  return new TextDecoder().decode(output.stdout);
+}
+
+/**
+ * Starts the chat server; resolves once it listens and the page's script is
+ * bundled.
+ *
+ * @example Start on a free port, then stop
+ * ```ts ignore
+ * import { startChat } from "./main.ts";
+ *
+ * const chat = await startChat({ hostname: "127.0.0.1", port: 0 });
+ * console.log("open", chat.url);
+ * await chat.close();
+ * ```
+ */
+export async function startChat(options: ChatOptions = {}): Promise<ChatServer> {
+  const [script, page, style] = await Promise.all([
+    bundleApp(),
+    Deno.readTextFile(new URL("index.html", here)),
+    Deno.readTextFile(new URL("style.css", here)),
+  ]);
+  const online = new Map<string, number>(); // user -> open connections
+  const presence = (): ChatEvent => ({ type: "presence", users: [...online.keys()].sort() });
+
+  const hub = new Hub<ChatEvent, ChatRequest>({
+    // Demo-only identity: the token *is* the user name, unverified.
+    identify(req) {
+      const name = protocolToken(req);
+      if (name !== undefined && NAME_PATTERN.test(name)) return name;
+      return new Response("Pick a name of 1-20 letters, digits, _ or -", { status: 401 });
+    },
+    decode: parseRequest,
+    onConnect(client, hub) {
+      const user = client.user!;
+      online.set(user, (online.get(user) ?? 0) + 1);
+      hub.broadcast(presence());
+    },
+    onDisconnect(client, _info, hub) {
+      const user = client.user!;
+      const left = (online.get(user) ?? 1) - 1;
+      if (left > 0) online.set(user, left);
+      else online.delete(user);
+      hub.broadcast(presence());
+    },
+    async onMessage(request, client, hub) {
+      const from = client.user!;
+      const at = Date.now();
+      if (request.type === "say") {
+        await hub.broadcast({ type: "message", from, text: request.text, at });
+        return;
+      }
+      const line: ChatEvent = { type: "message", from, to: request.to, text: request.text, at };
+      if (await hub.sendToUser(request.to, line) === 0) {
+        client.send({ type: "notice", text: `${request.to} is not online` });
+        return;
+      }
+      if (request.to !== from) await hub.sendToUser(from, line); // the sender's other tabs too
+    },
+  });
+
+  const headers = (type: string) => ({
+    "content-type": type,
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+  });
+  const server = Deno.serve({
+    hostname: options.hostname ?? "localhost",
+    port: options.port ?? 8000,
+    onListen() {},
+  }, (req) => {
+    const { pathname } = new URL(req.url);
+    if (pathname === "/ws") return hub.upgrade(req);
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      return new Response("Method not allowed", { status: 405 });
+    }
+    if (pathname === "/") {
+      return new Response(page, { headers: headers("text/html; charset=utf-8") });
+    }
+    if (pathname === "/app.js") {
+      return new Response(script, { headers: headers("text/javascript; charset=utf-8") });
+    }
+    if (pathname === "/style.css") {
+      return new Response(style, { headers: headers("text/css; charset=utf-8") });
+    }
+    return new Response("Not found", { status: 404 });
+  });
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    closing ??= (async () => {
+      await hub.close();
+      await server.shutdown();
+    })();
+  options.signal?.addEventListener("abort", () => void close(), { once: true });
+
+  const { hostname, port } = server.addr;
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  const wildcard = hostname === "0.0.0.0" || hostname === "::";
+  const url = `http://${options.hostname === undefined || wildcard ? "localhost" : host}:${port}/`;
+  return { url, hub, close };
+}
+
+/** Reads `--port=N`, `--port N`, `--hostname=H` and the PORT environment variable. */
+function parseArgs(args: string[]): ChatOptions {
+  const value = (name: string): string | undefined => {
+    for (let i = 0; i < args.length; i++) {
+      if (args[i].startsWith(`--${name}=`)) return args[i].slice(name.length + 3);
+      if (args[i] === `--${name}`) return args[i + 1];
+    }
+  };
+  const portText = value("port") ?? Deno.env.get("PORT");
+  const port = portText === undefined ? undefined : Number(portText);
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) {
+    throw new Error(`Invalid port ${JSON.stringify(portText)}: pass --port=N with 0 <= N < 65536`);
+  }
+  return { port, hostname: value("hostname") };
+}
+
+if (import.meta.main) {
+  const chat = await startChat(parseArgs(Deno.args));
+  console.log(`wshub chat listening on ${chat.url}`);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, async () => {
+      console.log(`\n${signal}: closing connections (1001, pages will reconnect)`);
+      await chat.close();
+      Deno.exit(0);
+    });
+  }
+}
