@@ -1,0 +1,24 @@
+/**
+ * The fan-out contract of bench/raw_server.ts, through the Hub.
+ *
+ * `deno run -A bench/fanout_server.ts --port=N` serves `ws://127.0.0.1:N/ws` (any path): every
+ * message received from any client is broadcast to every connection, the sender included. Plain
+ * clients get exactly the bytes sent; `wshub.v1` clients get them framed (`m…`, or coalesced in
+ * `b…` batches). A default Hub otherwise: heartbeats on at their defaults. Other tools drive this
+ * file: keep its flags and behaviour fixed.
+ *
+ * @module
+ */
+
+import { Hub } from "../mod.ts";
+
+const arg = Deno.args.find((a) => a.startsWith("--port="));
+const port = arg === undefined ? 8080 : Number(arg.slice("--port=".length));
+
+const hub = new Hub({
+  onMessage(message, _client, hub) {
+    hub.broadcast(message);
+  },
+});
+Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, (req) => hub.upgrade(req));
+console.log(`listening on ws://127.0.0.1:${port}/ws`);

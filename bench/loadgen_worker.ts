@@ -1,0 +1,108 @@
+/**
+ * A load generator Worker: holds a share of the subscribers, counts and times their deliveries.
+ * Driven by bench/loadgen.ts through `postMessage`.
+ *
+ * @module
+ */
+
+/// <reference no-default-lib="true" />
+/// <reference lib="deno.worker" />
+
+import { Receiver, type StartMessage, type WorkerReply } from "./payload.ts";
+import { threadCpuMs } from "./proc.ts";
+import { WireSocket } from "./wire.ts";
+
+const sockets: WireSocket[] = [];
+let receiver: Receiver | undefined;
+let expected = 0;
+let cpuAtGo = 0;
+let timer: ReturnType<typeof setInterval> | undefined;
+
+function post(msg: WorkerReply): void {
+  self.postMessage(msg);
+}
+
+async function start(m: StartMessage): Promise<void> {
+  const rx = new Receiver(m.mode, m.size, m.base);
+  receiver = rx;
+  expected = m.count * m.messages;
+  let failed = 0;
+  let error: string | undefined;
+  let next = 0;
+  const connectOne = async (): Promise<void> => {
+    while (next < m.count) {
+      next++;
+      try {
+        const sock = await WireSocket.connect({
+          hostname: m.hostname,
+          port: m.port,
+          path: m.path,
+          protocols: m.protocols,
+          bufferSize: m.bufferSize,
+        });
+        sockets.push(sock);
+        const { promise, resolve } = Promise.withResolvers<void>();
+        sock.run(rx.handler(sock, resolve), rx.tick).catch(() => {});
+        let timeout: ReturnType<typeof setTimeout> | undefined;
+        const late = new Promise<void>((_, reject) => {
+          timeout = setTimeout(() => reject(new Error("no hello within 10 s")), 10_000);
+        });
+        await Promise.race([promise, late]).finally(() => clearTimeout(timeout));
+      } catch (e) {
+        failed++;
+        error ??= String(e);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(m.concurrency, m.count) }, connectOne));
+  post({ type: "ready", connected: sockets.length, failed, error });
+}
+
+function go(): void {
+  cpuAtGo = threadCpuMs();
+  let lastReported = -1;
+  timer = setInterval(() => {
+    const rx = receiver!;
+    if (rx.received !== lastReported) {
+      lastReported = rx.received;
+      post({ type: "progress", received: rx.received });
+    }
+    if (rx.received >= expected) {
+      post({ type: "done" });
+      clearInterval(timer);
+    }
+  }, 20);
+}
+
+function finish(): void {
+  if (timer !== undefined) clearInterval(timer);
+  const rx = receiver!;
+  const closeCodes: Record<string, number> = {};
+  let closed = 0;
+  for (const s of sockets) {
+    if (s.closed) {
+      closed++;
+      closeCodes[s.closeCode] = (closeCodes[s.closeCode] ?? 0) + 1;
+    }
+  }
+  post({
+    type: "result",
+    received: rx.received,
+    corrupt: rx.corrupt,
+    protocolErrors: rx.protocolErrors,
+    firstUs: rx.firstUs,
+    lastUs: rx.lastUs,
+    hist: { counts: rx.hist.counts, max: rx.hist.max, total: rx.hist.total },
+    closed,
+    closeCodes,
+    threadCpuMs: threadCpuMs() - cpuAtGo,
+  });
+  for (const s of sockets) s.close();
+}
+
+self.onmessage = (e: MessageEvent) => {
+  const m = e.data;
+  if (m.type === "start") start(m as StartMessage);
+  else if (m.type === "go") go();
+  else if (m.type === "finish") finish();
+};
