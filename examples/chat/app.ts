@@ -51,10 +51,16 @@ function join(name: string): void {
   };
   showState(client.state);
   client.on("state", showState);
+  let lost = false;
   client.on("close", ({ code, reason, reconnecting }) => {
-    if (!reconnecting) {
-      notice(`Disconnected (${code}${reason ? `: ${reason}` : ""}). Reload to rejoin.`);
-    }
+    const why = `${code}${reason ? `: ${reason}` : ""}`;
+    if (!reconnecting) notice(`Disconnected (${why}). Reload to rejoin.`);
+    else if (!lost) notice(`Connection lost (${why}); reconnecting…`);
+    lost = reconnecting;
+  });
+  client.on("open", () => {
+    if (lost) notice("Reconnected.");
+    lost = false;
   });
   client.on("error", (error) => console.warn(error));
   client.on("message", (event) => {
@@ -133,7 +139,7 @@ function notice(message: string): void {
 function append(li: HTMLLIElement): void {
   const atBottom = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 40;
   messages.append(li);
-  if (atBottom) li.scrollIntoView({ block: "end" });
+  if (atBottom) messages.scrollTop = messages.scrollHeight;
 }
 
 joinForm.onsubmit = (event) => {
