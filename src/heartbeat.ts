@@ -84,7 +84,12 @@ export class Heartbeat {
     for (const connection of this.#host.connections()) {
       if (connection.closing) continue;
       if (connection.framed) {
-        if (connection.lastSeen < connection.pingAt && now - connection.pingAt > pongTimeout) {
+        // Nothing has arrived since the last ping: its deadline runs. No new
+        // ping is sent meanwhile, or (when pingInterval <= pongTimeout) each
+        // new ping would restart the deadline and a dead client would never
+        // be cut.
+        const awaiting = connection.lastSeen < connection.pingAt;
+        if (awaiting && now - connection.pingAt > pongTimeout) {
           this.#host.closeConnection(
             connection,
             CloseCode.HeartbeatTimeout,
@@ -93,7 +98,7 @@ export class Heartbeat {
           );
           continue;
         }
-        if (now - connection.pingAt >= pingInterval) {
+        if (!awaiting && now - connection.pingAt >= pingInterval) {
           const token = String(++connection.pingCount);
           connection.pingAt = now;
           connection.pingToken = token;
