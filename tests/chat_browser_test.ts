@@ -54,8 +54,9 @@ class ChatProcess {
     let listening: () => void;
     const listened = new Promise<void>((resolve) => listening = resolve);
     const drain = async (stream: ReadableStream<Uint8Array>) => {
-      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-        this.#log += chunk;
+      const decoder = new TextDecoder();
+      for await (const chunk of stream) {
+        this.#log += decoder.decode(chunk, { stream: true });
         if (this.#log.includes("listening on")) listening();
       }
     };

@@ -159,7 +159,7 @@ Deno.test("a server that goes silent after its hello is dropped and the client r
 Deno.test("server pings keep a quiet connection alive and are answered with a pong", async () => {
   const received: string[] = [];
   const server = new RawServer(async (peer) => {
-    await peer.sendText(hello("c0", 40, 40));
+    await peer.sendText(hello("c0", 100, 100));
     // Read the client's frames (masked, short) in the background.
     (async () => {
       const buffer = new Uint8Array(1024);
@@ -178,22 +178,22 @@ Deno.test("server pings keep a quiet connection alive and are answered with a po
         }
       } catch { /* closed */ }
     })();
-    for (let i = 1; i <= 8; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 25));
+    for (let i = 1; i <= 12; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
       await peer.sendText(`p${i}`);
     }
   });
   const client = connect(server.url, { pingInterval: false, reconnect: false });
   try {
     await waitFor(client, "open", () => true);
-    // 8 pings 25 ms apart: 200 ms, far past the 80 ms deadline without them.
+    // 12 pings 50 ms apart: 600 ms, far past the 250 ms deadline without them.
     const deadline = Date.now() + 2_000;
-    while (!received.includes("P8") && Date.now() < deadline) {
+    while (!received.includes("P12") && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     assert.deepEqual(
       received.filter((f) => f.startsWith("P")),
-      [1, 2, 3, 4, 5, 6, 7, 8].map((i) => `P${i}`),
+      Array.from({ length: 12 }, (_, i) => `P${i + 1}`),
     );
     assert.equal(client.state, "open");
   } finally {
