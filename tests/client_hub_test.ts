@@ -66,6 +66,19 @@ async function until(condition: () => boolean, what: string, ms = 3_000): Promis
   }
 }
 
+/** Awaits `promise`, or rejects after `ms` (clearing its timer either way). */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const fast: ConnectOptions<never>["reconnect"] = { initialDelay: 10, maxDelay: 50 };
 
@@ -96,7 +109,7 @@ Deno.test("JSON messages both ways, one at a time and coalesced, through listene
       }
     })();
     for (let i = 0; i < 200; i++) hub.broadcast({ text: `n${i} ✓ 😀:${i}` });
-    await Promise.race([iterating, sleep(3_000).then(() => assert.fail("burst not received"))]);
+    await within(iterating, 3_000, "the burst of 200 broadcasts");
     assert.deepEqual(texts, Array.from({ length: 200 }, (_, i) => `n${i} ✓ 😀:${i}`));
   } finally {
     await client.close();
@@ -189,6 +202,7 @@ Deno.test("the client answers server pings (server sees rtt) and measures its ow
     const hello = await next(client, "open");
     assert.equal(hello.pingInterval, 50);
     assert.equal(hello.pongTimeout, 150);
+    assert.equal(server?.framed, true, "the hub sees a wshub.v1 client");
     await until(() => server?.rtt !== undefined && client.rtt !== undefined, "both rtts");
     assert.ok(client.rtt! >= 0 && client.rtt! < 1_000, `client rtt ${client.rtt}`);
     // Several server deadlines (200 ms) pass; the pongs keep the connection alive.

@@ -4,7 +4,20 @@
  * @module
  */
 
-/** A listener for one event whose payload is `V`. */
+/**
+ * A listener for one event whose payload is `V`.
+ *
+ * @example A listener kept to remove it later
+ * ```ts
+ * import { connect, type Listener } from "@wshub/hub/client";
+ *
+ * const client = connect<{ text: string }>("ws://127.0.0.1:8000/ws");
+ * const log: Listener<{ text: string }> = (message) => console.log(message.text);
+ * client.on("message", log);
+ * client.off("message", log);
+ * await client.close();
+ * ```
+ */
 export type Listener<V> = (value: V) => void;
 
 /**
