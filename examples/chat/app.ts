@@ -35,6 +35,7 @@ function join(name: string): void {
   joinForm.hidden = true;
   chat.hidden = false;
   me.textContent = name;
+  status.hidden = false;
   document.title = `${name} · wshub chat`;
   const url = new URL(location.href);
   url.searchParams.set("name", name);
@@ -69,7 +70,8 @@ function join(name: string): void {
     else showMessage(event, name);
   });
   const showRtt = setInterval(() => {
-    rtt.textContent = client?.rtt === undefined ? "" : `${client.rtt.toFixed(1)} ms`;
+    const known = client?.state === "open" && client.rtt !== undefined;
+    rtt.textContent = known ? `${client!.rtt!.toFixed(1)} ms` : "";
   }, 1_000);
   client.on("state", (state) => {
     if (state === "closed") clearInterval(showRtt);
