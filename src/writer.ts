@@ -140,7 +140,8 @@ export class Writer {
         let bytes = payload.bytes + 1;
         while (runEnd < end && queue[runEnd].text) {
           bytes += queue[runEnd].bytes + 12; // a generous bound for the length prefix
-          if (!this.#hasRoom(bytes)) break;
+          // Only a frame of one message may exceed the cap (on an empty buffer).
+          if (!this.#hasRoom(bytes, false)) break;
           runEnd++;
         }
         if (runEnd - head === 1) {
@@ -227,11 +228,15 @@ export class Writer {
     this.#queuedSince = -1;
   }
 
-  #hasRoom(bytes: number): boolean {
+  /**
+   * Whether `bytes` more fit under the cap. An empty buffer always takes one
+   * message, however large (`single`); several coalesced messages never
+   * exceed the cap.
+   */
+  #hasRoom(bytes: number, single = true): boolean {
     if (this.#bound + bytes <= this.#maxBuffered) return true;
     this.#bound = this.#socket.bufferedAmount;
-    // An empty buffer always takes one frame, however large.
-    return this.#bound === 0 || this.#bound + bytes <= this.#maxBuffered;
+    return (single && this.#bound === 0) || this.#bound + bytes <= this.#maxBuffered;
   }
 
   #write(data: string | Uint8Array, bytes: number): void {
