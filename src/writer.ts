@@ -111,6 +111,10 @@ export class Writer {
         return Push.Sent;
       }
     }
+    // A full queue may only be holding back this batch (a coalescing writer
+    // queues everything until the batch ends): hand what fits to the socket
+    // before calling the client slow.
+    if (this.queued >= this.#limit) this.flush(now);
     if (this.queued >= this.#limit) {
       if (!this.#dropOldest) return Push.Overflow;
       this.#queue[this.#head++] = undefined as unknown as Payload;
