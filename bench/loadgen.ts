@@ -25,7 +25,7 @@
  */
 
 import process from "node:process";
-import { allowedCores, processCpuMs, rssKiB, threadCpuMs } from "./proc.ts";
+import { allowedCores, machineBusyMs, processCpuMs, rssKiB, threadCpuMs } from "./proc.ts";
 import {
   Histogram,
   makePayload,
@@ -80,6 +80,11 @@ export interface Report {
     /** True when the load generator used ≥ 90 % of the cores it may run on, or a thread ≥ 90 %. */
     saturated: boolean;
   };
+  /**
+   * CPU that neither the server nor the load generator used during the run (other processes on
+   * the machine; user + system time, 100 = one core): a disturbed run shows here.
+   */
+  otherCpuPct?: number;
   server?: {
     pid: number;
     cpuMs: number;
@@ -277,6 +282,7 @@ async function main(): Promise<Report> {
   const self0 = process.cpuUsage();
   const main0 = threadCpuMs();
   const server0 = serverPid ? processCpuMs(serverPid) : NaN;
+  const busy0 = machineBusyMs();
   workers.forEach((w) => w.postMessage({ type: "go" }));
   const startUs = microsSince(base);
   const frame = (seq: number) => encodeText(wrap(mode, makePayload(seq, microsSince(base), size)));
@@ -315,6 +321,7 @@ async function main(): Promise<Report> {
     await Promise.race([new Promise<void>((r) => waiters.push(r)), sleep(50)]);
   }
   const server1 = serverPid ? processCpuMs(serverPid) : NaN;
+  const busy1 = machineBusyMs();
   const self1 = process.cpuUsage(self0);
   const main1 = threadCpuMs();
   const wallMs = microsSince(base) / 1000 - startUs / 1000;
@@ -380,6 +387,9 @@ async function main(): Promise<Report> {
       threadCpuPct: threadCpuPct.map((x) => round(x, 1)!),
       saturated: cpuPct >= 90 * cores || threadCpuPct.some((x) => x >= 90),
     },
+    otherCpuPct: serverPid
+      ? round(Math.max(0, busy1 - busy0 - serverCpuMs - cpuMs) / wallMs * 100, 1)!
+      : undefined,
     server: serverPid
       ? {
         pid: serverPid,

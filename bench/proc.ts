@@ -55,3 +55,14 @@ export function rssKiB(pid: number): number {
     return NaN;
   }
 }
+
+/** Busy CPU time of the whole machine in ms: user + nice + system of /proc/stat's `cpu` line. */
+export function machineBusyMs(): number {
+  try {
+    const line = Deno.readTextFileSync("/proc/stat").split("\n")[0];
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    return (f[0] + f[1] + f[2]) * 10;
+  } catch {
+    return NaN;
+  }
+}

@@ -356,7 +356,7 @@ for (const sc of scenarios) {
       const s = "deliveriesPerSec" in r
         ? r.idle
           ? `${r.idle.rssKiBPerConn} KiB/conn, idle CPU ${r.idle.serverCpuPct} %, open ${r.idle.stillOpen}`
-          : `${r.deliveriesPerSec} del/s, p99 ${r.latencyMs.p99} ms, lost ${r.lost}, server ${r.server?.usPerDelivery} µs/del, loadgen ${r.loadgen.cpuPct} %`
+          : `${r.deliveriesPerSec} del/s, p99 ${r.latencyMs.p99} ms, lost ${r.lost}, server ${r.server?.usPerDelivery} µs/del, loadgen ${r.loadgen.cpuPct} %, other ${r.otherCpuPct} %`
         : "";
       console.error(
         `[${((performance.now() - t0) / 1000).toFixed(0)} s] ${sc.id} round ${
@@ -390,6 +390,9 @@ interface Summary {
   serverCpuPct: number;
   loadgenCpuPct: number;
   loadgenSaturated: number;
+  /** Median CPU used by other processes during the runs (100 = one core), and runs above 20 %. */
+  otherCpuPct: number;
+  disturbed: number;
   rssKiBPerConn: number;
   idleCpuPct: number;
   closeCodes: Record<string, number>;
@@ -414,6 +417,8 @@ function summarize(list: RunResult[]): Summary {
     serverCpuPct: median(reports.map((r) => r.server?.cpuPct ?? NaN)),
     loadgenCpuPct: median(reports.map((r) => r.loadgen.cpuPct)),
     loadgenSaturated: reports.filter((r) => r.loadgen.saturated).length,
+    otherCpuPct: median(reports.map((r) => r.otherCpuPct ?? NaN)),
+    disturbed: reports.filter((r) => (r.otherCpuPct ?? 0) > 20).length,
     rssKiBPerConn: median(reports.map((r) => r.idle?.rssKiBPerConn ?? NaN)),
     idleCpuPct: median(reports.map((r) => r.idle?.serverCpuPct ?? NaN)),
     closeCodes,
@@ -463,7 +468,8 @@ function table(): string {
   const raw = (sc: string) => S(sc, "raw");
   const flag = (x: Summary) =>
     (x.okRuns < x.runs ? ` ⚠ ${x.runs - x.okRuns}/${x.runs} runs failed` : "") +
-    (x.loadgenSaturated ? ` (loadgen saturated in ${x.loadgenSaturated})` : "");
+    (x.loadgenSaturated ? ` (loadgen saturated in ${x.loadgenSaturated})` : "") +
+    (x.disturbed ? ` (other load > 20 % in ${x.disturbed})` : "");
 
   for (const sc of scenarios.filter((s) => !s.idle)) {
     out.push(`### ${sc.title}${sc.rate ? "" : ""}`, "");
@@ -475,8 +481,8 @@ function table(): string {
       "",
     );
     out.push(
-      "| server | deliveries/s | vs raw | p50 ms | p99 ms | p99 vs raw | max ms | lost | server µs/delivery | server CPU | loadgen CPU |",
-      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+      "| server | deliveries/s | vs raw | p50 ms | p99 ms | p99 vs raw | max ms | lost | server µs/delivery | server CPU | loadgen CPU | other CPU |",
+      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     );
     for (const s of servers) {
       const x = S(sc.id, s.id);
@@ -489,7 +495,9 @@ function table(): string {
           `${fmt(x.p50, 1)} | ${fmt(x.p99, 1)} | ${ratio(x.p99, r?.p99 ?? NaN)} | ${
             fmt(x.max, 1)
           } | ${fmt(x.lost)} | ` +
-          `${fmt(x.usPerDelivery, 2)} | ${fmt(x.serverCpuPct)} % | ${fmt(x.loadgenCpuPct)} % |`,
+          `${fmt(x.usPerDelivery, 2)} | ${fmt(x.serverCpuPct)} % | ${fmt(x.loadgenCpuPct)} % | ${
+            fmt(x.otherCpuPct)
+          } % |`,
       );
       if (Object.keys(x.closeCodes).length) {
         out[out.length - 1] = out[out.length - 1].replace(
@@ -612,7 +620,9 @@ function svg(): string {
         ? `${fmt(v / 1000, 0)}k  (${ratio(v, raw)})${failed ? " ⚠ failed runs" : ""}`
         : "failed";
       parts.push(
-        `<text x="${labelW + w + 6}" y="${by + barH - 5}" fill="#111">${esc(text)}</text>`,
+        `<text x="${(labelW + w + 6).toFixed(1)}" y="${by + barH - 5}" fill="#111">${
+          esc(text)
+        }</text>`,
       );
       by += barH + gap;
     });
