@@ -143,7 +143,14 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    */
   upgrade(req: Request, options?: UpgradeOptions): Response | Promise<Response> {
     if (this.#closing) return refuse(503, "The hub is shutting down; reconnect later");
-    const refusal = checkUpgrade(req) ?? checkOrigin(req, this.#options.allowedOrigins);
+    let refusal: Response | undefined;
+    try {
+      refusal = checkUpgrade(req) ?? checkOrigin(req, this.#options.allowedOrigins);
+    } catch (error) {
+      // Deno closes a request's headers once it has been upgraded: reading
+      // them throws when the same request is upgraded a second time.
+      return this.#upgradeFailed(req, error);
+    }
     if (refusal !== undefined) {
       this.#options.logger.debug("wshub: upgrade refused", {
         status: refusal.status,
@@ -341,19 +348,32 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
     return refuse(500, "Could not identify this connection");
   }
 
+  #upgradeFailed(req: Request, error: unknown): Response {
+    const message = error instanceof Error ? error.message : String(error);
+    let url = "";
+    try {
+      url = req.url;
+    } catch {
+      // the request is closed
+    }
+    this.#options.logger.debug("wshub: upgrade failed", { error: message, url });
+    return refuse(400, `WebSocket upgrade failed: ${message}`);
+  }
+
   #accept(req: Request, user: string | undefined, options: UpgradeOptions | undefined): Response {
     if (this.#closing) return refuse(503, "The hub is shutting down; reconnect later");
-    const { protocol, framed } = negotiate(req, options?.protocol);
+    let protocol: string | undefined, framed: boolean;
     let upgraded: { socket: WebSocket; response: Response };
     try {
+      ({ protocol, framed } = negotiate(req, options?.protocol));
       upgraded = Deno.upgradeWebSocket(req, {
         protocol,
         idleTimeout: framed ? 0 : this.#options.idleTimeout,
       });
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      this.#options.logger.debug("wshub: upgrade failed", { error: message, url: req.url });
-      return refuse(400, `WebSocket upgrade failed: ${message}`);
+      // Malformed, or already upgraded (by another call, or while an async
+      // identify was running).
+      return this.#upgradeFailed(req, error);
     }
     const connection = new Connection<T>(
       upgraded.socket,
