@@ -16,7 +16,10 @@ export type Identity = string | undefined | Response;
 
 /** Why a client left, as given to `onDisconnect`. */
 export interface DisconnectInfo {
-  /** The close code: the one the hub sent, or the one the peer sent. */
+  /**
+   * The close code: the one the hub sent, or the one the peer sent (1005 if
+   * its close frame had none, 1006 if the connection ended without one).
+   */
   code: number;
   /** The close reason, possibly empty. */
   reason: string;

@@ -11,6 +11,9 @@ import type { Connection } from "./connection.ts";
 import type { Logger } from "./logger.ts";
 import { decodeFrame, utf8Length } from "./protocol.ts";
 
+/** The code reported (never sent) for a connection that ended without a close frame. */
+const ABNORMAL_CLOSURE = 1006;
+
 /** What a reader needs from the hub. */
 export interface ReaderHost {
   /** The hub's coarse clock (updated on every heartbeat tick). */
@@ -35,7 +38,10 @@ export function attachReader(connection: Connection, host: ReaderHost): void {
   socket.binaryType = "arraybuffer";
   socket.onopen = () => host.opened(connection);
   socket.onclose = (event) => {
-    host.closeConnection(connection, event.code, event.reason, false);
+    // Deno reports 0 when the connection ended without a close frame (the
+    // peer vanished); RFC 6455 §7.1.5 calls that 1006, as browsers do.
+    const code = event.code === 0 ? ABNORMAL_CLOSURE : event.code;
+    host.closeConnection(connection, code, event.reason, false);
   };
   socket.onerror = (event) => {
     const message = (event as ErrorEvent).message ?? "unknown error";
