@@ -63,7 +63,7 @@ export interface Client<T = unknown> {
    * Closes the connection after what was queued for it before this call, and
    * unregisters it.
    *
-   * @param code 1000 (default) or an application code from 3000 to 4999.
+   * @param code 1000 (default) or an application code, an integer from 3000 to 4999.
    * @param reason At most 123 UTF-8 bytes; a longer reason is cut.
    * @throws {RangeError} If the code is not one an application may send.
    */
@@ -139,7 +139,7 @@ export class Connection<T = unknown> implements Client<T> {
   }
 
   close(code: number = CloseCode.Normal, reason = ""): void {
-    if (code !== CloseCode.Normal && !(code >= 3000 && code <= 4999)) {
+    if (!Number.isInteger(code) || (code !== CloseCode.Normal && !(code >= 3000 && code <= 4999))) {
       throw new RangeError(
         `Cannot close with code ${code}: applications may use 1000 or 3000-4999`,
       );
