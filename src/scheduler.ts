@@ -84,6 +84,12 @@ export class Scheduler implements ConnectionHost, ReaderHost, HeartbeatHost {
   readonly #dirty = new Set<Connection>();
   /** Connections whose writer still holds payloads (Deno's buffer was full). */
   readonly #backlog = new Set<Connection>();
+  /**
+   * Connections closed on purpose (`client.close()`) whose writer still held
+   * payloads: already unregistered, their close frame waits until the
+   * writer has handed everything to Deno, or has stalled for `writeTimeout`.
+   */
+  readonly #lingering = new Map<Connection, { code: number; reason: string }>();
   #backlogTimer: ReturnType<typeof setTimeout> | undefined;
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
   #shuttingDown = false;
@@ -280,20 +286,24 @@ export class Scheduler implements ConnectionHost, ReaderHost, HeartbeatHost {
     const writer = connection.writer;
     this.#stats.dropped += writer.dropped;
     if (byHub) {
-      // A deliberate close (by the application or the shutdown) goes out
-      // after what was queued before it; a close for cause does not wait.
-      if (code === CloseCode.Normal || code === CloseCode.GoingAway || isApplicationCode(code)) {
-        writer.flush(this.now);
-      }
       if (code === CloseCode.SlowConsumer) this.#stats.slowConsumers++;
       if (code === CloseCode.HeartbeatTimeout || code === CloseCode.WriteTimeout) {
         this.#stats.timedOut++;
       }
       this.logger.debug("wshub: closing client", { id: connection.id, code, reason });
-      closeSocket(connection.socket, code, reason);
-      if (this.#shuttingDown) this.#closingSockets.push(connection.socket);
+      // A deliberate close (by the application or the shutdown) goes out
+      // after what was queued before it; a close for cause does not wait.
+      const deliberate = code === CloseCode.Normal || code === CloseCode.GoingAway ||
+        isApplicationCode(code);
+      if (deliberate && !writer.flush(this.now)) {
+        this.#lingering.set(connection, { code, reason });
+        this.#scheduleRetry();
+      } else {
+        this.#finishClose(connection, code, reason);
+      }
+    } else {
+      writer.dispose();
     }
-    writer.dispose();
     detach(connection.socket);
     if (this.registry.size === 0) this.#heartbeat.stop();
     if (!wasOpen) return;
@@ -306,6 +316,13 @@ export class Scheduler implements ConnectionHost, ReaderHost, HeartbeatHost {
         this.reportError(callbackError("onDisconnect", error), connection);
       }
     }
+  }
+
+  /** Sends the close frame (behind whatever Deno still buffers) and releases the writer. */
+  #finishClose(connection: Connection, code: number, reason: string): void {
+    closeSocket(connection.socket, code, reason);
+    if (this.#shuttingDown) this.#closingSockets.push(connection.socket);
+    connection.writer.dispose();
   }
 
   #deliver(connection: Connection, payload: Payload): void {
@@ -330,9 +347,13 @@ export class Scheduler implements ConnectionHost, ReaderHost, HeartbeatHost {
       if (!connection.writer.flush(now)) this.#backlog.add(connection);
     }
     this.#dirty.clear();
-    if (this.#backlog.size > 0 && this.#backlogTimer === undefined) {
-      this.#backlogTimer = setTimeout(() => this.#retryBacklog(), DRAIN_POLL);
-    }
+    this.#scheduleRetry();
+  }
+
+  #scheduleRetry(): void {
+    if (this.#backlogTimer !== undefined || this.#events.closed) return;
+    if (this.#backlog.size === 0 && this.#lingering.size === 0) return;
+    this.#backlogTimer = setTimeout(() => this.#retryBacklog(), DRAIN_POLL);
   }
 
   #retryBacklog(): void {
@@ -341,9 +362,14 @@ export class Scheduler implements ConnectionHost, ReaderHost, HeartbeatHost {
     for (const connection of this.#backlog) {
       if (connection.writer.flush(now)) this.#backlog.delete(connection);
     }
-    if (this.#backlog.size > 0 && !this.#events.closed) {
-      this.#backlogTimer = setTimeout(() => this.#retryBacklog(), DRAIN_POLL);
+    for (const [connection, close] of this.#lingering) {
+      const writer = connection.writer;
+      if (writer.flush(now) || writer.overdue(now, this.#options.writeTimeout)) {
+        this.#lingering.delete(connection);
+        this.#finishClose(connection, close.code, close.reason);
+      }
     }
+    this.#scheduleRetry();
   }
 
   // onMessage, in order per client
@@ -406,6 +432,7 @@ export class Scheduler implements ConnectionHost, ReaderHost, HeartbeatHost {
       connection.writer.flush(now);
       if (!connection.writer.drained()) pending = true;
     }
+    if (this.#lingering.size > 0) pending = true;
     if (pending && now < deadline) {
       this.#drainTimer = setTimeout(() => this.#drain(deadline), DRAIN_POLL);
     } else {
@@ -417,6 +444,11 @@ export class Scheduler implements ConnectionHost, ReaderHost, HeartbeatHost {
     for (const connection of this.registry.connections()) {
       this.#unregister(connection, CloseCode.GoingAway, "server shutting down", true);
     }
+    // Past the drain: what is still queued is dropped, and the close goes out.
+    for (const [connection, close] of this.#lingering) {
+      this.#finishClose(connection, close.code, close.reason);
+    }
+    this.#lingering.clear();
     this.#heartbeat.stop();
     clearTimeout(this.#backlogTimer);
     clearTimeout(this.#drainTimer);
