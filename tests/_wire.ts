@@ -1,0 +1,294 @@
+// Helpers for the liveness and flow-control tests (issue #3): a reader of
+// server frames for raw TCP peers, a framed client that answers pings, a
+// consumer that checks sequence numbers without keeping payloads, a logger
+// that records what it is told, and a seeded random source for fuzzing.
+
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import type { Logger } from "../mod.ts";
+import { RawPeer, TestClient, unbatch, within } from "./_helpers.ts";
+
+/** One frame as a server sent it (servers never mask). */
+export interface ServerFrame {
+  fin: boolean;
+  opcode: number;
+  payload: Uint8Array;
+}
+
+/** The code and reason of a close frame's payload (1005 when it has none). */
+export function closeInfo(payload: Uint8Array): { code: number; reason: string } {
+  if (payload.byteLength < 2) return { code: 1005, reason: "" };
+  const code = (payload[0] << 8) | payload[1];
+  return { code, reason: new TextDecoder().decode(payload.subarray(2)) };
+}
+
+/** Reads whole server frames from a TCP connection, buffering as needed. */
+export class FrameReader {
+  readonly #conn: Deno.Conn;
+  #buffer = new Uint8Array(0);
+  #eof = false;
+
+  constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+  }
+
+  /** The next frame, or `null` at EOF (or once the connection is closed). */
+  async next(): Promise<ServerFrame | null> {
+    while (true) {
+      const frame = this.#parse();
+      if (frame !== undefined) return frame;
+      if (this.#eof) return null;
+      const chunk = new Uint8Array(256 * 1024);
+      let n: number | null;
+      try {
+        n = await this.#conn.read(chunk);
+      } catch {
+        n = null;
+      }
+      if (n === null) {
+        this.#eof = true;
+        continue;
+      }
+      const merged = new Uint8Array(this.#buffer.byteLength + n);
+      merged.set(this.#buffer);
+      merged.set(chunk.subarray(0, n), this.#buffer.byteLength);
+      this.#buffer = merged;
+    }
+  }
+
+  #parse(): ServerFrame | undefined {
+    const b = this.#buffer;
+    if (b.byteLength < 2) return undefined;
+    let length = b[1] & 0x7f;
+    let offset = 2;
+    if (length === 126) {
+      if (b.byteLength < 4) return undefined;
+      length = (b[2] << 8) | b[3];
+      offset = 4;
+    } else if (length === 127) {
+      if (b.byteLength < 10) return undefined;
+      length = Number(new DataView(b.buffer, b.byteOffset + 2, 8).getBigUint64(0));
+      offset = 10;
+    }
+    if ((b[1] & 0x80) !== 0) throw new Error("a server frame must not be masked");
+    if (b.byteLength < offset + length) return undefined;
+    const frame = {
+      fin: (b[0] & 0x80) !== 0,
+      opcode: b[0] & 0x0f,
+      payload: b.slice(offset, offset + length),
+    };
+    this.#buffer = b.slice(offset + length);
+    return frame;
+  }
+}
+
+/** What a raw peer read until the server's close frame or EOF. */
+export interface Drained {
+  /** Text and binary data frames, in order. */
+  data: (string | Uint8Array)[];
+  /** The close frame, if one arrived. */
+  close?: { code: number; reason: string };
+}
+
+/** Reads every frame until a close frame or EOF. Bounded by `limit` frames. */
+export async function readAll(reader: FrameReader, limit = 1_000_000): Promise<Drained> {
+  const decoder = new TextDecoder();
+  const out: Drained = { data: [] };
+  for (let i = 0; i < limit; i++) {
+    const frame = await reader.next();
+    if (frame === null) return out;
+    if (frame.opcode === 1) out.data.push(decoder.decode(frame.payload));
+    else if (frame.opcode === 2) out.data.push(frame.payload);
+    else if (frame.opcode === 8) {
+      out.close = closeInfo(frame.payload);
+      return out;
+    }
+  }
+  throw new Error(`more than ${limit} frames`);
+}
+
+/** A raw TCP WebSocket peer; `framed` offers `wshub.v1`. Asserts the 101. */
+export async function rawPeer(port: number, framed = false): Promise<RawPeer> {
+  const peer = await RawPeer.connect(port, framed ? { "Sec-WebSocket-Protocol": "wshub.v1" } : {});
+  if (peer.status !== 101) {
+    peer.close();
+    throw new Error(`expected 101, got ${peer.status}`);
+  }
+  return peer;
+}
+
+/** Makes a framed TestClient answer every server ping `p<token>` with `P<token>`. */
+export function answerPings(client: TestClient): void {
+  client.socket.addEventListener("message", (event) => {
+    const data = event.data;
+    if (typeof data === "string" && data[0] === "p") client.socket.send("P" + data.slice(1));
+  });
+}
+
+/** A framed or plain client that answers pings (framed) and is registered. */
+export async function liveClient(url: string, framed: boolean): Promise<TestClient> {
+  const client = await TestClient.open(url, framed ? "wshub.v1" : undefined);
+  if (framed) answerPings(client);
+  return client;
+}
+
+/**
+ * A client that expects payloads `"<seq>:<padding>"` with seq 0, 1, 2…, and
+ * records only how many arrived in order (and the first mistake), so that a
+ * test can push many megabytes without keeping them.
+ */
+export class SeqClient {
+  readonly socket: WebSocket;
+  readonly opened: Promise<void>;
+  readonly closed: Promise<CloseEvent>;
+  /** The next sequence number expected. */
+  next = 0;
+  /** The first out-of-order or malformed message, if any. */
+  error: string | undefined;
+  /** Frames that carried more than one message (framed `b` frames). */
+  batches = 0;
+  #waiters: { count: number; resolve: () => void }[] = [];
+
+  constructor(url: string, framed: boolean) {
+    this.socket = new WebSocket(url, framed ? "wshub.v1" : undefined);
+    this.opened = new Promise((resolve, reject) => {
+      this.socket.addEventListener("open", () => resolve(), { once: true });
+      this.socket.addEventListener("error", () => reject(new Error("failed to open")), {
+        once: true,
+      });
+    });
+    this.opened.catch(() => {});
+    this.closed = new Promise((resolve) => {
+      this.socket.addEventListener("close", (event) => resolve(event), { once: true });
+    });
+    this.socket.addEventListener("message", (event) => {
+      const data = event.data as string;
+      if (typeof data !== "string") return this.#fail("binary frame");
+      if (!framed) return this.#take(data);
+      switch (data[0]) {
+        case "m":
+          return this.#take(data.slice(1));
+        case "b":
+          this.batches++;
+          for (const message of unbatch(data)) this.#take(message);
+          return;
+        case "p":
+          this.socket.send("P" + data.slice(1));
+          return;
+        case "h":
+          return;
+        default:
+          return this.#fail(`unexpected frame ${data.slice(0, 20)}`);
+      }
+    });
+  }
+
+  static async open(url: string, framed: boolean): Promise<SeqClient> {
+    const client = new SeqClient(url, framed);
+    await within(client.opened, 5000, "the WebSocket to open");
+    return client;
+  }
+
+  /** Resolves once `count` messages (seq 0..count-1) arrived; no polling. */
+  reach(count: number): Promise<void> {
+    if (this.next >= count) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ count, resolve }));
+  }
+
+  #take(message: string): void {
+    const seq = Number(message.slice(0, message.indexOf(":")));
+    if (seq !== this.next) this.#fail(`expected ${this.next}, got ${message.slice(0, 20)}`);
+    this.next = seq + 1;
+    if (this.#waiters.length > 0) {
+      this.#waiters = this.#waiters.filter((waiter) => {
+        if (this.next < waiter.count) return true;
+        waiter.resolve();
+        return false;
+      });
+    }
+  }
+
+  #fail(what: string): void {
+    this.error ??= what;
+  }
+
+  async close(): Promise<void> {
+    if (this.socket.readyState < WebSocket.CLOSING) this.socket.close();
+    await within(this.closed, 5000, "the WebSocket to close");
+  }
+}
+
+/** The sequence number at the start of a `"<seq>:…"` payload. */
+export function seqOf(message: string): number {
+  return Number(message.slice(0, message.indexOf(":")));
+}
+
+/** A payload `"<seq>:"` padded with `x` to `size` characters. */
+export function seqPayload(seq: number, size: number): string {
+  const head = `${seq}:`;
+  return head + "x".repeat(Math.max(0, size - head.length));
+}
+
+/** A logger that records every call. */
+export function recordingLogger(): Logger & {
+  entries: { level: string; message: string; properties?: Record<string, unknown> }[];
+} {
+  const entries: { level: string; message: string; properties?: Record<string, unknown> }[] = [];
+  const at = (level: string) => (message: string, properties?: Record<string, unknown>) => {
+    entries.push({ level, message, properties });
+  };
+  return { entries, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+}
+
+/**
+ * A small seeded PRNG (mulberry32). The seed comes from WSHUB_FUZZ_SEED when
+ * set, so a failing fuzz run can be replayed.
+ */
+export function random(defaultSeed: number): { seed: number; next: () => number } {
+  const fromEnv = Number(Deno.env.get("WSHUB_FUZZ_SEED"));
+  const seed = Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : defaultSeed;
+  let state = seed >>> 0;
+  return {
+    seed,
+    next() {
+      state = (state + 0x6d2b79f5) >>> 0;
+      let t = state;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    },
+  };
+}
+
+/** A random string mixing ASCII, tags, digits, colons, BMP, astral and lone surrogates. */
+export function randomString(next: () => number, maxLength: number): string {
+  const length = Math.floor(next() * (maxLength + 1));
+  const pools = [
+    () => String.fromCharCode(0x20 + Math.floor(next() * 0x5f)), // printable ASCII
+    () => "mpPbh:0123456789"[Math.floor(next() * 16)], // tags, digits, colons
+    () => String.fromCharCode(Math.floor(next() * 0x20)), // control characters
+    () => String.fromCharCode(0x80 + Math.floor(next() * 0x780)), // two-byte UTF-8
+    () => String.fromCharCode(0x800 + Math.floor(next() * 0xd000)), // three-byte UTF-8
+    () => String.fromCodePoint(0x10000 + Math.floor(next() * 0xfffff)), // surrogate pairs
+    () => String.fromCharCode(0xd800 + Math.floor(next() * 0x800)), // lone surrogates
+  ];
+  let out = "";
+  for (let i = 0; i < length; i++) out += pools[Math.floor(next() * pools.length)]();
+  return out;
+}
+
+/** Random bytes, length 0..maxLength. */
+export function randomBytes(next: () => number, maxLength: number): Uint8Array {
+  const bytes = new Uint8Array(Math.floor(next() * (maxLength + 1)));
+  for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(next() * 256);
+  return bytes;
+}
+
+/**
+ * V8's `gc()`, exposed at run time (no command-line flag needed), so that a
+ * memory measurement counts what is alive rather than what awaits collection.
+ */
+export function exposeGc(): () => void {
+  setFlagsFromString("--expose-gc");
+  return runInNewContext("gc") as () => void;
+}
