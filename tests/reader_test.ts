@@ -1,0 +1,393 @@
+// Bad input (issue #3): message sizes in UTF-8 bytes (1009), binary refused
+// (1003), undecodable text (1007, onError, no crash), malformed wshub.v1
+// frames (1002), bad handshakes, a second upgrade of one request, peers that
+// vanish mid-message, and a bounded fuzz over real sockets after which the
+// hub still serves a healthy client.
+
+import assert from "node:assert/strict";
+import { type Client, CloseCode, type DisconnectInfo } from "../mod.ts";
+import { Hub } from "../mod.ts";
+import { delay, RawPeer, serveHub, TestClient, until, within } from "./_helpers.ts";
+import {
+  FrameReader,
+  random,
+  randomBytes,
+  randomString,
+  readAll,
+  recordingLogger,
+} from "./_wire.ts";
+
+const encoder = new TextEncoder();
+
+/** Sends `ok` (which must reach onMessage), then `tooBig` (which must close with `code`). */
+async function acceptsThenCloses(
+  options: { maxMessageBytes?: number; acceptBinary?: boolean },
+  framed: boolean,
+  ok: string | Uint8Array,
+  bad: string | Uint8Array,
+  code: number,
+): Promise<void> {
+  const received: (string | Uint8Array)[] = [];
+  const infos: DisconnectInfo[] = [];
+  const served = serveHub({
+    ...options,
+    onMessage(message) {
+      received.push(message);
+    },
+    onDisconnect(_client, info) {
+      infos.push(info);
+    },
+  });
+  const client = await TestClient.open(served.url, framed ? "wshub.v1" : undefined);
+  await until(() => served.hub.size === 1, 2000, "registration");
+  const tag = (data: string | Uint8Array) =>
+    !framed ? data : typeof data === "string" ? "m" + data : new Uint8Array([0x6d, ...data]);
+  client.socket.send(tag(ok));
+  client.socket.send(tag(bad));
+  const closed = await within(client.closed, 2000, "the close");
+  const what = `${framed ? "framed" : "plain"} ${typeof bad}`;
+  assert.equal(closed.code, code, `${what}: close code on the wire`);
+  assert.deepEqual(received, [ok], `${what}: the first message went through`);
+  assert.equal(infos.length, 1);
+  assert.equal(infos[0].code, code);
+  assert.equal(infos[0].byHub, true);
+  assert.equal(served.hub.size, 0);
+  await served.close();
+}
+
+Deno.test("maxMessageBytes counts UTF-8 bytes: exactly at the limit passes, one byte more is 1009", async () => {
+  const limit = { maxMessageBytes: 16 };
+  for (const framed of [false, true]) {
+    // 8 characters, 16 bytes; then 9 characters, 17 bytes (far fewer than 16 characters).
+    await acceptsThenCloses(limit, framed, "é".repeat(8), "é".repeat(8) + "a", 1009);
+    // Surrogate pairs: 8 UTF-16 units, 16 bytes; then 17 bytes.
+    await acceptsThenCloses(limit, framed, "😀".repeat(4), "😀".repeat(4) + "a", 1009);
+    // Mixed: 15 characters are 16 bytes; 16 characters are 17 bytes.
+    await acceptsThenCloses(limit, framed, "a".repeat(14) + "é", "a".repeat(15) + "é", 1009);
+    await acceptsThenCloses(limit, framed, new Uint8Array(16), new Uint8Array(17), 1009);
+  }
+});
+
+Deno.test("binary messages are refused with 1003 when acceptBinary is false; text still passes", async () => {
+  for (const framed of [false, true]) {
+    await acceptsThenCloses({ acceptBinary: false }, framed, "text", new Uint8Array([1]), 1003);
+  }
+});
+
+Deno.test("text that decode cannot parse closes with 1007, calls onError, and the hub keeps serving", async () => {
+  let unhandled = 0;
+  const onUnhandled = (event: PromiseRejectionEvent) => {
+    unhandled++;
+    event.preventDefault();
+  };
+  globalThis.addEventListener("unhandledrejection", onUnhandled);
+  const errors: { message: string; client?: string }[] = [];
+  const received: unknown[] = [];
+  const disconnects: number[] = [];
+  let throwInOnError = false;
+  const served = serveHub<unknown, unknown>({
+    decode: (data) => {
+      if (data === "throw a string") throw "not an Error";
+      return JSON.parse(data as string);
+    },
+    onMessage(message, client, hub) {
+      received.push(message);
+      hub.broadcast({ echo: message, from: client.id });
+    },
+    onError(error, client) {
+      errors.push({ message: error.message, client: client?.id });
+      if (throwInOnError) throw new Error("onError itself failed");
+    },
+    onDisconnect(_client, info) {
+      disconnects.push(info.code);
+    },
+  });
+  const good = await TestClient.open(served.url);
+  await until(() => served.hub.size === 1, 2000, "registration");
+  const bad = await TestClient.open(served.url, "wshub.v1");
+  await until(() => served.hub.size === 2, 2000, "registration");
+  const [goodView, badView] = served.hub.clients();
+
+  bad.socket.send('m{"valid":true}');
+  bad.socket.send("m{not json");
+  const closed = await within(bad.closed, 2000, "the 1007 close");
+  assert.equal(closed.code, CloseCode.InvalidPayload);
+  assert.deepEqual(received, [{ valid: true }]);
+  assert.equal(errors.length, 1);
+  assert.match(errors[0].message, /Could not decode a message from client/);
+  assert.equal(errors[0].client, badView.id);
+  assert.deepEqual(disconnects, [1007]);
+
+  // The hub goes on serving the other client, through the same decode.
+  good.socket.send('{"n":1}');
+  await until(() => received.length === 2, 2000, "the good client's message");
+  assert.deepEqual(received[1], { n: 1 });
+  await until(() => good.messages.length === 2, 2000, "the broadcasts");
+  assert.deepEqual(JSON.parse(good.messages[1] as string), { echo: { n: 1 }, from: goodView.id });
+
+  // A decode that throws a non-Error, with an onError that throws too: still 1007, no crash.
+  throwInOnError = true;
+  const third = await TestClient.open(served.url);
+  await until(() => served.hub.size === 2, 2000, "registration");
+  third.socket.send("throw a string");
+  assert.equal((await within(third.closed, 2000, "close")).code, 1007);
+  assert.match(errors[1].message, /not an Error/);
+  good.socket.send("[2]");
+  await until(() => received.length === 3, 2000, "the hub still serves");
+  assert.equal(served.hub.size, 1);
+  await delay(10);
+  assert.equal(unhandled, 0, "no unhandled rejection");
+  globalThis.removeEventListener("unhandledrejection", onUnhandled);
+  await served.close();
+  await good.closed;
+});
+
+Deno.test("malformed wshub.v1 frames close with 1002 and are logged at debug", async () => {
+  const logger = recordingLogger();
+  const infos: DisconnectInfo[] = [];
+  const served = serveHub({
+    logger,
+    onDisconnect(_client, info) {
+      infos.push(info);
+    },
+  });
+  const bad: (string | Uint8Array)[] = [
+    "",
+    "x1",
+    "b1:a", // server-to-client only
+    "h{}", // server-to-client only
+    "p",
+    "p" + "1".repeat(33),
+    "P",
+    new Uint8Array(0),
+    new Uint8Array([0x00, 1]),
+    new Uint8Array([0x70, 0x31]), // a binary "p1" is not a ping
+  ];
+  for (const frame of bad) {
+    const client = await TestClient.open(served.url, "wshub.v1");
+    client.socket.send(frame);
+    const closed = await within(client.closed, 2000, `the close for ${String(frame)}`);
+    assert.equal(closed.code, 1002, `frame ${JSON.stringify(String(frame))}`);
+    assert.ok(closed.reason.length > 0, "with a reason");
+  }
+  await until(() => infos.length === bad.length, 2000, "every unregistration");
+  assert.ok(infos.every((info) => info.code === 1002 && info.byHub));
+  const debug = logger.entries.filter((e) =>
+    e.level === "debug" && /protocol error/.test(e.message)
+  );
+  assert.equal(debug.length, bad.length);
+  assert.equal(served.hub.size, 0);
+  assert.equal(logger.entries.filter((e) => e.level === "error").length, 0);
+  await served.close();
+});
+
+/** Sends a raw HTTP request and returns its status line's code. */
+async function rawStatus(port: number, lines: string[]): Promise<number> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(encoder.encode(lines.join("\r\n") + "\r\n\r\n"));
+    const buffer = new Uint8Array(1024);
+    let head = "";
+    while (!head.includes("\r\n")) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      head += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+    return Number(head.split(" ")[1]);
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("a handshake with a malformed or missing key gets 400 and registers nothing", async () => {
+  const logger = recordingLogger();
+  const served = serveHub({ logger });
+  for (const key of ["short", "dGhlIHNhbXBsZSBub25jZQ", "!!!!!!!!!!!!!!!!!!!!!!==", ""]) {
+    const peer = await RawPeer.connect(served.port, {}, key);
+    assert.equal(peer.status, 400, `key ${JSON.stringify(key)}`);
+    peer.close();
+  }
+  const missing = await rawStatus(served.port, [
+    "GET /ws HTTP/1.1",
+    `Host: 127.0.0.1:${served.port}`,
+    "Upgrade: websocket",
+    "Connection: Upgrade",
+    "Sec-WebSocket-Version: 13",
+  ]);
+  assert.equal(missing, 400);
+  assert.equal(served.hub.size, 0);
+  assert.equal(served.hub.stats().connected, 0);
+  assert.equal(logger.entries.filter((e) => /upgrade refused/.test(e.message)).length, 5);
+  // A good handshake still works afterwards.
+  const ok = await RawPeer.connect(served.port);
+  assert.equal(ok.status, 101);
+  await until(() => served.hub.size === 1, 2000, "registration");
+  ok.close();
+  await until(() => served.hub.size === 0, 2000, "unregistration");
+  await served.close();
+});
+
+Deno.test("a second hub.upgrade of the same request is refused, the first one works, nothing leaks", async () => {
+  const logger = recordingLogger();
+  const disconnects: number[] = [];
+  const hub = new Hub<string>({
+    logger,
+    onDisconnect(_client, info) {
+      disconnects.push(info.code);
+    },
+  });
+  const seconds: number[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const first = hub.upgrade(req) as Response;
+    const second = hub.upgrade(req) as Response;
+    seconds.push(second.status);
+    return first;
+  });
+  const url = `ws://127.0.0.1:${server.addr.port}/ws`;
+  const client = await TestClient.open(url);
+  await until(() => hub.size === 1, 2000, "registration");
+  assert.deepEqual(seconds, [400]);
+  assert.ok(logger.entries.some((e) => e.level === "debug" && /upgrade failed/.test(e.message)));
+  await hub.broadcast("hi");
+  assert.deepEqual(await client.received(1), ["hi"]);
+  await client.close();
+  await until(() => hub.size === 0, 2000, "unregistration");
+  assert.deepEqual(disconnects, [1005]);
+
+  assert.equal(hub.stats().connected, 1);
+  assert.equal(hub.stats().disconnected, 1);
+  await hub.close();
+  await server.shutdown();
+});
+
+Deno.test("a peer that vanishes mid-message is unregistered once, logged at debug, and nothing leaks", async () => {
+  const logger = recordingLogger();
+  const infos: DisconnectInfo[] = [];
+  const served = serveHub({
+    logger,
+    onDisconnect(_client, info) {
+      infos.push(info);
+    },
+  });
+  // A non-final text fragment, then the TCP connection closes.
+  const fragment = await RawPeer.connect(served.port, { "Sec-WebSocket-Protocol": "wshub.v1" });
+  await until(() => served.hub.size === 1, 2000, "registration");
+  await fragment.sendFrame(1, encoder.encode("mhalf a mess"), false);
+  await delay(20);
+  fragment.close();
+  // Half a frame header, then close.
+  const half = await RawPeer.connect(served.port);
+  await until(() => served.hub.size === 1, 2000, "registration");
+  await half.conn.write(new Uint8Array([0x81, 0xfe, 0x01]));
+  await delay(20);
+  half.close();
+  // The handshake, then nothing at all.
+  const mute = await RawPeer.connect(served.port);
+  await until(() => served.hub.size === 1, 2000, "registration");
+  mute.close();
+
+  await until(() => served.hub.size === 0, 2000, "every unregistration");
+  await delay(50); // a repeated close event would land here
+  assert.equal(infos.length, 3, "onDisconnect exactly once per connection");
+  for (const info of infos) {
+    assert.equal(info.byHub, false);
+    assert.equal(info.code, 1006, "abnormal closure: no close frame was received");
+  }
+  const stats = served.hub.stats();
+  assert.equal(stats.connections, 0);
+  assert.equal(stats.connected, 3);
+  assert.equal(stats.disconnected, 3);
+  assert.equal(stats.messagesIn, 0, "half a message is no message");
+  assert.ok(
+    logger.entries.some((e) => e.level === "debug"),
+    "the abrupt ends were logged at debug",
+  );
+  assert.equal(logger.entries.filter((e) => e.level !== "debug").length, 0, "and only at debug");
+  // The hub serves a new client.
+  const client = await TestClient.open(served.url);
+  await until(() => served.hub.size === 1, 2000, "registration");
+  await served.hub.broadcast("still here");
+  assert.deepEqual(await client.received(1), ["still here"]);
+  await served.close();
+  await client.closed;
+});
+
+Deno.test("fuzz over real sockets: random frames and random bytes, then the hub still serves", async () => {
+  const { seed, next } = random(31337);
+  const received: (string | Uint8Array)[] = [];
+  const codes = new Map<number, number>();
+  let connected = 0;
+  const served = serveHub({
+    maxMessageBytes: 64,
+    onConnect() {
+      connected++;
+    },
+    onMessage(message) {
+      received.push(message);
+    },
+    onDisconnect(_client, info) {
+      codes.set(info.code, (codes.get(info.code) ?? 0) + 1);
+    },
+  });
+  const healthy = await TestClient.open(served.url, "wshub.v1");
+  await until(() => served.hub.size === 1, 2000, "registration");
+  let expectedMessages = 0;
+  // Framed clients sending random frames (a third with a valid tag).
+  for (let round = 0; round < 25; round++) {
+    const client = await TestClient.open(served.url, "wshub.v1");
+    await until(() => connected === round + 2, 2000, "registration");
+    let valid = true;
+    for (let i = 0; i < 1 + Math.floor(next() * 4); i++) {
+      let frame: string | Uint8Array;
+      if (next() < 0.5) {
+        const body = randomString(next, 80);
+        frame = next() < 0.33 ? "m" + body : body;
+      } else {
+        const body = randomBytes(next, 80);
+        frame = next() < 0.33 ? new Uint8Array([0x6d, ...body]) : body;
+      }
+      client.socket.send(frame);
+      // Messages up to the first invalid frame reach onMessage.
+      const size = typeof frame === "string" ? encoder.encode(frame).length : frame.length;
+      const first = typeof frame === "string" ? frame.charCodeAt(0) : frame[0];
+      if (valid && first === 0x6d && size <= 65) expectedMessages++;
+      else if (
+        valid && !(typeof frame === "string" && /^[pP].{1,32}$/su.test(frame) && size <= 65)
+      ) {
+        valid = false;
+      }
+    }
+    await delay(5);
+    await client.close();
+  }
+  // Raw peers sending random bytes after the handshake (mostly invalid WebSocket framing).
+  for (let round = 0; round < 10; round++) {
+    const peer = await RawPeer.connect(served.port);
+    await peer.conn.write(randomBytes(next, 200));
+    const reader = readAll(new FrameReader(peer.conn));
+    await delay(10);
+    peer.close();
+    await reader;
+  }
+  await until(() => served.hub.size === 1, 3000, "every fuzzed client gone");
+  console.log(
+    `fuzz seed ${seed}: close codes ${JSON.stringify([...codes])}, ${received.length} messages`,
+  );
+  assert.equal(
+    received.length,
+    expectedMessages,
+    `seed ${seed}: messages before the first bad frame`,
+  );
+  const stats = served.hub.stats();
+  assert.equal(stats.connections, 1);
+  assert.equal(stats.connected, stats.disconnected + 1);
+  // The healthy client is still served both ways.
+  await served.hub.broadcast("after the fuzz");
+  await until(() => healthy.appMessages().includes("after the fuzz"), 2000, "the broadcast");
+  healthy.socket.send("mstill talking");
+  await until(() => received.at(-1) === "still talking", 2000, "the healthy client's message");
+  const [view]: Client[] = served.hub.clients();
+  assert.equal(view.open, true);
+  await served.close();
+  await healthy.closed;
+});
