@@ -61,7 +61,10 @@ export interface Client<T = unknown> {
   send(data: T): boolean;
   /**
    * Closes the connection after what was queued for it before this call, and
-   * unregisters it.
+   * unregisters it at once (`onDisconnect` is called right away). The close
+   * frame follows the queued messages; if the peer has stopped reading and
+   * they make no progress for `writeTimeout`, they are dropped and the close
+   * goes out anyway. Closing twice does nothing.
    *
    * @param code 1000 (default) or an application code, an integer from 3000 to 4999.
    * @param reason At most 123 UTF-8 bytes; a longer reason is cut.
