@@ -1,7 +1,9 @@
 /**
  * The `wshub.v1` wire format (see `docs/protocol.md`): the subprotocol name,
- * the tags, the encoding of outbound payloads (once per message, shared by
- * every recipient) and the decoding of inbound frames.
+ * the tags, the hello, the encoding of outbound payloads (once per message,
+ * shared by every recipient) and the decoding of inbound frames. Web-standard
+ * code only: the client module (`src/client/frames.ts`) shares its constants
+ * and types, in browsers too.
  *
  * @module
  */
@@ -15,17 +17,28 @@ export const TOKEN_PREFIX = "wshub.token.";
 /** The first byte of a binary application message on a framed connection. */
 export const BINARY_TAG = 0x6d; // "m"
 
-/** What a client says hello with: the first frame on a framed connection. */
+/**
+ * The hello frame: the first frame a hub sends on every framed connection.
+ * Shared by the server (which sends it) and `@wshub/hub/client` (which reads it).
+ *
+ * @example Reading the hello
+ * ```ts
+ * import { connect } from "@wshub/hub/client";
+ *
+ * const client = connect("ws://127.0.0.1:8000/ws");
+ * client.on("open", (hello) => console.log(`connected as ${hello.id}, user ${hello.user}`));
+ * ```
+ */
 export interface Hello {
-  /** Protocol version. */
-  v: 1;
-  /** The connection's id. */
+  /** Protocol version; always 1 for `wshub.v1`. */
+  v: number;
+  /** The server's id for this connection. */
   id: string;
-  /** The user the connection belongs to, or `null` when anonymous. */
+  /** The user the server's `identify` hook returned, or `null` when anonymous. */
   user: string | null;
   /** How often the server pings, in milliseconds. */
   pingInterval: number;
-  /** How long the server waits for an answer, in milliseconds. */
+  /** How long the server waits for an answer to its ping, in milliseconds. */
   pongTimeout: number;
 }
 

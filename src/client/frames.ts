@@ -4,43 +4,17 @@
  * @module
  */
 
+import { BINARY_TAG, type Hello, SUBPROTOCOL, TOKEN_PREFIX } from "../protocol.ts";
 import { ProtocolError } from "./errors.ts";
 
 /** The subprotocol name every framed connection negotiates. */
-export const PROTOCOL = "wshub.v1";
+export const PROTOCOL: string = SUBPROTOCOL;
 
-/** Prefix of the second offered subprotocol that carries a credential. */
-export const TOKEN_PREFIX = "wshub.token.";
-
-/** First byte of a binary application message (`m`). */
-const BINARY_TAG = 0x6d;
+export { TOKEN_PREFIX };
+export type { Hello };
 
 /** RFC 7230 `token` characters: what a subprotocol name may contain. */
 const TOKEN_CHARS = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
-/**
- * The hello frame: the first frame a hub sends on every framed connection.
- *
- * @example Reading the hello
- * ```ts
- * import { connect } from "@wshub/hub/client";
- *
- * const client = connect("ws://127.0.0.1:8000/ws");
- * client.on("open", (hello) => console.log(`connected as ${hello.id}, user ${hello.user}`));
- * ```
- */
-export interface Hello {
-  /** Protocol version; always 1 for `wshub.v1`. */
-  v: number;
-  /** The server's id for this connection. */
-  id: string;
-  /** The user the server's `identify` hook returned, or `null` when anonymous. */
-  user: string | null;
-  /** How often the server pings, in milliseconds. */
-  pingInterval: number;
-  /** How long the server waits for an answer to its ping, in milliseconds. */
-  pongTimeout: number;
-}
 
 /** One decoded frame. */
 export type Frame =
