@@ -350,7 +350,10 @@ const t0 = performance.now();
 for (const sc of scenarios) {
   runs[sc.id] = {};
   for (let round = 0; round < rounds; round++) {
-    for (const server of servers) {
+    // Counterbalanced order (A B C, then C B A, …): a machine that speeds up or slows down during
+    // a round then favours no server systematically.
+    const order = round % 2 === 0 ? servers : [...servers].reverse();
+    for (const server of order) {
       const r = await runOnce(server, sc);
       (runs[sc.id][server.id] ??= []).push(r);
       const s = "deliveriesPerSec" in r
@@ -428,6 +431,22 @@ function summarize(list: RunResult[]): Summary {
   };
 }
 
+/**
+ * The median over rounds of `server ÷ raw` for one measure, each ratio taken within one round:
+ * robust to a machine whose speed drifts between rounds, which the ratio of medians is not.
+ */
+function pairedRatio(sc: string, sv: string, pick: (r: Report) => number): number {
+  const mine = runs[sc]?.[sv] ?? [];
+  const base = runs[sc]?.raw ?? [];
+  const ratios: number[] = [];
+  for (let i = 0; i < Math.min(mine.length, base.length); i++) {
+    const a = mine[i];
+    const b = base[i];
+    if ("mode" in a && "mode" in b && a.ok && b.ok) ratios.push(pick(a) / pick(b));
+  }
+  return median(ratios);
+}
+
 const summary: Record<string, Record<string, Summary>> = {};
 for (const sc of scenarios) {
   summary[sc.id] = {};
@@ -460,6 +479,7 @@ const fmt = (x: number, d = 0) =>
     : "–";
 const ratio = (x: number, base: number) =>
   Number.isFinite(x) && base > 0 ? `${(x / base).toFixed(2)}×` : "–";
+const times = (x: number) => Number.isFinite(x) ? `${x.toFixed(2)}×` : "–";
 
 function table(): string {
   const out: string[] = [];
@@ -481,8 +501,8 @@ function table(): string {
       "",
     );
     out.push(
-      "| server | deliveries/s | vs raw | p50 ms | p99 ms | p99 vs raw | max ms | lost | server µs/delivery | server CPU | loadgen CPU | other CPU |",
-      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+      "| server | deliveries/s | vs raw | paired vs raw | p50 ms | p99 ms | p99 vs raw | paired p99 vs raw | max ms | lost | server µs/delivery | server CPU | loadgen CPU | other CPU |",
+      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     );
     for (const s of servers) {
       const x = S(sc.id, s.id);
@@ -491,10 +511,10 @@ function table(): string {
       out.push(
         `| ${label(s.id)}${flag(x)} | ${fmt(x.deliveriesPerSec)} | ${
           ratio(x.deliveriesPerSec, r?.deliveriesPerSec ?? NaN)
-        } | ` +
+        } | ${times(pairedRatio(sc.id, s.id, (run) => run.deliveriesPerSec))} | ` +
           `${fmt(x.p50, 1)} | ${fmt(x.p99, 1)} | ${ratio(x.p99, r?.p99 ?? NaN)} | ${
-            fmt(x.max, 1)
-          } | ${fmt(x.lost)} | ` +
+            times(pairedRatio(sc.id, s.id, (run) => run.latencyMs.p99))
+          } | ${fmt(x.max, 1)} | ${fmt(x.lost)} | ` +
           `${fmt(x.usPerDelivery, 2)} | ${fmt(x.serverCpuPct)} % | ${fmt(x.loadgenCpuPct)} % | ${
             fmt(x.otherCpuPct)
           } % |`,
