@@ -165,7 +165,10 @@ export class Writer {
       queue[head++] = undefined as unknown as Payload;
     }
     if (head === end) {
-      this.#queue = [];
+      // Reuse the array: a coalescing writer empties its queue on every
+      // batch, and a new array per client per batch is garbage the young
+      // generation must collect under load.
+      queue.length = 0;
       this.#head = 0;
       this.#queuedSince = -1;
       return true;
