@@ -137,7 +137,7 @@ const SCENARIOS: Scenario[] = quick
       id: "paced",
       title: "N=100, 128 B, 300 msg/s",
       subs: 100,
-      messages: 900,
+      messages: 3000,
       size: 128,
       rate: 300,
       timeLimit: 90,
