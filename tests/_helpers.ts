@@ -64,6 +64,26 @@ export async function until(condition: () => boolean, ms: number, what: string):
   }
 }
 
+/**
+ * Promises of a socket's open (rejected if it fails to open; the rejection is
+ * handled, so a test that never awaits it does not crash) and of its close event.
+ */
+export function lifecycle(
+  socket: WebSocket,
+): { opened: Promise<void>; closed: Promise<CloseEvent> } {
+  const opened = new Promise<void>((resolve, reject) => {
+    socket.addEventListener("open", () => resolve(), { once: true });
+    socket.addEventListener("error", () => reject(new Error("WebSocket failed to open")), {
+      once: true,
+    });
+  });
+  opened.catch(() => {});
+  const closed = new Promise<CloseEvent>((resolve) => {
+    socket.addEventListener("close", (event) => resolve(event), { once: true });
+  });
+  return { opened, closed };
+}
+
 /** A real WebSocket client that records every message and its close event. */
 export class TestClient {
   readonly socket: WebSocket;
@@ -75,16 +95,7 @@ export class TestClient {
   constructor(url: string, protocols?: string | string[]) {
     this.socket = new WebSocket(url, protocols);
     this.socket.binaryType = "arraybuffer";
-    this.opened = new Promise((resolve, reject) => {
-      this.socket.addEventListener("open", () => resolve(), { once: true });
-      this.socket.addEventListener("error", () => reject(new Error("WebSocket failed to open")), {
-        once: true,
-      });
-    });
-    this.opened.catch(() => {});
-    this.closed = new Promise((resolve) => {
-      this.socket.addEventListener("close", (event) => resolve(event), { once: true });
-    });
+    ({ opened: this.opened, closed: this.closed } = lifecycle(this.socket));
     this.socket.addEventListener("message", (event) => {
       const data = event.data;
       this.messages.push(typeof data === "string" ? data : new Uint8Array(data as ArrayBuffer));

@@ -6,7 +6,7 @@
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import type { Logger } from "../mod.ts";
-import { RawPeer, TestClient, unbatch, within } from "./_helpers.ts";
+import { lifecycle, RawPeer, TestClient, unbatch, within } from "./_helpers.ts";
 
 /** One frame as a server sent it (servers never mask). */
 export interface ServerFrame {
@@ -151,16 +151,7 @@ export class SeqClient {
 
   constructor(url: string, framed: boolean) {
     this.socket = new WebSocket(url, framed ? "wshub.v1" : undefined);
-    this.opened = new Promise((resolve, reject) => {
-      this.socket.addEventListener("open", () => resolve(), { once: true });
-      this.socket.addEventListener("error", () => reject(new Error("failed to open")), {
-        once: true,
-      });
-    });
-    this.opened.catch(() => {});
-    this.closed = new Promise((resolve) => {
-      this.socket.addEventListener("close", (event) => resolve(event), { once: true });
-    });
+    ({ opened: this.opened, closed: this.closed } = lifecycle(this.socket));
     this.socket.addEventListener("message", (event) => {
       const data = event.data as string;
       if (typeof data !== "string") return this.#fail("binary frame");
