@@ -24,10 +24,10 @@
  * @module
  */
 
-export { Hub, type UpgradeOptions } from "./src/hub.ts";
-export type { Client } from "./src/connection.ts";
-export type { DisconnectInfo, HubOptions, Identity, OverflowPolicy } from "./src/options.ts";
-export type { HubStats } from "./src/scheduler.ts";
-export { CloseCode } from "./src/close_codes.ts";
-export { type Logger, quietLogger } from "./src/logger.ts";
-export { protocolToken, SUBPROTOCOL } from "./src/protocol.ts";
+export { Hub, type UpgradeOptions } from "./src/server/hub.ts";
+export type { Client } from "./src/server/connection.ts";
+export type { DisconnectInfo, HubOptions, Identity, OverflowPolicy } from "./src/server/options.ts";
+export type { HubStats } from "./src/server/stats.ts";
+export { type Logger, quietLogger } from "./src/server/logger.ts";
+export { protocolToken } from "./src/server/admission.ts";
+export { CloseCode, SUBPROTOCOL } from "./src/protocol/mod.ts";

@@ -7,16 +7,16 @@
  * @module
  */
 
-import type { Connection } from "../src/connection.ts";
-import { EventQueue } from "../src/event_queue.ts";
+import type { Connection } from "../src/server/connection.ts";
+import { EventQueue } from "../src/server/event_queue.ts";
 import {
-  decodeFrame,
+  decodeClientFrame,
   encodeBatch,
   encodePayload,
   type Payload,
   utf8Length,
-} from "../src/protocol.ts";
-import { Registry } from "../src/registry.ts";
+} from "../src/protocol/mod.ts";
+import { Registry } from "../src/server/registry.ts";
 
 const EVENTS = 1000;
 
@@ -106,19 +106,19 @@ Deno.bench({
 });
 
 Deno.bench({
-  name: "decodeFrame, text message",
+  name: "decodeClientFrame, text message",
   group: "decode an inbound frame",
   fn() {
-    const frame = decodeFrame(framedText);
+    const frame = decodeClientFrame(framedText);
     if (frame.kind !== "message") throw new Error("kind");
   },
 });
 
 Deno.bench({
-  name: "decodeFrame, binary message",
+  name: "decodeClientFrame, binary message",
   group: "decode an inbound frame",
   fn() {
-    const frame = decodeFrame(bytes);
+    const frame = decodeClientFrame(bytes);
     if (frame.kind !== "message") throw new Error("kind");
   },
 });

@@ -1,8 +1,11 @@
-// Pure unit tests of the client's codec and backoff arithmetic (no sockets).
+// Pure unit tests of the client's side of the codec (what it sends, how it
+// reads server frames) and of the backoff arithmetic (no sockets).
 import assert from "node:assert/strict";
-import { encodeMessage, parseBatch, parseFrame } from "../src/client/frames.ts";
-import { backoffCap, backoffDelay, resolveBackoff } from "../src/client/backoff.ts";
-import { ProtocolError } from "../src/client/mod.ts";
+import { decodeServerFrame, encodePayload, splitBatch } from "../src/protocol/mod.ts";
+import { backoffCap, backoffDelay, resolveBackoff } from "../src/client/reconnect.ts";
+
+/** What the client puts on the wire for `client.send(data)`. */
+const encodeMessage = (data: unknown) => encodePayload(data).framed;
 
 const text = (frame: string | Uint8Array) => frame as string;
 
@@ -20,27 +23,27 @@ Deno.test("encodeMessage: strings raw, bytes binary, the rest JSON", () => {
   const encoded = encodeMessage(bytes) as Uint8Array;
   bytes[0] = 9; // the frame is a copy
   assert.equal(encoded[1], 1);
-  assert.throws(() => encodeMessage(undefined), /JSON\.stringify turns it into nothing/);
+  assert.throws(() => encodeMessage(undefined), /has no JSON form/);
 });
 
-Deno.test("parseFrame: every tag of wshub.v1", () => {
-  assert.deepEqual(parseFrame("m{}"), { kind: "text", texts: ["{}"] });
-  assert.deepEqual(parseFrame("m"), { kind: "text", texts: [""] });
-  assert.deepEqual(parseFrame("b5:hello2:hi"), { kind: "text", texts: ["hello", "hi"] });
-  assert.deepEqual(parseFrame("p7"), { kind: "ping", token: "7" });
-  assert.deepEqual(parseFrame("P7"), { kind: "pong", token: "7" });
-  const hello = parseFrame(
+Deno.test("decodeServerFrame: every tag of wshub.v1", () => {
+  assert.deepEqual(decodeServerFrame("m{}"), { kind: "text", texts: ["{}"] });
+  assert.deepEqual(decodeServerFrame("m"), { kind: "text", texts: [""] });
+  assert.deepEqual(decodeServerFrame("b5:hello2:hi"), { kind: "text", texts: ["hello", "hi"] });
+  assert.deepEqual(decodeServerFrame("p7"), { kind: "ping", token: "7" });
+  assert.deepEqual(decodeServerFrame("P7"), { kind: "pong", token: "7" });
+  const hello = decodeServerFrame(
     'h{"v":1,"id":"c1","user":null,"pingInterval":25000,"pongTimeout":10000,"extra":true}',
   );
   assert.deepEqual(hello, {
     kind: "hello",
     hello: { v: 1, id: "c1", user: null, pingInterval: 25000, pongTimeout: 10000 },
   });
-  const binary = parseFrame(new Uint8Array([0x6d, 7, 8]).buffer);
+  const binary = decodeServerFrame(new Uint8Array([0x6d, 7, 8]).buffer);
   assert.deepEqual(binary, { kind: "binary", bytes: new Uint8Array([7, 8]) });
 });
 
-Deno.test("parseFrame: anything else is a protocol error", () => {
+Deno.test("decodeServerFrame: anything else is a protocol error", () => {
   for (
     const bad of [
       "",
@@ -58,16 +61,17 @@ Deno.test("parseFrame: anything else is a protocol error", () => {
       "b1:a2",
     ]
   ) {
-    assert.throws(() => parseFrame(bad), ProtocolError, `should reject ${JSON.stringify(bad)}`);
+    assert.equal(decodeServerFrame(bad).kind, "invalid", `should reject ${JSON.stringify(bad)}`);
   }
-  assert.throws(() => parseFrame(new ArrayBuffer(0)), ProtocolError);
-  assert.throws(() => parseFrame(new Uint8Array([0x62, 1]).buffer), /0x62/);
+  assert.equal(decodeServerFrame(new ArrayBuffer(0)).kind, "invalid");
+  const badTag = decodeServerFrame(new Uint8Array([0x62, 1]).buffer);
+  assert.match(badTag.kind === "invalid" ? badTag.reason : "", /0x62/);
 });
 
-Deno.test("parseBatch counts UTF-16 code units, and texts may contain digits and colons", () => {
+Deno.test("splitBatch counts UTF-16 code units, and texts may contain digits and colons", () => {
   const parts = ["😀", "é", "12:34", "", "a:b:c", '{"n":1}'];
   const body = parts.map((part) => `${part.length}:${part}`).join("");
-  assert.deepEqual(parseBatch(body), parts);
+  assert.deepEqual(splitBatch(body), parts);
   assert.equal(text(encodeMessage("😀")).length, 3); // 1 tag + 2 code units
 });
 

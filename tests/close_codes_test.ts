@@ -5,8 +5,8 @@
 
 import assert from "node:assert/strict";
 import { type Client, CloseCode, type DisconnectInfo, type HubOptions } from "../mod.ts";
-import { isSendableCloseCode, MAX_REASON_BYTES, truncateReason } from "../src/close_codes.ts";
-import type { Connection } from "../src/connection.ts";
+import { isSendableCloseCode, MAX_REASON_BYTES, truncateReason } from "../src/protocol/mod.ts";
+import { connectionOf } from "../src/server/connection.ts";
 import { delay, serveHub, TestClient, until, within } from "./_helpers.ts";
 import { FrameReader, random, randomString, rawPeer, readAll, seqPayload } from "./_wire.ts";
 
@@ -251,7 +251,7 @@ Deno.test("teardown is idempotent: onDisconnect once, however many closes are as
 
   // c: the close event fires twice (Deno does: 1001, then 1005), before the
   // scheduler has applied the first; then the peer really closes.
-  const socket = (vc as unknown as Connection).socket;
+  const socket = connectionOf(vc)!.socket;
   socket.dispatchEvent(new CloseEvent("close", { code: 1001, reason: "" }));
   socket.dispatchEvent(new CloseEvent("close", { code: 1005, reason: "" }));
   await until(() => served.hub.size === 2, 2000, "c's unregistration");
@@ -291,7 +291,7 @@ Deno.test("client.close on a stalled peer: unregistered at once, its queue relea
   const peer = await rawPeer(served.port);
   await until(() => served.hub.size === 1, 2000, "registration");
   const [view] = served.hub.clients();
-  const writer = (view as unknown as Connection).writer;
+  const writer = connectionOf(view)!.writer;
   let seq = 0;
   // Fill the kernel's and Deno's buffers until the hub's own queue holds messages.
   for (; seq < 2000 && view.queued === 0; seq++) {

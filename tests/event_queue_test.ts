@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { EventQueue, QueueClosedError } from "../src/event_queue.ts";
+import { EventQueue, QueueClosedError } from "../src/server/event_queue.ts";
 
 Deno.test("EventQueue yields events in the order they were pushed", async () => {
   const queue = new EventQueue<number>();

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { type Client, CloseCode, type DisconnectInfo } from "../mod.ts";
-import { tickInterval } from "../src/heartbeat.ts";
+import { tickInterval } from "../src/server/heartbeat.ts";
 import { delay, serveHub, TestClient, until, within } from "./_helpers.ts";
 import { answerPings, FrameReader, rawPeer, readAll } from "./_wire.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { DEFAULTS, resolveOptions } from "../src/options.ts";
-import { quietLogger } from "../src/logger.ts";
+import { DEFAULTS, resolveOptions } from "../src/server/options.ts";
+import { quietLogger } from "../src/server/logger.ts";
 
 Deno.test("resolveOptions fills in the documented defaults", () => {
   const resolved = resolveOptions({});

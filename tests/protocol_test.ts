@@ -5,51 +5,54 @@
 import assert from "node:assert/strict";
 import {
   BINARY_TAG,
-  decodeFrame,
+  type ClientFrame,
+  decodeClientFrame,
   encodeBatch,
   encodeHello,
   encodePayload,
-  type InboundFrame,
   Payload,
   utf8Length,
-} from "../src/protocol.ts";
+} from "../src/protocol/mod.ts";
 import { unbatch } from "./_helpers.ts";
 import { random, randomBytes, randomString } from "./_wire.ts";
 
 const encoder = new TextEncoder();
 
-Deno.test("decodeFrame: text tags m, p and P; everything else is a protocol error", () => {
-  assert.deepEqual(decodeFrame("mhello"), { kind: "message", data: "hello" });
-  assert.deepEqual(decodeFrame("m"), { kind: "message", data: "" });
-  assert.deepEqual(decodeFrame("mp1"), { kind: "message", data: "p1" });
-  assert.deepEqual(decodeFrame("mP1"), { kind: "message", data: "P1" });
-  assert.deepEqual(decodeFrame("p1"), { kind: "ping", token: "1" });
-  assert.deepEqual(decodeFrame("Pabc"), { kind: "pong", token: "abc" });
-  assert.deepEqual(decodeFrame("p" + "x".repeat(32)), { kind: "ping", token: "x".repeat(32) });
+Deno.test("decodeClientFrame: text tags m, p and P; everything else is a protocol error", () => {
+  assert.deepEqual(decodeClientFrame("mhello"), { kind: "message", data: "hello" });
+  assert.deepEqual(decodeClientFrame("m"), { kind: "message", data: "" });
+  assert.deepEqual(decodeClientFrame("mp1"), { kind: "message", data: "p1" });
+  assert.deepEqual(decodeClientFrame("mP1"), { kind: "message", data: "P1" });
+  assert.deepEqual(decodeClientFrame("p1"), { kind: "ping", token: "1" });
+  assert.deepEqual(decodeClientFrame("Pabc"), { kind: "pong", token: "abc" });
+  assert.deepEqual(decodeClientFrame("p" + "x".repeat(32)), {
+    kind: "ping",
+    token: "x".repeat(32),
+  });
   for (const bad of ["", "p", "P", "p" + "x".repeat(33), "x", "M1", "b1:a", "h{}", " m", "\0"]) {
-    assert.equal(decodeFrame(bad).kind, "invalid", JSON.stringify(bad));
+    assert.equal(decodeClientFrame(bad).kind, "invalid", JSON.stringify(bad));
   }
-  const invalid = decodeFrame("zzz");
+  const invalid = decodeClientFrame("zzz");
   assert.ok(invalid.kind === "invalid" && invalid.reason.length > 0 && invalid.reason.length < 123);
 });
 
-Deno.test("decodeFrame: binary frames need the m byte; a p byte is data, never a ping", () => {
-  const frame = decodeFrame(new Uint8Array([BINARY_TAG, 0x70, 0x31]));
+Deno.test("decodeClientFrame: binary frames need the m byte; a p byte is data, never a ping", () => {
+  const frame = decodeClientFrame(new Uint8Array([BINARY_TAG, 0x70, 0x31]));
   assert.equal(frame.kind, "message");
   assert.deepEqual((frame as { data: Uint8Array }).data, new Uint8Array([0x70, 0x31]));
   // ArrayBuffer input, as the socket delivers it.
-  const fromBuffer = decodeFrame(new Uint8Array([BINARY_TAG, 9]).buffer);
+  const fromBuffer = decodeClientFrame(new Uint8Array([BINARY_TAG, 9]).buffer);
   assert.deepEqual((fromBuffer as { data: Uint8Array }).data, new Uint8Array([9]));
   // A view with an offset is read from its own start.
   const backing = new Uint8Array([0x70, 0x70, BINARY_TAG, 7, 8]);
-  const view = decodeFrame(backing.subarray(2));
+  const view = decodeClientFrame(backing.subarray(2));
   assert.deepEqual((view as { data: Uint8Array }).data, new Uint8Array([7, 8]));
-  assert.deepEqual(decodeFrame(new Uint8Array([BINARY_TAG])), {
+  assert.deepEqual(decodeClientFrame(new Uint8Array([BINARY_TAG])), {
     kind: "message",
     data: new Uint8Array(0),
   });
   for (const bad of [[], [0x70, 0x31], [0x50, 0x31], [0x00], [0x4d]]) {
-    assert.equal(decodeFrame(new Uint8Array(bad)).kind, "invalid", String(bad));
+    assert.equal(decodeClientFrame(new Uint8Array(bad)).kind, "invalid", String(bad));
   }
 });
 
@@ -58,19 +61,19 @@ Deno.test("a user payload, text or binary, always decodes as a message, whatever
   for (let i = 0; i < 2000; i++) {
     const text = i < 4 ? ["p1", "P1", "", "h{}"][i] : randomString(next, 40);
     const framed = new Payload(text).framed as string;
-    assert.deepEqual(decodeFrame(framed), { kind: "message", data: text }, `seed ${seed}`);
+    assert.deepEqual(decodeClientFrame(framed), { kind: "message", data: text }, `seed ${seed}`);
     const bytes = randomBytes(next, 40);
     const tagged = new Payload(bytes).framed as Uint8Array;
-    const decoded = decodeFrame(tagged);
+    const decoded = decodeClientFrame(tagged);
     assert.equal(decoded.kind, "message", `seed ${seed}`);
     assert.deepEqual((decoded as { data: Uint8Array }).data, bytes, `seed ${seed}`);
   }
 });
 
-Deno.test("decodeFrame fuzz: random strings and bytes never throw and decode consistently", () => {
+Deno.test("decodeClientFrame fuzz: random strings and bytes never throw and decode consistently", () => {
   const { seed, next } = random(424242);
   const kinds = new Map<string, number>();
-  const check = (input: string | Uint8Array | ArrayBuffer, frame: InboundFrame) => {
+  const check = (input: string | Uint8Array | ArrayBuffer, frame: ClientFrame) => {
     kinds.set(frame.kind, (kinds.get(frame.kind) ?? 0) + 1);
     const text = typeof input === "string";
     const first = text
@@ -107,12 +110,12 @@ Deno.test("decodeFrame fuzz: random strings and bytes never throw and decode con
       : i % 3 === 1
       ? randomBytes(next, i % 5 === 0 ? 40 : 3)
       : randomBytes(next, 6).buffer as ArrayBuffer;
-    let frame: InboundFrame;
+    let frame: ClientFrame;
     try {
-      frame = decodeFrame(input);
+      frame = decodeClientFrame(input);
     } catch (error) {
       throws++;
-      console.error(`seed ${seed}: decodeFrame threw on`, input, error);
+      console.error(`seed ${seed}: decodeClientFrame threw on`, input, error);
       continue;
     }
     check(input, frame);
@@ -220,5 +223,5 @@ Deno.test("encodeHello: an h frame with the documented fields", () => {
     pongTimeout: 10000,
   });
   // A hello is never mistaken for a message by a decoder that follows the same rules.
-  assert.equal(decodeFrame(hello).kind, "invalid");
+  assert.equal(decodeClientFrame(hello).kind, "invalid");
 });

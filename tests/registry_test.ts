@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { Connection } from "../src/connection.ts";
-import { Registry } from "../src/registry.ts";
+import type { Connection } from "../src/server/connection.ts";
+import { Index, Registry } from "../src/server/registry.ts";
 
 // The registry only reads `user` from a connection.
 function connection(user: string | undefined): Connection {
@@ -12,18 +12,35 @@ Deno.test("Registry indexes connections by user and forgets empty users", () => 
   const a1 = connection("alice");
   const a2 = connection("alice");
   const anon = connection(undefined);
-  registry.add(a1);
-  registry.add(a2);
-  registry.add(anon);
+  assert.equal(registry.add(a1), true, "alice's first connection");
+  assert.equal(registry.add(a2), false, "alice's second connection");
+  assert.equal(registry.add(anon), false, "anonymous connections have no user");
   assert.equal(registry.size, 3);
   assert.equal(registry.users, 1);
   assert.deepEqual([...registry.ofUser("alice")], [a1, a2]);
   assert.equal(registry.ofUser("bob").size, 0);
-  assert.equal(registry.delete(a1), true);
-  assert.equal(registry.delete(a1), false, "deleting twice is harmless");
+  assert.deepEqual(registry.delete(a1), { lastOfUser: false });
+  assert.equal(registry.delete(a1), undefined, "deleting twice is harmless");
   assert.deepEqual([...registry.ofUser("alice")], [a2]);
-  registry.delete(a2);
+  assert.deepEqual(registry.delete(a2), { lastOfUser: true });
   assert.equal(registry.users, 0, "no map entry is left behind");
   assert.deepEqual([...registry.connections()], [anon]);
   assert.equal(registry.has(anon), true);
+  assert.deepEqual(registry.delete(anon), { lastOfUser: false });
+  assert.equal(registry.size, 0);
+});
+
+Deno.test("Index reports first-member and last-member transitions, once each", () => {
+  const index = new Index<string>();
+  const [a, b] = [connection("a"), connection("b")];
+  assert.equal(index.add("room", a), true);
+  assert.equal(index.add("room", a), false, "adding twice is a no-op");
+  assert.equal(index.add("room", b), false);
+  assert.equal(index.size, 1);
+  assert.equal(index.delete("room", a), false);
+  assert.equal(index.delete("room", a), false, "removing a non-member is a no-op");
+  assert.equal(index.delete("other", b), false, "removing from an absent key is a no-op");
+  assert.equal(index.delete("room", b), true, "the last member leaves");
+  assert.equal(index.size, 0, "the emptied key is gone");
+  assert.deepEqual([...index.keys()], []);
 });

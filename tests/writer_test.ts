@@ -6,8 +6,8 @@
 
 import assert from "node:assert/strict";
 import { type Client, CloseCode, type DisconnectInfo, type Hub } from "../mod.ts";
-import type { Connection } from "../src/connection.ts";
-import { tickInterval } from "../src/heartbeat.ts";
+import { connectionOf } from "../src/server/connection.ts";
+import { tickInterval } from "../src/server/heartbeat.ts";
 import { serveHub, TestClient, unbatch, until, within } from "./_helpers.ts";
 import { exposeGc, FrameReader, rawPeer, readAll, SeqClient, seqOf, seqPayload } from "./_wire.ts";
 
@@ -17,7 +17,7 @@ const KiB = 1024;
 
 /** Deno's write buffer of a client, as the hub's writer sees it. */
 function buffered(client: Client): number {
-  return (client as unknown as Connection).socket.bufferedAmount;
+  return connectionOf(client)!.socket.bufferedAmount;
 }
 
 /**

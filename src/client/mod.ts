@@ -112,15 +112,15 @@
  * @module
  */
 
-import { HubClient } from "./connection.ts";
-import type { ConnectOptions } from "./connection.ts";
+import { HubClient } from "./hub_client.ts";
+import type { ConnectOptions } from "./options.ts";
 
-export { HubClient } from "./connection.ts";
-export type { ClientEventMap, ClientState, CloseInfo, ConnectOptions } from "./connection.ts";
-export type { ReconnectOptions } from "./backoff.ts";
-export type { Hello } from "./frames.ts";
+export { HubClient } from "./hub_client.ts";
+export type { ClientEventMap, ClientState, CloseInfo } from "./hub_client.ts";
+export type { ConnectOptions } from "./options.ts";
+export { NO_RECONNECT_CODES, type ReconnectOptions } from "./reconnect.ts";
+export type { Hello } from "../protocol/mod.ts";
 export type { Listener } from "./events.ts";
-export { NO_RECONNECT_CODES } from "./close_codes.ts";
 export { ClientClosedError, DecodeError, ProtocolError, SendQueueFullError } from "./errors.ts";
 
 /**

@@ -5,12 +5,13 @@
  * @module
  */
 
+import { encodePayload } from "../protocol/mod.ts";
 import { checkOrigin, checkUpgrade, negotiate, refuse } from "./admission.ts";
 import { type Client, Connection } from "./connection.ts";
 import { type HubOptions, type Identity, type ResolvedOptions, resolveOptions } from "./options.ts";
-import { encodePayload } from "./protocol.ts";
 import { attachReader } from "./reader.ts";
-import { type HubStats, Scheduler } from "./scheduler.ts";
+import { Scheduler } from "./scheduler.ts";
+import type { HubStats } from "./stats.ts";
 
 /** Options of {@linkcode Hub.prototype.upgrade} for one request. */
 export interface UpgradeOptions {
@@ -81,17 +82,17 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
     this.#scheduler = new Scheduler(this.#options as ResolvedOptions<unknown, unknown>, {
       onMessage: onMessage === undefined
         ? undefined
-        : (message, connection) => onMessage(message as In, connection as Connection<T>, this),
+        : (message, connection) => onMessage(message as In, viewOf<T>(connection), this),
       onConnect: onConnect === undefined
         ? undefined
-        : (connection) => onConnect(connection as Connection<T>, this),
+        : (connection) => onConnect(viewOf<T>(connection), this),
       onDisconnect: onDisconnect === undefined
         ? undefined
-        : (connection, info) => onDisconnect(connection as Connection<T>, info, this),
+        : (connection, info) => onDisconnect(viewOf<T>(connection), info, this),
       reportError: (error, connection) => {
         if (onError !== undefined) {
           try {
-            onError(error, connection as Connection<T> | undefined);
+            onError(error, connection === undefined ? undefined : viewOf<T>(connection));
             return;
           } catch (failure) {
             logger.error("wshub: the onError callback threw", { error: failure });
@@ -242,7 +243,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    * ```
    */
   clients(): Client<T>[] {
-    return [...this.#scheduler.registry.connections()] as Connection<T>[];
+    return Array.from(this.#scheduler.registry.connections(), viewOf<T>);
   }
 
   /**
@@ -258,7 +259,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    * ```
    */
   clientsOf(user: string): Client<T>[] {
-    return [...this.#scheduler.registry.ofUser(user)] as Connection<T>[];
+    return Array.from(this.#scheduler.registry.ofUser(user), viewOf<T>);
   }
 
   /**
@@ -375,7 +376,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
       // identify was running).
       return this.#upgradeFailed(req, error);
     }
-    const connection = new Connection<T>(
+    const connection = new Connection(
       upgraded.socket,
       { user, framed, protocol: protocol ?? "" },
       {
@@ -387,7 +388,12 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
       },
       this.#scheduler,
     );
-    attachReader(connection as Connection, this.#scheduler);
+    attachReader(connection, this.#scheduler);
     return upgraded.response;
   }
+}
+
+/** The application's view of a connection, typed with the hub's `T`. */
+function viewOf<T>(connection: Connection): Client<T> {
+  return connection.client as Client<T>;
 }

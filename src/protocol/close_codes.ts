@@ -1,6 +1,7 @@
 /**
- * The close codes the hub sends, and validation of codes and reasons before
- * they go on the wire (Deno's server-side `close()` validates neither).
+ * Close codes: the ones the hub sends, which codes an application may use,
+ * and validation of codes and reasons before they go on the wire (Deno's
+ * server-side `close()` validates neither).
  *
  * @module
  */
@@ -41,6 +42,13 @@ export const CloseCode = {
   WriteTimeout: 4001,
 } as const;
 
+/**
+ * The code a `wshub.v1` client closes with when the server broke the
+ * protocol: browsers let clients send only 1000 and 3000–4999, so 1002
+ * cannot go on the wire from them.
+ */
+export const CLIENT_PROTOCOL_ERROR = 4002;
+
 /** The longest close reason the WebSocket protocol allows, in UTF-8 bytes. */
 export const MAX_REASON_BYTES = 123;
 
@@ -54,11 +62,31 @@ export function isSendableCloseCode(code: number): boolean {
   return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014);
 }
 
-const encoder = new TextEncoder();
+/**
+ * Whether an application may close with `code`: 1000, or an integer from
+ * 3000 to 4999. The same rule as browsers apply to `WebSocket.close()`.
+ */
+export function isApplicationCloseCode(code: number): boolean {
+  return Number.isInteger(code) && (code === 1000 || (code >= 3000 && code <= 4999));
+}
 
 /**
- * Cuts `reason` to at most 123 UTF-8 bytes without splitting a character.
+ * Checks a code an application passed to a `close()` method.
+ *
+ * @throws {RangeError} If it is not 1000 or an integer from 3000 to 4999.
  */
+export function assertApplicationCloseCode(code: number): void {
+  if (!isApplicationCloseCode(code)) {
+    throw new RangeError(
+      `Cannot close with code ${code}: applications may use 1000 or an integer from 3000 to 4999`,
+    );
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Cuts `reason` to at most 123 UTF-8 bytes without splitting a character. */
 export function truncateReason(reason: string): string {
   if (reason.length * 3 <= MAX_REASON_BYTES) return reason;
   const bytes = encoder.encode(reason);
@@ -66,5 +94,5 @@ export function truncateReason(reason: string): string {
   let end = MAX_REASON_BYTES;
   // Step back over UTF-8 continuation bytes (10xxxxxx) so a character is never cut.
   while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
-  return new TextDecoder().decode(bytes.subarray(0, end));
+  return decoder.decode(bytes.subarray(0, end));
 }

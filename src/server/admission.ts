@@ -6,7 +6,7 @@
  * @module
  */
 
-import { SUBPROTOCOL } from "./protocol.ts";
+import { SUBPROTOCOL, TOKEN_PREFIX } from "../protocol/mod.ts";
 
 function refuse(status: number, message: string, headers?: HeadersInit): Response {
   return new Response(message + "\n", {
@@ -95,3 +95,34 @@ export function negotiate(req: Request, preferred?: string): Negotiated {
 
 /** A plain-text refusal with a status (used for 500 and 503). */
 export { refuse };
+
+/**
+ * Reads the credential a client offered as the subprotocol
+ * `wshub.token.<token>`, for use in an `identify` hook. Returns `undefined`
+ * when there is none.
+ *
+ * @example Authenticate with a token carried in the protocol list
+ * ```ts
+ * import { Hub, protocolToken } from "@wshub/hub";
+ *
+ * const sessions = new Map([["s3cret", "alice"]]);
+ * const hub = new Hub({
+ *   identify(req) {
+ *     const user = sessions.get(protocolToken(req) ?? "");
+ *     return user ?? new Response("unknown session", { status: 401 });
+ *   },
+ * });
+ * await hub.close();
+ * ```
+ */
+export function protocolToken(req: Request): string | undefined {
+  const header = req.headers.get("sec-websocket-protocol");
+  if (header === null) return undefined;
+  for (const entry of header.split(",")) {
+    const protocol = entry.trim();
+    if (protocol.startsWith(TOKEN_PREFIX) && protocol.length > TOKEN_PREFIX.length) {
+      return protocol.slice(TOKEN_PREFIX.length);
+    }
+  }
+  return undefined;
+}

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { encodeBatch, type Payload, utf8Length } from "./protocol.ts";
+import { encodeBatch, type Payload, utf8Length } from "../protocol/mod.ts";
 import type { OverflowPolicy } from "./options.ts";
 
 /** What {@linkcode Writer.prototype.push} did with a payload. */

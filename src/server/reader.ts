@@ -6,10 +6,9 @@
  * @module
  */
 
-import { CloseCode } from "./close_codes.ts";
+import { CloseCode, decodeClientFrame, encodePong, utf8Length } from "../protocol/mod.ts";
 import type { Connection } from "./connection.ts";
 import type { Logger } from "./logger.ts";
-import { decodeFrame, utf8Length } from "./protocol.ts";
 
 /** The code reported (never sent) for a connection that ended without a close frame. */
 const ABNORMAL_CLOSURE = 1006;
@@ -48,8 +47,8 @@ export function attachReader(connection: Connection, host: ReaderHost): void {
     host.logger.debug("wshub: socket error", { id: connection.id, message });
   };
   socket.onmessage = (event) => {
-    if (connection.state !== "open" || connection.closing) return;
-    connection.lastSeen = host.now;
+    if (!connection.open) return;
+    connection.liveness.heard(host.now);
     const raw = event.data as string | ArrayBuffer;
     const limit = host.maxMessageBytes + (connection.framed ? 1 : 0);
     if (tooBig(raw, limit)) {
@@ -63,19 +62,16 @@ export function attachReader(connection: Connection, host: ReaderHost): void {
     }
     let data: string | Uint8Array;
     if (connection.framed) {
-      const frame = decodeFrame(raw);
+      const frame = decodeClientFrame(raw);
       switch (frame.kind) {
         case "message":
           data = frame.data;
           break;
         case "ping":
-          connection.writer.sendControl("P" + frame.token);
+          connection.writer.sendControl(encodePong(frame.token));
           return;
         case "pong":
-          if (frame.token === connection.pingToken) {
-            connection.rtt = performance.now() - connection.pingSentAt;
-            connection.pingToken = "";
-          }
+          connection.liveness.pong(frame.token);
           return;
         case "invalid":
           host.logger.debug("wshub: protocol error", { id: connection.id, reason: frame.reason });

@@ -5,12 +5,14 @@
  * `pongTimeout`) or their write deadline (`writeTimeout`).
  *
  * One timer serves all clients, whatever their number: a tick costs a pass
- * over the registry, and no timer is created per client or per ping.
+ * over the registry, and no timer is created per client or per ping. Each
+ * connection's heartbeat state is a {@linkcode Liveness}, which the reader
+ * tells what arrived.
  *
  * @module
  */
 
-import { CloseCode } from "./close_codes.ts";
+import { CloseCode, encodePing } from "../protocol/mod.ts";
 import type { Connection } from "./connection.ts";
 
 /** The heartbeat's timings, in milliseconds. */
@@ -35,6 +37,67 @@ export interface HeartbeatHost {
 export function tickInterval(options: HeartbeatOptions): number {
   const shortest = Math.min(options.pingInterval, options.pongTimeout, options.writeTimeout);
   return Math.min(1000, Math.max(5, Math.floor(shortest / 4)));
+}
+
+/**
+ * One connection's heartbeat state: when a frame last arrived, the ping
+ * awaiting its pong, and the measured round trip. The reader reports what
+ * arrives ({@linkcode Liveness.prototype.heard}, {@linkcode Liveness.prototype.pong});
+ * the heartbeat decides ({@linkcode Liveness.prototype.check}).
+ */
+export class Liveness {
+  /** Hub clock when any frame last arrived. */
+  #lastSeen = 0;
+  /** Hub clock when the last ping was sent (or when the connection opened). */
+  #pingAt = 0;
+  /** The token of the ping awaiting its pong (`""`: none), and when it left (precise clock). */
+  #pingToken = "";
+  #pingSentAt = 0;
+  #pingCount = 0;
+  #rtt: number | undefined;
+
+  /** The last measured round trip, in milliseconds. */
+  get rtt(): number | undefined {
+    return this.#rtt;
+  }
+
+  /** Starts the clocks of a connection that has just opened. */
+  start(now: number): void {
+    this.#lastSeen = now;
+    this.#pingAt = now;
+  }
+
+  /** A frame arrived (any frame extends the read deadline). */
+  heard(now: number): void {
+    this.#lastSeen = now;
+  }
+
+  /** A pong arrived: if it answers the ping in flight, the round trip is measured. */
+  pong(token: string): void {
+    if (token === this.#pingToken) {
+      this.#rtt = performance.now() - this.#pingSentAt;
+      this.#pingToken = "";
+    }
+  }
+
+  /**
+   * What the heartbeat must do for this connection at `now`: nothing, send a
+   * ping (its token is returned), or cut it off (`"dead"`).
+   *
+   * Nothing has arrived since the last ping: its deadline runs. No new ping
+   * is sent meanwhile, or (when pingInterval <= pongTimeout) each new ping
+   * would restart the deadline and a dead client would never be cut.
+   */
+  check(now: number, pingInterval: number, pongTimeout: number): "ok" | "dead" | { ping: string } {
+    const awaiting = this.#lastSeen < this.#pingAt;
+    if (awaiting) return now - this.#pingAt > pongTimeout ? "dead" : "ok";
+    if (now - this.#pingAt < pingInterval) return "ok";
+    const token = String(++this.#pingCount);
+    this.#pingAt = now;
+    this.#pingToken = token;
+    this.#pingSentAt = now;
+    return { ping: token };
+  }
 }
 
 /** The shared timer, running only while there are clients. */
@@ -74,8 +137,7 @@ export class Heartbeat {
   /** Starts watching a connection that has just opened. */
   watch(connection: Connection): void {
     this.now = performance.now();
-    connection.lastSeen = this.now;
-    connection.pingAt = this.now;
+    connection.liveness.start(this.now);
   }
 
   #beat(): void {
@@ -84,12 +146,8 @@ export class Heartbeat {
     for (const connection of this.#host.connections()) {
       if (connection.closing) continue;
       if (connection.framed) {
-        // Nothing has arrived since the last ping: its deadline runs. No new
-        // ping is sent meanwhile, or (when pingInterval <= pongTimeout) each
-        // new ping would restart the deadline and a dead client would never
-        // be cut.
-        const awaiting = connection.lastSeen < connection.pingAt;
-        if (awaiting && now - connection.pingAt > pongTimeout) {
+        const verdict = connection.liveness.check(now, pingInterval, pongTimeout);
+        if (verdict === "dead") {
           this.#host.closeConnection(
             connection,
             CloseCode.HeartbeatTimeout,
@@ -98,13 +156,7 @@ export class Heartbeat {
           );
           continue;
         }
-        if (!awaiting && now - connection.pingAt >= pingInterval) {
-          const token = String(++connection.pingCount);
-          connection.pingAt = now;
-          connection.pingToken = token;
-          connection.pingSentAt = now;
-          connection.writer.sendControl("p" + token);
-        }
+        if (verdict !== "ok") connection.writer.sendControl(encodePing(verdict.ping));
       }
       if (connection.writer.overdue(now, writeTimeout)) {
         this.#host.closeConnection(connection, CloseCode.WriteTimeout, "write timeout", true);

@@ -5,20 +5,26 @@
  * @module
  */
 
-import { type Backoff, backoffDelay, type ReconnectOptions, resolveBackoff } from "./backoff.ts";
-import { shouldReconnect } from "./close_codes.ts";
-import { ClientClosedError, DecodeError, ProtocolError, SendQueueFullError } from "./errors.ts";
-import { Emitter, iterate, type Listener } from "./events.ts";
 import {
-  encodeControl,
-  encodeMessage,
-  type Frame,
+  CLIENT_PROTOCOL_ERROR,
+  decodeServerFrame,
+  encodePayload,
+  encodePong,
   type Hello,
-  isProtocolToken,
-  parseFrame,
-  PROTOCOL,
-  TOKEN_PREFIX,
-} from "./frames.ts";
+  type ServerFrame,
+  SUBPROTOCOL,
+} from "../protocol/mod.ts";
+import { ClientClosedError, DecodeError, ProtocolError } from "./errors.ts";
+import { Emitter, iterate, type Listener } from "./events.ts";
+import { ClientLiveness } from "./liveness.ts";
+import {
+  type ConnectOptions,
+  type ResolvedOptions,
+  resolveOptions,
+  resolveUrl,
+} from "./options.ts";
+import { Outbox } from "./outbox.ts";
+import { backoffDelay, shouldReconnect } from "./reconnect.ts";
 
 /**
  * Where a client is in its life:
@@ -41,67 +47,6 @@ import {
  * ```
  */
 export type ClientState = "connecting" | "open" | "reconnecting" | "closed";
-
-/**
- * Options of {@linkcode connect}.
- *
- * @example A browser client with a token and JSON messages
- * ```ts
- * import { connect } from "@wshub/hub/client";
- *
- * type Chat = { text: string };
- * const client = connect<Chat>("ws://127.0.0.1:8000/ws", {
- *   token: "eyJhbGciOi",
- *   queueLimit: 50,
- *   reconnect: { initialDelay: 250, maxDelay: 5_000 },
- * });
- * await client.close();
- * ```
- */
-export interface ConnectOptions<T> {
-  /**
-   * A credential offered as the second subprotocol `wshub.token.<token>`; the
-   * server reads it with `protocolToken(req)` in its `identify` hook. Only
-   * RFC 7230 token characters (base64url and JWTs qualify).
-   */
-  token?: string;
-  /** Backoff between reconnect attempts, or `false` to never reconnect. */
-  reconnect?: ReconnectOptions | false;
-  /**
-   * How many messages `send` may queue while the client is not open; they are
-   * sent in order once a connection receives its hello. When the queue is
-   * full, `send` throws {@linkcode SendQueueFullError}. Default 100.
-   */
-  queueLimit?: number;
-  /**
-   * Turns the text of each incoming text message into a `T`. Default
-   * `JSON.parse`. If it throws, the message is skipped and an `error` event
-   * carries a {@linkcode DecodeError}. For a `Hub<string>` pass `(text) => text`.
-   */
-  decode?: (text: string) => T;
-  /**
-   * How often the client pings the server to measure {@linkcode HubClient.rtt},
-   * in milliseconds, or `false` for never. Default: the server's
-   * `pingInterval` from the hello. The first ping goes out right after the hello.
-   */
-  pingInterval?: number | false;
-  /**
-   * How long opening a connection may take, from creating the socket to
-   * receiving the hello, before the attempt is dropped and retried, in
-   * milliseconds. Default 10 000.
-   */
-  connectTimeout?: number;
-  /**
-   * Extra time on top of the server's `pingInterval + pongTimeout` before a
-   * silent server is taken as dead, in milliseconds. Default: a quarter of
-   * `pingInterval + pongTimeout`, at most 1 000.
-   */
-  deadlineSlack?: number;
-  /** Aborting this signal closes the client, like `close()`. */
-  signal?: AbortSignal;
-  /** Source of randomness for the backoff jitter, values in `[0, 1)`. Default `Math.random` (tests pass their own). */
-  random?: () => number;
-}
 
 /**
  * Payload of the `close` event, fired each time a connection ends (or an
@@ -166,21 +111,8 @@ export interface ClientEventMap<T> {
 }
 
 const OPEN = 1; // WebSocket.OPEN, spelled out so the module needs no WebSocket at import time.
-const DEFAULT_QUEUE_LIMIT = 100;
-const DEFAULT_CONNECT_TIMEOUT = 10_000;
 /** How long `close()` waits for sockets that are still closing. */
 const CLOSE_WAIT = 2_000;
-
-interface Resolved<T> {
-  protocols: string[];
-  backoff: Backoff | false;
-  queueLimit: number;
-  decode: (text: string) => T;
-  pingInterval: number | false | undefined;
-  connectTimeout: number;
-  deadlineSlack: number | undefined;
-  random: () => number;
-}
 
 /**
  * A client of a wshub hub. Create it with {@linkcode connect}; it connects at
@@ -212,7 +144,7 @@ export class HubClient<T, S = T> {
   /** The hub's WebSocket URL. */
   readonly url: string;
 
-  #options: Resolved<T>;
+  #options: ResolvedOptions<T>;
   #events = new Emitter<ClientEventMap<T>>();
   #state: ClientState = "connecting";
   /** The socket the client currently uses (opening or open). */
@@ -220,19 +152,17 @@ export class HubClient<T, S = T> {
   /** Every socket that has not fired `close` yet, the current one and abandoned ones. */
   #sockets = new Set<WebSocket>();
   #socketsGone: (() => void)[] = [];
-  #queue: (string | Uint8Array)[] = [];
+  #outbox: Outbox;
+  #liveness = new ClientLiveness((idle) =>
+    this.#abandon(
+      4000,
+      `heartbeat timeout: nothing heard from the server for ${Math.round(idle)} ms`,
+    )
+  );
   #attempt = 0;
   #hello: Hello | undefined;
-  #rtt: number | undefined;
-  #lastHeard = 0;
-  #deadline = 0;
-  #pingSeq = 0;
-  #pingToken = "";
-  #pingAt = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
-  #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
-  #pingTimer: ReturnType<typeof setInterval> | undefined;
   #signal: AbortSignal | undefined;
   #onAbort = () => void this.close(1000, "aborted");
 
@@ -245,6 +175,7 @@ export class HubClient<T, S = T> {
   constructor(url: string | URL, options: ConnectOptions<T> = {}) {
     this.url = resolveUrl(url);
     this.#options = resolveOptions(options);
+    this.#outbox = new Outbox(this.#options.queueLimit);
     this.#signal = options.signal;
     if (this.#signal?.aborted) {
       this.#state = "closed";
@@ -264,7 +195,7 @@ export class HubClient<T, S = T> {
    * the client's own pings; `undefined` until the first pong.
    */
   get rtt(): number | undefined {
-    return this.#rtt;
+    return this.#liveness.rtt;
   }
 
   /** The hello of the current (or last) connection; `undefined` before the first. */
@@ -279,7 +210,7 @@ export class HubClient<T, S = T> {
 
   /** How many messages are waiting in the send queue. */
   get queued(): number {
-    return this.#queue.length;
+    return this.#outbox.size;
   }
 
   /**
@@ -331,16 +262,13 @@ export class HubClient<T, S = T> {
     if (this.#state === "closed") {
       throw new ClientClosedError("close() was called or the server closed it for good");
     }
-    const frame = encodeMessage(data);
+    const frame = encodePayload(data).framed;
     const ws = this.#ws;
     if (this.#state === "open" && ws?.readyState === OPEN) {
       ws.send(frame);
       return;
     }
-    if (this.#queue.length >= this.#options.queueLimit) {
-      throw new SendQueueFullError(this.#options.queueLimit);
-    }
-    this.#queue.push(frame);
+    this.#outbox.push(frame);
   }
 
   /**
@@ -382,10 +310,10 @@ export class HubClient<T, S = T> {
     this.#sockets.add(ws);
     ws.onopen = () => {
       if (ws !== this.#ws) return;
-      if (ws.protocol !== PROTOCOL) {
+      if (ws.protocol !== SUBPROTOCOL) {
         this.#protocolError(
           new ProtocolError(
-            `the server did not accept subprotocol ${PROTOCOL} (it chose ${
+            `the server did not accept subprotocol ${SUBPROTOCOL} (it chose ${
               JSON.stringify(ws.protocol)
             }): is ${this.url} a wshub hub?`,
           ),
@@ -394,14 +322,9 @@ export class HubClient<T, S = T> {
     };
     ws.onmessage = (event: MessageEvent) => {
       if (ws !== this.#ws) return;
-      this.#lastHeard = performance.now();
-      let frame: Frame;
-      try {
-        frame = parseFrame(event.data);
-      } catch (error) {
-        if (error instanceof ProtocolError) return this.#protocolError(error);
-        throw error;
-      }
+      this.#liveness.heard();
+      const frame = decodeServerFrame(event.data);
+      if (frame.kind === "invalid") return this.#protocolError(new ProtocolError(frame.reason));
       this.#handle(ws, frame);
     };
     ws.onclose = (event: CloseEvent) => {
@@ -433,7 +356,7 @@ export class HubClient<T, S = T> {
     }, this.#options.connectTimeout);
   }
 
-  #handle(ws: WebSocket, frame: Frame): void {
+  #handle(ws: WebSocket, frame: Exclude<ServerFrame, { kind: "invalid" }>): void {
     if (this.#state !== "open") {
       if (frame.kind !== "hello") {
         return this.#protocolError(new ProtocolError(`expected hello first, got a ${frame.kind}`));
@@ -457,13 +380,9 @@ export class HubClient<T, S = T> {
       case "binary":
         return this.#events.emit("binary", frame.bytes);
       case "ping":
-        return ws.send(encodeControl("pong", frame.token));
+        return ws.send(encodePong(frame.token));
       case "pong":
-        if (frame.token === this.#pingToken) {
-          this.#rtt = performance.now() - this.#pingAt;
-          this.#pingToken = "";
-        }
-        return;
+        return this.#liveness.pong(frame.token);
       case "hello":
         return this.#protocolError(new ProtocolError("a second hello on one connection"));
     }
@@ -474,36 +393,16 @@ export class HubClient<T, S = T> {
     this.#connectTimer = undefined;
     this.#hello = hello;
     this.#attempt = 0;
-    const silence = hello.pingInterval + hello.pongTimeout;
-    this.#deadline = silence + (this.#options.deadlineSlack ?? Math.min(1_000, silence / 4));
-    this.#armDeadline(this.#deadline);
-    for (const frame of this.#queue.splice(0)) ws.send(frame);
+    this.#liveness.watch(hello, this.#options.deadlineSlack);
+    for (const frame of this.#outbox.take()) ws.send(frame);
     this.#setState("open");
     this.#events.emit("open", hello);
     const every = this.#options.pingInterval ?? hello.pingInterval;
     if (every !== false && ws === this.#ws) {
-      this.#ping(ws);
-      this.#pingTimer = setInterval(() => this.#ping(ws), every);
+      this.#liveness.startPinging(every, (frame) => {
+        if (ws === this.#ws && ws.readyState === OPEN) ws.send(frame);
+      });
     }
-  }
-
-  #ping(ws: WebSocket): void {
-    if (ws !== this.#ws || ws.readyState !== OPEN) return;
-    this.#pingToken = String(++this.#pingSeq % 1e9);
-    this.#pingAt = performance.now();
-    ws.send(encodeControl("ping", this.#pingToken));
-  }
-
-  #armDeadline(delay: number): void {
-    this.#deadlineTimer = setTimeout(() => {
-      this.#deadlineTimer = undefined;
-      const idle = performance.now() - this.#lastHeard;
-      if (idle < this.#deadline) return this.#armDeadline(this.#deadline - idle);
-      this.#abandon(
-        4000,
-        `heartbeat timeout: nothing heard from the server for ${Math.round(idle)} ms`,
-      );
-    }, delay);
   }
 
   /**
@@ -525,7 +424,7 @@ export class HubClient<T, S = T> {
     this.#stopTimers();
     // Browsers only let a client send 1000 or 3000-4999, so 1002 cannot go on
     // the wire: 4002 tells the server the same. Locally the close is a 1002.
-    if (ws) closeQuietly(ws, 4002, "protocol error");
+    if (ws) closeQuietly(ws, CLIENT_PROTOCOL_ERROR, "protocol error");
     this.#events.emit("error", error);
     this.#finish({ code: 1002, reason: error.message, reconnecting: false });
   }
@@ -545,7 +444,7 @@ export class HubClient<T, S = T> {
 
   #finish(info: CloseInfo): void {
     this.#stopTimers();
-    this.#queue.length = 0;
+    this.#outbox.clear();
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#setState("closed");
     this.#events.emit("close", info);
@@ -560,14 +459,8 @@ export class HubClient<T, S = T> {
   #stopTimers(): void {
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#connectTimer);
-    clearTimeout(this.#deadlineTimer);
-    clearInterval(this.#pingTimer);
-    this.#retryTimer =
-      this.#connectTimer =
-      this.#deadlineTimer =
-      this.#pingTimer =
-        undefined;
-    this.#pingToken = "";
+    this.#retryTimer = this.#connectTimer = undefined;
+    this.#liveness.stop();
   }
 
   #allSocketsClosed(): Promise<void> {
@@ -588,70 +481,5 @@ function closeQuietly(ws: WebSocket, code: number, reason: string): void {
     ws.close(code, reason);
   } catch {
     // Already closing, or a reason too long: the socket is being dropped anyway.
-  }
-}
-
-function resolveUrl(url: string | URL): string {
-  let base: string | undefined;
-  try {
-    base = (globalThis as { location?: { href?: string } }).location?.href;
-  } catch {
-    base = undefined; // Deno without --location throws on `location`.
-  }
-  let parsed: URL;
-  try {
-    parsed = new URL(url, base);
-  } catch {
-    throw new TypeError(
-      `Invalid hub URL ${JSON.stringify(String(url))}: pass an absolute ws:// or wss:// URL.`,
-    );
-  }
-  if (parsed.protocol === "http:") parsed.protocol = "ws:";
-  else if (parsed.protocol === "https:") parsed.protocol = "wss:";
-  if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") {
-    throw new TypeError(`Invalid hub URL ${parsed.href}: the scheme must be ws: or wss:.`);
-  }
-  parsed.hash = "";
-  return parsed.href;
-}
-
-function resolveOptions<T>(options: ConnectOptions<T>): Resolved<T> {
-  const protocols = [PROTOCOL];
-  if (options.token !== undefined) {
-    if (!isProtocolToken(options.token)) {
-      throw new TypeError(
-        "The token option may only contain RFC 7230 token characters " +
-          "(letters, digits and !#$%&'*+-.^_`|~): encode it as base64url.",
-      );
-    }
-    protocols.push(TOKEN_PREFIX + options.token);
-  }
-  const queueLimit = options.queueLimit ?? DEFAULT_QUEUE_LIMIT;
-  if (!(Number.isInteger(queueLimit) && queueLimit >= 0)) {
-    throw new RangeError(`queueLimit must be an integer >= 0, got ${queueLimit}`);
-  }
-  const connectTimeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
-  positive("connectTimeout", connectTimeout);
-  if (options.pingInterval !== undefined && options.pingInterval !== false) {
-    positive("pingInterval", options.pingInterval);
-  }
-  if (options.deadlineSlack !== undefined && !(options.deadlineSlack >= 0)) {
-    throw new RangeError(`deadlineSlack must be a number >= 0, got ${options.deadlineSlack}`);
-  }
-  return {
-    protocols,
-    backoff: options.reconnect === false ? false : resolveBackoff(options.reconnect),
-    queueLimit,
-    decode: options.decode ?? JSON.parse,
-    pingInterval: options.pingInterval,
-    connectTimeout,
-    deadlineSlack: options.deadlineSlack,
-    random: options.random ?? Math.random,
-  };
-}
-
-function positive(name: string, value: number): void {
-  if (!(Number.isFinite(value) && value > 0)) {
-    throw new RangeError(`${name} must be a finite number > 0 ms, got ${value}`);
   }
 }

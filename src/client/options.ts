@@ -1,0 +1,154 @@
+/**
+ * The client's options: their documentation, defaults and validation, and
+ * the resolution of the hub's URL.
+ *
+ * @module
+ */
+
+import { SUBPROTOCOL, TOKEN_PREFIX } from "../protocol/mod.ts";
+import { type Backoff, type ReconnectOptions, resolveBackoff } from "./reconnect.ts";
+
+const DEFAULT_QUEUE_LIMIT = 100;
+const DEFAULT_CONNECT_TIMEOUT = 10_000;
+
+/** RFC 7230 `token` characters: what a subprotocol name may contain. */
+const TOKEN_CHARS = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * Options of {@linkcode connect}.
+ *
+ * @example A browser client with a token and JSON messages
+ * ```ts
+ * import { connect } from "@wshub/hub/client";
+ *
+ * type Chat = { text: string };
+ * const client = connect<Chat>("ws://127.0.0.1:8000/ws", {
+ *   token: "eyJhbGciOi",
+ *   queueLimit: 50,
+ *   reconnect: { initialDelay: 250, maxDelay: 5_000 },
+ * });
+ * await client.close();
+ * ```
+ */
+export interface ConnectOptions<T> {
+  /**
+   * A credential offered as the second subprotocol `wshub.token.<token>`; the
+   * server reads it with `protocolToken(req)` in its `identify` hook. Only
+   * RFC 7230 token characters (base64url and JWTs qualify).
+   */
+  token?: string;
+  /** Backoff between reconnect attempts, or `false` to never reconnect. */
+  reconnect?: ReconnectOptions | false;
+  /**
+   * How many messages `send` may queue while the client is not open; they are
+   * sent in order once a connection receives its hello. When the queue is
+   * full, `send` throws {@linkcode SendQueueFullError}. Default 100.
+   */
+  queueLimit?: number;
+  /**
+   * Turns the text of each incoming text message into a `T`. Default
+   * `JSON.parse`. If it throws, the message is skipped and an `error` event
+   * carries a {@linkcode DecodeError}. For a `Hub<string>` pass `(text) => text`.
+   */
+  decode?: (text: string) => T;
+  /**
+   * How often the client pings the server to measure {@linkcode HubClient.rtt},
+   * in milliseconds, or `false` for never. Default: the server's
+   * `pingInterval` from the hello. The first ping goes out right after the hello.
+   */
+  pingInterval?: number | false;
+  /**
+   * How long opening a connection may take, from creating the socket to
+   * receiving the hello, before the attempt is dropped and retried, in
+   * milliseconds. Default 10 000.
+   */
+  connectTimeout?: number;
+  /**
+   * Extra time on top of the server's `pingInterval + pongTimeout` before a
+   * silent server is taken as dead, in milliseconds. Default: a quarter of
+   * `pingInterval + pongTimeout`, at most 1 000.
+   */
+  deadlineSlack?: number;
+  /** Aborting this signal closes the client, like `close()`. */
+  signal?: AbortSignal;
+  /** Source of randomness for the backoff jitter, values in `[0, 1)`. Default `Math.random` (tests pass their own). */
+  random?: () => number;
+}
+
+/** {@linkcode ConnectOptions} with every default filled in. */
+export interface ResolvedOptions<T> {
+  /** The subprotocols offered: `wshub.v1`, and the token when given. */
+  protocols: string[];
+  backoff: Backoff | false;
+  queueLimit: number;
+  decode: (text: string) => T;
+  pingInterval: number | false | undefined;
+  connectTimeout: number;
+  deadlineSlack: number | undefined;
+  random: () => number;
+}
+
+export function resolveUrl(url: string | URL): string {
+  let base: string | undefined;
+  try {
+    base = (globalThis as { location?: { href?: string } }).location?.href;
+  } catch {
+    base = undefined; // Deno without --location throws on `location`.
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url, base);
+  } catch {
+    throw new TypeError(
+      `Invalid hub URL ${JSON.stringify(String(url))}: pass an absolute ws:// or wss:// URL.`,
+    );
+  }
+  if (parsed.protocol === "http:") parsed.protocol = "ws:";
+  else if (parsed.protocol === "https:") parsed.protocol = "wss:";
+  if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") {
+    throw new TypeError(`Invalid hub URL ${parsed.href}: the scheme must be ws: or wss:.`);
+  }
+  parsed.hash = "";
+  return parsed.href;
+}
+
+export function resolveOptions<T>(options: ConnectOptions<T>): ResolvedOptions<T> {
+  const protocols = [SUBPROTOCOL];
+  if (options.token !== undefined) {
+    if (!TOKEN_CHARS.test(options.token)) {
+      throw new TypeError(
+        "The token option may only contain RFC 7230 token characters " +
+          "(letters, digits and !#$%&'*+-.^_`|~): encode it as base64url.",
+      );
+    }
+    protocols.push(TOKEN_PREFIX + options.token);
+  }
+  const queueLimit = options.queueLimit ?? DEFAULT_QUEUE_LIMIT;
+  if (!(Number.isInteger(queueLimit) && queueLimit >= 0)) {
+    throw new RangeError(`queueLimit must be an integer >= 0, got ${queueLimit}`);
+  }
+  const connectTimeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
+  positive("connectTimeout", connectTimeout);
+  if (options.pingInterval !== undefined && options.pingInterval !== false) {
+    positive("pingInterval", options.pingInterval);
+  }
+  if (options.deadlineSlack !== undefined && !(options.deadlineSlack >= 0)) {
+    throw new RangeError(`deadlineSlack must be a number >= 0, got ${options.deadlineSlack}`);
+  }
+  return {
+    protocols,
+    backoff: options.reconnect === false ? false : resolveBackoff(options.reconnect),
+    queueLimit,
+    decode: options.decode ?? JSON.parse,
+    pingInterval: options.pingInterval,
+    connectTimeout,
+    deadlineSlack: options.deadlineSlack,
+    random: options.random ?? Math.random,
+  };
+}
+
+function positive(name: string, value: number): void {
+  if (!(Number.isFinite(value) && value > 0)) {
+    throw new RangeError(`${name} must be a finite number > 0 ms, got ${value}`);
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The hello: the first frame a hub sends on every framed connection,
+ * `h` + a JSON object.
+ *
+ * @module
+ */
+
+import { PROTOCOL_VERSION, Tag } from "./tags.ts";
+
+/**
+ * The hello frame: the first frame a hub sends on every framed connection.
+ * Shared by the server (which sends it) and `@wshub/hub/client` (which reads it).
+ *
+ * @example Reading the hello
+ * ```ts
+ * import { connect } from "@wshub/hub/client";
+ *
+ * const client = connect("ws://127.0.0.1:8000/ws");
+ * client.on("open", (hello) => console.log(`connected as ${hello.id}, user ${hello.user}`));
+ * await client.close();
+ * ```
+ */
+export interface Hello {
+  /** Protocol version; always 1 for `wshub.v1`. */
+  v: number;
+  /** The server's id for this connection. */
+  id: string;
+  /** The user the server's `identify` hook returned, or `null` when anonymous. */
+  user: string | null;
+  /** How often the server pings, in milliseconds. */
+  pingInterval: number;
+  /** How long the server waits for an answer to its ping, in milliseconds. */
+  pongTimeout: number;
+}
+
+/** Builds the hello frame. */
+export function encodeHello(hello: Hello): string {
+  return Tag.Hello + JSON.stringify(hello);
+}
+
+/**
+ * Reads the body of a hello frame (the JSON after the tag). Unknown fields
+ * are ignored. Returns a string that says what is wrong when it is not a
+ * valid hello.
+ */
+export function parseHello(body: string): Hello | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return "hello frame is not JSON";
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return "hello frame is not a JSON object";
+  }
+  const hello = value as Record<string, unknown>;
+  if (hello.v !== PROTOCOL_VERSION) {
+    return `hello announces protocol version ${hello.v}; this client speaks ${PROTOCOL_VERSION}`;
+  }
+  const positive = (n: unknown) => typeof n === "number" && Number.isFinite(n) && n > 0;
+  if (
+    typeof hello.id !== "string" ||
+    !(hello.user === null || typeof hello.user === "string") ||
+    !positive(hello.pingInterval) || !positive(hello.pongTimeout)
+  ) {
+    return "hello frame lacks id, user, pingInterval or pongTimeout";
+  }
+  return {
+    v: PROTOCOL_VERSION,
+    id: hello.id,
+    user: hello.user as string | null,
+    pingInterval: hello.pingInterval as number,
+    pongTimeout: hello.pongTimeout as number,
+  };
+}

@@ -1,0 +1,39 @@
+/**
+ * The `wshub.v1` wire format, in one place: tags, hello, payload encoding,
+ * `b` batches, frame decoding for each direction, close codes and limits.
+ * Web-standard code only, shared by the server (`src/server/`), the client
+ * module (`src/client/`), the tests and the benchmarks. `docs/protocol.md`
+ * is its specification.
+ *
+ * @module
+ */
+
+export {
+  BINARY_TAG,
+  MAX_TOKEN_LENGTH,
+  PROTOCOL_VERSION,
+  SUBPROTOCOL,
+  Tag,
+  TOKEN_PREFIX,
+} from "./tags.ts";
+export { utf8Length } from "./utf8.ts";
+export { encodePayload, Payload } from "./payload.ts";
+export { encodeBatch, splitBatch } from "./batch.ts";
+export { encodeHello, type Hello, parseHello } from "./hello.ts";
+export {
+  type ClientFrame,
+  decodeClientFrame,
+  decodeServerFrame,
+  encodePing,
+  encodePong,
+  type ServerFrame,
+} from "./frames.ts";
+export {
+  assertApplicationCloseCode,
+  CLIENT_PROTOCOL_ERROR,
+  CloseCode,
+  isApplicationCloseCode,
+  isSendableCloseCode,
+  MAX_REASON_BYTES,
+  truncateReason,
+} from "./close_codes.ts";

@@ -1,0 +1,45 @@
+/**
+ * The names and tags of the `wshub.v1` wire protocol (see `docs/protocol.md`):
+ * the subprotocol, the credential prefix, the tag that opens every frame, and
+ * the limits on control frames. Web-standard code only.
+ *
+ * @module
+ */
+
+/** The hub's WebSocket subprotocol. */
+export const SUBPROTOCOL = "wshub.v1";
+
+/** The version announced in the hello (`v`). */
+export const PROTOCOL_VERSION = 1;
+
+/** The prefix of the subprotocol entry that carries a credential. */
+export const TOKEN_PREFIX = "wshub.token.";
+
+/**
+ * The first character of every text frame, by name. Every application
+ * payload travels behind a tag too, so a payload can never be taken for a
+ * control frame.
+ */
+export const Tag = Object.freeze(
+  {
+    /** One application message (text, or binary with the byte 0x6d). Both directions. */
+    Message: "m",
+    /** Several text messages coalesced into one frame. Server to client. */
+    Batch: "b",
+    /** The hello: the first frame a server sends. Server to client. */
+    Hello: "h",
+    /** A ping; the receiver answers with a pong carrying the same token. Both directions. */
+    Ping: "p",
+    /** A pong. Both directions. */
+    Pong: "P",
+  } as const,
+);
+
+/** One of the {@linkcode Tag} characters. */
+export type Tag = typeof Tag[keyof typeof Tag];
+
+/** The first byte of a binary application message on a framed connection ("m"). */
+export const BINARY_TAG = 0x6d;
+
+/** The longest ping or pong token, in UTF-16 code units. */
+export const MAX_TOKEN_LENGTH = 32;

@@ -1,0 +1,326 @@
+/**
+ * The scheduler: the one loop that applies every change to the hub's state.
+ *
+ * It is an async iterator over one event queue. Public methods, readers and
+ * the heartbeat only push events; the loop takes them in order and applies
+ * them in one exhaustive `switch`: registering and unregistering
+ * connections, fanning payloads out to writers, handing messages to
+ * `onMessage`. When the queue runs empty, the writers that were handed
+ * payloads in that batch are flushed ({@linkcode Delivery}).
+ *
+ * Beside it: `delivery.ts` (writers, flushing, lingering closes),
+ * `dispatch.ts` (`onMessage` in order per client), `shutdown.ts` (the
+ * graceful drain), `registry.ts` (who is connected), `heartbeat.ts` (the
+ * shared timer).
+ *
+ * @module
+ */
+
+import { CloseCode, encodeHello, type Payload } from "../protocol/mod.ts";
+import type { Connection, ConnectionHost } from "./connection.ts";
+import { Delivery } from "./delivery.ts";
+import { callbackError, Dispatcher, type MessageHandler } from "./dispatch.ts";
+import { EventQueue } from "./event_queue.ts";
+import { Heartbeat } from "./heartbeat.ts";
+import type { Logger } from "./logger.ts";
+import type { DisconnectInfo, ResolvedOptions } from "./options.ts";
+import type { ReaderHost } from "./reader.ts";
+import { Registry } from "./registry.ts";
+import { Shutdown } from "./shutdown.ts";
+import { closeSocket, detach } from "./socket.ts";
+import { Counters, type HubStats } from "./stats.ts";
+
+/** Everything that changes the hub's state or sends something. */
+export type HubEvent =
+  | { type: "register"; connection: Connection }
+  | { type: "unregister"; connection: Connection; code: number; reason: string; byHub: boolean }
+  | { type: "broadcast"; payload: Payload; done: (count: number) => void }
+  | { type: "user"; user: string; payload: Payload; done: (count: number) => void }
+  | { type: "send"; connection: Connection; payload: Payload }
+  | { type: "message"; connection: Connection; message: unknown }
+  | { type: "handled"; connection: Connection }
+  | { type: "shutdown" }
+  | { type: "stop" };
+
+/** The application's callbacks, bound to the hub. */
+export interface SchedulerCallbacks {
+  onMessage?: MessageHandler;
+  onConnect?: (connection: Connection) => void;
+  onDisconnect?: (connection: Connection, info: DisconnectInfo) => void;
+  reportError: (error: Error, connection: Connection | undefined) => void;
+}
+
+/** The loop, the registry it owns, and the helpers it drives. */
+export class Scheduler implements ConnectionHost, ReaderHost {
+  readonly registry: Registry = new Registry();
+  readonly maxMessageBytes: number;
+  readonly acceptBinary: boolean;
+  readonly decode: ((data: string | Uint8Array) => unknown) | undefined;
+  readonly logger: Logger;
+  readonly #options: ResolvedOptions<unknown, unknown>;
+  readonly #callbacks: SchedulerCallbacks;
+  readonly #events = new EventQueue<HubEvent>();
+  readonly #counters = new Counters();
+  readonly #heartbeat: Heartbeat;
+  readonly #delivery: Delivery;
+  readonly #dispatcher: Dispatcher;
+  readonly #shutdown: Shutdown;
+  /** Resolves once the loop has ended and every timer is cleared. */
+  readonly stopped: Promise<void>;
+
+  constructor(options: ResolvedOptions<unknown, unknown>, callbacks: SchedulerCallbacks) {
+    this.#options = options;
+    this.#callbacks = callbacks;
+    this.maxMessageBytes = options.maxMessageBytes;
+    this.acceptBinary = options.acceptBinary;
+    this.decode = options.decode;
+    this.logger = options.logger;
+    this.#heartbeat = new Heartbeat(options, {
+      connections: () => this.registry.connections(),
+      closeConnection: (connection, code, reason, byHub) =>
+        this.closeConnection(connection, code, reason, byHub),
+    });
+    const heartbeat = this.#heartbeat;
+    const events = this.#events;
+    this.#delivery = new Delivery(options.writeTimeout, this.#counters, {
+      get now() {
+        return heartbeat.now;
+      },
+      get stopped() {
+        return events.closed;
+      },
+      overflowed: (connection) => {
+        connection.requestClose();
+        this.#unregister(
+          connection,
+          CloseCode.SlowConsumer,
+          "send queue overflow: the client reads too slowly",
+          true,
+        );
+      },
+      closed: (socket) => this.#shutdown.track(socket),
+    });
+    this.#dispatcher = new Dispatcher(callbacks.onMessage, options.inboxLimit, {
+      handled: (connection) => this.push({ type: "handled", connection }),
+      closeConnection: (connection, code, reason, byHub) =>
+        this.closeConnection(connection, code, reason, byHub),
+      reportError: (error, connection) => this.reportError(error, connection),
+    });
+    this.#shutdown = new Shutdown({
+      flushAll: (now) => this.#delivery.flushAll(this.registry.connections(), now),
+      stop: () => this.push({ type: "stop" }),
+    });
+    this.stopped = this.#run();
+  }
+
+  /** The hub's coarse clock (see {@linkcode Heartbeat}). */
+  get now(): number {
+    return this.#heartbeat.now;
+  }
+
+  /** Whether shutdown has begun. */
+  get shuttingDown(): boolean {
+    return this.#shutdown.started;
+  }
+
+  /** A snapshot of the counters. */
+  stats(): HubStats {
+    const counters = this.#counters;
+    let dropped = counters.dropped;
+    for (const connection of this.registry.connections()) dropped += connection.writer.dropped;
+    return {
+      connections: this.registry.size,
+      users: this.registry.users,
+      connected: counters.connected,
+      disconnected: counters.disconnected,
+      messagesIn: counters.messagesIn,
+      deliveries: counters.deliveries,
+      dropped,
+      slowConsumers: counters.slowConsumers,
+      timedOut: counters.timedOut,
+    };
+  }
+
+  /** Queues an event. Returns `false` if the loop has already stopped. */
+  push(event: HubEvent): boolean {
+    if (this.#events.closed) return false;
+    this.#events.push(event);
+    return true;
+  }
+
+  /** Begins the graceful shutdown (once). */
+  shutdown(): void {
+    if (this.#shutdown.begin()) this.push({ type: "shutdown" });
+  }
+
+  // ConnectionHost, ReaderHost
+
+  sendTo(connection: Connection, payload: Payload): void {
+    this.push({ type: "send", connection, payload });
+  }
+
+  closeConnection(connection: Connection, code: number, reason: string, byHub: boolean): void {
+    if (!connection.requestClose()) return;
+    if (!this.push({ type: "unregister", connection, code, reason, byHub })) {
+      closeSocket(connection.socket, code, reason);
+    }
+  }
+
+  opened(connection: Connection): void {
+    if (!this.push({ type: "register", connection })) {
+      closeSocket(connection.socket, CloseCode.GoingAway, "server shutting down");
+    }
+  }
+
+  received(connection: Connection, message: unknown): void {
+    this.push({ type: "message", connection, message });
+  }
+
+  reportError(error: Error, connection: Connection | undefined): void {
+    this.#callbacks.reportError(error, connection);
+  }
+
+  // The loop
+
+  async #run(): Promise<void> {
+    for await (const event of this.#events) {
+      try {
+        this.#apply(event);
+      } catch (error) {
+        this.logger.error("wshub: unexpected error in the scheduler", { error, event: event.type });
+      }
+      if (this.#events.size === 0 && this.#delivery.pending) this.#delivery.flush();
+    }
+    await this.#shutdown.awaitCloseHandshakes();
+  }
+
+  #apply(event: HubEvent): void {
+    switch (event.type) {
+      case "broadcast": {
+        let count = 0;
+        for (const connection of this.registry.connections()) {
+          this.#delivery.deliver(connection, event.payload);
+          count++;
+        }
+        event.done(count);
+        return;
+      }
+      case "user": {
+        let count = 0;
+        for (const connection of this.registry.ofUser(event.user)) {
+          this.#delivery.deliver(connection, event.payload);
+          count++;
+        }
+        event.done(count);
+        return;
+      }
+      case "send":
+        if (this.registry.has(event.connection)) {
+          this.#delivery.deliver(event.connection, event.payload);
+        }
+        return;
+      case "message":
+        this.#counters.messagesIn++;
+        this.#dispatcher.dispatch(event.connection, event.message);
+        return;
+      case "handled":
+        this.#dispatcher.resume(event.connection);
+        return;
+      case "register":
+        this.#register(event.connection);
+        return;
+      case "unregister":
+        this.#unregister(event.connection, event.code, event.reason, event.byHub);
+        return;
+      case "shutdown":
+        this.#shutdown.drain(performance.now() + this.#options.drainTimeout);
+        return;
+      case "stop":
+        this.#stop();
+        return;
+    }
+  }
+
+  #register(connection: Connection): void {
+    if (connection.state !== "connecting") return;
+    if (this.#shutdown.started) {
+      connection.markClosed();
+      closeSocket(connection.socket, CloseCode.GoingAway, "server shutting down");
+      return;
+    }
+    connection.markOpen();
+    this.registry.add(connection);
+    this.#counters.connected++;
+    this.#heartbeat.watch(connection);
+    this.#heartbeat.start();
+    if (connection.framed) {
+      connection.writer.sendControl(encodeHello({
+        v: 1,
+        id: connection.id,
+        user: connection.user ?? null,
+        pingInterval: this.#options.pingInterval,
+        pongTimeout: this.#options.pongTimeout,
+      }));
+    }
+    const onConnect = this.#callbacks.onConnect;
+    if (onConnect !== undefined) {
+      try {
+        onConnect(connection);
+      } catch (error) {
+        this.reportError(callbackError("onConnect", error), connection);
+      }
+    }
+  }
+
+  #unregister(connection: Connection, code: number, reason: string, byHub: boolean): void {
+    if (connection.state === "closed") return;
+    const wasOpen = connection.markClosed();
+    this.registry.delete(connection);
+    this.#delivery.forget(connection);
+    const writer = connection.writer;
+    this.#counters.dropped += writer.dropped;
+    if (byHub) {
+      if (code === CloseCode.SlowConsumer) this.#counters.slowConsumers++;
+      if (code === CloseCode.HeartbeatTimeout || code === CloseCode.WriteTimeout) {
+        this.#counters.timedOut++;
+      }
+      this.logger.debug("wshub: closing client", { id: connection.id, code, reason });
+      // A deliberate close (by the application or the shutdown) goes out
+      // after what was queued before it; a close for cause does not wait.
+      const deliberate = code === CloseCode.Normal || code === CloseCode.GoingAway ||
+        isApplicationCode(code);
+      if (deliberate) this.#delivery.closeAfterQueue(connection, code, reason);
+      else this.#delivery.closeNow(connection, code, reason);
+    } else {
+      writer.dispose();
+    }
+    detach(connection.socket);
+    if (this.registry.size === 0) this.#heartbeat.stop();
+    if (!wasOpen) return;
+    this.#counters.disconnected++;
+    const onDisconnect = this.#callbacks.onDisconnect;
+    if (onDisconnect !== undefined) {
+      try {
+        onDisconnect(connection, { code, reason, byHub });
+      } catch (error) {
+        this.reportError(callbackError("onDisconnect", error), connection);
+      }
+    }
+  }
+
+  #stop(): void {
+    for (const connection of this.registry.connections()) {
+      this.#unregister(connection, CloseCode.GoingAway, "server shutting down", true);
+    }
+    // Past the drain: what is still queued is dropped, and the close goes out.
+    this.#delivery.stop();
+    this.#heartbeat.stop();
+    this.#shutdown.clearTimers();
+    this.#events.close();
+  }
+}
+
+function isApplicationCode(code: number): boolean {
+  return code >= 3000 && code <= 4999 && code !== CloseCode.HeartbeatTimeout &&
+    code !== CloseCode.WriteTimeout;
+}

@@ -1,0 +1,52 @@
+/**
+ * The hub's counters: what it has done since it started, for `hub.stats()`
+ * and metrics.
+ *
+ * @module
+ */
+
+/**
+ * Counters of what the hub has done, for metrics.
+ *
+ * @example
+ * ```ts
+ * import { Hub, type HubStats } from "@wshub/hub";
+ *
+ * const hub = new Hub();
+ * const stats: HubStats = hub.stats();
+ * console.log(`${stats.connections} connected, ${stats.deliveries} messages delivered`);
+ * await hub.close();
+ * ```
+ */
+export interface HubStats {
+  /** Live connections. */
+  connections: number;
+  /** Distinct users with at least one live connection. */
+  users: number;
+  /** Connections accepted since the hub started. */
+  connected: number;
+  /** Connections unregistered since the hub started. */
+  disconnected: number;
+  /** Application messages received. */
+  messagesIn: number;
+  /** Application messages queued or sent to clients (one per recipient). */
+  deliveries: number;
+  /** Messages dropped by the `"drop-oldest"` overflow policy, from closed clients too. */
+  dropped: number;
+  /** Clients closed because their send queue overflowed (1013). */
+  slowConsumers: number;
+  /** Clients cut off by a heartbeat or write deadline (4000, 4001). */
+  timedOut: number;
+}
+
+/** The running counters; the scheduler and its helpers add to them. */
+export class Counters {
+  connected = 0;
+  disconnected = 0;
+  messagesIn = 0;
+  deliveries = 0;
+  /** Drops of writers already released (live writers count their own). */
+  dropped = 0;
+  slowConsumers = 0;
+  timedOut = 0;
+}
