@@ -5,6 +5,7 @@
  * @module
  */
 
+import { splitBatch } from "../src/protocol/mod.ts";
 import { encodeText, type MessageHandler, type WireSocket } from "./wire.ts";
 
 /** How a client talks to the server under test. */
@@ -205,17 +206,12 @@ export class Receiver {
   }
 
   #batchString(text: string): void {
-    let p = 0;
-    while (p < text.length) {
-      const colon = text.indexOf(":", p);
-      const len = Number(text.slice(p, colon));
-      if (colon < 0 || !Number.isInteger(len) || colon + 1 + len > text.length) {
-        this.protocolErrors++;
-        return;
-      }
-      this.#payloadString(text.slice(colon + 1, colon + 1 + len));
-      p = colon + 1 + len;
+    const texts = splitBatch(text);
+    if (typeof texts === "string") {
+      this.protocolErrors++;
+      return;
     }
+    for (const message of texts) this.#payloadString(message);
   }
 
   #payload(buf: Uint8Array, s: number, e: number): void {

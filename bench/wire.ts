@@ -11,6 +11,16 @@
  * @module
  */
 
+import {
+  encodeClientFrame,
+  encodeClientText,
+  endOfHead,
+  handshakeRequest,
+  Opcode,
+  readFrameHeader,
+  writeAll,
+} from "../testing/ws_frames.ts";
+
 /** Called for every complete data message: `opcode` 1 (text) or 2 (binary), payload `[start, end)` of `buf`. */
 export type MessageHandler = (opcode: number, buf: Uint8Array, start: number, end: number) => void;
 
@@ -25,43 +35,10 @@ export interface ConnectOptions {
   bufferSize?: number;
 }
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-function randomKey(): string {
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  return btoa(String.fromCharCode(...b));
-}
-
-/** Encodes one masked client frame (FIN set). */
-export function encodeFrame(opcode: number, payload: Uint8Array): Uint8Array {
-  const len = payload.length;
-  const head = len < 126 ? 2 : len < 65536 ? 4 : 10;
-  const out = new Uint8Array(head + 4 + len);
-  out[0] = 0x80 | opcode;
-  if (len < 126) {
-    out[1] = 0x80 | len;
-  } else if (len < 65536) {
-    out[1] = 0x80 | 126;
-    out[2] = len >>> 8;
-    out[3] = len & 0xff;
-  } else {
-    out[1] = 0x80 | 127;
-    const view = new DataView(out.buffer);
-    view.setUint32(2, Math.floor(len / 2 ** 32));
-    view.setUint32(6, len >>> 0);
-  }
-  const mask = crypto.getRandomValues(new Uint8Array(4));
-  out.set(mask, head);
-  const body = head + 4;
-  for (let i = 0; i < len; i++) out[body + i] = payload[i] ^ mask[i & 3];
-  return out;
-}
-
 /** Encodes one masked client text frame. */
-export function encodeText(text: string): Uint8Array {
-  return encodeFrame(1, encoder.encode(text));
-}
+export const encodeText: (text: string) => Uint8Array = encodeClientText;
 
 /** A client WebSocket connection on a raw TCP stream. */
 export class WireSocket {
@@ -91,18 +68,12 @@ export class WireSocket {
     const conn = await Deno.connect({ hostname: opts.hostname, port: opts.port });
     try {
       conn.setNoDelay(true);
-      const lines = [
-        `GET ${opts.path} HTTP/1.1`,
-        `Host: ${opts.hostname}:${opts.port}`,
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        `Sec-WebSocket-Key: ${randomKey()}`,
-        "Sec-WebSocket-Version: 13",
-      ];
-      if (opts.protocols && opts.protocols.length > 0) {
-        lines.push(`Sec-WebSocket-Protocol: ${opts.protocols.join(", ")}`);
-      }
-      await writeAll(conn, encoder.encode(lines.join("\r\n") + "\r\n\r\n"));
+      const request = handshakeRequest({
+        host: `${opts.hostname}:${opts.port}`,
+        path: opts.path,
+        protocols: opts.protocols,
+      });
+      await writeAll(conn, request);
       let buf = new Uint8Array(opts.bufferSize ?? 16384);
       let end = 0;
       for (;;) {
@@ -114,7 +85,7 @@ export class WireSocket {
         const n = await conn.read(buf.subarray(end));
         if (n === null) throw new Error("connection closed during the handshake");
         end += n;
-        const headEnd = indexOfCrlfCrlf(buf, end);
+        const headEnd = endOfHead(buf, end);
         if (headEnd < 0) continue;
         const head = decoder.decode(buf.subarray(0, headEnd));
         const [status, ...headers] = head.split("\r\n");
@@ -202,22 +173,10 @@ export class WireSocket {
     const end = this.#end;
     let p = this.#start;
     while (end - p >= 2) {
-      const b0 = buf[p];
-      const b1 = buf[p + 1];
-      let len = b1 & 0x7f;
-      let head = 2;
-      if (len === 126) {
-        if (end - p < 4) break;
-        len = (buf[p + 2] << 8) | buf[p + 3];
-        head = 4;
-      } else if (len === 127) {
-        if (end - p < 10) break;
-        len = (buf[p + 2] * 2 ** 24 + (buf[p + 3] << 16) + (buf[p + 4] << 8) + buf[p + 5]) *
-            2 ** 32 +
-          (buf[p + 6] * 2 ** 24 + (buf[p + 7] << 16) + (buf[p + 8] << 8) + buf[p + 9]);
-        head = 10;
-      }
-      if (b1 & 0x80) throw new Error("server sent a masked frame");
+      const header = readFrameHeader(buf, p, end);
+      if (header === undefined) break;
+      if (header.masked) throw new Error("server sent a masked frame");
+      const { headerLength: head, length: len } = header;
       if (end - p < head + len) {
         // Incomplete frame: make sure the buffer can hold all of it, then read more.
         if (head + len > buf.length) {
@@ -227,14 +186,13 @@ export class WireSocket {
         }
         break;
       }
-      const opcode = b0 & 0x0f;
-      const fin = (b0 & 0x80) !== 0;
+      const { opcode, fin } = header;
       const s = p + head;
       const e = s + len;
       p = e;
       if (opcode >= 8) {
-        if (opcode === 9) this.sendRaw(encodeFrame(0xa, buf.slice(s, e)));
-        else if (opcode === 8) {
+        if (opcode === Opcode.Ping) this.sendRaw(encodeClientFrame(Opcode.Pong, buf.slice(s, e)));
+        else if (opcode === Opcode.Close) {
           this.closeCode = len >= 2 ? (buf[s] << 8) | buf[s + 1] : 1005;
           this.close();
           return;
@@ -267,16 +225,4 @@ export class WireSocket {
       if (p > buf.length >> 1) this.#makeRoom(0);
     }
   }
-}
-
-function indexOfCrlfCrlf(buf: Uint8Array, end: number): number {
-  for (let i = 0; i + 3 < end; i++) {
-    if (buf[i] === 13 && buf[i + 1] === 10 && buf[i + 2] === 13 && buf[i + 3] === 10) return i;
-  }
-  return -1;
-}
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.length) off += await conn.write(data.subarray(off));
 }

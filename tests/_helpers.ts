@@ -2,6 +2,7 @@
 // that collect what they receive, and raw TCP peers for misbehaviour.
 
 import { Hub, type HubOptions } from "../mod.ts";
+import { splitBatch } from "../src/protocol/mod.ts";
 
 /** A hub served by Deno.serve on a free port. */
 export interface Served<T, In> {
@@ -154,94 +155,10 @@ export class TestClient {
 
 /** Splits a `b<len>:<text>…` frame into its messages. */
 export function unbatch(frame: string): string[] {
-  const out: string[] = [];
-  let i = 1;
-  while (i < frame.length) {
-    const colon = frame.indexOf(":", i);
-    const length = Number(frame.slice(i, colon));
-    out.push(frame.slice(colon + 1, colon + 1 + length));
-    i = colon + 1 + length;
-  }
-  return out;
+  const texts = splitBatch(frame.slice(1));
+  if (typeof texts === "string") throw new Error(`the server sent a bad b frame: ${texts}`);
+  return texts;
 }
 
-/**
- * A raw TCP peer: completes the WebSocket handshake by hand, then does only
- * what the test tells it (for example, never read).
- */
-export class RawPeer {
-  readonly conn: Deno.TcpConn;
-  readonly status: number;
-  readonly headers: string;
-
-  private constructor(conn: Deno.TcpConn, status: number, headers: string) {
-    this.conn = conn;
-    this.status = status;
-    this.headers = headers;
-  }
-
-  /** Connects and sends an upgrade request with the given extra headers; reads the response head. */
-  static async connect(
-    port: number,
-    extraHeaders: Record<string, string> = {},
-    key = "dGhlIHNhbXBsZSBub25jZQ==",
-  ): Promise<RawPeer> {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    const lines = [
-      "GET /ws HTTP/1.1",
-      `Host: 127.0.0.1:${port}`,
-      "Upgrade: websocket",
-      "Connection: Upgrade",
-      `Sec-WebSocket-Key: ${key}`,
-      "Sec-WebSocket-Version: 13",
-      ...Object.entries(extraHeaders).map(([name, value]) => `${name}: ${value}`),
-    ];
-    await conn.write(new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n"));
-    // Read the response head byte by byte-ish: up to the blank line, nothing more.
-    const buffer = new Uint8Array(1);
-    let head = "";
-    while (!head.endsWith("\r\n\r\n")) {
-      const n = await conn.read(buffer);
-      if (n === null) break;
-      head += String.fromCharCode(buffer[0]);
-    }
-    const status = Number(head.split(" ")[1]);
-    return new RawPeer(conn, status, head);
-  }
-
-  /** Sends one masked frame (opcode 1 text, 2 binary, 8 close). */
-  async sendFrame(opcode: number, payload: Uint8Array, fin = true): Promise<void> {
-    await this.conn.write(maskedFrame(opcode, payload, fin));
-  }
-
-  /** Closes the TCP connection. */
-  close(): void {
-    try {
-      this.conn.close();
-    } catch {
-      // already closed
-    }
-  }
-}
-
-/** Encodes one client-to-server frame (masked, as RFC 6455 requires). */
-export function maskedFrame(opcode: number, payload: Uint8Array, fin = true): Uint8Array {
-  const length = payload.byteLength;
-  const headerLength = length < 126 ? 2 : length < 65536 ? 4 : 10;
-  const frame = new Uint8Array(headerLength + 4 + length);
-  frame[0] = (fin ? 0x80 : 0) | opcode;
-  if (length < 126) {
-    frame[1] = 0x80 | length;
-  } else if (length < 65536) {
-    frame[1] = 0x80 | 126;
-    frame[2] = length >> 8;
-    frame[3] = length & 0xff;
-  } else {
-    frame[1] = 0x80 | 127;
-    new DataView(frame.buffer).setBigUint64(2, BigInt(length));
-  }
-  const mask = crypto.getRandomValues(new Uint8Array(4));
-  frame.set(mask, headerLength);
-  for (let i = 0; i < length; i++) frame[headerLength + 4 + i] = payload[i] ^ mask[i & 3];
-  return frame;
-}
+export { RawPeer } from "../testing/raw_peer.ts";
+export { encodeClientFrame as maskedFrame } from "../testing/ws_frames.ts";

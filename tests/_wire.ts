@@ -6,106 +6,11 @@
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import type { Logger } from "../mod.ts";
-import { lifecycle, RawPeer, TestClient, unbatch, within } from "./_helpers.ts";
+import { RawPeer } from "../testing/raw_peer.ts";
+import { lifecycle, TestClient, unbatch, within } from "./_helpers.ts";
 
-/** One frame as a server sent it (servers never mask). */
-export interface ServerFrame {
-  fin: boolean;
-  opcode: number;
-  payload: Uint8Array;
-}
-
-/** The code and reason of a close frame's payload (1005 when it has none). */
-export function closeInfo(payload: Uint8Array): { code: number; reason: string } {
-  if (payload.byteLength < 2) return { code: 1005, reason: "" };
-  const code = (payload[0] << 8) | payload[1];
-  return { code, reason: new TextDecoder().decode(payload.subarray(2)) };
-}
-
-/** Reads whole server frames from a TCP connection, buffering as needed. */
-export class FrameReader {
-  readonly #conn: Deno.Conn;
-  #buffer = new Uint8Array(0);
-  #eof = false;
-
-  constructor(conn: Deno.Conn) {
-    this.#conn = conn;
-  }
-
-  /** The next frame, or `null` at EOF (or once the connection is closed). */
-  async next(): Promise<ServerFrame | null> {
-    while (true) {
-      const frame = this.#parse();
-      if (frame !== undefined) return frame;
-      if (this.#eof) return null;
-      const chunk = new Uint8Array(256 * 1024);
-      let n: number | null;
-      try {
-        n = await this.#conn.read(chunk);
-      } catch {
-        n = null;
-      }
-      if (n === null) {
-        this.#eof = true;
-        continue;
-      }
-      const merged = new Uint8Array(this.#buffer.byteLength + n);
-      merged.set(this.#buffer);
-      merged.set(chunk.subarray(0, n), this.#buffer.byteLength);
-      this.#buffer = merged;
-    }
-  }
-
-  #parse(): ServerFrame | undefined {
-    const b = this.#buffer;
-    if (b.byteLength < 2) return undefined;
-    let length = b[1] & 0x7f;
-    let offset = 2;
-    if (length === 126) {
-      if (b.byteLength < 4) return undefined;
-      length = (b[2] << 8) | b[3];
-      offset = 4;
-    } else if (length === 127) {
-      if (b.byteLength < 10) return undefined;
-      length = Number(new DataView(b.buffer, b.byteOffset + 2, 8).getBigUint64(0));
-      offset = 10;
-    }
-    if ((b[1] & 0x80) !== 0) throw new Error("a server frame must not be masked");
-    if (b.byteLength < offset + length) return undefined;
-    const frame = {
-      fin: (b[0] & 0x80) !== 0,
-      opcode: b[0] & 0x0f,
-      payload: b.slice(offset, offset + length),
-    };
-    this.#buffer = b.slice(offset + length);
-    return frame;
-  }
-}
-
-/** What a raw peer read until the server's close frame or EOF. */
-export interface Drained {
-  /** Text and binary data frames, in order. */
-  data: (string | Uint8Array)[];
-  /** The close frame, if one arrived. */
-  close?: { code: number; reason: string };
-}
-
-/** Reads every frame until a close frame or EOF. Bounded by `limit` frames. */
-export async function readAll(reader: FrameReader, limit = 1_000_000): Promise<Drained> {
-  const decoder = new TextDecoder();
-  const out: Drained = { data: [] };
-  for (let i = 0; i < limit; i++) {
-    const frame = await reader.next();
-    if (frame === null) return out;
-    if (frame.opcode === 1) out.data.push(decoder.decode(frame.payload));
-    else if (frame.opcode === 2) out.data.push(frame.payload);
-    else if (frame.opcode === 8) {
-      out.close = closeInfo(frame.payload);
-      return out;
-    }
-  }
-  throw new Error(`more than ${limit} frames`);
-}
+export { type Drained, FrameReader, readAll, type WireFrame } from "../testing/raw_peer.ts";
+export { closeInfo } from "../testing/ws_frames.ts";
 
 /** A raw TCP WebSocket peer; `framed` offers `wshub.v1`. Asserts the 101. */
 export async function rawPeer(port: number, framed = false): Promise<RawPeer> {
