@@ -14,6 +14,7 @@ import {
   handshakeRequest,
   Opcode,
   readFrameHeader,
+  writeAll,
 } from "./ws_frames.ts";
 
 /**
@@ -44,7 +45,10 @@ export class RawPeer {
     key = "dGhlIHNhbXBsZSBub25jZQ==",
   ): Promise<RawPeer> {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    await conn.write(handshakeRequest({ host: `127.0.0.1:${port}`, key, headers: extraHeaders }));
+    await writeAll(
+      conn,
+      handshakeRequest({ host: `127.0.0.1:${port}`, key, headers: extraHeaders }),
+    );
     // Read the response head byte by byte: up to the blank line, nothing more.
     const buffer = new Uint8Array(1);
     let head = "";
@@ -64,7 +68,7 @@ export class RawPeer {
     fin = true,
     options: Omit<ClientFrameOptions, "fin"> = {},
   ): Promise<void> {
-    await this.conn.write(encodeClientFrame(opcode, payload, { ...options, fin }));
+    await writeAll(this.conn, encodeClientFrame(opcode, payload, { ...options, fin }));
   }
 
   /** Closes the TCP connection. */
