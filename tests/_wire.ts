@@ -52,6 +52,8 @@ export class SeqClient {
   error: string | undefined;
   /** Frames that carried more than one message (framed `b` frames). */
   batches = 0;
+  /** The server's close notice (`c` frame), if one arrived. */
+  closeNotice: { code: number; reason: string } | undefined;
   #waiters: { count: number; resolve: () => void }[] = [];
 
   constructor(url: string, framed: boolean) {
@@ -72,6 +74,9 @@ export class SeqClient {
           this.socket.send("P" + data.slice(1));
           return;
         case "h":
+          return;
+        case "c":
+          this.closeNotice = JSON.parse(data.slice(1));
           return;
         default:
           return this.#fail(`unexpected frame ${data.slice(0, 20)}`);

@@ -118,3 +118,32 @@ export class DecodeError extends Error {
     this.text = text;
   }
 }
+
+/**
+ * Reported through the `error` event when the server refused something this
+ * client sent but kept the connection open: an error notice (`e` frame).
+ * For example `code` `"rate_limited"` when the hub dropped messages because
+ * this client sent more than its rate limit allows.
+ *
+ * @example Slowing down when the server says so
+ * ```ts
+ * import { connect, ServerError } from "@wshub/hub/client";
+ *
+ * const client = connect("ws://127.0.0.1:8000/ws");
+ * client.on("error", (error) => {
+ *   if (error instanceof ServerError && error.code === "rate_limited") console.warn(error.message);
+ * });
+ * await client.close();
+ * ```
+ */
+export class ServerError extends Error {
+  /** What the server refused, for programs: for example `"rate_limited"`. */
+  readonly code: string;
+
+  /** Creates the error from the server's notice. */
+  constructor(code: string, message: string) {
+    super(`The server refused what this client sent (${code}): ${message}`);
+    this.name = "ServerError";
+    this.code = code;
+  }
+}

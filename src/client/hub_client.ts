@@ -14,7 +14,7 @@ import {
   type ServerFrame,
   SUBPROTOCOL,
 } from "../protocol/mod.ts";
-import { ClientClosedError, DecodeError, ProtocolError } from "./errors.ts";
+import { ClientClosedError, DecodeError, ProtocolError, ServerError } from "./errors.ts";
 import { Emitter, iterate, type Listener } from "./events.ts";
 import { ClientLiveness } from "./liveness.ts";
 import {
@@ -335,17 +335,7 @@ export class HubClient<T, S = T> {
         }
       }
       if (ws !== this.#ws) return;
-      this.#ws = undefined;
-      this.#stopTimers();
-      const code = event.code;
-      if (!shouldReconnect(code)) {
-        this.#finish({ code, reason: event.reason, reconnecting: false });
-      } else {
-        this.#lost({
-          code,
-          reason: event.reason || (code === 1006 ? "connection lost" : ""),
-        });
-      }
+      this.#ended(event.code, event.reason);
     };
     this.#connectTimer = setTimeout(() => {
       this.#connectTimer = undefined;
@@ -356,7 +346,28 @@ export class HubClient<T, S = T> {
     }, this.#options.connectTimeout);
   }
 
+  /**
+   * The current connection ended (its socket closed, or the server's close
+   * notice said it will): retry, unless the code says not to.
+   */
+  #ended(code: number, reason: string): void {
+    this.#ws = undefined;
+    this.#stopTimers();
+    if (!shouldReconnect(code)) {
+      this.#finish({ code, reason, reconnecting: false });
+    } else {
+      this.#lost({ code, reason: reason || (code === 1006 ? "connection lost" : "") });
+    }
+  }
+
   #handle(ws: WebSocket, frame: Exclude<ServerFrame, { kind: "invalid" }>): void {
+    if (frame.kind === "close") {
+      // The server is about to close this connection, and says why here
+      // because a close frame can be lost on a busy connection. Close it from
+      // this side at once (the server waits for that), and act on its code.
+      closeQuietly(ws, 1000, "closing as the server asked");
+      return this.#ended(frame.notice.code, frame.notice.reason);
+    }
     if (this.#state !== "open") {
       if (frame.kind !== "hello") {
         return this.#protocolError(new ProtocolError(`expected hello first, got a ${frame.kind}`));
@@ -383,6 +394,11 @@ export class HubClient<T, S = T> {
         return ws.send(encodePong(frame.token));
       case "pong":
         return this.#liveness.pong(frame.token);
+      case "error":
+        return this.#events.emit(
+          "error",
+          new ServerError(frame.notice.error, frame.notice.message),
+        );
       case "hello":
         return this.#protocolError(new ProtocolError("a second hello on one connection"));
     }

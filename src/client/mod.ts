@@ -121,7 +121,13 @@ export type { ConnectOptions } from "./options.ts";
 export { NO_RECONNECT_CODES, type ReconnectOptions } from "./reconnect.ts";
 export type { Hello } from "../protocol/mod.ts";
 export type { Listener } from "./events.ts";
-export { ClientClosedError, DecodeError, ProtocolError, SendQueueFullError } from "./errors.ts";
+export {
+  ClientClosedError,
+  DecodeError,
+  ProtocolError,
+  SendQueueFullError,
+  ServerError,
+} from "./errors.ts";
 
 /**
  * Connects to a wshub hub and keeps the connection alive until

@@ -9,6 +9,12 @@
 
 import { splitBatch } from "./batch.ts";
 import { type Hello, parseHello } from "./hello.ts";
+import {
+  type CloseNotice,
+  type ErrorNotice,
+  parseCloseNotice,
+  parseErrorNotice,
+} from "./notices.ts";
 import { BINARY_TAG, MAX_TOKEN_LENGTH, Tag } from "./tags.ts";
 
 /** A frame that a client sent, as the server reads it. */
@@ -25,6 +31,8 @@ export type ServerFrame =
   | { kind: "binary"; bytes: Uint8Array }
   | { kind: "ping"; token: string }
   | { kind: "pong"; token: string }
+  | { kind: "error"; notice: ErrorNotice }
+  | { kind: "close"; notice: CloseNotice }
   | { kind: "invalid"; reason: string };
 
 /**
@@ -41,7 +49,7 @@ export function decodeClientFrame(data: string | ArrayBuffer | Uint8Array): Clie
   }
 }
 
-/** Decodes one frame a server sent: `h`, `m`, `b`, `p`, `P`, or binary `m`. */
+/** Decodes one frame a server sent: `h`, `m`, `b`, `p`, `P`, `e`, `c`, or binary `m`. */
 export function decodeServerFrame(data: string | ArrayBuffer | Uint8Array): ServerFrame {
   if (typeof data !== "string") {
     const binary = decodeBinary(data);
@@ -61,6 +69,18 @@ export function decodeServerFrame(data: string | ArrayBuffer | Uint8Array): Serv
       return typeof hello === "string"
         ? { kind: "invalid", reason: hello }
         : { kind: "hello", hello };
+    }
+    case Tag.Error: {
+      const notice = parseErrorNotice(data.slice(1));
+      return typeof notice === "string"
+        ? { kind: "invalid", reason: notice }
+        : { kind: "error", notice };
+    }
+    case Tag.Close: {
+      const notice = parseCloseNotice(data.slice(1));
+      return typeof notice === "string"
+        ? { kind: "invalid", reason: notice }
+        : { kind: "close", notice };
     }
     default:
       return controlFrame(data);

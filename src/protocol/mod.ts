@@ -29,6 +29,12 @@ export {
   type ServerFrame,
 } from "./frames.ts";
 export {
+  type CloseNotice,
+  encodeCloseNotice,
+  encodeErrorNotice,
+  type ErrorNotice,
+} from "./notices.ts";
+export {
   assertApplicationCloseCode,
   CLIENT_PROTOCOL_ERROR,
   CloseCode,

@@ -32,6 +32,10 @@ export const Tag = Object.freeze(
     Ping: "p",
     /** A pong. Both directions. */
     Pong: "P",
+    /** An error notice: something the client sent was refused; the connection stays. Server to client. */
+    Error: "e",
+    /** A close notice: the code and reason of the close that follows. Server to client. */
+    Close: "c",
   } as const,
 );
 

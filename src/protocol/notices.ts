@@ -1,0 +1,69 @@
+/**
+ * Notices the server sends on its own: error notices (`e`: something the
+ * client sent was refused, the connection stays open) and close notices
+ * (`c`: the code and reason of the close that follows, sent first because a
+ * close frame can be lost when the runtime tears a busy connection down).
+ *
+ * @module
+ */
+
+import { Tag } from "./tags.ts";
+
+/** The body of an error notice: a machine-readable `error` and a human `message`. */
+export interface ErrorNotice {
+  /** What went wrong, for programs: for example `"rate_limited"`. */
+  error: string;
+  /** What went wrong and what to do, for people. */
+  message: string;
+}
+
+/** The body of a close notice. */
+export interface CloseNotice {
+  /** The close code that follows. */
+  code: number;
+  /** The close reason that follows. */
+  reason: string;
+}
+
+/** Builds an error notice frame: `e` + JSON. */
+export function encodeErrorNotice(notice: ErrorNotice): string {
+  return Tag.Error + JSON.stringify(notice);
+}
+
+/** Builds a close notice frame: `c` + JSON. */
+export function encodeCloseNotice(notice: CloseNotice): string {
+  return Tag.Close + JSON.stringify(notice);
+}
+
+/** Reads the body of an error notice; a string says what is wrong with it. */
+export function parseErrorNotice(body: string): ErrorNotice | string {
+  const value = parseObject(body, "error notice");
+  if (typeof value === "string") return value;
+  if (typeof value.error !== "string" || typeof value.message !== "string") {
+    return "error notice lacks error or message";
+  }
+  return { error: value.error, message: value.message };
+}
+
+/** Reads the body of a close notice; a string says what is wrong with it. */
+export function parseCloseNotice(body: string): CloseNotice | string {
+  const value = parseObject(body, "close notice");
+  if (typeof value === "string") return value;
+  if (!Number.isInteger(value.code) || typeof value.reason !== "string") {
+    return "close notice lacks code or reason";
+  }
+  return { code: value.code as number, reason: value.reason };
+}
+
+function parseObject(body: string, what: string): Record<string, unknown> | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return `${what} is not JSON`;
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return `${what} is not a JSON object`;
+  }
+  return value as Record<string, unknown>;
+}
