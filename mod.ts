@@ -28,6 +28,7 @@ export { Hub, type UpgradeOptions } from "./src/server/hub.ts";
 export type { Client } from "./src/server/connection.ts";
 export type { DisconnectInfo, HubOptions, Identity, OverflowPolicy } from "./src/server/options.ts";
 export type { HubStats } from "./src/server/stats.ts";
+export type { RateLimitOptions } from "./src/server/rate_limit.ts";
 export { type Logger, quietLogger } from "./src/server/logger.ts";
 export { protocolToken } from "./src/server/admission.ts";
 export { CloseCode, SUBPROTOCOL } from "./src/protocol/mod.ts";

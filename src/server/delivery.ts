@@ -8,11 +8,22 @@
  * any timer. Only writers that could not hand everything to Deno (a full
  * buffer) are retried, on a short timer that runs only while there are some.
  *
+ * A writer whose queue goes past `sendQueueLimit` is not called slow at
+ * once: Deno writes to sockets only when the event loop runs, so a hub busy
+ * with a long batch fills every healthy client's queue too. Such writers are
+ * "suspects": the scheduler stops, lets the event loop run
+ * ({@linkcode Delivery.prototype.relieve}), flushes them again, and only the
+ * ones still past the limit — whose peer did not take what Deno had for it —
+ * are slow consumers.
+ *
  * @module
  */
 
+import { setImmediate } from "node:timers";
+
+import { CloseCode } from "../protocol/mod.ts";
+import type { Closer } from "./closer.ts";
 import type { Connection } from "./connection.ts";
-import { closeSocket } from "./socket.ts";
 import type { Counters } from "./stats.ts";
 import { Push } from "./writer.ts";
 import type { Payload } from "../protocol/mod.ts";
@@ -20,16 +31,27 @@ import type { Payload } from "../protocol/mod.ts";
 /** How often backlogged writers are retried, in ms. */
 export const DRAIN_POLL = 5;
 
+/** How many event-loop turns a suspect writer gets to drain before it is called slow. */
+const RELIEF_TURNS = 4;
+
+/**
+ * Lets the event loop run once (timers, I/O: Deno's socket writes), then
+ * resumes. `setImmediate` costs ~5 µs and lets Deno write within one or two
+ * turns; a nested `setTimeout(0)` is clamped to milliseconds, and a
+ * `MessageChannel` took ~100 turns to let writes through (measured, Deno 2.9).
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** What delivery needs from the scheduler. */
 export interface DeliveryHost {
   /** The hub's coarse clock. */
   readonly now: number;
   /** Whether the loop has stopped (no timer may be started then). */
   readonly stopped: boolean;
-  /** A writer overflowed under the `"close"` policy: close and unregister its connection (1013). */
+  /** A writer stayed past its queue limit under the `"close"` policy: a slow consumer (1013). */
   overflowed(connection: Connection): void;
-  /** A socket was sent its close frame. */
-  closed(socket: WebSocket): void;
 }
 
 /** The writers with work pending, and the timer that retries them. */
@@ -37,6 +59,7 @@ export class Delivery {
   readonly #writeTimeout: number;
   readonly #counters: Counters;
   readonly #host: DeliveryHost;
+  readonly #closer: Closer;
   /** Connections handed payloads in the current batch, to flush when it ends. */
   readonly #dirty = new Set<Connection>();
   /** Connections whose writer still holds payloads (Deno's buffer was full). */
@@ -47,17 +70,25 @@ export class Delivery {
    * the writer has handed everything to Deno, or has stalled for `writeTimeout`.
    */
   readonly #lingering = new Map<Connection, { code: number; reason: string }>();
+  /** Connections whose queue went past `sendQueueLimit` in this batch (see the module doc). */
+  readonly #suspects = new Set<Connection>();
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(writeTimeout: number, counters: Counters, host: DeliveryHost) {
+  constructor(writeTimeout: number, counters: Counters, closer: Closer, host: DeliveryHost) {
     this.#writeTimeout = writeTimeout;
     this.#counters = counters;
+    this.#closer = closer;
     this.#host = host;
   }
 
   /** Whether payloads were handed to writers in the current batch. */
   get pending(): boolean {
     return this.#dirty.size > 0;
+  }
+
+  /** Whether a writer went past its queue limit: the scheduler must call {@linkcode Delivery.prototype.relieve}. */
+  get congested(): boolean {
+    return this.#suspects.size > 0;
   }
 
   /** Whether a deliberate close still waits for its queue to drain. */
@@ -71,9 +102,33 @@ export class Delivery {
     const result = connection.writer.push(payload, this.#host.now);
     if (result === Push.Queued) {
       this.#dirty.add(connection);
-    } else if (result === Push.Overflow) {
-      this.#host.overflowed(connection);
+    } else if (result === Push.OverLimit) {
+      this.#dirty.add(connection);
+      this.#suspects.add(connection);
     }
+  }
+
+  /**
+   * Lets the event loop run (so that Deno writes what it holds) until every
+   * suspect is back under its queue limit, at most {@linkcode RELIEF_TURNS}
+   * turns; the ones still over are slow consumers (see the host's
+   * `overflowed`). Until it resolves the scheduler applies nothing else, so
+   * a queue goes past its limit by at most one event's worth.
+   */
+  async relieve(): Promise<void> {
+    this.flush();
+    for (let turn = 0; turn < RELIEF_TURNS && this.#suspects.size > 0; turn++) {
+      await yieldToEventLoop();
+      const now = performance.now();
+      for (const connection of this.#suspects) {
+        const writer = connection.writer;
+        if (connection.state !== "open" || (writer.flush(now) || !writer.overLimit)) {
+          this.#suspects.delete(connection);
+        }
+      }
+    }
+    for (const connection of this.#suspects) this.#host.overflowed(connection);
+    this.#suspects.clear();
   }
 
   /** Flushes the writers handed payloads in this batch; keeps the ones Deno could not take. */
@@ -90,27 +145,37 @@ export class Delivery {
   forget(connection: Connection): void {
     this.#dirty.delete(connection);
     this.#backlog.delete(connection);
+    this.#suspects.delete(connection);
   }
 
   /**
-   * Sends the close frame after what is queued: at once if the writer can
-   * hand everything to Deno now, else once it has (or has stalled for
-   * `writeTimeout`).
+   * Closes after what is queued: at once if the writer can hand everything
+   * to Deno now, else once it has (or has stalled for `writeTimeout`). A
+   * framed client is sent a close notice after its last message.
    */
   closeAfterQueue(connection: Connection, code: number, reason: string): void {
     if (connection.writer.flush(this.#host.now)) {
-      this.closeNow(connection, code, reason);
+      this.#close(connection, code, reason);
       return;
     }
     this.#lingering.set(connection, { code, reason });
     this.#scheduleRetry();
   }
 
-  /** Sends the close frame (behind whatever Deno still buffers) and releases the writer. */
+  /**
+   * Closes now, dropping what is queued. A framed client that may still be
+   * reading is sent a close notice first (not after a heartbeat timeout: it
+   * is gone).
+   */
   closeNow(connection: Connection, code: number, reason: string): void {
-    closeSocket(connection.socket, code, reason);
-    this.#host.closed(connection.socket);
     connection.writer.dispose();
+    const notice = connection.framed && code !== CloseCode.HeartbeatTimeout;
+    this.#closer.close(connection.socket, code, reason, notice);
+  }
+
+  #close(connection: Connection, code: number, reason: string): void {
+    connection.writer.dispose();
+    this.#closer.close(connection.socket, code, reason, connection.framed);
   }
 
   /** Hands what it can to Deno for every connection given; returns whether anything is left. */
@@ -127,13 +192,14 @@ export class Delivery {
   /** Past the drain: lingering closes go out now (what they still queue is dropped); timers stop. */
   stop(): void {
     for (const [connection, close] of this.#lingering) {
-      this.closeNow(connection, close.code, close.reason);
+      this.#close(connection, close.code, close.reason);
     }
     this.#lingering.clear();
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     this.#backlog.clear();
     this.#dirty.clear();
+    this.#suspects.clear();
   }
 
   #scheduleRetry(): void {
@@ -152,7 +218,7 @@ export class Delivery {
       const writer = connection.writer;
       if (writer.flush(now) || writer.overdue(now, this.#writeTimeout)) {
         this.#lingering.delete(connection);
-        this.closeNow(connection, close.code, close.reason);
+        this.#close(connection, close.code, close.reason);
       }
     }
     this.#scheduleRetry();

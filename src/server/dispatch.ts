@@ -6,6 +6,12 @@
  * Other clients are not held back. A handler that throws or rejects is
  * reported and changes nothing else.
  *
+ * Inboxes are bounded per client (messages and bytes: past either, the
+ * client is closed with 1008) and for the whole hub (bytes: past it, the
+ * client whose message does not fit is closed with 1013, try again later).
+ * A client that leaves takes its inbox with it: `onMessage` is never called
+ * for a client after its `onDisconnect`.
+ *
  * @module
  */
 
@@ -25,28 +31,55 @@ export interface DispatchHost {
 /** The application's message handler, bound to the hub. */
 export type MessageHandler = (message: unknown, connection: Connection) => void | Promise<void>;
 
+/** The bounds of the inboxes. */
+export interface InboxLimits {
+  /** Messages that may wait per client. */
+  inboxLimit: number;
+  /** Bytes that may wait per client. */
+  maxInboxBytes: number;
+  /** Bytes that may wait in all inboxes together. */
+  maxTotalInboxBytes: number;
+}
+
+/** The messages waiting behind one client's running handler, and their sizes. */
+interface Inbox {
+  messages: unknown[];
+  sizes: number[];
+  bytes: number;
+}
+
 /** The per-client inboxes of messages waiting for an async handler. */
 export class Dispatcher {
   readonly #onMessage: MessageHandler | undefined;
-  readonly #inboxLimit: number;
+  readonly #limits: InboxLimits;
   readonly #host: DispatchHost;
   /** Connections whose async handler is running, and the messages waiting behind it. */
-  readonly #inboxes = new Map<Connection, unknown[]>();
+  readonly #inboxes = new Map<Connection, Inbox>();
+  /** Bytes waiting in all inboxes. */
+  #bytes = 0;
 
-  constructor(onMessage: MessageHandler | undefined, inboxLimit: number, host: DispatchHost) {
+  constructor(onMessage: MessageHandler | undefined, limits: InboxLimits, host: DispatchHost) {
     this.#onMessage = onMessage;
-    this.#inboxLimit = inboxLimit;
+    this.#limits = limits;
     this.#host = host;
   }
 
+  /** Messages and bytes waiting in all inboxes, and how many clients have a handler running. */
+  get waiting(): { clients: number; bytes: number } {
+    return { clients: this.#inboxes.size, bytes: this.#bytes };
+  }
+
   /** Hands a message to the handler now, or queues it behind the one running. */
-  dispatch(connection: Connection, message: unknown): void {
+  dispatch(connection: Connection, message: unknown, bytes: number): void {
     const inbox = this.#inboxes.get(connection);
     if (inbox === undefined) {
-      if (this.#call(connection, message)) this.#inboxes.set(connection, []);
+      if (this.#call(connection, message)) {
+        this.#inboxes.set(connection, { messages: [], sizes: [], bytes: 0 });
+      }
       return;
     }
-    if (inbox.length >= this.#inboxLimit) {
+    const { inboxLimit, maxInboxBytes, maxTotalInboxBytes } = this.#limits;
+    if (inbox.messages.length >= inboxLimit || inbox.bytes + bytes > maxInboxBytes) {
       this.#host.closeConnection(
         connection,
         CloseCode.PolicyViolation,
@@ -55,16 +88,43 @@ export class Dispatcher {
       );
       return;
     }
-    inbox.push(message);
+    if (this.#bytes + bytes > maxTotalInboxBytes) {
+      this.#host.closeConnection(
+        connection,
+        CloseCode.SlowConsumer,
+        "the server is busy: too many messages wait for handlers; try again later",
+        true,
+      );
+      return;
+    }
+    inbox.messages.push(message);
+    inbox.sizes.push(bytes);
+    inbox.bytes += bytes;
+    this.#bytes += bytes;
   }
 
   /** The connection's async handler settled: hand it the next waiting messages. */
   resume(connection: Connection): void {
     const inbox = this.#inboxes.get(connection);
     if (inbox === undefined) return;
-    while (inbox.length > 0) {
-      if (this.#call(connection, inbox.shift())) return;
+    while (inbox.messages.length > 0) {
+      const message = inbox.messages.shift();
+      const bytes = inbox.sizes.shift()!;
+      inbox.bytes -= bytes;
+      this.#bytes -= bytes;
+      if (this.#call(connection, message)) return;
     }
+    this.#inboxes.delete(connection);
+  }
+
+  /**
+   * Drops a departed client's inbox: what waited is never handed to
+   * `onMessage`, and a handler still running resumes nothing.
+   */
+  forget(connection: Connection): void {
+    const inbox = this.#inboxes.get(connection);
+    if (inbox === undefined) return;
+    this.#bytes -= inbox.bytes;
     this.#inboxes.delete(connection);
   }
 

@@ -7,6 +7,11 @@
 import type { Client } from "./connection.ts";
 import type { Hub } from "./hub.ts";
 import { type Logger, quietLogger } from "./logger.ts";
+import {
+  RATE_LIMIT_DEFAULTS,
+  type RateLimitOptions,
+  type ResolvedRateLimit,
+} from "./rate_limit.ts";
 
 /**
  * What the `identify` hook returns: a user id, `undefined` for an anonymous
@@ -93,6 +98,12 @@ export interface HubOptions<T = unknown, In = string | Uint8Array> {
   writeTimeout?: number;
   /** How long `close()` waits for queued messages to drain before closing every client. Default 5,000 ms. */
   drainTimeout?: number;
+  /**
+   * How long a socket the hub closed may wait for the peer's close frame
+   * before the hub releases it by force (Deno has no close timeout of its
+   * own; see `docs/deno-limits.md`). Default 5,000 ms.
+   */
+  closeTimeout?: number;
   /** Largest inbound message accepted; a larger one closes the client with 1009. Default 1 MiB. */
   maxMessageBytes?: number;
   /** Messages that may wait in one client's send queue. Default 1,024. */
@@ -106,6 +117,23 @@ export interface HubOptions<T = unknown, In = string | Uint8Array> {
   maxBufferedBytes?: number;
   /** Inbound messages that may wait for a slow async `onMessage` per client before it is closed with 1008. Default 1,024. */
   inboxLimit?: number;
+  /**
+   * Bytes of inbound messages that may wait for a slow async `onMessage` per
+   * client before it is closed with 1008. Default 4 MiB.
+   */
+  maxInboxBytes?: number;
+  /**
+   * Bytes of inbound messages that may wait for slow async handlers in all
+   * clients together; a client whose message does not fit is closed with
+   * 1013 (try again later). Default 64 MiB.
+   */
+  maxTotalInboxBytes?: number;
+  /**
+   * Inbound rate limits per connection (see {@linkcode RateLimitOptions}), or
+   * `false` for none. Default: 100 messages and 1 MiB a second, bursts of
+   * twice that, past which the client is closed with 1008.
+   */
+  rateLimit?: RateLimitOptions | false;
   /** Whether several queued text messages go out as one frame to framed clients. Default `true`. */
   coalesce?: boolean;
   /**
@@ -134,11 +162,15 @@ export interface ResolvedOptions<T, In> {
   pongTimeout: number;
   writeTimeout: number;
   drainTimeout: number;
+  closeTimeout: number;
   maxMessageBytes: number;
   sendQueueLimit: number;
   overflow: OverflowPolicy;
   maxBufferedBytes: number;
   inboxLimit: number;
+  maxInboxBytes: number;
+  maxTotalInboxBytes: number;
+  rateLimit: ResolvedRateLimit | undefined;
   coalesce: boolean;
   idleTimeout: number;
   logger: Logger;
@@ -151,11 +183,14 @@ export const DEFAULTS = Object.freeze({
   pongTimeout: 10_000,
   writeTimeout: 10_000,
   drainTimeout: 5_000,
+  closeTimeout: 5_000,
   maxMessageBytes: 1024 * 1024,
   sendQueueLimit: 1024,
   overflow: "close" as OverflowPolicy,
   maxBufferedBytes: 1024 * 1024,
   inboxLimit: 1024,
+  maxInboxBytes: 4 * 1024 * 1024,
+  maxTotalInboxBytes: 64 * 1024 * 1024,
   coalesce: true,
   idleTimeout: 30,
 });
@@ -182,6 +217,11 @@ export function resolveOptions<T, In>(options: HubOptions<T, In>): ResolvedOptio
       `Invalid hub option overflow: ${String(overflow)}; expected "close" or "drop-oldest"`,
     );
   }
+  const maxMessageBytes = positive(
+    "maxMessageBytes",
+    options.maxMessageBytes,
+    DEFAULTS.maxMessageBytes,
+  );
   const origins = options.allowedOrigins;
   if (origins !== undefined && origins !== "*" && !Array.isArray(origins)) {
     throw new RangeError('Invalid hub option allowedOrigins: expected an array of origins or "*"');
@@ -199,7 +239,8 @@ export function resolveOptions<T, In>(options: HubOptions<T, In>): ResolvedOptio
     pongTimeout: positive("pongTimeout", options.pongTimeout, DEFAULTS.pongTimeout),
     writeTimeout: positive("writeTimeout", options.writeTimeout, DEFAULTS.writeTimeout),
     drainTimeout: positive("drainTimeout", options.drainTimeout, DEFAULTS.drainTimeout, 0),
-    maxMessageBytes: positive("maxMessageBytes", options.maxMessageBytes, DEFAULTS.maxMessageBytes),
+    closeTimeout: positive("closeTimeout", options.closeTimeout, DEFAULTS.closeTimeout),
+    maxMessageBytes,
     sendQueueLimit: positive("sendQueueLimit", options.sendQueueLimit, DEFAULTS.sendQueueLimit),
     overflow,
     maxBufferedBytes: positive(
@@ -208,8 +249,41 @@ export function resolveOptions<T, In>(options: HubOptions<T, In>): ResolvedOptio
       DEFAULTS.maxBufferedBytes,
     ),
     inboxLimit: positive("inboxLimit", options.inboxLimit, DEFAULTS.inboxLimit),
+    maxInboxBytes: positive("maxInboxBytes", options.maxInboxBytes, DEFAULTS.maxInboxBytes),
+    maxTotalInboxBytes: positive(
+      "maxTotalInboxBytes",
+      options.maxTotalInboxBytes,
+      DEFAULTS.maxTotalInboxBytes,
+    ),
+    rateLimit: resolveRateLimit(options.rateLimit, maxMessageBytes),
     coalesce: options.coalesce ?? DEFAULTS.coalesce,
     idleTimeout: positive("idleTimeout", options.idleTimeout, DEFAULTS.idleTimeout, 0),
     logger: options.logger ?? quietLogger,
   };
+}
+
+function resolveRateLimit(
+  options: RateLimitOptions | false | undefined,
+  maxMessageBytes: number,
+): ResolvedRateLimit | undefined {
+  // The byte bucket always holds one largest message and its tag, whatever the rate.
+  if (options === false) return undefined;
+  if (options !== undefined && (typeof options !== "object" || options === null)) {
+    throw new RangeError("Invalid hub option rateLimit: expected an object or false");
+  }
+  const limits = { ...RATE_LIMIT_DEFAULTS, ...options };
+  const action = limits.action;
+  if (action !== "close" && action !== "drop") {
+    throw new RangeError(
+      `Invalid hub option rateLimit.action: ${String(action)}; expected "close" or "drop"`,
+    );
+  }
+  const resolved: ResolvedRateLimit = {
+    messagesPerSecond: positive("rateLimit.messagesPerSecond", limits.messagesPerSecond, 0),
+    bytesPerSecond: positive("rateLimit.bytesPerSecond", limits.bytesPerSecond, 0),
+    burst: positive("rateLimit.burst", limits.burst, 0),
+    action,
+    minByteBurst: maxMessageBytes + 1,
+  };
+  return resolved;
 }

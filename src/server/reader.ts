@@ -1,7 +1,8 @@
 /**
  * A client's reader: the socket's events turned into hub events. It checks
- * the size, decodes `wshub.v1` frames, answers pings, records liveness and
- * round-trip times, and hands each application message on in order.
+ * the rate limits and the size, decodes `wshub.v1` frames, answers pings,
+ * records liveness and round-trip times, and hands each application message
+ * on in order.
  *
  * @module
  */
@@ -9,6 +10,7 @@
 import { CloseCode, decodeClientFrame, encodePong, utf8Length } from "../protocol/mod.ts";
 import type { Connection } from "./connection.ts";
 import type { Logger } from "./logger.ts";
+import { RateLimiter, type ResolvedRateLimit } from "./rate_limit.ts";
 
 /** The code reported (never sent) for a connection that ended without a close frame. */
 const ABNORMAL_CLOSURE = 1006;
@@ -21,10 +23,17 @@ export interface ReaderHost {
   readonly acceptBinary: boolean;
   readonly decode: ((data: string | Uint8Array) => unknown) | undefined;
   readonly logger: Logger;
+  /** Inbound rate limits, or `undefined` when off. */
+  readonly rateLimit: ResolvedRateLimit | undefined;
   /** The socket opened: register the connection. */
   opened(connection: Connection): void;
-  /** An application message arrived. */
-  received(connection: Connection, message: unknown): void;
+  /**
+   * An application message arrived; `bytes` is its size as the rate limits
+   * count it (UTF-16 code units for text, bytes for binary).
+   */
+  received(connection: Connection, message: unknown, bytes: number): void;
+  /** A frame went past the rate limits (`limiter` says whether to tell the client). */
+  limited(connection: Connection, limiter: RateLimiter): void;
   /** Close and unregister the connection (the peer closed it, or the reader must). */
   closeConnection(connection: Connection, code: number, reason: string, byHub: boolean): void;
   /** Something went wrong with this connection. */
@@ -46,10 +55,17 @@ export function attachReader(connection: Connection, host: ReaderHost): void {
     const message = (event as ErrorEvent).message ?? "unknown error";
     host.logger.debug("wshub: socket error", { id: connection.id, message });
   };
+  const limits = host.rateLimit;
+  const limiter = limits === undefined ? undefined : new RateLimiter(limits, performance.now());
   socket.onmessage = (event) => {
     if (!connection.open) return;
     connection.liveness.heard(host.now);
     const raw = event.data as string | ArrayBuffer;
+    const size = typeof raw === "string" ? raw.length : raw.byteLength;
+    if (limiter !== undefined && !limiter.allow(size, performance.now())) {
+      host.limited(connection, limiter);
+      return;
+    }
     const limit = host.maxMessageBytes + (connection.framed ? 1 : 0);
     if (tooBig(raw, limit)) {
       host.closeConnection(
@@ -111,7 +127,7 @@ export function attachReader(connection: Connection, host: ReaderHost): void {
         return;
       }
     }
-    host.received(connection, message);
+    host.received(connection, message, size);
   };
 }
 

@@ -16,19 +16,26 @@
  * @module
  */
 
-import { CloseCode, encodeHello, type Payload } from "../protocol/mod.ts";
+import { CloseCode, encodeErrorNotice, encodeHello, type Payload } from "../protocol/mod.ts";
+import { Closer } from "./closer.ts";
 import type { Connection, ConnectionHost } from "./connection.ts";
-import { Delivery } from "./delivery.ts";
+import { Delivery, yieldToEventLoop } from "./delivery.ts";
 import { callbackError, Dispatcher, type MessageHandler } from "./dispatch.ts";
 import { EventQueue } from "./event_queue.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import type { Logger } from "./logger.ts";
 import type { DisconnectInfo, ResolvedOptions } from "./options.ts";
+import type { RateLimiter, ResolvedRateLimit } from "./rate_limit.ts";
 import type { ReaderHost } from "./reader.ts";
 import { Registry } from "./registry.ts";
 import { Shutdown } from "./shutdown.ts";
-import { closeSocket, detach } from "./socket.ts";
+import { detach } from "./socket.ts";
 import { Counters, type HubStats } from "./stats.ts";
+
+/** How long the loop may apply events without letting the event loop run, in ms. */
+const SLICE = 10;
+/** How many events it applies between two looks at the clock. */
+const SLICE_CHECK = 64;
 
 /** Everything that changes the hub's state or sends something. */
 export type HubEvent =
@@ -37,7 +44,7 @@ export type HubEvent =
   | { type: "broadcast"; payload: Payload; done: (count: number) => void }
   | { type: "user"; user: string; payload: Payload; done: (count: number) => void }
   | { type: "send"; connection: Connection; payload: Payload }
-  | { type: "message"; connection: Connection; message: unknown }
+  | { type: "message"; connection: Connection; message: unknown; bytes: number }
   | { type: "handled"; connection: Connection }
   | { type: "shutdown" }
   | { type: "stop" };
@@ -57,6 +64,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
   readonly acceptBinary: boolean;
   readonly decode: ((data: string | Uint8Array) => unknown) | undefined;
   readonly logger: Logger;
+  readonly rateLimit: ResolvedRateLimit | undefined;
   readonly #options: ResolvedOptions<unknown, unknown>;
   readonly #callbacks: SchedulerCallbacks;
   readonly #events = new EventQueue<HubEvent>();
@@ -65,6 +73,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
   readonly #delivery: Delivery;
   readonly #dispatcher: Dispatcher;
   readonly #shutdown: Shutdown;
+  readonly #closer: Closer;
   /** Resolves once the loop has ended and every timer is cleared. */
   readonly stopped: Promise<void>;
 
@@ -75,6 +84,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
     this.acceptBinary = options.acceptBinary;
     this.decode = options.decode;
     this.logger = options.logger;
+    this.rateLimit = options.rateLimit;
     this.#heartbeat = new Heartbeat(options, {
       connections: () => this.registry.connections(),
       closeConnection: (connection, code, reason, byHub) =>
@@ -82,7 +92,8 @@ export class Scheduler implements ConnectionHost, ReaderHost {
     });
     const heartbeat = this.#heartbeat;
     const events = this.#events;
-    this.#delivery = new Delivery(options.writeTimeout, this.#counters, {
+    this.#closer = new Closer(options, this.#counters);
+    this.#delivery = new Delivery(options.writeTimeout, this.#counters, this.#closer, {
       get now() {
         return heartbeat.now;
       },
@@ -91,6 +102,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
       },
       overflowed: (connection) => {
         connection.requestClose();
+        this.#counters.slowConsumers++;
         this.#unregister(
           connection,
           CloseCode.SlowConsumer,
@@ -98,15 +110,14 @@ export class Scheduler implements ConnectionHost, ReaderHost {
           true,
         );
       },
-      closed: (socket) => this.#shutdown.track(socket),
     });
-    this.#dispatcher = new Dispatcher(callbacks.onMessage, options.inboxLimit, {
+    this.#dispatcher = new Dispatcher(callbacks.onMessage, options, {
       handled: (connection) => this.push({ type: "handled", connection }),
       closeConnection: (connection, code, reason, byHub) =>
         this.closeConnection(connection, code, reason, byHub),
       reportError: (error, connection) => this.reportError(error, connection),
     });
-    this.#shutdown = new Shutdown({
+    this.#shutdown = new Shutdown(this.#closer, {
       flushAll: (now) => this.#delivery.flushAll(this.registry.connections(), now),
       stop: () => this.push({ type: "stop" }),
     });
@@ -138,6 +149,12 @@ export class Scheduler implements ConnectionHost, ReaderHost {
       dropped,
       slowConsumers: counters.slowConsumers,
       timedOut: counters.timedOut,
+      rateLimited: counters.rateLimited,
+      inboxBytes: this.#dispatcher.waiting.bytes,
+      closing: this.#closer.pending,
+      forcedReleases: counters.forcedReleases,
+      leakedSockets: counters.leakedSockets,
+      closeCodes: Object.fromEntries(counters.closeCodes),
     };
   }
 
@@ -162,18 +179,33 @@ export class Scheduler implements ConnectionHost, ReaderHost {
   closeConnection(connection: Connection, code: number, reason: string, byHub: boolean): void {
     if (!connection.requestClose()) return;
     if (!this.push({ type: "unregister", connection, code, reason, byHub })) {
-      closeSocket(connection.socket, code, reason);
+      this.#closer.close(connection.socket, code, reason, false);
     }
   }
 
   opened(connection: Connection): void {
     if (!this.push({ type: "register", connection })) {
-      closeSocket(connection.socket, CloseCode.GoingAway, "server shutting down");
+      this.#closer.close(connection.socket, CloseCode.GoingAway, "server shutting down", false);
     }
   }
 
-  received(connection: Connection, message: unknown): void {
-    this.push({ type: "message", connection, message });
+  received(connection: Connection, message: unknown, bytes: number): void {
+    this.push({ type: "message", connection, message, bytes });
+  }
+
+  limited(connection: Connection, limiter: RateLimiter): void {
+    this.#counters.rateLimited++;
+    const limits = this.rateLimit!;
+    const what = `more than ${limits.messagesPerSecond} messages or ${limits.bytesPerSecond} ` +
+      "bytes a second";
+    if (limits.action === "close") {
+      this.closeConnection(connection, CloseCode.PolicyViolation, `rate limit: ${what}`, true);
+    } else if (connection.framed && limiter.notify(performance.now())) {
+      connection.writer.sendControl(encodeErrorNotice({
+        error: "rate_limited",
+        message: `Messages were dropped: this connection sent ${what}; slow down`,
+      }));
+    }
   }
 
   reportError(error: Error, connection: Connection | undefined): void {
@@ -183,13 +215,28 @@ export class Scheduler implements ConnectionHost, ReaderHost {
   // The loop
 
   async #run(): Promise<void> {
+    let sliceStart = 0;
+    let applied = 0;
     for await (const event of this.#events) {
+      if (sliceStart === 0) sliceStart = performance.now();
       try {
         this.#apply(event);
+        if (this.#delivery.congested) {
+          await this.#delivery.relieve();
+          sliceStart = performance.now();
+        } else if (this.#events.size === 0) {
+          if (this.#delivery.pending) this.#delivery.flush();
+          sliceStart = 0; // about to wait: the event loop runs
+        } else if (++applied % SLICE_CHECK === 0 && performance.now() - sliceStart > SLICE) {
+          // A long run of events: let Deno read and write before going on,
+          // so that the hub's own backlog never starves every socket.
+          if (this.#delivery.pending) this.#delivery.flush();
+          await yieldToEventLoop();
+          sliceStart = performance.now();
+        }
       } catch (error) {
         this.logger.error("wshub: unexpected error in the scheduler", { error, event: event.type });
       }
-      if (this.#events.size === 0 && this.#delivery.pending) this.#delivery.flush();
     }
     await this.#shutdown.awaitCloseHandshakes();
   }
@@ -220,8 +267,11 @@ export class Scheduler implements ConnectionHost, ReaderHost {
         }
         return;
       case "message":
+        // A message that arrived before its client left is not handed on after
+        // onDisconnect.
+        if (event.connection.state !== "open") return;
         this.#counters.messagesIn++;
-        this.#dispatcher.dispatch(event.connection, event.message);
+        this.#dispatcher.dispatch(event.connection, event.message, event.bytes);
         return;
       case "handled":
         this.#dispatcher.resume(event.connection);
@@ -245,7 +295,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
     if (connection.state !== "connecting") return;
     if (this.#shutdown.started) {
       connection.markClosed();
-      closeSocket(connection.socket, CloseCode.GoingAway, "server shutting down");
+      this.#closer.close(connection.socket, CloseCode.GoingAway, "server shutting down", false);
       return;
     }
     connection.markOpen();
@@ -277,10 +327,10 @@ export class Scheduler implements ConnectionHost, ReaderHost {
     const wasOpen = connection.markClosed();
     this.registry.delete(connection);
     this.#delivery.forget(connection);
+    this.#dispatcher.forget(connection);
     const writer = connection.writer;
     this.#counters.dropped += writer.dropped;
     if (byHub) {
-      if (code === CloseCode.SlowConsumer) this.#counters.slowConsumers++;
       if (code === CloseCode.HeartbeatTimeout || code === CloseCode.WriteTimeout) {
         this.#counters.timedOut++;
       }
@@ -298,6 +348,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
     if (this.registry.size === 0) this.#heartbeat.stop();
     if (!wasOpen) return;
     this.#counters.disconnected++;
+    this.#counters.closed(code);
     const onDisconnect = this.#callbacks.onDisconnect;
     if (onDisconnect !== undefined) {
       try {

@@ -1,11 +1,12 @@
 /**
  * The graceful shutdown's timing: letting what was queued drain for up to
  * `drainTimeout`, then waiting a short grace for the close handshakes of the
- * sockets the hub closed.
+ * sockets the hub closed (see {@linkcode Closer}).
  *
  * @module
  */
 
+import type { Closer } from "./closer.ts";
 import { DRAIN_POLL } from "./delivery.ts";
 
 /** How long `close()` waits for close handshakes after the close frames went out, in ms. */
@@ -22,11 +23,12 @@ export interface ShutdownHost {
 /** The drain's polling, and the sockets whose close handshake is awaited. */
 export class Shutdown {
   readonly #host: ShutdownHost;
+  readonly #closer: Closer;
   #started = false;
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
-  #closing: WebSocket[] = [];
 
-  constructor(host: ShutdownHost) {
+  constructor(closer: Closer, host: ShutdownHost) {
+    this.#closer = closer;
     this.#host = host;
   }
 
@@ -53,31 +55,18 @@ export class Shutdown {
     }
   }
 
-  /** A socket the hub closed during the shutdown: its close handshake is awaited. */
-  track(socket: WebSocket): void {
-    if (this.#started) this.#closing.push(socket);
-  }
-
   /** Stops the drain's timer. */
   clearTimers(): void {
     clearTimeout(this.#drainTimer);
     this.#drainTimer = undefined;
   }
 
-  /** Waits, at most {@linkcode CLOSE_GRACE} ms, for the closed sockets to finish their close handshakes. */
+  /**
+   * Waits, at most {@linkcode CLOSE_GRACE} ms, for the closed sockets to
+   * finish their close handshakes; then releases the rest by force.
+   */
   async awaitCloseHandshakes(): Promise<void> {
-    const sockets = this.#closing.filter((socket) => socket.readyState !== WebSocket.CLOSED);
-    this.#closing = [];
-    if (sockets.length === 0) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, CLOSE_GRACE));
-    const closed = Promise.all(sockets.map((socket) =>
-      new Promise<void>((resolve) => {
-        if (socket.readyState === WebSocket.CLOSED) resolve();
-        else socket.addEventListener("close", () => resolve(), { once: true });
-      })
-    ));
-    await Promise.race([closed, timeout]);
-    clearTimeout(timer);
+    await this.#closer.settle(CLOSE_GRACE);
+    this.#closer.stop();
   }
 }

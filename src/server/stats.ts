@@ -37,6 +37,24 @@ export interface HubStats {
   slowConsumers: number;
   /** Clients cut off by a heartbeat or write deadline (4000, 4001). */
   timedOut: number;
+  /** Frames refused by the rate limits (dropped, or the client closed). */
+  rateLimited: number;
+  /** Bytes of inbound messages waiting for slow async `onMessage` handlers, in all inboxes. */
+  inboxBytes: number;
+  /** Disconnections by close code (the code as `onDisconnect` reports it). */
+  closeCodes: Record<string, number>;
+  /**
+   * Sockets the hub closed whose peer has not completed the close handshake
+   * yet (unregistered already; they count against `maxConnections`).
+   */
+  closing: number;
+  /** Sockets released by force after `closeTimeout` (the peer never answered the close). */
+  forcedReleases: number;
+  /**
+   * Of those, the ones that still had unsent data: their descriptor stays
+   * until the peer reads or the kernel gives up (see `docs/deno-limits.md`).
+   */
+  leakedSockets: number;
 }
 
 /** The running counters; the scheduler and its helpers add to them. */
@@ -49,4 +67,13 @@ export class Counters {
   dropped = 0;
   slowConsumers = 0;
   timedOut = 0;
+  rateLimited = 0;
+  forcedReleases = 0;
+  leakedSockets = 0;
+  readonly closeCodes = new Map<number, number>();
+
+  /** Counts one disconnection with `code`. */
+  closed(code: number): void {
+    this.closeCodes.set(code, (this.closeCodes.get(code) ?? 0) + 1);
+  }
 }

@@ -1,7 +1,7 @@
 /**
  * A client's writer: its bounded send queue, the watermark on Deno's own
- * write buffer, write coalescing for framed clients, and the bookkeeping for
- * the write deadline.
+ * write buffer, write coalescing for framed clients, control frames under
+ * the same caps, and the bookkeeping for the write deadline.
  *
  * Deno's `send()` never blocks and never refuses: it copies into an unbounded
  * buffer whose size is `bufferedAmount`. The writer hands frames to Deno only
@@ -21,8 +21,12 @@ export const Push = Object.freeze(
     Sent: 0,
     /** Queued: call {@linkcode Writer.prototype.flush} (at the end of the scheduler's batch). */
     Queued: 1,
-    /** The queue was full and the policy is `"close"`: the client must be closed with 1013. */
-    Overflow: 2,
+    /**
+     * Queued past `sendQueueLimit` (policy `"close"`). Either the peer reads
+     * too slowly, or the hub has not let Deno write for a while: let the event
+     * loop run, flush, and ask {@linkcode Writer.prototype.overLimit} again.
+     */
+    OverLimit: 2,
   } as const,
 );
 
@@ -71,6 +75,11 @@ export class Writer {
   /** When the queue last went from empty to non-empty, or last made progress (-1: empty). */
   #queuedSince = -1;
   #closed = false;
+  /**
+   * Control frames waiting for room in Deno's buffer, at most one per tag
+   * (a newer pong replaces an older one): they never queue without bound.
+   */
+  #controls: string[] = [];
   /** Messages dropped by the `"drop-oldest"` policy. */
   dropped = 0;
 
@@ -89,6 +98,11 @@ export class Writer {
     return this.#queue.length - this.#head;
   }
 
+  /** Whether more than `sendQueueLimit` messages wait (see {@linkcode Push.OverLimit}). */
+  get overLimit(): boolean {
+    return this.queued > this.#limit;
+  }
+
   /** Bytes handed to the socket so far (as Deno's `bufferedAmount` counts them). */
   get sent(): number {
     return this.#sent;
@@ -103,7 +117,7 @@ export class Writer {
    */
   push(payload: Payload, now: number): Push {
     if (this.#closed) return Push.Sent;
-    if (this.#head === this.#queue.length && !this.#batching) {
+    if (this.#head === this.#queue.length && this.#controls.length === 0 && !this.#batching) {
       const data = this.#framed ? payload.framed : payload.plain;
       const bytes = this.#framed ? payload.bytes + 1 : payload.bytes;
       if (this.#hasRoom(bytes)) {
@@ -115,14 +129,18 @@ export class Writer {
     // queues everything until the batch ends): hand what fits to the socket
     // before calling the client slow.
     if (this.queued >= this.#limit) this.flush(now);
+    let result: Push = Push.Queued;
     if (this.queued >= this.#limit) {
-      if (!this.#dropOldest) return Push.Overflow;
-      this.#queue[this.#head++] = undefined as unknown as Payload;
-      this.dropped++;
+      if (this.#dropOldest) {
+        this.#queue[this.#head++] = undefined as unknown as Payload;
+        this.dropped++;
+      } else {
+        result = Push.OverLimit;
+      }
     }
     if (this.#head === this.#queue.length) this.#queuedSince = now;
     this.#queue.push(payload);
-    return Push.Queued;
+    return result;
   }
 
   /**
@@ -133,6 +151,7 @@ export class Writer {
    */
   flush(now: number): boolean {
     if (this.#closed) return true;
+    if (this.#controls.length > 0 && !this.#flushControls()) return false;
     const queue = this.#queue;
     let head = this.#head;
     const end = queue.length;
@@ -183,12 +202,27 @@ export class Writer {
   }
 
   /**
-   * Sends a control frame (hello, ping, pong) at once, ahead of anything
-   * queued: they are small, and their timing is what they measure.
+   * Sends a control frame (hello, ping, pong, notice) ahead of anything
+   * queued — they are small, and their timing is what they measure — but
+   * only while Deno's buffer has room, like every other frame. When it has
+   * none, the frame waits in a slot of its own tag, replacing an older one
+   * (so a flood of pings leaves at most one pong waiting), and goes out
+   * first when the buffer has room again.
+   *
+   * @returns Whether the frame was handed to the socket now.
    */
-  sendControl(frame: string): void {
-    if (this.#closed) return;
-    this.#write(frame, utf8Length(frame));
+  sendControl(frame: string): boolean {
+    if (this.#closed) return false;
+    const bytes = utf8Length(frame);
+    if (this.#controls.length === 0 && this.#hasRoom(bytes)) {
+      this.#write(frame, bytes);
+      return true;
+    }
+    const tag = frame[0];
+    const slot = this.#controls.findIndex((waiting) => waiting[0] === tag);
+    if (slot >= 0) this.#controls.splice(slot, 1);
+    this.#controls.push(frame);
+    return false;
   }
 
   /**
@@ -221,7 +255,7 @@ export class Writer {
   /** Whether nothing is queued here nor waiting in Deno's buffer. */
   drained(): boolean {
     if (this.#closed) return true;
-    if (this.#head !== this.#queue.length) return false;
+    if (this.#head !== this.#queue.length || this.#controls.length > 0) return false;
     if (this.#bound === 0) return true;
     this.#bound = this.#socket.bufferedAmount;
     return this.#bound === 0;
@@ -230,9 +264,22 @@ export class Writer {
   /** Stops writing and releases the queue. Later calls do nothing. */
   dispose(): void {
     this.#closed = true;
+    this.#controls = [];
     this.#queue = [];
     this.#head = 0;
     this.#queuedSince = -1;
+  }
+
+  /** Writes the waiting control frames while there is room; returns whether none is left. */
+  #flushControls(): boolean {
+    while (this.#controls.length > 0) {
+      const frame = this.#controls[0];
+      const bytes = utf8Length(frame);
+      if (!this.#hasRoom(bytes)) return false;
+      this.#controls.shift();
+      this.#write(frame, bytes);
+    }
+    return true;
   }
 
   /**
