@@ -16,8 +16,9 @@ function refuse(status: number, message: string, headers?: HeadersInit): Respons
 }
 
 /**
- * Checks that `req` is a WebSocket upgrade: a GET with `Upgrade: websocket`
- * and a `Sec-WebSocket-Key`. Returns the refusal to send, or `undefined`.
+ * Checks that `req` is a WebSocket upgrade: a GET with `Upgrade: websocket`,
+ * `Sec-WebSocket-Version: 13` (otherwise 426 naming version 13, RFC 6455
+ * §4.2.2) and a `Sec-WebSocket-Key`. Returns the refusal to send, or `undefined`.
  */
 export function checkUpgrade(req: Request): Response | undefined {
   const upgrade = req.headers.get("upgrade");
@@ -31,6 +32,16 @@ export function checkUpgrade(req: Request): Response | undefined {
     return refuse(405, `A WebSocket upgrade must be a GET request, not ${req.method}`, {
       allow: "GET",
     });
+  }
+  const version = req.headers.get("sec-websocket-version");
+  if (version?.trim() !== "13") {
+    return refuse(
+      426,
+      `This server speaks WebSocket version 13 only (RFC 6455), and the request offered ${
+        version === null ? "no Sec-WebSocket-Version" : `version ${JSON.stringify(version)}`
+      }: send Sec-WebSocket-Version: 13`,
+      { "sec-websocket-version": "13", upgrade: "websocket", connection: "Upgrade" },
+    );
   }
   const key = req.headers.get("sec-websocket-key");
   if (key === null || !/^[A-Za-z0-9+/]{22}==$/.test(key.trim())) {

@@ -7,22 +7,39 @@ function request(headers: Record<string, string>, method = "GET"): Request {
   return new Request("http://127.0.0.1:8000/ws", { method, headers });
 }
 
+const V13 = { upgrade: "websocket", "sec-websocket-version": "13" };
+
 Deno.test("checkUpgrade: 426 without Upgrade, 405 for other methods, 400 for a bad key", () => {
   assert.equal(checkUpgrade(request({}))?.status, 426);
   assert.equal(checkUpgrade(request({ upgrade: "h2c" }))?.status, 426);
+  assert.equal(checkUpgrade(request({ ...V13, "sec-websocket-key": KEY }, "PUT"))?.status, 405);
+  assert.equal(checkUpgrade(request(V13))?.status, 400);
+  assert.equal(checkUpgrade(request({ ...V13, "sec-websocket-key": "short" }))?.status, 400);
   assert.equal(
-    checkUpgrade(request({ upgrade: "websocket", "sec-websocket-key": KEY }, "PUT"))?.status,
-    405,
-  );
-  assert.equal(checkUpgrade(request({ upgrade: "websocket" }))?.status, 400);
-  assert.equal(
-    checkUpgrade(request({ upgrade: "websocket", "sec-websocket-key": "short" }))?.status,
-    400,
-  );
-  assert.equal(
-    checkUpgrade(request({ upgrade: "WebSocket", "sec-websocket-key": KEY })),
+    checkUpgrade(request({ ...V13, upgrade: "WebSocket", "sec-websocket-key": KEY })),
     undefined,
   );
+  assert.equal(
+    checkUpgrade(request({ ...V13, "sec-websocket-version": " 13 ", "sec-websocket-key": KEY })),
+    undefined,
+    "surrounding whitespace is not part of a header value",
+  );
+});
+
+Deno.test("checkUpgrade: a version other than 13, or none, gets 426 naming version 13", async () => {
+  for (const version of [undefined, "8", "", "12", "13, 8", "14"]) {
+    const headers: Record<string, string> = { upgrade: "websocket", "sec-websocket-key": KEY };
+    if (version !== undefined) headers["sec-websocket-version"] = version;
+    const refusal = checkUpgrade(request(headers));
+    assert.equal(refusal?.status, 426, `version ${JSON.stringify(version)}`);
+    assert.equal(refusal.headers.get("sec-websocket-version"), "13");
+    assert.equal(
+      refusal.headers.get("upgrade"),
+      "websocket",
+      "RFC 7230 §6.7: a 426 names the upgrade",
+    );
+    assert.match(await refusal.text(), /version 13 only .*send Sec-WebSocket-Version: 13/);
+  }
 });
 
 Deno.test("checkOrigin: same origin by default, a list, or anything", () => {
