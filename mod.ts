@@ -30,4 +30,5 @@ export type { DisconnectInfo, HubOptions, Identity, OverflowPolicy } from "./src
 export type { HubStats } from "./src/scheduler.ts";
 export { CloseCode } from "./src/close_codes.ts";
 export { type Logger, quietLogger } from "./src/logger.ts";
-export { protocolToken, SUBPROTOCOL } from "./src/protocol.ts";
+export { SUBPROTOCOL } from "./src/protocol.ts";
+export { parseSubprotocols, protocolToken } from "./src/protocol/subprotocols.ts";

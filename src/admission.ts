@@ -6,7 +6,7 @@
  * @module
  */
 
-import { SUBPROTOCOL } from "./protocol.ts";
+import { chooseSubprotocol } from "./protocol/subprotocols.ts";
 
 function refuse(status: number, message: string, headers?: HeadersInit): Response {
   return new Response(message + "\n", {
@@ -85,23 +85,45 @@ export interface Negotiated {
   protocol: string | undefined;
   /** Whether the connection speaks `wshub.v1`. */
   framed: boolean;
+  /** Everything offered, in order (see `parseSubprotocols`). */
+  offered: string[];
 }
 
 /**
- * Chooses the subprotocol to echo: `wshub.v1` when offered (a framed
- * connection), otherwise the first protocol offered (a plain connection; the
- * echo is what browsers require), otherwise none. The list is split on `", "`
- * exactly as Deno splits it, so the echo is always one Deno accepts.
+ * Chooses the subprotocol to echo (see `chooseSubprotocol`): `wshub.v1` when
+ * offered (a framed connection), otherwise `preferred` if offered, otherwise
+ * the first offer that is not a credential (a plain connection), otherwise
+ * none. Returns a 400 refusal, saying why, when the list is malformed or
+ * offers nothing but credentials.
  */
-export function negotiate(req: Request, preferred?: string): Negotiated {
-  const header = req.headers.get("sec-websocket-protocol");
-  if (header === null || header.trim() === "") return { protocol: undefined, framed: false };
-  const offered = header.split(", ");
-  if (offered.includes(SUBPROTOCOL)) return { protocol: SUBPROTOCOL, framed: true };
-  if (preferred !== undefined && offered.includes(preferred)) {
-    return { protocol: preferred, framed: false };
-  }
-  return { protocol: offered[0], framed: false };
+export function negotiate(req: Request, preferred?: string): Negotiated | Response {
+  const choice = chooseSubprotocol(req.headers.get("sec-websocket-protocol"), preferred);
+  if (!choice.ok) return refuse(400, `Cannot negotiate a subprotocol: ${choice.reason}`);
+  return { protocol: choice.protocol, framed: choice.framed, offered: choice.offered };
+}
+
+/**
+ * The request to hand to `Deno.upgradeWebSocket` so that it echoes
+ * `negotiated.protocol`. Deno splits the offered list on the exact string
+ * `", "` (as browsers join it) and throws when it does not find the protocol
+ * that way, so a list joined otherwise (Node's `ws` sends `a,b`) is presented
+ * re-joined with `", "`. A served request's headers are immutable, and a copy
+ * made with `new Request(req, { headers })` is never connected (Deno 2.9.6
+ * sends the 101 but the socket never opens; the copy also reads `req.signal`,
+ * which prints Deno's legacy-abort notice). So the request is wrapped in a
+ * `Proxy` that answers `headers` with the normalized copy and forwards
+ * everything else to `req` itself; `req` is neither copied nor changed.
+ */
+export function upgradableRequest(req: Request, negotiated: Negotiated): Request {
+  const protocol = negotiated.protocol;
+  if (protocol === undefined) return req;
+  const header = req.headers.get("sec-websocket-protocol") ?? "";
+  if (header.split(", ").includes(protocol)) return req; // already as Deno reads it
+  const headers = new Headers(req.headers);
+  headers.set("sec-websocket-protocol", negotiated.offered.join(", "));
+  return new Proxy(req, {
+    get: (target, key) => key === "headers" ? headers : Reflect.get(target, key, target),
+  });
 }
 
 /** A plain-text refusal with a status (used for 500 and 503). */

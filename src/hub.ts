@@ -5,7 +5,14 @@
  * @module
  */
 
-import { checkOrigin, checkUpgrade, negotiate, refuse } from "./admission.ts";
+import {
+  checkOrigin,
+  checkUpgrade,
+  negotiate,
+  type Negotiated,
+  refuse,
+  upgradableRequest,
+} from "./admission.ts";
 import { type Client, Connection } from "./connection.ts";
 import { type HubOptions, type Identity, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { encodePayload } from "./protocol.ts";
@@ -23,6 +30,7 @@ export interface UpgradeOptions {
   /**
    * For plain clients that offer several subprotocols: the one to echo, if
    * offered. Default: `wshub.v1` when offered, else the first one offered.
+   * A credential (`wshub.token.*`) is never echoed.
    */
   protocol?: string;
 }
@@ -122,7 +130,8 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    * `Deno.serve` handler and return what it returns.
    *
    * Before upgrading, it checks the request (426 if it is not a WebSocket
-   * upgrade, 405 if not a GET, 400 if the handshake is malformed), the
+   * upgrade or not version 13, 405 if not a GET, 400 if the handshake is
+   * malformed or its subprotocol list cannot be negotiated), the
    * origin (403, see `allowedOrigins`), and calls `identify` (whose
    * `Response`, if any, is returned as it is). A hub that is shutting down
    * answers 503. It never throws.
@@ -144,8 +153,14 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
   upgrade(req: Request, options?: UpgradeOptions): Response | Promise<Response> {
     if (this.#closing) return refuse(503, "The hub is shutting down; reconnect later");
     let refusal: Response | undefined;
+    let negotiated: Negotiated | Response | undefined;
     try {
       refusal = checkUpgrade(req) ?? checkOrigin(req, this.#options.allowedOrigins);
+      if (refusal === undefined) {
+        // Before identify: a list that cannot be negotiated is refused at once.
+        negotiated = negotiate(req, options?.protocol);
+        if (negotiated instanceof Response) refusal = negotiated;
+      }
     } catch (error) {
       // Deno closes a request's headers once it has been upgraded: reading
       // them throws when the same request is upgraded a second time.
@@ -158,9 +173,10 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
       });
       return refusal;
     }
+    const chosen = negotiated as Negotiated;
     const identify = this.#options.identify;
     if (identify === undefined || (options !== undefined && "user" in options)) {
-      return this.#accept(req, options?.user, options);
+      return this.#accept(req, options?.user, chosen);
     }
     let identity: Identity | Promise<Identity>;
     try {
@@ -170,11 +186,11 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
     }
     if (identity instanceof Promise) {
       return identity.then(
-        (resolved) => this.#admit(req, resolved, options),
+        (resolved) => this.#admit(req, resolved, chosen),
         (error) => this.#identifyFailed(error),
       );
     }
-    return this.#admit(req, identity, options);
+    return this.#admit(req, identity, chosen);
   }
 
   /**
@@ -321,7 +337,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
     return this.close();
   }
 
-  #admit(req: Request, identity: unknown, options: UpgradeOptions | undefined): Response {
+  #admit(req: Request, identity: unknown, negotiated: Negotiated): Response {
     if (identity instanceof Response) {
       this.#options.logger.debug("wshub: identify refused the upgrade", {
         status: identity.status,
@@ -336,7 +352,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
         ),
       );
     }
-    return this.#accept(req, identity, options);
+    return this.#accept(req, identity, negotiated);
   }
 
   #identifyFailed(error: unknown): Response {
@@ -360,13 +376,12 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
     return refuse(400, `WebSocket upgrade failed: ${message}`);
   }
 
-  #accept(req: Request, user: string | undefined, options: UpgradeOptions | undefined): Response {
+  #accept(req: Request, user: string | undefined, negotiated: Negotiated): Response {
     if (this.#closing) return refuse(503, "The hub is shutting down; reconnect later");
-    let protocol: string | undefined, framed: boolean;
+    const { protocol, framed } = negotiated;
     let upgraded: { socket: WebSocket; response: Response };
     try {
-      ({ protocol, framed } = negotiate(req, options?.protocol));
-      upgraded = Deno.upgradeWebSocket(req, {
+      upgraded = Deno.upgradeWebSocket(upgradableRequest(req, negotiated), {
         protocol,
         idleTimeout: framed ? 0 : this.#options.idleTimeout,
       });

@@ -206,34 +206,3 @@ export function utf8Length(text: string): number {
   }
   return bytes;
 }
-
-/**
- * Reads the credential a client offered as the subprotocol
- * `wshub.token.<token>`, for use in an `identify` hook. Returns `undefined`
- * when there is none.
- *
- * @example Authenticate with a token carried in the protocol list
- * ```ts
- * import { Hub, protocolToken } from "@wshub/hub";
- *
- * const sessions = new Map([["s3cret", "alice"]]);
- * const hub = new Hub({
- *   identify(req) {
- *     const user = sessions.get(protocolToken(req) ?? "");
- *     return user ?? new Response("unknown session", { status: 401 });
- *   },
- * });
- * await hub.close();
- * ```
- */
-export function protocolToken(req: Request): string | undefined {
-  const header = req.headers.get("sec-websocket-protocol");
-  if (header === null) return undefined;
-  for (const entry of header.split(",")) {
-    const protocol = entry.trim();
-    if (protocol.startsWith(TOKEN_PREFIX) && protocol.length > TOKEN_PREFIX.length) {
-      return protocol.slice(TOKEN_PREFIX.length);
-    }
-  }
-  return undefined;
-}

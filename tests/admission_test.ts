@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { checkOrigin, checkUpgrade, negotiate } from "../src/admission.ts";
+import {
+  checkOrigin,
+  checkUpgrade,
+  negotiate,
+  type Negotiated,
+  upgradableRequest,
+} from "../src/admission.ts";
 
 const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
 
@@ -65,27 +71,80 @@ Deno.test("checkOrigin: same origin by default, a list, or anything", () => {
   assert.equal(checkOrigin(request({ ...host, origin: "https://b.example" }), "*"), undefined);
 });
 
-Deno.test("negotiate: wshub.v1 when offered, else the first offer, as Deno splits the list", () => {
-  assert.deepEqual(negotiate(request({})), { protocol: undefined, framed: false });
-  assert.deepEqual(negotiate(request({ "sec-websocket-protocol": "wshub.v1" })), {
-    protocol: "wshub.v1",
-    framed: true,
-  });
-  assert.deepEqual(negotiate(request({ "sec-websocket-protocol": "chat, wshub.v1" })), {
-    protocol: "wshub.v1",
-    framed: true,
-  });
-  assert.deepEqual(negotiate(request({ "sec-websocket-protocol": "alice" })), {
-    protocol: "alice",
-    framed: false,
-  });
-  assert.deepEqual(negotiate(request({ "sec-websocket-protocol": "a, b" }), "b"), {
-    protocol: "b",
-    framed: false,
-  });
-  // Deno splits on ", " exactly: "chat,wshub.v1" is one protocol to it, so that is what must be echoed.
-  assert.deepEqual(negotiate(request({ "sec-websocket-protocol": "chat,wshub.v1" })), {
-    protocol: "chat,wshub.v1",
-    framed: false,
-  });
+function offering(list: string): Request {
+  return request({ "sec-websocket-protocol": list });
+}
+
+Deno.test("negotiate: wshub.v1 when offered, else the preferred or first offer, never a credential", () => {
+  assert.deepEqual(negotiate(request({})), { protocol: undefined, framed: false, offered: [] });
+  const cases: [string, string | undefined, string, boolean][] = [
+    // header, preferred, echoed, framed
+    ["wshub.v1", undefined, "wshub.v1", true],
+    ["chat, wshub.v1", undefined, "wshub.v1", true],
+    ["chat,wshub.v1", undefined, "wshub.v1", true], // Node's ws joins without a space
+    ["chat ,wshub.v1", undefined, "wshub.v1", true],
+    ["chat,  \twshub.v1", undefined, "wshub.v1", true],
+    ["wshub.v1,wshub.token.s3cr3t", undefined, "wshub.v1", true],
+    ["wshub.token.s3cr3t, wshub.v1", undefined, "wshub.v1", true],
+    ["alice", undefined, "alice", false],
+    ["a, b", "b", "b", false],
+    ["a,b", "b", "b", false],
+    ["a,b", "c", "a", false],
+    ["wshub.token.x, chat", undefined, "chat", false],
+    ["wshub.token.x, chat", "wshub.token.x", "chat", false], // not even when preferred
+  ];
+  for (const [header, preferred, protocol, framed] of cases) {
+    const negotiated = negotiate(offering(header), preferred);
+    assert.ok(!(negotiated instanceof Response), header);
+    assert.equal(negotiated.protocol, protocol, header);
+    assert.equal(negotiated.framed, framed, header);
+  }
+  // Blank lists offer nothing: nothing is echoed.
+  for (const header of ["", " ", ",", " , ,\t"]) {
+    assert.deepEqual(negotiate(offering(header)), {
+      protocol: undefined,
+      framed: false,
+      offered: [],
+    });
+  }
+});
+
+Deno.test("negotiate: 400 saying why for malformed lists and lists of credentials only", async () => {
+  const cases: [string, RegExp][] = [
+    ["wshub.token.s3cr3t", /only a credential .*offer wshub\.v1/],
+    ["wshub.token.a, wshub.token.b", /only a credential/],
+    ["chat wshub.v1", /"chat wshub\.v1", which is not a subprotocol name/],
+    ['wshub.v1, "quoted"', /"\\"quoted\\"", which is not a subprotocol name/],
+    ["wshub.v1;q=1", /not a subprotocol name/],
+    ["wshub.v1, caf\u00e9", /not a subprotocol name/],
+  ];
+  for (const [header, reason] of cases) {
+    const refusal = negotiate(offering(header));
+    assert.ok(refusal instanceof Response, header);
+    assert.equal(refusal.status, 400, header);
+    assert.match(await refusal.text(), reason, header);
+  }
+});
+
+Deno.test("upgradableRequest: the request itself when Deno finds the protocol, else a Proxy with a ', ' list", () => {
+  const plain = offering("chat, wshub.v1");
+  const negotiated = negotiate(plain) as Negotiated;
+  assert.equal(upgradableRequest(plain, negotiated), plain, "already canonical: no wrapper");
+  const none = request({});
+  assert.equal(upgradableRequest(none, negotiate(none) as Negotiated), none);
+
+  for (const header of ["chat,wshub.v1", "chat ,wshub.v1", "chat,\twshub.v1,wshub.token.t"]) {
+    const original = offering(header);
+    const wrapped = upgradableRequest(original, negotiate(original) as Negotiated);
+    assert.notEqual(wrapped, original, header);
+    const list = wrapped.headers.get("sec-websocket-protocol")!;
+    assert.ok(list.split(", ").includes("wshub.v1"), `Deno's split finds wshub.v1 in ${list}`);
+    assert.equal(
+      original.headers.get("sec-websocket-protocol"),
+      header,
+      "the original is unchanged",
+    );
+    assert.equal(wrapped.url, original.url);
+    assert.equal(wrapped.method, "GET");
+  }
 });
