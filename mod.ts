@@ -30,5 +30,5 @@ export type { DisconnectInfo, HubOptions, Identity, OverflowPolicy } from "./src
 export type { HubStats } from "./src/server/stats.ts";
 export type { RateLimitOptions } from "./src/server/rate_limit.ts";
 export { type Logger, quietLogger } from "./src/server/logger.ts";
-export { protocolToken } from "./src/server/admission.ts";
 export { CloseCode, SUBPROTOCOL } from "./src/protocol/mod.ts";
+export { parseSubprotocols, protocolToken } from "./src/protocol/subprotocols.ts";

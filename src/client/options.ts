@@ -5,14 +5,11 @@
  * @module
  */
 
-import { SUBPROTOCOL, TOKEN_PREFIX } from "../protocol/mod.ts";
+import { isToken, SUBPROTOCOL, TOKEN_PREFIX } from "../protocol/mod.ts";
 import { type Backoff, type ReconnectOptions, resolveBackoff } from "./reconnect.ts";
 
 const DEFAULT_QUEUE_LIMIT = 100;
 const DEFAULT_CONNECT_TIMEOUT = 10_000;
-
-/** RFC 7230 `token` characters: what a subprotocol name may contain. */
-const TOKEN_CHARS = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /**
  * Options of {@linkcode connect}.
@@ -115,7 +112,7 @@ export function resolveUrl(url: string | URL): string {
 export function resolveOptions<T>(options: ConnectOptions<T>): ResolvedOptions<T> {
   const protocols = [SUBPROTOCOL];
   if (options.token !== undefined) {
-    if (!TOKEN_CHARS.test(options.token)) {
+    if (!isToken(options.token)) {
       throw new TypeError(
         "The token option may only contain RFC 7230 token characters " +
           "(letters, digits and !#$%&'*+-.^_`|~): encode it as base64url.",

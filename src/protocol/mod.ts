@@ -17,6 +17,13 @@ export {
   TOKEN_PREFIX,
 } from "./tags.ts";
 export { utf8Length } from "./utf8.ts";
+export {
+  chooseSubprotocol,
+  isCredential,
+  isToken,
+  parseSubprotocols,
+  protocolToken,
+} from "./subprotocols.ts";
 export { encodePayload, Payload } from "./payload.ts";
 export { encodeBatch, splitBatch } from "./batch.ts";
 export { encodeHello, type Hello, parseHello } from "./hello.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { SUBPROTOCOL, TOKEN_PREFIX } from "../protocol/mod.ts";
+import { chooseSubprotocol } from "../protocol/subprotocols.ts";
 
 function refuse(status: number, message: string, headers?: HeadersInit): Response {
   return new Response(message + "\n", {
@@ -16,8 +16,9 @@ function refuse(status: number, message: string, headers?: HeadersInit): Respons
 }
 
 /**
- * Checks that `req` is a WebSocket upgrade: a GET with `Upgrade: websocket`
- * and a `Sec-WebSocket-Key`. Returns the refusal to send, or `undefined`.
+ * Checks that `req` is a WebSocket upgrade: a GET with `Upgrade: websocket`,
+ * `Sec-WebSocket-Version: 13` (otherwise 426 naming version 13, RFC 6455
+ * §4.2.2) and a `Sec-WebSocket-Key`. Returns the refusal to send, or `undefined`.
  */
 export function checkUpgrade(req: Request): Response | undefined {
   const upgrade = req.headers.get("upgrade");
@@ -31,6 +32,16 @@ export function checkUpgrade(req: Request): Response | undefined {
     return refuse(405, `A WebSocket upgrade must be a GET request, not ${req.method}`, {
       allow: "GET",
     });
+  }
+  const version = req.headers.get("sec-websocket-version");
+  if (version?.trim() !== "13") {
+    return refuse(
+      426,
+      `This server speaks WebSocket version 13 only (RFC 6455), and the request offered ${
+        version === null ? "no Sec-WebSocket-Version" : `version ${JSON.stringify(version)}`
+      }: send Sec-WebSocket-Version: 13`,
+      { "sec-websocket-version": "13", upgrade: "websocket", connection: "Upgrade" },
+    );
   }
   const key = req.headers.get("sec-websocket-key");
   if (key === null || !/^[A-Za-z0-9+/]{22}==$/.test(key.trim())) {
@@ -74,55 +85,22 @@ export interface Negotiated {
   protocol: string | undefined;
   /** Whether the connection speaks `wshub.v1`. */
   framed: boolean;
+  /** Everything offered, in order (see `parseSubprotocols`). */
+  offered: string[];
 }
 
 /**
- * Chooses the subprotocol to echo: `wshub.v1` when offered (a framed
- * connection), otherwise the first protocol offered (a plain connection; the
- * echo is what browsers require), otherwise none. The list is split on `", "`
- * exactly as Deno splits it, so the echo is always one Deno accepts.
+ * Chooses the subprotocol to echo (see `chooseSubprotocol`): `wshub.v1` when
+ * offered (a framed connection), otherwise `preferred` if offered, otherwise
+ * the first offer that is not a credential (a plain connection), otherwise
+ * none. Returns a 400 refusal, saying why, when the list is malformed or
+ * offers nothing but credentials.
  */
-export function negotiate(req: Request, preferred?: string): Negotiated {
-  const header = req.headers.get("sec-websocket-protocol");
-  if (header === null || header.trim() === "") return { protocol: undefined, framed: false };
-  const offered = header.split(", ");
-  if (offered.includes(SUBPROTOCOL)) return { protocol: SUBPROTOCOL, framed: true };
-  if (preferred !== undefined && offered.includes(preferred)) {
-    return { protocol: preferred, framed: false };
-  }
-  return { protocol: offered[0], framed: false };
+export function negotiate(req: Request, preferred?: string): Negotiated | Response {
+  const choice = chooseSubprotocol(req.headers.get("sec-websocket-protocol"), preferred);
+  if (!choice.ok) return refuse(400, `Cannot negotiate a subprotocol: ${choice.reason}`);
+  return { protocol: choice.protocol, framed: choice.framed, offered: choice.offered };
 }
 
 /** A plain-text refusal with a status (used for 500 and 503). */
 export { refuse };
-
-/**
- * Reads the credential a client offered as the subprotocol
- * `wshub.token.<token>`, for use in an `identify` hook. Returns `undefined`
- * when there is none.
- *
- * @example Authenticate with a token carried in the protocol list
- * ```ts
- * import { Hub, protocolToken } from "@wshub/hub";
- *
- * const sessions = new Map([["s3cret", "alice"]]);
- * const hub = new Hub({
- *   identify(req) {
- *     const user = sessions.get(protocolToken(req) ?? "");
- *     return user ?? new Response("unknown session", { status: 401 });
- *   },
- * });
- * await hub.close();
- * ```
- */
-export function protocolToken(req: Request): string | undefined {
-  const header = req.headers.get("sec-websocket-protocol");
-  if (header === null) return undefined;
-  for (const entry of header.split(",")) {
-    const protocol = entry.trim();
-    if (protocol.startsWith(TOKEN_PREFIX) && protocol.length > TOKEN_PREFIX.length) {
-      return protocol.slice(TOKEN_PREFIX.length);
-    }
-  }
-  return undefined;
-}

@@ -6,7 +6,7 @@
  */
 
 import { encodePayload } from "../protocol/mod.ts";
-import { checkOrigin, checkUpgrade, negotiate, refuse } from "./admission.ts";
+import { checkOrigin, checkUpgrade, negotiate, type Negotiated, refuse } from "./admission.ts";
 import { type Client, Connection } from "./connection.ts";
 import { type HubOptions, type Identity, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { attachReader } from "./reader.ts";
@@ -24,6 +24,7 @@ export interface UpgradeOptions {
   /**
    * For plain clients that offer several subprotocols: the one to echo, if
    * offered. Default: `wshub.v1` when offered, else the first one offered.
+   * A credential (`wshub.token.*`) is never echoed.
    */
   protocol?: string;
 }
@@ -123,7 +124,8 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    * `Deno.serve` handler and return what it returns.
    *
    * Before upgrading, it checks the request (426 if it is not a WebSocket
-   * upgrade, 405 if not a GET, 400 if the handshake is malformed), the
+   * upgrade or not version 13, 405 if not a GET, 400 if the handshake is
+   * malformed or its subprotocol list cannot be negotiated), the
    * origin (403, see `allowedOrigins`), and calls `identify` (whose
    * `Response`, if any, is returned as it is). A hub that is shutting down
    * answers 503. It never throws.
@@ -145,8 +147,14 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
   upgrade(req: Request, options?: UpgradeOptions): Response | Promise<Response> {
     if (this.#closing) return refuse(503, "The hub is shutting down; reconnect later");
     let refusal: Response | undefined;
+    let negotiated: Negotiated | Response | undefined;
     try {
       refusal = checkUpgrade(req) ?? checkOrigin(req, this.#options.allowedOrigins);
+      if (refusal === undefined) {
+        // Before identify: a list that cannot be negotiated is refused at once.
+        negotiated = negotiate(req, options?.protocol);
+        if (negotiated instanceof Response) refusal = negotiated;
+      }
     } catch (error) {
       // Deno closes a request's headers once it has been upgraded: reading
       // them throws when the same request is upgraded a second time.
@@ -159,9 +167,10 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
       });
       return refusal;
     }
+    const chosen = negotiated as Negotiated;
     const identify = this.#options.identify;
     if (identify === undefined || (options !== undefined && "user" in options)) {
-      return this.#accept(req, options?.user, options);
+      return this.#accept(req, options?.user, chosen);
     }
     let identity: Identity | Promise<Identity>;
     try {
@@ -171,11 +180,11 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
     }
     if (identity instanceof Promise) {
       return identity.then(
-        (resolved) => this.#admit(req, resolved, options),
+        (resolved) => this.#admit(req, resolved, chosen),
         (error) => this.#identifyFailed(error),
       );
     }
-    return this.#admit(req, identity, options);
+    return this.#admit(req, identity, chosen);
   }
 
   /**
@@ -322,7 +331,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
     return this.close();
   }
 
-  #admit(req: Request, identity: unknown, options: UpgradeOptions | undefined): Response {
+  #admit(req: Request, identity: unknown, negotiated: Negotiated): Response {
     if (identity instanceof Response) {
       this.#options.logger.debug("wshub: identify refused the upgrade", {
         status: identity.status,
@@ -337,7 +346,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
         ),
       );
     }
-    return this.#accept(req, identity, options);
+    return this.#accept(req, identity, negotiated);
   }
 
   #identifyFailed(error: unknown): Response {
@@ -361,16 +370,32 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
     return refuse(400, `WebSocket upgrade failed: ${message}`);
   }
 
-  #accept(req: Request, user: string | undefined, options: UpgradeOptions | undefined): Response {
+  /**
+   * Deno's protocol-level idle timeout, in seconds. Plain clients get the
+   * `idleTimeout` option: it is their only keepalive. Framed clients get one
+   * twice as long as the application heartbeat's deadline, so it never fires
+   * for a live client; it is the backstop that releases a socket whose
+   * reading Deno itself gave up on (see `docs/deno-limits.md`, huge messages).
+   */
+  #idleTimeout(framed: boolean): number {
+    if (!framed) return this.#options.idleTimeout;
+    const { pingInterval, pongTimeout } = this.#options;
+    return Math.ceil((2 * (pingInterval + pongTimeout)) / 1000);
+  }
+
+  #accept(req: Request, user: string | undefined, negotiated: Negotiated): Response {
     if (this.#closing) return refuse(503, "The hub is shutting down; reconnect later");
-    let protocol: string | undefined, framed: boolean;
+    const { protocol, framed } = negotiated;
     let upgraded: { socket: WebSocket; response: Response };
     try {
-      ({ protocol, framed } = negotiate(req, options?.protocol));
-      upgraded = Deno.upgradeWebSocket(req, {
-        protocol,
-        idleTimeout: framed ? 0 : this.#options.idleTimeout,
-      });
+      // Deno finds the protocol to echo by splitting the offered list on ", "
+      // only, and throws when a list joined otherwise (Node's ws sends "a,b")
+      // does not match. So the hub, which parsed the list itself, upgrades
+      // without naming a protocol and sets the echo on the 101 response.
+      upgraded = Deno.upgradeWebSocket(req, { idleTimeout: this.#idleTimeout(framed) });
+      if (protocol !== undefined) {
+        upgraded.response.headers.set("sec-websocket-protocol", protocol);
+      }
     } catch (error) {
       // Malformed, or already upgraded (by another call, or while an async
       // identify was running).

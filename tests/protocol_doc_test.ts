@@ -1,0 +1,79 @@
+// docs/protocol.md, checked over real sockets (issue #9): the `b` examples
+// are the frames the hub sends, ping tokens are counted in UTF-16 units, and
+// a framed client is cut pongTimeout after a ping nothing followed (not
+// pingInterval + pongTimeout after it), as the README and the protocol page say.
+// (Client-sent `h` and `b` frames closing with 1002, and maxMessageBytes not
+// counting the tag, are covered in reader_test.ts.)
+
+import assert from "node:assert/strict";
+import { type DisconnectInfo, SUBPROTOCOL } from "../mod.ts";
+import { tickInterval } from "../src/server/heartbeat.ts";
+import { serveHub, TestClient, until, within } from "./_helpers.ts";
+
+Deno.test("the b frames in docs/protocol.md are exactly what the hub sends", async () => {
+  const served = serveHub<string>();
+  const client = await TestClient.open(served.url, SUBPROTOCOL);
+  await until(() => served.hub.size === 1, 2000, "registration");
+  await client.received(1); // the hello
+  const examples: [string[], string][] = [
+    [["hello", "hi"], "b5:hello2:hi"],
+    [["😀", "héllo", ""], "b2:😀5:héllo0:"],
+  ];
+  for (const [messages, frame] of examples) {
+    const before = client.messages.length;
+    for (const message of messages) void served.hub.broadcast(message); // one batch
+    await client.received(before + 1);
+    assert.equal(client.messages[before], frame);
+  }
+  assert.equal("😀".length, 2, "2 UTF-16 units");
+  assert.equal(new TextEncoder().encode("😀").byteLength, 4, "4 UTF-8 bytes");
+  await served.close();
+  await client.closed;
+});
+
+Deno.test("ping tokens are 1-32 UTF-16 units: 16 emoji are answered, one unit more is 1002", async () => {
+  const served = serveHub();
+  const client = await TestClient.open(served.url, SUBPROTOCOL);
+  await client.received(1); // the hello
+  const token = "😀".repeat(16); // 16 characters, 32 units
+  client.socket.send("p" + token);
+  await client.received(2);
+  assert.equal(client.messages[1], "P" + token);
+  client.socket.send("p" + token + "a"); // 33 units
+  const closed = await within(client.closed, 3000, "the close");
+  assert.equal(closed.code, 1002);
+  assert.match(closed.reason, /1-32/);
+  await served.close();
+});
+
+Deno.test("a framed client is cut about pongTimeout after a ping that nothing followed", async () => {
+  const pingInterval = 400, pongTimeout = 100;
+  const tick = tickInterval({ pingInterval, pongTimeout, writeTimeout: 10_000 });
+  let disconnectedAt = 0;
+  const infos: DisconnectInfo[] = [];
+  const served = serveHub({
+    pingInterval,
+    pongTimeout,
+    onDisconnect(_client, info) {
+      disconnectedAt = performance.now();
+      infos.push(info);
+    },
+  });
+  // Reads everything, answers nothing.
+  const client = await TestClient.open(served.url, SUBPROTOCOL);
+  await client.received(2, 3000); // the hello, then the first ping
+  const pingSeenAt = performance.now();
+  assert.equal(client.messages[1], "p1");
+  await until(() => infos.length === 1, 3000, "the heartbeat cut-off");
+  assert.equal(infos[0].code, 4000);
+  const elapsed = disconnectedAt - pingSeenAt;
+  // The ping left the hub at or before pingSeenAt; the cut comes at most two
+  // ticks after its deadline (plus timer lateness).
+  assert.ok(elapsed >= pongTimeout - 20, `cut ${elapsed.toFixed(1)} ms after the ping: too early`);
+  assert.ok(
+    elapsed < pingInterval,
+    `cut ${elapsed.toFixed(1)} ms after the ping; expected about ${pongTimeout} + ${2 * tick}`,
+  );
+  assert.equal((await within(client.closed, 3000, "the close")).code, 4000);
+  await served.close();
+});
