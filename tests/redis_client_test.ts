@@ -506,49 +506,56 @@ redisTest(
       while (!stop) {
         await Promise.all(
           channels.map((c) =>
-            client.publish(c, "x").catch((e: Error) => void failures.push(e.constructor.name))
+            client.publish(c, "x").catch((e: Error) => void failures.push(e.message))
           ),
         );
         await delay(10);
       }
     })();
-    await until(() => lastSeen.size === channels.length, 2_000, "traffic on every channel");
+    try {
+      await until(() => lastSeen.size === channels.length, 2_000, "traffic on every channel");
 
-    await redis.kill();
-    await delay(300);
-    assert.equal(client.isReady, false);
-    assert.equal(subscriber.isReady, false);
-    // Measured from the restart() call, so redis-server's own start-up is included.
-    const restarting = performance.now();
-    await redis.restart();
-    const startup = performance.now() - restarting;
-    await until(() => subscriber.isReady, 2_000, "subscriber ready");
-    const subReady = subEvents.findLast((e) => e.type === "ready")!.at - restarting;
-    // 'ready' fires after the SUBSCRIBE replies: every channel is back on the server.
-    assert.equal((await redisCli(redis.port, "PUBSUB", "CHANNELS")).split("\n").length, 200);
-    await until(
-      () => channels.every((c) => (lastSeen.get(c) ?? 0) > restarting),
-      2_000,
-      "a message on every channel after the restart",
-    );
-    const allFlowing = Math.max(...channels.map((c) => lastSeen.get(c)!)) - restarting;
-    console.log(
-      `  after restart() began: redis-server answered PING ${startup.toFixed(0)} ms, ` +
-        `subscriber ready ${subReady.toFixed(0)} ms, all 200 channels flowing ` +
-        `${allFlowing.toFixed(0)} ms; publishes rejected during the outage: ${failures.length}`,
-    );
-    assert.ok(allFlowing < 2_000);
-    stop = true;
-    await traffic;
+      await redis.kill();
+      await delay(300);
+      assert.equal(client.isReady, false);
+      assert.equal(subscriber.isReady, false);
+      // Measured from the restart() call, so redis-server's own start-up is included.
+      const restarting = performance.now();
+      await redis.restart();
+      const startup = performance.now() - restarting;
+      await until(() => subscriber.isReady, 2_000, "subscriber ready");
+      const subReady = subEvents.findLast((e) => e.type === "ready")!.at - restarting;
+      // 'ready' fires after the SUBSCRIBE replies: every channel is back on the server.
+      assert.equal((await redisCli(redis.port, "PUBSUB", "CHANNELS")).split("\n").length, 200);
+      await until(
+        () => channels.every((c) => (lastSeen.get(c) ?? 0) > restarting),
+        2_000,
+        "a message on every channel after the restart",
+      );
+      const allFlowing = Math.max(...channels.map((c) => lastSeen.get(c)!)) - restarting;
+      console.log(
+        `  after restart() began: redis-server answered PING ${startup.toFixed(0)} ms, ` +
+          `subscriber ready ${subReady.toFixed(0)} ms, all 200 channels flowing ` +
+          `${allFlowing.toFixed(0)} ms; publishes rejected during the outage: ${failures.length}`,
+      );
+      assert.ok(allFlowing < 2_000);
+    } finally {
+      stop = true;
+      await traffic;
+    }
 
     // Status as events: error → reconnecting (→ error → reconnecting …) → connect → ready.
+    // The first error is the dropped socket: a clean close (FIN), or ECONNRESET when
+    // the killed server still had unread input (the kernel answers with RST).
+    const dropped = /Socket closed unexpectedly|ECONNRESET/;
     const after = events.map((e) => e.type).slice(2);
     assert.equal(after[0], "error");
-    assert.ok(events[2].error instanceof SocketClosedUnexpectedlyError);
+    assert.match(String(events[2].error), dropped);
     assert.deepEqual(after.slice(-2), ["connect", "ready"]);
     assert.ok(subEvents.some((e) => e.type === "reconnecting"));
-    // In-flight publishes at the kill were rejected with the socket error.
-    assert.ok(failures.every((f) => f === "SocketClosedUnexpectedlyError"), failures.join());
+    // Publishes in flight at the kill were rejected with that error; later ones were
+    // queued (offline queue) and sent after the reconnect.
+    assert.ok(failures.every((f) => dropped.test(f)), failures.join());
 
     await shutdown(subscriber, backoff);
     await shutdown(client, backoff);
