@@ -16,6 +16,13 @@ export interface RedisServer {
   restart(): Promise<void>;
   /** SIGKILLs the server and waits for the process to be reaped; the port goes dead. */
   kill(): Promise<void>;
+  /**
+   * SIGSTOPs the server: connections stay open and the kernel still accepts new
+   * ones, but nothing is answered (a hung server or a silent network).
+   */
+  freeze(): void;
+  /** SIGCONTs a frozen server. */
+  thaw(): void;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -103,10 +110,21 @@ export async function startRedis(): Promise<RedisServer> {
   }
 
   let stopped = false;
+  let frozen = false;
+  const signal = (sig: Deno.Signal) => {
+    try {
+      child?.kill(sig);
+    } catch { /* already exited */ }
+  };
+  const thaw = () => {
+    if (frozen) signal("SIGCONT");
+    frozen = false;
+  };
   const kill = async () => {
     const running = child;
     if (running === undefined) return;
     child = undefined;
+    frozen = false;
     try {
       running.kill("SIGKILL");
     } catch { /* already exited */ }
@@ -119,6 +137,12 @@ export async function startRedis(): Promise<RedisServer> {
       return child !== undefined;
     },
     kill,
+    freeze() {
+      if (child === undefined) throw new Error("freeze() while not running");
+      signal("SIGSTOP");
+      frozen = true;
+    },
+    thaw,
     async restart() {
       if (stopped) throw new Error("restart() after stop()");
       await kill();
@@ -127,6 +151,7 @@ export async function startRedis(): Promise<RedisServer> {
     async stop() {
       if (stopped) return;
       stopped = true;
+      thaw(); // a stopped process would not act on SIGTERM
       const running = child;
       child = undefined;
       if (running !== undefined) {

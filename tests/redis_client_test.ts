@@ -18,6 +18,7 @@ import {
   type RedisClientType,
   RESP_TYPES,
   SocketClosedUnexpectedlyError,
+  SocketTimeoutError,
   TimeoutError,
 } from "@redis/client";
 import { delay, until, within } from "./_helpers.ts";
@@ -595,6 +596,50 @@ redisTest(
 
     await shutdown(queued.client, queued.backoff);
     await shutdown(refusing.client, refusing.backoff);
+    await assertNoClients(redis);
+  },
+);
+
+redisTest(
+  "a frozen Redis: sent commands wait forever unless pingInterval + socketTimeout notice",
+  async () => {
+    await using redis = await startRedis();
+    // No timeout covers a command once written (v6's timeout is for the unsent queue).
+    const plain = makeClient(redis.url);
+    // pingInterval keeps a healthy connection busy; socketTimeout drops a silent one.
+    const guarded = makeClient(redis.url, { pingInterval: 200, socket: { socketTimeout: 600 } });
+    // node-redis's default strategy gives up for good on a socket timeout.
+    const defaults = createClient({
+      url: redis.url,
+      maintNotifications: "disabled",
+      pingInterval: 200,
+      socket: { socketTimeout: 600 },
+    }) as Client;
+    const defaultsEvents: Events = [];
+    watch(defaults, defaultsEvents);
+    await Promise.all([plain.client.connect(), guarded.client.connect(), defaults.connect()]);
+    await delay(700); // a healthy idle connection survives socketTimeout thanks to the PINGs
+    assert.ok(guarded.client.isReady && defaults.isReady);
+
+    redis.freeze();
+    let plainPong = false;
+    const plainPing = plain.client.ping().then(() => plainPong = true);
+    const frozenAt = performance.now();
+    await assert.rejects(guarded.client.ping(), SocketTimeoutError);
+    const noticed = performance.now() - frozenAt;
+    assert.ok(noticed < 1_500, `${noticed.toFixed(0)} ms`);
+    await until(() => defaultsEvents.some((e) => e.type === "terminated"), 1_500, "terminated");
+    assert.equal(defaults.isOpen, false, "the default strategy closed the client for good");
+    assert.equal(plainPong, false);
+    assert.equal(plain.client.isReady, true, "the plain client sees nothing wrong");
+
+    redis.thaw();
+    await within(plainPing, 1_000, "the plain PING, answered late");
+    await until(() => guarded.client.isReady, 2_000, "guarded client back");
+    console.log(`  frozen server noticed after ${noticed.toFixed(0)} ms`);
+    await shutdown(plain.client, plain.backoff);
+    await shutdown(guarded.client, guarded.backoff);
+    defaults.destroy();
     await assertNoClients(redis);
   },
 );
