@@ -191,6 +191,11 @@ export interface TargetReport {
   fdsPeak: number;
   fdsAfter: number | null;
   lagMaxMs: number | null;
+  /**
+   * The longest time without a per-second line from the target, up to the report (while it
+   * lives): a stalled event loop shows here even when it never gets to report its own lag.
+   */
+  lineGapMaxMs: number;
   closeCodes: Record<string, number>;
   onMessageAfterDisconnect: number;
   stats: Record<string, number> | null;
@@ -219,6 +224,8 @@ export class Target {
   #waiters: (() => void)[] = [];
   #rssCapKiB: number;
   #started = performance.now();
+  #lastLineAt = performance.now();
+  #lineGapMax = 0;
 
   private constructor(child: Deno.ChildProcess, port: number, pid: number, rssCapMiB: number) {
     this.#child = child;
@@ -296,6 +303,21 @@ export class Target {
     return new Promise((r) => this.#waiters.push(r));
   }
 
+  /**
+   * Waits until the target has caught up: two per-second lines in a row with a lag under
+   * `calmMs`, at most `maxMs`. Returns how long it waited.
+   */
+  async settle(maxMs = 20_000, calmMs = 100): Promise<number> {
+    const start = performance.now();
+    let calm = 0;
+    while (!this.exited && calm < 2 && performance.now() - start < maxMs) {
+      await within(this.nextSample(), maxMs - (performance.now() - start), undefined);
+      const last = this.last;
+      calm = last !== undefined && last.lagMaxMs < calmMs ? calm + 1 : 0;
+    }
+    return Math.round(performance.now() - start);
+  }
+
   /** Asks the target's hub to close (`GET /__close`). */
   async closeHub(): Promise<void> {
     const res = await fetch(`http://127.0.0.1:${this.port}/__close`);
@@ -339,6 +361,9 @@ export class Target {
       lagMaxMs: this.samples.length === 0
         ? null
         : Math.round(Math.max(...this.samples.map((s) => s.lagMaxMs))),
+      lineGapMaxMs: Math.round(
+        Math.max(this.#lineGapMax, this.exited ? 0 : performance.now() - this.#lastLineAt),
+      ),
       closeCodes: last?.closeCodes ?? {},
       onMessageAfterDisconnect: last?.onMessage.afterDisconnect ?? 0,
       stats: last?.stats ?? null,
@@ -367,7 +392,7 @@ export class Target {
       void this.kill(`RSS ${mib(rss * 1024)} MiB passed the cap of ${this.#rssCapKiB / 1024} MiB`);
       return;
     }
-    if (++this.#fdTick % 5 === 0) {
+    if (++this.#fdTick % 2 === 0) {
       const fds = this.fds();
       if (fds > this.peakFds) this.peakFds = fds;
     }
@@ -386,6 +411,9 @@ export class Target {
       }
       if (parsed.event === undefined) {
         const sample = parsed as unknown as TargetSample;
+        const now = performance.now();
+        this.#lineGapMax = Math.max(this.#lineGapMax, now - this.#lastLineAt);
+        this.#lastLineAt = now;
         this.samples.push(sample);
         if (sample.fds > this.peakFds) this.peakFds = sample.fds;
       } else {
@@ -769,7 +797,7 @@ export class Peer {
         pong[0] = 0x50; // P
         void this.send(encodeClientFrame(Opcode.Text, pong));
       }
-    } else if (tag === 0x50 /* P */) {
+    } else if (tag === 0x50 /* P */ && this.#pings.size > 0) {
       const token = decoder.decode(payload.subarray(1));
       const sent = this.#pings.get(token);
       if (sent !== undefined) {
