@@ -416,12 +416,12 @@ export class Target {
         this.#lastLineAt = now;
         this.samples.push(sample);
         if (sample.fds > this.peakFds) this.peakFds = sample.fds;
+        const waiters = this.#waiters;
+        this.#waiters = [];
+        for (const w of waiters) w();
       } else {
         this.events.push(parsed);
       }
-      const waiters = this.#waiters;
-      this.#waiters = [];
-      for (const w of waiters) w();
     }
     await this.status;
     for (const w of this.#waiters) w();
