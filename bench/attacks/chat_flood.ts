@@ -146,5 +146,5 @@ emit({
       all.firstCloseAfterMs === null ? "" : ` from ${all.firstCloseAfterMs} ms`
     }; probes ping p99 ${result.probes.rttP99} ms, echo p99 ${
       quantile(probes.flatMap((p) => p.echoRtts), 0.99)
-    } ms; server lag max ${server.lagMaxMs} ms, line gap ${server.lineGapMaxMs} ms`,
+    } ms; server lag max ${server.lagMaxMs} ms, longest silence ${server.lineGapMaxMs} ms, peak RSS ${server.peakRssMiB} MiB`,
 });

@@ -8,7 +8,7 @@
  * killed if its RSS passes `--rss-cap` (default 6144 MiB).
  *
  * Flags: `--size=MiB` (600), `--fragment=MiB` (1), `--parallel=N` (1), `--wait=S` seconds to wait
- * for the close after the last fragment (20), `--after=S` seconds before RSS-after is read (5),
+ * for the close after the last fragment (20), `--after=S` seconds before the probes and RSS-after are read (5),
  * `--timeout=S` (120), and the common flags of lib.ts.
  *
  * ```sh
@@ -93,9 +93,11 @@ async function attack(): Promise<AttackerReport> {
 }
 
 const attackers = await Promise.all(Array.from({ length: parallel }, attack));
+await Promise.race([sleep(afterS * 1000), target.status]);
+await sleep(200); // a dead target's connections end within milliseconds
 const probeSummary = probesSummary(probes);
 for (const p of probes) p.close();
-await Promise.race([sleep(afterS * 1000), target.status]);
+await Promise.race([sleep(1000), target.status]);
 const after = snapshot(target);
 const server = target.report(before, after);
 clearTimeout(hardStop);

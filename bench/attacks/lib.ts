@@ -199,8 +199,10 @@ export interface TargetReport {
   closeCodes: Record<string, number>;
   onMessageAfterDisconnect: number;
   stats: Record<string, number> | null;
-  /** Per-second: [t s, rss MiB, heapUsed MiB, fds, lag max ms]. */
+  /** The target's per-second lines: [t s, rss MiB, heapUsed MiB, fds, lag max ms]. */
   timeline: [number, number, number, number, number][];
+  /** Read by the harness from /proc each second, even when the target stalls: [t s, rss MiB, fds]. */
+  procTimeline: [number, number, number][];
 }
 
 const TARGET = new URL("./target_server.ts", import.meta.url).pathname;
@@ -221,6 +223,7 @@ export class Target {
   #stderr = "";
   #sampler: ReturnType<typeof setInterval>;
   #fdTick = 0;
+  #procTimeline: [number, number, number][] = [];
   #waiters: (() => void)[] = [];
   #rssCapKiB: number;
   #started = performance.now();
@@ -374,6 +377,7 @@ export class Target {
         s.fds,
         Math.round(s.lagMaxMs),
       ]),
+      procTimeline: this.#procTimeline,
     };
   }
 
@@ -395,6 +399,9 @@ export class Target {
     if (++this.#fdTick % 2 === 0) {
       const fds = this.fds();
       if (fds > this.peakFds) this.peakFds = fds;
+      if (this.#fdTick % 10 === 0) {
+        this.#procTimeline.push([Math.round(this.uptime), mib(rss * 1024), fds]);
+      }
     }
   }
 

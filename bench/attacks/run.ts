@@ -163,6 +163,10 @@ const out = outFlag ?? `${here}results/${date}-${commit}.json`;
 
 interface Record_ {
   id: string;
+  /** The commit the run was made at (HEAD, and the last one that changed the hub's code). */
+  commit: string;
+  srcCommit: string;
+  srcDirty: boolean;
   script: string;
   args: string[];
   what: string;
@@ -202,6 +206,9 @@ async function runOne(run: Run): Promise<Record_> {
   }
   return {
     id: run.id,
+    commit,
+    srcCommit,
+    srcDirty,
     script: run.script,
     args: [...run.args, ...passthrough],
     what: run.what,
