@@ -3,7 +3,8 @@
  *
  * ```sh
  * deno run -A bench/attacks/run.ts                         # every run below
- * deno run -A bench/attacks/run.ts chat_flood zombies      # by run id or by script name
+ * deno run -A bench/attacks/run.ts chat_flood_1000 zombies # these runs, by id
+ * deno run -A bench/attacks/run.ts chat_flood.ts           # every run of that script
  * deno run -A bench/attacks/run.ts --list
  * deno run -A bench/attacks/run.ts ping_flood -- --target-options='{"maxControlBytes":65536}'
  * ```
@@ -139,14 +140,15 @@ if (flags.has("--list")) {
   }
   Deno.exit(0);
 }
-const unknown = names.filter((n) => !RUNS.some((r) => r.id === n || r.script === n));
+const unknown = names.filter((n) => !RUNS.some((r) => r.id === n || `${r.script}.ts` === n));
 if (unknown.length > 0) {
   console.error(`unknown run(s): ${unknown.join(", ")}; see --list`);
   Deno.exit(2);
 }
+// A run id selects that run alone; `<script>.ts` selects every run of that script.
 const selected = names.length === 0
   ? RUNS
-  : RUNS.filter((r) => names.includes(r.id) || names.includes(r.script));
+  : RUNS.filter((r) => names.includes(r.id) || names.includes(`${r.script}.ts`));
 
 async function git(...args: string[]): Promise<string> {
   const out = await new Deno.Command("git", { args, cwd: root, stdout: "piped", stderr: "null" })
