@@ -31,4 +31,9 @@ export type { HubStats } from "./src/server/stats.ts";
 export type { RateLimitOptions } from "./src/server/rate_limit.ts";
 export { type Logger, quietLogger } from "./src/server/logger.ts";
 export { CloseCode, SUBPROTOCOL } from "./src/protocol/mod.ts";
+export {
+  keepServing,
+  type KeepServingOptions,
+  type KeptServer,
+} from "./src/server/keep_serving.ts";
 export { parseSubprotocols, protocolToken } from "./src/protocol/subprotocols.ts";

@@ -53,6 +53,11 @@ export function checkUpgrade(req: Request): Response | undefined {
 /**
  * Checks the `Origin` header against the allowed origins (see the hub's
  * `allowedOrigins` option). Returns the refusal (403) or `undefined`.
+ *
+ * The default (no list) is same-origin: the origin's host must be the
+ * request's `Host`, and its scheme the request's own — except that an
+ * `https:` page may reach a hub that Deno serves over plain `http:` behind a
+ * TLS-terminating proxy. An `http:` page may never reach an `https:` hub.
  */
 export function checkOrigin(
   req: Request,
@@ -62,20 +67,48 @@ export function checkOrigin(
   const origin = req.headers.get("origin");
   if (origin === null) return undefined; // not a browser: origins protect browsers only
   if (allowed === undefined) {
-    const host = req.headers.get("host");
-    let originHost: string | undefined;
-    try {
-      originHost = new URL(origin).host;
-    } catch {
-      originHost = undefined;
-    }
-    if (host !== null && originHost === host.toLowerCase()) return undefined;
+    if (sameOrigin(req, origin)) return undefined;
   } else if (allowed.includes(origin)) {
     return undefined;
   }
   return refuse(
     403,
     `Origin ${origin} may not open a WebSocket here; list it in the hub's allowedOrigins option`,
+  );
+}
+
+function sameOrigin(req: Request, origin: string): boolean {
+  const host = req.headers.get("host");
+  if (host === null) return false;
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return false;
+  }
+  if (url.host !== host.toLowerCase()) return false;
+  const scheme = new URL(req.url).protocol;
+  return url.protocol === scheme || (url.protocol === "https:" && scheme === "http:");
+}
+
+/**
+ * Checks the `Host` header against the allowed hosts (the hub's
+ * `allowedHosts` option; any host when it is not set). A page on an
+ * attacker's domain that resolves to this server (DNS rebinding) sends its
+ * own domain as `Host` and as `Origin`, so the same-origin check alone lets
+ * it in; a list of the hosts this server answers to does not. Returns the
+ * refusal (403) or `undefined`.
+ */
+export function checkHost(
+  req: Request,
+  allowed: readonly string[] | undefined,
+): Response | undefined {
+  if (allowed === undefined) return undefined;
+  const host = (req.headers.get("host") ?? "").toLowerCase();
+  if (allowed.some((name) => name.toLowerCase() === host)) return undefined;
+  return refuse(
+    403,
+    `Host ${JSON.stringify(host)} is not served here; list it in the hub's allowedHosts option`,
   );
 }
 

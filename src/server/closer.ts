@@ -9,8 +9,10 @@
  *   input with a reset that discards what was still unsent — the close frame
  *   included. A peer that keeps talking never learns why it was closed. So a
  *   framed client is first sent a close notice (`c{"code":…,"reason":…}`)
- *   and given a moment to close the connection itself (the reference client
- *   does at once); only then does the hub send its close frame.
+ *   and a ping, and the socket stays open until the peer closes it (the
+ *   reference client does at once), or answers the ping — proof that it has
+ *   read the notice — or {@linkcode NOTICE_GRACE} passes; only then does the
+ *   hub send its close frame.
  * - After `close()`, a peer that never answers the close frame keeps the
  *   socket and its descriptor forever: Deno has no close timeout and no way
  *   to abort a socket. After `closeTimeout` the closer drops the socket
@@ -20,11 +22,13 @@
  * @module
  */
 
-import { encodeCloseNotice, truncateReason } from "../protocol/mod.ts";
+import { encodeCloseNotice, encodePing, encodePong, truncateReason } from "../protocol/mod.ts";
 import { closeSocket, forceRelease } from "./socket.ts";
 
-/** How long a framed peer sent a close notice has to close the connection itself, in ms. */
-export const NOTICE_GRACE = 250;
+/** How long a framed peer sent a close notice has to read it and close the connection itself, in ms. */
+export const NOTICE_GRACE = 1000;
+/** The token of the ping that follows a close notice. */
+const NOTICE_PING = "close";
 /**
  * How long a descriptor released by force with unsent data counts against
  * `maxConnections`: Linux gives up on a peer that acknowledges nothing after
@@ -63,16 +67,24 @@ interface Closing {
 export class Closer {
   readonly #options: CloserOptions;
   readonly #counters: CloserCounters;
+  /** Told of each socket released by force: Deno may fire no `close` event for it. */
+  readonly #onForced: (socket: WebSocket) => void;
   readonly #closing = new Map<WebSocket, Closing>();
   /** When each leaked descriptor was let go, oldest first. */
   readonly #leaks: number[] = [];
-  readonly #settled: (() => void)[] = [];
+  /** Woken when a socket is released or its close frame goes out (see `settle`). */
+  readonly #waiters: (() => void)[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
 
-  constructor(options: CloserOptions, counters: CloserCounters) {
+  constructor(
+    options: CloserOptions,
+    counters: CloserCounters,
+    onForced: (socket: WebSocket) => void,
+  ) {
     this.#options = options;
     this.#counters = counters;
+    this.#onForced = onForced;
   }
 
   /** Sockets closed by the hub that Deno has not released yet. */
@@ -101,6 +113,15 @@ export class Closer {
     socket.addEventListener("close", () => this.#released(socket), { once: true });
     if (notice && this.#sendNotice(socket, code, reason)) {
       this.#closing.set(socket, { code, reason, phase: "notice", deadline: now + NOTICE_GRACE });
+      const read = (event: MessageEvent) => {
+        if (event.data !== encodePong(NOTICE_PING)) return;
+        socket.removeEventListener("message", read);
+        this.#noticeRead(socket);
+      };
+      socket.addEventListener("message", read);
+      socket.addEventListener("close", () => socket.removeEventListener("message", read), {
+        once: true,
+      });
     } else {
       closeSocket(socket, code, reason);
       this.#closing.set(socket, {
@@ -110,20 +131,34 @@ export class Closer {
         deadline: now + this.#options.closeTimeout,
       });
     }
-    this.#schedule();
+    this.#schedule(this.#closing.get(socket)!.deadline);
   }
 
   /**
-   * Resolves once every socket closed so far is released, or after `ms`,
-   * whichever comes first.
+   * Resolves once every socket is released, or once each one still held has
+   * had `grace` ms since its close frame went out (a socket still waiting for
+   * its close notice to be read gets its close frame first: at most
+   * {@linkcode NOTICE_GRACE} later).
    */
-  async settle(ms: number): Promise<void> {
-    if (this.#closing.size === 0) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
-    const settled = new Promise<void>((resolve) => this.#settled.push(resolve));
-    await Promise.race([settled, timeout]);
-    clearTimeout(timer);
+  async settle(grace: number): Promise<void> {
+    while (this.#closing.size > 0) {
+      const now = performance.now();
+      let until = now;
+      for (const closing of this.#closing.values()) {
+        const frameSent = closing.phase === "closing"
+          ? closing.deadline - this.#options.closeTimeout
+          : closing.deadline; // the notice's deadline is when its close frame goes
+        until = Math.max(until, frameSent + grace);
+      }
+      if (until <= now) return;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const changed = new Promise<void>((resolve) => this.#waiters.push(resolve));
+      // Wake at the bound, or when a socket is released or sent its close frame
+      // (a notice read early moves its bound earlier); re-check either way.
+      const wake = new Promise<void>((resolve) => timer = setTimeout(resolve, until - now));
+      await Promise.race([changed, wake]);
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -145,10 +180,26 @@ export class Closer {
     if (socket.bufferedAmount > this.#options.maxBufferedBytes + NOTICE_ROOM) return false;
     try {
       socket.send(encodeCloseNotice({ code, reason }));
+      socket.send(encodePing(NOTICE_PING));
       return true;
     } catch {
       return false;
     }
+  }
+
+  #changed(): void {
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  /** The peer answered the ping after the notice: it has read it; the close frame can go. */
+  #noticeRead(socket: WebSocket): void {
+    const closing = this.#closing.get(socket);
+    if (closing === undefined || closing.phase !== "notice") return;
+    closeSocket(socket, closing.code, closing.reason);
+    closing.phase = "closing";
+    closing.deadline = performance.now() + this.#options.closeTimeout;
+    this.#schedule(closing.deadline);
+    this.#changed();
   }
 
   #released(socket: WebSocket): void {
@@ -157,8 +208,8 @@ export class Closer {
       clearTimeout(this.#timer);
       this.#timer = undefined;
       this.#timerAt = Infinity;
-      for (const resolve of this.#settled.splice(0)) resolve();
     }
+    this.#changed();
   }
 
   #force(socket: WebSocket): void {
@@ -170,15 +221,15 @@ export class Closer {
     }
     forceRelease(socket);
     this.#released(socket);
+    this.#onForced(socket);
   }
 
-  #schedule(): void {
-    let next = Infinity;
-    for (const closing of this.#closing.values()) next = Math.min(next, closing.deadline);
-    if (next === Infinity || next >= this.#timerAt) return;
+  /** Makes sure the timer fires by `deadline` (O(1): deadlines only move later). */
+  #schedule(deadline: number): void {
+    if (deadline >= this.#timerAt) return;
     clearTimeout(this.#timer);
-    this.#timerAt = next;
-    this.#timer = setTimeout(() => this.#tick(), Math.max(0, next - performance.now()));
+    this.#timerAt = deadline;
+    this.#timer = setTimeout(() => this.#tick(), Math.max(0, deadline - performance.now()));
   }
 
   #tick(): void {
@@ -191,10 +242,13 @@ export class Closer {
         closeSocket(socket, closing.code, closing.reason);
         closing.phase = "closing";
         closing.deadline = now + this.#options.closeTimeout;
+        this.#changed();
       } else {
         this.#force(socket);
       }
     }
-    this.#schedule();
+    let next = Infinity;
+    for (const closing of this.#closing.values()) next = Math.min(next, closing.deadline);
+    if (next < Infinity) this.#schedule(next);
   }
 }

@@ -72,6 +72,11 @@ export class Liveness {
     this.#lastSeen = now;
   }
 
+  /** Makes the next check send a ping at once, unless one is already awaited. */
+  probe(): void {
+    if (this.#lastSeen >= this.#pingAt) this.#pingAt = -Infinity;
+  }
+
   /** A pong arrived: if it answers the ping in flight, the round trip is measured. */
   pong(token: string): void {
     if (token === this.#pingToken) {
@@ -132,6 +137,11 @@ export class Heartbeat {
     if (this.#timer === undefined) return;
     clearInterval(this.#timer);
     this.#timer = undefined;
+  }
+
+  /** Pings every framed connection at the next tick (see {@linkcode Liveness.prototype.probe}). */
+  probeAll(connections: Iterable<Connection>): void {
+    for (const connection of connections) if (connection.framed) connection.liveness.probe();
   }
 
   /** Starts watching a connection that has just opened. */

@@ -6,10 +6,18 @@
  */
 
 import { encodePayload } from "../protocol/mod.ts";
-import { checkOrigin, checkUpgrade, negotiate, type Negotiated, refuse } from "./admission.ts";
+import {
+  checkHost,
+  checkOrigin,
+  checkUpgrade,
+  negotiate,
+  type Negotiated,
+  refuse,
+} from "./admission.ts";
 import { type Client, Connection } from "./connection.ts";
 import { type HubOptions, type Identity, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { attachReader } from "./reader.ts";
+import { watchOversizedMessages } from "./runtime_guard.ts";
 import { Scheduler } from "./scheduler.ts";
 import type { HubStats } from "./stats.ts";
 
@@ -70,7 +78,12 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
   readonly #scheduler: Scheduler;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = () => void this.close();
+  readonly #unwatch: (() => void) | undefined;
   #closing = false;
+  /** Sockets upgraded and not yet released (open, opening or closing). */
+  readonly #sockets = new Set<WebSocket>();
+  /** Upgrades refused with 503 because `maxConnections` sockets were held. */
+  #refusedForCapacity = 0;
 
   /**
    * Creates a hub; its scheduler starts at once.
@@ -81,6 +94,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
     this.#options = resolveOptions(options);
     const { onMessage, onConnect, onDisconnect, onError, logger } = this.#options;
     this.#scheduler = new Scheduler(this.#options as ResolvedOptions<unknown, unknown>, {
+      released: (socket) => this.#sockets.delete(socket),
       onMessage: onMessage === undefined
         ? undefined
         : (message, connection) => onMessage(message as In, viewOf<T>(connection), this),
@@ -102,6 +116,9 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
         logger.warn(error.message, { client: connection?.id, error });
       },
     });
+    this.#unwatch = this.#options.guardOversizedMessages
+      ? watchOversizedMessages(() => this.#scheduler.oversizedMessageCaught())
+      : undefined;
     this.#signal = options.signal;
     if (this.#signal !== undefined) {
       if (this.#signal.aborted) void this.close();
@@ -146,10 +163,11 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    */
   upgrade(req: Request, options?: UpgradeOptions): Response | Promise<Response> {
     if (this.#closing) return refuse(503, "The hub is shutting down; reconnect later");
-    let refusal: Response | undefined;
+    let refusal: Response | undefined = this.#checkCapacity();
     let negotiated: Negotiated | Response | undefined;
     try {
-      refusal = checkUpgrade(req) ?? checkOrigin(req, this.#options.allowedOrigins);
+      refusal ??= checkUpgrade(req) ?? checkHost(req, this.#options.allowedHosts) ??
+        checkOrigin(req, this.#options.allowedOrigins);
       if (refusal === undefined) {
         // Before identify: a list that cannot be negotiated is refused at once.
         negotiated = negotiate(req, options?.protocol);
@@ -178,12 +196,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
     } catch (error) {
       return this.#identifyFailed(error);
     }
-    if (identity instanceof Promise) {
-      return identity.then(
-        (resolved) => this.#admit(req, resolved, chosen),
-        (error) => this.#identifyFailed(error),
-      );
-    }
+    if (identity instanceof Promise) return this.#awaitIdentity(req, identity, chosen);
     return this.#admit(req, identity, chosen);
   }
 
@@ -286,7 +299,11 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    * ```
    */
   stats(): HubStats {
-    return this.#scheduler.stats();
+    return {
+      ...this.#scheduler.stats(),
+      sockets: this.#sockets.size,
+      refusedForCapacity: this.#refusedForCapacity,
+    };
   }
 
   /**
@@ -309,6 +326,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
     if (!this.#closing) {
       this.#closing = true;
       this.#signal?.removeEventListener("abort", this.#onAbort);
+      this.#unwatch?.();
       this.#scheduler.shutdown();
     }
     return this.#scheduler.stopped;
@@ -329,6 +347,61 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /**
+   * Waits for an async `identify`, for at most `identifyTimeout` (then 503).
+   * A client that hangs up meanwhile is not upgraded: Deno would leak its
+   * socket and descriptor, and `server.shutdown()` would never resolve (see
+   * `docs/deno-limits.md`). Deno watches for the hang-up only once
+   * `req.signal` has been read, so it is read before waiting.
+   */
+  async #awaitIdentity(
+    req: Request,
+    identity: Promise<Identity>,
+    negotiated: Negotiated,
+  ): Promise<Response> {
+    const signal = req.signal;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), this.#options.identifyTimeout);
+    });
+    let resolved: Identity | "timeout";
+    try {
+      resolved = await Promise.race([identity, timeout]);
+    } catch (error) {
+      return this.#identifyFailed(error);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (resolved === "timeout") {
+      identity.catch(() => {}); // it may still fail; nobody is waiting for it
+      this.#scheduler.reportError(
+        new Error(
+          `The identify hook did not settle within identifyTimeout (${this.#options.identifyTimeout} ms); ` +
+            "the upgrade was refused with 503",
+        ),
+        undefined,
+      );
+      return refuse(503, "Could not identify this connection in time; try again later");
+    }
+    if (signal.aborted) {
+      this.#options.logger.debug("wshub: the client hung up while identify ran", { url: req.url });
+      return new Response(null, { status: 499 });
+    }
+    return this.#admit(req, resolved, negotiated);
+  }
+
+  /** 503 when `maxConnections` sockets are held (open, opening, closing, or leaked). */
+  #checkCapacity(): Response | undefined {
+    const held = this.#sockets.size + this.#scheduler.leakedSockets;
+    if (held < this.#options.maxConnections) return undefined;
+    this.#refusedForCapacity++;
+    return refuse(
+      503,
+      `The server holds its maximum of ${this.#options.maxConnections} connections; try again later`,
+      { "retry-after": "5" },
+    );
   }
 
   #admit(req: Request, identity: unknown, negotiated: Negotiated): Response {
@@ -385,6 +458,8 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
 
   #accept(req: Request, user: string | undefined, negotiated: Negotiated): Response {
     if (this.#closing) return refuse(503, "The hub is shutting down; reconnect later");
+    const full = this.#checkCapacity(); // again: an async identify may have taken a while
+    if (full !== undefined) return full;
     const { protocol, framed } = negotiated;
     let upgraded: { socket: WebSocket; response: Response };
     try {
@@ -414,6 +489,9 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
       this.#scheduler,
     );
     attachReader(connection, this.#scheduler);
+    const socket = upgraded.socket;
+    this.#sockets.add(socket);
+    socket.addEventListener("close", () => this.#sockets.delete(socket), { once: true });
     return upgraded.response;
   }
 }

@@ -146,6 +146,37 @@ export interface HubOptions<T = unknown, In = string | Uint8Array> {
   logger?: Logger;
   /** Aborting it closes the hub, as `close()` does. */
   signal?: AbortSignal;
+  /**
+   * Sockets the hub may hold at once — open, opening, closing, and those
+   * released by force that may still hold a descriptor; an upgrade past it
+   * is refused with 503. Keep it below the process's descriptor limit
+   * (`ulimit -n`; Deno raises the soft limit to the hard one at start) minus
+   * what else the process opens. Default: that limit minus a tenth (at least
+   * 64), at most 100,000, when the hub may read `/proc/self/limits` (Deno
+   * allows it only with `--allow-all`); otherwise 10,000.
+   */
+  maxConnections?: number;
+  /**
+   * How long an async `identify` may take; past it the upgrade is refused
+   * with 503 and `onError` is told. Default 10,000 ms.
+   */
+  identifyTimeout?: number;
+  /**
+   * The `Host` header values this server answers to (`host` or `host:port`,
+   * case-insensitive); a request for another host is refused with 403. Set
+   * it in production: it stops DNS rebinding, where a page on an attacker's
+   * domain that resolves to this server passes the same-origin check.
+   * Default: any host.
+   */
+  allowedHosts?: readonly string[];
+  /**
+   * Whether to keep the process alive when Deno's WebSocket fails on a text
+   * message too large for a JavaScript string (over ~512 MiB, which Deno
+   * assembles before the hub sees it). Installs one narrow
+   * `unhandledrejection` listener for exactly that error; every other
+   * unhandled rejection is left alone. Default `true`.
+   */
+  guardOversizedMessages?: boolean;
 }
 
 /** The options with every default filled in. */
@@ -174,6 +205,10 @@ export interface ResolvedOptions<T, In> {
   coalesce: boolean;
   idleTimeout: number;
   logger: Logger;
+  maxConnections: number;
+  identifyTimeout: number;
+  allowedHosts: readonly string[] | undefined;
+  guardOversizedMessages: boolean;
 }
 
 /** The defaults, as documented in the README's options table. */
@@ -193,7 +228,35 @@ export const DEFAULTS = Object.freeze({
   maxTotalInboxBytes: 64 * 1024 * 1024,
   coalesce: true,
   idleTimeout: 30,
+  identifyTimeout: 10_000,
+  guardOversizedMessages: true,
 });
+
+/** The `maxConnections` default when the descriptor limit cannot be read. */
+export const FALLBACK_MAX_CONNECTIONS = 10_000;
+
+/**
+ * The default `maxConnections`: the soft descriptor limit minus a tenth (at
+ * least 64 kept back), at most 100,000, when `/proc/self/limits` may be read
+ * without a permission prompt; otherwise {@linkcode FALLBACK_MAX_CONNECTIONS}.
+ */
+export function defaultMaxConnections(): number {
+  const path = "/proc/self/limits";
+  try {
+    if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
+      return FALLBACK_MAX_CONNECTIONS;
+    }
+    const line = Deno.readTextFileSync(path).split("\n").find((l) =>
+      l.startsWith("Max open files")
+    );
+    const soft = Number(line?.split(/\s+/)[3]);
+    if (!Number.isInteger(soft) || soft <= 0) return FALLBACK_MAX_CONNECTIONS;
+    return Math.max(1, Math.min(100_000, soft - Math.max(64, Math.ceil(soft / 10))));
+  } catch {
+    // Not Linux, or Deno refuses /proc without --allow-all.
+    return FALLBACK_MAX_CONNECTIONS;
+  }
+}
 
 function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
@@ -222,6 +285,10 @@ export function resolveOptions<T, In>(options: HubOptions<T, In>): ResolvedOptio
     options.maxMessageBytes,
     DEFAULTS.maxMessageBytes,
   );
+  const hosts = options.allowedHosts;
+  if (hosts !== undefined && !Array.isArray(hosts)) {
+    throw new RangeError("Invalid hub option allowedHosts: expected an array of host names");
+  }
   const origins = options.allowedOrigins;
   if (origins !== undefined && origins !== "*" && !Array.isArray(origins)) {
     throw new RangeError('Invalid hub option allowedOrigins: expected an array of origins or "*"');
@@ -259,6 +326,16 @@ export function resolveOptions<T, In>(options: HubOptions<T, In>): ResolvedOptio
     coalesce: options.coalesce ?? DEFAULTS.coalesce,
     idleTimeout: positive("idleTimeout", options.idleTimeout, DEFAULTS.idleTimeout, 0),
     logger: options.logger ?? quietLogger,
+    maxConnections: options.maxConnections === undefined
+      ? defaultMaxConnections()
+      : positive("maxConnections", options.maxConnections, 0),
+    identifyTimeout: positive(
+      "identifyTimeout",
+      options.identifyTimeout,
+      DEFAULTS.identifyTimeout,
+    ),
+    allowedHosts: hosts,
+    guardOversizedMessages: options.guardOversizedMessages ?? DEFAULTS.guardOversizedMessages,
   };
 }
 

@@ -15,6 +15,9 @@ import { RateLimiter, type ResolvedRateLimit } from "./rate_limit.ts";
 /** The code reported (never sent) for a connection that ended without a close frame. */
 const ABNORMAL_CLOSURE = 1006;
 
+/** The reason reported for a close by Deno's idle timeout. */
+export const IDLE_TIMEOUT_REASON = "idle timeout: no answer to a protocol ping";
+
 /** What a reader needs from the hub. */
 export interface ReaderHost {
   /** The hub's coarse clock (updated on every heartbeat tick). */
@@ -46,6 +49,12 @@ export function attachReader(connection: Connection, host: ReaderHost): void {
   socket.binaryType = "arraybuffer";
   socket.onopen = () => host.opened(connection);
   socket.onclose = (event) => {
+    if (isIdleTimeout(event)) {
+      // Deno's own idle timeout: a protocol ping went unanswered. It is the
+      // server's decision, and a timeout, not a peer going away.
+      host.closeConnection(connection, event.code, IDLE_TIMEOUT_REASON, true);
+      return;
+    }
     // Deno reports 0 when the connection ended without a close frame (the
     // peer vanished); RFC 6455 §7.1.5 calls that 1006, as browsers do.
     const code = event.code === 0 ? ABNORMAL_CLOSURE : event.code;
@@ -129,6 +138,15 @@ export function attachReader(connection: Connection, host: ReaderHost): void {
     }
     host.received(connection, message, size);
   };
+}
+
+/**
+ * Whether a close event is Deno's idle timeout (`idleTimeout` of
+ * `Deno.upgradeWebSocket`): code 1001 with Deno's own reason and no clean
+ * handshake. A peer's own 1001 always arrives clean.
+ */
+export function isIdleTimeout(event: CloseEvent): boolean {
+  return event.code === 1001 && !event.wasClean && event.reason === "No response from ping frame.";
 }
 
 function tooBig(raw: string | ArrayBuffer, limit: number): boolean {

@@ -26,7 +26,7 @@ import { Heartbeat } from "./heartbeat.ts";
 import type { Logger } from "./logger.ts";
 import type { DisconnectInfo, ResolvedOptions } from "./options.ts";
 import type { RateLimiter, ResolvedRateLimit } from "./rate_limit.ts";
-import type { ReaderHost } from "./reader.ts";
+import { IDLE_TIMEOUT_REASON, type ReaderHost } from "./reader.ts";
 import { Registry } from "./registry.ts";
 import { Shutdown } from "./shutdown.ts";
 import { detach } from "./socket.ts";
@@ -51,6 +51,8 @@ export type HubEvent =
 
 /** The application's callbacks, bound to the hub. */
 export interface SchedulerCallbacks {
+  /** A socket the hub closed was released by force (Deno may fire no `close` event for it). */
+  released: (socket: WebSocket) => void;
   onMessage?: MessageHandler;
   onConnect?: (connection: Connection) => void;
   onDisconnect?: (connection: Connection, info: DisconnectInfo) => void;
@@ -92,7 +94,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
     });
     const heartbeat = this.#heartbeat;
     const events = this.#events;
-    this.#closer = new Closer(options, this.#counters);
+    this.#closer = new Closer(options, this.#counters, callbacks.released);
     this.#delivery = new Delivery(options.writeTimeout, this.#counters, this.#closer, {
       get now() {
         return heartbeat.now;
@@ -134,8 +136,24 @@ export class Scheduler implements ConnectionHost, ReaderHost {
     return this.#shutdown.started;
   }
 
+  /** Sockets released by force that may still hold a descriptor (see {@linkcode Closer}). */
+  get leakedSockets(): number {
+    return this.#closer.leaked;
+  }
+
+  /**
+   * The oversized-message guard caught Deno's read loop failing on some
+   * socket: count it, and ping every framed client now, so that the one
+   * whose reader died is cut after `pongTimeout` rather than whenever its
+   * next ping was due. (A plain one is released by Deno's idle timeout.)
+   */
+  oversizedMessageCaught(): void {
+    this.#counters.oversizedMessages++;
+    this.#heartbeat.probeAll(this.registry.connections());
+  }
+
   /** A snapshot of the counters. */
-  stats(): HubStats {
+  stats(): Omit<HubStats, "sockets" | "refusedForCapacity"> {
     const counters = this.#counters;
     let dropped = counters.dropped;
     for (const connection of this.registry.connections()) dropped += connection.writer.dropped;
@@ -154,6 +172,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
       closing: this.#closer.pending,
       forcedReleases: counters.forcedReleases,
       leakedSockets: counters.leakedSockets,
+      oversizedMessages: counters.oversizedMessages,
       closeCodes: Object.fromEntries(counters.closeCodes),
     };
   }
@@ -331,15 +350,20 @@ export class Scheduler implements ConnectionHost, ReaderHost {
     const writer = connection.writer;
     this.#counters.dropped += writer.dropped;
     if (byHub) {
-      if (code === CloseCode.HeartbeatTimeout || code === CloseCode.WriteTimeout) {
+      if (
+        code === CloseCode.HeartbeatTimeout || code === CloseCode.WriteTimeout ||
+        reason === IDLE_TIMEOUT_REASON
+      ) {
         this.#counters.timedOut++;
       }
       this.logger.debug("wshub: closing client", { id: connection.id, code, reason });
       // A deliberate close (by the application or the shutdown) goes out
       // after what was queued before it; a close for cause does not wait.
+      // One Deno closed itself (its idle timeout) needs nothing more.
       const deliberate = code === CloseCode.Normal || code === CloseCode.GoingAway ||
         isApplicationCode(code);
-      if (deliberate) this.#delivery.closeAfterQueue(connection, code, reason);
+      if (connection.socket.readyState === WebSocket.CLOSED) writer.dispose();
+      else if (deliberate) this.#delivery.closeAfterQueue(connection, code, reason);
       else this.#delivery.closeNow(connection, code, reason);
     } else {
       writer.dispose();

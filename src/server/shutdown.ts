@@ -9,7 +9,11 @@
 import type { Closer } from "./closer.ts";
 import { DRAIN_POLL } from "./delivery.ts";
 
-/** How long `close()` waits for close handshakes after the close frames went out, in ms. */
+/**
+ * How long `close()` waits for a close handshake after the close frame went
+ * out, in ms. (A framed client that ignores its close notice is sent the
+ * close frame a second after the notice.)
+ */
 export const CLOSE_GRACE = 1000;
 
 /** What the shutdown needs from the scheduler. */
@@ -62,8 +66,9 @@ export class Shutdown {
   }
 
   /**
-   * Waits, at most {@linkcode CLOSE_GRACE} ms, for the closed sockets to
-   * finish their close handshakes; then releases the rest by force.
+   * Waits for the closed sockets to finish their close handshakes, at most
+   * {@linkcode CLOSE_GRACE} ms after each one's close frame; then releases
+   * the rest by force.
    */
   async awaitCloseHandshakes(): Promise<void> {
     await this.#closer.settle(CLOSE_GRACE);

@@ -55,6 +55,18 @@ export interface HubStats {
    * until the peer reads or the kernel gives up (see `docs/deno-limits.md`).
    */
   leakedSockets: number;
+  /**
+   * Sockets upgraded and not yet released by Deno: open, opening, or closing
+   * (what `maxConnections` bounds, with the leaked ones of the last 15 minutes).
+   */
+  sockets: number;
+  /** Upgrades refused with 503 because `maxConnections` sockets were held. */
+  refusedForCapacity: number;
+  /**
+   * Times Deno's WebSocket failed on a text message too large for a string,
+   * caught by the oversized-message guard (the process survived).
+   */
+  oversizedMessages: number;
 }
 
 /** The running counters; the scheduler and its helpers add to them. */
@@ -70,6 +82,7 @@ export class Counters {
   rateLimited = 0;
   forcedReleases = 0;
   leakedSockets = 0;
+  oversizedMessages = 0;
   readonly closeCodes = new Map<number, number>();
 
   /** Counts one disconnection with `code`. */
