@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { type Client, CloseCode, type DisconnectInfo, type Hub } from "../mod.ts";
 import { connectionOf } from "../src/server/connection.ts";
 import { tickInterval } from "../src/server/heartbeat.ts";
-import { serveHub, TestClient, unbatch, until, within } from "./_helpers.ts";
+import { delay, maskedFrame, serveHub, TestClient, unbatch, until, within } from "./_helpers.ts";
+import { writeAll } from "../testing/ws_frames.ts";
 import { exposeGc, FrameReader, rawPeer, readAll, SeqClient, seqOf, seqPayload } from "./_wire.ts";
 
 /** Generous extra time for a loaded 2-core CI machine, on top of every documented bound. */
@@ -406,4 +407,36 @@ Deno.test("memory stays bounded while a stalled peer is sent far more than it co
   peer.close();
   await served.close();
   await Promise.all(healthy.map((client) => client.closed));
+});
+
+Deno.test("pongs obey the cap on Deno's buffer: a ping flood that never reads pins at most the cap", async () => {
+  const maxBufferedBytes = 64 * 1024;
+  let view: Client<string> | undefined;
+  const served = serveHub<string>({
+    maxBufferedBytes,
+    rateLimit: false, // the caps alone, without the rate limit that would close it first
+    writeTimeout: 60_000,
+    onConnect: (client) => void (view = client),
+  });
+  const peer = await rawPeer(served.port, true); // framed, and never reads
+  await until(() => view !== undefined, 2000, "registration");
+  const socket = connectionOf(view!)!.socket;
+  // 500,000 pings of 32 characters: 17 MB of pongs if each were answered, more than the
+  // kernel's buffers take from a peer that never reads.
+  const ping = maskedFrame(1, new TextEncoder().encode("p" + "7".repeat(32)));
+  const burst = new Uint8Array(ping.length * 10_000);
+  for (let i = 0; i < 10_000; i++) burst.set(ping, i * ping.length);
+  let peak = 0;
+  for (let round = 0; round < 50; round++) {
+    await writeAll(peer.conn, burst);
+    peak = Math.max(peak, socket.bufferedAmount);
+    await delay(1);
+  }
+  peak = Math.max(peak, socket.bufferedAmount);
+  assert.equal(served.hub.stats().messagesIn, 0, "pings are not messages");
+  // The kernel's buffers take what they can; Deno's never holds more than the cap plus one frame.
+  assert.ok(peak <= maxBufferedBytes + 64, `Deno buffered ${peak} bytes (cap ${maxBufferedBytes})`);
+  assert.equal(view!.open, true, "a flood of pings is not an error in itself");
+  peer.close();
+  await served.close();
 });
