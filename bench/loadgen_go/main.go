@@ -706,8 +706,19 @@ func run(cfg *config) (*report, error) {
 	wallMs := float64(time.Since(base)/time.Microsecond-time.Duration(startUs)) / 1000
 	rep.ClosedDuring = closedDuring()
 	r.closeAll(connectedSubs, connectedPubs)
-
 	st := r.st
+	// Let the readers finish (their connections are closed) before reading what they counted.
+	readersDone := time.After(5 * time.Second)
+	for _, c := range all {
+		select {
+		case <-c.done:
+			if c.maxLat > st.hist.max {
+				st.hist.max = c.maxLat
+			}
+		case <-readersDone:
+		}
+	}
+
 	received := atomic.LoadInt64(&st.received)
 	lastUs := atomic.LoadInt64(&st.lastNs) / 1000
 	if lastUs < startUs {

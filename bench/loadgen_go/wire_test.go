@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"strconv"
 	"testing"
 	"unicode/utf16"
@@ -69,4 +70,33 @@ func TestAppendFrameMasks(t *testing.T) {
 			t.Fatalf("byte %d not masked with the key", i)
 		}
 	}
+}
+
+func TestBucketOf(t *testing.T) {
+	slow := func(us int64) int {
+		if us < 1 {
+			us = 1
+		}
+		i := int(math.Ceil(math.Log(float64(us)) / logStep))
+		if i >= buckets {
+			i = buckets - 1
+		}
+		return i
+	}
+	for us := int64(-3); us < 3_000_000; us += 1 + us/997 {
+		// Exact edges may differ by one bucket from the float formula; nothing else may.
+		if a, b := bucketOf(us), slow(us); a != b && (a-b > 1 || b-a > 1 || math.Abs(float64(us)-edges[min(a, b)]) > 1e-6*float64(us)) {
+			t.Fatalf("bucketOf(%d) = %d, want %d", us, a, b)
+		}
+	}
+	if bucketOf(1<<62) != buckets-1 {
+		t.Fatal("huge values go to the last bucket")
+	}
+}
+
+func min(a, b int) int {
+	if a < b {
+		return a
+	}
+	return b
 }
