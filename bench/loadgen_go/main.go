@@ -22,8 +22,9 @@
 // per publisher (200); rate per publisher in msg/s, 0 for unpaced (0); duration in seconds: send
 // for that long instead of a message count (0: off); warmup seconds: messages sent earlier are not
 // timed and deliveries received earlier are not in deliveries/s (0); window: at most this many of
-// a publisher's messages in flight (sent, not yet back to it), 0 for none (0; 256 with an unpaced
-// --duration); batch frames per write when unpaced (32); server-pid to read its CPU and RSS from
+// a publisher's messages in flight (sent, not yet delivered to every subscriber of its room), 0
+// for none (default 0; with an unpaced --duration, 256 but at most 100,000 deliveries outstanding
+// over all publishers); batch frames per write when unpaced (32); server-pid to read its CPU and RSS from
 // /proc; idle seconds (connect, send nothing, measure the server; 0: off); drain seconds without
 // progress before the missing deliveries count as lost (5); time-limit for the whole run in
 // seconds (120); concurrency of connection attempts (64); read-buffer bytes per connection (16384,
@@ -133,12 +134,6 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if c.idle > 0 {
 		c.messages = 0
-	}
-	if c.window < 0 {
-		c.window = 0
-		if c.duration > 0 && c.rate <= 0 {
-			c.window = 256
-		}
 	}
 	if c.readBuffer <= 0 {
 		c.readBuffer = 16384
@@ -448,7 +443,7 @@ func (r *runner) connectAll(ctx context.Context, list []*client) ([]*client, int
 // publish sends one publisher's messages: `messages` of them (count mode) or until `stopAt`,
 // paced at cfg.rate or unpaced (cfg.batch frames per write), never more than cfg.window in
 // flight when a window is set. Returns how many it sent.
-func (r *runner) publish(c *client, start time.Time, stopAt time.Time, sent *int64) {
+func (r *runner) publish(c *client, start, stopAt time.Time, roomSubs int64, sent *int64) {
 	cfg := r.cfg
 	countMode := cfg.duration <= 0
 	framed := cfg.mode == "framed" // a framed client sends `m<payload>`
@@ -491,16 +486,21 @@ func (r *runner) publish(c *client, start time.Time, stopAt time.Time, sent *int
 				k = 256
 			}
 		}
-		if cfg.window > 0 {
-			inflight := seq - atomic.LoadInt64(&c.acked)
+		if cfg.window > 0 && roomSubs > 0 {
+			// In flight: sent, and not yet delivered to every subscriber of the room.
+			inflight := seq - atomic.LoadInt64(&c.delivered)/roomSubs
 			if inflight >= int64(cfg.window) {
-				t := time.NewTimer(50 * time.Millisecond)
-				select {
-				case <-c.ackWake:
-				case <-c.done:
-				case <-t.C:
+				atomic.StoreInt64(&c.waitFor, (seq-int64(cfg.window)+1)*roomSubs)
+				if atomic.LoadInt64(&c.delivered) < atomic.LoadInt64(&c.waitFor) {
+					t := time.NewTimer(50 * time.Millisecond)
+					select {
+					case <-c.ackWake:
+					case <-c.done:
+					case <-t.C:
+					}
+					t.Stop()
 				}
-				t.Stop()
+				atomic.StoreInt64(&c.waitFor, 0)
 				continue
 			}
 			if k > int64(cfg.window)-inflight {
@@ -564,6 +564,23 @@ func run(cfg *config) (*report, error) {
 	for g := range pubs {
 		pubs[g] = &client{id: cfg.subs + g, room: g % rooms, pub: g}
 	}
+	r.pubs = pubs
+	if cfg.window < 0 {
+		// Default: none when counting messages; with --duration unpaced, 256 messages per
+		// publisher but at most 100,000 deliveries outstanding in all.
+		cfg.window = 0
+		if cfg.duration > 0 && cfg.rate <= 0 {
+			perRoom := (cfg.subs + rooms - 1) / rooms
+			cfg.window = 100000 / (r.totalPubs * perRoom)
+			if cfg.window > 256 {
+				cfg.window = 256
+			}
+			if cfg.window < 1 {
+				cfg.window = 1
+			}
+		}
+	}
+	r.windowed = cfg.window > 0
 
 	t0 := time.Now()
 	connectedSubs, failed, connErr := r.connectAll(ctx, subs)
@@ -670,7 +687,7 @@ func run(cfg *config) (*report, error) {
 		pwg.Add(1)
 		go func(i int, c *client) {
 			defer pwg.Done()
-			r.publish(c, start, stopAt, &sent[i])
+			r.publish(c, start, stopAt, subsInRoom[c.room], &sent[i])
 		}(i, c)
 	}
 	pwg.Wait()

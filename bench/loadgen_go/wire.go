@@ -175,9 +175,14 @@ type client struct {
 	ready chan struct{}
 	// lastSeq[k] is the last sequence number seen from the k-th publisher of this room.
 	lastSeq []int64
-	// acked counts this publisher's own messages that came back (the window's feedback).
-	acked   int64
-	ackWake chan struct{}
+	// Publishers, with a window: deliveries of this publisher's messages to subscribers so far,
+	// the count it waits for (0: not waiting), and its wake-up.
+	delivered int64
+	waitFor   int64
+	ackWake   chan struct{}
+	// Subscribers, with a window: deliveries from publisher pendPub not yet added to its count.
+	pendPub int
+	pendN   int64
 	// maxLat is the largest latency this connection timed, µs (its reader's own).
 	maxLat int64
 	done   chan struct{}
@@ -194,7 +199,11 @@ type runner struct {
 	pubsPerRoom int
 	totalPubs   int
 	shutdown    atomic.Bool
-	bufPool     sync.Pool
+	// windowed: publishers keep at most cfg.window messages not yet delivered to every
+	// subscriber of their room; pubs[g] is publisher g.
+	windowed bool
+	pubs     []*client
+	bufPool  sync.Pool
 }
 
 var errNoHello = errors.New("no hello within 10 s")
@@ -448,12 +457,29 @@ func (r *runner) counted(c *client, n int, nowUs int64) {
 	if c.pub >= 0 || n == 0 {
 		return
 	}
+	if c.pendN > 0 {
+		r.flushDelivered(c)
+	}
 	atomic.AddInt64(&r.st.received, int64(n))
 	bin := int(nowUs / 10000)
 	if bin < len(r.st.timeline) {
 		atomic.AddInt64(&r.st.timeline[bin], int64(n))
 	}
 	r.st.observeLast(nowUs * 1000)
+}
+
+// flushDelivered adds a subscriber's pending deliveries to their publisher's count, and wakes
+// the publisher when that reaches what it waits for.
+func (r *runner) flushDelivered(c *client) {
+	p := r.pubs[c.pendPub]
+	d := atomic.AddInt64(&p.delivered, c.pendN)
+	c.pendN = 0
+	if w := atomic.LoadInt64(&p.waitFor); w > 0 && d >= w {
+		select {
+		case p.ackWake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // payload checks one payload `<pub>:<seq>:<sent µs>:xxx…` of exactly `size` bytes and times it;
@@ -496,14 +522,14 @@ func (r *runner) payload(c *client, b []byte, nowUs int64) bool {
 	c.lastSeq[slot] = seq
 	if c.pub >= 0 {
 		atomic.AddInt64(&r.st.echoes, 1)
-		if g == c.pub {
-			atomic.AddInt64(&c.acked, 1)
-			select {
-			case c.ackWake <- struct{}{}:
-			default:
-			}
-		}
 		return false
+	}
+	if r.windowed {
+		if c.pendN > 0 && c.pendPub != g {
+			r.flushDelivered(c)
+		}
+		c.pendPub = g
+		c.pendN++
 	}
 	if sentUs >= r.st.latencyFromUs {
 		lat := nowUs - sentUs
