@@ -1,7 +1,7 @@
 // Command loadgen_go is the fan-out and rooms load generator of the wshub benchmarks, in Go with
-// gorilla/websocket: one goroutine per connection, so one core goes much further than the Deno
-// load generator (bench/loadgen.ts), whose JSON report it prints (same shape, a few extra
-// fields), so that bench/run.ts can use either.
+// gorilla/websocket, one goroutine per connection. It prints the JSON report of the Deno load
+// generator (bench/loadgen.ts; same shape, a few extra fields), so that bench/run.ts can use
+// either; it costs less CPU per delivery, most of all on coalesced `b` frames.
 //
 // Build in GOPATH mode against Debian's golang-github-gorilla-websocket-dev (bench/run.ts does
 // this once per run, see bench/loadgen_go.ts):
@@ -17,18 +17,24 @@
 //     connections of its room only (bench/raw_rooms_server.ts, bench/rooms_server.ts). 10,000
 //     connections in 1,000 rooms of 10 with one publisher each: --rooms=1000 --subs=9000 --pubs=1.
 //
-// Flags (`--name=value`): url (ws://127.0.0.1:8080/ws); mode plain | framed (wshub.v1); subs
-// (1000); pubs per room (1); rooms (0: fan-out); size of each payload in bytes (128); messages
-// per publisher (200); rate per publisher in msg/s, 0 for unpaced (0); duration in seconds: send
-// for that long instead of a message count (0: off); warmup seconds: messages sent earlier are not
-// timed and deliveries received earlier are not in deliveries/s (0); window: at most this many of
-// a publisher's messages in flight (sent, not yet delivered to every subscriber of its room), 0
-// for none (default 0; with an unpaced --duration, 256 but at most 100,000 deliveries outstanding
-// over all publishers); batch frames per write when unpaced (32); server-pid to read its CPU and RSS from
-// /proc; idle seconds (connect, send nothing, measure the server; 0: off); drain seconds without
-// progress before the missing deliveries count as lost (5); time-limit for the whole run in
-// seconds (120); concurrency of connection attempts (64); read-buffer bytes per connection (16384,
-// 4096 with --idle); workers is accepted and ignored (GOMAXPROCS decides).
+// Flags (`--name=value`, the first ones as bench/loadgen.ts):
+//
+//   - url (ws://127.0.0.1:8080/ws); mode plain | framed (wshub.v1; Socket.IO: bench/loadgen.ts)
+//   - subs (1000): subscribers, all rooms; pubs (1): publishers, per room in rooms mode;
+//     rooms (0: fan-out)
+//   - size (128): payload bytes; messages (200): per publisher; rate (0: unpaced): msg/s per
+//     publisher; unpaced, a publisher writes batch (32) frames at a time
+//   - duration (0: off): seconds of sending instead of a message count; warmup (0): seconds at the
+//     start whose messages are not timed and whose deliveries are not in deliveries/s
+//   - window: at most this many of a publisher's messages in flight (sent, not yet delivered to
+//     every subscriber of its room); 0 for none. Default 0, but with an unpaced --duration 256,
+//     and at most 100,000 deliveries outstanding over all publishers.
+//   - server-pid: read the server's CPU time and RSS from /proc; idle (0: off): seconds to hold
+//     the connections open without sending, measuring the server's RSS and idle CPU
+//   - drain (5): seconds without progress before what is missing counts as lost; time-limit
+//     (120): seconds for the whole run; concurrency (64): connection attempts in flight;
+//     read-buffer (16384, 4096 with --idle): bytes per connection; workers: ignored
+//     (GOMAXPROCS decides, by default the CPUs that taskset allows)
 //
 // A payload is `<publisher>:<seq>:<send time µs>:xxx…`, exactly `size` ASCII bytes. Each
 // delivery is checked for length and shape, for its room (misrouted) and for order per
