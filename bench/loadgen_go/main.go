@@ -1,7 +1,8 @@
 // Command loadgen_go is the fan-out and rooms load generator of the wshub benchmarks, in Go with
 // gorilla/websocket, one goroutine per connection. It prints the JSON report of the Deno load
 // generator (bench/loadgen.ts; same shape, a few extra fields), so that bench/run.ts can use
-// either; it costs less CPU per delivery, most of all on coalesced `b` frames.
+// either. Per plain frame it costs about what bench/loadgen.ts costs (the kernel's receive path,
+// ACKs included, is most of it); per message of a coalesced `b` frame, 3–4× less.
 //
 // Build in GOPATH mode against Debian's golang-github-gorilla-websocket-dev (bench/run.ts does
 // this once per run, see bench/loadgen_go.ts):
