@@ -6,6 +6,9 @@
  * - `--quick`: one round, smaller scenarios, no idle run; writes bench/results/quick.json only
  * - `--rounds=N` (3), `--only=raw,hub-plain,…` servers, `--scenarios=fanout1000,…`
  * - `--no-micro`: skip `deno bench`; `--no-docs`: do not touch docs/
+ * - `--loadgen=go` (default) | `deno`: the Go load generator (bench/loadgen_go/, built once per
+ *   run into a temp dir; falls back to `deno` when `go` or gorilla/websocket is missing) or
+ *   bench/loadgen.ts. Socket.IO runs always use bench/loadgen.ts.
  *
  * Servers start fresh for every run and are pinned to CPU 0, the load generator to CPU 1
  * (`taskset`), when there are at least two CPUs and `taskset` exists. Runs are interleaved:
@@ -15,6 +18,7 @@
  */
 
 import type { Report } from "./loadgen.ts";
+import { buildGoLoadgen, type GoLoadgen } from "./loadgen_go.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const args = new Map(Deno.args.map((a) => {
@@ -215,6 +219,27 @@ const machine = {
 console.error(`machine: ${JSON.stringify(machine)}`);
 
 // ---------------------------------------------------------------------------------------------
+// Load generator
+
+const loadgenChoice = args.get("loadgen") ?? "go";
+if (loadgenChoice !== "go" && loadgenChoice !== "deno") throw new Error("--loadgen=go|deno");
+let goLoadgen: GoLoadgen | undefined;
+if (loadgenChoice === "go") {
+  const built = await buildGoLoadgen(root);
+  if ("error" in built) {
+    console.error(`Go load generator unavailable, using bench/loadgen.ts: ${built.error}`);
+  } else {
+    goLoadgen = built;
+    console.error(`load generator: ${built.binary} (${built.goVersion})`);
+  }
+}
+const loadgen = {
+  impl: goLoadgen ? "go" : "deno",
+  go: goLoadgen?.goVersion ?? null,
+  socketio: "deno",
+};
+
+// ---------------------------------------------------------------------------------------------
 // Node peers
 
 if (servers.some((s) => s.cmd[0] === "node")) {
@@ -307,10 +332,9 @@ async function runOnce(server: ServerSpec, sc: Scenario): Promise<RunResult> {
     }
     await sleep(200);
     const lg = [
-      "deno",
-      "run",
-      "-A",
-      "bench/loadgen.ts",
+      ...(goLoadgen && server.mode !== "socketio"
+        ? [goLoadgen.binary]
+        : ["deno", "run", "-A", "bench/loadgen.ts"]),
       `--url=ws://127.0.0.1:${port}/ws`,
       `--mode=${server.mode}`,
       `--subs=${sc.subs}`,
@@ -453,8 +477,11 @@ for (const sc of scenarios) {
   for (const s of servers) summary[sc.id][s.id] = summarize(runs[sc.id][s.id] ?? []);
 }
 
+if (goLoadgen) await Deno.remove(goLoadgen.dir, { recursive: true }).catch(() => {});
+
 const results = {
   machine,
+  loadgen,
   rounds,
   quick,
   pinned: pin,
@@ -672,6 +699,10 @@ if (withDocs) {
     (machine.pinned
       ? "Server pinned to CPU 0, load generator to CPU 1 (`taskset`)."
       : `Not pinned (${machine.taskset ? "fewer than 2 CPUs" : "no taskset"}).`) +
+    (goLoadgen
+      ? ` Load generator: bench/loadgen_go (${goLoadgen.goVersion}, gorilla/websocket)` +
+        (servers.some((s) => s.mode === "socketio") ? "; Socket.IO: bench/loadgen.ts." : ".")
+      : " Load generator: bench/loadgen.ts.") +
     ` ${rounds} interleaved rounds; the whole run took ${results.seconds} s.`,
     "",
   ].join("\n");

@@ -1,0 +1,611 @@
+package main
+
+// The per-connection side of the load generator: dialing through gorilla/websocket, reading and
+// checking what arrives (plain payloads, wshub.v1 frames), and writing masked client frames.
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+)
+
+// base is the origin of every timestamp: payloads carry µs since base, and receive times are
+// taken against it with the monotonic clock.
+var base = time.Now()
+
+func nowNs() int64 { return int64(time.Since(base)) }
+
+// timedConn notes the time of every read from the kernel: the receive time of a message is the
+// time of the read that completed it (the Deno load generator also takes the clock once a read).
+type timedConn struct {
+	net.Conn
+	last int64
+}
+
+func (t *timedConn) Read(b []byte) (int, error) {
+	n, err := t.Conn.Read(b)
+	t.last = nowNs()
+	return n, err
+}
+
+// ---------------------------------------------------------------------------------------------
+// Latency histogram: 1 % wide buckets in µs, as bench/payload.ts, sharded to keep atomics cheap.
+
+const (
+	buckets   = 2200
+	histShard = 16
+)
+
+var logStep = math.Log(1.01)
+
+// edges[i] = 1.01^i: bucket i holds (edges[i-1], edges[i]]. log2Table maps the top 10 bits of a
+// float's mantissa to log2(1 + m), for a first guess that edges then corrects (math.Log per
+// delivery was a fifth of the load generator's CPU at millions of deliveries/s).
+var (
+	edges     [buckets]float64
+	log2Table [1025]float64
+)
+
+func init() {
+	for i := range edges {
+		edges[i] = math.Pow(1.01, float64(i))
+	}
+	for i := range log2Table {
+		log2Table[i] = math.Log2(1 + float64(i)/1024)
+	}
+}
+
+type histogram struct {
+	counts [histShard][buckets]uint32
+	max    int64 // set at the end from the clients' maxLat
+}
+
+// bucketOf returns the smallest i with 1.01^i ≥ us (1 µs at least), capped at the last bucket.
+func bucketOf(us int64) int {
+	if us <= 1 {
+		return 0
+	}
+	x := float64(us)
+	bits := math.Float64bits(x)
+	exp := int(bits>>52&0x7ff) - 1023
+	frac := (bits >> 42) & 0x3ff
+	log2 := float64(exp) + log2Table[frac]
+	i := int(log2 * (math.Ln2 / logStep))
+	if i >= buckets {
+		return buckets - 1
+	}
+	if i < 0 {
+		i = 0
+	}
+	for i < buckets-1 && x > edges[i] {
+		i++
+	}
+	for i > 0 && x <= edges[i-1] {
+		i--
+	}
+	return i
+}
+
+func (h *histogram) record(shard int, us int64) {
+	atomic.AddUint32(&h.counts[shard%histShard][bucketOf(us)], 1)
+}
+
+// quantile returns the q-quantile in µs: the upper edge of its bucket, capped by the maximum.
+func (h *histogram) quantile(q float64) float64 {
+	var merged [buckets]uint64
+	var total uint64
+	for s := 0; s < histShard; s++ {
+		for i := 0; i < buckets; i++ {
+			c := uint64(atomic.LoadUint32(&h.counts[s][i]))
+			merged[i] += c
+			total += c
+		}
+	}
+	if total == 0 {
+		return math.NaN()
+	}
+	rank := uint64(math.Ceil(q * float64(total)))
+	if rank < 1 {
+		rank = 1
+	}
+	var seen uint64
+	max := float64(atomic.LoadInt64(&h.max))
+	for i := 0; i < buckets; i++ {
+		seen += merged[i]
+		if seen >= rank {
+			return math.Min(max, math.Pow(1.01, float64(i)))
+		}
+	}
+	return max
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared run state that the readers update.
+
+type stats struct {
+	received   int64 // subscriber deliveries
+	echoes     int64 // deliveries to publishers (their own messages and, with several, the others')
+	corrupt    int64
+	misrouted  int64 // a payload from a publisher of another room
+	outOfOrder int64 // a sequence number not above the last one from that publisher
+	protoErr   int64
+	ignored    int64 // framed: frames with a tag the scenario ignores (rooms mode)
+	frames     int64
+	lastNs     int64 // receive time of the last subscriber delivery
+	hist       histogram
+	// timeline counts subscriber deliveries per 10 ms of receive time since base.
+	timeline []int64
+	// latencyFromUs: deliveries of messages sent before this (µs since base) are not timed
+	// (warm-up); set before the publishers start.
+	latencyFromUs int64
+}
+
+func (s *stats) observeLast(ns int64) {
+	for {
+		m := atomic.LoadInt64(&s.lastNs)
+		if ns <= m || atomic.CompareAndSwapInt64(&s.lastNs, m, ns) {
+			return
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections.
+
+type client struct {
+	id    int
+	room  int // index of the room (0 in fan-out mode)
+	pub   int // global publisher index, -1 for a subscriber
+	ws    *websocket.Conn
+	tc    *timedConn
+	wmu   sync.Mutex
+	wbuf  []byte
+	rnd   uint64 // xorshift state for masking keys
+	ready chan struct{}
+	// lastSeq[k] is the last sequence number seen from the k-th publisher of this room.
+	lastSeq []int64
+	// Publishers, with a window: deliveries of this publisher's messages to subscribers so far,
+	// the count it waits for (0: not waiting), and its wake-up.
+	delivered int64
+	waitFor   int64
+	ackWake   chan struct{}
+	// Subscribers, with a window: deliveries from publisher pendPub not yet added to its count.
+	pendPub int
+	pendN   int64
+	// maxLat is the largest latency this connection timed, µs (its reader's own).
+	maxLat int64
+	done   chan struct{}
+	// closeCode: 0 while open or closed by us at the end; the code otherwise (1006 abnormal).
+	closeCode int
+}
+
+type runner struct {
+	cfg       *config
+	st        *stats
+	roomsMode bool // rooms scenario: unknown framed tags are ignored, not protocol errors
+	rooms     int  // 1 in fan-out mode
+	// pubsPerRoom publishers in every room; publisher g is in room g % rooms, slot g / rooms.
+	pubsPerRoom int
+	totalPubs   int
+	shutdown    atomic.Bool
+	// windowed: publishers keep at most cfg.window messages not yet delivered to every
+	// subscriber of their room; pubs[g] is publisher g.
+	windowed bool
+	pubs     []*client
+	bufPool  sync.Pool
+}
+
+var errNoHello = errors.New("no hello within 10 s")
+
+// dial opens one connection, starts its reader, and (framed) waits for the hello.
+func (r *runner) dial(ctx context.Context, c *client, path string, readBuf int) error {
+	d := websocket.Dialer{
+		HandshakeTimeout: 10 * time.Second,
+		ReadBufferSize:   readBuf,
+		WriteBufferSize:  256,
+		WriteBufferPool:  &sync.Pool{}, // never used: every write below goes to the socket
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var nd net.Dialer
+			conn, err := nd.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			c.tc = &timedConn{Conn: conn}
+			return c.tc, nil
+		},
+	}
+	if r.cfg.mode == "framed" {
+		d.Subprotocols = []string{"wshub.v1"}
+	}
+	ws, resp, err := d.DialContext(ctx, "ws://"+r.cfg.host+path, http.Header{})
+	if err != nil {
+		if resp != nil {
+			return errors.New("handshake refused: " + resp.Status)
+		}
+		return err
+	}
+	if r.cfg.mode == "framed" && ws.Subprotocol() != "wshub.v1" {
+		ws.UnderlyingConn().Close()
+		return errors.New("server did not echo wshub.v1")
+	}
+	c.ws = ws
+	c.rnd = uint64(c.id)*0x9E3779B97F4A7C15 + uint64(time.Now().UnixNano()) | 1
+	c.ready = make(chan struct{})
+	c.done = make(chan struct{})
+	c.ackWake = make(chan struct{}, 1)
+	c.lastSeq = make([]int64, r.pubsPerRoom)
+	for i := range c.lastSeq {
+		c.lastSeq[i] = -1
+	}
+	// Control frames: answer pings through our own writer; a close frame just ends the reader.
+	ws.SetPingHandler(func(data string) error {
+		c.writeFrame(0xA, []byte(data))
+		return nil
+	})
+	ws.SetCloseHandler(func(code int, text string) error { return nil })
+	if r.cfg.mode == "plain" {
+		close(c.ready)
+	}
+	go r.read(c)
+	if r.cfg.mode == "framed" {
+		t := time.NewTimer(10 * time.Second)
+		defer t.Stop()
+		select {
+		case <-c.ready:
+		case <-c.done:
+			return errors.New("closed before the hello")
+		case <-t.C:
+			ws.UnderlyingConn().Close()
+			return errNoHello
+		case <-ctx.Done():
+			ws.UnderlyingConn().Close()
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// read is a connection's reader goroutine: one message at a time, into a pooled buffer.
+func (r *runner) read(c *client) {
+	defer close(c.done)
+	framed := r.cfg.mode == "framed"
+	helloSeen := false
+	for {
+		op, rd, err := c.ws.NextReader()
+		if err != nil {
+			if !r.shutdown.Load() {
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					c.closeCode = ce.Code
+				} else {
+					c.closeCode = 1006
+				}
+			}
+			return
+		}
+		bp := r.bufPool.Get().(*[]byte)
+		buf := (*bp)[:0]
+		for {
+			if len(buf) == cap(buf) {
+				buf = append(buf, 0)[:len(buf)]
+			}
+			n, err := rd.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+n]
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				*bp = buf
+				r.bufPool.Put(bp)
+				if !r.shutdown.Load() {
+					c.closeCode = 1006
+				}
+				return
+			}
+		}
+		atomic.AddInt64(&r.st.frames, 1)
+		nowUs := c.tc.last / 1000
+		switch {
+		case !framed:
+			r.one(c, buf, nowUs)
+		case len(buf) == 0:
+			atomic.AddInt64(&r.st.protoErr, 1)
+		case buf[0] == 'm':
+			r.one(c, buf[1:], nowUs)
+		case op != websocket.TextMessage:
+			atomic.AddInt64(&r.st.protoErr, 1)
+		case buf[0] == 'b':
+			r.batch(c, buf[1:], nowUs)
+		case buf[0] == 'p':
+			// Answered off this goroutine: a publisher's writer may hold the socket for a while.
+			go c.writeFrame(1, append([]byte{'P'}, buf[1:]...))
+		case buf[0] == 'h':
+			if !helloSeen {
+				helloSeen = true
+				close(c.ready)
+			}
+		case buf[0] == 'P':
+		default:
+			if r.roomsMode {
+				atomic.AddInt64(&r.st.ignored, 1)
+			} else {
+				atomic.AddInt64(&r.st.protoErr, 1)
+			}
+		}
+		*bp = buf
+		r.bufPool.Put(bp)
+	}
+}
+
+// batch unpacks a `b` frame body: `<len>:<text>` repeated, `len` in UTF-16 code units.
+func (r *runner) batch(c *client, b []byte, nowUs int64) {
+	ascii := isASCII(b) // then UTF-16 units are bytes
+	p := 0
+	n := 0
+	for p < len(b) {
+		units := 0
+		digits := 0
+		for p < len(b) && b[p] != ':' {
+			d := b[p] - '0'
+			if d > 9 || digits > 9 {
+				atomic.AddInt64(&r.st.protoErr, 1)
+				return
+			}
+			units = units*10 + int(d)
+			digits++
+			p++
+		}
+		if p >= len(b) || digits == 0 {
+			atomic.AddInt64(&r.st.protoErr, 1)
+			return
+		}
+		p++
+		end := p + units
+		if !ascii {
+			end = advanceUTF16(b, p, units)
+		}
+		if end < 0 || end > len(b) {
+			atomic.AddInt64(&r.st.protoErr, 1)
+			return
+		}
+		if r.payload(c, b[p:end], nowUs) {
+			n++
+		}
+		p = end
+	}
+	r.counted(c, n, nowUs)
+}
+
+// isASCII reports whether every byte of b is below 0x80 (32 bytes a step).
+func isASCII(b []byte) bool {
+	const hi = 0x8080808080808080
+	i := 0
+	for ; i+32 <= len(b); i += 32 {
+		if (binary.LittleEndian.Uint64(b[i:])|binary.LittleEndian.Uint64(b[i+8:])|
+			binary.LittleEndian.Uint64(b[i+16:])|binary.LittleEndian.Uint64(b[i+24:]))&hi != 0 {
+			return false
+		}
+	}
+	for ; i+8 <= len(b); i += 8 {
+		if binary.LittleEndian.Uint64(b[i:])&hi != 0 {
+			return false
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// advanceUTF16 returns the byte offset just past `units` UTF-16 code units of UTF-8 text from
+// `p`, or -1 when the text ends first or the count splits a surrogate pair.
+func advanceUTF16(b []byte, p, units int) int {
+	for units > 0 {
+		// ASCII fast path, eight bytes at a time.
+		for units >= 8 && p+8 <= len(b) &&
+			binary.LittleEndian.Uint64(b[p:])&0x8080808080808080 == 0 {
+			p += 8
+			units -= 8
+		}
+		if units == 0 {
+			break
+		}
+		if p >= len(b) {
+			return -1
+		}
+		if b[p] < 0x80 {
+			p++
+			units--
+			continue
+		}
+		r, size := utf8.DecodeRune(b[p:])
+		if r >= 0x10000 {
+			units -= 2
+		} else {
+			units--
+		}
+		p += size
+	}
+	if units < 0 {
+		return -1
+	}
+	return p
+}
+
+// one handles a message that is one payload (plain, or the body of an `m` frame).
+func (r *runner) one(c *client, b []byte, nowUs int64) {
+	if r.payload(c, b, nowUs) {
+		r.counted(c, 1, nowUs)
+	}
+}
+
+// counted books `n` messages of one frame as received at `nowUs` (subscribers only).
+func (r *runner) counted(c *client, n int, nowUs int64) {
+	if c.pub >= 0 || n == 0 {
+		return
+	}
+	if c.pendN > 0 {
+		r.flushDelivered(c)
+	}
+	atomic.AddInt64(&r.st.received, int64(n))
+	bin := int(nowUs / 10000)
+	if bin < len(r.st.timeline) {
+		atomic.AddInt64(&r.st.timeline[bin], int64(n))
+	}
+	r.st.observeLast(nowUs * 1000)
+}
+
+// flushDelivered adds a subscriber's pending deliveries to their publisher's count, and wakes
+// the publisher when that reaches what it waits for.
+func (r *runner) flushDelivered(c *client) {
+	p := r.pubs[c.pendPub]
+	d := atomic.AddInt64(&p.delivered, c.pendN)
+	c.pendN = 0
+	if w := atomic.LoadInt64(&p.waitFor); w > 0 && d >= w {
+		select {
+		case p.ackWake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// payload checks one payload `<pub>:<seq>:<sent µs>:xxx…` of exactly `size` bytes and times it;
+// true when it is a good delivery to a subscriber (to be counted).
+func (r *runner) payload(c *client, b []byte, nowUs int64) bool {
+	if len(b) != r.cfg.size || (b[len(b)-1] != 'x' && b[len(b)-1] != ':') {
+		atomic.AddInt64(&r.st.corrupt, 1)
+		return false
+	}
+	var f [3]int64
+	p := 0
+	for k := 0; k < 3; k++ {
+		v := int64(0)
+		start := p
+		for p < len(b) && b[p] != ':' {
+			d := b[p] - '0'
+			if d > 9 {
+				atomic.AddInt64(&r.st.corrupt, 1)
+				return false
+			}
+			v = v*10 + int64(d)
+			p++
+		}
+		if p == start || p >= len(b) {
+			atomic.AddInt64(&r.st.corrupt, 1)
+			return false
+		}
+		p++
+		f[k] = v
+	}
+	g, seq, sentUs := int(f[0]), f[1], f[2]
+	if g >= r.totalPubs || g%r.rooms != c.room {
+		atomic.AddInt64(&r.st.misrouted, 1)
+		return false
+	}
+	slot := g / r.rooms
+	if seq <= c.lastSeq[slot] {
+		atomic.AddInt64(&r.st.outOfOrder, 1)
+	}
+	c.lastSeq[slot] = seq
+	if c.pub >= 0 {
+		atomic.AddInt64(&r.st.echoes, 1)
+		return false
+	}
+	if r.windowed {
+		if c.pendN > 0 && c.pendPub != g {
+			r.flushDelivered(c)
+		}
+		c.pendPub = g
+		c.pendN++
+	}
+	if sentUs >= r.st.latencyFromUs {
+		lat := nowUs - sentUs
+		r.st.hist.record(c.id, lat)
+		if lat > c.maxLat {
+			c.maxLat = lat
+		}
+	}
+	return true
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing: masked client frames straight to the socket, several per write.
+
+// appendFrame appends one masked client frame (FIN set) to dst.
+func (c *client) appendFrame(dst []byte, opcode byte, payload []byte) []byte {
+	n := len(payload)
+	dst = append(dst, 0x80|opcode)
+	switch {
+	case n < 126:
+		dst = append(dst, 0x80|byte(n))
+	case n < 65536:
+		dst = append(dst, 0x80|126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 0x80|127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
+	c.rnd ^= c.rnd << 13
+	c.rnd ^= c.rnd >> 7
+	c.rnd ^= c.rnd << 17
+	key := uint32(c.rnd)
+	dst = binary.LittleEndian.AppendUint32(dst, key)
+	start := len(dst)
+	dst = append(dst, payload...)
+	body := dst[start:]
+	k8 := uint64(key) | uint64(key)<<32
+	i := 0
+	for ; i+8 <= len(body); i += 8 {
+		binary.LittleEndian.PutUint64(body[i:], binary.LittleEndian.Uint64(body[i:])^k8)
+	}
+	for ; i < len(body); i++ {
+		body[i] ^= byte(key >> (8 * (i & 3)))
+	}
+	return dst
+}
+
+// writeFrame sends one frame at once (pongs, `P` answers).
+func (c *client) writeFrame(opcode byte, payload []byte) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.wbuf = c.appendFrame(c.wbuf[:0], opcode, payload)
+	c.tc.Conn.Write(c.wbuf)
+}
+
+// writeRaw sends frames built with appendFrame; writes of one connection are serialized.
+func (c *client) writeRaw(frames []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_, err := c.tc.Conn.Write(frames)
+	return err
+}
+
+// appendPayload appends the payload `<pub>:<seq>:<sent µs>:` padded with `x` to `size` bytes.
+func appendPayload(dst []byte, pub int, seq int64, sentUs int64, size int) ([]byte, bool) {
+	start := len(dst)
+	dst = strconv.AppendInt(dst, int64(pub), 10)
+	dst = append(dst, ':')
+	dst = strconv.AppendInt(dst, seq, 10)
+	dst = append(dst, ':')
+	dst = strconv.AppendInt(dst, sentUs, 10)
+	dst = append(dst, ':')
+	if len(dst)-start > size {
+		return dst, false
+	}
+	for len(dst)-start < size {
+		dst = append(dst, 'x')
+	}
+	return dst, true
+}
