@@ -36,6 +36,24 @@ export const Tag = Object.freeze(
     Error: "e",
     /** A close notice: the code and reason of the close that follows. Server to client. */
     Close: "c",
+    /** Several tagged text frames coalesced into one, in order. Server to client. */
+    Frames: "B",
+    /** A request to join a room. Client to server. */
+    Join: "j",
+    /** The answer to a join. Server to client. */
+    Joined: "J",
+    /** A request to leave a room. Client to server. */
+    Leave: "l",
+    /** The answer to a leave. Server to client. */
+    Left: "L",
+    /** A message published to a room the client is in. Server to client. */
+    Room: "r",
+    /** A presence event: a user joined or left a room. Server to client. */
+    Presence: "u",
+    /** A request that expects an answer. Both directions. */
+    Request: "q",
+    /** The answer to a request. Both directions. */
+    Answer: "a",
   } as const,
 );
 
