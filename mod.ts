@@ -24,7 +24,9 @@
  * @module
  */
 
-export { Hub, type UpgradeOptions } from "./src/server/hub.ts";
+export { Hub, type PublishOptions, type UpgradeOptions } from "./src/server/hub.ts";
+export type { PresenceEntry } from "./src/server/registry.ts";
+export type { PresenceEvent } from "./src/protocol/mod.ts";
 export type { Client } from "./src/server/connection.ts";
 export type { DisconnectInfo, HubOptions, Identity, OverflowPolicy } from "./src/server/options.ts";
 export type { HubStats } from "./src/server/stats.ts";

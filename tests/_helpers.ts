@@ -14,21 +14,21 @@ export interface Served<T, In> {
   close(): Promise<void>;
 }
 
-/** Serves a new hub on 127.0.0.1:0 at /ws. */
+/** Serves a new hub on 127.0.0.1 at /ws, on a free port unless `port` is given. */
 export function serveHub<T = unknown, In = string | Uint8Array>(
   options: HubOptions<T, In> = {},
+  port = 0,
 ): Served<T, In> {
   const hub = new Hub<T, In>(options);
   const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    { hostname: "127.0.0.1", port, onListen() {} },
     (req) => hub.upgrade(req),
   );
-  const port = server.addr.port;
   return {
     hub,
     server,
-    port,
-    url: `ws://127.0.0.1:${port}/ws`,
+    port: server.addr.port,
+    url: `ws://127.0.0.1:${server.addr.port}/ws`,
     async close() {
       await hub.close();
       await server.shutdown();

@@ -19,14 +19,14 @@ Deno.test("Registry indexes connections by user and forgets empty users", () => 
   assert.equal(registry.users, 1);
   assert.deepEqual([...registry.ofUser("alice")], [a1, a2]);
   assert.equal(registry.ofUser("bob").size, 0);
-  assert.deepEqual(registry.delete(a1), { lastOfUser: false });
+  assert.deepEqual(registry.delete(a1), { lastOfUser: false, left: [] });
   assert.equal(registry.delete(a1), undefined, "deleting twice is harmless");
   assert.deepEqual([...registry.ofUser("alice")], [a2]);
-  assert.deepEqual(registry.delete(a2), { lastOfUser: true });
+  assert.deepEqual(registry.delete(a2), { lastOfUser: true, left: [] });
   assert.equal(registry.users, 0, "no map entry is left behind");
   assert.deepEqual([...registry.connections()], [anon]);
   assert.equal(registry.has(anon), true);
-  assert.deepEqual(registry.delete(anon), { lastOfUser: false });
+  assert.deepEqual(registry.delete(anon), { lastOfUser: false, left: [] });
   assert.equal(registry.size, 0);
 });
 
@@ -43,4 +43,62 @@ Deno.test("Index reports first-member and last-member transitions, once each", (
   assert.equal(index.delete("room", b), true, "the last member leaves");
   assert.equal(index.size, 0, "the emptied key is gone");
   assert.deepEqual([...index.keys()], []);
+});
+
+Deno.test("rooms: membership, presence counts per user, and their transitions", () => {
+  const registry = new Registry();
+  const [a1, a2, b, anon] = [
+    connection("alice"),
+    connection("alice"),
+    connection("bob"),
+    connection(undefined),
+  ];
+  for (const c of [a1, a2, b, anon]) registry.add(c);
+  assert.deepEqual(registry.join(a1, "lobby"), { firstInRoom: true, userJoined: true });
+  assert.equal(registry.join(a1, "lobby"), undefined, "joining twice changes nothing");
+  assert.deepEqual(registry.join(a2, "lobby"), { firstInRoom: false, userJoined: false });
+  assert.deepEqual(registry.join(b, "lobby"), { firstInRoom: false, userJoined: true });
+  assert.deepEqual(registry.join(anon, "lobby"), { firstInRoom: false, userJoined: false });
+  registry.join(a1, "games");
+  assert.deepEqual(registry.presence("lobby"), [
+    { user: "alice", connections: 2 },
+    { user: "bob", connections: 1 },
+  ]);
+  assert.deepEqual([...registry.roomsOf(a1)], ["lobby", "games"]);
+  assert.equal(registry.rooms, 2);
+  assert.deepEqual(registry.leave(a1, "lobby"), {
+    room: "lobby",
+    lastInRoom: false,
+    userLeft: false,
+  });
+  assert.equal(
+    registry.leave(a1, "lobby"),
+    undefined,
+    "leaving a room one is not in changes nothing",
+  );
+  assert.deepEqual(registry.leave(a2, "lobby"), {
+    room: "lobby",
+    lastInRoom: false,
+    userLeft: true,
+  });
+  assert.deepEqual(registry.presence("lobby"), [{ user: "bob", connections: 1 }]);
+  // Leaving the hub leaves every room.
+  assert.deepEqual(registry.delete(a1), {
+    lastOfUser: false,
+    left: [{ room: "games", lastInRoom: true, userLeft: true }],
+  });
+  registry.delete(b);
+  assert.deepEqual(registry.delete(anon)?.left, [{
+    room: "lobby",
+    lastInRoom: true,
+    userLeft: false,
+  }]);
+  registry.delete(a2);
+  assert.deepEqual(registry.indexSizes(), {
+    connections: 0,
+    users: 0,
+    rooms: 0,
+    roomsOf: 0,
+    presence: 0,
+  });
 });

@@ -147,3 +147,38 @@ export class ServerError extends Error {
     this.code = code;
   }
 }
+
+/**
+ * A join the server refused, or that could not complete: the rejection of
+ * `client.join(room)`, and the `error` event when a room the client rejoins
+ * after a reconnect is refused this time. `code` is the server's: `forbidden`
+ * (its `authorizeJoin` said no), `invalid_room`, `too_many_rooms`, `failed`
+ * (its `authorizeJoin` threw); or `left` when `leave` came first.
+ *
+ * @example Handling a refused join
+ * ```ts
+ * import { connect, JoinError } from "@wshub/hub/client";
+ *
+ * const client = connect("ws://127.0.0.1:8000/ws");
+ * try {
+ *   await client.join("admins");
+ * } catch (error) {
+ *   if (error instanceof JoinError && error.code === "forbidden") console.warn("not an admin");
+ * }
+ * await client.close();
+ * ```
+ */
+export class JoinError extends Error {
+  /** The room. */
+  readonly room: string;
+  /** Why: `forbidden`, `invalid_room`, `too_many_rooms`, `failed` or `left`. */
+  readonly code: string;
+
+  /** Creates the error. */
+  constructor(room: string, code: string, message: string) {
+    super(`Could not join ${room} (${code}): ${message}`);
+    this.name = "JoinError";
+    this.room = room;
+    this.code = code;
+  }
+}

@@ -5,7 +5,35 @@
  */
 
 /**
- * A listener for one event whose payload is `V`.
+ * Where an incoming message came from: the room it was published to (and
+ * its position in the room's history, when the room keeps one), or nothing
+ * for a message sent to this client, its user or everyone.
+ *
+ * @example Telling room messages apart
+ * ```ts
+ * import { connect, type MessageMeta } from "@wshub/hub/client";
+ *
+ * const client = connect<{ text: string }>("ws://127.0.0.1:8000/ws");
+ * client.on("message", (message, meta: MessageMeta) => {
+ *   console.log(meta.room === undefined ? "direct" : `in ${meta.room}`, message.text);
+ * });
+ * await client.close();
+ * ```
+ */
+export interface MessageMeta {
+  /** The room the message was published to; `undefined` for other messages. */
+  readonly room?: string;
+  /** Its position in the room's history; `undefined` when the room keeps none. */
+  readonly offset?: number;
+}
+
+/** The meta of a message that came through no room (and of every other event). */
+export const NO_META: MessageMeta = Object.freeze({});
+
+/**
+ * A listener for one event whose payload is `V`. `message` and `binary`
+ * listeners also get the message's {@linkcode MessageMeta} (the room it came
+ * through); other events pass an empty one.
  *
  * @example A listener kept to remove it later
  * ```ts
@@ -18,7 +46,7 @@
  * await client.close();
  * ```
  */
-export type Listener<V> = (value: V) => void;
+export type Listener<V> = (value: V, meta: MessageMeta) => void;
 
 /**
  * Typed listeners keyed by event name. A listener that throws does not stop
@@ -42,12 +70,12 @@ export class Emitter<M> {
   }
 
   /** Calls every listener of `type` with `value`, in the order they were added. */
-  emit<K extends keyof M>(type: K, value: M[K]): void {
+  emit<K extends keyof M>(type: K, value: M[K], meta: MessageMeta = NO_META): void {
     const set = this.#listeners.get(type);
     if (!set) return;
     for (const listener of [...set]) {
       try {
-        (listener as Listener<M[K]>)(value);
+        (listener as Listener<M[K]>)(value, meta);
       } catch (error) {
         report(error);
       }

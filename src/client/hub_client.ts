@@ -11,6 +11,7 @@ import {
   encodePayload,
   encodePong,
   type Hello,
+  type PresenceEvent,
   type ServerFrame,
   SUBPROTOCOL,
 } from "../protocol/mod.ts";
@@ -24,6 +25,7 @@ import {
   resolveUrl,
 } from "./options.ts";
 import { Outbox } from "./outbox.ts";
+import { ClientRooms } from "./rooms.ts";
 import { backoffDelay, shouldReconnect } from "./reconnect.ts";
 
 /**
@@ -96,17 +98,29 @@ export interface CloseInfo {
  * ```
  */
 export interface ClientEventMap<T> {
-  /** An incoming text message, decoded with the `decode` option. */
+  /**
+   * An incoming text message, decoded with the `decode` option. Listeners
+   * also get its {@linkcode MessageMeta}: the room it came through, if any.
+   */
   message: T;
-  /** An incoming binary message (its bytes, without the tag). */
+  /** An incoming binary message (its bytes, without the tag), with its {@linkcode MessageMeta}. */
   binary: Uint8Array;
+  /**
+   * A user joined or left a room this client is in (when the server sends
+   * presence events: its `presenceEvents` option). Once per user, not per tab.
+   */
+  presence: PresenceEvent;
   /** A connection received its hello; queued sends were flushed just before. */
   open: Hello;
   /** The state changed; the payload is the new state. */
   state: ClientState;
   /** A connection ended; see {@linkcode CloseInfo}. */
   close: CloseInfo;
-  /** A {@linkcode DecodeError} or a {@linkcode ProtocolError}. */
+  /**
+   * A {@linkcode DecodeError}, a {@linkcode ProtocolError}, a
+   * {@linkcode ServerError}, or a {@linkcode JoinError} for a room this
+   * client was in and is now refused when it rejoins after a reconnect.
+   */
   error: Error;
 }
 
@@ -153,6 +167,7 @@ export class HubClient<T, S = T> {
   #sockets = new Set<WebSocket>();
   #socketsGone: (() => void)[] = [];
   #outbox: Outbox;
+  #rooms = new ClientRooms((error) => this.#events.emit("error", error));
   #liveness = new ClientLiveness((idle) =>
     this.#abandon(
       4000,
@@ -206,6 +221,45 @@ export class HubClient<T, S = T> {
   /** The user the server identified this client as (from the last hello); `null` if anonymous. */
   get user(): string | null | undefined {
     return this.#hello?.user;
+  }
+
+  /**
+   * The rooms the server says this client is in now: the ones it joined and
+   * the ones the server put it in. Empty while disconnected (it rejoins the
+   * ones it joined itself on the next connection).
+   */
+  get rooms(): ReadonlySet<string> {
+    return this.#rooms.rooms;
+  }
+
+  /**
+   * Joins a room: resolves once the server confirmed, rejects with a
+   * {@linkcode JoinError} when it refused (its `authorizeJoin`, the room name,
+   * a limit), or with a {@linkcode ClientClosedError} when the client is
+   * closed first. Asked while not connected, the join is sent on the next
+   * connection. After every reconnect the client rejoins its rooms by
+   * itself, before it flushes its offline queue; a rejoin that is now refused
+   * is reported as an `error` event. Messages published to the room arrive
+   * as `message` events whose meta names the room.
+   *
+   * @throws {RangeError} If `room` is not a valid room name (1–128 ASCII
+   * letters, digits and `_-.:@/#+=~!`).
+   */
+  join(room: string): Promise<void> {
+    if (this.#state === "closed") {
+      return Promise.reject(new ClientClosedError("close() was called or the server closed it"));
+    }
+    return this.#rooms.join(room, this.#sender());
+  }
+
+  /**
+   * Leaves a room (and stops rejoining it): resolves once the server
+   * confirmed, or at once while not connected.
+   *
+   * @throws {RangeError} If `room` is not a valid room name.
+   */
+  leave(room: string): Promise<void> {
+    return this.#rooms.leave(room, this.#state === "closed" ? undefined : this.#sender());
   }
 
   /** How many messages are waiting in the send queue. */
@@ -353,6 +407,7 @@ export class HubClient<T, S = T> {
   #ended(code: number, reason: string): void {
     this.#ws = undefined;
     this.#stopTimers();
+    this.#rooms.lost();
     if (!shouldReconnect(code)) {
       this.#finish({ code, reason, reconnecting: false });
     } else {
@@ -390,6 +445,29 @@ export class HubClient<T, S = T> {
         return;
       case "binary":
         return this.#events.emit("binary", frame.bytes);
+      case "room": {
+        const meta = { room: frame.room, offset: frame.offset };
+        if (typeof frame.data !== "string") return this.#events.emit("binary", frame.data, meta);
+        let message: T;
+        try {
+          message = this.#options.decode(frame.data);
+        } catch (error) {
+          return this.#events.emit("error", new DecodeError(frame.data, error));
+        }
+        return this.#events.emit("message", message, meta);
+      }
+      case "joined":
+        return this.#rooms.answered(frame.answer);
+      case "left":
+        return this.#rooms.answeredLeave(frame.answer);
+      case "presence":
+        return this.#events.emit("presence", frame.event);
+      case "frames":
+        for (const inner of frame.frames) {
+          if (inner.kind === "invalid" || ws !== this.#ws) return;
+          this.#handle(ws, inner);
+        }
+        return;
       case "ping":
         return ws.send(encodePong(frame.token));
       case "pong":
@@ -404,12 +482,21 @@ export class HubClient<T, S = T> {
     }
   }
 
+  /** A function that writes to the open socket, or `undefined` while none is open. */
+  #sender(): ((frame: string) => void) | undefined {
+    const ws = this.#ws;
+    if (this.#state !== "open" || ws === undefined || ws.readyState !== OPEN) return undefined;
+    return (frame) => ws.send(frame);
+  }
+
   #opened(ws: WebSocket, hello: Hello): void {
     clearTimeout(this.#connectTimer);
     this.#connectTimer = undefined;
     this.#hello = hello;
     this.#attempt = 0;
     this.#liveness.watch(hello, this.#options.deadlineSlack);
+    // Rooms first: what the application queued while offline may be meant for them.
+    this.#rooms.opened((frame) => ws.send(frame));
     for (const frame of this.#outbox.take()) ws.send(frame);
     this.#setState("open");
     this.#events.emit("open", hello);
@@ -461,6 +548,7 @@ export class HubClient<T, S = T> {
   #finish(info: CloseInfo): void {
     this.#stopTimers();
     this.#outbox.clear();
+    this.#rooms.closed(info.reason || `closed with ${info.code}`);
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#setState("closed");
     this.#events.emit("close", info);

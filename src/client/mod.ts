@@ -120,10 +120,12 @@ export type { ClientEventMap, ClientState, CloseInfo } from "./hub_client.ts";
 export type { ConnectOptions } from "./options.ts";
 export { NO_RECONNECT_CODES, type ReconnectOptions } from "./reconnect.ts";
 export type { Hello } from "../protocol/mod.ts";
-export type { Listener } from "./events.ts";
+export type { Listener, MessageMeta } from "./events.ts";
+export type { PresenceEvent } from "../protocol/mod.ts";
 export {
   ClientClosedError,
   DecodeError,
+  JoinError,
   ProtocolError,
   SendQueueFullError,
   ServerError,

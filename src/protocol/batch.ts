@@ -1,7 +1,9 @@
 /**
- * `b` frames: several text messages coalesced into one frame,
- * `b<length>:<text><length>:<text>…`, each length the decimal number of
- * UTF-16 code units of the text that follows its colon.
+ * Batches: several text frames coalesced into one WebSocket message, each
+ * item `<length>:<text>` with its length the decimal number of UTF-16 code
+ * units of the text after the colon. A `b` frame carries application texts
+ * (each one an `m` frame without its tag); a `B` frame carries whole tagged
+ * frames (`r…`, `u…`, `m…`).
  *
  * @module
  */
@@ -10,29 +12,33 @@ import type { Payload } from "./payload.ts";
 import { Tag } from "./tags.ts";
 
 /**
- * Builds one `b` frame from the text payloads `payloads[start..end)`, in
- * order. Returns the frame and its UTF-8 size.
+ * Builds one batch frame from the text payloads `payloads[start..end)`, in
+ * order: a `b` frame of their texts when every one is a plain application
+ * message, else a `B` frame of their tagged forms (room messages, presence
+ * events…). Returns the frame and its UTF-8 size.
  */
 export function encodeBatch(
   payloads: readonly Payload[],
   start: number,
   end: number,
 ): { frame: string; bytes: number } {
-  let frame: string = Tag.Batch;
+  let tagged = false;
+  for (let i = start; i < end && !tagged; i++) tagged = payloads[i].tagged;
+  let frame: string = tagged ? Tag.Frames : Tag.Batch;
   let bytes = 1;
   for (let i = start; i < end; i++) {
     const payload = payloads[i];
-    const text = payload.plain as string;
+    const text = (tagged ? payload.framed : payload.plain) as string;
     const prefix = text.length + ":";
     frame += prefix + text;
-    bytes += prefix.length + payload.bytes;
+    bytes += prefix.length + (tagged ? payload.framedBytes : payload.bytes);
   }
   return { frame, bytes };
 }
 
 /**
- * Splits the body of a `b` frame (the frame without its tag) into its
- * messages. Returns a string that says what is wrong instead of an array
+ * Splits the body of a `b` or `B` frame (the frame without its tag) into
+ * its items. Returns a string that says what is wrong instead of an array
  * when the body is malformed (empty, a length that is not 1–15 digits, or a
  * message running past the end).
  */

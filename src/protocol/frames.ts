@@ -15,11 +15,25 @@ import {
   parseCloseNotice,
   parseErrorNotice,
 } from "./notices.ts";
-import { BINARY_TAG, MAX_TOKEN_LENGTH, Tag } from "./tags.ts";
+import {
+  type JoinAnswer,
+  type LeaveAnswer,
+  parseJoinAnswer,
+  parseLeaveAnswer,
+  parsePresence,
+  parseRoomBinary,
+  parseRoomRequest,
+  parseRoomText,
+  type PresenceEvent,
+  type RoomRequest,
+} from "./rooms.ts";
+import { BINARY_TAG, MAX_TOKEN_LENGTH, ROOM_BINARY_TAG, Tag } from "./tags.ts";
 
 /** A frame that a client sent, as the server reads it. */
 export type ClientFrame =
   | { kind: "message"; data: string | Uint8Array }
+  | { kind: "join"; request: RoomRequest }
+  | { kind: "leave"; request: RoomRequest }
   | { kind: "ping"; token: string }
   | { kind: "pong"; token: string }
   | { kind: "invalid"; reason: string };
@@ -29,6 +43,11 @@ export type ServerFrame =
   | { kind: "hello"; hello: Hello }
   | { kind: "text"; texts: string[] }
   | { kind: "binary"; bytes: Uint8Array }
+  | { kind: "room"; room: string; offset?: number; data: string | Uint8Array }
+  | { kind: "joined"; answer: JoinAnswer }
+  | { kind: "left"; answer: LeaveAnswer }
+  | { kind: "presence"; event: PresenceEvent }
+  | { kind: "frames"; frames: ServerFrame[] }
   | { kind: "ping"; token: string }
   | { kind: "pong"; token: string }
   | { kind: "error"; notice: ErrorNotice }
@@ -36,55 +55,101 @@ export type ServerFrame =
   | { kind: "invalid"; reason: string };
 
 /**
- * Decodes one frame a client sent: `m` (text or binary), `p` or `P`. Every
- * other tag, including the server-only `b` and `h`, is invalid.
+ * Decodes one frame a client sent: `m` (text or binary), `j`, `l`, `p` or
+ * `P`. Every other tag, including the server-only ones, is invalid.
  */
 export function decodeClientFrame(data: string | ArrayBuffer | Uint8Array): ClientFrame {
   if (typeof data !== "string") return decodeBinary(data);
   switch (data[0]) {
     case Tag.Message:
       return { kind: "message", data: data.slice(1) };
+    case Tag.Join:
+    case Tag.Leave: {
+      const request = parseRoomRequest(data.slice(1));
+      if (typeof request === "string") return { kind: "invalid", reason: request };
+      return { kind: data[0] === Tag.Join ? "join" : "leave", request };
+    }
     default:
       return controlFrame(data);
   }
 }
 
-/** Decodes one frame a server sent: `h`, `m`, `b`, `p`, `P`, `e`, `c`, or binary `m`. */
+/**
+ * Decodes one frame a server sent: `h`, `m`, `b`, `B`, `r`, `J`, `L`, `u`,
+ * `p`, `P`, `e`, `c`, or binary `m` and `r`. A `B` batch holds whole frames,
+ * never a batch or a hello.
+ */
 export function decodeServerFrame(data: string | ArrayBuffer | Uint8Array): ServerFrame {
-  if (typeof data !== "string") {
-    const binary = decodeBinary(data);
-    return binary.kind === "message" ? { kind: "binary", bytes: binary.data } : binary;
+  if (typeof data === "string") return decodeServerText(data, true);
+  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+  if (bytes[0] === ROOM_BINARY_TAG) {
+    const message = parseRoomBinary(bytes);
+    return typeof message === "string"
+      ? { kind: "invalid", reason: message }
+      : { kind: "room", ...message };
   }
+  const binary = decodeBinary(bytes);
+  return binary.kind === "message" ? { kind: "binary", bytes: binary.data } : binary;
+}
+
+function decodeServerText(data: string, outer: boolean): ServerFrame {
+  const body = data.slice(1);
   switch (data[0]) {
     case Tag.Message:
-      return { kind: "text", texts: [data.slice(1)] };
+      return { kind: "text", texts: [body] };
     case Tag.Batch: {
-      const texts = splitBatch(data.slice(1));
-      return typeof texts === "string"
-        ? { kind: "invalid", reason: texts }
-        : { kind: "text", texts };
+      if (!outer) return { kind: "invalid", reason: "a batch inside a batch" };
+      const texts = splitBatch(body);
+      return typeof texts === "string" ? invalid(texts) : { kind: "text", texts };
+    }
+    case Tag.Frames: {
+      if (!outer) return { kind: "invalid", reason: "a batch inside a batch" };
+      const items = splitBatch(body);
+      if (typeof items === "string") return invalid(items);
+      const frames: ServerFrame[] = [];
+      for (const item of items) {
+        const frame = decodeServerText(item, false);
+        if (frame.kind === "invalid") return frame;
+        if (frame.kind === "hello") return invalid("a hello inside a batch");
+        frames.push(frame);
+      }
+      return { kind: "frames", frames };
+    }
+    case Tag.Room: {
+      const message = parseRoomText(body);
+      return typeof message === "string" ? invalid(message) : { kind: "room", ...message };
+    }
+    case Tag.Joined: {
+      const answer = parseJoinAnswer(body);
+      return typeof answer === "string" ? invalid(answer) : { kind: "joined", answer };
+    }
+    case Tag.Left: {
+      const answer = parseLeaveAnswer(body);
+      return typeof answer === "string" ? invalid(answer) : { kind: "left", answer };
+    }
+    case Tag.Presence: {
+      const event = parsePresence(body);
+      return typeof event === "string" ? invalid(event) : { kind: "presence", event };
     }
     case Tag.Hello: {
-      const hello = parseHello(data.slice(1));
-      return typeof hello === "string"
-        ? { kind: "invalid", reason: hello }
-        : { kind: "hello", hello };
+      const hello = parseHello(body);
+      return typeof hello === "string" ? invalid(hello) : { kind: "hello", hello };
     }
     case Tag.Error: {
-      const notice = parseErrorNotice(data.slice(1));
-      return typeof notice === "string"
-        ? { kind: "invalid", reason: notice }
-        : { kind: "error", notice };
+      const notice = parseErrorNotice(body);
+      return typeof notice === "string" ? invalid(notice) : { kind: "error", notice };
     }
     case Tag.Close: {
-      const notice = parseCloseNotice(data.slice(1));
-      return typeof notice === "string"
-        ? { kind: "invalid", reason: notice }
-        : { kind: "close", notice };
+      const notice = parseCloseNotice(body);
+      return typeof notice === "string" ? invalid(notice) : { kind: "close", notice };
     }
     default:
       return controlFrame(data);
   }
+}
+
+function invalid(reason: string): { kind: "invalid"; reason: string } {
+  return { kind: "invalid", reason };
 }
 
 /** The ping frame `p<token>`. */

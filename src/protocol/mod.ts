@@ -1,6 +1,7 @@
 /**
  * The `wshub.v1` wire format, in one place: tags, hello, payload encoding,
- * `b` batches, frame decoding for each direction, close codes and limits.
+ * batches, rooms and presence, notices, frame decoding for each direction,
+ * subprotocol lists, close codes and limits.
  * Web-standard code only, shared by the server (`src/server/`), the client
  * module (`src/client/`), the tests and the benchmarks. `docs/protocol.md`
  * is its specification.
@@ -12,6 +13,7 @@ export {
   BINARY_TAG,
   MAX_TOKEN_LENGTH,
   PROTOCOL_VERSION,
+  ROOM_BINARY_TAG,
   SUBPROTOCOL,
   Tag,
   TOKEN_PREFIX,
@@ -24,7 +26,22 @@ export {
   parseSubprotocols,
   protocolToken,
 } from "./subprotocols.ts";
-export { encodePayload, Payload } from "./payload.ts";
+export { encodePayload, framedOnly, Payload, roomPayload } from "./payload.ts";
+export {
+  encodeJoin,
+  encodeJoined,
+  encodeLeave,
+  encodeLeft,
+  encodePresence,
+  isRoomName,
+  type JoinAnswer,
+  type LeaveAnswer,
+  MAX_ROOM_LENGTH,
+  type PresenceEvent,
+  type RoomMessage,
+  roomNameProblem,
+  type RoomRequest,
+} from "./rooms.ts";
 export { encodeBatch, splitBatch } from "./batch.ts";
 export { encodeHello, type Hello, parseHello } from "./hello.ts";
 export {

@@ -6,36 +6,56 @@
  * @module
  */
 
-import { BINARY_TAG, Tag } from "./tags.ts";
+import { BINARY_TAG, ROOM_BINARY_TAG, Tag } from "./tags.ts";
 import { utf8Length } from "./utf8.ts";
 
 /**
  * One outbound message, encoded once and shared by every recipient: the form
  * for plain clients and the tagged form for framed clients, each with its
  * size in bytes as Deno's `bufferedAmount` counts it.
+ *
+ * An application message's tagged form is `m` + the text (or the byte 0x6d +
+ * the bytes). A message published to a room carries the room in its tagged
+ * form instead ({@linkcode roomPayload}); a frame for framed clients only (a
+ * join answer, a presence event) has no plain form ({@linkcode framedOnly}).
  */
 export class Payload {
-  /** The payload as sent to plain clients. */
+  /** The payload as sent to plain clients (empty for a frame plain clients never get). */
   readonly plain: string | Uint8Array;
+  /** Whether plain clients get it at all. */
+  readonly forPlain: boolean;
   #bytes = -1;
   #framed: string | Uint8Array | undefined;
+  #framedBytes = -1;
+  readonly #tagged: boolean;
 
-  /** Wraps data that is already a string or bytes. */
-  constructor(plain: string | Uint8Array) {
+  /**
+   * Wraps data that is already a string or bytes. `framed`, when given, is
+   * the form for framed clients (otherwise `m` + `plain`).
+   */
+  constructor(plain: string | Uint8Array, framed?: string | Uint8Array, forPlain = true) {
     this.plain = plain;
+    this.#framed = framed;
+    this.#tagged = framed !== undefined;
+    this.forPlain = forPlain;
   }
 
-  /** Whether this is a text message. */
+  /** Whether this is a text message (in both forms). */
   get text(): boolean {
     return typeof this.plain === "string";
   }
 
+  /**
+   * Whether the tagged form is not `m` + the text: such a payload cannot go
+   * in a `b` batch (which carries bare texts), only in a `B` batch.
+   */
+  get tagged(): boolean {
+    return this.#tagged;
+  }
+
   /** UTF-8 bytes of `plain` (computed on first use). */
   get bytes(): number {
-    if (this.#bytes < 0) {
-      const plain = this.plain;
-      this.#bytes = typeof plain === "string" ? utf8Length(plain) : plain.byteLength;
-    }
+    if (this.#bytes < 0) this.#bytes = sizeOf(this.plain);
     return this.#bytes;
   }
 
@@ -54,6 +74,46 @@ export class Payload {
     }
     return this.#framed;
   }
+
+  /** UTF-8 bytes of the tagged form. */
+  get framedBytes(): number {
+    if (this.#framedBytes < 0) {
+      this.#framedBytes = this.#tagged ? sizeOf(this.#framed!) : this.bytes + 1;
+    }
+    return this.#framedBytes;
+  }
+}
+
+function sizeOf(data: string | Uint8Array): number {
+  return typeof data === "string" ? utf8Length(data) : data.byteLength;
+}
+
+/** A frame for framed clients only (plain clients never get it): a join answer, a presence event. */
+export function framedOnly(frame: string): Payload {
+  return new Payload("", frame, false);
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * A message published to a room, encoded once for all its members: plain
+ * clients get `message`'s payload as it is; framed clients get the room
+ * first, `r<room length>:<room><offset>:<text>` (or, for bytes, the byte
+ * 0x72 followed by that header in ASCII and then the bytes). `offset` is the
+ * publication's position in the room's history, empty when it has none.
+ * Room names are ASCII (see `isRoomName`), so their length is the same in
+ * UTF-16 units and in bytes.
+ */
+export function roomPayload(room: string, message: Payload, offset = ""): Payload {
+  const header = `${room.length}:${room}${offset}:`;
+  const plain = message.plain;
+  if (typeof plain === "string") return new Payload(plain, Tag.Room + header + plain);
+  const head = encoder.encode(header);
+  const framed = new Uint8Array(1 + head.byteLength + plain.byteLength);
+  framed[0] = ROOM_BINARY_TAG;
+  framed.set(head, 1);
+  framed.set(plain, 1 + head.byteLength);
+  return new Payload(plain, framed);
 }
 
 /**

@@ -63,5 +63,8 @@ export type Tag = typeof Tag[keyof typeof Tag];
 /** The first byte of a binary application message on a framed connection ("m"). */
 export const BINARY_TAG = 0x6d;
 
+/** The first byte of a binary message published to a room ("r"). */
+export const ROOM_BINARY_TAG = 0x72;
+
 /** The longest ping or pong token, in UTF-16 code units. */
 export const MAX_TOKEN_LENGTH = 32;

@@ -61,6 +61,8 @@ export interface Client<T = unknown> {
   readonly open: boolean;
   /** Messages waiting in this client's send queue. */
   readonly queued: number;
+  /** The rooms this client is in now (a read-only view). */
+  readonly rooms: ReadonlySet<string>;
   /**
    * Queues a message for this client alone, in order with every broadcast
    * and user message queued before it. Strings and bytes go as they are;
@@ -90,6 +92,8 @@ export interface ConnectionHost {
   sendTo(connection: Connection, payload: Payload): void;
   /** Queues the closing of one connection (the scheduler closes and unregisters it). */
   closeConnection(connection: Connection, code: number, reason: string, byHub: boolean): void;
+  /** The rooms a connection is in. */
+  roomsOf(connection: Connection): ReadonlySet<string>;
 }
 
 /** The lifecycle of a connection, as the hub sees it. */
@@ -213,6 +217,10 @@ class ClientView implements Client<unknown> {
 
   get queued(): number {
     return this.#connection.writer.queued;
+  }
+
+  get rooms(): ReadonlySet<string> {
+    return this.#host.roomsOf(this.#connection);
   }
 
   send(data: unknown): boolean {

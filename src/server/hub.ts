@@ -5,7 +5,7 @@
  * @module
  */
 
-import { encodePayload } from "../protocol/mod.ts";
+import { encodePayload, roomNameProblem } from "../protocol/mod.ts";
 import {
   checkHost,
   checkOrigin,
@@ -14,10 +14,11 @@ import {
   type Negotiated,
   refuse,
 } from "./admission.ts";
-import { type Client, Connection } from "./connection.ts";
+import { type Client, Connection, connectionOf } from "./connection.ts";
 import { type HubOptions, type Identity, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { attachReader } from "./reader.ts";
 import { watchOversizedMessages } from "./runtime_guard.ts";
+import type { PresenceEntry } from "./registry.ts";
 import { Scheduler } from "./scheduler.ts";
 import type { HubStats } from "./stats.ts";
 
@@ -92,7 +93,8 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    */
   constructor(options: HubOptions<T, In> = {}) {
     this.#options = resolveOptions(options);
-    const { onMessage, onConnect, onDisconnect, onError, logger } = this.#options;
+    const { onMessage, onConnect, onDisconnect, onError, logger, authorizeJoin, onPresence } =
+      this.#options;
     this.#scheduler = new Scheduler(this.#options as ResolvedOptions<unknown, unknown>, {
       released: (socket) => this.#sockets.delete(socket),
       onMessage: onMessage === undefined
@@ -104,6 +106,10 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
       onDisconnect: onDisconnect === undefined
         ? undefined
         : (connection, info) => onDisconnect(viewOf<T>(connection), info, this),
+      authorizeJoin: authorizeJoin === undefined
+        ? undefined
+        : (connection, room) => authorizeJoin(viewOf<T>(connection), room),
+      onPresence: onPresence === undefined ? undefined : (event) => onPresence(event, this),
       reportError: (error, connection) => {
         if (onError !== undefined) {
           try {
@@ -282,6 +288,143 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    */
   clientsOf(user: string): Client<T>[] {
     return Array.from(this.#scheduler.registry.ofUser(user), viewOf<T>);
+  }
+
+  /**
+   * Puts a client in a room, through the scheduler like every other change;
+   * a framed client is told (`J`). Joining a room twice changes nothing.
+   * Joins made here are trusted: `authorizeJoin` is not asked.
+   *
+   * @returns A promise, resolved once applied, of whether the client is in
+   * the room: `false` when it is closed, or already in `maxRoomsPerConnection`
+   * rooms. It never rejects.
+   * @throws {RangeError} If `room` is not a valid room name (1–128 ASCII
+   * letters, digits and `_-.:@/#+=~!`).
+   *
+   * @example Put every connection of a user in their own room
+   * ```ts
+   * import { Hub } from "@wshub/hub";
+   *
+   * const hub = new Hub({
+   *   onConnect(client, hub) {
+   *     if (client.user !== undefined) hub.join(client, `user:${client.user}`);
+   *   },
+   * });
+   * await hub.close();
+   * ```
+   */
+  join(client: Client<T>, room: string): Promise<boolean> {
+    assertRoomName(room);
+    const connection = connectionOf(client as Client<unknown>);
+    if (connection === undefined || this.#closing) return Promise.resolve(false);
+    const { promise, resolve } = Promise.withResolvers<boolean>();
+    if (!this.#scheduler.push({ type: "join", connection, room, done: resolve })) resolve(false);
+    return promise;
+  }
+
+  /**
+   * Takes a client out of a room (a framed client is told, `L`). Leaving a
+   * room one is not in changes nothing.
+   *
+   * @returns A promise, resolved once applied, of whether the client was in
+   * the room. It never rejects.
+   * @throws {RangeError} If `room` is not a valid room name.
+   *
+   * @example
+   * ```ts
+   * import { Hub } from "@wshub/hub";
+   *
+   * const hub = new Hub();
+   * for (const client of hub.clientsIn("lobby")) await hub.leave(client, "lobby");
+   * await hub.close();
+   * ```
+   */
+  leave(client: Client<T>, room: string): Promise<boolean> {
+    assertRoomName(room);
+    const connection = connectionOf(client as Client<unknown>);
+    if (connection === undefined || this.#closing) return Promise.resolve(false);
+    const { promise, resolve } = Promise.withResolvers<boolean>();
+    if (!this.#scheduler.push({ type: "leave", connection, room, done: resolve })) resolve(false);
+    return promise;
+  }
+
+  /**
+   * Queues a message for every connection in a room, encoded once whatever
+   * the number of members. Plain clients get the payload as it is; framed
+   * clients get it with the room's name (`r` frames), and the client module
+   * passes the room to `message` listeners.
+   *
+   * @param options `except`: a client that is not sent it (typically the
+   * sender of a chat message).
+   * @returns A promise of the number of connections it was queued for. It
+   * never rejects.
+   * @throws {RangeError} If `room` is not a valid room name.
+   * @throws {TypeError} If the value has no JSON form.
+   *
+   * @example Relay a chat message to the sender's channel, not back to it
+   * ```ts
+   * import { Hub } from "@wshub/hub";
+   *
+   * const hub = new Hub<{ text: string }>({
+   *   onMessage(message, client, hub) {
+   *     if (typeof message === "string") hub.publish("general", { text: message }, { except: client });
+   *   },
+   * });
+   * await hub.close();
+   * ```
+   */
+  publish(room: string, data: T, options?: PublishOptions<T>): Promise<number> {
+    assertRoomName(room);
+    const payload = encodePayload(data);
+    if (this.#closing) return Promise.resolve(0);
+    const except = options?.except === undefined
+      ? undefined
+      : connectionOf(options.except as Client<unknown>);
+    const { promise, resolve } = Promise.withResolvers<number>();
+    if (!this.#scheduler.push({ type: "publish", room, payload, except, done: resolve })) {
+      resolve(0);
+    }
+    return promise;
+  }
+
+  /**
+   * Who is in a room: one entry per identified user, with how many of the
+   * user's connections are in it (three tabs: one entry, `connections: 3`).
+   * Anonymous connections are not listed. Answered by the scheduler, in order
+   * with every join and leave queued before it.
+   *
+   * @example
+   * ```ts
+   * import { Hub } from "@wshub/hub";
+   *
+   * const hub = new Hub();
+   * const online = await hub.presence("lobby");
+   * console.log(online.map(({ user }) => user));
+   * await hub.close();
+   * ```
+   */
+  presence(room: string): Promise<PresenceEntry[]> {
+    assertRoomName(room);
+    if (this.#closing) return Promise.resolve([]);
+    const { promise, resolve } = Promise.withResolvers<PresenceEntry[]>();
+    if (!this.#scheduler.push({ type: "presence", room, done: resolve })) resolve([]);
+    return promise;
+  }
+
+  /**
+   * The connections in a room now.
+   *
+   * @example
+   * ```ts
+   * import { Hub } from "@wshub/hub";
+   *
+   * const hub = new Hub();
+   * console.log(`${hub.clientsIn("lobby").length} connections in the lobby`);
+   * await hub.close();
+   * ```
+   */
+  clientsIn(room: string): Client<T>[] {
+    return Array.from(this.#scheduler.registry.inRoom(room), viewOf<T>);
   }
 
   /**
@@ -494,6 +637,32 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
     socket.addEventListener("close", () => this.#sockets.delete(socket), { once: true });
     return upgraded.response;
   }
+}
+
+/**
+ * Options of {@linkcode Hub.prototype.publish}.
+ *
+ * @example
+ * ```ts
+ * import { Hub, type PublishOptions } from "@wshub/hub";
+ *
+ * const hub = new Hub<string>({
+ *   onMessage(message, client, hub) {
+ *     const options: PublishOptions<string> = { except: client };
+ *     hub.publish("lobby", String(message), options);
+ *   },
+ * });
+ * await hub.close();
+ * ```
+ */
+export interface PublishOptions<T = unknown> {
+  /** A client in the room that is not sent the message. */
+  except?: Client<T>;
+}
+
+function assertRoomName(room: string): void {
+  const problem = roomNameProblem(room);
+  if (problem !== undefined) throw new RangeError(`Invalid room name: ${problem}`);
 }
 
 /** The application's view of a connection, typed with the hub's `T`. */

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { PresenceEvent } from "../protocol/mod.ts";
 import type { Client } from "./connection.ts";
 import type { Hub } from "./hub.ts";
 import { type Logger, quietLogger } from "./logger.ts";
@@ -59,8 +60,30 @@ export interface HubOptions<T = unknown, In = string | Uint8Array> {
   onMessage?: (message: In, client: Client<T>, hub: Hub<T, In>) => void | Promise<void>;
   /** Called once a client is registered and can be sent messages. */
   onConnect?: (client: Client<T>, hub: Hub<T, In>) => void;
-  /** Called once a client has been unregistered. */
+  /** Called once a client has been unregistered (after it left every room). */
   onDisconnect?: (client: Client<T>, info: DisconnectInfo, hub: Hub<T, In>) => void;
+  /**
+   * Decides whether a framed client may join a room it asked to join
+   * (`client.join(room)` in the client module). Return `true` to allow; sync
+   * or async. A refusal (or a throw) is answered with an error, never a
+   * close. Joins made by the server (`hub.join`) are trusted and skip it.
+   * Default: every valid room may be joined.
+   */
+  authorizeJoin?: (client: Client<T>, room: string) => boolean | Promise<boolean>;
+  /**
+   * Called when a user's first connection joins a room, or its last one
+   * leaves (leaving, or disconnecting): once per user, never per tab.
+   * Anonymous connections have no presence.
+   */
+  onPresence?: (event: PresenceEvent, hub: Hub<T, In>) => void;
+  /**
+   * Whether framed members of a room are sent presence events (`u` frames;
+   * `presence` events in the client module): `true` for every room, or a
+   * function choosing per room. Default `false`.
+   */
+  presenceEvents?: boolean | ((room: string) => boolean);
+  /** Rooms one connection may be in at once. Default 128. */
+  maxRoomsPerConnection?: number;
   /**
    * Called when something goes wrong with a client or a callback: a throwing
    * handler, an undecodable message, a peer cut off. Default: log it as a
@@ -209,6 +232,10 @@ export interface ResolvedOptions<T, In> {
   identifyTimeout: number;
   allowedHosts: readonly string[] | undefined;
   guardOversizedMessages: boolean;
+  authorizeJoin: HubOptions<T, In>["authorizeJoin"];
+  onPresence: HubOptions<T, In>["onPresence"];
+  presenceEvents: (room: string) => boolean;
+  maxRoomsPerConnection: number;
 }
 
 /** The defaults, as documented in the README's options table. */
@@ -230,6 +257,7 @@ export const DEFAULTS = Object.freeze({
   idleTimeout: 30,
   identifyTimeout: 10_000,
   guardOversizedMessages: true,
+  maxRoomsPerConnection: 128,
 });
 
 /** The `maxConnections` default when the descriptor limit cannot be read. */
@@ -336,6 +364,14 @@ export function resolveOptions<T, In>(options: HubOptions<T, In>): ResolvedOptio
     ),
     allowedHosts: hosts,
     guardOversizedMessages: options.guardOversizedMessages ?? DEFAULTS.guardOversizedMessages,
+    authorizeJoin: options.authorizeJoin,
+    onPresence: options.onPresence,
+    presenceEvents: resolvePresenceEvents(options.presenceEvents),
+    maxRoomsPerConnection: positive(
+      "maxRoomsPerConnection",
+      options.maxRoomsPerConnection,
+      DEFAULTS.maxRoomsPerConnection,
+    ),
   };
 }
 
@@ -363,4 +399,15 @@ function resolveRateLimit(
     minByteBurst: maxMessageBytes + 1,
   };
   return resolved;
+}
+
+function resolvePresenceEvents(
+  option: boolean | ((room: string) => boolean) | undefined,
+): (room: string) => boolean {
+  if (typeof option === "function") return option;
+  if (option === undefined || typeof option === "boolean") {
+    const on = option === true;
+    return () => on;
+  }
+  throw new RangeError("Invalid hub option presenceEvents: expected a boolean or a function");
 }

@@ -35,6 +35,8 @@ export interface ReaderHost {
    * count it (UTF-16 code units for text, bytes for binary).
    */
   received(connection: Connection, message: unknown, bytes: number): void;
+  /** A framed client asked to join or leave a room. */
+  roomRequest(connection: Connection, kind: "join" | "leave", id: number, room: string): void;
   /** A frame went past the rate limits (`limiter` says whether to tell the client). */
   limited(connection: Connection, limiter: RateLimiter): void;
   /** Close and unregister the connection (the peer closed it, or the reader must). */
@@ -97,6 +99,10 @@ export function attachReader(connection: Connection, host: ReaderHost): void {
           return;
         case "pong":
           connection.liveness.pong(frame.token);
+          return;
+        case "join":
+        case "leave":
+          host.roomRequest(connection, frame.kind, frame.request.id, frame.request.room);
           return;
         case "invalid":
           host.logger.debug("wshub: protocol error", { id: connection.id, reason: frame.reason });

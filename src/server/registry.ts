@@ -1,9 +1,9 @@
 /**
- * The registry: who is connected, and indexes of the connections by key
- * (by user today). Each index reports its first-member and last-member
- * transitions, the moments a key gains its first connection or loses its
- * last — what presence and a cross-process backplane act on. Only the
- * scheduler changes it; anyone may read it.
+ * The registry: who is connected, and indexes of the connections by user
+ * and by room, with presence counts. Each index reports its first-member and
+ * last-member transitions, the moments a key gains its first connection or
+ * loses its last — what presence and a cross-process backplane act on. Only
+ * the scheduler changes it; anyone may read it.
  *
  * @module
  */
@@ -64,10 +64,46 @@ export class Index<K> {
   }
 }
 
-/** Every live connection, and the index of them by user. */
+/** What a join changed: the transitions presence and a backplane act on. */
+export interface RoomJoin {
+  /** The room had no member before: it was created. */
+  firstInRoom: boolean;
+  /** The connection's user had no connection in the room before (always `false` when anonymous). */
+  userJoined: boolean;
+}
+
+/** What a leave changed. */
+export interface RoomLeave {
+  /** The room. */
+  room: string;
+  /** The room has no member left: it is gone. */
+  lastInRoom: boolean;
+  /** The connection's user has no connection left in the room (always `false` when anonymous). */
+  userLeft: boolean;
+}
+
+/** One user's presence in a room: how many of its connections are in it. */
+export interface PresenceEntry {
+  /** The user. */
+  user: string;
+  /** How many of the user's connections are in the room. */
+  connections: number;
+}
+
+/**
+ * Every live connection, and indexes of them by user and by room, with the
+ * count of each user's connections in each room (presence). Every update is
+ * O(1); emptied rooms, users and counts are removed, so nothing is left
+ * behind.
+ */
 export class Registry {
   readonly #connections = new Set<Connection>();
   readonly #byUser = new Index<string>();
+  readonly #byRoom = new Index<string>();
+  /** The rooms of each connection that is in at least one. */
+  readonly #roomsOf = new Map<Connection, Set<string>>();
+  /** Per room, per identified user, how many of the user's connections are in it. */
+  readonly #presence = new Map<string, Map<string, number>>();
 
   /** How many connections are registered. */
   get size(): number {
@@ -79,6 +115,11 @@ export class Registry {
     return this.#byUser.size;
   }
 
+  /** How many rooms have at least one member. */
+  get rooms(): number {
+    return this.#byRoom.size;
+  }
+
   /** Every registered connection, in the order they registered. */
   connections(): IterableIterator<Connection> {
     return this.#connections.values();
@@ -87,6 +128,28 @@ export class Registry {
   /** The connections of `user` (empty when none). */
   ofUser(user: string): ReadonlySet<Connection> {
     return this.#byUser.get(user);
+  }
+
+  /** The members of `room` (empty when none). */
+  inRoom(room: string): ReadonlySet<Connection> {
+    return this.#byRoom.get(room);
+  }
+
+  /** Every room with at least one member. */
+  roomNames(): IterableIterator<string> {
+    return this.#byRoom.keys();
+  }
+
+  /** The rooms `connection` is in (empty when none). */
+  roomsOf(connection: Connection): ReadonlySet<string> {
+    return this.#roomsOf.get(connection) ?? NO_ROOMS;
+  }
+
+  /** The identified users in `room`, with how many connections each has in it. */
+  presence(room: string): PresenceEntry[] {
+    const users = this.#presence.get(room);
+    if (users === undefined) return [];
+    return Array.from(users, ([user, connections]) => ({ user, connections }));
   }
 
   /** Whether `connection` is registered. */
@@ -105,13 +168,66 @@ export class Registry {
   }
 
   /**
-   * Unregisters a connection. Returns `undefined` if it was not registered,
-   * else whether it was its user's last connection (the user is then gone
-   * from the index).
+   * Unregisters a connection and takes it out of every room. Returns
+   * `undefined` if it was not registered, else whether it was its user's
+   * last connection and what each room it left changed.
    */
-  delete(connection: Connection): { lastOfUser: boolean } | undefined {
+  delete(connection: Connection): { lastOfUser: boolean; left: RoomLeave[] } | undefined {
     if (!this.#connections.delete(connection)) return undefined;
+    const left: RoomLeave[] = [];
+    const rooms = this.#roomsOf.get(connection);
+    if (rooms !== undefined) {
+      for (const room of [...rooms]) left.push(this.leave(connection, room)!);
+    }
     const user = connection.user;
-    return { lastOfUser: user !== undefined && this.#byUser.delete(user, connection) };
+    return { lastOfUser: user !== undefined && this.#byUser.delete(user, connection), left };
+  }
+
+  /** Puts a registered connection in `room`. Returns `undefined` when it was already a member. */
+  join(connection: Connection, room: string): RoomJoin | undefined {
+    let rooms = this.#roomsOf.get(connection);
+    if (rooms?.has(room)) return undefined;
+    if (rooms === undefined) this.#roomsOf.set(connection, rooms = new Set());
+    rooms.add(room);
+    const firstInRoom = this.#byRoom.add(room, connection);
+    const user = connection.user;
+    if (user === undefined) return { firstInRoom, userJoined: false };
+    let users = this.#presence.get(room);
+    if (users === undefined) this.#presence.set(room, users = new Map());
+    const count = users.get(user) ?? 0;
+    users.set(user, count + 1);
+    return { firstInRoom, userJoined: count === 0 };
+  }
+
+  /** Takes a connection out of `room`. Returns `undefined` when it was not a member. */
+  leave(connection: Connection, room: string): RoomLeave | undefined {
+    const rooms = this.#roomsOf.get(connection);
+    if (rooms === undefined || !rooms.delete(room)) return undefined;
+    if (rooms.size === 0) this.#roomsOf.delete(connection);
+    const lastInRoom = this.#byRoom.delete(room, connection);
+    const user = connection.user;
+    if (user === undefined) return { room, lastInRoom, userLeft: false };
+    const users = this.#presence.get(room)!;
+    const count = users.get(user)! - 1;
+    if (count > 0) {
+      users.set(user, count);
+      return { room, lastInRoom, userLeft: false };
+    }
+    users.delete(user);
+    if (users.size === 0) this.#presence.delete(room);
+    return { room, lastInRoom, userLeft: true };
+  }
+
+  /** The sizes of every index, for leak tests: all 0 once everyone has left. */
+  indexSizes(): Record<string, number> {
+    return {
+      connections: this.#connections.size,
+      users: this.#byUser.size,
+      rooms: this.#byRoom.size,
+      roomsOf: this.#roomsOf.size,
+      presence: this.#presence.size,
+    };
   }
 }
+
+const NO_ROOMS: ReadonlySet<string> = new Set();

@@ -16,7 +16,13 @@
  * @module
  */
 
-import { CloseCode, encodeErrorNotice, encodeHello, type Payload } from "../protocol/mod.ts";
+import {
+  CloseCode,
+  encodeErrorNotice,
+  encodeHello,
+  type Payload,
+  type PresenceEvent,
+} from "../protocol/mod.ts";
 import { Closer } from "./closer.ts";
 import type { Connection, ConnectionHost } from "./connection.ts";
 import { Delivery, yieldToEventLoop } from "./delivery.ts";
@@ -27,7 +33,8 @@ import type { Logger } from "./logger.ts";
 import type { DisconnectInfo, ResolvedOptions } from "./options.ts";
 import type { RateLimiter, ResolvedRateLimit } from "./rate_limit.ts";
 import { IDLE_TIMEOUT_REASON, type ReaderHost } from "./reader.ts";
-import { Registry } from "./registry.ts";
+import { type PresenceEntry, Registry } from "./registry.ts";
+import { type AuthorizeJoin, Rooms } from "./rooms.ts";
 import { Shutdown } from "./shutdown.ts";
 import { detach } from "./socket.ts";
 import { Counters, type HubStats } from "./stats.ts";
@@ -44,6 +51,36 @@ export type HubEvent =
   | { type: "broadcast"; payload: Payload; done: (count: number) => void }
   | { type: "user"; user: string; payload: Payload; done: (count: number) => void }
   | { type: "send"; connection: Connection; payload: Payload }
+  | { type: "joinRequest"; connection: Connection; id: number; room: string }
+  | {
+    type: "joinDecided";
+    connection: Connection;
+    id: number;
+    room: string;
+    verdict: boolean | Error;
+  }
+  | {
+    type: "join";
+    connection: Connection;
+    room: string;
+    id?: number;
+    done?: (joined: boolean) => void;
+  }
+  | {
+    type: "leave";
+    connection: Connection;
+    room: string;
+    id?: number;
+    done?: (left: boolean) => void;
+  }
+  | {
+    type: "publish";
+    room: string;
+    payload: Payload;
+    except: Connection | undefined;
+    done: (count: number) => void;
+  }
+  | { type: "presence"; room: string; done: (entries: PresenceEntry[]) => void }
   | { type: "message"; connection: Connection; message: unknown; bytes: number }
   | { type: "handled"; connection: Connection }
   | { type: "shutdown" }
@@ -56,6 +93,8 @@ export interface SchedulerCallbacks {
   onMessage?: MessageHandler;
   onConnect?: (connection: Connection) => void;
   onDisconnect?: (connection: Connection, info: DisconnectInfo) => void;
+  authorizeJoin?: AuthorizeJoin;
+  onPresence?: (event: PresenceEvent) => void;
   reportError: (error: Error, connection: Connection | undefined) => void;
 }
 
@@ -76,6 +115,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
   readonly #dispatcher: Dispatcher;
   readonly #shutdown: Shutdown;
   readonly #closer: Closer;
+  readonly #rooms: Rooms;
   /** Resolves once the loop has ended and every timer is cleared. */
   readonly stopped: Promise<void>;
 
@@ -119,6 +159,18 @@ export class Scheduler implements ConnectionHost, ReaderHost {
         this.closeConnection(connection, code, reason, byHub),
       reportError: (error, connection) => this.reportError(error, connection),
     });
+    this.#rooms = new Rooms(this.registry, {
+      authorizeJoin: callbacks.authorizeJoin,
+      maxRoomsPerConnection: options.maxRoomsPerConnection,
+      presenceEvents: options.presenceEvents,
+      onPresence: callbacks.onPresence,
+    }, {
+      deliver: (connection, payload) => this.#delivery.deliver(connection, payload),
+      authorized: (connection, room, id) => this.push({ type: "join", connection, room, id }),
+      decided: (connection, room, id, verdict) =>
+        this.push({ type: "joinDecided", connection, room, id, verdict }),
+      reportError: (error, connection) => this.reportError(error, connection),
+    });
     this.#shutdown = new Shutdown(this.#closer, {
       flushAll: (now) => this.#delivery.flushAll(this.registry.connections(), now),
       stop: () => this.push({ type: "stop" }),
@@ -160,6 +212,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
     return {
       connections: this.registry.size,
       users: this.registry.users,
+      rooms: this.registry.rooms,
       connected: counters.connected,
       disconnected: counters.disconnected,
       messagesIn: counters.messagesIn,
@@ -210,6 +263,15 @@ export class Scheduler implements ConnectionHost, ReaderHost {
 
   received(connection: Connection, message: unknown, bytes: number): void {
     this.push({ type: "message", connection, message, bytes });
+  }
+
+  roomRequest(connection: Connection, kind: "join" | "leave", id: number, room: string): void {
+    if (kind === "join") this.push({ type: "joinRequest", connection, id, room });
+    else this.push({ type: "leave", connection, room, id });
+  }
+
+  roomsOf(connection: Connection): ReadonlySet<string> {
+    return this.registry.roomsOf(connection);
   }
 
   limited(connection: Connection, limiter: RateLimiter): void {
@@ -285,6 +347,34 @@ export class Scheduler implements ConnectionHost, ReaderHost {
           this.#delivery.deliver(event.connection, event.payload);
         }
         return;
+      case "joinRequest":
+        if (this.registry.has(event.connection)) {
+          this.#rooms.request(event.connection, event.id, event.room);
+        }
+        return;
+      case "joinDecided":
+        if (this.registry.has(event.connection)) {
+          this.#rooms.decide(event.connection, event.room, event.id, event.verdict);
+        }
+        return;
+      case "join": {
+        const joined = this.registry.has(event.connection) &&
+          this.#rooms.join(event.connection, event.room, event.id);
+        event.done?.(joined);
+        return;
+      }
+      case "leave": {
+        const left = this.registry.has(event.connection) &&
+          this.#rooms.leave(event.connection, event.room, event.id);
+        event.done?.(left);
+        return;
+      }
+      case "publish":
+        event.done(this.#rooms.publish(event.room, event.payload, event.except));
+        return;
+      case "presence":
+        event.done(this.registry.presence(event.room));
+        return;
       case "message":
         // A message that arrived before its client left is not handed on after
         // onDisconnect.
@@ -344,7 +434,8 @@ export class Scheduler implements ConnectionHost, ReaderHost {
   #unregister(connection: Connection, code: number, reason: string, byHub: boolean): void {
     if (connection.state === "closed") return;
     const wasOpen = connection.markClosed();
-    this.registry.delete(connection);
+    const removed = this.registry.delete(connection);
+    if (removed !== undefined) this.#rooms.departed(connection, removed.left);
     this.#delivery.forget(connection);
     this.#dispatcher.forget(connection);
     const writer = connection.writer;

@@ -23,6 +23,8 @@ export interface HubStats {
   connections: number;
   /** Distinct users with at least one live connection. */
   users: number;
+  /** Rooms with at least one member. */
+  rooms: number;
   /** Connections accepted since the hub started. */
   connected: number;
   /** Connections unregistered since the hub started. */

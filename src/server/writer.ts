@@ -117,9 +117,10 @@ export class Writer {
    */
   push(payload: Payload, now: number): Push {
     if (this.#closed) return Push.Sent;
+    if (!this.#framed && !payload.forPlain) return Push.Sent; // a frame plain clients never get
     if (this.#head === this.#queue.length && this.#controls.length === 0 && !this.#batching) {
       const data = this.#framed ? payload.framed : payload.plain;
-      const bytes = this.#framed ? payload.bytes + 1 : payload.bytes;
+      const bytes = this.#framed ? payload.framedBytes : payload.bytes;
       if (this.#hasRoom(bytes)) {
         this.#write(data, bytes);
         return Push.Sent;
@@ -160,16 +161,17 @@ export class Writer {
       const payload = queue[head];
       if (this.#batching && payload.text) {
         let runEnd = head + 1;
-        let bytes = payload.bytes + 1;
+        let bytes = payload.framedBytes;
         while (runEnd < end && queue[runEnd].text) {
-          bytes += queue[runEnd].bytes + 12; // a generous bound for the length prefix
+          // The tagged size bounds either batch's item, plus a generous bound for the prefix.
+          bytes += queue[runEnd].framedBytes + 12;
           // Only a frame of one message may exceed the cap (on an empty buffer).
           if (!this.#hasRoom(bytes, false)) break;
           runEnd++;
         }
         if (runEnd - head === 1) {
-          if (!this.#hasRoom(payload.bytes + 1)) break;
-          this.#write(payload.framed, payload.bytes + 1);
+          if (!this.#hasRoom(payload.framedBytes)) break;
+          this.#write(payload.framed, payload.framedBytes);
         } else {
           const batch = encodeBatch(queue, head, runEnd);
           this.#write(batch.frame, batch.bytes);
@@ -178,7 +180,7 @@ export class Writer {
         head = runEnd;
         continue;
       }
-      const bytes = this.#framed ? payload.bytes + 1 : payload.bytes;
+      const bytes = this.#framed ? payload.framedBytes : payload.bytes;
       if (!this.#hasRoom(bytes)) break;
       this.#write(this.#framed ? payload.framed : payload.plain, bytes);
       queue[head++] = undefined as unknown as Payload;

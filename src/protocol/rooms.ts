@@ -1,0 +1,228 @@
+/**
+ * The frames of rooms and presence: room names, join and leave requests
+ * (`j`, `l`, client to server) and their answers (`J`, `L`), messages
+ * published to a room (`r`), and presence events (`u`). Bodies of `j`, `l`,
+ * `J`, `L` and `u` are JSON objects; unknown fields are ignored, so they can
+ * grow (history positions) without breaking anyone.
+ *
+ * @module
+ */
+
+import { ROOM_BINARY_TAG, Tag } from "./tags.ts";
+
+/** The longest room name, in characters. */
+export const MAX_ROOM_LENGTH = 128;
+
+/**
+ * What a room name may contain: 1–128 ASCII letters, digits and
+ * `_ - . : @ / # + = ~ !` — enough for `chat:general`, `doc/42`,
+ * `tenant@acme`; nothing that needs escaping in a URL path, a log line or a
+ * Redis channel name.
+ */
+const ROOM_NAME = /^[A-Za-z0-9_\-.:@/#+=~!]{1,128}$/;
+
+/** Whether `room` is a valid room name (see {@linkcode roomNameProblem}). */
+export function isRoomName(room: unknown): room is string {
+  return typeof room === "string" && ROOM_NAME.test(room);
+}
+
+/** What is wrong with a room name, or `undefined` when it is valid. */
+export function roomNameProblem(room: unknown): string | undefined {
+  if (typeof room !== "string") return `a room name is a string, not a ${typeof room}`;
+  if (room.length === 0 || room.length > MAX_ROOM_LENGTH) {
+    return `a room name has 1-${MAX_ROOM_LENGTH} characters, not ${room.length}`;
+  }
+  if (!ROOM_NAME.test(room)) {
+    return `room name ${
+      JSON.stringify(room)
+    } may only contain ASCII letters, digits and _-.:@/#+=~!`;
+  }
+  return undefined;
+}
+
+/** A client's request to join or leave a room (`j`, `l`). */
+export interface RoomRequest {
+  /** The client's number for this request, echoed in the answer: a positive safe integer. */
+  id: number;
+  /** The room. */
+  room: string;
+}
+
+/** The answer to a join (`J`), also sent without `id` when the server joined the client itself. */
+export interface JoinAnswer {
+  /** The request's `id`; absent when the server joined the client on its own. */
+  id?: number;
+  /** The room. */
+  room: string;
+  /** Why the join was refused (`forbidden`, `invalid_room`, `too_many_rooms`, `failed`); absent when joined. */
+  error?: string;
+  /** What went wrong, for people; with `error`. */
+  message?: string;
+}
+
+/** The answer to a leave (`L`), also sent without `id` when the server removed the client itself. */
+export interface LeaveAnswer {
+  /** The request's `id`; absent when the server removed the client on its own. */
+  id?: number;
+  /** The room. */
+  room: string;
+}
+
+/** A presence event (`u`): a user's first connection joined a room, or its last one left. */
+export interface PresenceEvent {
+  /** The room. */
+  room: string;
+  /** The user. */
+  user: string;
+  /** Whether the user joined or left. */
+  event: "join" | "leave";
+}
+
+/** A message published to a room, as a framed client reads it (`r`). */
+export interface RoomMessage<D = string> {
+  /** The room it was published to. */
+  room: string;
+  /** Its position in the room's history, when the room keeps one. */
+  offset?: number;
+  /** The message: text, or bytes for a binary one. */
+  data: D;
+}
+
+/** Builds a join request frame. */
+export function encodeJoin(request: RoomRequest): string {
+  return Tag.Join + JSON.stringify(request);
+}
+
+/** Builds a leave request frame. */
+export function encodeLeave(request: RoomRequest): string {
+  return Tag.Leave + JSON.stringify(request);
+}
+
+/** Builds a join answer frame. */
+export function encodeJoined(answer: JoinAnswer): string {
+  return Tag.Joined + JSON.stringify(answer);
+}
+
+/** Builds a leave answer frame. */
+export function encodeLeft(answer: LeaveAnswer): string {
+  return Tag.Left + JSON.stringify(answer);
+}
+
+/** Builds a presence event frame. */
+export function encodePresence(event: PresenceEvent): string {
+  return Tag.Presence + JSON.stringify(event);
+}
+
+/**
+ * Reads the body of a join or leave request. The room name is not checked
+ * here (a bad one gets an answer, not a protocol error); the shape is.
+ */
+export function parseRoomRequest(body: string): RoomRequest | string {
+  const value = parseObject(body);
+  if (typeof value === "string") return value;
+  if (!Number.isSafeInteger(value.id) || (value.id as number) < 1) {
+    return "a room request needs an id, a positive integer";
+  }
+  if (typeof value.room !== "string") return "a room request needs a room";
+  return { id: value.id as number, room: value.room };
+}
+
+/** Reads the body of a join answer. */
+export function parseJoinAnswer(body: string): JoinAnswer | string {
+  const value = parseObject(body);
+  if (typeof value === "string") return value;
+  if (typeof value.room !== "string") return "a join answer needs a room";
+  if (value.id !== undefined && !Number.isSafeInteger(value.id)) {
+    return "a join answer's id is an integer";
+  }
+  if (value.error !== undefined && typeof value.error !== "string") {
+    return "a join error is a string";
+  }
+  return {
+    id: value.id as number | undefined,
+    room: value.room,
+    error: value.error as string | undefined,
+    message: typeof value.message === "string" ? value.message : undefined,
+  };
+}
+
+/** Reads the body of a leave answer. */
+export function parseLeaveAnswer(body: string): LeaveAnswer | string {
+  const value = parseObject(body);
+  if (typeof value === "string") return value;
+  if (typeof value.room !== "string") return "a leave answer needs a room";
+  if (value.id !== undefined && !Number.isSafeInteger(value.id)) {
+    return "a leave answer's id is an integer";
+  }
+  return { id: value.id as number | undefined, room: value.room };
+}
+
+/** Reads the body of a presence event. */
+export function parsePresence(body: string): PresenceEvent | string {
+  const value = parseObject(body);
+  if (typeof value === "string") return value;
+  if (
+    typeof value.room !== "string" || typeof value.user !== "string" ||
+    (value.event !== "join" && value.event !== "leave")
+  ) {
+    return "a presence event needs a room, a user, and an event join or leave";
+  }
+  return { room: value.room, user: value.user, event: value.event };
+}
+
+/** Reads the body of a text room message: `<room length>:<room><offset>:<text>`. */
+export function parseRoomText(body: string): RoomMessage | string {
+  const header = roomHeader(body);
+  if (typeof header === "string") return header;
+  return { room: header.room, offset: header.offset, data: body.slice(header.end) };
+}
+
+const decoder = new TextDecoder();
+
+/** Reads a binary room message: 0x72, then the header in ASCII, then the bytes. */
+export function parseRoomBinary(bytes: Uint8Array): RoomMessage<Uint8Array> | string {
+  if (bytes[0] !== ROOM_BINARY_TAG) return "not a binary room message";
+  // The header is ASCII and short: decode at most its longest possible size.
+  const head = decoder.decode(bytes.subarray(1, 1 + 3 + 1 + MAX_ROOM_LENGTH + 16 + 1));
+  const header = roomHeader(head);
+  if (typeof header === "string") return header;
+  return { room: header.room, offset: header.offset, data: bytes.subarray(1 + header.end) };
+}
+
+function roomHeader(
+  body: string,
+): { room: string; offset: number | undefined; end: number } | string {
+  const colon = body.indexOf(":");
+  if (colon < 1 || colon > 3) return "a room message starts with <room length>:";
+  const length = Number(body.slice(0, colon));
+  if (!Number.isInteger(length) || length < 1 || length > MAX_ROOM_LENGTH) {
+    return "a room message's room length is 1-128";
+  }
+  const room = body.slice(colon + 1, colon + 1 + length);
+  if (room.length !== length) return "a room message ends inside its room name";
+  const offsetStart = colon + 1 + length;
+  const offsetEnd = body.indexOf(":", offsetStart);
+  if (offsetEnd === -1 || offsetEnd - offsetStart > 16) {
+    return "a room message's offset ends with a colon";
+  }
+  const digits = body.slice(offsetStart, offsetEnd);
+  if (digits !== "" && !/^\d+$/.test(digits)) return "a room message's offset is digits";
+  const offset = digits === "" ? undefined : Number(digits);
+  if (offset !== undefined && !Number.isSafeInteger(offset)) {
+    return "a room offset is a safe integer";
+  }
+  return { room, offset, end: offsetEnd + 1 };
+}
+
+function parseObject(body: string): Record<string, unknown> | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return "the frame's body is not JSON";
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return "the frame's body is not a JSON object";
+  }
+  return value as Record<string, unknown>;
+}
