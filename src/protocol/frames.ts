@@ -16,12 +16,15 @@ import {
   parseErrorNotice,
 } from "./notices.ts";
 import { BINARY_TAG, MAX_TOKEN_LENGTH, Tag } from "./tags.ts";
+import { type AnswerFrame, decodeRequestFrame, type RequestFrame } from "./requests.ts";
 
 /** A frame that a client sent, as the server reads it. */
 export type ClientFrame =
   | { kind: "message"; data: string | Uint8Array }
   | { kind: "ping"; token: string }
   | { kind: "pong"; token: string }
+  | { kind: "request"; request: RequestFrame }
+  | { kind: "answer"; answer: AnswerFrame }
   | { kind: "invalid"; reason: string };
 
 /** A frame that a server sent, as a client reads it. */
@@ -33,23 +36,28 @@ export type ServerFrame =
   | { kind: "pong"; token: string }
   | { kind: "error"; notice: ErrorNotice }
   | { kind: "close"; notice: CloseNotice }
+  | { kind: "request"; request: RequestFrame }
+  | { kind: "answer"; answer: AnswerFrame }
   | { kind: "invalid"; reason: string };
 
 /**
- * Decodes one frame a client sent: `m` (text or binary), `p` or `P`. Every
- * other tag, including the server-only `b` and `h`, is invalid.
+ * Decodes one frame a client sent: `m` (text or binary), `p`, `P`, `q` or
+ * `a`. Every other tag, including the server-only `b` and `h`, is invalid.
  */
 export function decodeClientFrame(data: string | ArrayBuffer | Uint8Array): ClientFrame {
   if (typeof data !== "string") return decodeBinary(data);
   switch (data[0]) {
     case Tag.Message:
       return { kind: "message", data: data.slice(1) };
+    case Tag.Request:
+    case Tag.Answer:
+      return decodeRequestFrame(data);
     default:
       return controlFrame(data);
   }
 }
 
-/** Decodes one frame a server sent: `h`, `m`, `b`, `p`, `P`, `e`, `c`, or binary `m`. */
+/** Decodes one frame a server sent: `h`, `m`, `b`, `p`, `P`, `e`, `c`, `q`, `a`, or binary `m`. */
 export function decodeServerFrame(data: string | ArrayBuffer | Uint8Array): ServerFrame {
   if (typeof data !== "string") {
     const binary = decodeBinary(data);
@@ -82,6 +90,9 @@ export function decodeServerFrame(data: string | ArrayBuffer | Uint8Array): Serv
         ? { kind: "invalid", reason: notice }
         : { kind: "close", notice };
     }
+    case Tag.Request:
+    case Tag.Answer:
+      return decodeRequestFrame(data);
     default:
       return controlFrame(data);
   }

@@ -98,6 +98,15 @@ export function attachReader(connection: Connection, host: ReaderHost): void {
         case "pong":
           connection.liveness.pong(frame.token);
           return;
+        case "request":
+        case "answer":
+          host.closeConnection(
+            connection,
+            CloseCode.ProtocolError,
+            "requests are not supported",
+            true,
+          );
+          return;
         case "invalid":
           host.logger.debug("wshub: protocol error", { id: connection.id, reason: frame.reason });
           host.closeConnection(connection, CloseCode.ProtocolError, frame.reason, true);
