@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { RequestStats } from "./requests.ts";
+
 /**
  * Counters of what the hub has done, for metrics.
  *
@@ -67,6 +69,8 @@ export interface HubStats {
    * caught by the oversized-message guard (the process survived).
    */
   oversizedMessages: number;
+  /** Requests in both directions: received, answered, failed, timed out… */
+  requests: RequestStats;
 }
 
 /** The running counters; the scheduler and its helpers add to them. */
