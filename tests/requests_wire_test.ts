@@ -162,14 +162,19 @@ Deno.test("docs/protocol.md: the request frames are what the hub sends and reads
     onError() {},
   });
   const client = await framedClient(served.url);
+  const doc = await Deno.readTextFile(new URL("../docs/protocol.md", import.meta.url));
+  const documented = (frame: string) =>
+    assert.ok(doc.includes("`" + frame + "`"), `docs/protocol.md shows ${frame}`);
   try {
     const exchange = async (request: string, answer: string) => {
+      if (!answer.includes("too_many")) documented(answer);
       const before = client.messages.length;
       client.socket.send(request);
       await client.received(before + 1);
       assert.equal(client.messages[before], answer, `the answer to ${request}`);
     };
     // The examples of docs/protocol.md, verbatim.
+    documented('q1:{"op":"add","a":1,"b":2}');
     await exchange('q1:{"op":"add","a":1,"b":2}', 'a1:{"sum":3}');
     await exchange('q2:{"op":"fail"}', 'a2!{"error":"not_found","message":"no such account"}');
     await exchange(
@@ -196,12 +201,13 @@ Deno.test("docs/protocol.md: the request frames are what the hub sends and reads
   const bare = serveHub();
   const other = await framedClient(bare.url);
   try {
-    other.socket.send("q1:hello");
+    other.socket.send("q4:hello");
     await other.received(2);
     assert.equal(
       other.messages[1],
-      'a1!{"error":"no_handler","message":"This server answers no requests"}',
+      'a4!{"error":"no_handler","message":"This server answers no requests"}',
     );
+    documented(other.messages[1] as string);
   } finally {
     await other.close();
     await bare.close();

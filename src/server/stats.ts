@@ -29,9 +29,9 @@ export interface HubStats {
   connected: number;
   /** Connections unregistered since the hub started. */
   disconnected: number;
-  /** Application messages received. */
+  /** Application messages received (requests are counted in `requests`). */
   messagesIn: number;
-  /** Application messages queued or sent to clients (one per recipient). */
+  /** Application messages queued or sent to clients (one per recipient; requests and answers too). */
   deliveries: number;
   /** Messages dropped by the `"drop-oldest"` overflow policy, from closed clients too. */
   dropped: number;
