@@ -18,6 +18,8 @@ import {
   RequestErrorCode,
   Tag,
 } from "../src/protocol/mod.ts";
+import { resolveOptions as resolveHubOptions } from "../src/server/options.ts";
+import { resolveOptions as resolveClientOptions } from "../src/client/options.ts";
 import { random, randomString } from "./_wire.ts";
 
 Deno.test("requests codec: q and a frames round-trip, texts may hold anything", () => {
@@ -131,4 +133,18 @@ Deno.test("ReplyError: a message to expose and a code, checked", () => {
   assert.throws(() => new ReplyError("x", ""), RangeError);
   assert.throws(() => new ReplyError("x", "has space"), RangeError);
   assert.throws(() => new ReplyError("x", "a".repeat(65)), RangeError);
+});
+
+Deno.test("request options: documented defaults, and out-of-range values refused by name", () => {
+  const hub = resolveHubOptions({});
+  assert.equal(hub.maxRequestsInFlight, 64);
+  assert.equal(hub.requestTimeout, 10_000);
+  assert.equal(hub.onRequest, undefined);
+  assert.throws(() => resolveHubOptions({ maxRequestsInFlight: 0 }), /maxRequestsInFlight: 0/);
+  assert.throws(() => resolveHubOptions({ requestTimeout: Number.NaN }), /requestTimeout: NaN/);
+  const client = resolveClientOptions({});
+  assert.equal(client.maxRequestsInFlight, 64);
+  assert.equal(client.requestTimeout, 10_000);
+  assert.throws(() => resolveClientOptions({ maxRequestsInFlight: 1.5 }), /maxRequestsInFlight/);
+  assert.throws(() => resolveClientOptions({ requestTimeout: 0 }), /requestTimeout/);
 });
