@@ -33,6 +33,13 @@ export type { HubStats } from "./src/server/stats.ts";
 export type { RateLimitOptions } from "./src/server/rate_limit.ts";
 export { type Logger, quietLogger } from "./src/server/logger.ts";
 export { CloseCode, SUBPROTOCOL } from "./src/protocol/mod.ts";
+export type { RequestOptions, RequestStats } from "./src/server/requests.ts";
+export {
+  ConnectionClosedError,
+  ReplyError,
+  RequestError,
+  RequestTimeoutError,
+} from "./src/protocol/request_errors.ts";
 export {
   keepServing,
   type KeepServingOptions,

@@ -27,6 +27,7 @@ import {
 import { Outbox } from "./outbox.ts";
 import { ClientRooms } from "./rooms.ts";
 import { backoffDelay, shouldReconnect } from "./reconnect.ts";
+import { ClientRequests, type RequestHandler, type RequestOptions } from "./requests.ts";
 
 /**
  * Where a client is in its life:
@@ -118,8 +119,10 @@ export interface ClientEventMap<T> {
   close: CloseInfo;
   /**
    * A {@linkcode DecodeError}, a {@linkcode ProtocolError}, a
-   * {@linkcode ServerError}, or a {@linkcode JoinError} for a room this
-   * client was in and is now refused when it rejoins after a reconnect.
+   * {@linkcode ServerError}, a {@linkcode JoinError} for a room this client
+   * was in and is now refused when it rejoins after a reconnect, or an error
+   * thrown by the `onRequest` handler (the server was answered
+   * `handler_error`; this error's `cause` is what was thrown).
    */
   error: Error;
 }
@@ -168,6 +171,7 @@ export class HubClient<T, S = T> {
   #socketsGone: (() => void)[] = [];
   #outbox: Outbox;
   #rooms = new ClientRooms((error) => this.#events.emit("error", error));
+  #requests: ClientRequests<T>;
   #liveness = new ClientLiveness((idle) =>
     this.#abandon(
       4000,
@@ -191,6 +195,10 @@ export class HubClient<T, S = T> {
     this.url = resolveUrl(url);
     this.#options = resolveOptions(options);
     this.#outbox = new Outbox(this.#options.queueLimit);
+    this.#requests = new ClientRequests<T>({
+      ...this.#options,
+      report: (error) => this.#events.emit("error", error),
+    });
     this.#signal = options.signal;
     if (this.#signal?.aborted) {
       this.#state = "closed";
@@ -323,6 +331,60 @@ export class HubClient<T, S = T> {
       return;
     }
     this.#outbox.push(frame);
+  }
+
+  /**
+   * Sends a request to the server and waits for its answer: the reply of the
+   * hub's `onRequest`, decoded with the `decode` option. Encoded like
+   * {@linkcode HubClient.send}, text only (no bytes), and in order with what
+   * `send` sent before it.
+   *
+   * Never throws; the promise rejects with a `RequestError` when the server
+   * answered with a failure (`code`, and the `message` its handler chose to
+   * expose) or `maxRequestsInFlight` requests are pending already (code
+   * `too_many_requests`, nothing sent); a `RequestTimeoutError` after
+   * `timeout`; a `ConnectionClosedError` when the client is not open (a
+   * request is never queued while offline: it is at most once, and a caller
+   * could not know when it ran) or when the connection drops before the
+   * answer (it is not sent again after a reconnect); a `DecodeError` when
+   * `decode` refuses the reply.
+   *
+   * @typeParam R What the reply decodes to; default `T`.
+   *
+   * @example Ask the server, with a timeout
+   * ```ts
+   * import { connect, RequestError } from "@wshub/hub/client";
+   *
+   * const client = connect("ws://127.0.0.1:8000/ws", { reconnect: false });
+   * try {
+   *   const balance = await client.request<{ balance: number }>("balance", { timeout: 2_000 });
+   *   console.log(balance.balance);
+   * } catch (error) {
+   *   if (error instanceof RequestError) console.warn(error.code, error.message);
+   * }
+   * await client.close();
+   * ```
+   */
+  request<R = T>(data: S, options?: RequestOptions): Promise<R> {
+    return this.#requests.request(data, options, this.#state) as Promise<R>;
+  }
+
+  /**
+   * Sets the handler of the server's requests, replacing the `onRequest`
+   * option; `undefined` removes it (requests are then answered
+   * `no_handler`). See {@linkcode RequestHandler}.
+   *
+   * @example Answer the server's requests
+   * ```ts
+   * import { connect } from "@wshub/hub/client";
+   *
+   * const client = connect<{ op: string }>("ws://127.0.0.1:8000/ws");
+   * client.onRequest((request) => request.op === "time" ? Date.now() : null);
+   * await client.close();
+   * ```
+   */
+  onRequest(handler: RequestHandler<T> | undefined): void {
+    this.#requests.handler = handler;
   }
 
   /**
@@ -479,6 +541,14 @@ export class HubClient<T, S = T> {
         );
       case "hello":
         return this.#protocolError(new ProtocolError("a second hello on one connection"));
+      case "request":
+      case "answer": {
+        const broken = frame.kind === "request"
+          ? this.#requests.received(frame.request)
+          : this.#requests.answered(frame.answer);
+        if (broken !== undefined) this.#protocolError(new ProtocolError(broken));
+        return;
+      }
     }
   }
 
@@ -497,6 +567,7 @@ export class HubClient<T, S = T> {
     this.#liveness.watch(hello, this.#options.deadlineSlack);
     // Rooms first: what the application queued while offline may be meant for them.
     this.#rooms.opened((frame) => ws.send(frame));
+    this.#requests.attach(ws);
     for (const frame of this.#outbox.take()) ws.send(frame);
     this.#setState("open");
     this.#events.emit("open", hello);
@@ -536,6 +607,7 @@ export class HubClient<T, S = T> {
   #lost(info: { code: number; reason: string }): void {
     const backoff = this.#options.backoff;
     if (backoff === false) return this.#finish({ ...info, reconnecting: false });
+    this.#requests.detach(info.code, info.reason);
     const delay = backoffDelay(this.#attempt++, backoff, this.#options.random);
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
@@ -546,6 +618,7 @@ export class HubClient<T, S = T> {
   }
 
   #finish(info: CloseInfo): void {
+    this.#requests.detach(info.code, info.reason);
     this.#stopTimers();
     this.#outbox.clear();
     this.#rooms.closed(info.reason || `closed with ${info.code}`);

@@ -52,6 +52,31 @@
  * {@linkcode SendQueueFullError}. After the client is closed for good it
  * throws {@linkcode ClientClosedError}. Delivery is at most once.
  *
+ * ## Requests
+ *
+ * `client.request(data, { timeout })` asks the server and resolves with the
+ * reply of the hub's `onRequest`; the `onRequest` option (or
+ * `client.onRequest(handler)`) answers the server's `client.request()`.
+ * Failures reject with {@linkcode RequestError} (`code`, and the message
+ * the other side chose to expose with a {@linkcode ReplyError}),
+ * {@linkcode RequestTimeoutError} or {@linkcode ConnectionClosedError}.
+ * Requests are text only and never queued while offline nor sent again
+ * after a reconnect (at most once).
+ *
+ * ```ts
+ * import { connect, RequestError } from "@wshub/hub/client";
+ *
+ * const client = connect("ws://127.0.0.1:8000/ws", {
+ *   onRequest: (question) => question === "ready?" ? "yes" : null,
+ * });
+ * try {
+ *   console.log(await client.request({ op: "balance" }, { timeout: 2_000 }));
+ * } catch (error) {
+ *   if (error instanceof RequestError) console.warn(error.code, error.message);
+ * }
+ * await client.close();
+ * ```
+ *
  * ## Identity
  *
  * Browsers cannot set headers on a WebSocket. Three ways to tell the server who
@@ -130,6 +155,13 @@ export {
   SendQueueFullError,
   ServerError,
 } from "./errors.ts";
+export type { RequestHandler, RequestOptions } from "./requests.ts";
+export {
+  ConnectionClosedError,
+  ReplyError,
+  RequestError,
+  RequestTimeoutError,
+} from "../protocol/request_errors.ts";
 
 /**
  * Connects to a wshub hub and keeps the connection alive until

@@ -5,8 +5,15 @@
  * @module
  */
 
-import { isToken, SUBPROTOCOL, TOKEN_PREFIX } from "../protocol/mod.ts";
+import {
+  DEFAULT_MAX_REQUESTS_IN_FLIGHT,
+  DEFAULT_REQUEST_TIMEOUT,
+  isToken,
+  SUBPROTOCOL,
+  TOKEN_PREFIX,
+} from "../protocol/mod.ts";
 import { type Backoff, type ReconnectOptions, resolveBackoff } from "./reconnect.ts";
+import type { RequestHandler } from "./requests.ts";
 
 const DEFAULT_QUEUE_LIMIT = 100;
 const DEFAULT_CONNECT_TIMEOUT = 10_000;
@@ -70,6 +77,22 @@ export interface ConnectOptions<T> {
   signal?: AbortSignal;
   /** Source of randomness for the backoff jitter, values in `[0, 1)`. Default `Math.random` (tests pass their own). */
   random?: () => number;
+  /**
+   * Answers the server's requests (`client.request()` on the hub's side);
+   * see {@linkcode RequestHandler}. Replace it later with
+   * {@linkcode HubClient.onRequest}. Default: none (the server's requests
+   * are answered `no_handler`).
+   */
+  onRequest?: RequestHandler<T>;
+  /** How long {@linkcode HubClient.request} waits for the answer unless told otherwise, in milliseconds. Default 10 000. */
+  requestTimeout?: number;
+  /**
+   * Requests that may be in flight on one connection in each direction: to
+   * the server (past it, `request()` fails at once with a `RequestError`
+   * `too_many_requests`) and from it (past it, the server's request is
+   * answered `too_many_requests`). Default 64.
+   */
+  maxRequestsInFlight?: number;
 }
 
 /** {@linkcode ConnectOptions} with every default filled in. */
@@ -83,6 +106,9 @@ export interface ResolvedOptions<T> {
   connectTimeout: number;
   deadlineSlack: number | undefined;
   random: () => number;
+  onRequest: RequestHandler<T> | undefined;
+  requestTimeout: number;
+  maxRequestsInFlight: number;
 }
 
 export function resolveUrl(url: string | URL): string {
@@ -132,6 +158,12 @@ export function resolveOptions<T>(options: ConnectOptions<T>): ResolvedOptions<T
   if (options.deadlineSlack !== undefined && !(options.deadlineSlack >= 0)) {
     throw new RangeError(`deadlineSlack must be a number >= 0, got ${options.deadlineSlack}`);
   }
+  const requestTimeout = options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT;
+  positive("requestTimeout", requestTimeout);
+  const maxRequestsInFlight = options.maxRequestsInFlight ?? DEFAULT_MAX_REQUESTS_IN_FLIGHT;
+  if (!(Number.isInteger(maxRequestsInFlight) && maxRequestsInFlight >= 1)) {
+    throw new RangeError(`maxRequestsInFlight must be an integer >= 1, got ${maxRequestsInFlight}`);
+  }
   return {
     protocols,
     backoff: options.reconnect === false ? false : resolveBackoff(options.reconnect),
@@ -141,6 +173,9 @@ export function resolveOptions<T>(options: ConnectOptions<T>): ResolvedOptions<T
     connectTimeout,
     deadlineSlack: options.deadlineSlack,
     random: options.random ?? Math.random,
+    onRequest: options.onRequest,
+    requestTimeout,
+    maxRequestsInFlight,
   };
 }
 

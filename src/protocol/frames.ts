@@ -27,6 +27,7 @@ import {
   type PresenceEvent,
   type RoomRequest,
 } from "./rooms.ts";
+import { type AnswerFrame, decodeRequestFrame, type RequestFrame } from "./requests.ts";
 import { BINARY_TAG, MAX_TOKEN_LENGTH, ROOM_BINARY_TAG, Tag } from "./tags.ts";
 
 /** A frame that a client sent, as the server reads it. */
@@ -36,6 +37,8 @@ export type ClientFrame =
   | { kind: "leave"; request: RoomRequest }
   | { kind: "ping"; token: string }
   | { kind: "pong"; token: string }
+  | { kind: "request"; request: RequestFrame }
+  | { kind: "answer"; answer: AnswerFrame }
   | { kind: "invalid"; reason: string };
 
 /** A frame that a server sent, as a client reads it. */
@@ -52,11 +55,13 @@ export type ServerFrame =
   | { kind: "pong"; token: string }
   | { kind: "error"; notice: ErrorNotice }
   | { kind: "close"; notice: CloseNotice }
+  | { kind: "request"; request: RequestFrame }
+  | { kind: "answer"; answer: AnswerFrame }
   | { kind: "invalid"; reason: string };
 
 /**
- * Decodes one frame a client sent: `m` (text or binary), `j`, `l`, `p` or
- * `P`. Every other tag, including the server-only ones, is invalid.
+ * Decodes one frame a client sent: `m` (text or binary), `j`, `l`, `q`, `a`,
+ * `p` or `P`. Every other tag, including the server-only ones, is invalid.
  */
 export function decodeClientFrame(data: string | ArrayBuffer | Uint8Array): ClientFrame {
   if (typeof data !== "string") return decodeBinary(data);
@@ -69,6 +74,9 @@ export function decodeClientFrame(data: string | ArrayBuffer | Uint8Array): Clie
       if (typeof request === "string") return { kind: "invalid", reason: request };
       return { kind: data[0] === Tag.Join ? "join" : "leave", request };
     }
+    case Tag.Request:
+    case Tag.Answer:
+      return decodeRequestFrame(data);
     default:
       return controlFrame(data);
   }
@@ -79,6 +87,7 @@ export function decodeClientFrame(data: string | ArrayBuffer | Uint8Array): Clie
  * `p`, `P`, `e`, `c`, or binary `m` and `r`. A `B` batch holds whole frames,
  * never a batch or a hello.
  */
+/** Decodes one frame a server sent: `h`, `m`, `b`, `p`, `P`, `e`, `c`, `q`, `a`, or binary `m`. */
 export function decodeServerFrame(data: string | ArrayBuffer | Uint8Array): ServerFrame {
   if (typeof data === "string") return decodeServerText(data, true);
   const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
@@ -143,6 +152,9 @@ function decodeServerText(data: string, outer: boolean): ServerFrame {
       const notice = parseCloseNotice(body);
       return typeof notice === "string" ? invalid(notice) : { kind: "close", notice };
     }
+    case Tag.Request:
+    case Tag.Answer:
+      return decodeRequestFrame(data);
     default:
       return controlFrame(data);
   }

@@ -67,3 +67,26 @@ export {
   MAX_REASON_BYTES,
   truncateReason,
 } from "./close_codes.ts";
+export {
+  type AnswerFrame,
+  decodeRequestFrame,
+  DEFAULT_MAX_REQUESTS_IN_FLIGHT,
+  DEFAULT_REQUEST_TIMEOUT,
+  encodeAnswer,
+  encodeFailure,
+  encodeRequest,
+  GENERIC_FAILURE_MESSAGE,
+  isRequestId,
+  MAX_REQUEST_ID,
+  parseAnswer,
+  parseRequest,
+  RequestErrorCode,
+  type RequestFailure,
+  type RequestFrame,
+} from "./requests.ts";
+export {
+  ConnectionClosedError,
+  ReplyError,
+  RequestError,
+  RequestTimeoutError,
+} from "./request_errors.ts";

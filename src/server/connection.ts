@@ -19,6 +19,7 @@ import {
   type Payload,
 } from "../protocol/mod.ts";
 import { Liveness } from "./heartbeat.ts";
+import type { RequestOptions } from "./requests.ts";
 import { Writer, type WriterOptions } from "./writer.ts";
 
 /**
@@ -73,6 +74,23 @@ export interface Client<T = unknown> {
    */
   send(data: T): boolean;
   /**
+   * Sends a request to this client and waits for its answer (its
+   * `onRequest` handler's reply), in order with the messages queued for it.
+   * The data is encoded like `send` (text only: no `Uint8Array`); the reply
+   * is decoded with the hub's `decode` option, when there is one.
+   *
+   * Never throws; the promise rejects with a `RequestError` when the client
+   * answered with a failure (or `maxRequestsInFlight` requests to it are
+   * pending already: code `too_many_requests`, nothing sent), a
+   * `RequestTimeoutError` after `timeout` (default: the hub's
+   * `requestTimeout`), a `ConnectionClosedError` when the client is not
+   * connected or leaves before answering (a request is never sent again),
+   * and a `TypeError` for a plain client or data that cannot be sent.
+   *
+   * @typeParam R What the reply decodes to.
+   */
+  request<R = unknown>(data: T, options?: RequestOptions): Promise<R>;
+  /**
    * Closes the connection after what was queued for it before this call, and
    * unregisters it at once (`onDisconnect` is called right away). The close
    * frame follows the queued messages; if the peer has stopped reading and
@@ -94,6 +112,8 @@ export interface ConnectionHost {
   closeConnection(connection: Connection, code: number, reason: string, byHub: boolean): void;
   /** The rooms a connection is in. */
   roomsOf(connection: Connection): ReadonlySet<string>;
+  /** Sends a request to one connection; the promise settles with its answer. */
+  request(connection: Connection, data: unknown, options?: RequestOptions): Promise<unknown>;
 }
 
 /** The lifecycle of a connection, as the hub sees it. */
@@ -228,6 +248,10 @@ class ClientView implements Client<unknown> {
     if (connection.closing) return false;
     this.#host.sendTo(connection, encodePayload(data));
     return true;
+  }
+
+  request<R>(data: unknown, options?: RequestOptions): Promise<R> {
+    return this.#host.request(this.#connection, data, options) as Promise<R>;
   }
 
   close(code: number = CloseCode.Normal, reason = ""): void {

@@ -28,6 +28,8 @@ export interface HeartbeatHost {
   connections(): Iterable<Connection>;
   /** Cut off a connection that missed a deadline. */
   closeConnection(connection: Connection, code: number, reason: string, byHub: boolean): void;
+  /** Times out what is past its deadline besides connections (requests), on each tick. */
+  expire?(now: number): void;
 }
 
 /**
@@ -172,5 +174,6 @@ export class Heartbeat {
         this.#host.closeConnection(connection, CloseCode.WriteTimeout, "write timeout", true);
       }
     }
+    this.#host.expire?.(now);
   }
 }

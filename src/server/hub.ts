@@ -93,13 +93,16 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    */
   constructor(options: HubOptions<T, In> = {}) {
     this.#options = resolveOptions(options);
-    const { onMessage, onConnect, onDisconnect, onError, logger, authorizeJoin, onPresence } =
-      this.#options;
+    const { onMessage, onRequest, onConnect, onDisconnect, onError, logger } = this.#options;
+    const { authorizeJoin, onPresence } = this.#options;
     this.#scheduler = new Scheduler(this.#options as ResolvedOptions<unknown, unknown>, {
       released: (socket) => this.#sockets.delete(socket),
       onMessage: onMessage === undefined
         ? undefined
         : (message, connection) => onMessage(message as In, viewOf<T>(connection), this),
+      onRequest: onRequest === undefined
+        ? undefined
+        : (message, connection) => onRequest(message as In, viewOf<T>(connection), this),
       onConnect: onConnect === undefined
         ? undefined
         : (connection) => onConnect(viewOf<T>(connection), this),

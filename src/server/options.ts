@@ -4,7 +4,11 @@
  * @module
  */
 
-import type { PresenceEvent } from "../protocol/mod.ts";
+import {
+  DEFAULT_MAX_REQUESTS_IN_FLIGHT,
+  DEFAULT_REQUEST_TIMEOUT,
+  type PresenceEvent,
+} from "../protocol/mod.ts";
 import type { Client } from "./connection.ts";
 import type { Hub } from "./hub.ts";
 import { type Logger, quietLogger } from "./logger.ts";
@@ -58,6 +62,28 @@ export interface HubOptions<T = unknown, In = string | Uint8Array> {
    * that throws or rejects is reported to `onError` and changes nothing else.
    */
   onMessage?: (message: In, client: Client<T>, hub: Hub<T, In>) => void | Promise<void>;
+  /**
+   * Answers the requests clients send (`client.request()` in the client
+   * module): its return value, or what its promise resolves to, is the reply
+   * (strings as they are, other values JSON-encoded, `undefined` as `null`;
+   * text only). To fail the request with a message the client may see, throw
+   * a `ReplyError`; anything else thrown or rejected is reported to `onError`
+   * and the client gets the code `handler_error` with the message "The
+   * request failed". Requests share the client's inbox with its messages:
+   * they are handled in the order they were sent, one at a time per client,
+   * an async handler holding back that client's next message or request.
+   * Default: none (requests are answered `no_handler`).
+   */
+  onRequest?: (message: In, client: Client<T>, hub: Hub<T, In>) => unknown;
+  /**
+   * Requests that may be in flight per connection in each direction: from
+   * the client (received and not answered yet; past it a request is answered
+   * `too_many_requests` at once) and to the client (`client.request()` past
+   * it fails at once with a `RequestError` of that code). Default 64.
+   */
+  maxRequestsInFlight?: number;
+  /** How long `client.request()` waits for the answer unless told otherwise. Default 10,000 ms. */
+  requestTimeout?: number;
   /** Called once a client is registered and can be sent messages. */
   onConnect?: (client: Client<T>, hub: Hub<T, In>) => void;
   /** Called once a client has been unregistered (after it left every room). */
@@ -205,6 +231,9 @@ export interface HubOptions<T = unknown, In = string | Uint8Array> {
 /** The options with every default filled in. */
 export interface ResolvedOptions<T, In> {
   onMessage: HubOptions<T, In>["onMessage"];
+  onRequest: HubOptions<T, In>["onRequest"];
+  maxRequestsInFlight: number;
+  requestTimeout: number;
   onConnect: HubOptions<T, In>["onConnect"];
   onDisconnect: HubOptions<T, In>["onDisconnect"];
   onError: HubOptions<T, In>["onError"];
@@ -258,6 +287,8 @@ export const DEFAULTS = Object.freeze({
   identifyTimeout: 10_000,
   guardOversizedMessages: true,
   maxRoomsPerConnection: 128,
+  maxRequestsInFlight: DEFAULT_MAX_REQUESTS_IN_FLIGHT,
+  requestTimeout: DEFAULT_REQUEST_TIMEOUT,
 });
 
 /** The `maxConnections` default when the descriptor limit cannot be read. */
@@ -323,6 +354,13 @@ export function resolveOptions<T, In>(options: HubOptions<T, In>): ResolvedOptio
   }
   return {
     onMessage: options.onMessage,
+    onRequest: options.onRequest,
+    maxRequestsInFlight: positive(
+      "maxRequestsInFlight",
+      options.maxRequestsInFlight,
+      DEFAULTS.maxRequestsInFlight,
+    ),
+    requestTimeout: positive("requestTimeout", options.requestTimeout, DEFAULTS.requestTimeout),
     onConnect: options.onConnect,
     onDisconnect: options.onDisconnect,
     onError: options.onError,

@@ -7,7 +7,13 @@
  * @module
  */
 
-import { CloseCode, decodeClientFrame, encodePong, utf8Length } from "../protocol/mod.ts";
+import {
+  type AnswerFrame,
+  CloseCode,
+  decodeClientFrame,
+  encodePong,
+  utf8Length,
+} from "../protocol/mod.ts";
 import type { Connection } from "./connection.ts";
 import type { Logger } from "./logger.ts";
 import { RateLimiter, type ResolvedRateLimit } from "./rate_limit.ts";
@@ -37,6 +43,10 @@ export interface ReaderHost {
   received(connection: Connection, message: unknown, bytes: number): void;
   /** A framed client asked to join or leave a room. */
   roomRequest(connection: Connection, kind: "join" | "leave", id: number, room: string): void;
+  /** A request arrived (`q`), its text decoded like a message's. */
+  requested(connection: Connection, id: number, message: unknown, bytes: number): void;
+  /** An answer to one of the hub's requests arrived (`a`). */
+  answered(connection: Connection, answer: AnswerFrame): void;
   /** A frame went past the rate limits (`limiter` says whether to tell the client). */
   limited(connection: Connection, limiter: RateLimiter): void;
   /** Close and unregister the connection (the peer closed it, or the reader must). */
@@ -88,6 +98,7 @@ export function attachReader(connection: Connection, host: ReaderHost): void {
       return;
     }
     let data: string | Uint8Array;
+    let request: number | undefined;
     if (connection.framed) {
       const frame = decodeClientFrame(raw);
       switch (frame.kind) {
@@ -103,6 +114,13 @@ export function attachReader(connection: Connection, host: ReaderHost): void {
         case "join":
         case "leave":
           host.roomRequest(connection, frame.kind, frame.request.id, frame.request.room);
+          return;
+        case "request":
+          data = frame.request.text;
+          request = frame.request.id;
+          break;
+        case "answer":
+          host.answered(connection, frame.answer);
           return;
         case "invalid":
           host.logger.debug("wshub: protocol error", { id: connection.id, reason: frame.reason });
@@ -142,7 +160,8 @@ export function attachReader(connection: Connection, host: ReaderHost): void {
         return;
       }
     }
-    host.received(connection, message, size);
+    if (request !== undefined) host.requested(connection, request, message, size);
+    else host.received(connection, message, size);
   };
 }
 

@@ -11,12 +11,13 @@
  * Beside it: `delivery.ts` (writers, flushing, lingering closes),
  * `dispatch.ts` (`onMessage` in order per client), `shutdown.ts` (the
  * graceful drain), `registry.ts` (who is connected), `heartbeat.ts` (the
- * shared timer).
+ * shared timer), `requests.ts` (requests and answers, both directions).
  *
  * @module
  */
 
 import {
+  type AnswerFrame,
   CloseCode,
   encodeErrorNotice,
   encodeHello,
@@ -35,6 +36,7 @@ import type { RateLimiter, ResolvedRateLimit } from "./rate_limit.ts";
 import { IDLE_TIMEOUT_REASON, type ReaderHost } from "./reader.ts";
 import { type PresenceEntry, Registry } from "./registry.ts";
 import { type AuthorizeJoin, Rooms } from "./rooms.ts";
+import { InboundRequest, type RequestHandler, type RequestOptions, Requests } from "./requests.ts";
 import { Shutdown } from "./shutdown.ts";
 import { detach } from "./socket.ts";
 import { Counters, type HubStats } from "./stats.ts";
@@ -91,6 +93,7 @@ export interface SchedulerCallbacks {
   /** A socket the hub closed was released by force (Deno may fire no `close` event for it). */
   released: (socket: WebSocket) => void;
   onMessage?: MessageHandler;
+  onRequest?: RequestHandler;
   onConnect?: (connection: Connection) => void;
   onDisconnect?: (connection: Connection, info: DisconnectInfo) => void;
   authorizeJoin?: AuthorizeJoin;
@@ -116,6 +119,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
   readonly #shutdown: Shutdown;
   readonly #closer: Closer;
   readonly #rooms: Rooms;
+  readonly #requests: Requests;
   /** Resolves once the loop has ended and every timer is cleared. */
   readonly stopped: Promise<void>;
 
@@ -131,6 +135,19 @@ export class Scheduler implements ConnectionHost, ReaderHost {
       connections: () => this.registry.connections(),
       closeConnection: (connection, code, reason, byHub) =>
         this.closeConnection(connection, code, reason, byHub),
+      expire: (now) => this.#requests.expire(now),
+    });
+    this.#requests = new Requests({
+      onRequest: callbacks.onRequest,
+      maxRequestsInFlight: options.maxRequestsInFlight,
+      requestTimeout: options.requestTimeout,
+      decode: options.decode,
+    }, {
+      sendTo: (connection, payload) => this.sendTo(connection, payload),
+      dispatch: (connection, request, bytes) => this.received(connection, request, bytes),
+      closeConnection: (connection, code, reason, byHub) =>
+        this.closeConnection(connection, code, reason, byHub),
+      reportError: (error, connection) => this.reportError(error, connection),
     });
     const heartbeat = this.#heartbeat;
     const events = this.#events;
@@ -153,7 +170,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
         );
       },
     });
-    this.#dispatcher = new Dispatcher(callbacks.onMessage, options, {
+    this.#dispatcher = new Dispatcher(this.#requests.route(callbacks.onMessage), options, {
       handled: (connection) => this.push({ type: "handled", connection }),
       closeConnection: (connection, code, reason, byHub) =>
         this.closeConnection(connection, code, reason, byHub),
@@ -227,6 +244,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
       leakedSockets: counters.leakedSockets,
       oversizedMessages: counters.oversizedMessages,
       closeCodes: Object.fromEntries(counters.closeCodes),
+      requests: this.#requests.stats(),
     };
   }
 
@@ -272,6 +290,18 @@ export class Scheduler implements ConnectionHost, ReaderHost {
 
   roomsOf(connection: Connection): ReadonlySet<string> {
     return this.registry.roomsOf(connection);
+  }
+
+  requested(connection: Connection, id: number, message: unknown, bytes: number): void {
+    this.#requests.arrived(connection, id, message, bytes);
+  }
+
+  answered(connection: Connection, answer: AnswerFrame): void {
+    this.#requests.answered(connection, answer);
+  }
+
+  request(connection: Connection, data: unknown, options?: RequestOptions): Promise<unknown> {
+    return this.#requests.send(connection, data, options);
   }
 
   limited(connection: Connection, limiter: RateLimiter): void {
@@ -379,7 +409,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
         // A message that arrived before its client left is not handed on after
         // onDisconnect.
         if (event.connection.state !== "open") return;
-        this.#counters.messagesIn++;
+        if (!(event.message instanceof InboundRequest)) this.#counters.messagesIn++;
         this.#dispatcher.dispatch(event.connection, event.message, event.bytes);
         return;
       case "handled":
@@ -438,6 +468,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
     if (removed !== undefined) this.#rooms.departed(connection, removed.left);
     this.#delivery.forget(connection);
     this.#dispatcher.forget(connection);
+    this.#requests.forget(connection, code, reason);
     const writer = connection.writer;
     this.#counters.dropped += writer.dropped;
     if (byHub) {

@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { RequestStats } from "./requests.ts";
+
 /**
  * Counters of what the hub has done, for metrics.
  *
@@ -29,9 +31,9 @@ export interface HubStats {
   connected: number;
   /** Connections unregistered since the hub started. */
   disconnected: number;
-  /** Application messages received. */
+  /** Application messages received (requests are counted in `requests`). */
   messagesIn: number;
-  /** Application messages queued or sent to clients (one per recipient). */
+  /** Application messages queued or sent to clients (one per recipient; requests and answers too). */
   deliveries: number;
   /** Messages dropped by the `"drop-oldest"` overflow policy, from closed clients too. */
   dropped: number;
@@ -69,6 +71,8 @@ export interface HubStats {
    * caught by the oversized-message guard (the process survived).
    */
   oversizedMessages: number;
+  /** Requests in both directions: received, answered, failed, timed out… */
+  requests: RequestStats;
 }
 
 /** The running counters; the scheduler and its helpers add to them. */
