@@ -510,6 +510,8 @@ export class Peer {
   frames = 0;
   bytes = 0;
   closeCode: number | null = null;
+  /** The code of the hub's close notice (`c{"code":…}`, framed peers), if one arrived. */
+  noticeCode: number | null = null;
   closeReason: string | null = null;
   closeAt: number | null = null;
   end = "open";
@@ -798,6 +800,10 @@ export class Peer {
       const parts = splitBatch(text);
       this.messages += typeof parts === "string" ? 1 : parts.length;
       if (this.#echoMarker !== undefined && this.#echoes.size > 0) this.#seeEcho(text);
+    } else if (tag === 0x63 /* c: the hub's close notice, before its close frame */) {
+      try {
+        this.noticeCode = JSON.parse(decoder.decode(payload.subarray(1))).code;
+      } catch { /* malformed: leave it unset */ }
     } else if (tag === 0x70 /* p */) {
       if (this.answerPings) {
         const pong = payload.slice();

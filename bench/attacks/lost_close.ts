@@ -57,6 +57,8 @@ interface WsOutcome {
   code: number | null;
   wasClean: boolean | null;
   reason: string | null;
+  /** The code of the hub's close notice (framed clients), if one arrived first. */
+  notice?: number;
 }
 
 function wsClient(
@@ -68,12 +70,20 @@ function wsClient(
     socket.onopen = () => resolve();
     socket.onerror = () => reject(new Error("WebSocket error before open"));
   });
+  let notice: number | undefined;
   const closed = new Promise<WsOutcome>((resolve) => {
     socket.addEventListener("close", (e) => {
-      resolve({ code: e.code, wasClean: e.wasClean, reason: e.reason });
+      resolve({ code: e.code, wasClean: e.wasClean, reason: e.reason, notice });
     });
   });
   socket.onmessage = (e) => {
+    // A close notice says the code before the close frame (which may be lost): the reference
+    // client acts on it and closes from its side.
+    if (framed && typeof e.data === "string" && e.data[0] === "c") {
+      notice = JSON.parse(e.data.slice(1)).code;
+      socket.close(1000);
+      return;
+    }
     // Answer the hub's heartbeat pings like the reference client.
     if (framed && typeof e.data === "string" && e.data[0] === "p") {
       try {
@@ -84,8 +94,15 @@ function wsClient(
   return { socket, opened, closed };
 }
 
-const describeWs = (o: WsOutcome | null) => o === null ? "open" : String(o.code);
-const describePeer = (p: Peer) => p.closeCode !== null ? String(p.closeCode) : `none(${p.end})`;
+// The code a client learned: the close notice's (framed) when one came, else the close frame's.
+const describeWs = (o: WsOutcome | null) =>
+  o === null ? "open" : o.notice !== undefined ? String(o.notice) : String(o.code);
+const describePeer = (p: Peer) =>
+  p.noticeCode !== null
+    ? String(p.noticeCode)
+    : p.closeCode !== null
+    ? String(p.closeCode)
+    : `none(${p.end})`;
 
 // ---------------------------------------------------------------- part A
 const targetA = await Target.start(flags, { args: ["--slow-handler=1000"] });
