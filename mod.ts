@@ -26,6 +26,13 @@
 
 export { Hub, type PublishOptions, type UpgradeOptions } from "./src/server/hub.ts";
 export type { PresenceEntry } from "./src/server/registry.ts";
+export type {
+  Backplane,
+  BackplaneHost,
+  BackplaneMessage,
+  BackplaneStatus,
+  BackplaneTopic,
+} from "./src/server/backplane.ts";
 export type { PresenceEvent } from "./src/protocol/mod.ts";
 export type { Client } from "./src/server/connection.ts";
 export type { DisconnectInfo, HubOptions, Identity, OverflowPolicy } from "./src/server/options.ts";

@@ -54,10 +54,14 @@ export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Waits until `condition()` holds, polling every 5 ms, for at most `ms`. */
-export async function until(condition: () => boolean, ms: number, what: string): Promise<void> {
+/** Waits until `condition()` holds (it may be async), polling every 5 ms, for at most `ms`. */
+export async function until(
+  condition: () => boolean | Promise<boolean>,
+  ms: number,
+  what: string,
+): Promise<void> {
   const deadline = performance.now() + ms;
-  while (!condition()) {
+  while (!(await condition())) {
     if (performance.now() > deadline) {
       throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     }

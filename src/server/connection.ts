@@ -127,6 +127,8 @@ export interface ConnectionInit {
   framed: boolean;
   /** The subprotocol echoed, or `""`. */
   protocol: string;
+  /** Rooms to join as it registers. */
+  rooms: readonly string[];
 }
 
 /** The hub's record of one connection. Never handed to applications. */
@@ -136,6 +138,8 @@ export class Connection {
   readonly framed: boolean;
   readonly protocol: string;
   readonly connectedAt: number = Date.now();
+  /** Rooms to join as it registers (from `hub.upgrade(req, { rooms })`). */
+  readonly initialRooms: readonly string[];
   readonly socket: WebSocket;
   readonly writer: Writer;
   readonly liveness: Liveness = new Liveness();
@@ -154,6 +158,7 @@ export class Connection {
     this.user = init.user;
     this.framed = init.framed;
     this.protocol = init.protocol;
+    this.initialRooms = init.rooms;
     this.writer = new Writer(socket, writer);
     this.client = new ClientView(this, host);
   }

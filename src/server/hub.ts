@@ -18,6 +18,7 @@ import { type Client, Connection, connectionOf } from "./connection.ts";
 import { type HubOptions, type Identity, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { attachReader } from "./reader.ts";
 import { watchOversizedMessages } from "./runtime_guard.ts";
+import type { Backplane } from "./backplane.ts";
 import type { PresenceEntry } from "./registry.ts";
 import { Scheduler } from "./scheduler.ts";
 import type { HubStats } from "./stats.ts";
@@ -36,6 +37,12 @@ export interface UpgradeOptions {
    * A credential (`wshub.token.*`) is never echoed.
    */
   protocol?: string;
+  /**
+   * Rooms the connection joins as it registers, before `onConnect` runs
+   * (server-side joins: `authorizeJoin` is not asked). Typically taken from
+   * the URL the application has already checked, such as `?room=`.
+   */
+  rooms?: readonly string[];
 }
 
 /**
@@ -80,7 +87,9 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = () => void this.close();
   readonly #unwatch: (() => void) | undefined;
+  readonly #backplane: Backplane | undefined;
   #closing = false;
+  #stopped: Promise<void> | undefined;
   /** Sockets upgraded and not yet released (open, opening or closing). */
   readonly #sockets = new Set<WebSocket>();
   /** Upgrades refused with 503 because `maxConnections` sockets were held. */
@@ -124,6 +133,20 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
         }
         logger.warn(error.message, { client: connection?.id, error });
       },
+    });
+    this.#backplane = this.#options.backplane;
+    this.#backplane?.start({
+      deliver: (message) => void this.#scheduler.push({ type: "remote", message }),
+      presence: (event, origin) =>
+        void this.#scheduler.push({ type: "remotePresence", event, origin }),
+      status: (status, error) => {
+        if (status === "down") {
+          logger.warn("wshub: the backplane is down; local delivery goes on", { error });
+        } else {
+          logger.info(`wshub: the backplane is ${status}`);
+        }
+      },
+      logger,
     });
     this.#unwatch = this.#options.guardOversizedMessages
       ? watchOversizedMessages(() => this.#scheduler.oversizedMessageCaught())
@@ -194,7 +217,12 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
       });
       return refusal;
     }
-    const chosen = negotiated as Negotiated;
+    const rooms = options?.rooms ?? [];
+    for (const room of rooms) {
+      const problem = roomNameProblem(room);
+      if (problem !== undefined) return this.#upgradeFailed(req, new RangeError(problem));
+    }
+    const chosen: Admitted = { ...(negotiated as Negotiated), rooms };
     const identify = this.#options.identify;
     if (identify === undefined || (options !== undefined && "user" in options)) {
       return this.#accept(req, options?.user, chosen);
@@ -409,6 +437,14 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
   presence(room: string): Promise<PresenceEntry[]> {
     assertRoomName(room);
     if (this.#closing) return Promise.resolve([]);
+    const backplane = this.#backplane;
+    if (backplane !== undefined && backplane.status === "up") {
+      return backplane.presence(room).catch(() => this.#localPresence(room));
+    }
+    return this.#localPresence(room);
+  }
+
+  #localPresence(room: string): Promise<PresenceEntry[]> {
     const { promise, resolve } = Promise.withResolvers<PresenceEntry[]>();
     if (!this.#scheduler.push({ type: "presence", room, done: resolve })) resolve([]);
     return promise;
@@ -449,6 +485,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
       ...this.#scheduler.stats(),
       sockets: this.#sockets.size,
       refusedForCapacity: this.#refusedForCapacity,
+      backplane: this.#backplane?.status ?? "none",
     };
   }
 
@@ -474,8 +511,14 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
       this.#signal?.removeEventListener("abort", this.#onAbort);
       this.#unwatch?.();
       this.#scheduler.shutdown();
+      const backplane = this.#backplane;
+      this.#stopped = backplane === undefined
+        ? this.#scheduler.stopped
+        : this.#scheduler.stopped.then(() => backplane.close()).catch((error) => {
+          this.#options.logger.warn("wshub: the backplane failed to close", { error });
+        });
     }
-    return this.#scheduler.stopped;
+    return this.#stopped!;
   }
 
   /**
@@ -505,7 +548,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
   async #awaitIdentity(
     req: Request,
     identity: Promise<Identity>,
-    negotiated: Negotiated,
+    negotiated: Admitted,
   ): Promise<Response> {
     const signal = req.signal;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -550,7 +593,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
     );
   }
 
-  #admit(req: Request, identity: unknown, negotiated: Negotiated): Response {
+  #admit(req: Request, identity: unknown, negotiated: Admitted): Response {
     if (identity instanceof Response) {
       this.#options.logger.debug("wshub: identify refused the upgrade", {
         status: identity.status,
@@ -602,11 +645,11 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
     return Math.ceil((2 * (pingInterval + pongTimeout)) / 1000);
   }
 
-  #accept(req: Request, user: string | undefined, negotiated: Negotiated): Response {
+  #accept(req: Request, user: string | undefined, negotiated: Admitted): Response {
     if (this.#closing) return refuse(503, "The hub is shutting down; reconnect later");
     const full = this.#checkCapacity(); // again: an async identify may have taken a while
     if (full !== undefined) return full;
-    const { protocol, framed } = negotiated;
+    const { protocol, framed, rooms } = negotiated;
     let upgraded: { socket: WebSocket; response: Response };
     try {
       // Deno finds the protocol to echo by splitting the offered list on ", "
@@ -624,7 +667,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
     }
     const connection = new Connection(
       upgraded.socket,
-      { user, framed, protocol: protocol ?? "" },
+      { user, framed, protocol: protocol ?? "", rooms },
       {
         framed,
         coalesce: this.#options.coalesce,
@@ -641,6 +684,9 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
     return upgraded.response;
   }
 }
+
+/** What admission decided for one request: the subprotocol, and rooms to join on registration. */
+type Admitted = Negotiated & { rooms: readonly string[] };
 
 /**
  * Options of {@linkcode Hub.prototype.publish}.

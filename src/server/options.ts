@@ -9,6 +9,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT,
   type PresenceEvent,
 } from "../protocol/mod.ts";
+import type { Backplane } from "./backplane.ts";
 import type { Client } from "./connection.ts";
 import type { Hub } from "./hub.ts";
 import { type Logger, quietLogger } from "./logger.ts";
@@ -110,6 +111,13 @@ export interface HubOptions<T = unknown, In = string | Uint8Array> {
   presenceEvents?: boolean | ((room: string) => boolean);
   /** Rooms one connection may be in at once. Default 128. */
   maxRoomsPerConnection?: number;
+  /**
+   * A message bus that makes several hub processes act as one (broadcasts,
+   * user messages, room publishes and presence reach every process), such
+   * as `RedisBackplane` from `@wshub/hub/redis`. Default: none; this hub
+   * serves its own process only.
+   */
+  backplane?: Backplane;
   /**
    * Called when something goes wrong with a client or a callback: a throwing
    * handler, an undecodable message, a peer cut off. Default: log it as a
@@ -265,6 +273,7 @@ export interface ResolvedOptions<T, In> {
   onPresence: HubOptions<T, In>["onPresence"];
   presenceEvents: (room: string) => boolean;
   maxRoomsPerConnection: number;
+  backplane: Backplane | undefined;
 }
 
 /** The defaults, as documented in the README's options table. */
@@ -410,6 +419,7 @@ export function resolveOptions<T, In>(options: HubOptions<T, In>): ResolvedOptio
       options.maxRoomsPerConnection,
       DEFAULTS.maxRoomsPerConnection,
     ),
+    backplane: options.backplane,
   };
 }
 

@@ -19,6 +19,7 @@ import {
   roomNameProblem,
   roomPayload,
 } from "../protocol/mod.ts";
+import type { Backplane } from "./backplane.ts";
 import type { Connection } from "./connection.ts";
 import { callbackError } from "./dispatch.ts";
 import type { Registry, RoomJoin, RoomLeave } from "./registry.ts";
@@ -36,6 +37,12 @@ export interface RoomsOptions {
   presenceEvents: (room: string) => boolean;
   /** Told of every presence transition, in every room. */
   onPresence: ((event: PresenceEvent) => void) | undefined;
+  /**
+   * The bus to the other processes, if any: it is told of every change of
+   * this process's rooms (to listen only where needed) and of every local
+   * presence change, and it decides the cluster-wide presence transitions.
+   */
+  backplane: Backplane | undefined;
 }
 
 /** What rooms need from the scheduler. */
@@ -135,7 +142,15 @@ export class Rooms {
     }
     const change = this.#registry.join(connection, room) as RoomJoin;
     this.#answer(connection, { id, room });
-    if (change.userJoined) this.#presence({ room, user: connection.user!, event: "join" });
+    const backplane = this.#options.backplane;
+    if (backplane === undefined) {
+      if (change.userJoined) {
+        this.presenceEvent({ room, user: connection.user!, event: "join" }, true);
+      }
+    } else {
+      if (change.firstInRoom) backplane.subscribe({ kind: "room", room });
+      if (connection.user !== undefined) backplane.presenceChanged(room, connection.user, 1);
+    }
     return true;
   }
 
@@ -176,14 +191,25 @@ export class Rooms {
   }
 
   #left(connection: Connection, change: RoomLeave): void {
-    if (change.userLeft) {
-      this.#presence({ room: change.room, user: connection.user!, event: "leave" });
+    const backplane = this.#options.backplane;
+    if (backplane === undefined) {
+      if (change.userLeft) {
+        this.presenceEvent({ room: change.room, user: connection.user!, event: "leave" }, true);
+      }
+      return;
     }
+    if (change.lastInRoom) backplane.unsubscribe({ kind: "room", room: change.room });
+    if (connection.user !== undefined) backplane.presenceChanged(change.room, connection.user, -1);
   }
 
-  #presence(event: PresenceEvent): void {
+  /**
+   * A presence transition (this process's own, or the cluster's through the
+   * backplane): framed members of the room are told when the room has
+   * presence events on, and `onPresence` hears it where it originated.
+   */
+  presenceEvent(event: PresenceEvent, origin: boolean): void {
     const onPresence = this.#options.onPresence;
-    if (onPresence !== undefined) {
+    if (origin && onPresence !== undefined) {
       try {
         onPresence(event);
       } catch (error) {

@@ -21,9 +21,10 @@ import {
   CloseCode,
   encodeErrorNotice,
   encodeHello,
-  type Payload,
+  Payload,
   type PresenceEvent,
 } from "../protocol/mod.ts";
+import type { Backplane, BackplaneMessage } from "./backplane.ts";
 import { Closer } from "./closer.ts";
 import type { Connection, ConnectionHost } from "./connection.ts";
 import { Delivery, yieldToEventLoop } from "./delivery.ts";
@@ -83,6 +84,8 @@ export type HubEvent =
     done: (count: number) => void;
   }
   | { type: "presence"; room: string; done: (entries: PresenceEntry[]) => void }
+  | { type: "remote"; message: BackplaneMessage }
+  | { type: "remotePresence"; event: PresenceEvent; origin: boolean }
   | { type: "message"; connection: Connection; message: unknown; bytes: number }
   | { type: "handled"; connection: Connection }
   | { type: "shutdown" }
@@ -119,6 +122,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
   readonly #shutdown: Shutdown;
   readonly #closer: Closer;
   readonly #rooms: Rooms;
+  readonly #backplane: Backplane | undefined;
   readonly #requests: Requests;
   /** Resolves once the loop has ended and every timer is cleared. */
   readonly stopped: Promise<void>;
@@ -176,11 +180,13 @@ export class Scheduler implements ConnectionHost, ReaderHost {
         this.closeConnection(connection, code, reason, byHub),
       reportError: (error, connection) => this.reportError(error, connection),
     });
+    this.#backplane = options.backplane;
     this.#rooms = new Rooms(this.registry, {
       authorizeJoin: callbacks.authorizeJoin,
       maxRoomsPerConnection: options.maxRoomsPerConnection,
       presenceEvents: options.presenceEvents,
       onPresence: callbacks.onPresence,
+      backplane: options.backplane,
     }, {
       deliver: (connection, payload) => this.#delivery.deliver(connection, payload),
       authorized: (connection, room, id) => this.push({ type: "join", connection, room, id }),
@@ -222,7 +228,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
   }
 
   /** A snapshot of the counters. */
-  stats(): Omit<HubStats, "sockets" | "refusedForCapacity"> {
+  stats(): Omit<HubStats, "sockets" | "refusedForCapacity" | "backplane"> {
     const counters = this.#counters;
     let dropped = counters.dropped;
     for (const connection of this.registry.connections()) dropped += connection.writer.dropped;
@@ -354,24 +360,14 @@ export class Scheduler implements ConnectionHost, ReaderHost {
 
   #apply(event: HubEvent): void {
     switch (event.type) {
-      case "broadcast": {
-        let count = 0;
-        for (const connection of this.registry.connections()) {
-          this.#delivery.deliver(connection, event.payload);
-          count++;
-        }
-        event.done(count);
+      case "broadcast":
+        event.done(this.#broadcast(event.payload));
+        this.#backplane?.publish({ kind: "broadcast", data: event.payload.plain });
         return;
-      }
-      case "user": {
-        let count = 0;
-        for (const connection of this.registry.ofUser(event.user)) {
-          this.#delivery.deliver(connection, event.payload);
-          count++;
-        }
-        event.done(count);
+      case "user":
+        event.done(this.#toUser(event.user, event.payload));
+        this.#backplane?.publish({ kind: "user", user: event.user, data: event.payload.plain });
         return;
-      }
       case "send":
         if (this.registry.has(event.connection)) {
           this.#delivery.deliver(event.connection, event.payload);
@@ -401,6 +397,18 @@ export class Scheduler implements ConnectionHost, ReaderHost {
       }
       case "publish":
         event.done(this.#rooms.publish(event.room, event.payload, event.except));
+        this.#backplane?.publish({ kind: "room", room: event.room, data: event.payload.plain });
+        return;
+      case "remote": {
+        const { message } = event;
+        const payload = new Payload(message.data);
+        if (message.kind === "broadcast") this.#broadcast(payload);
+        else if (message.kind === "user") this.#toUser(message.user, payload);
+        else this.#rooms.publish(message.room, payload, undefined);
+        return;
+      }
+      case "remotePresence":
+        this.#rooms.presenceEvent(event.event, event.origin);
         return;
       case "presence":
         event.done(this.registry.presence(event.room));
@@ -430,6 +438,24 @@ export class Scheduler implements ConnectionHost, ReaderHost {
     }
   }
 
+  #broadcast(payload: Payload): number {
+    let count = 0;
+    for (const connection of this.registry.connections()) {
+      this.#delivery.deliver(connection, payload);
+      count++;
+    }
+    return count;
+  }
+
+  #toUser(user: string, payload: Payload): number {
+    let count = 0;
+    for (const connection of this.registry.ofUser(user)) {
+      this.#delivery.deliver(connection, payload);
+      count++;
+    }
+    return count;
+  }
+
   #register(connection: Connection): void {
     if (connection.state !== "connecting") return;
     if (this.#shutdown.started) {
@@ -438,7 +464,9 @@ export class Scheduler implements ConnectionHost, ReaderHost {
       return;
     }
     connection.markOpen();
-    this.registry.add(connection);
+    if (this.registry.add(connection)) {
+      this.#backplane?.subscribe({ kind: "user", user: connection.user! });
+    }
     this.#counters.connected++;
     this.#heartbeat.watch(connection);
     this.#heartbeat.start();
@@ -451,6 +479,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
         pongTimeout: this.#options.pongTimeout,
       }));
     }
+    for (const room of connection.initialRooms) this.#rooms.join(connection, room);
     const onConnect = this.#callbacks.onConnect;
     if (onConnect !== undefined) {
       try {
@@ -465,7 +494,12 @@ export class Scheduler implements ConnectionHost, ReaderHost {
     if (connection.state === "closed") return;
     const wasOpen = connection.markClosed();
     const removed = this.registry.delete(connection);
-    if (removed !== undefined) this.#rooms.departed(connection, removed.left);
+    if (removed !== undefined) {
+      this.#rooms.departed(connection, removed.left);
+      if (removed.lastOfUser) {
+        this.#backplane?.unsubscribe({ kind: "user", user: connection.user! });
+      }
+    }
     this.#delivery.forget(connection);
     this.#dispatcher.forget(connection);
     this.#requests.forget(connection, code, reason);

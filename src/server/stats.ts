@@ -7,6 +7,8 @@
 
 import type { RequestStats } from "./requests.ts";
 
+import type { BackplaneStatus } from "./backplane.ts";
+
 /**
  * Counters of what the hub has done, for metrics.
  *
@@ -66,6 +68,8 @@ export interface HubStats {
   sockets: number;
   /** Upgrades refused with 503 because `maxConnections` sockets were held. */
   refusedForCapacity: number;
+  /** The backplane's status, or `"none"` without one. */
+  backplane: BackplaneStatus | "none";
   /**
    * Times Deno's WebSocket failed on a text message too large for a string,
    * caught by the oversized-message guard (the process survived).

@@ -1,0 +1,90 @@
+/**
+ * What travels on the Redis channels between hub processes: one header line
+ * of JSON (which process sent it, what kind, for whom, text or bytes), a
+ * newline, then the payload's bytes exactly as a plain client gets them.
+ * Binary-safe, and the header is small next to most payloads.
+ *
+ * @module
+ */
+
+import type { BackplaneMessage } from "../server/backplane.ts";
+import type { PresenceEvent } from "../protocol/mod.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const NEWLINE = 0x0a;
+
+/** A decoded envelope: a message for the hub, or a presence event, and who sent it. */
+export type Envelope =
+  | { origin: string; message: BackplaneMessage }
+  | { origin: string; presence: PresenceEvent };
+
+interface Header {
+  /** The sending process's id. */
+  o: string;
+  /** Kind: b(roadcast), u(ser), r(oom), p(resence). */
+  k: "b" | "u" | "r" | "p";
+  /** The user or room, for u and r. */
+  n?: string;
+  /** 1 when the payload is text, 0 for bytes. */
+  t?: 0 | 1;
+}
+
+/** Encodes a message from process `origin`. */
+export function encodeMessage(origin: string, message: BackplaneMessage): Uint8Array {
+  const data = message.data;
+  const header: Header = {
+    o: origin,
+    k: message.kind === "broadcast" ? "b" : message.kind === "user" ? "u" : "r",
+    t: typeof data === "string" ? 1 : 0,
+  };
+  if (message.kind === "user") header.n = message.user;
+  if (message.kind === "room") header.n = message.room;
+  return join(header, typeof data === "string" ? encoder.encode(data) : data);
+}
+
+/** Encodes a presence event from process `origin` (used by the Lua scripts' PUBLISH too). */
+export function encodePresenceEnvelope(origin: string, event: PresenceEvent): Uint8Array {
+  return join({ o: origin, k: "p" }, encoder.encode(JSON.stringify(event)));
+}
+
+/** Decodes an envelope; `undefined` for anything malformed (it is dropped, and logged by the caller). */
+export function decodeEnvelope(bytes: Uint8Array): Envelope | undefined {
+  const newline = bytes.indexOf(NEWLINE);
+  if (newline < 0) return undefined;
+  let header: Header;
+  try {
+    header = JSON.parse(decoder.decode(bytes.subarray(0, newline)));
+  } catch {
+    return undefined;
+  }
+  if (typeof header !== "object" || header === null || typeof header.o !== "string") {
+    return undefined;
+  }
+  const body = bytes.subarray(newline + 1);
+  const origin = header.o;
+  if (header.k === "p") {
+    try {
+      const event = JSON.parse(decoder.decode(body)) as PresenceEvent;
+      return { origin, presence: event };
+    } catch {
+      return undefined;
+    }
+  }
+  // Bytes from a subscription may share their buffer: copy them for the hub.
+  const data = header.t === 1 ? decoder.decode(body) : body.slice();
+  if (header.k === "b") return { origin, message: { kind: "broadcast", data } };
+  if (typeof header.n !== "string") return undefined;
+  if (header.k === "u") return { origin, message: { kind: "user", user: header.n, data } };
+  if (header.k === "r") return { origin, message: { kind: "room", room: header.n, data } };
+  return undefined;
+}
+
+function join(header: Header, body: Uint8Array): Uint8Array {
+  const head = encoder.encode(JSON.stringify(header));
+  const out = new Uint8Array(head.byteLength + 1 + body.byteLength);
+  out.set(head);
+  out[head.byteLength] = NEWLINE;
+  out.set(body, head.byteLength + 1);
+  return out;
+}

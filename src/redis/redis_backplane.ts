@@ -1,0 +1,568 @@
+/**
+ * `RedisBackplane`: several hub processes as one, over Redis pub/sub, with
+ * presence kept in Redis and a per-process lease so that a process that
+ * dies without a goodbye has its members removed within `presenceTtl`.
+ *
+ * Two connections, as node-redis recommends: one for commands (PUBLISH, the
+ * presence scripts, leases), one for subscriptions. A process subscribes to
+ * one channel for broadcasts, and to a room's (or a user's) channel only
+ * while it has a local member; changes made in one turn of the event loop go
+ * out as one SUBSCRIBE and one UNSUBSCRIBE. Everything is fire-and-forget
+ * for the hub: nothing here ever throws into it, and while Redis is down
+ * the hub goes on delivering locally.
+ *
+ * @module
+ */
+
+import { createClient, defineScript } from "@redis/client";
+import { Buffer } from "node:buffer";
+import type { PresenceEvent } from "../protocol/mod.ts";
+import type {
+  Backplane,
+  BackplaneHost,
+  BackplaneMessage,
+  BackplaneStatus,
+  BackplaneTopic,
+} from "../server/backplane.ts";
+import type { PresenceEntry } from "../server/registry.ts";
+import { decodeEnvelope, encodeMessage, encodePresenceEnvelope } from "./envelope.ts";
+import { PRESENCE_DELTA, PRESENCE_DROP_NODE, PRESENCE_SYNC } from "./scripts.ts";
+
+/**
+ * Options of {@linkcode RedisBackplane}.
+ *
+ * @example
+ * ```ts ignore
+ * import { RedisBackplane } from "@wshub/hub/redis";
+ *
+ * const backplane = new RedisBackplane({
+ *   url: "redis://127.0.0.1:6379",
+ *   presenceTtl: 10_000,
+ *   onStatus: (status) => console.log("backplane", status),
+ * });
+ * ```
+ */
+export interface RedisBackplaneOptions {
+  /** The Redis server, as `redis://[user:password@]host:port[/db]`. */
+  url: string;
+  /**
+   * How long a process's presence outlives it when it dies without closing
+   * (kill -9, a lost machine), in milliseconds: its lease expires after this
+   * long without renewal, and a surviving process then removes its members
+   * (leave events fire). Renewed every third of it. Default 15,000.
+   */
+  presenceTtl?: number;
+  /** The prefix of every key and channel, to share one Redis between apps. Default `"wshub"`. */
+  prefix?: string;
+  /** Called on each status change (with the error when it goes down). */
+  onStatus?: (status: BackplaneStatus, error?: Error) => void;
+}
+
+/** Counters of what a {@linkcode RedisBackplane} has done. */
+export interface RedisBackplaneStats {
+  /** Messages published to Redis. */
+  published: number;
+  /** Messages received from other processes. */
+  received: number;
+  /** Messages that could not be published (Redis down): other processes did not get them. */
+  dropped: number;
+  /** Malformed messages received and ignored. */
+  malformed: number;
+  /** Channels this process is subscribed to now. */
+  channels: number;
+  /** The last publish-to-receipt round trip through Redis, in ms (measured on its own pings). */
+  roundTrip: number | undefined;
+}
+
+const DEFAULT_PRESENCE_TTL = 15_000;
+const SEPARATOR = "\u0000";
+
+const presenceDelta = defineScript({
+  NUMBER_OF_KEYS: 3,
+  SCRIPT: PRESENCE_DELTA,
+  parseCommand(
+    parser,
+    roomKey: string,
+    nodeKey: string,
+    channel: string,
+    user: string,
+    field: string,
+    delta: number,
+    join: Buffer,
+    leave: Buffer,
+  ) {
+    parser.pushKeys([roomKey, nodeKey, channel]);
+    parser.push(user, field, String(delta), join, leave);
+  },
+  transformReply: (reply: unknown) => reply as number,
+});
+
+const presenceDropNode = defineScript({
+  NUMBER_OF_KEYS: 3,
+  SCRIPT: PRESENCE_DROP_NODE,
+  parseCommand(
+    parser,
+    nodeKey: string,
+    nodesKey: string,
+    leaseKey: string,
+    prefix: string,
+    node: string,
+    runner: string,
+  ) {
+    parser.pushKeys([nodeKey, nodesKey, leaseKey]);
+    parser.push(prefix, node, runner);
+  },
+  transformReply: (reply: unknown) => reply as string[],
+});
+
+const presenceSync = defineScript({
+  NUMBER_OF_KEYS: 3,
+  SCRIPT: PRESENCE_SYNC,
+  parseCommand(
+    parser,
+    nodeKey: string,
+    nodesKey: string,
+    leaseKey: string,
+    prefix: string,
+    node: string,
+    leaseMs: number,
+    entries: string[],
+  ) {
+    parser.pushKeys([nodeKey, nodesKey, leaseKey]);
+    parser.push(prefix, node, String(leaseMs), ...entries);
+  },
+  transformReply: (reply: unknown) => reply as string[],
+});
+
+const scripts = { presenceDelta, presenceDropNode, presenceSync };
+
+/**
+ * Makes several hub processes act as one over Redis: a broadcast, a user
+ * message or a room publish made on any process reaches the right
+ * connections on every process, and presence answers for the whole cluster.
+ * Give it to a hub as its `backplane` option.
+ *
+ * What it guarantees, and what it does not:
+ * - Messages one process publishes reach every other process's connections
+ *   in the order it published them, each once (a process never gets its own
+ *   back). Counts returned by `broadcast`, `sendToUser` and `publish` are of
+ *   local connections.
+ * - While Redis is down, each process keeps delivering to its own
+ *   connections; what crosses processes meanwhile is lost (Redis pub/sub
+ *   keeps nothing). It reconnects by itself (back-off up to ~1 s) and
+ *   resubscribes; cross-process traffic resumes without a restart.
+ * - A process subscribes to a room's channel only while it has a member in
+ *   the room (and to a user's while it has a connection of the user).
+ * - Presence is cluster-wide: `hub.presence(room)` reads Redis; join and
+ *   leave events fire once per user in the whole cluster. A process that
+ *   dies without closing has its members removed within `presenceTtl`; one
+ *   that closes removes them at once.
+ *
+ * @example Two processes, one Redis
+ * ```ts ignore
+ * import { Hub } from "@wshub/hub";
+ * import { RedisBackplane } from "@wshub/hub/redis";
+ *
+ * const hub = new Hub({ backplane: new RedisBackplane({ url: "redis://127.0.0.1:6379" }) });
+ * Deno.serve({ port: Number(Deno.env.get("PORT") ?? 8000) }, (req) => hub.upgrade(req));
+ * hub.broadcast("reaches every process's clients");
+ * ```
+ */
+export class RedisBackplane implements Backplane {
+  /** This process's id in the cluster. */
+  readonly node: string = crypto.randomUUID();
+  readonly #prefix: string;
+  readonly #presenceTtl: number;
+  readonly #onStatus: ((status: BackplaneStatus, error?: Error) => void) | undefined;
+  readonly #commands;
+  readonly #subscriber;
+  #host: BackplaneHost | undefined;
+  #status: BackplaneStatus = "connecting";
+  #closed = false;
+  /** Channels wanted now, and what SUBSCRIBE/UNSUBSCRIBE still have to say. */
+  readonly #channels = new Set<string>();
+  readonly #toSubscribe = new Set<string>();
+  readonly #toUnsubscribe = new Set<string>();
+  #flushScheduled = false;
+  /** This process's count of each user's connections in each room, as `room\0user`. */
+  readonly #presence = new Map<string, number>();
+  /** Whether Redis may not hold this process's presence as it is (after an outage, a failure). */
+  #presenceDirty = true;
+  #leaseTimer: ReturnType<typeof setInterval> | undefined;
+  #reconnectUntil = 0;
+  readonly #stats: RedisBackplaneStats = {
+    published: 0,
+    received: 0,
+    dropped: 0,
+    malformed: 0,
+    channels: 0,
+    roundTrip: undefined,
+  };
+
+  /**
+   * Creates the backplane; it connects when a hub starts it.
+   *
+   * @throws {RangeError} If `presenceTtl` is not a number of at least 100 ms.
+   * @throws {TypeError} If `url` is not a redis:// or rediss:// URL.
+   */
+  constructor(options: RedisBackplaneOptions) {
+    const { url } = options;
+    if (typeof url !== "string" || !/^rediss?:\/\//.test(url)) {
+      throw new TypeError(
+        `Invalid RedisBackplane url ${JSON.stringify(url)}: use redis://host:port`,
+      );
+    }
+    const ttl = options.presenceTtl ?? DEFAULT_PRESENCE_TTL;
+    if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl < 100) {
+      throw new RangeError(`Invalid RedisBackplane presenceTtl ${ttl}: expected at least 100 ms`);
+    }
+    this.#presenceTtl = ttl;
+    this.#prefix = options.prefix ?? "wshub";
+    this.#onStatus = options.onStatus;
+    const reconnectStrategy = (retries: number): number => {
+      // 50 ms doubling to a 1 s cap, with jitter; never gives up. node-redis's
+      // sleep cannot be cancelled: close() waits for the last one to end.
+      const ms = Math.min(50 * 2 ** retries, 1_000) + Math.floor(Math.random() * 100);
+      this.#reconnectUntil = Math.max(this.#reconnectUntil, performance.now() + ms);
+      return ms;
+    };
+    this.#commands = createClient({
+      url,
+      maintNotifications: "disabled",
+      disableOfflineQueue: true,
+      commandOptions: { timeout: 0 },
+      pingInterval: Math.min(5_000, Math.max(100, Math.floor(ttl / 3))),
+      socket: { connectTimeout: 2_000, socketTimeout: Math.max(1_000, ttl), reconnectStrategy },
+      scripts,
+    });
+    // The subscriber keeps its offline queue: (un)subscribes made while Redis is
+    // down are applied once it is back.
+    this.#subscriber = this.#commands.duplicate({ disableOfflineQueue: false });
+  }
+
+  /** Where its connections to Redis are. */
+  get status(): BackplaneStatus {
+    return this.#status;
+  }
+
+  /** Counters of what it has done. */
+  stats(): RedisBackplaneStats {
+    return { ...this.#stats, channels: this.#channels.size };
+  }
+
+  /**
+   * Called by the hub: connects, subscribes to broadcasts, and takes its
+   * lease. Returns at once; a Redis that is down is retried in the background.
+   */
+  start(host: BackplaneHost): void {
+    if (this.#host !== undefined) {
+      throw new Error("A RedisBackplane serves one hub; create one per hub");
+    }
+    this.#host = host;
+    for (
+      const [name, client] of [["commands", this.#commands], [
+        "subscriber",
+        this.#subscriber,
+      ]] as const
+    ) {
+      client.on("error", (error: Error) => this.#down(error, name));
+      client.on("ready", () => this.#ready());
+    }
+    this.#want(this.#channel("b"));
+    this.#commands.connect().catch(() => {});
+    this.#subscriber.connect().catch(() => {});
+    this.#leaseTimer = setInterval(
+      () => void this.#tick(),
+      Math.max(50, Math.floor(this.#presenceTtl / 3)),
+    );
+  }
+
+  publish(message: BackplaneMessage): void {
+    if (this.#closed) return;
+    const channel = message.kind === "broadcast"
+      ? this.#channel("b")
+      : message.kind === "user"
+      ? this.#channel("u", message.user)
+      : this.#channel("r", message.room);
+    const envelope = encodeMessage(this.node, message);
+    if (!this.#commands.isReady) {
+      this.#stats.dropped++;
+      return;
+    }
+    this.#stats.published++;
+    this.#commands.publish(channel, asBuffer(envelope)).catch(() => this.#stats.dropped++);
+  }
+
+  subscribe(topic: BackplaneTopic): void {
+    this.#want(
+      topic.kind === "room" ? this.#channel("r", topic.room) : this.#channel("u", topic.user),
+    );
+  }
+
+  unsubscribe(topic: BackplaneTopic): void {
+    const channel = topic.kind === "room"
+      ? this.#channel("r", topic.room)
+      : this.#channel("u", topic.user);
+    if (!this.#channels.delete(channel)) return;
+    if (!this.#toSubscribe.delete(channel)) this.#toUnsubscribe.add(channel);
+    this.#scheduleFlush();
+  }
+
+  presenceChanged(room: string, user: string, delta: 1 | -1): void {
+    const field = room + SEPARATOR + user;
+    const count = (this.#presence.get(field) ?? 0) + delta;
+    if (count > 0) this.#presence.set(field, count);
+    else this.#presence.delete(field);
+    if (this.#closed) return;
+    if (this.#presenceDirty || !this.#commands.isReady) {
+      this.#presenceDirty = true; // the next sync sets Redis to what we hold
+      return;
+    }
+    const join = asBuffer(encodePresenceEnvelope(this.node, { room, user, event: "join" }));
+    const leave = asBuffer(encodePresenceEnvelope(this.node, { room, user, event: "leave" }));
+    this.#commands.presenceDelta(
+      this.#key("p", room),
+      this.#nodeKey(),
+      this.#channel("r", room),
+      user,
+      field,
+      delta,
+      join,
+      leave,
+    ).then(
+      (transition) => {
+        if (transition === 1) this.#host?.presence({ room, user, event: "join" }, true);
+        else if (transition === -1) this.#host?.presence({ room, user, event: "leave" }, true);
+      },
+      () => this.#presenceDirty = true,
+    );
+  }
+
+  async presence(room: string): Promise<PresenceEntry[]> {
+    const users = await this.#commands.hGetAll(this.#key("p", room)) as Record<string, string>;
+    return Object.entries(users).map(([user, connections]) => ({
+      user,
+      connections: Number(connections),
+    }))
+      .filter((entry) => entry.connections > 0);
+  }
+
+  /**
+   * Leaves the cluster: this process's presence is removed at once (leave
+   * events fire for users who had no connection elsewhere), its lease is
+   * dropped, and both connections close.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#leaseTimer);
+    this.#leaseTimer = undefined;
+    if (this.#commands.isReady) {
+      try {
+        const left = await this.#commands.presenceDropNode(
+          this.#nodeKey(),
+          this.#key("nodes"),
+          this.#leaseKey(this.node),
+          this.#prefix,
+          this.node,
+          this.node,
+        );
+        this.#firedLeaves(left);
+      } catch (error) {
+        this.#host?.logger.warn("wshub: could not remove this process's presence from Redis", {
+          error,
+        });
+      }
+    }
+    await Promise.all([closeClient(this.#commands), closeClient(this.#subscriber)]);
+    const left = this.#reconnectUntil - performance.now();
+    if (left > 0) await new Promise((resolve) => setTimeout(resolve, left + 5));
+    this.#setStatus("closed");
+  }
+
+  // Status
+
+  #ready(): void {
+    if (this.#closed) return;
+    if (!this.#commands.isReady || !this.#subscriber.isReady) return;
+    this.#presenceDirty = true;
+    this.#setStatus("up");
+    void this.#tick();
+  }
+
+  #down(error: Error, name: string): void {
+    if (this.#closed) return;
+    this.#presenceDirty = true;
+    if (this.#status !== "down") {
+      this.#host?.logger.debug("wshub: Redis error", { connection: name, error: error.message });
+    }
+    this.#setStatus("down", error);
+  }
+
+  #setStatus(status: BackplaneStatus, error?: Error): void {
+    if (status === this.#status) return;
+    this.#status = status;
+    this.#host?.status(status, error);
+    try {
+      this.#onStatus?.(status, error);
+    } catch {
+      // the application's listener must not break the backplane
+    }
+  }
+
+  // Subscriptions, batched per turn of the event loop
+
+  #want(channel: string): void {
+    if (this.#channels.has(channel)) return;
+    this.#channels.add(channel);
+    if (!this.#toUnsubscribe.delete(channel)) this.#toSubscribe.add(channel);
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#closed) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    if (this.#closed) return;
+    if (this.#toSubscribe.size > 0) {
+      const channels = [...this.#toSubscribe];
+      this.#toSubscribe.clear();
+      this.#subscriber.subscribe(channels, (message: Buffer) => this.#heard(message), true)
+        .catch((error: Error) => this.#host?.logger.warn("wshub: SUBSCRIBE failed", { error }));
+    }
+    if (this.#toUnsubscribe.size > 0) {
+      const channels = [...this.#toUnsubscribe];
+      this.#toUnsubscribe.clear();
+      this.#subscriber.unsubscribe(channels)
+        .catch((error: Error) => this.#host?.logger.warn("wshub: UNSUBSCRIBE failed", { error }));
+    }
+  }
+
+  #heard(message: Buffer): void {
+    const envelope = decodeEnvelope(message);
+    if (envelope === undefined) {
+      this.#stats.malformed++;
+      return;
+    }
+    if (envelope.origin === this.node) return; // delivered locally already
+    this.#stats.received++;
+    const host = this.#host;
+    if (host === undefined) return;
+    if ("presence" in envelope) host.presence(envelope.presence, false);
+    else host.deliver(envelope.message);
+  }
+
+  // Presence: the lease, other processes' deaths, and resynchronisation
+
+  async #tick(): Promise<void> {
+    if (this.#closed || !this.#commands.isReady) return;
+    try {
+      if (this.#presenceDirty) await this.#sync();
+      else {
+        await this.#commands.set(this.#leaseKey(this.node), "1", { PX: this.#presenceTtl });
+      }
+      await this.#reapDead();
+    } catch (error) {
+      this.#presenceDirty = true;
+      this.#host?.logger.debug("wshub: Redis presence upkeep failed", { error });
+    }
+  }
+
+  /** Makes Redis hold this process's presence as it is, and renews the lease. */
+  async #sync(): Promise<void> {
+    this.#presenceDirty = false;
+    const entries: string[] = [];
+    for (const [field, count] of this.#presence) {
+      const [room, user] = field.split(SEPARATOR);
+      entries.push(room, user, String(count));
+    }
+    const changes = await this.#commands.presenceSync(
+      this.#nodeKey(),
+      this.#key("nodes"),
+      this.#leaseKey(this.node),
+      this.#prefix,
+      this.node,
+      this.#presenceTtl,
+      entries,
+    );
+    for (let i = 0; i + 2 < changes.length; i += 3) {
+      const event = {
+        room: changes[i],
+        user: changes[i + 1],
+        event: changes[i + 2],
+      } as PresenceEvent;
+      this.#host?.presence(event, true);
+    }
+  }
+
+  /** Removes the presence of processes whose lease expired (one process does it: SET NX). */
+  async #reapDead(): Promise<void> {
+    const nodes = await this.#commands.sMembers(this.#key("nodes")) as string[];
+    for (const node of nodes) {
+      if (node === this.node) continue;
+      if (await this.#commands.exists(this.#leaseKey(node))) continue;
+      const claimed = await this.#commands.set(this.#key("reap", node), this.node, {
+        NX: true,
+        PX: this.#presenceTtl,
+      });
+      if (claimed !== "OK") continue;
+      const left = await this.#commands.presenceDropNode(
+        this.#key("n", node, "p"),
+        this.#key("nodes"),
+        this.#leaseKey(node),
+        this.#prefix,
+        node,
+        this.node,
+      );
+      this.#host?.logger.info("wshub: removed the presence of a process that stopped renewing it", {
+        node,
+        usersLeft: left.length / 2,
+      });
+      this.#firedLeaves(left);
+    }
+  }
+
+  #firedLeaves(left: string[]): void {
+    for (let i = 0; i + 1 < left.length; i += 2) {
+      this.#host?.presence({ room: left[i], user: left[i + 1], event: "leave" }, true);
+    }
+  }
+
+  // Names
+
+  #channel(kind: "b" | "u" | "r", name?: string): string {
+    return name === undefined ? `${this.#prefix}:${kind}` : `${this.#prefix}:${kind}:${name}`;
+  }
+
+  #key(...parts: string[]): string {
+    return [this.#prefix, ...parts].join(":");
+  }
+
+  #nodeKey(): string {
+    return this.#key("n", this.node, "p");
+  }
+
+  #leaseKey(node: string): string {
+    return this.#key("n", node);
+  }
+}
+
+/** A Buffer view of bytes, without copying (node-redis takes strings or Buffers). */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+async function closeClient(
+  client: { isReady: boolean; isOpen: boolean; close(): Promise<unknown>; destroy(): void },
+) {
+  try {
+    if (client.isReady) await client.close();
+    else if (client.isOpen) client.destroy();
+  } catch {
+    // already closed
+  }
+}

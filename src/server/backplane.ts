@@ -1,0 +1,128 @@
+/**
+ * The backplane: what the hub needs from a message bus to make several hub
+ * processes act as one. The core module defines the interface and depends
+ * on nothing; `@wshub/hub/redis` implements it over Redis.
+ *
+ * The hub always delivers to its own connections first and then hands the
+ * message to the backplane for the other processes; messages from other
+ * processes enter the hub's one event queue like everything else, so
+ * ordering has one definition. A backplane never throws into the hub: when
+ * its bus is down, local delivery goes on and cross-process traffic is lost
+ * until it is back (see its `status`).
+ *
+ * @module
+ */
+
+import type { PresenceEvent } from "../protocol/mod.ts";
+import type { Logger } from "./logger.ts";
+import type { PresenceEntry } from "./registry.ts";
+
+/**
+ * A message for, or from, the other processes: to every connection, to one
+ * user's connections, or to one room's members. `data` is the payload as a
+ * plain client gets it.
+ */
+export type BackplaneMessage =
+  | { kind: "broadcast"; data: string | Uint8Array }
+  | { kind: "user"; user: string; data: string | Uint8Array }
+  | { kind: "room"; room: string; data: string | Uint8Array };
+
+/**
+ * A topic a process listens to while it has a local connection concerned:
+ * a room with a local member, a user with a local connection. Every process
+ * listens to broadcasts.
+ */
+export type BackplaneTopic = { kind: "room"; room: string } | { kind: "user"; user: string };
+
+/** Where a backplane's connection to its bus is. */
+export type BackplaneStatus = "connecting" | "up" | "down" | "closed";
+
+/**
+ * What a backplane can call on its hub. Every method may be called at any
+ * time from the backplane's own callbacks; none throws.
+ *
+ * @example A backplane that logs what it hears
+ * ```ts
+ * import type { BackplaneHost, BackplaneMessage } from "@wshub/hub";
+ *
+ * function hear(host: BackplaneHost, message: BackplaneMessage) {
+ *   host.logger.debug("from another process", { kind: message.kind });
+ *   host.deliver(message);
+ * }
+ * void hear;
+ * ```
+ */
+export interface BackplaneHost {
+  /** A message another process published: deliver it to the local connections concerned. */
+  deliver(message: BackplaneMessage): void;
+  /**
+   * A presence transition across the cluster: a user's first connection in
+   * the cluster joined a room, or its last one left. `origin` is `true` on
+   * the one process whose change caused it (where the hub calls
+   * `onPresence`); every process tells its local framed members.
+   */
+  presence(event: PresenceEvent, origin: boolean): void;
+  /** The backplane's status changed (`error` says why when it went down). */
+  status(status: BackplaneStatus, error?: Error): void;
+  /** Where the backplane logs. */
+  readonly logger: Logger;
+}
+
+/**
+ * A message bus that makes several hub processes act as one, given to a hub
+ * as its `backplane` option. `@wshub/hub/redis` provides `RedisBackplane`;
+ * any other bus can be plugged in by implementing this.
+ *
+ * Contract: methods other than `presence` and `close` return at once and
+ * never throw; failures are reported through `status` and the host's
+ * logger. Messages published by one process reach the others in the order
+ * it published them.
+ *
+ * @example An in-process backplane joining two hubs (tests, one machine)
+ * ```ts
+ * import { type Backplane, type BackplaneHost, type BackplaneMessage, Hub } from "@wshub/hub";
+ *
+ * const hosts = new Set<BackplaneHost>();
+ * function memory(): Backplane {
+ *   let self: BackplaneHost | undefined;
+ *   return {
+ *     status: "up",
+ *     start(host) { self = host; hosts.add(host); },
+ *     publish(message: BackplaneMessage) {
+ *       for (const host of hosts) if (host !== self) host.deliver(message);
+ *     },
+ *     subscribe() {},
+ *     unsubscribe() {},
+ *     presenceChanged() {},
+ *     presence: () => Promise.resolve([]),
+ *     close() { if (self) hosts.delete(self); return Promise.resolve(); },
+ *   };
+ * }
+ * const a = new Hub({ backplane: memory() });
+ * const b = new Hub({ backplane: memory() });
+ * await a.close();
+ * await b.close();
+ * ```
+ */
+export interface Backplane {
+  /** Where its connection to the bus is. */
+  readonly status: BackplaneStatus;
+  /** Called once by the hub that uses it, when the hub is created. */
+  start(host: BackplaneHost): void;
+  /** Publishes a message to the other processes (never back to this one). */
+  publish(message: BackplaneMessage): void;
+  /** This process has its first local connection concerned by `topic`. */
+  subscribe(topic: BackplaneTopic): void;
+  /** This process has no local connection concerned by `topic` any more. */
+  unsubscribe(topic: BackplaneTopic): void;
+  /**
+   * This process's count of `user`'s connections in `room` changed by
+   * `delta` (+1 or -1). The backplane keeps the cluster's counts and calls
+   * the host's `presence` on cluster-wide transitions.
+   */
+  presenceChanged(room: string, user: string, delta: 1 | -1): void;
+  /** The identified users in `room` across the cluster, with their connection counts. */
+  presence(room: string): Promise<PresenceEntry[]>;
+  /** Leaves the cluster (this process's presence is removed at once) and disconnects. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,384 @@
+// The Redis backplane (src/redis/) with real processes: two and three hub
+// processes (separate `deno run`s of tests/fixtures/cluster_node.ts) on
+// different ports sharing one real redis-server (tests/_redis.ts), with plain
+// and framed clients. Skips only where redis-server is absent (fails in CI).
+
+import assert from "node:assert/strict";
+import { connect, type HubClient, type MessageMeta } from "../src/client/mod.ts";
+import type { PresenceEvent } from "../mod.ts";
+import { delay, TestClient, until, within } from "./_helpers.ts";
+import { redisCli, type RedisServer, skipReason, startRedis } from "./_redis.ts";
+
+const ignore = (await skipReason()) !== undefined;
+
+/** One hub process of the cluster, driven over HTTP. */
+class Node {
+  readonly #child: Deno.ChildProcess;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly port: number;
+  readonly id: string;
+  #alive = true;
+
+  private constructor(child: Deno.ChildProcess, port: number, id: string) {
+    this.#child = child;
+    this.#writer = child.stdin.getWriter();
+    this.port = port;
+    this.id = id;
+    void child.status.then(() => this.#alive = false);
+  }
+
+  static async start(redis: string, presenceTtl = 1500, port?: number): Promise<Node> {
+    const script = new URL("./fixtures/cluster_node.ts", import.meta.url).pathname;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--quiet", script, JSON.stringify({ redis, presenceTtl, port })],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let line = "";
+    while (!line.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("the node ended before listening");
+      line += value;
+    }
+    reader.releaseLock();
+    void child.stdout.cancel().catch(() => {});
+    const { port: listening, node } = JSON.parse(line.slice(0, line.indexOf("\n")));
+    return new Node(child, listening, node);
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}/ws`;
+  }
+
+  get alive(): boolean {
+    return this.#alive;
+  }
+
+  async call<R = unknown>(path: string, body?: string): Promise<R> {
+    const response = await fetch(`http://127.0.0.1:${this.port}${path}`, {
+      method: body === undefined ? "GET" : "POST",
+      body,
+    });
+    return await response.json() as R;
+  }
+
+  stats(): Promise<Record<string, unknown> & { backplane: string; connections: number }> {
+    return this.call("/stats");
+  }
+
+  /** Graceful: closing stdin makes the node close its hub (presence removed at once). */
+  async stop(): Promise<void> {
+    await this.#writer.close().catch(() => {});
+    const timer = setTimeout(() => this.kill(), 10_000);
+    await this.#child.status;
+    clearTimeout(timer);
+  }
+
+  /** kill -9: no goodbye. */
+  kill(): void {
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+
+  async reaped(): Promise<void> {
+    await this.#child.status;
+    await this.#writer.close().catch(() => {});
+  }
+}
+
+/** A framed client-module client that records messages with their room. */
+function framed(url: string) {
+  const client: HubClient<string> = connect<string>(url, { decode: (text) => text });
+  const got: { text: string; room?: string }[] = [];
+  const presence: PresenceEvent[] = [];
+  client.on("message", (text, meta: MessageMeta) => got.push({ text, room: meta.room }));
+  client.on("presence", (event) => presence.push(event));
+  return { client, got, presence };
+}
+
+async function cluster(count: number, presenceTtl?: number) {
+  const redis = await startRedis();
+  const nodes: Node[] = [];
+  for (let i = 0; i < count; i++) nodes.push(await Node.start(redis.url, presenceTtl));
+  for (const node of nodes) {
+    await until(async () => (await node.stats()).backplane === "up", 5000, "the backplane");
+  }
+  return { redis, nodes };
+}
+
+async function teardown(redis: RedisServer, nodes: Node[]): Promise<void> {
+  await Promise.all(nodes.map((node) => node.alive ? node.stop() : node.reaped()));
+  await redis.stop();
+}
+
+function redisTest(name: string, fn: () => Promise<void>): void {
+  Deno.test({ name, ignore, fn });
+}
+
+redisTest(
+  "broadcast and room publishes reach every process once, in order; a user message only its user",
+  async () => {
+    const { redis, nodes } = await cluster(3);
+    const [a, b, c] = nodes;
+    const clients: TestClient[] = [];
+    try {
+      const plainB = await TestClient.open(`${b.url}?u=bob`);
+      const plainC = await TestClient.open(`${c.url}?u=carol&room=lobby`);
+      clients.push(plainB, plainC);
+      const aliceA = framed(`${a.url}?u=alice&room=lobby`);
+      const aliceC = framed(`${c.url}?u=alice`);
+      await until(
+        () => aliceA.client.state === "open" && aliceC.client.state === "open",
+        5000,
+        "open",
+      );
+      await until(async () => (await c.stats()).connections === 2, 5000, "c's registrations");
+      // Let every process's subscriptions reach Redis before publishing.
+      await delay(200);
+
+      for (let i = 0; i < 20; i++) await a.call("/broadcast", `b${i}`);
+      const expected = Array.from({ length: 20 }, (_, i) => `b${i}`);
+      await until(
+        () => plainB.messages.length >= 20 && plainC.messages.length >= 20,
+        5000,
+        "broadcasts",
+      );
+      assert.deepEqual(plainB.messages, expected, "bob on b: each once, in order");
+      assert.deepEqual(plainC.messages, expected, "carol on c");
+      await until(() => aliceA.got.length >= 20 && aliceC.got.length >= 20, 5000, "alice's");
+      assert.deepEqual(aliceA.got.map((m) => m.text), expected, "alice on a (local delivery)");
+      assert.deepEqual(aliceC.got.map((m) => m.text), expected);
+
+      // A user message sent from b reaches alice on a and on c, and no one else.
+      assert.equal(await b.call("/user?u=alice", "psst"), 0, "b has no connection of alice");
+      await until(
+        () => aliceA.got.length === 21 && aliceC.got.length === 21,
+        5000,
+        "alice's message",
+      );
+      assert.equal(aliceA.got[20].text, "psst");
+      assert.equal(aliceC.got[20].text, "psst");
+
+      // A room publish from b reaches the lobby's members on a and c; except on the publisher's own.
+      await b.call("/publish?room=lobby", "to the lobby");
+      const ids = await a.call<{ id: string; user: string }[]>("/ids");
+      await a.call(`/publish?room=lobby&except=${ids[0].id}`, "not to alice on a");
+      await until(() => plainC.messages.length === 22, 5000, "carol's room messages");
+      assert.deepEqual(plainC.messages.slice(20), ["to the lobby", "not to alice on a"]);
+      await until(() => aliceA.got.length === 22, 5000, "alice's room message");
+      assert.deepEqual(aliceA.got[21], { text: "to the lobby", room: "lobby" });
+      await delay(100);
+      assert.equal(aliceA.got.length, 22, "except: alice on a was not sent the second");
+      assert.equal(plainB.messages.length, 20, "bob is in no room and is not alice");
+      assert.equal(aliceC.got.length, 21, "alice on c is not in the lobby");
+      await aliceA.client.close();
+      await aliceC.client.close();
+    } finally {
+      await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
+      await teardown(redis, nodes);
+    }
+  },
+);
+
+redisTest(
+  "presence across processes: one entry and one event per user; kill -9 leaves within presenceTtl",
+  async () => {
+    const presenceTtl = 1000;
+    const { redis, nodes } = await cluster(3, presenceTtl);
+    const [a, b, c] = nodes;
+    try {
+      const watcher = framed(`${b.url}?u=watcher&room=doc`);
+      // Events from different processes have no order between them: let the watcher's come first.
+      await until(() => watcher.presence.length === 1, 5000, "the watcher's own join");
+      const tabA = framed(`${a.url}?u=alice&room=doc`);
+      await until(() => watcher.presence.length >= 2, 5000, "two joins");
+      const tabC = framed(`${c.url}?u=alice&room=doc`);
+      await until(
+        () => tabC.client.state === "open" && tabC.client.rooms.has("doc"),
+        5000,
+        "tab c",
+      );
+      const entries = await b.call<{ user: string; connections: number }[]>("/presence?room=doc");
+      assert.deepEqual(
+        entries.sort((x, y) => x.user.localeCompare(y.user)),
+        [{ user: "alice", connections: 2 }, { user: "watcher", connections: 1 }],
+        "a user with a tab on two processes is one entry, with 2 connections",
+      );
+      await delay(200);
+      assert.deepEqual(watcher.presence.map((e) => `${e.user} ${e.event}`), [
+        "watcher join",
+        "alice join",
+      ], "alice's second tab, on another process, is no new join");
+      // The server hook fired once in the whole cluster for alice's join.
+      const hooks = await Promise.all(nodes.map((node) => node.call<PresenceEvent[]>("/events")));
+      assert.equal(hooks.flat().filter((e) => e.user === "alice" && e.event === "join").length, 1);
+
+      // kill -9 the process with one of alice's tabs: she is still present through the other.
+      c.kill();
+      await c.reaped();
+      await tabC.client.close();
+      const started = performance.now();
+      await until(
+        async () => {
+          const now = await b.call<{ user: string; connections: number }[]>("/presence?room=doc");
+          return now.find((e) => e.user === "alice")?.connections === 1;
+        },
+        presenceTtl * 4,
+        "the dead process's share to be removed",
+      );
+      const took = performance.now() - started;
+      console.log(
+        `a killed process's presence was removed after ${
+          took.toFixed(0)
+        } ms (presenceTtl ${presenceTtl})`,
+      );
+      assert.deepEqual(watcher.presence.map((e) => `${e.user} ${e.event}`), [
+        "watcher join",
+        "alice join",
+      ]);
+      // Now kill alice's last process: she leaves, once.
+      a.kill();
+      await a.reaped();
+      await tabA.client.close();
+      await until(() => watcher.presence.length === 3, presenceTtl * 4, "alice's leave");
+      assert.deepEqual(watcher.presence[2], { room: "doc", user: "alice", event: "leave" });
+      // A graceful close removes presence at once (no ttl wait).
+      await watcher.client.close();
+      await b.stop();
+      assert.equal(await redisCli(redis.port, "EXISTS", "wshub:p:doc"), "0");
+    } finally {
+      await teardown(redis, nodes);
+    }
+  },
+);
+
+redisTest(
+  "Redis stops mid-traffic and comes back: local traffic never stops, cross-process resumes",
+  async () => {
+    const { redis, nodes } = await cluster(2);
+    const [a, b] = nodes;
+    const clients: TestClient[] = [];
+    try {
+      const onA = await TestClient.open(a.url);
+      const onB = await TestClient.open(b.url);
+      clients.push(onA, onB);
+      await delay(200);
+      await a.call("/broadcast", "before");
+      await until(() => onB.messages.includes("before"), 5000, "cross-process before");
+      await redis.kill();
+      await until(async () => (await a.stats()).backplane === "down", 5000, "a to see Redis down");
+      // Local delivery goes on while Redis is down.
+      assert.equal(await a.call("/broadcast", "during"), 1);
+      await until(() => onA.messages.includes("during"), 2000, "local delivery during the outage");
+      await redis.restart();
+      const back = performance.now();
+      await until(
+        async () => {
+          const [sa, sb] = await Promise.all([a.stats(), b.stats()]);
+          return sa.backplane === "up" && sb.backplane === "up";
+        },
+        5000,
+        "both back up",
+      );
+      // Cross-process traffic resumes: resubscribed within 2 s.
+      await within(
+        (async () => {
+          for (let i = 0; !onB.messages.includes(`after ${i - 1}`); i++) {
+            await a.call("/broadcast", `after ${i}`);
+            await delay(50);
+          }
+        })(),
+        2500,
+        "cross-process traffic to resume",
+      );
+      console.log(
+        `cross-process traffic resumed ${
+          (performance.now() - back).toFixed(0)
+        } ms after Redis came back`,
+      );
+      assert.equal(
+        onB.messages.includes("during"),
+        false,
+        "what crossed during the outage is lost (documented)",
+      );
+    } finally {
+      await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
+      await teardown(redis, nodes);
+    }
+  },
+);
+
+redisTest(
+  "a process subscribes only while it has members: emptied rooms leave only the fixed channel",
+  async () => {
+    const { redis, nodes } = await cluster(2);
+    const [a, b] = nodes;
+    try {
+      const members: ReturnType<typeof framed>[] = [];
+      for (let i = 0; i < 5; i++) members.push(framed(`${a.url}?u=u${i}&room=room${i}`));
+      members.push(framed(`${b.url}?u=u9&room=room0`));
+      await until(() => members.every((m) => m.client.rooms.size === 1), 5000, "joins");
+      await delay(100);
+      const channels = (await redisCli(redis.port, "PUBSUB", "CHANNELS")).split("\n").sort();
+      assert.deepEqual(channels, [
+        "wshub:b",
+        "wshub:r:room0",
+        "wshub:r:room1",
+        "wshub:r:room2",
+        "wshub:r:room3",
+        "wshub:r:room4",
+        "wshub:u:u0",
+        "wshub:u:u1",
+        "wshub:u:u2",
+        "wshub:u:u3",
+        "wshub:u:u4",
+        "wshub:u:u9",
+      ]);
+      await Promise.all(members.map((m) => m.client.close()));
+      await until(
+        async () => (await redisCli(redis.port, "PUBSUB", "CHANNELS")) === "wshub:b",
+        5000,
+        "unsubscribes",
+      );
+    } finally {
+      await teardown(redis, nodes);
+    }
+  },
+);
+
+redisTest(
+  "a hub started while Redis is down serves its own clients, and joins the cluster once Redis is up",
+  async () => {
+    const redis = await startRedis();
+    await redis.kill();
+    const nodes = [await Node.start(redis.url), await Node.start(redis.url)];
+    const [a, b] = nodes;
+    const clients: TestClient[] = [];
+    try {
+      assert.notEqual((await a.stats()).backplane, "up");
+      const onA = await TestClient.open(a.url);
+      const onB = await TestClient.open(b.url);
+      clients.push(onA, onB);
+      assert.equal(await a.call("/broadcast", "local only"), 1);
+      await until(() => onA.messages.includes("local only"), 2000, "local delivery without Redis");
+      await redis.restart();
+      await until(
+        async () => (await a.stats()).backplane === "up" && (await b.stats()).backplane === "up",
+        5000,
+        "up",
+      );
+      await delay(200);
+      await a.call("/broadcast", "across");
+      await until(() => onB.messages.includes("across"), 3000, "cross-process delivery");
+      assert.equal(onB.messages.includes("local only"), false);
+    } finally {
+      await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
+      await teardown(redis, nodes);
+    }
+  },
+);
