@@ -27,6 +27,15 @@
 export { Hub, type PublishOptions, type UpgradeOptions } from "./src/server/hub.ts";
 export type { PresenceEntry } from "./src/server/registry.ts";
 export type {
+  HistoryOptions,
+  HistoryPage,
+  HistoryStore,
+  Position,
+  Publication,
+  ReadOptions as HistoryReadOptions,
+  RecoveryFailure,
+} from "./src/server/history.ts";
+export type {
   Backplane,
   BackplaneHost,
   BackplaneMessage,

@@ -25,7 +25,7 @@ import {
   resolveUrl,
 } from "./options.ts";
 import { Outbox } from "./outbox.ts";
-import { ClientRooms } from "./rooms.ts";
+import { ClientRooms, type JoinResult, type RecoveryEvent } from "./rooms.ts";
 import { backoffDelay, shouldReconnect } from "./reconnect.ts";
 import { ClientRequests, type RequestHandler, type RequestOptions } from "./requests.ts";
 
@@ -111,6 +111,13 @@ export interface ClientEventMap<T> {
    * presence events: its `presenceEvents` option). Once per user, not per tab.
    */
   presence: PresenceEvent;
+  /**
+   * A room's continuity was checked (rooms with history): after a rejoin on
+   * reconnect, after a gap was repaired, or when the room's stream started
+   * again. `recovered: false` means publications may have been missed:
+   * reload that room's state.
+   */
+  recovery: RecoveryEvent;
   /** A connection received its hello; queued sends were flushed just before. */
   open: Hello;
   /** The state changed; the payload is the new state. */
@@ -170,7 +177,10 @@ export class HubClient<T, S = T> {
   #sockets = new Set<WebSocket>();
   #socketsGone: (() => void)[] = [];
   #outbox: Outbox;
-  #rooms = new ClientRooms((error) => this.#events.emit("error", error));
+  #rooms = new ClientRooms(
+    (error) => this.#events.emit("error", error),
+    (event) => this.#events.emit("recovery", event),
+  );
   #requests: ClientRequests<T>;
   #liveness = new ClientLiveness((idle) =>
     this.#abandon(
@@ -253,7 +263,7 @@ export class HubClient<T, S = T> {
    * @throws {RangeError} If `room` is not a valid room name (1–128 ASCII
    * letters, digits and `_-.:@/#+=~!`).
    */
-  join(room: string): Promise<void> {
+  join(room: string): Promise<JoinResult> {
     if (this.#state === "closed") {
       return Promise.reject(new ClientClosedError("close() was called or the server closed it"));
     }
@@ -509,14 +519,22 @@ export class HubClient<T, S = T> {
         return this.#events.emit("binary", frame.bytes);
       case "room": {
         const meta = { room: frame.room, offset: frame.offset };
-        if (typeof frame.data !== "string") return this.#events.emit("binary", frame.data, meta);
-        let message: T;
-        try {
-          message = this.#options.decode(frame.data);
-        } catch (error) {
-          return this.#events.emit("error", new DecodeError(frame.data, error));
+        const data = frame.data;
+        const deliver = () => {
+          if (typeof data !== "string") return this.#events.emit("binary", data, meta);
+          let message: T;
+          try {
+            message = this.#options.decode(data);
+          } catch (error) {
+            return this.#events.emit("error", new DecodeError(data, error));
+          }
+          this.#events.emit("message", message, meta);
+        };
+        // A room with history: in order, once each, and a gap is repaired first.
+        if (frame.offset !== undefined) {
+          return this.#rooms.accept(frame.room, frame.offset, deliver);
         }
-        return this.#events.emit("message", message, meta);
+        return deliver();
       }
       case "joined":
         return this.#rooms.answered(frame.answer);

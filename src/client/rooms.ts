@@ -18,14 +18,85 @@ import { ClientClosedError, JoinError } from "./errors.ts";
 interface Pending {
   room: string;
   kind: "join" | "leave";
-  resolve: () => void;
+  resolve: (result: JoinResult) => void;
   reject: (error: Error) => void;
+  /** A join sent again after a reconnect. */
+  rejoin?: boolean;
+}
+
+/**
+ * What a join found: for a room with history, its stream's position; for a
+ * join that recovered (after a reconnect, or to repair a gap), whether every
+ * publication missed was sent (`recovered`), and if not why.
+ *
+ * @example
+ * ```ts
+ * import { connect, type JoinResult } from "@wshub/hub/client";
+ *
+ * const client = connect("ws://127.0.0.1:8000/ws");
+ * const joined: JoinResult = await client.join("news");
+ * console.log(joined.epoch, joined.offset);
+ * await client.close();
+ * ```
+ */
+export interface JoinResult {
+  /** The room. */
+  room: string;
+  /** The room's stream epoch (rooms with history). */
+  epoch?: string;
+  /** The offset of the room's last publication when it was joined (rooms with history). */
+  offset?: number;
+  /** For a recovering join: whether nothing was missed. */
+  recovered?: boolean;
+  /** Why a recovery was not complete: `epoch_changed`, `expired`, `trimmed`, `too_many`, `no_history`. */
+  reason?: string;
+}
+
+/**
+ * Told when a room's continuity is checked: after a rejoin (reconnect), a
+ * repaired gap, or a new epoch. `recovered: false` means publications may
+ * have been missed: reload that room's state.
+ *
+ * @example Reload only when needed
+ * ```ts
+ * import { connect, type RecoveryEvent } from "@wshub/hub/client";
+ *
+ * const client = connect("ws://127.0.0.1:8000/ws");
+ * client.on("recovery", (event: RecoveryEvent) => {
+ *   if (!event.recovered) console.log(`reload ${event.room}: ${event.reason}`);
+ * });
+ * await client.close();
+ * ```
+ */
+export interface RecoveryEvent {
+  /** The room. */
+  room: string;
+  /** Whether every publication missed was delivered. */
+  recovered: boolean;
+  /** When not recovered: why. */
+  reason?: string;
+}
+
+/** A room's position, and live publications held back while a gap is repaired. */
+interface Tracked {
+  epoch: string;
+  offset: number;
+  /** Publications past a gap, by offset, waiting for the ones before them. */
+  held: Map<number, () => void>;
+  /** Whether a recovery join was sent for the gap. */
+  repairing: boolean;
 }
 
 /** Rooms wanted, rooms joined, and requests in flight, for one client. */
 export class ClientRooms {
   /** What the rooms tell their owner: a rejoin was refused. */
   readonly #onRefused: (error: JoinError) => void;
+  /** What the rooms tell their owner: a room's continuity was checked. */
+  readonly #onRecovery: (event: RecoveryEvent) => void;
+  /** Rooms with history: the position of the last publication delivered. */
+  readonly #positions = new Map<string, Tracked>();
+  /** Sends a frame on the open connection, or `undefined` while none is. */
+  #send: ((frame: string) => void) | undefined;
   /** Rooms this client asked to join (and did not leave): rejoined after a reconnect. */
   readonly #wanted = new Set<string>();
   /** Rooms the server says this client is in, on the current connection. */
@@ -36,8 +107,9 @@ export class ClientRooms {
   readonly #waiting: Pending[] = [];
   #nextId = 1;
 
-  constructor(onRefused: (error: JoinError) => void) {
+  constructor(onRefused: (error: JoinError) => void, onRecovery: (event: RecoveryEvent) => void) {
     this.#onRefused = onRefused;
+    this.#onRecovery = onRecovery;
   }
 
   /** The rooms the server confirmed this client is in. */
@@ -52,13 +124,13 @@ export class ClientRooms {
    *
    * @throws {RangeError} If `room` is not a valid room name.
    */
-  join(room: string, send: ((frame: string) => void) | undefined): Promise<void> {
+  join(room: string, send: ((frame: string) => void) | undefined): Promise<JoinResult> {
     assertRoom(room);
     this.#wanted.add(room);
-    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    const { promise, resolve, reject } = Promise.withResolvers<JoinResult>();
     const pending: Pending = { room, kind: "join", resolve, reject };
     if (send === undefined) this.#waiting.push(pending);
-    else this.#send(pending, send);
+    else this.#request(pending, send);
     return promise;
   }
 
@@ -78,9 +150,10 @@ export class ClientRooms {
         waiting.reject(new JoinError(room, "left", "left before the join was sent"));
       }
     }
+    this.#positions.delete(room);
     if (send === undefined) return Promise.resolve();
     const { promise, resolve, reject } = Promise.withResolvers<void>();
-    this.#send({ room, kind: "leave", resolve, reject }, send);
+    this.#request({ room, kind: "leave", resolve: () => resolve(), reject }, send);
     return promise;
   }
 
@@ -90,28 +163,103 @@ export class ClientRooms {
    * asked while offline.
    */
   opened(send: (frame: string) => void): void {
+    this.#send = send;
     const waiting = this.#waiting.splice(0);
     const asked = new Set(waiting.map((pending) => pending.room));
     for (const room of this.#wanted) {
       if (asked.has(room)) continue;
-      this.#send({ room, kind: "join", resolve: NOOP, reject: NOOP }, send);
+      this.#request({ room, kind: "join", resolve: NOOP, reject: NOOP, rejoin: true }, send);
     }
-    for (const pending of waiting) this.#send(pending, send);
+    for (const pending of waiting) this.#request(pending, send);
   }
 
-  /** The server answered a join (or joined this client on its own, with no id). */
+  /** The server answered a join (or joined this client on its own, or told a new epoch: no id). */
   answered(answer: JoinAnswer): void {
     const pending = answer.id === undefined ? undefined : this.#take(answer.id, "join");
-    if (answer.error === undefined) {
-      this.#joined.add(answer.room);
-      pending?.resolve();
+    if (answer.error !== undefined) {
+      const error = new JoinError(answer.room, answer.error, answer.message ?? answer.error);
+      this.#wanted.delete(answer.room);
+      this.#positions.delete(answer.room);
+      if (pending === undefined) return;
+      if (pending.resolve === NOOP) this.#onRefused(error); // a rejoin nobody waits for
+      else pending.reject(error);
       return;
     }
-    const error = new JoinError(answer.room, answer.error, answer.message ?? answer.error);
-    this.#wanted.delete(answer.room);
-    if (pending === undefined) return;
-    if (pending.resolve === NOOP) this.#onRefused(error); // a rejoin nobody waits for
-    else pending.reject(error);
+    this.#joined.add(answer.room);
+    this.#track(answer);
+    if (pending?.rejoin === true && answer.epoch === undefined && answer.recovered === undefined) {
+      // A room without history: what was published while away is lost.
+      this.#onRecovery({ room: answer.room, recovered: false, reason: "no_history" });
+    }
+    const result: JoinResult = { room: answer.room };
+    if (answer.epoch !== undefined) {
+      Object.assign(result, { epoch: answer.epoch, offset: answer.offset });
+    }
+    if (answer.recovered !== undefined) {
+      result.recovered = answer.recovered;
+      if (answer.reason !== undefined) result.reason = answer.reason;
+    }
+    pending?.resolve(result);
+  }
+
+  /**
+   * A publication with a position arrived in `room`: deliver it now (the
+   * next one), drop it (a duplicate, already delivered), or hold it back
+   * behind a gap — and ask the server for what is missing.
+   */
+  accept(room: string, offset: number, deliver: () => void): void {
+    const tracked = this.#positions.get(room);
+    if (tracked === undefined) return deliver();
+    if (offset <= tracked.offset) return; // already delivered
+    if (offset === tracked.offset + 1) {
+      tracked.offset = offset;
+      deliver();
+      this.#drain(tracked);
+      return;
+    }
+    tracked.held.set(offset, deliver);
+    if (!tracked.repairing && this.#send !== undefined) {
+      tracked.repairing = true;
+      const since = { offset: tracked.offset, epoch: tracked.epoch };
+      this.#sendJoin(room, since, this.#send);
+    }
+  }
+
+  /** Takes a join answer's position: a fresh join, a recovery's verdict, or a new epoch. */
+  #track(answer: JoinAnswer): void {
+    const room = answer.room;
+    if (answer.epoch === undefined) return void this.#positions.delete(room);
+    const tracked = this.#positions.get(room);
+    if (answer.recovered === true && tracked !== undefined) {
+      // Everything missed follows this answer: keep counting from where we were.
+      tracked.epoch = answer.epoch;
+      tracked.repairing = false;
+      this.#onRecovery({ room, recovered: true });
+      return;
+    }
+    const offset = answer.offset ?? 0;
+    if (answer.recovered === false) {
+      this.#onRecovery({ room, recovered: false, reason: answer.reason });
+    } else if (tracked !== undefined && tracked.epoch !== "" && tracked.epoch !== answer.epoch) {
+      this.#onRecovery({ room, recovered: false, reason: "epoch_changed" });
+    }
+    const held = tracked?.held ?? new Map<number, () => void>();
+    const next: Tracked = { epoch: answer.epoch, offset, held: new Map(), repairing: false };
+    this.#positions.set(room, next);
+    // What was held back behind a gap that can no longer be filled goes out now, in order.
+    for (const [heldOffset, deliver] of [...held].sort(([a], [b]) => a - b)) {
+      if (heldOffset > next.offset) next.offset = heldOffset;
+      deliver();
+    }
+  }
+
+  #drain(tracked: Tracked): void {
+    let deliver;
+    while ((deliver = tracked.held.get(tracked.offset + 1)) !== undefined) {
+      tracked.held.delete(tracked.offset + 1);
+      tracked.offset++;
+      deliver();
+    }
   }
 
   /** The server answered a leave (or removed this client on its own, with no id). */
@@ -121,7 +269,7 @@ export class ClientRooms {
       this.#wanted.delete(answer.room); // the server's decision: do not rejoin
       return;
     }
-    this.#take(answer.id, "leave")?.resolve();
+    this.#take(answer.id, "leave")?.resolve({ room: answer.room });
   }
 
   /**
@@ -130,9 +278,15 @@ export class ClientRooms {
    * done (a lost connection is in no room).
    */
   lost(): void {
+    this.#send = undefined;
     this.#joined.clear();
+    for (const tracked of this.#positions.values()) {
+      // The rejoin recovers from the last publication delivered; held ones come again.
+      tracked.held.clear();
+      tracked.repairing = false;
+    }
     for (const pending of this.#pending.values()) {
-      if (pending.kind === "leave") pending.resolve();
+      if (pending.kind === "leave") pending.resolve({ room: pending.room });
       else if (pending.resolve !== NOOP) this.#waiting.push(pending);
     }
     this.#pending.clear();
@@ -143,18 +297,31 @@ export class ClientRooms {
     const error = new ClientClosedError(reason);
     for (const pending of [...this.#pending.values(), ...this.#waiting.splice(0)]) {
       if (pending.kind === "join") pending.reject(error);
-      else pending.resolve();
+      else pending.resolve({ room: pending.room });
     }
     this.#pending.clear();
     this.#joined.clear();
     this.#wanted.clear();
+    this.#positions.clear();
+    this.#send = undefined;
   }
 
-  #send(pending: Pending, send: (frame: string) => void): void {
+  #request(pending: Pending, send: (frame: string) => void): void {
     const id = this.#nextId++;
     this.#pending.set(id, pending);
-    const request = { id, room: pending.room };
-    send(pending.kind === "join" ? encodeJoin(request) : encodeLeave(request));
+    if (pending.kind === "leave") return send(encodeLeave({ id, room: pending.room }));
+    const tracked = this.#positions.get(pending.room);
+    const since = tracked === undefined
+      ? undefined
+      : { offset: tracked.offset, epoch: tracked.epoch };
+    send(encodeJoin({ id, room: pending.room, since }));
+  }
+
+  /** A recovery join for a gap: nobody waits for its answer but the room's position. */
+  #sendJoin(room: string, since: { offset: number; epoch: string }, send: (frame: string) => void) {
+    const id = this.#nextId++;
+    this.#pending.set(id, { room, kind: "join", resolve: NOOP, reject: NOOP });
+    send(encodeJoin({ id, room, since }));
   }
 
   #take(id: number, kind: "join" | "leave"): Pending | undefined {

@@ -46,6 +46,11 @@ export interface RoomRequest {
   id: number;
   /** The room. */
   room: string;
+  /**
+   * On a join: the position of the last publication the client received in
+   * this room, to be sent what it missed since (rooms with history).
+   */
+  since?: { offset: number; epoch: string };
 }
 
 /** The answer to a join (`J`), also sent without `id` when the server joined the client itself. */
@@ -58,6 +63,17 @@ export interface JoinAnswer {
   error?: string;
   /** What went wrong, for people; with `error`. */
   message?: string;
+  /** For a room with history: its stream's epoch now. */
+  epoch?: string;
+  /** For a room with history: the offset of its last publication (publications that follow are newer). */
+  offset?: number;
+  /**
+   * For a join with `since`: whether every publication missed follows this
+   * answer (`true`), or not (`false`, with `reason`).
+   */
+  recovered?: boolean;
+  /** Why a recovery was not complete: `epoch_changed`, `expired`, `trimmed`, `too_many`, `no_history`. */
+  reason?: string;
 }
 
 /** The answer to a leave (`L`), also sent without `id` when the server removed the client itself. */
@@ -124,7 +140,19 @@ export function parseRoomRequest(body: string): RoomRequest | string {
     return "a room request needs an id, a positive integer";
   }
   if (typeof value.room !== "string") return "a room request needs a room";
-  return { id: value.id as number, room: value.room };
+  const since = value.since as { offset?: unknown; epoch?: unknown } | undefined;
+  if (since === undefined) return { id: value.id as number, room: value.room };
+  if (
+    typeof since !== "object" || since === null || !Number.isSafeInteger(since.offset) ||
+    (since.offset as number) < 0 || typeof since.epoch !== "string"
+  ) {
+    return "a join's since is { offset, epoch }";
+  }
+  return {
+    id: value.id as number,
+    room: value.room,
+    since: { offset: since.offset as number, epoch: since.epoch },
+  };
 }
 
 /** Reads the body of a join answer. */
@@ -143,6 +171,10 @@ export function parseJoinAnswer(body: string): JoinAnswer | string {
     room: value.room,
     error: value.error as string | undefined,
     message: typeof value.message === "string" ? value.message : undefined,
+    epoch: typeof value.epoch === "string" ? value.epoch : undefined,
+    offset: Number.isSafeInteger(value.offset) ? value.offset as number : undefined,
+    recovered: typeof value.recovered === "boolean" ? value.recovered : undefined,
+    reason: typeof value.reason === "string" ? value.reason : undefined,
   };
 }
 

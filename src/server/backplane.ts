@@ -15,6 +15,7 @@
 
 import type { PresenceEvent } from "../protocol/mod.ts";
 import type { Logger } from "./logger.ts";
+import type { HistoryStore, Position } from "./history.ts";
 import type { PresenceEntry } from "./registry.ts";
 
 /**
@@ -25,7 +26,7 @@ import type { PresenceEntry } from "./registry.ts";
 export type BackplaneMessage =
   | { kind: "broadcast"; data: string | Uint8Array }
   | { kind: "user"; user: string; data: string | Uint8Array }
-  | { kind: "room"; room: string; data: string | Uint8Array };
+  | { kind: "room"; room: string; data: string | Uint8Array; position?: Position };
 
 /**
  * A topic a process listens to while it has a local connection concerned:
@@ -107,6 +108,14 @@ export interface BackplaneHost {
 export interface Backplane {
   /** Where its connection to the bus is. */
   readonly status: BackplaneStatus;
+  /**
+   * Streams kept in the bus, so that any process can serve a recovery. When
+   * present, the hub keeps room history there (with the `history` option),
+   * and its `append` both stores a publication and publishes it, with its
+   * position, to the other processes (the hub does not `publish` it too).
+   * Without it, a hub with a backplane cannot keep history.
+   */
+  readonly history?: HistoryStore;
   /** Called once by the hub that uses it, when the hub is created. */
   start(host: BackplaneHost): void;
   /** Publishes a message to the other processes (never back to this one). */

@@ -19,6 +19,7 @@ import { type HubOptions, type Identity, type ResolvedOptions, resolveOptions } 
 import { attachReader } from "./reader.ts";
 import { watchOversizedMessages } from "./runtime_guard.ts";
 import type { Backplane } from "./backplane.ts";
+import type { HistoryPage, ReadOptions as HistoryReadOptions } from "./history.ts";
 import type { PresenceEntry } from "./registry.ts";
 import { Scheduler } from "./scheduler.ts";
 import type { HubStats } from "./stats.ts";
@@ -448,6 +449,28 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
     const { promise, resolve } = Promise.withResolvers<PresenceEntry[]>();
     if (!this.#scheduler.push({ type: "presence", room, done: resolve })) resolve([]);
     return promise;
+  }
+
+  /**
+   * A room's recent publications (rooms with the `history` option), oldest
+   * first, and the stream's current position. With `since`, only those after
+   * that position (none when its epoch is not the stream's); with `limit`,
+   * at most that many.
+   *
+   * @example Catch a late page up
+   * ```ts
+   * import { Hub } from "@wshub/hub";
+   *
+   * const hub = new Hub<string>({ history: { size: 100, ttl: 60_000 } });
+   * await hub.publish("news", "first");
+   * const { epoch, offset, publications } = await hub.history("news", { limit: 10 });
+   * console.log(epoch, offset, publications.map((p) => p.data));
+   * await hub.close();
+   * ```
+   */
+  history(room: string, options?: HistoryReadOptions): Promise<HistoryPage> {
+    assertRoomName(room);
+    return Promise.resolve(this.#scheduler.readHistory(room, options ?? {}));
   }
 
   /**

@@ -10,6 +10,7 @@ import {
   type PresenceEvent,
 } from "../protocol/mod.ts";
 import type { Backplane } from "./backplane.ts";
+import type { HistoryOptions } from "./history.ts";
 import type { Client } from "./connection.ts";
 import type { Hub } from "./hub.ts";
 import { type Logger, quietLogger } from "./logger.ts";
@@ -118,6 +119,20 @@ export interface HubOptions<T = unknown, In = string | Uint8Array> {
    * serves its own process only.
    */
   backplane?: Backplane;
+  /**
+   * Which rooms keep their recent publications, so that a framed client
+   * that reconnects is sent what it missed: `{ size, ttl }` for every room
+   * (its last `size` publications, each for `ttl` ms), or a function that
+   * chooses per room (`undefined`: none). Kept in this process, or in the
+   * backplane's bus when it keeps history (`RedisBackplane` does). Default:
+   * none (nothing is stored).
+   */
+  history?: HistoryOptions | ((room: string) => HistoryOptions | undefined);
+  /**
+   * The most publications sent to one client recovering in one room; past
+   * it the client is told it is not recovered (`too_many`). Default 1,000.
+   */
+  maxRecover?: number;
   /**
    * Called when something goes wrong with a client or a callback: a throwing
    * handler, an undecodable message, a peer cut off. Default: log it as a
@@ -274,6 +289,8 @@ export interface ResolvedOptions<T, In> {
   presenceEvents: (room: string) => boolean;
   maxRoomsPerConnection: number;
   backplane: Backplane | undefined;
+  history: (room: string) => HistoryOptions | undefined;
+  maxRecover: number;
 }
 
 /** The defaults, as documented in the README's options table. */
@@ -296,6 +313,7 @@ export const DEFAULTS = Object.freeze({
   identifyTimeout: 10_000,
   guardOversizedMessages: true,
   maxRoomsPerConnection: 128,
+  maxRecover: 1000,
   maxRequestsInFlight: DEFAULT_MAX_REQUESTS_IN_FLIGHT,
   requestTimeout: DEFAULT_REQUEST_TIMEOUT,
 });
@@ -420,6 +438,8 @@ export function resolveOptions<T, In>(options: HubOptions<T, In>): ResolvedOptio
       DEFAULTS.maxRoomsPerConnection,
     ),
     backplane: options.backplane,
+    history: resolveHistory(options.history, options.backplane),
+    maxRecover: positive("maxRecover", options.maxRecover, DEFAULTS.maxRecover),
   };
 }
 
@@ -458,4 +478,42 @@ function resolvePresenceEvents(
     return () => on;
   }
   throw new RangeError("Invalid hub option presenceEvents: expected a boolean or a function");
+}
+
+function resolveHistory(
+  option: HubOptions<unknown, unknown>["history"],
+  backplane: Backplane | undefined,
+): (room: string) => HistoryOptions | undefined {
+  if (option === undefined) return () => undefined;
+  if (backplane !== undefined && backplane.history === undefined) {
+    throw new RangeError(
+      "Invalid hub options: history needs a backplane that keeps it (such as RedisBackplane); " +
+        "this backplane keeps none",
+    );
+  }
+  if (typeof option === "function") {
+    return (room) => {
+      const chosen = option(room);
+      return chosen === undefined ? undefined : checkHistory(chosen);
+    };
+  }
+  const checked = checkHistory(option);
+  return () => checked;
+}
+
+function checkHistory(option: HistoryOptions): HistoryOptions {
+  if (typeof option !== "object" || option === null) {
+    throw new RangeError("Invalid hub option history: expected { size, ttl }");
+  }
+  if (!Number.isInteger(option.size) || option.size < 1) {
+    throw new RangeError(
+      `Invalid hub option history.size: ${option.size}; expected an integer of at least 1`,
+    );
+  }
+  if (typeof option.ttl !== "number" || !Number.isFinite(option.ttl) || option.ttl <= 0) {
+    throw new RangeError(
+      `Invalid hub option history.ttl: ${option.ttl}; expected a number of ms above 0`,
+    );
+  }
+  return { size: option.size, ttl: option.ttl };
 }

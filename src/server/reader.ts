@@ -42,7 +42,13 @@ export interface ReaderHost {
    */
   received(connection: Connection, message: unknown, bytes: number): void;
   /** A framed client asked to join or leave a room. */
-  roomRequest(connection: Connection, kind: "join" | "leave", id: number, room: string): void;
+  roomRequest(
+    connection: Connection,
+    kind: "join" | "leave",
+    id: number,
+    room: string,
+    since?: { offset: number; epoch: string },
+  ): void;
   /** A request arrived (`q`), its text decoded like a message's. */
   requested(connection: Connection, id: number, message: unknown, bytes: number): void;
   /** An answer to one of the hub's requests arrived (`a`). */
@@ -113,7 +119,13 @@ export function attachReader(connection: Connection, host: ReaderHost): void {
           return;
         case "join":
         case "leave":
-          host.roomRequest(connection, frame.kind, frame.request.id, frame.request.room);
+          host.roomRequest(
+            connection,
+            frame.kind,
+            frame.request.id,
+            frame.request.room,
+            frame.request.since,
+          );
           return;
         case "request":
           data = frame.request.text;

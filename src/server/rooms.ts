@@ -14,12 +14,19 @@ import {
   encodePresence,
   framedOnly,
   type JoinAnswer,
-  type Payload,
+  Payload,
   type PresenceEvent,
   roomNameProblem,
   roomPayload,
 } from "../protocol/mod.ts";
 import type { Backplane } from "./backplane.ts";
+import {
+  type HistoryOptions,
+  type HistoryPage,
+  type HistoryStore,
+  type Position,
+  recoveryVerdict,
+} from "./history.ts";
 import type { Connection } from "./connection.ts";
 import { callbackError } from "./dispatch.ts";
 import type { Registry, RoomJoin, RoomLeave } from "./registry.ts";
@@ -43,6 +50,12 @@ export interface RoomsOptions {
    * presence change, and it decides the cluster-wide presence transitions.
    */
   backplane: Backplane | undefined;
+  /** Which rooms keep history, and how much. */
+  history: (room: string) => HistoryOptions | undefined;
+  /** Where streams are kept: this process, or the backplane's bus. */
+  store: HistoryStore;
+  /** The most publications sent to one client recovering after a reconnect. */
+  maxRecover: number;
 }
 
 /** What rooms need from the scheduler. */
@@ -50,12 +63,34 @@ export interface RoomsHost {
   /** Hands a payload to a connection's writer. */
   deliver(connection: Connection, payload: Payload): void;
   /** An authorized join: queue it, to be applied in order with everything else. */
-  authorized(connection: Connection, room: string, id: number): void;
+  authorized(connection: Connection, room: string, id: number, since?: Position): void;
+  /** An async history read for a join finished (`undefined`: it failed): queue it. */
+  read(
+    connection: Connection,
+    room: string,
+    id: number | undefined,
+    since: Position | undefined,
+    page: HistoryPage | undefined,
+  ): void;
+  /** An async history append finished (`undefined`: it failed): queue the delivery. */
+  positioned(
+    room: string,
+    message: Payload,
+    position: Position | undefined,
+    except: Connection | undefined,
+    done: (count: number) => void,
+  ): void;
   /**
    * An async `authorizeJoin` settled: queue its verdict (`true`, `false`, or
    * what it threw), to be applied by the scheduler like everything else.
    */
-  decided(connection: Connection, room: string, id: number, verdict: boolean | Error): void;
+  decided(
+    connection: Connection,
+    room: string,
+    id: number,
+    verdict: boolean | Error,
+    since?: Position,
+  ): void;
   /** A failing callback. */
   reportError(error: Error, connection: Connection | undefined): void;
 }
@@ -65,6 +100,13 @@ export class Rooms {
   readonly #registry: Registry;
   readonly #options: RoomsOptions;
   readonly #host: RoomsHost;
+  /**
+   * Connections joining a room whose history is being read: what is
+   * published to the room meanwhile waits here, to follow what they missed.
+   */
+  readonly #recovering = new Map<Connection, Map<string, { payload: Payload; offset: number }[]>>();
+  /** The epoch last sent to the members of each room with history and members here. */
+  readonly #epochs = new Map<string, string>();
 
   constructor(registry: Registry, options: RoomsOptions, host: RoomsHost) {
     this.#registry = registry;
@@ -77,11 +119,11 @@ export class Rooms {
    * limit, then ask `authorizeJoin`; an allowed join is queued, a refused
    * one answered with an error. The connection is never closed for it.
    */
-  request(connection: Connection, id: number, room: string): void {
+  request(connection: Connection, id: number, room: string, since?: Position): void {
     const problem = roomNameProblem(room);
     if (problem !== undefined) return this.#refuse(connection, id, room, "invalid_room", problem);
     if (this.#registry.roomsOf(connection).has(room)) {
-      return this.#answer(connection, { id, room });
+      return void this.join(connection, room, id, since); // a member asking again: recovery only
     }
     if (this.#full(connection)) {
       return this.#refuse(
@@ -93,7 +135,7 @@ export class Rooms {
       );
     }
     const authorize = this.#options.authorizeJoin;
-    if (authorize === undefined) return this.#host.authorized(connection, room, id);
+    if (authorize === undefined) return this.#host.authorized(connection, room, id, since);
     let verdict: boolean | Promise<boolean>;
     try {
       verdict = authorize(connection, room);
@@ -102,46 +144,53 @@ export class Rooms {
     }
     if (verdict instanceof Promise) {
       verdict.then(
-        (allowed) => this.#host.decided(connection, room, id, allowed === true),
+        (allowed) => this.#host.decided(connection, room, id, allowed === true, since),
         (error) =>
           this.#host.decided(
             connection,
             room,
             id,
             error instanceof Error ? error : new Error(String(error)),
+            since,
           ),
       );
     } else {
-      this.decide(connection, room, id, verdict);
+      this.decide(connection, room, id, verdict, since);
     }
   }
 
   /** Applies `authorizeJoin`'s verdict on a join a client asked for. */
-  decide(connection: Connection, room: string, id: number, verdict: boolean | Error): void {
+  decide(
+    connection: Connection,
+    room: string,
+    id: number,
+    verdict: boolean | Error,
+    since?: Position,
+  ): void {
     if (connection.state !== "open") return;
     if (verdict instanceof Error) return this.#failed(connection, id, room, verdict);
-    if (verdict === true) this.#host.authorized(connection, room, id);
+    if (verdict === true) this.#host.authorized(connection, room, id, since);
     else this.#refuse(connection, id, room, "forbidden", `joining ${room} is not allowed`);
   }
 
   /**
    * Puts `connection` in `room` (authorized, or asked by the server) and
-   * answers it (`J`, with the request's `id` if it asked). Returns `false`
-   * when the connection already is in the most rooms allowed.
+   * answers it (`J`, with the request's `id` if it asked; with the room's
+   * position when it keeps history). With `since`, the publications missed
+   * after that position follow the answer, before anything newer. Returns
+   * `false` when the connection already is in the most rooms allowed.
    */
-  join(connection: Connection, room: string, id?: number): boolean {
-    if (this.#registry.roomsOf(connection).has(room)) {
-      this.#answer(connection, { id, room });
-      return true;
-    }
-    if (this.#full(connection)) {
+  join(connection: Connection, room: string, id?: number, since?: Position): boolean {
+    const member = this.#registry.roomsOf(connection).has(room);
+    if (!member && this.#full(connection)) {
       if (id !== undefined) {
         this.#refuse(connection, id, room, "too_many_rooms", "too many rooms for this connection");
       }
       return false;
     }
-    const change = this.#registry.join(connection, room) as RoomJoin;
-    this.#answer(connection, { id, room });
+    const change = member ? undefined : this.#registry.join(connection, room) as RoomJoin;
+    this.#welcome(connection, room, id, since);
+    if (change === undefined) return true;
     const backplane = this.#options.backplane;
     if (backplane === undefined) {
       if (change.userJoined) {
@@ -152,6 +201,86 @@ export class Rooms {
       if (connection.user !== undefined) backplane.presenceChanged(room, connection.user, 1);
     }
     return true;
+  }
+
+  /** Answers a join: at once for a room without history, after reading its stream otherwise. */
+  #welcome(connection: Connection, room: string, id?: number, since?: Position): void {
+    const history = this.#options.history(room);
+    if (history === undefined || !connection.framed) {
+      const failed = since === undefined ? {} : { recovered: false, reason: "no_history" };
+      return this.#answer(connection, { id, room, ...failed });
+    }
+    const limit = since === undefined ? 0 : this.#options.maxRecover + 1;
+    let read: HistoryPage | Promise<HistoryPage>;
+    try {
+      read = this.#options.store.read(room, { since, limit });
+    } catch {
+      return this.welcomed(connection, room, id, since, undefined);
+    }
+    if (!(read instanceof Promise)) return this.welcomed(connection, room, id, since, read);
+    // Meanwhile the client is a member: what is published now waits behind what it missed.
+    let rooms = this.#recovering.get(connection);
+    if (rooms === undefined) this.#recovering.set(connection, rooms = new Map());
+    if (!rooms.has(room)) rooms.set(room, []);
+    read.then(
+      (page) => this.#host.read(connection, room, id, since, page),
+      () => this.#host.read(connection, room, id, since, undefined),
+    );
+  }
+
+  /**
+   * The room's stream was read for a join: answer with its position (and,
+   * with `since`, whether the client missed nothing), send the publications
+   * missed, then what was published while reading, without duplicates.
+   */
+  welcomed(
+    connection: Connection,
+    room: string,
+    id: number | undefined,
+    since: Position | undefined,
+    page: HistoryPage | undefined,
+  ): void {
+    const waiting = this.#takeWaiting(connection, room);
+    if (connection.state !== "open" || !this.#registry.roomsOf(connection).has(room)) return;
+    if (page === undefined) {
+      // The store failed (its bus is down): the client is told it may have missed some.
+      const failed = since === undefined ? {} : { recovered: false, reason: "expired" };
+      this.#answer(connection, { id, room, ...failed });
+      for (const { payload } of waiting) this.#host.deliver(connection, payload);
+      return;
+    }
+    const answer: JoinAnswer = { id, room, epoch: page.epoch, offset: page.offset };
+    let last = page.offset;
+    let missed = page.publications;
+    if (since !== undefined) {
+      const verdict = recoveryVerdict(since, page, this.#options.maxRecover);
+      answer.recovered = verdict.recovered;
+      if (verdict.recovered) last = missed.at(-1)?.offset ?? since.offset;
+      else {
+        answer.reason = verdict.reason;
+        missed = [];
+      }
+    } else {
+      missed = [];
+    }
+    if (page.epoch !== "" && !this.#epochs.has(room)) this.#epochs.set(room, page.epoch);
+    this.#answer(connection, answer);
+    for (const publication of missed) {
+      const message = new Payload(publication.data);
+      this.#host.deliver(connection, roomPayload(room, message, String(publication.offset)));
+    }
+    for (const { payload, offset } of waiting) {
+      if (offset === 0 || offset > last) this.#host.deliver(connection, payload);
+    }
+  }
+
+  #takeWaiting(connection: Connection, room: string): { payload: Payload; offset: number }[] {
+    const rooms = this.#recovering.get(connection);
+    const waiting = rooms?.get(room);
+    if (rooms === undefined || waiting === undefined) return [];
+    rooms.delete(room);
+    if (rooms.size === 0) this.#recovering.delete(connection);
+    return waiting;
   }
 
   /**
@@ -170,27 +299,81 @@ export class Rooms {
 
   /** A connection that left the hub left these rooms (no answer: it is gone). */
   departed(connection: Connection, leaves: readonly RoomLeave[]): void {
+    this.#recovering.delete(connection);
     for (const change of leaves) this.#left(connection, change);
+  }
+
+  /** Whether publications to `room` are kept (and so given a position before delivery). */
+  keepsHistory(room: string): boolean {
+    return this.#options.history(room) !== undefined;
   }
 
   /**
    * Queues `message` for every member of `room` but `except`, encoded once
-   * for all of them. Returns how many it was queued for.
+   * for all of them, and calls `done` with how many it was queued for. A
+   * room with history first gets the publication its position (at once from
+   * memory; through `positioned` when the store is a backplane's).
    */
-  publish(room: string, message: Payload, except: Connection | undefined): number {
+  publish(
+    room: string,
+    message: Payload,
+    except: Connection | undefined,
+    done: (count: number) => void,
+  ): void {
+    const history = this.#options.history(room);
+    if (history === undefined) return done(this.deliver(room, message, undefined, except));
+    let position: Position | Promise<Position>;
+    try {
+      position = this.#options.store.append(room, message.plain, history);
+    } catch {
+      return done(this.deliver(room, message, undefined, except));
+    }
+    if (!(position instanceof Promise)) return done(this.deliver(room, message, position, except));
+    position.then(
+      (at) => this.#host.positioned(room, message, at, except, done),
+      () => this.#host.positioned(room, message, undefined, except, done),
+    );
+  }
+
+  /**
+   * Queues a publication for the room's members here (but `except`), with
+   * its position when it has one; members whose recovery is being read get
+   * it after what they missed. When a position's epoch is not the one these
+   * members last had (the stream was lost and started again), framed ones
+   * are told first (`J` with no id, the new epoch and the offset before this
+   * one). Returns how many it was queued for.
+   */
+  deliver(
+    room: string,
+    message: Payload,
+    position: Position | undefined,
+    except: Connection | undefined,
+  ): number {
     const members = this.#registry.inRoom(room);
     if (members.size === 0) return 0;
-    const payload = roomPayload(room, message);
+    if (position !== undefined && this.#epochs.get(room) !== position.epoch) {
+      this.#epochs.set(room, position.epoch);
+      const notice = framedOnly(
+        encodeJoined({ room, epoch: position.epoch, offset: position.offset - 1 }),
+      );
+      for (const member of members) if (member.framed) this.#host.deliver(member, notice);
+    }
+    const offset = position?.offset ?? 0;
+    const payload = roomPayload(room, message, position === undefined ? "" : String(offset));
     let count = 0;
     for (const connection of members) {
       if (connection === except) continue;
-      this.#host.deliver(connection, payload);
+      const waiting = this.#recovering.get(connection)?.get(room);
+      if (waiting !== undefined) waiting.push({ payload, offset });
+      else this.#host.deliver(connection, payload);
       count++;
     }
     return count;
   }
 
   #left(connection: Connection, change: RoomLeave): void {
+    this.#takeWaiting(connection, change.room);
+    if (change.lastInRoom) this.#epochs.delete(change.room);
     const backplane = this.#options.backplane;
     if (backplane === undefined) {
       if (change.userLeft) {

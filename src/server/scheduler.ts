@@ -25,6 +25,13 @@ import {
   type PresenceEvent,
 } from "../protocol/mod.ts";
 import type { Backplane, BackplaneMessage } from "./backplane.ts";
+import {
+  type HistoryPage,
+  type HistoryStore,
+  MemoryHistory,
+  type Position,
+  type ReadOptions,
+} from "./history.ts";
 import { Closer } from "./closer.ts";
 import type { Connection, ConnectionHost } from "./connection.ts";
 import { Delivery, yieldToEventLoop } from "./delivery.ts";
@@ -54,20 +61,38 @@ export type HubEvent =
   | { type: "broadcast"; payload: Payload; done: (count: number) => void }
   | { type: "user"; user: string; payload: Payload; done: (count: number) => void }
   | { type: "send"; connection: Connection; payload: Payload }
-  | { type: "joinRequest"; connection: Connection; id: number; room: string }
+  | { type: "joinRequest"; connection: Connection; id: number; room: string; since?: Position }
   | {
     type: "joinDecided";
     connection: Connection;
     id: number;
     room: string;
     verdict: boolean | Error;
+    since?: Position;
   }
   | {
     type: "join";
     connection: Connection;
     room: string;
     id?: number;
+    since?: Position;
     done?: (joined: boolean) => void;
+  }
+  | {
+    type: "historyRead";
+    connection: Connection;
+    room: string;
+    id: number | undefined;
+    since: Position | undefined;
+    page: HistoryPage | undefined;
+  }
+  | {
+    type: "positioned";
+    room: string;
+    payload: Payload;
+    position: Position | undefined;
+    except: Connection | undefined;
+    done: (count: number) => void;
   }
   | {
     type: "leave";
@@ -123,6 +148,8 @@ export class Scheduler implements ConnectionHost, ReaderHost {
   readonly #closer: Closer;
   readonly #rooms: Rooms;
   readonly #backplane: Backplane | undefined;
+  readonly #history: HistoryStore;
+  #prunedAt = 0;
   readonly #requests: Requests;
   /** Resolves once the loop has ended and every timer is cleared. */
   readonly stopped: Promise<void>;
@@ -139,7 +166,14 @@ export class Scheduler implements ConnectionHost, ReaderHost {
       connections: () => this.registry.connections(),
       closeConnection: (connection, code, reason, byHub) =>
         this.closeConnection(connection, code, reason, byHub),
-      expire: (now) => this.#requests.expire(now),
+      expire: (now) => {
+        this.#requests.expire(now);
+        // Streams in memory whose publications all expired go, once a second at most.
+        if (now - this.#prunedAt >= 1000 && this.#history instanceof MemoryHistory) {
+          this.#prunedAt = now;
+          this.#history.prune();
+        }
+      },
     });
     this.#requests = new Requests({
       onRequest: callbacks.onRequest,
@@ -181,7 +215,11 @@ export class Scheduler implements ConnectionHost, ReaderHost {
       reportError: (error, connection) => this.reportError(error, connection),
     });
     this.#backplane = options.backplane;
+    this.#history = options.backplane?.history ?? new MemoryHistory();
     this.#rooms = new Rooms(this.registry, {
+      history: options.history,
+      store: this.#history,
+      maxRecover: options.maxRecover,
       authorizeJoin: callbacks.authorizeJoin,
       maxRoomsPerConnection: options.maxRoomsPerConnection,
       presenceEvents: options.presenceEvents,
@@ -189,9 +227,15 @@ export class Scheduler implements ConnectionHost, ReaderHost {
       backplane: options.backplane,
     }, {
       deliver: (connection, payload) => this.#delivery.deliver(connection, payload),
-      authorized: (connection, room, id) => this.push({ type: "join", connection, room, id }),
-      decided: (connection, room, id, verdict) =>
-        this.push({ type: "joinDecided", connection, room, id, verdict }),
+      authorized: (connection, room, id, since) =>
+        this.push({ type: "join", connection, room, id, since }),
+      decided: (connection, room, id, verdict, since) =>
+        this.push({ type: "joinDecided", connection, room, id, verdict, since }),
+      read: (connection, room, id, since, page) =>
+        this.push({ type: "historyRead", connection, room, id, since, page }),
+      positioned: (room, payload, position, except, done) => {
+        if (!this.push({ type: "positioned", room, payload, position, except, done })) done(0);
+      },
       reportError: (error, connection) => this.reportError(error, connection),
     });
     this.#shutdown = new Shutdown(this.#closer, {
@@ -225,6 +269,11 @@ export class Scheduler implements ConnectionHost, ReaderHost {
   oversizedMessageCaught(): void {
     this.#counters.oversizedMessages++;
     this.#heartbeat.probeAll(this.registry.connections());
+  }
+
+  /** Reads a room's history from wherever it is kept. */
+  readHistory(room: string, options: ReadOptions): HistoryPage | Promise<HistoryPage> {
+    return this.#history.read(room, options);
   }
 
   /** A snapshot of the counters. */
@@ -289,8 +338,14 @@ export class Scheduler implements ConnectionHost, ReaderHost {
     this.push({ type: "message", connection, message, bytes });
   }
 
-  roomRequest(connection: Connection, kind: "join" | "leave", id: number, room: string): void {
-    if (kind === "join") this.push({ type: "joinRequest", connection, id, room });
+  roomRequest(
+    connection: Connection,
+    kind: "join" | "leave",
+    id: number,
+    room: string,
+    since?: Position,
+  ): void {
+    if (kind === "join") this.push({ type: "joinRequest", connection, id, room, since });
     else this.push({ type: "leave", connection, room, id });
   }
 
@@ -375,20 +430,26 @@ export class Scheduler implements ConnectionHost, ReaderHost {
         return;
       case "joinRequest":
         if (this.registry.has(event.connection)) {
-          this.#rooms.request(event.connection, event.id, event.room);
+          this.#rooms.request(event.connection, event.id, event.room, event.since);
         }
         return;
       case "joinDecided":
         if (this.registry.has(event.connection)) {
-          this.#rooms.decide(event.connection, event.room, event.id, event.verdict);
+          this.#rooms.decide(event.connection, event.room, event.id, event.verdict, event.since);
         }
         return;
       case "join": {
         const joined = this.registry.has(event.connection) &&
-          this.#rooms.join(event.connection, event.room, event.id);
+          this.#rooms.join(event.connection, event.room, event.id, event.since);
         event.done?.(joined);
         return;
       }
+      case "historyRead":
+        this.#rooms.welcomed(event.connection, event.room, event.id, event.since, event.page);
+        return;
+      case "positioned":
+        event.done(this.#rooms.deliver(event.room, event.payload, event.position, event.except));
+        return;
       case "leave": {
         const left = this.registry.has(event.connection) &&
           this.#rooms.leave(event.connection, event.room, event.id);
@@ -396,15 +457,19 @@ export class Scheduler implements ConnectionHost, ReaderHost {
         return;
       }
       case "publish":
-        event.done(this.#rooms.publish(event.room, event.payload, event.except));
-        this.#backplane?.publish({ kind: "room", room: event.room, data: event.payload.plain });
+        this.#rooms.publish(event.room, event.payload, event.except, event.done);
+        // A room with history is published to the others by the store that
+        // gives its position (a backplane's); the others here, after local delivery.
+        if (!this.#rooms.keepsHistory(event.room)) {
+          this.#backplane?.publish({ kind: "room", room: event.room, data: event.payload.plain });
+        }
         return;
       case "remote": {
         const { message } = event;
         const payload = new Payload(message.data);
         if (message.kind === "broadcast") this.#broadcast(payload);
         else if (message.kind === "user") this.#toUser(message.user, payload);
-        else this.#rooms.publish(message.room, payload, undefined);
+        else this.#rooms.deliver(message.room, payload, message.position, undefined);
         return;
       }
       case "remotePresence":

@@ -1,0 +1,262 @@
+/**
+ * History: a room's recent publications, each with a position, so that a
+ * client that reconnects can be sent exactly what it missed.
+ *
+ * A position is `{ offset, epoch }`: `offset` counts up by one per
+ * publication to the room; `epoch` names the room's stream and changes
+ * whenever the stream was lost (a process restart for a memory stream, a
+ * Redis stream that expired or was deleted), so that an old offset is never
+ * mistaken for a new one. {@linkcode MemoryHistory} keeps streams in this
+ * process; a backplane may keep them in its bus instead (`RedisBackplane`
+ * does), so that any process can serve a recovery.
+ *
+ * @module
+ */
+
+/**
+ * How a room keeps its history: its last `size` publications, each for
+ * `ttl` milliseconds.
+ *
+ * @example
+ * ```ts
+ * import { Hub, type HistoryOptions } from "@wshub/hub";
+ *
+ * const keep: HistoryOptions = { size: 100, ttl: 10 * 60_000 };
+ * const hub = new Hub({ history: (room) => room.startsWith("chat:") ? keep : undefined });
+ * await hub.close();
+ * ```
+ */
+export interface HistoryOptions {
+  /** How many publications the room keeps, at most. */
+  size: number;
+  /** How long each publication is kept, in milliseconds. */
+  ttl: number;
+}
+
+/**
+ * A position in a room's stream.
+ *
+ * @example
+ * ```ts
+ * import type { Position } from "@wshub/hub";
+ *
+ * const last: Position = { offset: 41, epoch: "d2b1c0" };
+ * console.log(`after ${last.offset} of ${last.epoch}`);
+ * ```
+ */
+export interface Position {
+  /** The publication's number in the stream, from 1. */
+  offset: number;
+  /** The stream's name; it changes when the stream was lost. */
+  epoch: string;
+}
+
+/**
+ * One publication kept in a room's history.
+ *
+ * @example
+ * ```ts
+ * import { Hub, type Publication } from "@wshub/hub";
+ *
+ * const hub = new Hub({ history: { size: 10, ttl: 60_000 } });
+ * const { publications } = await hub.history("news");
+ * const texts = publications.map((p: Publication) => `${p.offset}: ${String(p.data)}`);
+ * console.log(texts);
+ * await hub.close();
+ * ```
+ */
+export interface Publication {
+  /** Its position's offset. */
+  offset: number;
+  /** The payload, as a plain client gets it. */
+  data: string | Uint8Array;
+}
+
+/**
+ * What {@linkcode HistoryStore.read} and `hub.history` return: the stream's
+ * current position, and the publications asked for, in order.
+ *
+ * @example
+ * ```ts
+ * import { Hub, type HistoryPage } from "@wshub/hub";
+ *
+ * const hub = new Hub({ history: { size: 10, ttl: 60_000 } });
+ * const page: HistoryPage = await hub.history("news", { limit: 5 });
+ * console.log(page.epoch, page.offset, page.publications.length);
+ * await hub.close();
+ * ```
+ */
+export interface HistoryPage {
+  /** The stream's epoch (`""` when the room has no stream: nothing was ever kept). */
+  epoch: string;
+  /** The offset of the stream's last publication (0 when it has none). */
+  offset: number;
+  /** The publications asked for, oldest first. */
+  publications: Publication[];
+}
+
+/** Options of a history read. */
+export interface ReadOptions {
+  /**
+   * Only publications after this position (none if its epoch is not the
+   * stream's; epoch `""` means any: from the stream's start).
+   */
+  since?: Position;
+  /** At most this many publications (the oldest ones after `since`, or the newest without it). */
+  limit?: number;
+}
+
+/** Where streams are kept: this process ({@linkcode MemoryHistory}), or a backplane's bus. */
+export interface HistoryStore {
+  /** Appends a publication to the room's stream (creating it, with a new epoch, if needed). */
+  append(
+    room: string,
+    data: string | Uint8Array,
+    options: HistoryOptions,
+  ): Position | Promise<Position>;
+  /** Reads the room's stream. */
+  read(room: string, options: ReadOptions): HistoryPage | Promise<HistoryPage>;
+}
+
+interface Entry {
+  offset: number;
+  data: string | Uint8Array;
+  expires: number;
+}
+
+interface Stream {
+  epoch: string;
+  /** The last offset given. */
+  offset: number;
+  /** The newest publications, oldest first, at most `size`. */
+  entries: Entry[];
+  /** When the last publication expires: past it, the stream is gone. */
+  expires: number;
+}
+
+/**
+ * Streams kept in this process: each room's last `size` publications for
+ * `ttl` ms, in a bounded array. A stream whose every publication has
+ * expired is dropped (its next publication starts a new epoch), and every
+ * epoch is new when the process starts: a client that recovers across a
+ * restart is told it could not.
+ */
+export class MemoryHistory implements HistoryStore {
+  readonly #streams = new Map<string, Stream>();
+  readonly #clock: () => number;
+
+  /** `clock` is the time in ms (tests pass their own). */
+  constructor(clock: () => number = () => Date.now()) {
+    this.#clock = clock;
+  }
+
+  /** How many rooms have a stream. */
+  get size(): number {
+    return this.#streams.size;
+  }
+
+  append(room: string, data: string | Uint8Array, options: HistoryOptions): Position {
+    const now = this.#clock();
+    let stream = this.#live(room, now);
+    if (stream === undefined) {
+      stream = { epoch: newEpoch(), offset: 0, entries: [], expires: 0 };
+      this.#streams.set(room, stream);
+    }
+    const offset = ++stream.offset;
+    stream.entries.push({ offset, data, expires: now + options.ttl });
+    stream.expires = now + options.ttl;
+    if (stream.entries.length > options.size) {
+      stream.entries.splice(0, stream.entries.length - options.size);
+    }
+    return { offset, epoch: stream.epoch };
+  }
+
+  read(room: string, options: ReadOptions = {}): HistoryPage {
+    const now = this.#clock();
+    const stream = this.#live(room, now);
+    if (stream === undefined) return { epoch: "", offset: 0, publications: [] };
+    let entries = stream.entries.filter((entry) => entry.expires > now);
+    const since = options.since;
+    if (since !== undefined) {
+      const same = since.epoch === stream.epoch || since.epoch === "";
+      entries = same ? entries.filter((e) => e.offset > since.offset) : [];
+    }
+    const limit = options.limit;
+    if (limit !== undefined && entries.length > limit) {
+      entries = since === undefined ? entries.slice(-limit) : entries.slice(0, limit);
+    }
+    return {
+      epoch: stream.epoch,
+      offset: stream.offset,
+      publications: entries.map(({ offset, data }) => ({ offset, data })),
+    };
+  }
+
+  /** Drops every stream whose publications have all expired. */
+  prune(): void {
+    const now = this.#clock();
+    for (const [room, stream] of this.#streams) {
+      if (stream.expires <= now) this.#streams.delete(room);
+    }
+  }
+
+  #live(room: string, now: number): Stream | undefined {
+    const stream = this.#streams.get(room);
+    if (stream === undefined) return undefined;
+    if (stream.expires <= now) {
+      this.#streams.delete(room);
+      return undefined;
+    }
+    return stream;
+  }
+}
+
+/** A new epoch: 8 random bytes in hex. */
+export function newEpoch(): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(8)),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join("");
+}
+
+/**
+ * Whether a client at `since` can be sent everything it missed from `page`
+ * (read with `since`), and if not, why: the stream's epoch changed (or it
+ * expired: then it has no epoch), the oldest kept publication is past the
+ * one after `since` (trimmed), or there are more than `maxRecover`.
+ *
+ * A `since` with epoch `""` (the client joined a room whose stream did not
+ * exist yet) recovers from the stream's first publication. A stream that
+ * was created and expired entirely while the client was away cannot be
+ * told apart from one that never existed: its publications had outlived
+ * their `ttl` anyway.
+ */
+export function recoveryVerdict(
+  since: Position,
+  page: HistoryPage,
+  maxRecover: number,
+): { recovered: true } | { recovered: false; reason: RecoveryFailure } {
+  if (since.epoch === "") {
+    // The client joined before the room's stream existed: it missed the
+    // stream from its first publication, if the stream still has it.
+    if (page.epoch === "") return { recovered: true };
+    since = { offset: 0, epoch: page.epoch };
+  }
+  if (page.epoch === "") return { recovered: false, reason: "expired" };
+  if (page.epoch !== since.epoch) return { recovered: false, reason: "epoch_changed" };
+  if (page.offset - since.offset > maxRecover) return { recovered: false, reason: "too_many" };
+  const first = page.publications[0];
+  if (page.offset > since.offset && (first === undefined || first.offset !== since.offset + 1)) {
+    return { recovered: false, reason: "trimmed" };
+  }
+  return { recovered: true };
+}
+
+/**
+ * Why a recovery was not complete: the room's stream was lost and started
+ * again (`epoch_changed`), expired (`expired`), no longer holds the first
+ * publication missed (`trimmed`), more were missed than the server sends
+ * (`too_many`), or the room keeps no history (`no_history`).
+ */
+export type RecoveryFailure = "epoch_changed" | "expired" | "trimmed" | "too_many" | "no_history";

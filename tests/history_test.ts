@@ -1,0 +1,382 @@
+// History and recovery in one process (src/server/history.ts, rooms.ts, the
+// client's rooms.ts): positions, hub.history, rejoin after a cut with
+// exactly what was missed, the verdicts when it cannot be (epoch changed,
+// trimmed, too many, no history), and a stress of 200 disconnects under
+// traffic with no gap and no duplicate.
+
+import assert from "node:assert/strict";
+import {
+  connect,
+  type HubClient,
+  type MessageMeta,
+  type RecoveryEvent,
+} from "../src/client/mod.ts";
+import { MemoryHistory, recoveryVerdict } from "../src/server/history.ts";
+import { delay, serveHub, TestClient, until } from "./_helpers.ts";
+
+Deno.test("MemoryHistory: offsets, size, ttl, since and limit, and a new epoch per stream", () => {
+  let now = 0;
+  const history = new MemoryHistory(() => now);
+  const options = { size: 3, ttl: 1000 };
+  const a1 = history.append("a", "one", options);
+  assert.equal(a1.offset, 1);
+  for (const data of ["two", "three", "four"]) history.append("a", data, options);
+  let page = history.read("a", {});
+  assert.equal(page.offset, 4);
+  assert.deepEqual(page.publications.map((p) => [p.offset, p.data]), [[2, "two"], [3, "three"], [
+    4,
+    "four",
+  ]]);
+  page = history.read("a", { since: { offset: 2, epoch: a1.epoch } });
+  assert.deepEqual(page.publications.map((p) => p.offset), [3, 4]);
+  assert.deepEqual(history.read("a", { since: { offset: 2, epoch: "other" } }).publications, []);
+  assert.deepEqual(
+    history.read("a", { limit: 1 }).publications.map((p) => p.offset),
+    [4],
+    "the newest",
+  );
+  assert.deepEqual(
+    history.read("a", { since: { offset: 1, epoch: a1.epoch }, limit: 1 }).publications.map((p) =>
+      p.offset
+    ),
+    [2],
+    "with since: the oldest after it",
+  );
+  now = 999;
+  history.append("a", "five", options);
+  now = 1500; // two..four expired, five is alive
+  assert.deepEqual(history.read("a", {}).publications.map((p) => p.offset), [5]);
+  now = 2000; // everything expired: the stream is gone, the next one has a new epoch
+  assert.deepEqual(history.read("a", {}), { epoch: "", offset: 0, publications: [] });
+  const b1 = history.append("a", "again", options);
+  assert.equal(b1.offset, 1);
+  assert.notEqual(b1.epoch, a1.epoch);
+  now = 5000;
+  history.prune();
+  assert.equal(history.size, 0, "expired streams leave nothing behind");
+});
+
+Deno.test("recoveryVerdict says why a recovery is incomplete", () => {
+  const page = (epoch: string, offset: number, from: number) => ({
+    epoch,
+    offset,
+    publications: Array.from(
+      { length: offset - from + 1 },
+      (_, i) => ({ offset: from + i, data: "x" }),
+    ),
+  });
+  assert.deepEqual(recoveryVerdict({ offset: 5, epoch: "e" }, page("e", 8, 6), 100), {
+    recovered: true,
+  });
+  assert.deepEqual(recoveryVerdict({ offset: 8, epoch: "e" }, page("e", 8, 9), 100), {
+    recovered: true,
+  });
+  assert.deepEqual(recoveryVerdict({ offset: 5, epoch: "e" }, page("f", 8, 6), 100), {
+    recovered: false,
+    reason: "epoch_changed",
+  });
+  assert.deepEqual(recoveryVerdict({ offset: 2, epoch: "e" }, page("e", 8, 6), 100), {
+    recovered: false,
+    reason: "trimmed",
+  });
+  assert.deepEqual(recoveryVerdict({ offset: 2, epoch: "e" }, page("e", 8, 3), 5), {
+    recovered: false,
+    reason: "too_many",
+  });
+  assert.deepEqual(
+    recoveryVerdict({ offset: 2, epoch: "e" }, { epoch: "", offset: 0, publications: [] }, 5),
+    {
+      recovered: false,
+      reason: "expired",
+    },
+  );
+  // Joined before the stream existed (epoch ""): recovers from offset 1 if it is still kept.
+  const none = { epoch: "", offset: 0, publications: [] };
+  assert.deepEqual(recoveryVerdict({ offset: 0, epoch: "" }, none, 5), { recovered: true });
+  assert.deepEqual(recoveryVerdict({ offset: 0, epoch: "" }, page("e", 3, 1), 5), {
+    recovered: true,
+  });
+  assert.deepEqual(recoveryVerdict({ offset: 0, epoch: "" }, page("e", 4, 2), 5), {
+    recovered: false,
+    reason: "trimmed",
+  });
+  const history = new MemoryHistory();
+  history.append("r", "x", { size: 5, ttl: 60_000 });
+  assert.deepEqual(history.read("r", { since: { offset: 0, epoch: "" } }).publications, [{
+    offset: 1,
+    data: "x",
+  }]);
+});
+
+type Seen = { text: string; offset?: number };
+
+function follower(url: string) {
+  const client: HubClient<string> = connect<string>(url, {
+    decode: (text) => text,
+    reconnect: { initialDelay: 0, maxDelay: 20 },
+  });
+  const seen: Seen[] = [];
+  const recoveries: RecoveryEvent[] = [];
+  client.on("message", (text, meta: MessageMeta) => {
+    if (meta.room !== undefined) seen.push({ text, offset: meta.offset });
+  });
+  client.on("recovery", (event) => recoveries.push(event));
+  return { client, seen, recoveries };
+}
+
+Deno.test("publications get positions; hub.history returns them; plain members get the payload only", async () => {
+  const served = serveHub<string>({ history: { size: 10, ttl: 60_000 } });
+  const f = follower(served.url);
+  const joined = await f.client.join("news");
+  assert.equal(joined.offset, 0, "an empty stream");
+  const plain = await TestClient.open(served.url);
+  await until(() => served.hub.size === 2, 2000, "registrations");
+  await served.hub.join(served.hub.clients()[1], "news");
+  for (let i = 1; i <= 3; i++) await served.hub.publish("news", `n${i}`);
+  await until(() => f.seen.length === 3, 2000, "three publications");
+  assert.deepEqual(f.seen, [{ text: "n1", offset: 1 }, { text: "n2", offset: 2 }, {
+    text: "n3",
+    offset: 3,
+  }]);
+  assert.deepEqual(await plain.received(3), ["n1", "n2", "n3"], "plain: the payloads as they are");
+  const page = await served.hub.history("news");
+  assert.equal(page.offset, 3);
+  assert.deepEqual(page.publications, [{ offset: 1, data: "n1" }, { offset: 2, data: "n2" }, {
+    offset: 3,
+    data: "n3",
+  }]);
+  assert.deepEqual(
+    (await served.hub.history("news", { since: { offset: 2, epoch: page.epoch } })).publications,
+    [
+      { offset: 3, data: "n3" },
+    ],
+  );
+  assert.deepEqual(await served.hub.history("no-history-yet"), {
+    epoch: "",
+    offset: 0,
+    publications: [],
+  });
+  await f.client.close();
+  await served.close();
+  await plain.closed;
+});
+
+Deno.test("a client cut off rejoins and gets exactly what it missed, in order, before newer messages", async () => {
+  const served = serveHub<string>({ history: { size: 100, ttl: 60_000 } });
+  const f = follower(served.url);
+  await f.client.join("news");
+  await served.hub.publish("news", "before");
+  await until(() => f.seen.length === 1, 2000, "the first");
+  // Cut it off; publish while it is away; it reconnects by itself (backoff ≤ 20 ms).
+  served.hub.clients()[0].close(4000, "cut");
+  for (let i = 0; i < 5; i++) await served.hub.publish("news", `missed ${i}`);
+  await until(() => f.recoveries.length === 1, 5000, "the rejoin's verdict");
+  assert.deepEqual(f.recoveries[0], { room: "news", recovered: true });
+  await served.hub.publish("news", "after");
+  await until(() => f.seen.length === 7, 2000, "everything");
+  assert.deepEqual(f.seen.map((s) => s.text), [
+    "before",
+    "missed 0",
+    "missed 1",
+    "missed 2",
+    "missed 3",
+    "missed 4",
+    "after",
+  ]);
+  assert.deepEqual(f.seen.map((s) => s.offset), [1, 2, 3, 4, 5, 6, 7]);
+  await f.client.close();
+  await served.close();
+});
+
+Deno.test("a client that joined before anything was published recovers the stream's first publications", async () => {
+  const served = serveHub<string>({ history: { size: 100, ttl: 60_000 } });
+  const f = follower(served.url);
+  const joined = await f.client.join("fresh");
+  assert.deepEqual([joined.epoch, joined.offset], ["", 0], "no stream yet");
+  served.hub.clients()[0].close(4000, "cut");
+  for (let i = 0; i < 3; i++) await served.hub.publish("fresh", `first ${i}`);
+  await until(() => f.recoveries.length === 1, 5000, "the rejoin's verdict");
+  assert.deepEqual(f.recoveries[0], { room: "fresh", recovered: true });
+  await until(() => f.seen.length === 3, 2000, "what was missed");
+  assert.deepEqual(f.seen.map((s) => [s.text, s.offset]), [["first 0", 1], ["first 1", 2], [
+    "first 2",
+    3,
+  ]]);
+  await f.client.close();
+  await served.close();
+});
+
+Deno.test("recovered: false, with the reason: the hub restarted (epoch), trimmed, too many, no history", async () => {
+  const keep3 = (room: string) => room === "news" ? { size: 3, ttl: 60_000 } : undefined;
+  let served = serveHub<string>({ history: keep3, maxRecover: 5 });
+  const port = served.port;
+  const f = follower(served.url);
+  await f.client.join("news");
+  const plainRoom = await f.client.join("no-history");
+  assert.equal(plainRoom.epoch, undefined, "a room without history has no position");
+  await served.hub.publish("news", "one");
+  await until(() => f.seen.length === 1, 2000, "one");
+
+  // Trimmed: more published while away than the room keeps (size 3).
+  served.hub.clients()[0].close(4000, "cut");
+  for (let i = 0; i < 4; i++) await served.hub.publish("news", `lost ${i}`);
+  await until(() => f.recoveries.length >= 1, 5000, "the verdict");
+  await until(() => f.recoveries.length >= 2, 5000, "both verdicts");
+  const byRoom = (room: string) => f.recoveries.filter((r) => r.room === room).at(-1);
+  assert.deepEqual(byRoom("news"), { room: "news", recovered: false, reason: "trimmed" });
+  assert.deepEqual(byRoom("no-history"), {
+    room: "no-history",
+    recovered: false,
+    reason: "no_history",
+  });
+  f.recoveries.length = 0;
+
+  // The memory hub restarts: a new epoch, nothing can be recovered.
+  await served.close();
+  served = serveHub<string>({ history: keep3, maxRecover: 5 }, port);
+  await until(() => byRoom("news") !== undefined, 10_000, "the verdict after the restart");
+  assert.deepEqual(
+    byRoom("news"),
+    { room: "news", recovered: false, reason: "expired" },
+    "no stream yet",
+  );
+  await served.close();
+
+  // Too many: more missed than maxRecover, within what the room keeps.
+  const keep100 = (room: string) => room === "news" ? { size: 100, ttl: 60_000 } : undefined;
+  served = serveHub<string>({ history: keep100, maxRecover: 5 }, port);
+  await until(() => f.client.state === "open" && served.hub.size === 1, 10_000, "reconnected");
+  await served.hub.publish("news", "fresh");
+  await until(() => f.seen.at(-1)?.text === "fresh", 2000, "fresh");
+  served.hub.clients()[0].close(4000, "cut");
+  for (let i = 0; i < 8; i++) await served.hub.publish("news", `many ${i}`);
+  await until(() => byRoom("news")?.reason === "too_many", 5000, "too_many");
+  assert.deepEqual(
+    f.seen.map((s) => s.text),
+    ["one", "fresh"],
+    "nothing partial after a failed recovery",
+  );
+  await f.client.close();
+  await served.close();
+});
+
+Deno.test("stress: 200 disconnects while ~2,000 publications a second go to the room: each once, in order", async () => {
+  const served = serveHub<string>({
+    history: { size: 2000, ttl: 60_000 },
+    rateLimit: false,
+  });
+  const f = follower(served.url);
+  await f.client.join("ticks");
+  let published = 0;
+  let publishing = true;
+  const publisher = (async () => {
+    while (publishing) {
+      for (let i = 0; i < 20; i++) await served.hub.publish("ticks", String(published++));
+      await delay(10); // ~2,000 a second
+    }
+  })();
+  for (let cut = 0; cut < 200; cut++) {
+    await until(() => f.client.state === "open" && served.hub.size === 1, 5000, `reconnect ${cut}`);
+    await delay(Math.floor(Math.random() * 5));
+    served.hub.clients()[0]?.close(4000, "cut");
+  }
+  await until(() => f.client.state === "open", 5000, "the last reconnect");
+  publishing = false;
+  await publisher;
+  await until(() => f.seen.length >= published, 10_000, `all ${published} publications`);
+  let gaps = 0, duplicates = 0;
+  for (let i = 0; i < f.seen.length; i++) {
+    const n = Number(f.seen[i].text);
+    if (n < i) duplicates++;
+    else if (n > i) gaps++;
+  }
+  console.log(
+    `${published} publications, 200 disconnects: ${f.seen.length} delivered, ${gaps} gaps, ${duplicates} duplicates, ${
+      f.recoveries.filter((r) => !r.recovered).length
+    } unrecovered`,
+  );
+  assert.equal(gaps, 0);
+  assert.equal(duplicates, 0);
+  assert.deepEqual(
+    f.seen.map((s) => Number(s.text)),
+    Array.from({ length: published }, (_, i) => i),
+  );
+  assert.ok(f.recoveries.every((r) => r.recovered), "every rejoin recovered");
+  await f.client.close();
+  await served.close();
+});
+
+/**
+ * A scripted server (not a hub): it sends what the test says, frame by
+ * frame, and records what the client sends, so that the client's handling
+ * of gaps, duplicates and new epochs is tested against exact frames.
+ */
+function scriptedServer() {
+  const received: string[] = [];
+  let socket: WebSocket | undefined;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const upgraded = Deno.upgradeWebSocket(req, { protocol: "wshub.v1" });
+    socket = upgraded.socket;
+    socket.onopen = () =>
+      socket!.send('h{"v":1,"id":"c1","user":null,"pingInterval":25000,"pongTimeout":10000}');
+    socket.onmessage = (event) => {
+      const frame = String(event.data);
+      if (frame[0] !== "p") received.push(frame); // the client's pings are not this test's
+    };
+    return upgraded.response;
+  });
+  return {
+    url: `ws://127.0.0.1:${server.addr.port}/ws`,
+    received,
+    send: (frame: string) => socket!.send(frame),
+    close: () => server.shutdown(),
+  };
+}
+
+Deno.test("the client holds a publication back behind a gap, asks from its position, and drops duplicates", async () => {
+  const server = scriptedServer();
+  const f = follower(server.url);
+  const joining = f.client.join("g");
+  await until(() => server.received.length === 1, 2000, "the join");
+  assert.equal(server.received[0], 'j{"id":1,"room":"g"}');
+  server.send('J{"id":1,"room":"g","epoch":"e1","offset":0}');
+  assert.deepEqual(await joining, { room: "g", epoch: "e1", offset: 0 });
+  server.send("r1:g1:a");
+  server.send("r1:g3:c"); // 2 is missing
+  await until(() => server.received.length === 2, 2000, "the repair join");
+  assert.equal(server.received[1], 'j{"id":2,"room":"g","since":{"offset":1,"epoch":"e1"}}');
+  assert.deepEqual(f.seen.map((s) => s.text), ["a"], "c waits for b");
+  server.send('J{"id":2,"room":"g","epoch":"e1","offset":3,"recovered":true}');
+  server.send("r1:g2:b");
+  server.send("r1:g3:c"); // the live copy of c, after the repair: a duplicate
+  server.send("r1:g4:d");
+  await until(() => f.seen.length === 4, 2000, "a to d");
+  assert.deepEqual(f.seen, [
+    { text: "a", offset: 1 },
+    { text: "b", offset: 2 },
+    { text: "c", offset: 3 },
+    { text: "d", offset: 4 },
+  ]);
+  assert.deepEqual(f.recoveries, [{ room: "g", recovered: true }]);
+
+  // A new epoch (the stream was lost): the client is told, and counts from the notice's offset.
+  server.send('J{"room":"g","epoch":"e2","offset":0}');
+  server.send("r1:g1:fresh");
+  await until(() => f.seen.length === 5, 2000, "fresh");
+  assert.deepEqual(f.seen.at(-1), { text: "fresh", offset: 1 });
+  assert.deepEqual(f.recoveries.at(-1), { room: "g", recovered: false, reason: "epoch_changed" });
+
+  // A repair that cannot be made: what was held goes out, in order, and the client is told.
+  server.send("r1:g4:x4");
+  server.send("r1:g3:x3");
+  await until(() => server.received.length === 3, 2000, "the second repair join");
+  assert.equal(server.received[2], 'j{"id":3,"room":"g","since":{"offset":1,"epoch":"e2"}}');
+  server.send('J{"id":3,"room":"g","epoch":"e2","offset":4,"recovered":false,"reason":"trimmed"}');
+  await until(() => f.seen.length === 7, 2000, "the held ones");
+  assert.deepEqual(f.seen.slice(5).map((s) => s.text), ["x3", "x4"]);
+  assert.deepEqual(f.recoveries.at(-1), { room: "g", recovered: false, reason: "trimmed" });
+  server.send("r1:g5:y");
+  await until(() => f.seen.length === 8, 2000, "the next one");
+  await f.client.close();
+  await server.close();
+});
