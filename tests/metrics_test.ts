@@ -1,0 +1,211 @@
+// Metrics (issue #13): the builder of the Prometheus text exposition, its
+// format and escaping, the histogram, the close-code labels, the stamp on
+// payloads, and the writers' hand-off counting.
+
+import assert from "node:assert/strict";
+import { encodePayload, framedOnly, Payload, roomPayload } from "../src/protocol/mod.ts";
+import {
+  closeCodeLabel,
+  DELIVERY_WAIT_BUCKETS,
+  escapeLabelValue,
+  HandOffs,
+  Histogram,
+  MetricsWriter,
+} from "../src/server/metrics.ts";
+import { type SendSocket, Writer, type WriterOptions } from "../src/server/writer.ts";
+import { delay } from "./_helpers.ts";
+
+// --- The exposition builder ---------------------------------------------------
+
+Deno.test("MetricsWriter: HELP and TYPE once per family, then its samples", () => {
+  const out = new MetricsWriter();
+  out.counter("app_jobs_total", "Jobs run.", 3);
+  out.gauge("app_queue", "Jobs waiting, by queue.", [[{ queue: "a" }, 1], [{ queue: "b" }, 2.5]]);
+  out.gauge("app_odd", "Odd values.", [[{ v: "nan" }, NaN], [{ v: "inf" }, Infinity], [
+    { v: "-inf" },
+    -Infinity,
+  ]]);
+  assert.equal(
+    out.text(),
+    [
+      "# HELP app_jobs_total Jobs run.",
+      "# TYPE app_jobs_total counter",
+      "app_jobs_total 3",
+      "# HELP app_queue Jobs waiting, by queue.",
+      "# TYPE app_queue gauge",
+      'app_queue{queue="a"} 1',
+      'app_queue{queue="b"} 2.5',
+      "# HELP app_odd Odd values.",
+      "# TYPE app_odd gauge",
+      'app_odd{v="nan"} NaN',
+      'app_odd{v="inf"} +Inf',
+      'app_odd{v="-inf"} -Inf',
+      "",
+    ].join("\n"),
+  );
+  assert.equal(new MetricsWriter().text(), "", "nothing written: empty, not a lone newline");
+});
+
+Deno.test("MetricsWriter: label values and help texts are escaped", () => {
+  assert.equal(escapeLabelValue('a\\b"c\nd'), 'a\\\\b\\"c\\nd');
+  const out = new MetricsWriter();
+  out.gauge("x", 'help with \\ and\na newline and "quotes"', [[{ room: 'x"y\\z\n' }, 1]]);
+  assert.deepEqual(out.text().split("\n"), [
+    '# HELP x help with \\\\ and\\na newline and "quotes"',
+    "# TYPE x gauge",
+    'x{room="x\\"y\\\\z\\n"} 1',
+    "",
+  ]);
+});
+
+Deno.test("MetricsWriter: invalid names, a counter without _total, and a family twice throw", () => {
+  const out = new MetricsWriter();
+  assert.throws(() => out.gauge("1x", "h", 1), RangeError);
+  assert.throws(() => out.gauge("a-b", "h", 1), RangeError);
+  assert.throws(() => out.counter("app_jobs", "h", 1), /_total/);
+  assert.throws(() => out.gauge("g", "h", [[{ "bad-label": "x" }, 1]]), /label name/);
+  assert.throws(() => out.gauge("g2", "h", [[{ __reserved: "x" }, 1]]), /label name/);
+  out.gauge("twice", "h", 1);
+  assert.throws(() => out.gauge("twice", "h", 1), /written already/);
+  assert.throws(() => new Histogram([1, 1]), RangeError);
+  assert.throws(() => new Histogram([2, 1]), RangeError);
+});
+
+Deno.test("Histogram: bucket placement (bounds inclusive), cumulative buckets, sum and count", () => {
+  const h = new Histogram([0.001, 0.01, 0.1], 1000); // seconds, observed in ms
+  for (const ms of [0, 1, 1.5, 10, 99, 100, 100.5, 5000]) h.observe(ms);
+  assert.deepEqual([...h.counts], [2, 2, 2, 2]);
+  assert.equal(h.count, 8);
+  assert.ok(Math.abs(h.sum - 5.312) < 1e-9, String(h.sum));
+  const text = new MetricsWriter().histogram("w_seconds", "Waits.", h).text();
+  assert.deepEqual(text.split("\n").slice(2), [
+    'w_seconds_bucket{le="0.001"} 2',
+    'w_seconds_bucket{le="0.01"} 4',
+    'w_seconds_bucket{le="0.1"} 6',
+    'w_seconds_bucket{le="+Inf"} 8',
+    "w_seconds_sum 5.312",
+    "w_seconds_count 8",
+    "",
+  ]);
+  assert.equal(DELIVERY_WAIT_BUCKETS[0], 0.0001);
+  assert.equal(DELIVERY_WAIT_BUCKETS.at(-1), 10);
+});
+
+Deno.test("closeCodeLabel: bounded values", () => {
+  const cases: [number, string][] = [
+    [1000, "1000"],
+    [1001, "1001"],
+    [1006, "1006"],
+    [1013, "1013"],
+    [1015, "1015"],
+    [4000, "4000"],
+    [4001, "4001"],
+    [4002, "4002"],
+    [3000, "app"],
+    [4401, "app"],
+    [4999, "app"],
+    [1016, "other"],
+    [2999, "other"],
+    [5000, "other"],
+    [0, "other"],
+    [1000.5, "other"],
+  ];
+  for (const [code, label] of cases) assert.equal(closeCodeLabel(code), label, String(code));
+});
+
+// --- Stamps and hand-offs -------------------------------------------------------
+
+Deno.test("payloads: the API's encoding stamps the time once, a room's form keeps it, the hub's own frames have none", () => {
+  const before = performance.now();
+  const payload = encodePayload({ a: 1 });
+  const after = performance.now();
+  assert.ok(payload.queuedAt >= before && payload.queuedAt <= after);
+  assert.equal(roomPayload("lobby", payload).queuedAt, payload.queuedAt);
+  assert.equal(roomPayload("lobby", encodePayload(new Uint8Array([1]))).queuedAt > 0, true);
+  assert.equal(framedOnly("J{}").queuedAt, -1);
+});
+
+/** A payload queued `ago` ms ago. */
+function queuedAgo(text: string, ago: number): Payload {
+  return new Payload(text, undefined, true, performance.now() - ago);
+}
+
+Deno.test("HandOffs: each stamped payload observed once, in its bucket; unstamped ones not at all", () => {
+  const handOffs = new HandOffs();
+  handOffs.handed(queuedAgo("a", 30)); // 30 ms: the 0.05 s bucket
+  handOffs.handed(framedOnly("J{}"));
+  handOffs.handedRun([queuedAgo("b", 0), framedOnly("x"), queuedAgo("c", 0)], 0, 3);
+  const { counts, count, bounds } = handOffs.waits;
+  assert.equal(count, 3);
+  const bucket = (seconds: number) => bounds.indexOf(seconds);
+  assert.equal(counts[bucket(0.05)], 1, `${[...counts]}`);
+  assert.ok(handOffs.waits.sum >= 0.03 && handOffs.waits.sum < 0.2, String(handOffs.waits.sum));
+});
+
+Deno.test("HandOffs: a reading of the clock is not reused after the synchronous run that took it", async () => {
+  const handOffs = new HandOffs();
+  const stamped = encodePayload("x"); // queuedAt: now
+  handOffs.handed(stamped); // reads the clock: about 0 ms
+  await delay(30);
+  handOffs.handed(stamped); // a fresh reading: about 30 ms, not 0
+  const { counts, bounds } = handOffs.waits;
+  const fresh = counts.slice(bounds.indexOf(0.025) + 1).reduce((a, b) => a + b, 0);
+  assert.equal(fresh, 1, `the second wait is at least 25 ms: ${[...counts]}`);
+});
+
+/** A socket that takes everything, or fails once `fail` is set. */
+class FakeSocket implements SendSocket {
+  bufferedAmount = 0;
+  sent: (string | Uint8Array)[] = [];
+  fail = false;
+  send(data: string | Uint8Array): void {
+    if (this.fail) throw new DOMException("closed", "InvalidStateError");
+    this.sent.push(data);
+  }
+}
+
+const writerOptions = (framed: boolean, coalesce = true): WriterOptions => ({
+  framed,
+  coalesce,
+  sendQueueLimit: 100,
+  overflow: "close",
+  maxBufferedBytes: 1 << 20,
+});
+
+Deno.test("Writer: bytes out and one observation per recipient, direct, coalesced, and not when the socket refused", () => {
+  const handOffs = new HandOffs();
+  // A plain client: each payload handed at once.
+  const plainSocket = new FakeSocket();
+  const plain = new Writer(plainSocket, writerOptions(false), handOffs);
+  plain.push(encodePayload("héllo"), 0); // 6 bytes
+  plain.push(framedOnly("J{}"), 0); // not for plain clients: neither sent nor counted
+  assert.equal(handOffs.bytes, 6);
+  assert.equal(handOffs.waits.count, 1);
+  // A framed client with coalescing: three texts in one b frame at the flush.
+  const framedSocket = new FakeSocket();
+  const framed = new Writer(framedSocket, writerOptions(true), handOffs);
+  assert.equal(framed.sendControl("h{}"), true); // a control frame: bytes, no observation
+  assert.equal(handOffs.bytes, 9);
+  for (const text of ["a", "bb", "ccc"]) framed.push(encodePayload(text), 0);
+  framed.push(framedOnly("J{}"), 0); // the hub's own frame: in the batch too, not observed
+  assert.equal(handOffs.waits.count, 1, "nothing handed before the flush");
+  assert.equal(framed.flush(0), true);
+  assert.equal(framedSocket.sent.length, 2, "hello, then one batch of four");
+  const batchBytes = framedSocket.sent[1].length; // ASCII
+  assert.equal(handOffs.bytes, 9 + batchBytes);
+  assert.equal(handOffs.waits.count, 4, "each payload of the batch observed");
+  // Not coalescing: each framed payload on its own.
+  const single = new Writer(new FakeSocket(), writerOptions(true, false), handOffs);
+  single.push(encodePayload("z"), 0); // "mz": 2 bytes
+  assert.equal(handOffs.waits.count, 5);
+  assert.equal(handOffs.bytes, 9 + batchBytes + 2);
+  // A socket that refuses: nothing counted.
+  const brokenSocket = new FakeSocket();
+  brokenSocket.fail = true;
+  const broken = new Writer(brokenSocket, writerOptions(false), handOffs);
+  broken.push(encodePayload("lost"), 0);
+  assert.equal(handOffs.waits.count, 5);
+  assert.equal(handOffs.bytes, 9 + batchBytes + 2);
+  // A writer without HandOffs (unit tests elsewhere) still works.
+  new Writer(new FakeSocket(), writerOptions(false)).push(encodePayload("x"), 0);
+});
