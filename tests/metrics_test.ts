@@ -1,8 +1,16 @@
-// Metrics (issue #13): the builder of the Prometheus text exposition, its
-// format and escaping, the histogram, the close-code labels, the stamp on
-// payloads, and the writers' hand-off counting.
+// Metrics (issue #13): the Prometheus text exposition of hub.metrics() and
+// hub.metricsResponse(). The builder's format and escaping, the histogram,
+// the close-code labels, the stamp on payloads, the writers' hand-off
+// counting, and a live hub that has seen traffic, checked with the real
+// `promtool check metrics` and against what the test did.
+//
+// promtool comes from Debian's `prometheus` package. Where it is absent the
+// promtool test skips, saying so, except in CI (CI=true), where it fails:
+// .ci/run installs it.
 
 import assert from "node:assert/strict";
+import { Hub, ReplyError } from "../mod.ts";
+import { connect, RequestError } from "../src/client/mod.ts";
 import { encodePayload, framedOnly, Payload, roomPayload } from "../src/protocol/mod.ts";
 import {
   closeCodeLabel,
@@ -10,10 +18,14 @@ import {
   escapeLabelValue,
   HandOffs,
   Histogram,
+  METRICS_CONTENT_TYPE,
   MetricsWriter,
 } from "../src/server/metrics.ts";
 import { type SendSocket, Writer, type WriterOptions } from "../src/server/writer.ts";
-import { delay } from "./_helpers.ts";
+import { delay, TestClient, until, within } from "./_helpers.ts";
+
+const IN_CI = Deno.env.get("CI") === "true";
+const decoder = new TextDecoder();
 
 // --- The exposition builder ---------------------------------------------------
 
@@ -209,3 +221,177 @@ Deno.test("Writer: bytes out and one observation per recipient, direct, coalesce
   // A writer without HandOffs (unit tests elsewhere) still works.
   new Writer(new FakeSocket(), writerOptions(false)).push(encodePayload("x"), 0);
 });
+
+// --- A live hub, checked by promtool -----------------------------------------------
+
+/** Why promtool cannot run here, or undefined when it can. */
+async function promtoolMissing(): Promise<string | undefined> {
+  try {
+    const out = await new Deno.Command("promtool", {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return out.success ? undefined : "promtool --version failed";
+  } catch (error) {
+    return `no promtool on PATH (apt-get install -y prometheus): ${(error as Error).message}`;
+  }
+}
+
+/** Runs `promtool check metrics` on `text`; its exit code and everything it printed. */
+async function promtoolCheck(text: string): Promise<{ code: number; output: string }> {
+  const child = new Deno.Command("promtool", {
+    args: ["check", "metrics"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(text));
+  await writer.close();
+  const out = await child.output();
+  return {
+    code: out.code,
+    output: (decoder.decode(out.stdout) + decoder.decode(out.stderr)).trim(),
+  };
+}
+
+/** The samples of an exposition by their line's name and labels, as written. */
+function samples(text: string): Map<string, number> {
+  const map = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const space = line.lastIndexOf(" ");
+    map.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return map;
+}
+
+const missing = await promtoolMissing();
+const promtoolTest = missing === undefined
+  ? Deno.test
+  : IN_CI
+  ? (name: string, _fn: () => Promise<void>) =>
+    Deno.test(name, () => {
+      throw new Error(`promtool is missing in CI: ${missing}; .ci/run installs it`);
+    })
+  : (name: string, fn: () => Promise<void>) => {
+    console.log(`metrics_test: skipped "${name}": ${missing}`);
+    Deno.test({ name: `${name} (skipped: promtool is absent)`, ignore: true, fn });
+  };
+
+promtoolTest(
+  "a live hub's /metrics passes promtool check metrics and reflects the traffic",
+  async () => {
+    const pingInterval = 250, pongTimeout = 250;
+    const hub = new Hub<string, string>({
+      identify: (req) => new URL(req.url).searchParams.get("u") ?? undefined,
+      decode: (data) => String(data),
+      pingInterval,
+      pongTimeout,
+      onConnect(client, hub) {
+        if (client.user !== undefined) hub.join(client, "lobby");
+      },
+      onRequest(request) {
+        if (request === "fail") throw new ReplyError("no", "bad_op");
+        return `re:${request}`;
+      },
+    });
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+      if (new URL(req.url).pathname === "/metrics") return hub.metricsResponse();
+      return hub.upgrade(req);
+    });
+    const base = `127.0.0.1:${server.addr.port}`;
+    const url = (user: string) => `ws://${base}/ws?u=${user}`;
+    const a = await TestClient.open(url("a")); // plain
+    const b = await TestClient.open(url("b")); // plain
+    const c = connect<string>(url("c"), { decode: (text) => text }); // framed
+    const d = connect<string>(url("d"), { decode: (text) => text }); // framed
+    const got = { c: [] as string[], d: [] as string[] };
+    c.on("message", (text) => got.c.push(text));
+    d.on("message", (text) => got.d.push(text));
+    try {
+      await until(() => hub.size === 4 && hub.clientsIn("lobby").length === 4, 3000, "4 in lobby");
+
+      // Ten application messages to hand to sockets: 4 + 1 + 4 + 1.
+      assert.equal(await hub.broadcast("b1"), 4);
+      assert.equal(await hub.sendToUser("a", "u1"), 1);
+      assert.equal(await hub.publish("lobby", "p1"), 4);
+      assert.equal(hub.clientsOf("c")[0].send("s1"), true);
+      a.socket.send("hello hub"); // one message in
+      assert.equal(await c.request("x"), "re:x"); // answered
+      await assert.rejects(c.request("fail"), RequestError); // failed
+      await a.received(3);
+      await b.received(2);
+      await until(
+        () => got.c.length === 3 && got.d.length === 2,
+        3000,
+        "the framed clients' messages",
+      );
+      await until(() => hub.stats().messagesIn === 1, 2000, "the message in");
+
+      // A framed client that never answers a ping: cut by the heartbeat (4000).
+      const silent = await TestClient.open(url("s"), "wshub.v1");
+      await until(() => hub.stats().timeouts.heartbeat === 1, 3000, "the heartbeat timeout");
+      await within(silent.closed, 2000, "the silent client's close");
+      // Closes by code: 1000 from a plain client, an application code from the hub.
+      await b.close(1000);
+      hub.clientsOf("d")[0].close(4401, "bye");
+      await until(() => hub.size === 2, 3000, "two closes");
+
+      const response = await fetch(`http://${base}/metrics`);
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get("content-type"), METRICS_CONTENT_TYPE);
+      const text = await response.text();
+
+      const check = await promtoolCheck(text);
+      console.log(
+        `promtool check metrics: exit ${check.code}${
+          check.output ? `: ${check.output}` : ", no problem"
+        }`,
+      );
+      assert.equal(check.code, 0, `promtool check metrics failed:\n${check.output}\n\n${text}`);
+      assert.equal(check.output, "", "no lint problem");
+
+      const m = samples(text);
+      const stats = hub.stats();
+      const expect = (key: string, value: number) => assert.equal(m.get(key), value, key);
+      expect('wshub_connections{kind="plain"}', 1);
+      expect('wshub_connections{kind="framed"}', 1);
+      expect("wshub_users", 2);
+      expect("wshub_rooms", 1);
+      expect("wshub_connections_accepted_total", 5);
+      expect('wshub_disconnections_total{code="1000"}', 1);
+      expect('wshub_disconnections_total{code="4000"}', 1);
+      expect('wshub_disconnections_total{code="app"}', 1);
+      expect("wshub_messages_received_total", 1);
+      expect("wshub_deliveries_total", stats.deliveries);
+      assert.ok(stats.deliveries >= 10 + 2, "the ten messages and two answers at least");
+      expect("wshub_sent_bytes_total", stats.bytesOut);
+      assert.ok(stats.bytesOut > 10 * 2, "at least the messages' bytes");
+      // Exactly the ten application messages, each handed to its socket once.
+      expect("wshub_delivery_wait_seconds_count", 10);
+      expect('wshub_delivery_wait_seconds_bucket{le="+Inf"}', 10);
+      expect('wshub_delivery_wait_seconds_bucket{le="10"}', 10);
+      assert.ok(m.get("wshub_delivery_wait_seconds_sum")! < 10 * 1, "waits well under a second");
+      expect('wshub_timeouts_total{kind="heartbeat"}', 1);
+      expect('wshub_timeouts_total{kind="write"}', 0);
+      expect('wshub_timeouts_total{kind="idle"}', 0);
+      expect("wshub_inbound_requests_total", 2);
+      expect('wshub_inbound_requests_ended_total{outcome="answered"}', 1);
+      expect('wshub_inbound_requests_ended_total{outcome="failed"}', 1);
+      expect("wshub_inbound_requests_in_flight", 0);
+      expect("wshub_sockets", stats.sockets);
+      expect("wshub_refused_for_capacity_total", 0);
+      const families = (exposition: string) =>
+        exposition.split("\n").filter((l) => l.startsWith("# "));
+      assert.deepEqual(families(text), families(hub.metrics()), "metricsResponse() is metrics()");
+    } finally {
+      await c.close();
+      await d.close();
+      await a.close();
+      await hub.close();
+      await server.shutdown();
+    }
+  },
+);
