@@ -7,6 +7,9 @@
  * `b…` batches). A default Hub otherwise: heartbeats on at their defaults. Other tools drive this
  * file: keep its flags and behaviour fixed.
  *
+ * `--metrics-every=MS` (off by default) also builds `hub.metrics()` every MS milliseconds, as a
+ * Prometheus scrape would, to compare the fan-out with metrics read against never read.
+ *
  * @module
  */
 
@@ -21,4 +24,12 @@ const hub = new Hub({
   },
 });
 Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, (req) => hub.upgrade(req));
+
+const metricsArg = Deno.args.find((a) => a.startsWith("--metrics-every="));
+if (metricsArg !== undefined) {
+  const every = Number(metricsArg.slice("--metrics-every=".length));
+  if (!(every > 0)) throw new Error(`${metricsArg}: expected a positive number of milliseconds`);
+  setInterval(() => hub.metrics(), every);
+  console.error(`reading hub.metrics() every ${every} ms`);
+}
 console.log(`listening on ws://127.0.0.1:${port}/ws`);

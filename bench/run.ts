@@ -6,6 +6,8 @@
  * - `--quick`: one round, smaller scenarios, no idle run; writes bench/results/quick.json only
  * - `--rounds=N` (3), `--only=raw,hub-plain,…` servers, `--scenarios=fanout1000,…`
  * - `--no-micro`: skip `deno bench`; `--no-docs`: do not touch docs/
+ * - `--metrics-every=MS`: also run each hub server with `hub.metrics()` read every MS ms
+ *   (`hub-plain-metrics`, `hub-framed-metrics`), to compare with the same server never read
  * - `--loadgen=go` (default) | `deno`: the Go load generator (bench/loadgen_go/, built once per
  *   run into a temp dir; falls back to `deno` when `go` or gorilla/websocket is missing) or
  *   bench/loadgen.ts. Socket.IO runs always use bench/loadgen.ts.
@@ -63,6 +65,18 @@ const SERVERS: ServerSpec[] = [
     mode: "socketio",
   },
 ];
+
+const metricsEvery = args.get("metrics-every");
+if (metricsEvery !== undefined) {
+  for (const server of SERVERS.filter((s) => s.cmd.includes("bench/fanout_server.ts"))) {
+    SERVERS.push({
+      ...server,
+      id: `${server.id}-metrics`,
+      label: `${server.label}, metrics every ${metricsEvery} ms`,
+      cmd: [...server.cmd, `--metrics-every=${metricsEvery}`],
+    });
+  }
+}
 
 interface Scenario {
   id: string;

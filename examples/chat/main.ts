@@ -169,6 +169,8 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
     if (pathname === "/style.css") {
       return new Response(style, { headers: headers("text/css; charset=utf-8") });
     }
+    // Prometheus metrics; in production, serve them where only the scraper can reach them.
+    if (pathname === "/metrics") return hub.metricsResponse();
     return new Response("Not found", { status: 404 });
   });
 

@@ -24,6 +24,12 @@ export class Payload {
   readonly plain: string | Uint8Array;
   /** Whether plain clients get it at all. */
   readonly forPlain: boolean;
+  /**
+   * When the application queued it (`performance.now()` when the API call
+   * encoded it, see {@linkcode encodePayload}), for the hub's delivery-wait
+   * histogram; -1 for the hub's own frames, whose wait is not measured.
+   */
+  readonly queuedAt: number;
   #bytes = -1;
   #framed: string | Uint8Array | undefined;
   #framedBytes = -1;
@@ -31,13 +37,20 @@ export class Payload {
 
   /**
    * Wraps data that is already a string or bytes. `framed`, when given, is
-   * the form for framed clients (otherwise `m` + `plain`).
+   * the form for framed clients (otherwise `m` + `plain`); `queuedAt`, when
+   * the application queued it (-1: not measured).
    */
-  constructor(plain: string | Uint8Array, framed?: string | Uint8Array, forPlain = true) {
+  constructor(
+    plain: string | Uint8Array,
+    framed?: string | Uint8Array,
+    forPlain = true,
+    queuedAt = -1,
+  ) {
     this.plain = plain;
     this.#framed = framed;
     this.#tagged = framed !== undefined;
     this.forPlain = forPlain;
+    this.queuedAt = queuedAt;
   }
 
   /** Whether this is a text message (in both forms). */
@@ -107,27 +120,35 @@ const encoder = new TextEncoder();
 export function roomPayload(room: string, message: Payload, offset = ""): Payload {
   const header = `${room.length}:${room}${offset}:`;
   const plain = message.plain;
-  if (typeof plain === "string") return new Payload(plain, Tag.Room + header + plain);
+  if (typeof plain === "string") {
+    return new Payload(plain, Tag.Room + header + plain, true, message.queuedAt);
+  }
   const head = encoder.encode(header);
   const framed = new Uint8Array(1 + head.byteLength + plain.byteLength);
   framed[0] = ROOM_BINARY_TAG;
   framed.set(head, 1);
   framed.set(plain, 1 + head.byteLength);
-  return new Payload(plain, framed);
+  return new Payload(plain, framed, true, message.queuedAt);
 }
 
 /**
  * Encodes an application value once: strings and bytes (`Uint8Array`,
  * `ArrayBuffer`) are taken as they are, anything else is JSON-encoded. Bytes
- * are not copied here; the tagged form is a copy.
+ * are not copied here; the tagged form is a copy. The payload is stamped
+ * with the time (`queuedAt`): the hub's API calls encode here, so that is
+ * when the application queued it.
  *
  * @throws {TypeError} If the value cannot be JSON-encoded (a cycle, a BigInt)
  * or encodes to nothing (`undefined`, a function).
  */
 export function encodePayload(data: unknown): Payload {
-  if (typeof data === "string") return new Payload(data);
-  if (data instanceof Uint8Array) return new Payload(data);
-  if (data instanceof ArrayBuffer) return new Payload(new Uint8Array(data));
+  return new Payload(encodeValue(data), undefined, true, performance.now());
+}
+
+function encodeValue(data: unknown): string | Uint8Array {
+  if (typeof data === "string") return data;
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
   let json: string | undefined;
   try {
     json = JSON.stringify(data);
@@ -143,5 +164,5 @@ export function encodePayload(data: unknown): Payload {
         "send a string, a Uint8Array or a JSON-serialisable value",
     );
   }
-  return new Payload(json);
+  return json;
 }

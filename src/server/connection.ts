@@ -19,6 +19,7 @@ import {
   type Payload,
 } from "../protocol/mod.ts";
 import { Liveness } from "./heartbeat.ts";
+import type { HandOffs } from "./metrics.ts";
 import type { RequestOptions } from "./requests.ts";
 import { Writer, type WriterOptions } from "./writer.ts";
 
@@ -114,6 +115,8 @@ export interface ConnectionHost {
   roomsOf(connection: Connection): ReadonlySet<string>;
   /** Sends a request to one connection; the promise settles with its answer. */
   request(connection: Connection, data: unknown, options?: RequestOptions): Promise<unknown>;
+  /** What the hub's writers count when they hand frames to sockets (metrics). */
+  readonly handOffs?: HandOffs;
 }
 
 /** The lifecycle of a connection, as the hub sees it. */
@@ -159,7 +162,7 @@ export class Connection {
     this.framed = init.framed;
     this.protocol = init.protocol;
     this.initialRooms = init.rooms;
-    this.writer = new Writer(socket, writer);
+    this.writer = new Writer(socket, writer, host.handOffs);
     this.client = new ClientView(this, host);
   }
 

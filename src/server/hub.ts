@@ -16,6 +16,7 @@ import {
 } from "./admission.ts";
 import { type Client, Connection, connectionOf } from "./connection.ts";
 import { type HubOptions, type Identity, type ResolvedOptions, resolveOptions } from "./options.ts";
+import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
 import { attachReader } from "./reader.ts";
 import { watchOversizedMessages } from "./runtime_guard.ts";
 import type { Backplane } from "./backplane.ts";
@@ -510,6 +511,56 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
       refusedForCapacity: this.#refusedForCapacity,
       backplane: this.#backplane?.status ?? "none",
     };
+  }
+
+  /**
+   * The hub's metrics in the Prometheus text exposition format (0.0.4):
+   * connections by kind, users, rooms, messages, deliveries, bytes out, the
+   * histogram of how long messages waited before their hand-off to the
+   * socket (`wshub_delivery_wait_seconds`), drops, slow consumers, timeouts,
+   * closes by code, rate limiting, sockets, requests… (the list is in the
+   * README). Built from {@linkcode Hub.prototype.stats} when called: cheap
+   * enough to scrape every second.
+   *
+   * @example Append the hub's metrics to the application's own
+   * ```ts
+   * import { Hub } from "@wshub/hub";
+   *
+   * const hub = new Hub();
+   * const text = hub.metrics() + "# TYPE app_up gauge\napp_up 1\n";
+   * console.log(text.includes("wshub_connections{kind=\"plain\"} 0")); // true
+   * await hub.close();
+   * ```
+   */
+  metrics(): string {
+    // Optional parts of the hub (a backplane) add their families with a
+    // third argument: a list of MetricsCollector (see metrics.ts).
+    return renderMetrics(this.stats(), this.#scheduler.handOffs.waits);
+  }
+
+  /**
+   * {@linkcode Hub.prototype.metrics} as a response for a `/metrics` route,
+   * with the exposition format's content type
+   * (`text/plain; version=0.0.4; charset=utf-8`).
+   *
+   * @example Serve /metrics beside the hub
+   * ```ts
+   * import { Hub } from "@wshub/hub";
+   *
+   * const hub = new Hub();
+   * const server = Deno.serve({ port: 0, onListen() {} }, (req) => {
+   *   const { pathname } = new URL(req.url);
+   *   if (pathname === "/metrics") return hub.metricsResponse();
+   *   return hub.upgrade(req);
+   * });
+   * await hub.close();
+   * await server.shutdown();
+   * ```
+   */
+  metricsResponse(): Response {
+    return new Response(this.metrics(), {
+      headers: { "content-type": METRICS_CONTENT_TYPE, "cache-control": "no-store" },
+    });
   }
 
   /**

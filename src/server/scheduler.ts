@@ -39,6 +39,7 @@ import { callbackError, Dispatcher, type MessageHandler } from "./dispatch.ts";
 import { EventQueue } from "./event_queue.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import type { Logger } from "./logger.ts";
+import { HandOffs } from "./metrics.ts";
 import type { DisconnectInfo, ResolvedOptions } from "./options.ts";
 import type { RateLimiter, ResolvedRateLimit } from "./rate_limit.ts";
 import { IDLE_TIMEOUT_REASON, type ReaderHost } from "./reader.ts";
@@ -137,6 +138,8 @@ export class Scheduler implements ConnectionHost, ReaderHost {
   readonly decode: ((data: string | Uint8Array) => unknown) | undefined;
   readonly logger: Logger;
   readonly rateLimit: ResolvedRateLimit | undefined;
+  /** Bytes and delivery waits, counted by every writer at its hand-offs (metrics). */
+  readonly handOffs: HandOffs = new HandOffs();
   readonly #options: ResolvedOptions<unknown, unknown>;
   readonly #callbacks: SchedulerCallbacks;
   readonly #events = new EventQueue<HubEvent>();
@@ -280,18 +283,25 @@ export class Scheduler implements ConnectionHost, ReaderHost {
   stats(): Omit<HubStats, "sockets" | "refusedForCapacity" | "backplane"> {
     const counters = this.#counters;
     let dropped = counters.dropped;
-    for (const connection of this.registry.connections()) dropped += connection.writer.dropped;
+    let framed = 0;
+    for (const connection of this.registry.connections()) {
+      dropped += connection.writer.dropped;
+      if (connection.framed) framed++;
+    }
     return {
       connections: this.registry.size,
+      framedConnections: framed,
       users: this.registry.users,
       rooms: this.registry.rooms,
       connected: counters.connected,
       disconnected: counters.disconnected,
       messagesIn: counters.messagesIn,
       deliveries: counters.deliveries,
+      bytesOut: this.handOffs.bytes,
       dropped,
       slowConsumers: counters.slowConsumers,
       timedOut: counters.timedOut,
+      timeouts: { ...counters.timeouts },
       rateLimited: counters.rateLimited,
       inboxBytes: this.#dispatcher.waiting.bytes,
       closing: this.#closer.pending,
@@ -571,12 +581,9 @@ export class Scheduler implements ConnectionHost, ReaderHost {
     const writer = connection.writer;
     this.#counters.dropped += writer.dropped;
     if (byHub) {
-      if (
-        code === CloseCode.HeartbeatTimeout || code === CloseCode.WriteTimeout ||
-        reason === IDLE_TIMEOUT_REASON
-      ) {
-        this.#counters.timedOut++;
-      }
+      if (reason === IDLE_TIMEOUT_REASON) this.#counters.timeout("idle");
+      else if (code === CloseCode.HeartbeatTimeout) this.#counters.timeout("heartbeat");
+      else if (code === CloseCode.WriteTimeout) this.#counters.timeout("write");
       this.logger.debug("wshub: closing client", { id: connection.id, code, reason });
       // A deliberate close (by the application or the shutdown) goes out
       // after what was queued before it; a close for cause does not wait.

@@ -25,6 +25,8 @@ import type { BackplaneStatus } from "./backplane.ts";
 export interface HubStats {
   /** Live connections. */
   connections: number;
+  /** Of those, the framed ones (that speak `wshub.v1`); the others are plain. */
+  framedConnections: number;
   /** Distinct users with at least one live connection. */
   users: number;
   /** Rooms with at least one member. */
@@ -37,12 +39,26 @@ export interface HubStats {
   messagesIn: number;
   /** Application messages queued or sent to clients (one per recipient; requests and answers too). */
   deliveries: number;
+  /**
+   * Bytes handed to sockets: messages, batches and control frames (their
+   * payload, as Deno's `bufferedAmount` counts it; not the WebSocket framing).
+   */
+  bytesOut: number;
   /** Messages dropped by the `"drop-oldest"` overflow policy, from closed clients too. */
   dropped: number;
   /** Clients closed because their send queue overflowed (1013). */
   slowConsumers: number;
   /** Clients cut off by a heartbeat or write deadline (4000, 4001). */
   timedOut: number;
+  /** `timedOut` by deadline. */
+  timeouts: {
+    /** Framed clients silent for `pingInterval + pongTimeout` (4000). */
+    heartbeat: number;
+    /** Frames not flushed within `writeTimeout` (4001). */
+    write: number;
+    /** Plain clients that did not answer Deno's protocol ping (`idleTimeout`). */
+    idle: number;
+  };
   /** Frames refused by the rate limits (dropped, or the client closed). */
   rateLimited: number;
   /** Bytes of inbound messages waiting for slow async `onMessage` handlers, in all inboxes. */
@@ -89,11 +105,18 @@ export class Counters {
   dropped = 0;
   slowConsumers = 0;
   timedOut = 0;
+  readonly timeouts = { heartbeat: 0, write: 0, idle: 0 };
   rateLimited = 0;
   forcedReleases = 0;
   leakedSockets = 0;
   oversizedMessages = 0;
   readonly closeCodes = new Map<number, number>();
+
+  /** Counts one client cut off by a deadline. */
+  timeout(kind: "heartbeat" | "write" | "idle"): void {
+    this.timedOut++;
+    this.timeouts[kind]++;
+  }
 
   /** Counts one disconnection with `code`. */
   closed(code: number): void {

@@ -12,6 +12,7 @@
  */
 
 import { encodeBatch, type Payload, utf8Length } from "../protocol/mod.ts";
+import type { HandOffs } from "./metrics.ts";
 import type { OverflowPolicy } from "./options.ts";
 
 /** What {@linkcode Writer.prototype.push} did with a payload. */
@@ -63,6 +64,8 @@ export class Writer {
   readonly #limit: number;
   readonly #dropOldest: boolean;
   readonly #maxBuffered: number;
+  /** The hub's bytes-out counter and delivery-wait histogram (none in unit tests). */
+  readonly #handOffs: HandOffs | undefined;
   #queue: Payload[] = [];
   #head = 0;
   /** An upper bound of the socket's `bufferedAmount`, refreshed only when it could exceed the cap. */
@@ -83,14 +86,15 @@ export class Writer {
   /** Messages dropped by the `"drop-oldest"` policy. */
   dropped = 0;
 
-  /** Creates a writer for `socket`. */
-  constructor(socket: SendSocket, options: WriterOptions) {
+  /** Creates a writer for `socket`; `handOffs`, when given, counts what it hands to it. */
+  constructor(socket: SendSocket, options: WriterOptions, handOffs?: HandOffs) {
     this.#socket = socket;
     this.#framed = options.framed;
     this.#batching = options.framed && options.coalesce;
     this.#limit = options.sendQueueLimit;
     this.#dropOldest = options.overflow === "drop-oldest";
     this.#maxBuffered = options.maxBufferedBytes;
+    this.#handOffs = handOffs;
   }
 
   /** Messages waiting in the writer's own queue. */
@@ -122,7 +126,7 @@ export class Writer {
       const data = this.#framed ? payload.framed : payload.plain;
       const bytes = this.#framed ? payload.framedBytes : payload.bytes;
       if (this.#hasRoom(bytes)) {
-        this.#write(data, bytes);
+        if (this.#write(data, bytes)) this.#handOffs?.handed(payload);
         return Push.Sent;
       }
     }
@@ -171,10 +175,10 @@ export class Writer {
         }
         if (runEnd - head === 1) {
           if (!this.#hasRoom(payload.framedBytes)) break;
-          this.#write(payload.framed, payload.framedBytes);
+          if (this.#write(payload.framed, payload.framedBytes)) this.#handOffs?.handed(payload);
         } else {
           const batch = encodeBatch(queue, head, runEnd);
-          this.#write(batch.frame, batch.bytes);
+          if (this.#write(batch.frame, batch.bytes)) this.#handOffs?.handedRun(queue, head, runEnd);
         }
         for (let i = head; i < runEnd; i++) queue[i] = undefined as unknown as Payload;
         head = runEnd;
@@ -182,7 +186,9 @@ export class Writer {
       }
       const bytes = this.#framed ? payload.framedBytes : payload.bytes;
       if (!this.#hasRoom(bytes)) break;
-      this.#write(this.#framed ? payload.framed : payload.plain, bytes);
+      if (this.#write(this.#framed ? payload.framed : payload.plain, bytes)) {
+        this.#handOffs?.handed(payload);
+      }
       queue[head++] = undefined as unknown as Payload;
     }
     if (head === end) {
@@ -295,17 +301,20 @@ export class Writer {
     return (single && this.#bound === 0) || this.#bound + bytes <= this.#maxBuffered;
   }
 
-  #write(data: string | Uint8Array, bytes: number): void {
-    if (this.#closed) return;
+  /** Hands a frame to the socket; returns whether it took it. */
+  #write(data: string | Uint8Array, bytes: number): boolean {
+    if (this.#closed) return false;
     try {
       this.#socket.send(data);
     } catch {
       // The socket is no longer open (the peer closed it; its close event is
       // on its way and will unregister the client). Nothing more can be sent.
       this.dispose();
-      return;
+      return false;
     }
     this.#bound += bytes;
     this.#sent += bytes;
+    if (this.#handOffs !== undefined) this.#handOffs.bytes += bytes;
+    return true;
   }
 }
