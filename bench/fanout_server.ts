@@ -4,8 +4,10 @@
  * `deno run -A bench/fanout_server.ts --port=N` serves `ws://127.0.0.1:N/ws` (any path): every
  * message received from any client is broadcast to every connection, the sender included. Plain
  * clients get exactly the bytes sent; `wshub.v1` clients get them framed (`m…`, or coalesced in
- * `b…` batches). A default Hub otherwise: heartbeats on at their defaults. Other tools drive this
- * file: keep its flags and behaviour fixed.
+ * `b…` batches). A default Hub otherwise — heartbeats on at their defaults — except
+ * `rateLimit: false`: the benchmark's publishers send as fast as the server takes them, as they do
+ * to the raw server, and the default inbound limit (100 messages a second) would measure the
+ * limiter instead of the fan-out. Other tools drive this file: keep its flags and behaviour fixed.
  *
  * `--metrics-every=MS` (off by default) also builds `hub.metrics()` every MS milliseconds, as a
  * Prometheus scrape would, to compare the fan-out with metrics read against never read.
@@ -19,6 +21,7 @@ const arg = Deno.args.find((a) => a.startsWith("--port="));
 const port = arg === undefined ? 8080 : Number(arg.slice("--port=".length));
 
 const hub = new Hub({
+  rateLimit: false,
   onMessage(message, _client, hub) {
     hub.broadcast(message);
   },
