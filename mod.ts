@@ -26,14 +26,16 @@
 
 export { Hub, type PublishOptions, type UpgradeOptions } from "./src/server/hub.ts";
 export type { PresenceEntry } from "./src/server/registry.ts";
-export type {
-  HistoryOptions,
-  HistoryPage,
-  HistoryStore,
-  Position,
-  Publication,
-  ReadOptions as HistoryReadOptions,
-  RecoveryFailure,
+export {
+  type AppendOptions,
+  type HistoryOptions,
+  type HistoryPage,
+  type HistoryStore,
+  MemoryHistory,
+  type Position,
+  type Publication,
+  type ReadOptions as HistoryReadOptions,
+  type RecoveryFailure,
 } from "./src/server/history.ts";
 export type {
   Backplane,

@@ -3,6 +3,12 @@
 
 import { Hub, type HubOptions } from "../mod.ts";
 import { splitBatch } from "../src/protocol/mod.ts";
+import {
+  connect,
+  type HubClient,
+  type MessageMeta,
+  type RecoveryEvent,
+} from "../src/client/mod.ts";
 
 /** A hub served by Deno.serve on a free port. */
 export interface Served<T, In> {
@@ -169,3 +175,29 @@ export function unbatch(frame: string): string[] {
 
 export { RawPeer } from "../testing/raw_peer.ts";
 export { encodeClientFrame as maskedFrame } from "../testing/ws_frames.ts";
+
+/** A room publication a {@link follower} got, with its offset (rooms with history). */
+export type Seen = { text: string; offset?: number };
+
+/**
+ * A client-module client that records the room publications it gets and
+ * its recovery events. It reconnects after `initialDelay` ms (and at most
+ * `max(initialDelay, 20)` ms later ones).
+ */
+export function follower(url: string, initialDelay = 0): {
+  client: HubClient<string>;
+  seen: Seen[];
+  recoveries: RecoveryEvent[];
+} {
+  const client = connect<string>(url, {
+    decode: (text) => text,
+    reconnect: { initialDelay, maxDelay: Math.max(initialDelay, 20) },
+  });
+  const seen: Seen[] = [];
+  const recoveries: RecoveryEvent[] = [];
+  client.on("message", (text, meta: MessageMeta) => {
+    if (meta.room !== undefined) seen.push({ text, offset: meta.offset });
+  });
+  client.on("recovery", (event) => recoveries.push(event));
+  return { client, seen, recoveries };
+}

@@ -5,19 +5,13 @@
 // traffic with no gap and no duplicate.
 
 import assert from "node:assert/strict";
-import {
-  connect,
-  type HubClient,
-  type MessageMeta,
-  type RecoveryEvent,
-} from "../src/client/mod.ts";
 import { MemoryHistory, recoveryVerdict } from "../src/server/history.ts";
-import { delay, serveHub, TestClient, until } from "./_helpers.ts";
+import { delay, follower, serveHub, TestClient, until } from "./_helpers.ts";
 
 Deno.test("MemoryHistory: offsets, size, ttl, since and limit, and a new epoch per stream", () => {
   let now = 0;
   const history = new MemoryHistory(() => now);
-  const options = { size: 3, ttl: 1000 };
+  const options = { size: 3, ttl: 1000, positionTtl: 1000 };
   const a1 = history.append("a", "one", options);
   assert.equal(a1.offset, 1);
   for (const data of ["two", "three", "four"]) history.append("a", data, options);
@@ -54,6 +48,27 @@ Deno.test("MemoryHistory: offsets, size, ttl, since and limit, and a new epoch p
   now = 5000;
   history.prune();
   assert.equal(history.size, 0, "expired streams leave nothing behind");
+
+  // By default the position outlives the publications: a client that missed nothing still recovers.
+  const kept = new MemoryHistory(() => now);
+  const last = kept.append("q", "only", { size: 3, ttl: 1000 });
+  now += 60 * 60_000;
+  kept.prune();
+  const quiet = kept.read("q", { since: last });
+  assert.deepEqual(quiet, { epoch: last.epoch, offset: 1, publications: [] });
+  assert.deepEqual(recoveryVerdict(last, quiet, 10), { recovered: true });
+  assert.deepEqual(recoveryVerdict({ offset: 0, epoch: last.epoch }, quiet, 10), {
+    recovered: false,
+    reason: "trimmed",
+  });
+  assert.equal(
+    kept.append("q", "next", { size: 3, ttl: 1000 }).epoch,
+    last.epoch,
+    "the same stream",
+  );
+  now += 25 * 60 * 60_000;
+  kept.prune();
+  assert.equal(kept.size, 0, "a day later the position is forgotten too");
 });
 
 Deno.test("recoveryVerdict says why a recovery is incomplete", () => {
@@ -107,22 +122,6 @@ Deno.test("recoveryVerdict says why a recovery is incomplete", () => {
     data: "x",
   }]);
 });
-
-type Seen = { text: string; offset?: number };
-
-function follower(url: string) {
-  const client: HubClient<string> = connect<string>(url, {
-    decode: (text) => text,
-    reconnect: { initialDelay: 0, maxDelay: 20 },
-  });
-  const seen: Seen[] = [];
-  const recoveries: RecoveryEvent[] = [];
-  client.on("message", (text, meta: MessageMeta) => {
-    if (meta.room !== undefined) seen.push({ text, offset: meta.offset });
-  });
-  client.on("recovery", (event) => recoveries.push(event));
-  return { client, seen, recoveries };
-}
 
 Deno.test("publications get positions; hub.history returns them; plain members get the payload only", async () => {
   const served = serveHub<string>({ history: { size: 10, ttl: 60_000 } });
@@ -185,6 +184,26 @@ Deno.test("a client cut off rejoins and gets exactly what it missed, in order, b
   ]);
   assert.deepEqual(f.seen.map((s) => s.offset), [1, 2, 3, 4, 5, 6, 7]);
   await f.client.close();
+  await served.close();
+});
+
+Deno.test("a framed member left out with except counts the offset: no gap, no repair", async () => {
+  const served = serveHub<string>({ history: { size: 100, ttl: 60_000 } });
+  const sender = follower(served.url);
+  const other = follower(served.url);
+  await sender.client.join("chat");
+  await other.client.join("chat");
+  await until(() => sender.client.hello !== undefined, 2000, "the hello");
+  const senderOnHub = served.hub.clients().find((c) => c.id === sender.client.hello!.id);
+  await served.hub.publish("chat", "one");
+  assert.equal(await served.hub.publish("chat", "mine", { except: senderOnHub }), 1);
+  await served.hub.publish("chat", "three");
+  await until(() => sender.seen.length === 2 && other.seen.length === 3, 2000, "deliveries");
+  assert.deepEqual(sender.seen, [{ text: "one", offset: 1 }, { text: "three", offset: 3 }]);
+  assert.deepEqual(other.seen.map((s) => s.offset), [1, 2, 3]);
+  assert.deepEqual(sender.recoveries, [], "no repair was asked for");
+  await sender.client.close();
+  await other.client.close();
   await served.close();
 });
 

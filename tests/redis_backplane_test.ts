@@ -4,121 +4,10 @@
 // and framed clients. Skips only where redis-server is absent (fails in CI).
 
 import assert from "node:assert/strict";
-import { connect, type HubClient, type MessageMeta } from "../src/client/mod.ts";
-import type { PresenceEvent } from "../mod.ts";
 import { delay, TestClient, until, within } from "./_helpers.ts";
-import { redisCli, type RedisServer, skipReason, startRedis } from "./_redis.ts";
-
-const ignore = (await skipReason()) !== undefined;
-
-/** One hub process of the cluster, driven over HTTP. */
-class Node {
-  readonly #child: Deno.ChildProcess;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly port: number;
-  readonly id: string;
-  #alive = true;
-
-  private constructor(child: Deno.ChildProcess, port: number, id: string) {
-    this.#child = child;
-    this.#writer = child.stdin.getWriter();
-    this.port = port;
-    this.id = id;
-    void child.status.then(() => this.#alive = false);
-  }
-
-  static async start(redis: string, presenceTtl = 1500, port?: number): Promise<Node> {
-    const script = new URL("./fixtures/cluster_node.ts", import.meta.url).pathname;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--quiet", script, JSON.stringify({ redis, presenceTtl, port })],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let line = "";
-    while (!line.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("the node ended before listening");
-      line += value;
-    }
-    reader.releaseLock();
-    void child.stdout.cancel().catch(() => {});
-    const { port: listening, node } = JSON.parse(line.slice(0, line.indexOf("\n")));
-    return new Node(child, listening, node);
-  }
-
-  get url(): string {
-    return `ws://127.0.0.1:${this.port}/ws`;
-  }
-
-  get alive(): boolean {
-    return this.#alive;
-  }
-
-  async call<R = unknown>(path: string, body?: string): Promise<R> {
-    const response = await fetch(`http://127.0.0.1:${this.port}${path}`, {
-      method: body === undefined ? "GET" : "POST",
-      body,
-    });
-    return await response.json() as R;
-  }
-
-  stats(): Promise<Record<string, unknown> & { backplane: string; connections: number }> {
-    return this.call("/stats");
-  }
-
-  /** Graceful: closing stdin makes the node close its hub (presence removed at once). */
-  async stop(): Promise<void> {
-    await this.#writer.close().catch(() => {});
-    const timer = setTimeout(() => this.kill(), 10_000);
-    await this.#child.status;
-    clearTimeout(timer);
-  }
-
-  /** kill -9: no goodbye. */
-  kill(): void {
-    try {
-      this.#child.kill("SIGKILL");
-    } catch {
-      // gone
-    }
-  }
-
-  async reaped(): Promise<void> {
-    await this.#child.status;
-    await this.#writer.close().catch(() => {});
-  }
-}
-
-/** A framed client-module client that records messages with their room. */
-function framed(url: string) {
-  const client: HubClient<string> = connect<string>(url, { decode: (text) => text });
-  const got: { text: string; room?: string }[] = [];
-  const presence: PresenceEvent[] = [];
-  client.on("message", (text, meta: MessageMeta) => got.push({ text, room: meta.room }));
-  client.on("presence", (event) => presence.push(event));
-  return { client, got, presence };
-}
-
-async function cluster(count: number, presenceTtl?: number) {
-  const redis = await startRedis();
-  const nodes: Node[] = [];
-  for (let i = 0; i < count; i++) nodes.push(await Node.start(redis.url, presenceTtl));
-  for (const node of nodes) {
-    await until(async () => (await node.stats()).backplane === "up", 5000, "the backplane");
-  }
-  return { redis, nodes };
-}
-
-async function teardown(redis: RedisServer, nodes: Node[]): Promise<void> {
-  await Promise.all(nodes.map((node) => node.alive ? node.stop() : node.reaped()));
-  await redis.stop();
-}
-
-function redisTest(name: string, fn: () => Promise<void>): void {
-  Deno.test({ name, ignore, fn });
-}
+import type { PresenceEvent } from "../mod.ts";
+import { redisCli, startRedis } from "./_redis.ts";
+import { cluster, framed, HubNode, redisTest, teardown } from "./_cluster.ts";
 
 redisTest(
   "broadcast and room publishes reach every process once, in order; a user message only its user",
@@ -189,7 +78,7 @@ redisTest(
   "presence across processes: one entry and one event per user; kill -9 leaves within presenceTtl",
   async () => {
     const presenceTtl = 1000;
-    const { redis, nodes } = await cluster(3, presenceTtl);
+    const { redis, nodes } = await cluster(3, { presenceTtl });
     const [a, b, c] = nodes;
     try {
       const watcher = framed(`${b.url}?u=watcher&room=doc`);
@@ -356,7 +245,7 @@ redisTest(
   async () => {
     const redis = await startRedis();
     await redis.kill();
-    const nodes = [await Node.start(redis.url), await Node.start(redis.url)];
+    const nodes = [await HubNode.start(redis.url), await HubNode.start(redis.url)];
     const [a, b] = nodes;
     const clients: TestClient[] = [];
     try {

@@ -225,11 +225,21 @@ export class ClientRooms {
     }
   }
 
-  /** Takes a join answer's position: a fresh join, a recovery's verdict, or a new epoch. */
+  /**
+   * Takes a join answer's position: a fresh join, a recovery's verdict, a
+   * new epoch, or (no id, the same epoch) a publication this client was
+   * left out of, whose offset it counts as delivered.
+   */
   #track(answer: JoinAnswer): void {
     const room = answer.room;
     if (answer.epoch === undefined) return void this.#positions.delete(room);
     const tracked = this.#positions.get(room);
+    if (
+      answer.id === undefined && answer.recovered === undefined && tracked !== undefined &&
+      tracked.epoch === answer.epoch && answer.offset !== undefined
+    ) {
+      return this.accept(room, answer.offset, NOOP);
+    }
     if (answer.recovered === true && tracked !== undefined) {
       // Everything missed follows this answer: keep counting from where we were.
       tracked.epoch = answer.epoch;

@@ -28,6 +28,12 @@ interface Header {
   n?: string;
   /** 1 when the payload is text, 0 for bytes. */
   t?: 0 | 1;
+  /** A room publication's reference, meaningful to its origin only (see BackplaneMessage.ref). */
+  q?: number;
+  /** A room publication's offset in the room's stream (set by the append script). */
+  x?: number;
+  /** The stream's epoch (set by the append script). */
+  e?: string;
 }
 
 /** Encodes a message from process `origin`. */
@@ -43,13 +49,33 @@ export function encodeMessage(origin: string, message: BackplaneMessage): Uint8A
   return join(header, typeof data === "string" ? encoder.encode(data) : data);
 }
 
+/**
+ * The header of a room publication with history, without its closing
+ * brace: the append script adds the position (`,"x":<offset>,"e":"<epoch>"}`),
+ * the newline and the payload.
+ */
+export function encodeAppendHeader(
+  origin: string,
+  room: string,
+  data: string | Uint8Array,
+  ref: number | undefined,
+): string {
+  const header: Header = { o: origin, k: "r", n: room, t: typeof data === "string" ? 1 : 0 };
+  if (ref !== undefined) header.q = ref;
+  return JSON.stringify(header).slice(0, -1);
+}
+
 /** Encodes a presence event from process `origin` (used by the Lua scripts' PUBLISH too). */
 export function encodePresenceEnvelope(origin: string, event: PresenceEvent): Uint8Array {
   return join({ o: origin, k: "p" }, encoder.encode(JSON.stringify(event)));
 }
 
-/** Decodes an envelope; `undefined` for anything malformed (it is dropped, and logged by the caller). */
-export function decodeEnvelope(bytes: Uint8Array): Envelope | undefined {
+/**
+ * Decodes an envelope; `undefined` for anything malformed (it is dropped,
+ * and logged by the caller). A room publication's `ref` is kept only when
+ * `self` sent it: another process's refs mean nothing here.
+ */
+export function decodeEnvelope(bytes: Uint8Array, self: string): Envelope | undefined {
   const newline = bytes.indexOf(NEWLINE);
   if (newline < 0) return undefined;
   let header: Header;
@@ -76,8 +102,13 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope | undefined {
   if (header.k === "b") return { origin, message: { kind: "broadcast", data } };
   if (typeof header.n !== "string") return undefined;
   if (header.k === "u") return { origin, message: { kind: "user", user: header.n, data } };
-  if (header.k === "r") return { origin, message: { kind: "room", room: header.n, data } };
-  return undefined;
+  if (header.k !== "r") return undefined;
+  const message: BackplaneMessage = { kind: "room", room: header.n, data };
+  if (Number.isSafeInteger(header.x) && typeof header.e === "string") {
+    message.position = { offset: header.x!, epoch: header.e };
+  }
+  if (origin === self && Number.isSafeInteger(header.q)) message.ref = header.q;
+  return { origin, message };
 }
 
 function join(header: Header, body: Uint8Array): Uint8Array {

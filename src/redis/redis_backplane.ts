@@ -14,7 +14,7 @@
  * @module
  */
 
-import { createClient, defineScript } from "@redis/client";
+import { createClient, defineScript, RESP_TYPES } from "@redis/client";
 import { Buffer } from "node:buffer";
 import type { PresenceEvent } from "../protocol/mod.ts";
 import type {
@@ -24,9 +24,17 @@ import type {
   BackplaneStatus,
   BackplaneTopic,
 } from "../server/backplane.ts";
+import type { HistoryStore } from "../server/history.ts";
 import type { PresenceEntry } from "../server/registry.ts";
 import { decodeEnvelope, encodeMessage, encodePresenceEnvelope } from "./envelope.ts";
-import { PRESENCE_DELTA, PRESENCE_DROP_NODE, PRESENCE_SYNC } from "./scripts.ts";
+import {
+  HISTORY_APPEND,
+  HISTORY_READ,
+  PRESENCE_DELTA,
+  PRESENCE_DROP_NODE,
+  PRESENCE_SYNC,
+} from "./scripts.ts";
+import { RedisDownError, RedisHistory } from "./redis_history.ts";
 
 /**
  * Options of {@linkcode RedisBackplane}.
@@ -72,6 +80,14 @@ export interface RedisBackplaneStats {
   channels: number;
   /** The last publish-to-receipt round trip through Redis, in ms (measured on its own pings). */
   roundTrip: number | undefined;
+  /** Publications stored in room streams by this process. */
+  historyAppends: number;
+  /** Room streams read (recoveries, `hub.history`). */
+  historyReads: number;
+  /** Appends and reads that failed (Redis down or erroring). */
+  historyFailures: number;
+  /** This process's publications kept to match their copy from Redis (bounded; for leak checks). */
+  historyPending: number;
 }
 
 const DEFAULT_PRESENCE_TTL = 15_000;
@@ -134,7 +150,36 @@ const presenceSync = defineScript({
   transformReply: (reply: unknown) => reply as string[],
 });
 
-const scripts = { presenceDelta, presenceDropNode, presenceSync };
+const historyAppend = defineScript({
+  NUMBER_OF_KEYS: 3,
+  SCRIPT: HISTORY_APPEND,
+  parseCommand(parser, keys: string[], args: string[], payload: Buffer) {
+    parser.pushKeys(keys);
+    parser.push(...args.slice(0, 5), payload, ...args.slice(5));
+  },
+  transformReply: (reply: unknown) => {
+    const [offset, epoch] = reply as [number, string | Buffer];
+    return [Number(offset), String(epoch)] as [number, string];
+  },
+});
+
+const historyRead = defineScript({
+  NUMBER_OF_KEYS: 2,
+  SCRIPT: HISTORY_READ,
+  parseCommand(parser, keys: string[], args: string[]) {
+    parser.pushKeys(keys);
+    parser.push(...args);
+  },
+  transformReply: (reply: unknown) => reply as Buffer[],
+});
+
+const scripts = {
+  presenceDelta,
+  presenceDropNode,
+  presenceSync,
+  historyAppend,
+  historyRead,
+};
 
 /**
  * Makes several hub processes act as one over Redis: a broadcast, a user
@@ -175,7 +220,14 @@ export class RedisBackplane implements Backplane {
   readonly #presenceTtl: number;
   readonly #onStatus: ((status: BackplaneStatus, error?: Error) => void) | undefined;
   readonly #commands;
+  /** The commands connection, replying with bytes (history reads). */
+  readonly #binary;
   readonly #subscriber;
+  readonly #history: RedisHistory;
+  /** Channels whose subscription is known to be in effect (this subscriber generation). */
+  readonly #confirmed = new Set<string>();
+  /** Counts the subscriber connection's losses. */
+  #generation = 0;
   #host: BackplaneHost | undefined;
   #status: BackplaneStatus = "connecting";
   #closed = false;
@@ -197,6 +249,10 @@ export class RedisBackplane implements Backplane {
     malformed: 0,
     channels: 0,
     roundTrip: undefined,
+    historyAppends: 0,
+    historyReads: 0,
+    historyFailures: 0,
+    historyPending: 0,
   };
 
   /**
@@ -235,9 +291,39 @@ export class RedisBackplane implements Backplane {
       socket: { connectTimeout: 2_000, socketTimeout: Math.max(1_000, ttl), reconnectStrategy },
       scripts,
     });
+    this.#binary = this.#commands.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
     // The subscriber keeps its offline queue: (un)subscribes made while Redis is
     // down are applied once it is back.
     this.#subscriber = this.#commands.duplicate({ disableOfflineQueue: false });
+    this.#history = new RedisHistory({
+      node: this.node,
+      append: (keys, args, payload) => {
+        if (!this.#commands.isReady) return Promise.reject(new RedisDownError());
+        return this.#commands.historyAppend(keys, args, payload) as Promise<[number, string]>;
+      },
+      read: (keys, args) => {
+        if (!this.#commands.isReady) return Promise.reject(new RedisDownError());
+        return this.#binary.historyRead(keys, args) as Promise<Buffer[]>;
+      },
+      name: (...parts) => this.#key(...parts),
+      subscription: (channel) =>
+        this.#confirmed.has(channel)
+          ? "confirmed"
+          : this.#channels.has(channel)
+          ? "pending"
+          : "none",
+      generation: () => this.#generation,
+      host: () => this.#host,
+    });
+  }
+
+  /**
+   * Room streams, kept in Redis: with the hub's `history` option, any
+   * process can serve a recovery, and every process delivers a room's
+   * publications in the stream's order.
+   */
+  get history(): HistoryStore {
+    return this.#history;
   }
 
   /** Where its connections to Redis are. */
@@ -247,7 +333,14 @@ export class RedisBackplane implements Backplane {
 
   /** Counters of what it has done. */
   stats(): RedisBackplaneStats {
-    return { ...this.#stats, channels: this.#channels.size };
+    return {
+      ...this.#stats,
+      channels: this.#channels.size,
+      historyAppends: this.#history.appends,
+      historyReads: this.#history.reads,
+      historyFailures: this.#history.failures,
+      historyPending: this.#history.pending,
+    };
   }
 
   /**
@@ -268,6 +361,10 @@ export class RedisBackplane implements Backplane {
       client.on("error", (error: Error) => this.#down(error, name));
       client.on("ready", () => this.#ready());
     }
+    // Subscriptions lost with the subscriber's connection are renewed by
+    // node-redis; until a message proves one in effect again, it is not.
+    this.#subscriber.on("error", () => this.#subscriberLost());
+    this.#subscriber.on("reconnecting", () => this.#subscriberLost());
     this.#want(this.#channel("b"));
     this.#commands.connect().catch(() => {});
     this.#subscriber.connect().catch(() => {});
@@ -304,6 +401,8 @@ export class RedisBackplane implements Backplane {
       ? this.#channel("r", topic.room)
       : this.#channel("u", topic.user);
     if (!this.#channels.delete(channel)) return;
+    this.#confirmed.delete(channel);
+    this.#history.unsubscribed(channel);
     if (!this.#toSubscribe.delete(channel)) this.#toUnsubscribe.add(channel);
     this.#scheduleFlush();
   }
@@ -431,8 +530,20 @@ export class RedisBackplane implements Backplane {
     if (this.#toSubscribe.size > 0) {
       const channels = [...this.#toSubscribe];
       this.#toSubscribe.clear();
-      this.#subscriber.subscribe(channels, (message: Buffer) => this.#heard(message), true)
-        .catch((error: Error) => this.#host?.logger.warn("wshub: SUBSCRIBE failed", { error }));
+      const generation = this.#generation;
+      this.#subscriber.subscribe(
+        channels,
+        (message: Buffer, channel: Buffer) => this.#heard(message, channel),
+        true,
+      ).then(
+        () => {
+          if (generation !== this.#generation) return;
+          for (const channel of channels) {
+            if (this.#channels.has(channel)) this.#confirmed.add(channel);
+          }
+        },
+        (error: Error) => this.#host?.logger.warn("wshub: SUBSCRIBE failed", { error }),
+      );
     }
     if (this.#toUnsubscribe.size > 0) {
       const channels = [...this.#toUnsubscribe];
@@ -442,13 +553,21 @@ export class RedisBackplane implements Backplane {
     }
   }
 
-  #heard(message: Buffer): void {
-    const envelope = decodeEnvelope(message);
+  #heard(message: Buffer, channel: Buffer): void {
+    const name = channel.toString();
+    if (this.#channels.has(name)) this.#confirmed.add(name); // a message proves the subscription
+    const envelope = decodeEnvelope(message, this.node);
     if (envelope === undefined) {
       this.#stats.malformed++;
       return;
     }
-    if (envelope.origin === this.node) return; // delivered locally already
+    if (envelope.origin === this.node) {
+      // Delivered locally already, except a room publication with history: its copy is its delivery.
+      if ("message" in envelope && envelope.message.kind === "room") {
+        this.#history.heardOwn(envelope.message);
+      }
+      return;
+    }
     this.#stats.received++;
     const host = this.#host;
     if (host === undefined) return;
@@ -458,7 +577,14 @@ export class RedisBackplane implements Backplane {
 
   // Presence: the lease, other processes' deaths, and resynchronisation
 
+  #subscriberLost(): void {
+    this.#generation++;
+    this.#confirmed.clear();
+    this.#history.unsubscribed();
+  }
+
   async #tick(): Promise<void> {
+    this.#history.prune();
     if (this.#closed || !this.#commands.isReady) return;
     try {
       if (this.#presenceDirty) await this.#sync();

@@ -1,7 +1,9 @@
 /**
- * The Lua scripts that keep presence consistent across processes. Each runs
- * atomically in Redis, so two processes changing one room's presence at the
- * same moment cannot both see themselves as the first (or last).
+ * The Lua scripts that keep presence and history consistent across
+ * processes. Each runs atomically in Redis, so two processes changing one
+ * room's presence at the same moment cannot both see themselves as the
+ * first (or last), and two publishing to one room get consecutive offsets
+ * in the order their publications go out on the room's channel.
  *
  * Keys, with `<p>` the prefix:
  * - `<p>:p:<room>`: hash user → the cluster's count of that user's connections in the room;
@@ -9,7 +11,12 @@
  *   process dies);
  * - `<p>:n:<node>`: the process's lease, expiring after `presenceTtl` unless renewed;
  * - `<p>:nodes`: the set of processes that hold presence;
- * - `<p>:r:<room>`: the room's channel, where presence events are published.
+ * - `<p>:r:<room>`: the room's channel, where presence events are published;
+ * - `<p>:hm:<room>`: the room's stream position, hash `e` (epoch), `s` (last offset), kept for
+ *   `positionTtl` after the last publication;
+ * - `<p>:h:<room>`: the room's stream, entry ids `<offset>-0`, fields `d` (the payload), `t`
+ *   (1 text, 0 bytes), `x` (when it expires, ms); at most `size` entries, kept for `ttl` after
+ *   the last publication.
  *
  * @module
  */
@@ -133,4 +140,77 @@ end
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[2])
 return changes
+`;
+
+/**
+ * Appends a publication to a room's stream and publishes it, with its
+ * position, on the room's channel: one atomic step, so the channel carries
+ * the room's publications in offset order. A room without a position gets
+ * a new epoch (and its stream, if a stale one is left, is dropped).
+ * KEYS: position hash, stream, room channel. ARGV: size, ttl ms, position
+ * ttl ms, a new epoch (used if the room has none), the envelope's header
+ * without its closing brace, the payload, 1 for text or 0 for bytes.
+ * Returns { offset, epoch }.
+ */
+export const HISTORY_APPEND = `
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  epoch = ARGV[4]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch)
+end
+local offset = redis.call('HINCRBY', KEYS[1], 's', 1)
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local expires = string.format('%.0f', now + tonumber(ARGV[2]))
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[1], offset .. '-0', 'd', ARGV[6], 't', ARGV[7], 'x', expires)
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PUBLISH', KEYS[3], ARGV[5] .. ',"x":' .. offset .. ',"e":"' .. epoch .. '"}\\n' .. ARGV[6])
+return {offset, epoch}
+`;
+
+/**
+ * Reads a room's stream: its position, then the unexpired publications
+ * asked for. KEYS: position hash, stream. ARGV: the offset to read after
+ * (empty: the newest), the epoch it belongs to (empty: any), the most to
+ * return (empty: all). Returns a flat list: epoch (empty when the room has
+ * no position), last offset, then offset, 1 or 0 (text or bytes), payload
+ * for each publication, oldest first. With an epoch that is not the
+ * room's, no publication is returned.
+ */
+export const HISTORY_READ = `
+local meta = redis.call('HMGET', KEYS[1], 'e', 's')
+if not meta[1] then return {'', '0'} end
+local out = {meta[1], meta[2]}
+local limit = tonumber(ARGV[3])
+local entries
+if ARGV[1] ~= '' then
+  if ARGV[2] ~= '' and ARGV[2] ~= meta[1] then return out end
+  local start = (tonumber(ARGV[1]) + 1) .. '-0'
+  if limit then
+    entries = redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', limit)
+  else
+    entries = redis.call('XRANGE', KEYS[2], start, '+')
+  end
+elseif limit then
+  local newest = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', limit)
+  entries = {}
+  for i = #newest, 1, -1 do entries[#entries + 1] = newest[i] end
+else
+  entries = redis.call('XRANGE', KEYS[2], '-', '+')
+end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+for _, entry in ipairs(entries) do
+  local fields = {}
+  for i = 1, #entry[2], 2 do fields[entry[2][i]] = entry[2][i + 1] end
+  if tonumber(fields.x) > now then
+    local id = entry[1]
+    out[#out + 1] = string.sub(id, 1, string.find(id, '-', 1, true) - 1)
+    out[#out + 1] = fields.t
+    out[#out + 1] = fields.d
+  end
+end
+return out
 `;

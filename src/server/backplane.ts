@@ -26,7 +26,18 @@ import type { PresenceEntry } from "./registry.ts";
 export type BackplaneMessage =
   | { kind: "broadcast"; data: string | Uint8Array }
   | { kind: "user"; user: string; data: string | Uint8Array }
-  | { kind: "room"; room: string; data: string | Uint8Array; position?: Position };
+  | {
+    kind: "room";
+    room: string;
+    data: string | Uint8Array;
+    /** Its position in the room's stream (rooms with history). */
+    position?: Position;
+    /**
+     * Only on this process's own publication to a room with history, given
+     * back by the backplane: the `ref` the hub passed to `history.append`.
+     */
+    ref?: number;
+  };
 
 /**
  * A topic a process listens to while it has a local connection concerned:
@@ -110,15 +121,18 @@ export interface Backplane {
   readonly status: BackplaneStatus;
   /**
    * Streams kept in the bus, so that any process can serve a recovery. When
-   * present, the hub keeps room history there (with the `history` option),
-   * and its `append` both stores a publication and publishes it, with its
-   * position, to the other processes (the hub does not `publish` it too).
-   * Without it, a hub with a backplane cannot keep history.
+   * present, the hub keeps room history there (with the `history` option).
+   * Its `append` stores a publication and publishes it with its position
+   * to every process subscribed to the room, this one included (the hub
+   * does not `publish` it too): it reaches this process's host through
+   * `deliver` with the `ref` the hub gave `append`, so that every process
+   * delivers a room's publications in the stream's order, the publisher's
+   * own among them. Without it, a hub with a backplane cannot keep history.
    */
   readonly history?: HistoryStore;
   /** Called once by the hub that uses it, when the hub is created. */
   start(host: BackplaneHost): void;
-  /** Publishes a message to the other processes (never back to this one). */
+  /** Publishes a message to the other processes (never back to this one; see `history`). */
   publish(message: BackplaneMessage): void;
   /** This process has its first local connection concerned by `topic`. */
   subscribe(topic: BackplaneTopic): void;

@@ -31,6 +31,40 @@ export interface HistoryOptions {
   size: number;
   /** How long each publication is kept, in milliseconds. */
   ttl: number;
+  /**
+   * How long the room's position (its epoch and last offset) is remembered
+   * after its last publication, in milliseconds; at least `ttl`. A client
+   * that comes back within it having missed nothing is told it recovered,
+   * even when every publication has expired; past it the room starts a new
+   * stream (a new epoch). Default: 24 hours, or `ttl` if longer.
+   */
+  positionTtl?: number;
+}
+
+/** The default {@linkcode HistoryOptions.positionTtl}: a day. */
+export const DEFAULT_POSITION_TTL = 24 * 60 * 60 * 1000;
+
+/**
+ * What {@linkcode HistoryStore.append} is given: the room's history options,
+ * and, when the store is a backplane's, a reference for the publication.
+ *
+ * @example
+ * ```ts
+ * import { type AppendOptions, MemoryHistory } from "@wshub/hub";
+ *
+ * const options: AppendOptions = { size: 100, ttl: 60_000, ref: 1 };
+ * const position = new MemoryHistory().append("news", "hello", options);
+ * console.log(position.offset); // 1
+ * ```
+ */
+export interface AppendOptions extends HistoryOptions {
+  /**
+   * Set by the hub when the store is a backplane's: the backplane gives it
+   * back on this process's own copy of the publication
+   * (`BackplaneMessage.ref`), so that the hub can deliver it in the
+   * stream's order. A store in this process ignores it.
+   */
+  ref?: number;
 }
 
 /**
@@ -112,7 +146,7 @@ export interface HistoryStore {
   append(
     room: string,
     data: string | Uint8Array,
-    options: HistoryOptions,
+    options: AppendOptions,
   ): Position | Promise<Position>;
   /** Reads the room's stream. */
   read(room: string, options: ReadOptions): HistoryPage | Promise<HistoryPage>;
@@ -130,16 +164,27 @@ interface Stream {
   offset: number;
   /** The newest publications, oldest first, at most `size`. */
   entries: Entry[];
-  /** When the last publication expires: past it, the stream is gone. */
+  /** When the position is forgotten (`positionTtl` after the last publication). */
   expires: number;
 }
 
 /**
  * Streams kept in this process: each room's last `size` publications for
- * `ttl` ms, in a bounded array. A stream whose every publication has
- * expired is dropped (its next publication starts a new epoch), and every
- * epoch is new when the process starts: a client that recovers across a
- * restart is told it could not.
+ * `ttl` ms, in a bounded array, and its position for `positionTtl` after
+ * the last publication (then the stream is dropped, and the next
+ * publication starts a new epoch). Every epoch is new when the process
+ * starts: a client that recovers across a restart is told it could not.
+ *
+ * @example
+ * ```ts
+ * import { MemoryHistory } from "@wshub/hub";
+ *
+ * const history = new MemoryHistory();
+ * const first = history.append("news", "one", { size: 10, ttl: 60_000 });
+ * history.append("news", "two", { size: 10, ttl: 60_000 });
+ * const page = history.read("news", { since: first });
+ * console.log(page.publications); // [{ offset: 2, data: "two" }]
+ * ```
  */
 export class MemoryHistory implements HistoryStore {
   readonly #streams = new Map<string, Stream>();
@@ -155,7 +200,8 @@ export class MemoryHistory implements HistoryStore {
     return this.#streams.size;
   }
 
-  append(room: string, data: string | Uint8Array, options: HistoryOptions): Position {
+  /** Appends a publication; returns its position. */
+  append(room: string, data: string | Uint8Array, options: AppendOptions): Position {
     const now = this.#clock();
     let stream = this.#live(room, now);
     if (stream === undefined) {
@@ -164,13 +210,14 @@ export class MemoryHistory implements HistoryStore {
     }
     const offset = ++stream.offset;
     stream.entries.push({ offset, data, expires: now + options.ttl });
-    stream.expires = now + options.ttl;
-    if (stream.entries.length > options.size) {
-      stream.entries.splice(0, stream.entries.length - options.size);
-    }
+    stream.expires = now + positionTtl(options);
+    const expired = stream.entries.findIndex((entry) => entry.expires > now);
+    const drop = Math.max(stream.entries.length - options.size, expired);
+    if (drop > 0) stream.entries.splice(0, drop);
     return { offset, epoch: stream.epoch };
   }
 
+  /** Reads a room's stream (see {@linkcode ReadOptions}). */
   read(room: string, options: ReadOptions = {}): HistoryPage {
     const now = this.#clock();
     const stream = this.#live(room, now);
@@ -192,11 +239,16 @@ export class MemoryHistory implements HistoryStore {
     };
   }
 
-  /** Drops every stream whose publications have all expired. */
+  /** Drops expired publications, and streams whose position has expired. */
   prune(): void {
     const now = this.#clock();
     for (const [room, stream] of this.#streams) {
-      if (stream.expires <= now) this.#streams.delete(room);
+      if (stream.expires <= now) {
+        this.#streams.delete(room);
+        continue;
+      }
+      const expired = stream.entries.findIndex((entry) => entry.expires > now);
+      stream.entries.splice(0, expired < 0 ? stream.entries.length : expired);
     }
   }
 
@@ -209,6 +261,11 @@ export class MemoryHistory implements HistoryStore {
     }
     return stream;
   }
+}
+
+/** How long a stream's position is kept: `positionTtl`, its default, and never less than `ttl`. */
+export function positionTtl(options: HistoryOptions): number {
+  return Math.max(options.positionTtl ?? DEFAULT_POSITION_TTL, options.ttl);
 }
 
 /** A new epoch: 8 random bytes in hex. */

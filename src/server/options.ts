@@ -122,10 +122,11 @@ export interface HubOptions<T = unknown, In = string | Uint8Array> {
   /**
    * Which rooms keep their recent publications, so that a framed client
    * that reconnects is sent what it missed: `{ size, ttl }` for every room
-   * (its last `size` publications, each for `ttl` ms), or a function that
-   * chooses per room (`undefined`: none). Kept in this process, or in the
-   * backplane's bus when it keeps history (`RedisBackplane` does). Default:
-   * none (nothing is stored).
+   * (its last `size` publications, each for `ttl` ms, and its position for
+   * `positionTtl`, default a day), or a function that chooses per room
+   * (`undefined`: none). Kept in this process, or in the backplane's bus
+   * when it keeps history (`RedisBackplane` does). Default: none (nothing
+   * is stored).
    */
   history?: HistoryOptions | ((room: string) => HistoryOptions | undefined);
   /**
@@ -515,5 +516,16 @@ function checkHistory(option: HistoryOptions): HistoryOptions {
       `Invalid hub option history.ttl: ${option.ttl}; expected a number of ms above 0`,
     );
   }
-  return { size: option.size, ttl: option.ttl };
+  const positionTtl = option.positionTtl;
+  if (
+    positionTtl !== undefined &&
+    (typeof positionTtl !== "number" || !Number.isFinite(positionTtl) || positionTtl <= 0)
+  ) {
+    throw new RangeError(
+      `Invalid hub option history.positionTtl: ${positionTtl}; expected a number of ms above 0`,
+    );
+  }
+  return positionTtl === undefined
+    ? { size: option.size, ttl: option.ttl }
+    : { size: option.size, ttl: option.ttl, positionTtl };
 }

@@ -72,14 +72,11 @@ export interface RoomsHost {
     since: Position | undefined,
     page: HistoryPage | undefined,
   ): void;
-  /** An async history append finished (`undefined`: it failed): queue the delivery. */
-  positioned(
-    room: string,
-    message: Payload,
-    position: Position | undefined,
-    except: Connection | undefined,
-    done: (count: number) => void,
-  ): void;
+  /**
+   * An append to the backplane's store failed (the publication was neither
+   * stored nor sent): queue its local delivery, without a position.
+   */
+  appendFailed(ref: number): void;
   /**
    * An async `authorizeJoin` settled: queue its verdict (`true`, `false`, or
    * what it threw), to be applied by the scheduler like everything else.
@@ -95,6 +92,14 @@ export interface RoomsHost {
   reportError(error: Error, connection: Connection | undefined): void;
 }
 
+/** A publication of this process waiting for its copy from the backplane. */
+interface OwnPublication {
+  room: string;
+  message: Payload;
+  except: Connection | undefined;
+  done: (count: number) => void;
+}
+
 /** Joins, leaves, publishes and presence, on top of the registry. */
 export class Rooms {
   readonly #registry: Registry;
@@ -107,6 +112,13 @@ export class Rooms {
   readonly #recovering = new Map<Connection, Map<string, { payload: Payload; offset: number }[]>>();
   /** The epoch last sent to the members of each room with history and members here. */
   readonly #epochs = new Map<string, string>();
+  /**
+   * This process's publications to rooms whose stream the backplane keeps,
+   * by `ref`, until their copy comes back through the backplane (then they
+   * are delivered here, in the stream's order) or the append fails.
+   */
+  readonly #own = new Map<number, OwnPublication>();
+  #nextRef = 0;
 
   constructor(registry: Registry, options: RoomsOptions, host: RoomsHost) {
     this.#registry = registry;
@@ -311,8 +323,10 @@ export class Rooms {
   /**
    * Queues `message` for every member of `room` but `except`, encoded once
    * for all of them, and calls `done` with how many it was queued for. A
-   * room with history first gets the publication its position (at once from
-   * memory; through `positioned` when the store is a backplane's).
+   * room with history first gets the publication its position: at once from
+   * this process's store; from a backplane's store, the publication is
+   * delivered here when its copy comes back (`deliverRemote`), so that
+   * every process delivers the room's publications in the stream's order.
    */
   publish(
     room: string,
@@ -322,17 +336,53 @@ export class Rooms {
   ): void {
     const history = this.#options.history(room);
     if (history === undefined) return done(this.deliver(room, message, undefined, except));
-    let position: Position | Promise<Position>;
-    try {
-      position = this.#options.store.append(room, message.plain, history);
-    } catch {
-      return done(this.deliver(room, message, undefined, except));
+    const store = this.#options.store;
+    if (this.#options.backplane?.history !== store) {
+      let position: Position | Promise<Position>;
+      try {
+        position = store.append(room, message.plain, history);
+      } catch {
+        position = Promise.reject();
+      }
+      // This process's store answers at once; anything else is not one (see Backplane.history).
+      if (position instanceof Promise) return done(this.deliver(room, message, undefined, except));
+      return done(this.deliver(room, message, position, except));
     }
-    if (!(position instanceof Promise)) return done(this.deliver(room, message, position, except));
-    position.then(
-      (at) => this.#host.positioned(room, message, at, except, done),
-      () => this.#host.positioned(room, message, undefined, except, done),
-    );
+    const ref = ++this.#nextRef;
+    this.#own.set(ref, { room, message, except, done });
+    let appended: Position | Promise<Position>;
+    try {
+      appended = store.append(room, message.plain, { ...history, ref });
+    } catch {
+      return this.appendFailed(ref);
+    }
+    if (appended instanceof Promise) appended.catch(() => this.#host.appendFailed(ref));
+  }
+
+  /** An append to the backplane's store failed: deliver here, without a position. */
+  appendFailed(ref: number): void {
+    const own = this.#own.get(ref);
+    if (own === undefined) return;
+    this.#own.delete(ref);
+    own.done(this.deliver(own.room, own.message, undefined, own.except));
+  }
+
+  /**
+   * A room message from the backplane: another process's, or this one's
+   * own coming back (with its `ref`), which is delivered now with its
+   * `except` and settles its `publish`.
+   */
+  deliverRemote(room: string, message: Payload, position?: Position, ref?: number): void {
+    const own = ref === undefined ? undefined : this.#own.get(ref);
+    if (own === undefined) return void this.deliver(room, message, position, undefined);
+    this.#own.delete(ref!);
+    own.done(this.deliver(own.room, own.message, position, own.except));
+  }
+
+  /** The hub stops: publications still waiting for their copy settle with 0. */
+  stopped(): void {
+    for (const own of this.#own.values()) own.done(0);
+    this.#own.clear();
   }
 
   /**
@@ -362,13 +412,27 @@ export class Rooms {
     const payload = roomPayload(room, message, position === undefined ? "" : String(offset));
     let count = 0;
     for (const connection of members) {
-      if (connection === except) continue;
+      if (connection === except) {
+        // A framed member left out still counts the offset: told it, it sees no gap to repair.
+        if (position !== undefined && connection.framed) this.#skip(connection, room, position);
+        continue;
+      }
       const waiting = this.#recovering.get(connection)?.get(room);
       if (waiting !== undefined) waiting.push({ payload, offset });
       else this.#host.deliver(connection, payload);
       count++;
     }
     return count;
+  }
+
+  /** Tells a framed member the publication at `position` is not for it (`J` with no id). */
+  #skip(connection: Connection, room: string, position: Position): void {
+    const notice = framedOnly(
+      encodeJoined({ room, epoch: position.epoch, offset: position.offset }),
+    );
+    const waiting = this.#recovering.get(connection)?.get(room);
+    if (waiting !== undefined) waiting.push({ payload: notice, offset: position.offset });
+    else this.#host.deliver(connection, notice);
   }
 
   #left(connection: Connection, change: RoomLeave): void {

@@ -87,14 +87,7 @@ export type HubEvent =
     since: Position | undefined;
     page: HistoryPage | undefined;
   }
-  | {
-    type: "positioned";
-    room: string;
-    payload: Payload;
-    position: Position | undefined;
-    except: Connection | undefined;
-    done: (count: number) => void;
-  }
+  | { type: "appendFailed"; ref: number }
   | {
     type: "leave";
     connection: Connection;
@@ -236,9 +229,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
         this.push({ type: "joinDecided", connection, room, id, verdict, since }),
       read: (connection, room, id, since, page) =>
         this.push({ type: "historyRead", connection, room, id, since, page }),
-      positioned: (room, payload, position, except, done) => {
-        if (!this.push({ type: "positioned", room, payload, position, except, done })) done(0);
-      },
+      appendFailed: (ref) => void this.push({ type: "appendFailed", ref }),
       reportError: (error, connection) => this.reportError(error, connection),
     });
     this.#shutdown = new Shutdown(this.#closer, {
@@ -457,8 +448,8 @@ export class Scheduler implements ConnectionHost, ReaderHost {
       case "historyRead":
         this.#rooms.welcomed(event.connection, event.room, event.id, event.since, event.page);
         return;
-      case "positioned":
-        event.done(this.#rooms.deliver(event.room, event.payload, event.position, event.except));
+      case "appendFailed":
+        this.#rooms.appendFailed(event.ref);
         return;
       case "leave": {
         const left = this.registry.has(event.connection) &&
@@ -479,7 +470,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
         const payload = new Payload(message.data);
         if (message.kind === "broadcast") this.#broadcast(payload);
         else if (message.kind === "user") this.#toUser(message.user, payload);
-        else this.#rooms.deliver(message.room, payload, message.position, undefined);
+        else this.#rooms.deliverRemote(message.room, payload, message.position, message.ref);
         return;
       }
       case "remotePresence":
@@ -615,6 +606,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
     for (const connection of this.registry.connections()) {
       this.#unregister(connection, CloseCode.GoingAway, "server shutting down", true);
     }
+    this.#rooms.stopped();
     // Past the drain: what is still queued is dropped, and the close goes out.
     this.#delivery.stop();
     this.#heartbeat.stop();

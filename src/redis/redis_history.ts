@@ -1,0 +1,219 @@
+/**
+ * Room history kept in Redis, for `RedisBackplane`: each room's stream is a
+ * Redis stream plus a position hash (see scripts.ts), so that any process
+ * can serve a client's recovery, whichever process it was connected to.
+ *
+ * One Lua script stores a publication and publishes it on the room's
+ * channel, with its position, to every process — the publisher included.
+ * Every process delivers a room's publications as they come off the
+ * channel, so all of them deliver in the stream's order. The publisher's
+ * own copy is matched to its `publish` by the `ref` the hub gave: it
+ * arrives before or after the script's reply, or — when the process was
+ * not yet (or no longer) subscribed to the room — never, and then the
+ * reply delivers it instead, once.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import type { BackplaneHost, BackplaneMessage } from "../server/backplane.ts";
+import type {
+  AppendOptions,
+  HistoryPage,
+  HistoryStore,
+  Position,
+  Publication,
+  ReadOptions,
+} from "../server/history.ts";
+import { newEpoch, positionTtl } from "../server/history.ts";
+import { encodeAppendHeader } from "./envelope.ts";
+
+/** What the history needs from its backplane. */
+export interface HistoryLink {
+  /** The process's id (the envelopes' origin). */
+  readonly node: string;
+  /** Runs the append script; resolves with `[offset, epoch]`. */
+  append(
+    keys: [position: string, stream: string, channel: string],
+    args: string[],
+    payload: Buffer,
+  ): Promise<[number, string]>;
+  /** Runs the read script; resolves with its flat reply, every item as bytes. */
+  read(keys: [position: string, stream: string], args: string[]): Promise<Buffer[]>;
+  /** The key or channel name for its parts (prefixed). */
+  name(...parts: string[]): string;
+  /**
+   * Whether the subscription to `channel` is known to be in effect in Redis
+   * (`confirmed`: a copy published from now on will come), asked but not
+   * known to be (`pending`: it may come), or not wanted (`none`).
+   */
+  subscription(channel: string): "confirmed" | "pending" | "none";
+  /** The subscriber connection's generation: it changes whenever that connection is lost. */
+  generation(): number;
+  /** The hub, once started. */
+  host(): BackplaneHost | undefined;
+}
+
+/** What the link rejects with while Redis is not connected (already reported by the status). */
+export class RedisDownError extends Error {
+  constructor() {
+    super("Redis is not connected; the backplane reconnects by itself");
+    this.name = "RedisDownError";
+  }
+}
+
+/** Own publications delivered without waiting for their copy are remembered this long. */
+const FORGET_AFTER_MS = 60_000;
+
+const decoder = new TextDecoder();
+
+/** Room streams in Redis, with the publisher's own copies delivered once, in order. */
+export class RedisHistory implements HistoryStore {
+  readonly #link: HistoryLink;
+  /** Own publications whose reply came, and whose copy is on its way: ref → message. */
+  readonly #awaiting = new Map<number, Extract<BackplaneMessage, { kind: "room" }>>();
+  /** Own copies that came before their reply: ref → position, and when. */
+  readonly #early = new Map<number, { position: Position | undefined; at: number }>();
+  /** Own publications delivered without their copy: a copy that comes later is dropped. */
+  readonly #delivered = new Map<number, number>();
+  /** Appends and reads done, and failed. */
+  appends = 0;
+  reads = 0;
+  failures = 0;
+
+  constructor(link: HistoryLink) {
+    this.#link = link;
+  }
+
+  /**
+   * Stores the publication and publishes it to every process subscribed to
+   * the room. Rejects when Redis did not take it (then no process got it).
+   */
+  async append(room: string, data: string | Uint8Array, options: AppendOptions): Promise<Position> {
+    const link = this.#link;
+    const ref = options.ref;
+    const channel = link.name("r", room);
+    const subscription = link.subscription(channel);
+    const generation = link.generation();
+    const payload = typeof data === "string" ? Buffer.from(data) : asBuffer(data);
+    let position: Position;
+    try {
+      const [offset, epoch] = await link.append(
+        [link.name("hm", room), link.name("h", room), channel],
+        [
+          String(options.size),
+          String(Math.ceil(options.ttl)),
+          String(Math.ceil(positionTtl(options))),
+          newEpoch(),
+          encodeAppendHeader(link.node, room, data, ref),
+          typeof data === "string" ? "1" : "0",
+        ],
+        payload,
+      );
+      position = { offset, epoch };
+      this.appends++;
+    } catch (error) {
+      const early = ref === undefined ? undefined : this.#early.get(ref);
+      if (early?.position !== undefined) {
+        // Its copy came back: it was stored and published; only the reply was lost.
+        this.#early.delete(ref!);
+        return early.position;
+      }
+      this.failures++;
+      if (!(error instanceof RedisDownError)) {
+        link.host()?.logger.warn("wshub: could not store a publication in Redis", { room, error });
+      }
+      throw error;
+    }
+    if (ref === undefined || this.#early.delete(ref)) return position;
+    const message = { kind: "room" as const, room, data, position, ref };
+    if (subscription === "confirmed" && generation === link.generation()) {
+      this.#awaiting.set(ref, message);
+      return position;
+    }
+    // Not subscribed (yet, or any more): its copy may never come. Deliver it now, once.
+    if (subscription === "pending") this.#delivered.set(ref, performance.now());
+    link.host()?.deliver(message);
+    return position;
+  }
+
+  /** Reads a room's stream (see {@linkcode ReadOptions}). */
+  async read(room: string, options: ReadOptions): Promise<HistoryPage> {
+    const link = this.#link;
+    const since = options.since;
+    let reply: Buffer[];
+    try {
+      reply = await link.read(
+        [link.name("hm", room), link.name("h", room)],
+        [
+          since === undefined ? "" : String(since.offset),
+          since?.epoch ?? "",
+          options.limit === undefined ? "" : String(options.limit),
+        ],
+      );
+      this.reads++;
+    } catch (error) {
+      this.failures++;
+      if (!(error instanceof RedisDownError)) {
+        link.host()?.logger.warn("wshub: could not read a room's history from Redis", {
+          room,
+          error,
+        });
+      }
+      throw error;
+    }
+    const publications: Publication[] = [];
+    for (let i = 2; i + 2 < reply.length; i += 3) {
+      const data = reply[i + 1].toString() === "1"
+        ? decoder.decode(reply[i + 2])
+        : new Uint8Array(reply[i + 2]);
+      publications.push({ offset: Number(reply[i].toString()), data });
+    }
+    return { epoch: reply[0].toString(), offset: Number(reply[1].toString()), publications };
+  }
+
+  /**
+   * This process's own publication came back on the room's channel: hand it
+   * to the hub, unless it was already delivered without it.
+   */
+  heardOwn(message: Extract<BackplaneMessage, { kind: "room" }>): void {
+    const ref = message.ref;
+    if (ref === undefined) return;
+    if (this.#delivered.delete(ref)) return;
+    const awaited = this.#awaiting.get(ref);
+    if (awaited !== undefined) this.#awaiting.delete(ref);
+    else this.#early.set(ref, { position: message.position, at: performance.now() });
+    this.#link.host()?.deliver(message);
+  }
+
+  /**
+   * The subscription to `channel` ended (the room has no member here), or
+   * the subscriber connection was lost (`channel` undefined): copies still
+   * awaited will not come; deliver them now.
+   */
+  unsubscribed(channel?: string): void {
+    for (const [ref, message] of this.#awaiting) {
+      if (channel !== undefined && this.#link.name("r", message.room) !== channel) continue;
+      this.#awaiting.delete(ref);
+      this.#delivered.set(ref, performance.now());
+      this.#link.host()?.deliver(message);
+    }
+  }
+
+  /** Forgets what is kept for copies that can no longer come. */
+  prune(): void {
+    const before = performance.now() - FORGET_AFTER_MS;
+    for (const [ref, at] of this.#delivered) if (at < before) this.#delivered.delete(ref);
+    for (const [ref, early] of this.#early) if (early.at < before) this.#early.delete(ref);
+  }
+
+  /** How many own publications are kept for their copy (a test's leak check). */
+  get pending(): number {
+    return this.#awaiting.size + this.#early.size + this.#delivered.size;
+  }
+}
+
+/** A Buffer view of bytes, without copying. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}

@@ -1,0 +1,137 @@
+// Helpers for the Redis backplane tests: hub processes of a cluster
+// (separate `deno run`s of tests/fixtures/cluster_node.ts) sharing one real
+// redis-server (tests/_redis.ts), driven over HTTP, and framed clients that
+// record what they get.
+
+import { connect, type HubClient, type MessageMeta } from "../src/client/mod.ts";
+import type { PresenceEvent } from "../mod.ts";
+import { until } from "./_helpers.ts";
+import { type RedisServer, skipReason, startRedis } from "./_redis.ts";
+
+const ignore = (await skipReason()) !== undefined;
+
+/** How a cluster node runs (see tests/fixtures/cluster_node.ts). */
+export interface HubNodeOptions {
+  /** RedisBackplane's presenceTtl (default 1500 ms here). */
+  presenceTtl?: number;
+  /** The port (default: any free one). */
+  port?: number;
+  /** Room history for every room, kept in Redis. */
+  history?: { size: number; ttl: number };
+  /** Listen with SO_REUSEPORT, to share a port with other nodes. */
+  reusePort?: boolean;
+}
+
+/** One hub process of the cluster, driven over HTTP. */
+export class HubNode {
+  readonly #child: Deno.ChildProcess;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  /** The port its clients connect to (shared with other nodes with `reusePort`). */
+  readonly port: number;
+  /** The port of its control routes: its own. */
+  readonly control: number;
+  readonly id: string;
+  #alive = true;
+
+  private constructor(child: Deno.ChildProcess, port: number, control: number, id: string) {
+    this.#child = child;
+    this.#writer = child.stdin.getWriter();
+    this.port = port;
+    this.control = control;
+    this.id = id;
+    void child.status.then(() => this.#alive = false);
+  }
+
+  static async start(redis: string, options: HubNodeOptions = {}): Promise<HubNode> {
+    const script = new URL("./fixtures/cluster_node.ts", import.meta.url).pathname;
+    const config = { redis, presenceTtl: 1500, ...options };
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--quiet", "--unstable-net", script, JSON.stringify(config)],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let line = "";
+    while (!line.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("the node ended before listening");
+      line += value;
+    }
+    reader.releaseLock();
+    void child.stdout.cancel().catch(() => {});
+    const { port: listening, control, node } = JSON.parse(line.slice(0, line.indexOf("\n")));
+    return new HubNode(child, listening, control, node);
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}/ws`;
+  }
+
+  get alive(): boolean {
+    return this.#alive;
+  }
+
+  async call<R = unknown>(path: string, body?: string): Promise<R> {
+    const response = await fetch(`http://127.0.0.1:${this.control}${path}`, {
+      method: body === undefined ? "GET" : "POST",
+      body,
+    });
+    return await response.json() as R;
+  }
+
+  stats(): Promise<Record<string, unknown> & { backplane: string; connections: number }> {
+    return this.call("/stats");
+  }
+
+  /** Graceful: closing stdin makes the node close its hub (presence removed at once). */
+  async stop(): Promise<void> {
+    await this.#writer.close().catch(() => {});
+    const timer = setTimeout(() => this.kill(), 10_000);
+    await this.#child.status;
+    clearTimeout(timer);
+  }
+
+  /** kill -9: no goodbye. */
+  kill(): void {
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+
+  async reaped(): Promise<void> {
+    await this.#child.status;
+    await this.#writer.close().catch(() => {});
+  }
+}
+
+/** A framed client-module client that records messages with their room. */
+export function framed(url: string) {
+  const client: HubClient<string> = connect<string>(url, { decode: (text) => text });
+  const got: { text: string; room?: string }[] = [];
+  const presence: PresenceEvent[] = [];
+  client.on("message", (text, meta: MessageMeta) => got.push({ text, room: meta.room }));
+  client.on("presence", (event) => presence.push(event));
+  return { client, got, presence };
+}
+
+export async function cluster(count: number, options: HubNodeOptions = {}) {
+  const redis = await startRedis();
+  const nodes: HubNode[] = [];
+  for (let i = 0; i < count; i++) nodes.push(await HubNode.start(redis.url, options));
+  for (const node of nodes) {
+    await until(async () => (await node.stats()).backplane === "up", 5000, "the backplane");
+  }
+  return { redis, nodes };
+}
+
+export async function teardown(redis: RedisServer, nodes: HubNode[]): Promise<void> {
+  await Promise.all(nodes.map((node) => node.alive ? node.stop() : node.reaped()));
+  await redis.stop();
+}
+
+export function redisTest(name: string, fn: () => Promise<void>): void {
+  Deno.test({ name, ignore, fn });
+}

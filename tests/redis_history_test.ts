@@ -1,0 +1,240 @@
+// Room history kept in Redis (src/redis/redis_history.ts) with real hub
+// processes: publications from two processes get one order and consecutive
+// offsets everywhere; a client of a process killed with -9 reconnects to
+// another and recovers what it missed from Redis; a Redis that comes back
+// empty starts a new epoch and members are told. Skips only where
+// redis-server is absent (fails in CI).
+
+import assert from "node:assert/strict";
+import type { HistoryPage } from "../mod.ts";
+import { follower, TestClient, until } from "./_helpers.ts";
+import { RedisBackplane } from "../src/redis/mod.ts";
+import { startRedis } from "./_redis.ts";
+import { cluster, HubNode, redisTest, teardown } from "./_cluster.ts";
+
+const HISTORY = { size: 1000, ttl: 60_000 };
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+redisTest(
+  "publications from two processes: one order and consecutive offsets on both, the publisher's own included",
+  async () => {
+    const { redis, nodes } = await cluster(2, { history: HISTORY });
+    const [a, b] = nodes;
+    const fA = follower(`${a.url}?u=ann`);
+    const fB = follower(`${b.url}?u=ben`);
+    const plainB = await TestClient.open(`${b.url}?room=news`);
+    try {
+      await fA.client.join("news");
+      await fB.client.join("news");
+      // No settling delay: the first publications race the new subscriptions.
+      const publishFrom = async (node: HubNode, name: string) => {
+        for (let i = 0; i < 100; i++) await node.call("/publish?room=news", `${name}${i}`);
+      };
+      await Promise.all([publishFrom(a, "a"), publishFrom(b, "b")]);
+      await until(() => fA.seen.length >= 200 && fB.seen.length >= 200, 10_000, "200 each");
+      assert.deepEqual(fA.seen.map((s) => s.offset), range(1, 200), "a: each once, in order");
+      assert.deepEqual(fB.seen.map((s) => s.offset), range(1, 200), "b: each once, in order");
+      assert.deepEqual(fA.seen.map((s) => s.text), fB.seen.map((s) => s.text), "the same order");
+      const fromA = fA.seen.map((s) => s.text).filter((t) => t.startsWith("a"));
+      assert.deepEqual(fromA, range(0, 99).map((i) => `a${i}`), "a's own, in its order");
+      await until(() => plainB.messages.length >= 200, 5000, "the plain member's");
+      assert.deepEqual(plainB.messages, fB.seen.map((s) => s.text), "plain: no duplicate");
+
+      // except, across the echo: the left-out member counts the offset and asks for nothing.
+      const ids = await a.call<{ id: string; user: string }[]>("/ids");
+      const ann = ids.find((entry) => entry.user === "ann")!;
+      assert.equal(await a.call(`/publish?room=news&except=${ann.id}`, "not for ann"), 0);
+      await a.call("/publish?room=news", "for all");
+      await until(() => fA.seen.length === 201 && fB.seen.length === 202, 5000, "the last two");
+      assert.deepEqual(fA.seen.at(-1), { text: "for all", offset: 202 });
+      assert.deepEqual(fA.recoveries, [], "no gap was seen, so no repair was asked");
+
+      // Any process reads the stream.
+      const page = await b.call<HistoryPage>("/history?room=news");
+      assert.equal(page.offset, 202);
+      assert.equal(page.publications.length, 202);
+      assert.deepEqual(page.publications.slice(-2), [
+        { offset: 201, data: "not for ann" },
+        { offset: 202, data: "for all" },
+      ]);
+      for (const node of [a, b]) {
+        await until(
+          async () => (await node.stats()).historyPending === 0,
+          3000,
+          "no own publication kept waiting",
+        );
+      }
+    } finally {
+      await fA.client.close();
+      await fB.client.close();
+      await plainB.close();
+      await teardown(redis, nodes);
+    }
+  },
+);
+
+redisTest(
+  "a client of a process killed with -9 reconnects to another on the same port and recovers from Redis",
+  async () => {
+    const redis = await startRedis();
+    const first = await HubNode.start(redis.url, { history: HISTORY, reusePort: true });
+    const second = await HubNode.start(redis.url, {
+      history: HISTORY,
+      reusePort: true,
+      port: first.port,
+    });
+    const nodes = [first, second];
+    const f = follower(first.url, 300);
+    try {
+      for (const node of nodes) {
+        await until(async () => (await node.stats()).backplane === "up", 5000, "the backplanes");
+      }
+      await f.client.join("news");
+      const connected = await Promise.all(nodes.map((node) => node.stats()));
+      const victim = connected[0].connections === 1 ? first : second;
+      const survivor = victim === first ? second : first;
+      for (let i = 1; i <= 3; i++) await survivor.call("/publish?room=news", `before ${i}`);
+      await until(() => f.seen.length === 3, 5000, "the first three, through Redis");
+
+      victim.kill();
+      await victim.reaped();
+      // The client waits 300 ms before reconnecting: these five are published while it is away.
+      for (let i = 1; i <= 5; i++) await survivor.call("/publish?room=news", `missed ${i}`);
+      await until(() => f.recoveries.length === 1, 10_000, "the rejoin's verdict");
+      assert.deepEqual(f.recoveries[0], { room: "news", recovered: true });
+      await survivor.call("/publish?room=news", "after");
+      await until(() => f.seen.length === 9, 5000, "everything");
+      assert.deepEqual(f.seen.map((s) => s.offset), range(1, 9));
+      assert.deepEqual(f.seen.map((s) => s.text), [
+        "before 1",
+        "before 2",
+        "before 3",
+        "missed 1",
+        "missed 2",
+        "missed 3",
+        "missed 4",
+        "missed 5",
+        "after",
+      ]);
+      assert.equal((await survivor.stats()).connections, 1, "it is on the survivor now");
+    } finally {
+      await f.client.close();
+      await teardown(redis, nodes);
+    }
+  },
+);
+
+redisTest(
+  "Redis comes back empty: the room's stream starts again with a new epoch, and members are told",
+  async () => {
+    const { redis, nodes } = await cluster(2, { history: HISTORY });
+    const [a, b] = nodes;
+    const f = follower(a.url);
+    try {
+      const joined = await f.client.join("news");
+      await b.call("/publish?room=news", "old 1");
+      await b.call("/publish?room=news", "old 2");
+      await until(() => f.seen.length === 2, 5000, "the first two");
+      const before = await a.call<HistoryPage>("/history?room=news");
+      assert.equal(before.offset, 2);
+      assert.equal(joined.epoch, "", "the stream did not exist when it joined");
+
+      await redis.restart();
+      for (const node of nodes) {
+        await until(async () => (await node.stats()).backplane === "up", 10_000, "back up");
+      }
+      // Pub/sub keeps nothing: publish until a's resubscription is in effect.
+      let sent = 0;
+      await until(
+        async () => {
+          await b.call("/publish?room=news", `new ${++sent}`);
+          return f.seen.some((s) => s.text.startsWith("new"));
+        },
+        10_000,
+        "a publication in the new stream",
+      );
+      const after = await a.call<HistoryPage>("/history?room=news");
+      assert.notEqual(after.epoch, before.epoch, "a new epoch");
+      assert.equal(after.offset, sent, "offsets start again at 1");
+      assert.deepEqual(f.recoveries.at(-1), {
+        room: "news",
+        recovered: false,
+        reason: "epoch_changed",
+      });
+      const fresh = f.seen.filter((s) => s.text.startsWith("new"));
+      const firstOffset = fresh[0].offset!;
+      assert.deepEqual(
+        fresh.map((s) => s.offset),
+        range(firstOffset, firstOffset + fresh.length - 1),
+      );
+      assert.equal(fresh.at(-1)!.text, `new ${fresh.at(-1)!.offset}`, "offset n is the nth");
+    } finally {
+      await f.client.close();
+      await teardown(redis, nodes);
+    }
+  },
+);
+
+redisTest(
+  "RedisHistory: text and bytes round-trip; since, limit, a foreign epoch; size trims",
+  async () => {
+    const redis = await startRedis();
+    const backplane = new RedisBackplane({ url: redis.url });
+    const statuses: string[] = [];
+    backplane.start({
+      deliver() {},
+      presence() {},
+      status: (status) => void statuses.push(status),
+      logger: console,
+    });
+    try {
+      await until(() => backplane.status === "up", 5000, "connected");
+      const history = backplane.history;
+      const options = { size: 3, ttl: 60_000 };
+      const bytes = new Uint8Array([0, 10, 255, 13, 10]);
+      const first = await history.append("r", "é\nline", options);
+      await history.append("r", bytes, options);
+      await history.append("r", "three", options);
+      await history.append("r", "four", options);
+      assert.equal(first.offset, 1);
+      const page = await history.read("r", {});
+      assert.deepEqual(page, {
+        epoch: first.epoch,
+        offset: 4,
+        publications: [
+          { offset: 2, data: bytes },
+          { offset: 3, data: "three" },
+          { offset: 4, data: "four" },
+        ],
+      });
+      assert.deepEqual(
+        (await history.read("r", { since: { offset: 2, epoch: first.epoch } })).publications
+          .map((p) => p.offset),
+        [3, 4],
+      );
+      assert.deepEqual(
+        (await history.read("r", { since: { offset: 1, epoch: first.epoch }, limit: 1 }))
+          .publications.map((p) => p.offset),
+        [2],
+        "with since: the oldest after it",
+      );
+      assert.deepEqual(
+        (await history.read("r", { limit: 1 })).publications.map((p) => p.offset),
+        [4],
+        "without: the newest",
+      );
+      assert.deepEqual(
+        (await history.read("r", { since: { offset: 1, epoch: "other" } })).publications,
+        [],
+      );
+      assert.deepEqual(await history.read("none", {}), { epoch: "", offset: 0, publications: [] });
+      assert.equal(backplane.stats().historyPending, 0, "appends without a ref keep nothing");
+    } finally {
+      await backplane.close();
+      await redis.stop();
+    }
+  },
+);
