@@ -1,0 +1,232 @@
+/**
+ * What `deno task bench` runs: its flags (one parser), the servers and the scenarios.
+ *
+ * @module
+ */
+
+/** The flags of bench/run.ts. */
+export interface Flags {
+  /** One round, smaller scenarios, no microbenchmarks; writes bench/results/quick.json only. */
+  quick: boolean;
+  rounds: number;
+  /** Server ids to run (all when undefined). */
+  only?: string[];
+  /** Scenario ids to run (all when undefined). */
+  scenarios?: string[];
+  micro: boolean;
+  docs: boolean;
+  loadgen: "go" | "deno";
+  help: boolean;
+}
+
+/** The usage text of `deno task bench --help`. */
+export const USAGE = `deno task bench [flags]      (deno run -A bench/run.ts [flags])
+
+  --quick                one round of smaller scenarios; no microbenchmarks; writes
+                         bench/results/quick.json and prints the tables (docs/ untouched)
+  --rounds=N             interleaved rounds (3; 1 with --quick)
+  --only=raw,hub-plain   servers to run (raw, hub-plain, hub-framed, node-ws, socketio)
+  --scenarios=paced,…    scenarios to run (fanout1000, fanout100, paced, fanout5000, idle)
+  --no-micro             skip deno bench
+  --no-docs              do not write docs/benchmarks.md and docs/benchmarks.svg
+  --loadgen=go|deno      the load generator (go; deno: bench/loadgen.ts)
+  --help`;
+
+/**
+ * Parses `--name=value` and `--name` flags. Throws on an unknown flag or a bad value, with the
+ * usage text.
+ */
+export function parseFlags(args: readonly string[]): Flags {
+  const given = new Map<string, string | true>();
+  for (const a of args) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
+    if (!m) throw new Error(`unexpected argument ${a}\n\n${USAGE}`);
+    given.set(m[1], m[2] ?? true);
+  }
+  const known = [
+    "quick",
+    "rounds",
+    "only",
+    "scenarios",
+    "no-micro",
+    "no-docs",
+    "loadgen",
+    "help",
+  ];
+  for (const k of given.keys()) {
+    if (!known.includes(k)) throw new Error(`unknown flag --${k}\n\n${USAGE}`);
+  }
+  const text = (name: string): string | undefined => {
+    const v = given.get(name);
+    if (v === true) throw new Error(`--${name} needs a value (--${name}=…)\n\n${USAGE}`);
+    return v;
+  };
+  const bool = (name: string): boolean => {
+    const v = given.get(name);
+    if (v !== undefined && v !== true) throw new Error(`--${name} takes no value\n\n${USAGE}`);
+    return v === true;
+  };
+  const list = (name: string) => text(name)?.split(",").filter((s) => s !== "");
+  const quick = bool("quick");
+  const rounds = Number(text("rounds") ?? (quick ? 1 : 3));
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error("--rounds must be an integer ≥ 1");
+  const loadgen = text("loadgen") ?? "go";
+  if (loadgen !== "go" && loadgen !== "deno") throw new Error("--loadgen must be go or deno");
+  return {
+    quick,
+    rounds,
+    only: list("only"),
+    scenarios: list("scenarios"),
+    micro: !bool("no-micro") && !quick,
+    docs: !bool("no-docs") && !quick,
+    loadgen,
+    help: bool("help"),
+  };
+}
+
+/** One server under test. */
+export interface ServerSpec {
+  id: string;
+  label: string;
+  mode: "plain" | "framed" | "socketio";
+  /** The fan-out server: bench/raw_server.ts's contract. */
+  cmd: string[];
+}
+
+/** The servers, in the order of a round. */
+export const SERVERS: readonly ServerSpec[] = [
+  {
+    id: "raw",
+    label: "raw Deno",
+    cmd: ["deno", "run", "-A", "bench/raw_server.ts"],
+    mode: "plain",
+  },
+  {
+    id: "hub-plain",
+    label: "hub, plain clients",
+    cmd: ["deno", "run", "-A", "bench/fanout_server.ts"],
+    mode: "plain",
+  },
+  {
+    id: "hub-framed",
+    label: "hub, wshub.v1 clients",
+    cmd: ["deno", "run", "-A", "bench/fanout_server.ts"],
+    mode: "framed",
+  },
+  { id: "node-ws", label: "Node ws", cmd: ["node", "bench/node/ws_server.mjs"], mode: "plain" },
+  {
+    id: "socketio",
+    label: "Socket.IO",
+    cmd: ["node", "bench/node/socketio_server.mjs"],
+    mode: "socketio",
+  },
+];
+
+/** One load scenario. */
+export interface Scenario {
+  id: string;
+  title: string;
+  subs: number;
+  /** Messages the publisher sends. */
+  messages: number;
+  size: number;
+  /** Messages a second (paced); unpaced when absent. */
+  rate?: number;
+  /** Seconds to hold the connections open without sending (memory and idle CPU). */
+  idle?: number;
+  /** Seconds for the whole load run. */
+  timeLimit: number;
+}
+
+/** The scenarios of a full run, or of a `--quick` one. */
+export function scenarioList(quick: boolean): Scenario[] {
+  return quick
+    ? [
+      {
+        id: "fanout1000",
+        title: "N=1,000, 128 B, unpaced",
+        subs: 1000,
+        messages: 50,
+        size: 128,
+        timeLimit: 60,
+      },
+      {
+        id: "fanout100",
+        title: "N=100, 128 B, unpaced",
+        subs: 100,
+        messages: 500,
+        size: 128,
+        timeLimit: 60,
+      },
+      {
+        id: "paced",
+        title: "N=100, 128 B, 300 msg/s",
+        subs: 100,
+        messages: 300,
+        size: 128,
+        rate: 300,
+        timeLimit: 60,
+      },
+      {
+        id: "fanout5000",
+        title: "N=5,000, 128 B, unpaced",
+        subs: 5000,
+        messages: 10,
+        size: 128,
+        timeLimit: 60,
+      },
+      {
+        id: "idle",
+        title: "1,000 idle connections, 3 s",
+        subs: 1000,
+        messages: 0,
+        size: 128,
+        idle: 3,
+        timeLimit: 60,
+      },
+    ]
+    : [
+      {
+        id: "fanout1000",
+        title: "N=1,000, 128 B, unpaced",
+        subs: 1000,
+        messages: 200,
+        size: 128,
+        timeLimit: 90,
+      },
+      {
+        id: "fanout100",
+        title: "N=100, 128 B, unpaced",
+        subs: 100,
+        messages: 1000,
+        size: 128,
+        timeLimit: 90,
+      },
+      {
+        id: "paced",
+        title: "N=100, 128 B, 300 msg/s",
+        subs: 100,
+        messages: 3000,
+        size: 128,
+        rate: 300,
+        timeLimit: 90,
+      },
+      {
+        id: "fanout5000",
+        title: "N=5,000, 128 B, unpaced",
+        subs: 5000,
+        messages: 40,
+        size: 128,
+        timeLimit: 120,
+      },
+      {
+        id: "idle",
+        title: "10,000 idle connections, 10 s",
+        subs: 10000,
+        messages: 0,
+        size: 128,
+        idle: 10,
+        timeLimit: 120,
+      },
+    ];
+}

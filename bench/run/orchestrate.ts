@@ -1,0 +1,155 @@
+/**
+ * Running the servers and the load generator: one fresh server per run, pinned apart, rounds
+ * interleaved.
+ *
+ * @module
+ */
+
+import type { GoLoadgen } from "../loadgen_go.ts";
+import type { Scenario, ServerSpec } from "./config.ts";
+import { type Machine, nofileTarget, sh, sleep } from "./machine.ts";
+import { problem, type RunResult, type Runs } from "./stats.ts";
+
+/** What every run needs. */
+export interface Bench {
+  root: string;
+  machine: Machine;
+  /** The Go load generator, or undefined for bench/loadgen.ts. */
+  goLoadgen: GoLoadgen | undefined;
+}
+
+let nextPort = 9400 + Math.floor(Math.random() * 400);
+
+async function waitForPort(port: number, ms: number): Promise<boolean> {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    try {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port });
+      c.close();
+      return true;
+    } catch {
+      await sleep(50);
+    }
+  }
+  return false;
+}
+
+/**
+ * `cmd` run by bash on one CPU (when pinning), its open-file limit raised to the hard limit first
+ * (10,000 connections need more than the usual 1,024).
+ */
+function pinned(bench: Bench, cpu: number, cmd: string[]): string[] {
+  const quoted = cmd.map((c) => `'${c.replaceAll("'", "'\\''")}'`).join(" ");
+  const prefix = bench.machine.pinned ? `taskset -c ${cpu} ` : "";
+  const nofile = nofileTarget(bench.machine.nofile);
+  return ["bash", "-c", `ulimit -n ${nofile} 2>/dev/null; exec ${prefix}${quoted}`];
+}
+
+/** The load generator's command line for one run. */
+function loadgenCmd(bench: Bench, server: ServerSpec, sc: Scenario, port: number, pid: number) {
+  const go = bench.goLoadgen && server.mode !== "socketio" ? bench.goLoadgen : undefined;
+  return [
+    ...(go ? [go.binary] : ["deno", "run", "-A", "bench/loadgen.ts"]),
+    `--url=ws://127.0.0.1:${port}/ws`,
+    `--mode=${server.mode}`,
+    `--subs=${sc.subs}`,
+    `--messages=${sc.messages}`,
+    `--size=${sc.size}`,
+    `--rate=${sc.rate ?? 0}`,
+    `--server-pid=${pid}`,
+    `--time-limit=${sc.timeLimit}`,
+    ...(sc.idle ? [`--idle=${sc.idle}`] : []),
+  ];
+}
+
+/** One run: a fresh server, one load run against it, the server stopped. */
+export async function runOnce(bench: Bench, server: ServerSpec, sc: Scenario): Promise<RunResult> {
+  const port = nextPort++;
+  const cmd = pinned(bench, 0, [...server.cmd, `--port=${port}`]);
+  const child = new Deno.Command(cmd[0], {
+    args: cmd.slice(1),
+    cwd: bench.root,
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let serverErr = "";
+  (async () => {
+    for (;;) {
+      const { value, done } = await stderr.read();
+      if (done) break;
+      if (serverErr.length < 4000) serverErr += value;
+    }
+  })();
+  try {
+    if (!await waitForPort(port, 15_000)) {
+      return { ok: false, error: `server did not listen: ${serverErr}` };
+    }
+    await sleep(200);
+    const r = await sh(
+      pinned(bench, 1, loadgenCmd(bench, server, sc, port, child.pid)),
+      bench.root,
+    );
+    const line = r.out.trim().split("\n").pop() ?? "";
+    try {
+      return JSON.parse(line);
+    } catch {
+      return { ok: false, error: `loadgen output: ${line.slice(0, 300)} ${r.err.slice(0, 1000)}` };
+    }
+  } finally {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* gone */ }
+    const exited = await Promise.race([
+      child.status.then(() => true),
+      sleep(3000).then(() => false),
+    ]);
+    if (!exited) {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+      await child.status;
+    }
+  }
+}
+
+/** A line of progress on stderr for one run. */
+function describe(r: RunResult): string {
+  if (!("deliveriesPerSec" in r)) return `NOT OK ${problem(r)}`;
+  const head = r.ok ? "ok" : `NOT OK ${problem(r)}`;
+  if (r.idle) {
+    return `${head} ${r.idle.rssKiBPerConn} KiB/conn, idle CPU ${r.idle.serverCpuPct} %, open ${r.idle.stillOpen}`;
+  }
+  return `${head} ${r.deliveriesPerSec} del/s, p99 ${r.latencyMs.p99} ms, lost ${r.lost}, ` +
+    `server ${r.server?.usPerDelivery} µs/del, loadgen ${r.loadgen.cpuPct} %, other ${r.otherCpuPct} %`;
+}
+
+/**
+ * Every scenario, every round, every server. Rounds alternate their order (A B C,
+ * then C B A, …): a machine that speeds up or slows down during a round then favours no server
+ * systematically.
+ */
+export async function runAll(
+  bench: Bench,
+  servers: readonly ServerSpec[],
+  scenarios: readonly Scenario[],
+  rounds: number,
+): Promise<Runs> {
+  const runs: Runs = {};
+  const t0 = performance.now();
+  for (const sc of scenarios) {
+    runs[sc.id] = {};
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? servers : [...servers].reverse();
+      for (const server of order) {
+        const r = await runOnce(bench, server, sc);
+        (runs[sc.id][server.id] ??= []).push(r);
+        console.error(
+          `[${((performance.now() - t0) / 1000).toFixed(0)} s] ${sc.id} round ${round + 1} ` +
+            `${server.id}: ${describe(r)}`,
+        );
+      }
+    }
+  }
+  return runs;
+}
