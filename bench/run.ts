@@ -4,14 +4,15 @@
  *
  * `deno task bench --help` lists the flags (bench/run/config.ts). The main ones:
  *
- * - `--quick`: one round of smaller scenarios, no microbenchmarks; writes
+ * - `--quick`: one round of short, smaller scenarios, no microbenchmarks; writes
  *   bench/results/quick.json and prints the tables
  * - `--rounds=N` (3), `--only=raw,hub-plain,…` servers, `--scenarios=fanout1000,paced,…`
  * - `--no-micro`, `--no-docs`, `--loadgen=go|deno`
  *
  * Servers start fresh for every run and are pinned to CPU 0, the load generator to CPU 1
  * (`taskset`), when there are at least two CPUs and `taskset` exists. Runs are interleaved: every
- * server once per round, for each scenario.
+ * server once per round, for each scenario. Unpaced runs with the Go load generator last a fixed
+ * time (`--duration`, with a warm-up and a window of messages in flight), not a message count.
  *
  * Modules: bench/run/config.ts (flags, servers, scenarios), machine.ts (the machine, commands),
  * orchestrate.ts (runs, rounds), stats.ts (medians, paired ratios), report.ts

@@ -6,7 +6,7 @@
 
 /** The flags of bench/run.ts. */
 export interface Flags {
-  /** One round, smaller scenarios, no microbenchmarks; writes bench/results/quick.json only. */
+  /** One round, small and short scenarios, no microbenchmarks; writes bench/results/quick.json only. */
   quick: boolean;
   rounds: number;
   /** Server ids to run (all when undefined). */
@@ -22,14 +22,14 @@ export interface Flags {
 /** The usage text of `deno task bench --help`. */
 export const USAGE = `deno task bench [flags]      (deno run -A bench/run.ts [flags])
 
-  --quick                one round of smaller scenarios; no microbenchmarks; writes
+  --quick                one round of short, smaller scenarios; no microbenchmarks; writes
                          bench/results/quick.json and prints the tables (docs/ untouched)
   --rounds=N             interleaved rounds (3; 1 with --quick)
   --only=raw,hub-plain   servers to run (raw, hub-plain, hub-framed, node-ws, socketio)
   --scenarios=paced,…    scenarios to run (fanout1000, fanout100, paced, fanout5000, idle)
   --no-micro             skip deno bench
   --no-docs              do not write docs/benchmarks.md and docs/benchmarks.svg
-  --loadgen=go|deno      the load generator (go; deno: bench/loadgen.ts)
+  --loadgen=go|deno      the load generator (go; deno: bench/loadgen.ts, no --duration)
   --help`;
 
 /**
@@ -126,11 +126,23 @@ export const SERVERS: readonly ServerSpec[] = [
 export interface Scenario {
   id: string;
   title: string;
+  /** Subscribers. */
   subs: number;
-  /** Messages the publisher sends. */
-  messages: number;
   size: number;
-  /** Messages a second (paced); unpaced when absent. */
+  /**
+   * Unpaced runs with the Go load generator: seconds of sending, the first `warmup` of them not
+   * measured, at most `window` messages in flight per publisher (the load generator's default
+   * when absent: 256, and at most 100,000 deliveries outstanding in all).
+   */
+  duration?: number;
+  warmup?: number;
+  window?: number;
+  /**
+   * Messages per publisher: paced runs, and unpaced runs of bench/loadgen.ts (Socket.IO, or
+   * `--loadgen=deno`), which has no `--duration`; sized to last several seconds too.
+   */
+  messages: number;
+  /** Messages a second per publisher (paced). */
   rate?: number;
   /** Seconds to hold the connections open without sending (memory and idle CPU). */
   idle?: number;
@@ -140,93 +152,66 @@ export interface Scenario {
 
 /** The scenarios of a full run, or of a `--quick` one. */
 export function scenarioList(quick: boolean): Scenario[] {
-  return quick
-    ? [
-      {
-        id: "fanout1000",
-        title: "N=1,000, 128 B, unpaced",
-        subs: 1000,
-        messages: 50,
-        size: 128,
-        timeLimit: 60,
-      },
-      {
-        id: "fanout100",
-        title: "N=100, 128 B, unpaced",
-        subs: 100,
-        messages: 500,
-        size: 128,
-        timeLimit: 60,
-      },
-      {
-        id: "paced",
-        title: "N=100, 128 B, 300 msg/s",
-        subs: 100,
-        messages: 300,
-        size: 128,
-        rate: 300,
-        timeLimit: 60,
-      },
-      {
-        id: "fanout5000",
-        title: "N=5,000, 128 B, unpaced",
-        subs: 5000,
-        messages: 10,
-        size: 128,
-        timeLimit: 60,
-      },
-      {
+  // Unpaced runs last `duration` s with the Go load generator; the message counts are for
+  // bench/loadgen.ts, sized from the throughputs of earlier runs (60–90k deliveries/s) to last
+  // several seconds too.
+  const d = quick ? { duration: 2, warmup: 0.5 } : { duration: 6, warmup: 1 };
+  const limit = quick ? 60 : 120;
+  return [
+    {
+      id: "fanout1000",
+      title: "N=1,000, 128 B, unpaced",
+      subs: 1000,
+      size: 128,
+      ...d,
+      messages: quick ? 100 : 600,
+      timeLimit: limit,
+    },
+    {
+      id: "fanout100",
+      title: "N=100, 128 B, unpaced",
+      subs: 100,
+      size: 128,
+      ...d,
+      messages: quick ? 1000 : 4000,
+      timeLimit: limit,
+    },
+    {
+      id: "paced",
+      title: "N=100, 128 B, 300 msg/s",
+      subs: 100,
+      size: 128,
+      messages: quick ? 300 : 3000,
+      rate: 300,
+      timeLimit: limit,
+    },
+    {
+      id: "fanout5000",
+      title: "N=5,000, 128 B, unpaced",
+      subs: 5000,
+      size: 128,
+      ...d,
+      messages: quick ? 20 : 100,
+      timeLimit: limit,
+    },
+    quick
+      ? {
         id: "idle",
         title: "1,000 idle connections, 3 s",
         subs: 1000,
+        size: 128,
         messages: 0,
-        size: 128,
         idle: 3,
-        timeLimit: 60,
-      },
-    ]
-    : [
-      {
-        id: "fanout1000",
-        title: "N=1,000, 128 B, unpaced",
-        subs: 1000,
-        messages: 200,
-        size: 128,
-        timeLimit: 90,
-      },
-      {
-        id: "fanout100",
-        title: "N=100, 128 B, unpaced",
-        subs: 100,
-        messages: 1000,
-        size: 128,
-        timeLimit: 90,
-      },
-      {
-        id: "paced",
-        title: "N=100, 128 B, 300 msg/s",
-        subs: 100,
-        messages: 3000,
-        size: 128,
-        rate: 300,
-        timeLimit: 90,
-      },
-      {
-        id: "fanout5000",
-        title: "N=5,000, 128 B, unpaced",
-        subs: 5000,
-        messages: 40,
-        size: 128,
-        timeLimit: 120,
-      },
-      {
+        timeLimit: limit,
+      }
+      : {
         id: "idle",
         title: "10,000 idle connections, 10 s",
         subs: 10000,
-        messages: 0,
         size: 128,
+        messages: 0,
         idle: 10,
-        timeLimit: 120,
+        timeLimit: limit,
       },
-    ];
+  ];
 }

@@ -48,12 +48,19 @@ function pinned(bench: Bench, cpu: number, cmd: string[]): string[] {
 /** The load generator's command line for one run. */
 function loadgenCmd(bench: Bench, server: ServerSpec, sc: Scenario, port: number, pid: number) {
   const go = bench.goLoadgen && server.mode !== "socketio" ? bench.goLoadgen : undefined;
+  const unpacedDuration = go && sc.duration && !sc.rate && !sc.idle;
   return [
     ...(go ? [go.binary] : ["deno", "run", "-A", "bench/loadgen.ts"]),
     `--url=ws://127.0.0.1:${port}/ws`,
     `--mode=${server.mode}`,
     `--subs=${sc.subs}`,
-    `--messages=${sc.messages}`,
+    ...(unpacedDuration
+      ? [
+        `--duration=${sc.duration}`,
+        `--warmup=${sc.warmup ?? 0}`,
+        ...(sc.window ? [`--window=${sc.window}`] : []),
+      ]
+      : [`--messages=${sc.messages}`]),
     `--size=${sc.size}`,
     `--rate=${sc.rate ?? 0}`,
     `--server-pid=${pid}`,
@@ -121,7 +128,8 @@ function describe(r: RunResult): string {
     return `${head} ${r.idle.rssKiBPerConn} KiB/conn, idle CPU ${r.idle.serverCpuPct} %, open ${r.idle.stillOpen}`;
   }
   return `${head} ${r.deliveriesPerSec} del/s, p99 ${r.latencyMs.p99} ms, lost ${r.lost}, ` +
-    `server ${r.server?.usPerDelivery} µs/del, loadgen ${r.loadgen.cpuPct} %, other ${r.otherCpuPct} %`;
+    `server ${r.server?.usPerDelivery} µs/del, loadgen ${r.loadgen.cpuPct} %, other ${r.otherCpuPct} %, ` +
+    `${r.durationMs} ms`;
 }
 
 /**

@@ -46,12 +46,34 @@ const ratio = (x: number, base: number) =>
 const times = (x: number) => Number.isFinite(x) ? `${x.toFixed(2)}×` : "–";
 const count = (n: number) => n.toLocaleString("en-US");
 
-/** The sentence under a throughput scenario's title: what was sent, how. */
+/** The window of a scenario's Go runs (messages in flight per publisher), when they had one. */
+function windowOf(res: Results, sc: Scenario): number {
+  return median(
+    Object.values(res.runs[sc.id] ?? {}).flat().filter(isReport).map((r) => r.window ?? NaN),
+  );
+}
+
+/** The sentence under a throughput scenario's title: what was sent, how, how long. */
 function describe(res: Results, sc: Scenario): string {
-  return `${count(sc.subs)} subscribers + 1 publisher, ${
-    count(sc.messages)
-  } messages of ${sc.size} B` +
-    (sc.rate ? ` at ${sc.rate} msg/s` : ", unpaced") + `; median of ${res.rounds} runs.`;
+  const who = `${count(sc.subs)} subscribers + 1 publisher`;
+  if (sc.rate) {
+    return `${who}, ${count(sc.messages)} messages of ${sc.size} B at ${sc.rate} msg/s; ` +
+      `median of ${res.rounds} runs.`;
+  }
+  const w = windowOf(res, sc);
+  const go = res.loadgen.impl === "go" && sc.duration;
+  const byCount = res.servers.some((s) => s.mode === "socketio") || !go;
+  let how = go
+    ? `, messages of ${sc.size} B, unpaced for ${sc.duration} s, the first ${sc.warmup ?? 0} s ` +
+      "not measured" +
+      (Number.isFinite(w) ? `, at most ${fmt(w)} messages in flight per publisher` : "")
+    : `, ${count(sc.messages)} messages of ${sc.size} B, unpaced`;
+  if (go && byCount) {
+    how += ` (Socket.IO: ${
+      count(sc.messages)
+    } messages, since bench/loadgen.ts has no duration mode)`;
+  }
+  return `${who}${how}; median of ${res.rounds} runs.`;
 }
 
 /** The tables of docs/benchmarks.md (or of the console, with `--no-docs` or `--quick`). */
