@@ -1,12 +1,12 @@
 /**
- * `deno task bench`: the microbenchmarks, then the fan-out comparison, then
+ * `deno task bench`: the microbenchmarks, then the fan-out and rooms comparisons, then
  * docs/benchmarks.md (between its `results` markers) and docs/benchmarks.svg.
  *
  * `deno task bench --help` lists the flags (bench/run/config.ts). The main ones:
  *
  * - `--quick`: one round of short, smaller scenarios, no microbenchmarks; writes
  *   bench/results/quick.json and prints the tables
- * - `--rounds=N` (3), `--only=raw,hub-plain,…` servers, `--scenarios=fanout1000,paced,…`
+ * - `--rounds=N` (3), `--only=raw,hub-plain,…` servers, `--scenarios=fanout1000,rooms,…`
  * - `--no-micro`, `--no-docs`, `--loadgen=go|deno`
  *
  * Servers start fresh for every run and are pinned to CPU 0, the load generator to CPU 1
@@ -31,7 +31,7 @@ import {
   USAGE,
 } from "./run/config.ts";
 import { readMachine, sh } from "./run/machine.ts";
-import { type Bench, runAll } from "./run/orchestrate.ts";
+import { type Bench, nofileProblem, runAll } from "./run/orchestrate.ts";
 import { type MicroResult, type Results, tables, writeDocs, writeResults } from "./run/report.ts";
 import { summarizeAll } from "./run/stats.ts";
 
@@ -81,10 +81,22 @@ if (flags.loadgen === "go") {
 }
 const bench: Bench = { root, machine, goLoadgen };
 
+const skipped: Record<string, string> = {};
+for (const sc of scenarios) {
+  const why = sc.rooms && !goLoadgen
+    ? "rooms need the Go load generator (bench/loadgen_go)"
+    : nofileProblem(bench, sc);
+  if (why) {
+    skipped[sc.id] = why;
+    console.error(`skipping ${sc.id}: ${why}`);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Node peers
 
-if (servers.some((s) => s.cmd[0] === "node")) {
+const fanoutRuns = scenarios.some((sc) => !sc.rooms && !skipped[sc.id]);
+if (fanoutRuns && servers.some((s) => s.cmd[0] === "node")) {
   try {
     await Deno.stat(`${root}bench/node/node_modules`);
   } catch {
@@ -125,7 +137,7 @@ if (flags.micro) {
 const t0 = performance.now();
 let results: Results;
 try {
-  const runs = await runAll(bench, servers, scenarios, flags.rounds);
+  const runs = await runAll(bench, servers, scenarios.filter((s) => !skipped[s.id]), flags.rounds);
   results = {
     machine,
     loadgen: {
@@ -137,7 +149,14 @@ try {
     quick: flags.quick,
     pinned: machine.pinned,
     scenarios,
-    servers: servers.map(({ id, label, mode, cmd }) => ({ id, label, mode, cmd: cmd.join(" ") })),
+    servers: servers.map(({ id, label, mode, cmd, roomsCmd }) => ({
+      id,
+      label,
+      mode,
+      cmd: cmd.join(" "),
+      ...(roomsCmd ? { roomsCmd: roomsCmd.join(" ") } : {}),
+    })),
+    skipped,
     micro,
     summary: summarizeAll(runs),
     runs,

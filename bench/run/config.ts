@@ -26,10 +26,10 @@ export const USAGE = `deno task bench [flags]      (deno run -A bench/run.ts [fl
                          bench/results/quick.json and prints the tables (docs/ untouched)
   --rounds=N             interleaved rounds (3; 1 with --quick)
   --only=raw,hub-plain   servers to run (raw, hub-plain, hub-framed, node-ws, socketio)
-  --scenarios=paced,…    scenarios to run (fanout1000, fanout100, paced, fanout5000, idle)
+  --scenarios=rooms,…    scenarios to run (fanout1000, fanout100, paced, fanout5000, rooms, idle)
   --no-micro             skip deno bench
   --no-docs              do not write docs/benchmarks.md and docs/benchmarks.svg
-  --loadgen=go|deno      the load generator (go; deno: bench/loadgen.ts, no --duration)
+  --loadgen=go|deno      the load generator (go; deno: bench/loadgen.ts, no rooms, no --duration)
   --help`;
 
 /**
@@ -91,6 +91,8 @@ export interface ServerSpec {
   mode: "plain" | "framed" | "socketio";
   /** The fan-out server: bench/raw_server.ts's contract. */
   cmd: string[];
+  /** The rooms server (bench/raw_rooms_server.ts's contract), when there is one. */
+  roomsCmd?: string[];
 }
 
 /** The servers, in the order of a round. */
@@ -99,18 +101,21 @@ export const SERVERS: readonly ServerSpec[] = [
     id: "raw",
     label: "raw Deno",
     cmd: ["deno", "run", "-A", "bench/raw_server.ts"],
+    roomsCmd: ["deno", "run", "-A", "bench/raw_rooms_server.ts"],
     mode: "plain",
   },
   {
     id: "hub-plain",
     label: "hub, plain clients",
     cmd: ["deno", "run", "-A", "bench/fanout_server.ts"],
+    roomsCmd: ["deno", "run", "-A", "bench/rooms_server.ts"],
     mode: "plain",
   },
   {
     id: "hub-framed",
     label: "hub, wshub.v1 clients",
     cmd: ["deno", "run", "-A", "bench/fanout_server.ts"],
+    roomsCmd: ["deno", "run", "-A", "bench/rooms_server.ts"],
     mode: "framed",
   },
   { id: "node-ws", label: "Node ws", cmd: ["node", "bench/node/ws_server.mjs"], mode: "plain" },
@@ -126,8 +131,12 @@ export const SERVERS: readonly ServerSpec[] = [
 export interface Scenario {
   id: string;
   title: string;
-  /** Subscribers. */
+  /** Subscribers, over every room. */
   subs: number;
+  /** Rooms (a rooms scenario: servers with a `roomsCmd` only, Go load generator only). */
+  rooms?: number;
+  /** Publishers: per room in a rooms scenario, else 1. */
+  pubs?: number;
   size: number;
   /**
    * Unpaced runs with the Go load generator: seconds of sending, the first `warmup` of them not
@@ -148,6 +157,11 @@ export interface Scenario {
   idle?: number;
   /** Seconds for the whole load run. */
   timeLimit: number;
+}
+
+/** Connections a scenario opens. */
+export function connectionsOf(sc: Scenario): number {
+  return sc.subs + (sc.rooms ? sc.rooms * (sc.pubs ?? 1) : sc.idle ? 0 : 1);
 }
 
 /** The scenarios of a full run, or of a `--quick` one. */
@@ -194,6 +208,17 @@ export function scenarioList(quick: boolean): Scenario[] {
       messages: quick ? 20 : 100,
       timeLimit: limit,
     },
+    {
+      id: "rooms",
+      title: "1,000 rooms of 10, 128 B, unpaced",
+      subs: 9000,
+      rooms: 1000,
+      pubs: 1,
+      size: 128,
+      ...d,
+      messages: 0,
+      timeLimit: limit,
+    },
     quick
       ? {
         id: "idle",
@@ -214,4 +239,9 @@ export function scenarioList(quick: boolean): Scenario[] {
         timeLimit: limit,
       },
   ];
+}
+
+/** Whether a server takes part in a scenario. */
+export function serves(server: ServerSpec, sc: Scenario): boolean {
+  return sc.rooms ? server.roomsCmd !== undefined : true;
 }

@@ -35,6 +35,8 @@ export interface Machine {
   taskset: boolean;
   /** The hard open-file limit, which each spawned shell raises its soft limit to. */
   nofile: number;
+  /** The soft open-file limit a spawned server or load generator gets (checked in a child). */
+  childNofile: number;
   date: string;
 }
 
@@ -53,6 +55,10 @@ export async function readMachine(root: string): Promise<Machine> {
   const meminfo = await Deno.readTextFile("/proc/meminfo").catch(() => "");
   const node = await sh(["node", "--version"], root).then((r) => r.out.trim(), () => "absent");
   const hard = Number((await sh(["sh", "-c", "ulimit -Hn"], root)).out.trim()) || 0;
+  const child = await sh(
+    ["bash", "-c", `ulimit -n ${nofileTarget(hard)} 2>/dev/null; ulimit -n`],
+    root,
+  );
   return {
     nproc,
     cpuModel: /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? "unknown",
@@ -64,6 +70,26 @@ export async function readMachine(root: string): Promise<Machine> {
     pinned: hasTaskset && nproc >= 2,
     taskset: hasTaskset,
     nofile: hard,
+    childNofile: Number(child.out.trim()) || 0,
     date: new Date().toISOString(),
   };
+}
+
+/** The soft open-file limit of a running process (`/proc/<pid>/limits`), NaN when unknown. */
+export function nofileOf(pid: number): number {
+  try {
+    const line = Deno.readTextFileSync(`/proc/${pid}/limits`).split("\n")
+      .find((l) => l.startsWith("Max open files"));
+    return Number(line?.split(/\s+/)[3]);
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * The hub's default `maxConnections` for a soft open-file limit (src/server/options.ts): the
+ * limit less a tenth, at least 64 less.
+ */
+export function hubMaxConnections(nofile: number): number {
+  return Math.max(1, Math.min(100_000, nofile - Math.max(64, Math.ceil(nofile / 10))));
 }

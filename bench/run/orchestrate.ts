@@ -6,8 +6,8 @@
  */
 
 import type { GoLoadgen } from "../loadgen_go.ts";
-import type { Scenario, ServerSpec } from "./config.ts";
-import { type Machine, nofileTarget, sh, sleep } from "./machine.ts";
+import { connectionsOf, type Scenario, type ServerSpec, serves } from "./config.ts";
+import { hubMaxConnections, type Machine, nofileOf, nofileTarget, sh, sleep } from "./machine.ts";
 import { problem, type RunResult, type Runs } from "./stats.ts";
 
 /** What every run needs. */
@@ -45,6 +45,23 @@ function pinned(bench: Bench, cpu: number, cmd: string[]): string[] {
   return ["bash", "-c", `ulimit -n ${nofile} 2>/dev/null; exec ${prefix}${quoted}`];
 }
 
+/**
+ * Why a scenario cannot run with the open-file limit children get, or undefined when it can: the
+ * load generator needs a descriptor per connection, and the hub refuses connections past its
+ * default `maxConnections` (the limit less a tenth).
+ */
+export function nofileProblem(bench: Bench, sc: Scenario): string | undefined {
+  const need = connectionsOf(sc);
+  const limit = bench.machine.childNofile;
+  if (limit && hubMaxConnections(limit) < need) {
+    let enough = need;
+    while (hubMaxConnections(enough) < need) enough++;
+    return `${need} connections need an open-file limit of at least ${enough} ` +
+      `(children get ${limit}: the hub would accept ${hubMaxConnections(limit)})`;
+  }
+  return undefined;
+}
+
 /** The load generator's command line for one run. */
 function loadgenCmd(bench: Bench, server: ServerSpec, sc: Scenario, port: number, pid: number) {
   const go = bench.goLoadgen && server.mode !== "socketio" ? bench.goLoadgen : undefined;
@@ -54,6 +71,7 @@ function loadgenCmd(bench: Bench, server: ServerSpec, sc: Scenario, port: number
     `--url=ws://127.0.0.1:${port}/ws`,
     `--mode=${server.mode}`,
     `--subs=${sc.subs}`,
+    ...(sc.rooms ? [`--rooms=${sc.rooms}`, `--pubs=${sc.pubs ?? 1}`] : []),
     ...(unpacedDuration
       ? [
         `--duration=${sc.duration}`,
@@ -71,8 +89,13 @@ function loadgenCmd(bench: Bench, server: ServerSpec, sc: Scenario, port: number
 
 /** One run: a fresh server, one load run against it, the server stopped. */
 export async function runOnce(bench: Bench, server: ServerSpec, sc: Scenario): Promise<RunResult> {
+  const serverCmd = sc.rooms ? server.roomsCmd : server.cmd;
+  if (!serverCmd) return { ok: false, error: `${server.id} has no rooms server` };
+  if (sc.rooms && !bench.goLoadgen) {
+    return { ok: false, error: "rooms need the Go load generator (bench/loadgen_go)" };
+  }
   const port = nextPort++;
-  const cmd = pinned(bench, 0, [...server.cmd, `--port=${port}`]);
+  const cmd = pinned(bench, 0, [...serverCmd, `--port=${port}`]);
   const child = new Deno.Command(cmd[0], {
     args: cmd.slice(1),
     cwd: bench.root,
@@ -91,6 +114,11 @@ export async function runOnce(bench: Bench, server: ServerSpec, sc: Scenario): P
   try {
     if (!await waitForPort(port, 15_000)) {
       return { ok: false, error: `server did not listen: ${serverErr}` };
+    }
+    // bash exec'd the server: same pid. Check the limit it really got.
+    const nofile = nofileOf(child.pid);
+    if (nofile < connectionsOf(sc) + 64) {
+      return { ok: false, error: `the server's open-file limit is ${nofile}` };
     }
     await sleep(200);
     const r = await sh(
@@ -133,7 +161,7 @@ function describe(r: RunResult): string {
 }
 
 /**
- * Every scenario, every round, every server. Rounds alternate their order (A B C,
+ * Every scenario, every round, every server that serves it. Rounds alternate their order (A B C,
  * then C B A, …): a machine that speeds up or slows down during a round then favours no server
  * systematically.
  */
@@ -147,8 +175,9 @@ export async function runAll(
   const t0 = performance.now();
   for (const sc of scenarios) {
     runs[sc.id] = {};
+    const these = servers.filter((s) => serves(s, sc));
     for (let round = 0; round < rounds; round++) {
-      const order = round % 2 === 0 ? servers : [...servers].reverse();
+      const order = round % 2 === 0 ? these : [...these].reverse();
       for (const server of order) {
         const r = await runOnce(bench, server, sc);
         (runs[sc.id][server.id] ??= []).push(r);

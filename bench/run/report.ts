@@ -30,7 +30,10 @@ export interface Results {
     label: string;
     mode: string;
     cmd: string;
+    roomsCmd?: string;
   }[];
+  /** Scenarios left out, and why. */
+  skipped: Record<string, string>;
   micro: MicroResult[];
   summary: Record<string, Record<string, Summary>>;
   runs: Runs;
@@ -55,7 +58,11 @@ function windowOf(res: Results, sc: Scenario): number {
 
 /** The sentence under a throughput scenario's title: what was sent, how, how long. */
 function describe(res: Results, sc: Scenario): string {
-  const who = `${count(sc.subs)} subscribers + 1 publisher`;
+  const who = sc.rooms
+    ? `${count(sc.rooms)} rooms of ${sc.subs / sc.rooms} subscribers + ${sc.pubs ?? 1} publisher (${
+      count(sc.subs + sc.rooms * (sc.pubs ?? 1))
+    } connections; a message goes to every connection of its room, the sender included)`
+    : `${count(sc.subs)} subscribers + 1 publisher`;
   if (sc.rate) {
     return `${who}, ${count(sc.messages)} messages of ${sc.size} B at ${sc.rate} msg/s; ` +
       `median of ${res.rounds} runs.`;
@@ -68,7 +75,7 @@ function describe(res: Results, sc: Scenario): string {
       "not measured" +
       (Number.isFinite(w) ? `, at most ${fmt(w)} messages in flight per publisher` : "")
     : `, ${count(sc.messages)} messages of ${sc.size} B, unpaced`;
-  if (go && byCount) {
+  if (go && byCount && !sc.rooms) {
     how += ` (Socket.IO: ${
       count(sc.messages)
     } messages, since bench/loadgen.ts has no duration mode)`;
@@ -89,6 +96,10 @@ export function tables(res: Results): string {
 
   for (const sc of scenarios.filter((s) => !s.idle)) {
     out.push(`### ${sc.title}`, "");
+    if (res.skipped[sc.id]) {
+      out.push(`Not run: ${res.skipped[sc.id]}.`, "");
+      continue;
+    }
     out.push(describe(res, sc), "");
     out.push(
       "| server | deliveries/s | vs raw | paired vs raw | p50 ms | p99 ms | p99 vs raw | paired p99 vs raw | max ms | lost | server µs/delivery | server CPU | loadgen CPU | other CPU |",
