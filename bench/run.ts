@@ -7,6 +7,9 @@
  * - `--quick`: one round of short, smaller scenarios, no microbenchmarks; writes
  *   bench/results/quick.json and prints the tables
  * - `--rounds=N` (3), `--only=raw,hub-plain,…` servers, `--scenarios=fanout1000,rooms,…`
+ * - `--compare=<rev>`: also run `bench/fanout_server.ts` of another git revision (extracted into
+ *   a temp directory, removed at the end) as `hub-plain@<rev>` and `hub-framed@<rev>`, in the
+ *   same rounds as the others, and add a table of the hub against it
  * - `--no-micro`, `--no-docs`, `--loadgen=go|deno`
  *
  * Servers start fresh for every run and are pinned to CPU 0, the load generator to CPU 1
@@ -15,7 +18,7 @@
  * time (`--duration`, with a warm-up and a window of messages in flight), not a message count.
  *
  * Modules: bench/run/config.ts (flags, servers, scenarios), machine.ts (the machine, commands),
- * orchestrate.ts (runs, rounds), stats.ts (medians, paired ratios), report.ts
+ * orchestrate.ts (runs, rounds, `--compare`'s tree), stats.ts (medians, paired ratios), report.ts
  * (results JSON, docs tables, SVG).
  *
  * @module
@@ -25,13 +28,20 @@ import { buildGoLoadgen, type GoLoadgen } from "./loadgen_go.ts";
 import {
   type Flags,
   parseFlags,
+  revisionServers,
   scenarioList,
   SERVERS,
   type ServerSpec,
   USAGE,
 } from "./run/config.ts";
 import { readMachine, sh } from "./run/machine.ts";
-import { type Bench, nofileProblem, runAll } from "./run/orchestrate.ts";
+import {
+  type Bench,
+  checkoutRevision,
+  nofileProblem,
+  type Revision,
+  runAll,
+} from "./run/orchestrate.ts";
 import { type MicroResult, type Results, tables, writeDocs, writeResults } from "./run/report.ts";
 import { summarizeAll } from "./run/stats.ts";
 
@@ -54,9 +64,19 @@ console.error(`machine: ${JSON.stringify(machine)}`);
 // ---------------------------------------------------------------------------------------------
 // Servers and scenarios
 
+let revision: Revision | undefined;
 let servers: ServerSpec[] = [...SERVERS];
+if (flags.compare !== undefined) {
+  revision = await checkoutRevision(root, flags.compare);
+  console.error(`--compare: ${revision.sha} in ${revision.dir}`);
+  // Right after the hub's own servers, so that each round runs them side by side.
+  const at = servers.findIndex((s) => s.id === "hub-framed") + 1;
+  servers.splice(at, 0, ...revisionServers(revision.tag, revision.dir));
+}
 const only = flags.only;
-if (only) servers = servers.filter((s) => only.includes(s.id));
+if (only) {
+  servers = servers.filter((s) => only.includes(s.id) || only.includes(s.id.split("@")[0]));
+}
 const onlyScenarios = flags.scenarios;
 const scenarios = scenarioList(flags.quick).filter((s) =>
   !onlyScenarios || onlyScenarios.includes(s.id)
@@ -80,6 +100,15 @@ if (flags.loadgen === "go") {
   }
 }
 const bench: Bench = { root, machine, goLoadgen };
+
+// Clean up on Ctrl-C too: the other revision's tree and the load generator live in temp
+// directories (the servers and the load generator get the SIGINT of the terminal themselves).
+const interrupted = async () => {
+  await revision?.remove();
+  if (goLoadgen) await Deno.remove(goLoadgen.dir, { recursive: true }).catch(() => {});
+  Deno.exit(130);
+};
+Deno.addSignalListener("SIGINT", interrupted);
 
 const skipped: Record<string, string> = {};
 for (const sc of scenarios) {
@@ -149,13 +178,17 @@ try {
     quick: flags.quick,
     pinned: machine.pinned,
     scenarios,
-    servers: servers.map(({ id, label, mode, cmd, roomsCmd }) => ({
+    servers: servers.map(({ id, label, mode, cmd, roomsCmd, cwd }) => ({
       id,
       label,
       mode,
       cmd: cmd.join(" "),
       ...(roomsCmd ? { roomsCmd: roomsCmd.join(" ") } : {}),
+      ...(cwd ? { cwd } : {}),
     })),
+    compare: revision && flags.compare !== undefined
+      ? { rev: flags.compare, sha: revision.sha, tag: revision.tag }
+      : null,
     skipped,
     micro,
     summary: summarizeAll(runs),
@@ -164,6 +197,8 @@ try {
   };
 } finally {
   if (goLoadgen) await Deno.remove(goLoadgen.dir, { recursive: true }).catch(() => {});
+  await revision?.remove();
+  Deno.removeSignalListener("SIGINT", interrupted);
 }
 
 console.error(`wrote ${await writeResults(root, results)}`);

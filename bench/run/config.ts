@@ -16,6 +16,8 @@ export interface Flags {
   micro: boolean;
   docs: boolean;
   loadgen: "go" | "deno";
+  /** A git revision whose bench/fanout_server.ts runs as extra servers `hub-…@<rev>`. */
+  compare?: string;
   help: boolean;
 }
 
@@ -27,6 +29,8 @@ export const USAGE = `deno task bench [flags]      (deno run -A bench/run.ts [fl
   --rounds=N             interleaved rounds (3; 1 with --quick)
   --only=raw,hub-plain   servers to run (raw, hub-plain, hub-framed, node-ws, socketio)
   --scenarios=rooms,…    scenarios to run (fanout1000, fanout100, paced, fanout5000, rooms, idle)
+  --compare=<rev>        also run <rev>'s bench/fanout_server.ts, as hub-plain@<rev> and
+                         hub-framed@<rev>, in every fan-out scenario (not rooms)
   --no-micro             skip deno bench
   --no-docs              do not write docs/benchmarks.md and docs/benchmarks.svg
   --loadgen=go|deno      the load generator (go; deno: bench/loadgen.ts, no rooms, no --duration)
@@ -51,6 +55,7 @@ export function parseFlags(args: readonly string[]): Flags {
     "no-micro",
     "no-docs",
     "loadgen",
+    "compare",
     "help",
   ];
   for (const k of given.keys()) {
@@ -72,6 +77,10 @@ export function parseFlags(args: readonly string[]): Flags {
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error("--rounds must be an integer ≥ 1");
   const loadgen = text("loadgen") ?? "go";
   if (loadgen !== "go" && loadgen !== "deno") throw new Error("--loadgen must be go or deno");
+  const compare = text("compare");
+  if (compare !== undefined && !/^[\w./@^~-]+$/.test(compare)) {
+    throw new Error(`--compare=${compare}: not a revision`);
+  }
   return {
     quick,
     rounds,
@@ -80,6 +89,7 @@ export function parseFlags(args: readonly string[]): Flags {
     micro: !bool("no-micro") && !quick,
     docs: !bool("no-docs") && !quick,
     loadgen,
+    compare,
     help: bool("help"),
   };
 }
@@ -93,6 +103,8 @@ export interface ServerSpec {
   cmd: string[];
   /** The rooms server (bench/raw_rooms_server.ts's contract), when there is one. */
   roomsCmd?: string[];
+  /** Where to run it: the checkout when absent, else another revision's tree (--compare). */
+  cwd?: string;
 }
 
 /** The servers, in the order of a round. */
@@ -126,6 +138,18 @@ export const SERVERS: readonly ServerSpec[] = [
     mode: "socketio",
   },
 ];
+
+/**
+ * The hub's fan-out servers of another revision (`--compare`), run from its tree `cwd`; `tag`
+ * names the revision (a short hash).
+ */
+export function revisionServers(tag: string, cwd: string): ServerSpec[] {
+  const cmd = ["deno", "run", "-A", "bench/fanout_server.ts"];
+  return [
+    { id: `hub-plain@${tag}`, label: `hub@${tag}, plain clients`, cmd, mode: "plain", cwd },
+    { id: `hub-framed@${tag}`, label: `hub@${tag}, wshub.v1 clients`, cmd, mode: "framed", cwd },
+  ];
+}
 
 /** One load scenario. */
 export interface Scenario {

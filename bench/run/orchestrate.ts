@@ -1,6 +1,6 @@
 /**
  * Running the servers and the load generator: one fresh server per run, pinned apart, rounds
- * interleaved.
+ * interleaved; and the tree of another revision for `--compare`.
  *
  * @module
  */
@@ -98,7 +98,7 @@ export async function runOnce(bench: Bench, server: ServerSpec, sc: Scenario): P
   const cmd = pinned(bench, 0, [...serverCmd, `--port=${port}`]);
   const child = new Deno.Command(cmd[0], {
     args: cmd.slice(1),
-    cwd: bench.root,
+    cwd: server.cwd ?? bench.root,
     stdout: "null",
     stderr: "piped",
   }).spawn();
@@ -189,4 +189,38 @@ export async function runAll(
     }
   }
   return runs;
+}
+
+/** Another revision's tree, for `--compare`: its commit, a short tag, and where it is. */
+export interface Revision {
+  sha: string;
+  tag: string;
+  dir: string;
+  remove(): Promise<void>;
+}
+
+/**
+ * Extracts revision `rev` of the repository at `root` into a temp directory (`git archive`: a
+ * plain copy, nothing registered in the repository, so an interrupted run leaves only a temp
+ * directory behind). `remove()` deletes it.
+ */
+export async function checkoutRevision(root: string, rev: string): Promise<Revision> {
+  const parsed = await sh(["git", "rev-parse", "--verify", "--quiet", `${rev}^{commit}`], root);
+  if (parsed.code !== 0) throw new Error(`--compare=${rev}: no such commit`);
+  const sha = parsed.out.trim();
+  const tag = sha.slice(0, 7);
+  const tmp = await Deno.makeTempDir({ prefix: `wshub-compare-${tag}-` });
+  const remove = () => Deno.remove(tmp, { recursive: true }).catch(() => {});
+  const x = await sh(["bash", "-c", `git archive --format=tar ${sha} | tar -x -C '${tmp}'`], root);
+  if (x.code !== 0) {
+    await remove();
+    throw new Error(`git archive ${sha} failed: ${x.err.trim()}`);
+  }
+  try {
+    await Deno.stat(`${tmp}/bench/fanout_server.ts`);
+  } catch {
+    await remove();
+    throw new Error(`--compare=${rev}: ${tag} has no bench/fanout_server.ts`);
+  }
+  return { sha, tag, dir: tmp, remove };
 }

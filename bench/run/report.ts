@@ -31,7 +31,10 @@ export interface Results {
     mode: string;
     cmd: string;
     roomsCmd?: string;
+    cwd?: string;
   }[];
+  /** `--compare`: the revision whose fan-out server ran as `hub-…@<tag>`. */
+  compare: { rev: string; sha: string; tag: string } | null;
   /** Scenarios left out, and why. */
   skipped: Record<string, string>;
   micro: MicroResult[];
@@ -183,6 +186,8 @@ export function tables(res: Results): string {
     out.push("");
   }
 
+  if (res.compare) out.push(...compareTable(res));
+
   if (res.micro.length) {
     out.push("### Microbenchmarks (`deno bench -A bench/`)", "");
     out.push("| group | benchmark | mean | p99 |", "| --- | --- | ---: | ---: |");
@@ -196,6 +201,45 @@ export function tables(res: Results): string {
   return out.join("\n");
 }
 
+/**
+ * `--compare`: the hub against raw and against the other revision's hub, paired within each
+ * round, for deliveries/s and server CPU per delivery.
+ */
+function compareTable(res: Results): string[] {
+  const { tag } = res.compare!;
+  const out: string[] = [];
+  const ids = res.scenarios.filter((s) => !s.idle && !s.rooms && res.runs[s.id]).map((s) => s.id);
+  out.push(`### The hub against hub@${tag}`, "");
+  out.push(
+    `hub@${tag} is \`bench/fanout_server.ts\` of ${res.compare!.sha} (\`--compare=${
+      res.compare!.rev
+    }\`), run in the same rounds. Paired ratios: the median over rounds of the ratio within a round.`,
+    "",
+  );
+  out.push(
+    `| scenario | clients | deliveries/s: hub ÷ raw | hub@${tag} ÷ raw | hub ÷ hub@${tag} | p99: hub ÷ hub@${tag} | µs/delivery: hub ÷ hub@${tag} |`,
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+  );
+  for (const id of ids) {
+    for (const mode of ["plain", "framed"]) {
+      const now = `hub-${mode}`;
+      const then = `hub-${mode}@${tag}`;
+      const p = (a: string, b: string, pick: Parameters<typeof pairedRatio>[4]) =>
+        times(pairedRatio(res.runs, id, a, b, pick));
+      const dps = (r: { deliveriesPerSec: number }) => r.deliveriesPerSec;
+      out.push(
+        `| ${id} | ${mode} | ${p(now, "raw", dps)} | ${p(then, "raw", dps)} | ${
+          p(now, then, dps)
+        } | ${p(now, then, (r) => r.latencyMs.p99)} | ${
+          p(now, then, (r) => r.server?.usPerDelivery ?? NaN)
+        } |`,
+      );
+    }
+  }
+  out.push("");
+  return out;
+}
+
 const COLORS: Record<string, string> = {
   raw: "#6b7280",
   "hub-plain": "#2563eb",
@@ -205,6 +249,8 @@ const COLORS: Record<string, string> = {
 };
 
 function color(id: string): string {
+  const at = id.indexOf("@");
+  if (at > 0) return id.startsWith("hub-plain") ? "#93c5fd" : "#86efac"; // another revision's hub
   return COLORS[id] ?? "#888";
 }
 
