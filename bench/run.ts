@@ -46,128 +46,116 @@ import { type MicroResult, type Results, tables, writeDocs, writeResults } from 
 import { summarizeAll } from "./run/stats.ts";
 
 const root = new URL("../", import.meta.url).pathname;
-let flags: Flags;
-try {
-  flags = parseFlags(Deno.args);
-} catch (e) {
-  console.error(e instanceof Error ? e.message : String(e));
-  Deno.exit(2);
-}
-if (flags.help) {
-  console.log(USAGE);
-  Deno.exit(0);
+
+/** Temp directories (the Go load generator, another revision's tree), removed at the end. */
+const temps: string[] = [];
+async function cleanup(): Promise<void> {
+  for (const dir of temps.splice(0)) await Deno.remove(dir, { recursive: true }).catch(() => {});
 }
 
-const machine = await readMachine(root);
-console.error(`machine: ${JSON.stringify(machine)}`);
+async function main(flags: Flags): Promise<void> {
+  const machine = await readMachine(root);
+  console.error(`machine: ${JSON.stringify(machine)}`);
 
-// ---------------------------------------------------------------------------------------------
-// Servers and scenarios
+  // -------------------------------------------------------------------------------------------
+  // Servers and scenarios
 
-let revision: Revision | undefined;
-let servers: ServerSpec[] = [...SERVERS];
-if (flags.compare !== undefined) {
-  revision = await checkoutRevision(root, flags.compare);
-  console.error(`--compare: ${revision.sha} in ${revision.dir}`);
-  // Right after the hub's own servers, so that each round runs them side by side.
-  const at = servers.findIndex((s) => s.id === "hub-framed") + 1;
-  servers.splice(at, 0, ...revisionServers(revision.tag, revision.dir));
-}
-const only = flags.only;
-if (only) {
-  servers = servers.filter((s) => only.includes(s.id) || only.includes(s.id.split("@")[0]));
-}
-const onlyScenarios = flags.scenarios;
-const scenarios = scenarioList(flags.quick).filter((s) =>
-  !onlyScenarios || onlyScenarios.includes(s.id)
-);
-if (servers.length === 0 || scenarios.length === 0) {
-  console.error(`no server or no scenario left (--only, --scenarios)\n\n${USAGE}`);
-  Deno.exit(2);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Load generator
-
-let goLoadgen: GoLoadgen | undefined;
-if (flags.loadgen === "go") {
-  const built = await buildGoLoadgen(root);
-  if ("error" in built) {
-    console.error(`Go load generator unavailable, using bench/loadgen.ts: ${built.error}`);
-  } else {
-    goLoadgen = built;
-    console.error(`load generator: ${built.binary} (${built.goVersion})`);
+  let servers: ServerSpec[] = [...SERVERS];
+  let revision: Revision | undefined;
+  if (flags.compare !== undefined) {
+    revision = await checkoutRevision(root, flags.compare);
+    temps.push(revision.dir);
+    console.error(`--compare: ${revision.sha} in ${revision.dir}`);
+    // Right after the hub's own servers, so that each round runs them side by side.
+    const at = servers.findIndex((s) => s.id === "hub-framed") + 1;
+    servers.splice(at, 0, ...revisionServers(revision.tag, revision.dir));
   }
-}
-const bench: Bench = { root, machine, goLoadgen };
-
-// Clean up on Ctrl-C too: the other revision's tree and the load generator live in temp
-// directories (the servers and the load generator get the SIGINT of the terminal themselves).
-const interrupted = async () => {
-  await revision?.remove();
-  if (goLoadgen) await Deno.remove(goLoadgen.dir, { recursive: true }).catch(() => {});
-  Deno.exit(130);
-};
-Deno.addSignalListener("SIGINT", interrupted);
-
-const skipped: Record<string, string> = {};
-for (const sc of scenarios) {
-  const why = sc.rooms && !goLoadgen
-    ? "rooms need the Go load generator (bench/loadgen_go)"
-    : nofileProblem(bench, sc);
-  if (why) {
-    skipped[sc.id] = why;
-    console.error(`skipping ${sc.id}: ${why}`);
+  const only = flags.only;
+  if (only) {
+    servers = servers.filter((s) => only.includes(s.id) || only.includes(s.id.split("@")[0]));
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Node peers
-
-const fanoutRuns = scenarios.some((sc) => !sc.rooms && !skipped[sc.id]);
-if (fanoutRuns && servers.some((s) => s.cmd[0] === "node")) {
-  try {
-    await Deno.stat(`${root}bench/node/node_modules`);
-  } catch {
-    console.error("npm install --prefix bench/node");
-    const r = await sh(
-      ["npm", "install", "--prefix", "bench/node", "--no-audit", "--no-fund"],
-      root,
-    );
-    if (r.code !== 0) throw new Error(`npm install failed:\n${r.err}`);
+  const onlyScenarios = flags.scenarios;
+  const scenarios = scenarioList(flags.quick).filter((s) =>
+    !onlyScenarios || onlyScenarios.includes(s.id)
+  );
+  if (servers.length === 0 || scenarios.length === 0) {
+    console.error(`no server or no scenario left (--only, --scenarios)\n\n${USAGE}`);
+    Deno.exitCode = 2;
+    return;
   }
-}
 
-// ---------------------------------------------------------------------------------------------
-// Microbenchmarks
+  // -------------------------------------------------------------------------------------------
+  // Load generator
 
-let micro: MicroResult[] = [];
-if (flags.micro) {
-  console.error("deno bench -A bench/");
-  const r = await sh(["deno", "bench", "-A", "--json", "bench/"], root);
-  try {
-    const json = JSON.parse(r.out);
-    for (const b of json.benches ?? []) {
-      const ok = b.results?.[0]?.ok;
-      if (ok) micro.push({ group: b.group ?? null, name: b.name, avgNs: ok.avg, p99Ns: ok.p99 });
+  let goLoadgen: GoLoadgen | undefined;
+  if (flags.loadgen === "go") {
+    const built = await buildGoLoadgen(root);
+    if ("error" in built) {
+      console.error(`Go load generator unavailable, using bench/loadgen.ts: ${built.error}`);
+    } else {
+      goLoadgen = built;
+      temps.push(built.dir);
+      console.error(`load generator: ${built.binary} (${built.goVersion})`);
     }
-  } catch {
-    console.error(
-      `deno bench --json output not parsed:\n${r.out.slice(0, 500)}\n${r.err.slice(0, 2000)}`,
-    );
   }
-  if (r.code !== 0) console.error(`deno bench exited ${r.code}:\n${r.err.slice(0, 2000)}`);
-  micro = micro.filter((m) => Number.isFinite(m.avgNs));
-}
+  const bench: Bench = { root, machine, goLoadgen };
 
-// ---------------------------------------------------------------------------------------------
-// The runs, then the report
+  const skipped: Record<string, string> = {};
+  for (const sc of scenarios) {
+    const why = sc.rooms && !goLoadgen
+      ? "rooms need the Go load generator (bench/loadgen_go)"
+      : nofileProblem(bench, sc);
+    if (why) {
+      skipped[sc.id] = why;
+      console.error(`skipping ${sc.id}: ${why}`);
+    }
+  }
 
-const t0 = performance.now();
-let results: Results;
-try {
+  // -------------------------------------------------------------------------------------------
+  // Node peers
+
+  const fanoutRuns = scenarios.some((sc) => !sc.rooms && !skipped[sc.id]);
+  if (fanoutRuns && servers.some((s) => s.cmd[0] === "node")) {
+    try {
+      await Deno.stat(`${root}bench/node/node_modules`);
+    } catch {
+      console.error("npm install --prefix bench/node");
+      const r = await sh(
+        ["npm", "install", "--prefix", "bench/node", "--no-audit", "--no-fund"],
+        root,
+      );
+      if (r.code !== 0) throw new Error(`npm install failed:\n${r.err}`);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Microbenchmarks
+
+  let micro: MicroResult[] = [];
+  if (flags.micro) {
+    console.error("deno bench -A bench/");
+    const r = await sh(["deno", "bench", "-A", "--json", "bench/"], root);
+    try {
+      const json = JSON.parse(r.out);
+      for (const b of json.benches ?? []) {
+        const ok = b.results?.[0]?.ok;
+        if (ok) micro.push({ group: b.group ?? null, name: b.name, avgNs: ok.avg, p99Ns: ok.p99 });
+      }
+    } catch {
+      console.error(
+        `deno bench --json output not parsed:\n${r.out.slice(0, 500)}\n${r.err.slice(0, 2000)}`,
+      );
+    }
+    if (r.code !== 0) console.error(`deno bench exited ${r.code}:\n${r.err.slice(0, 2000)}`);
+    micro = micro.filter((m) => Number.isFinite(m.avgNs));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The runs, then the report
+
+  const t0 = performance.now();
   const runs = await runAll(bench, servers, scenarios.filter((s) => !skipped[s.id]), flags.rounds);
-  results = {
+  const results: Results = {
     machine,
     loadgen: {
       impl: goLoadgen ? "go" : "deno",
@@ -195,16 +183,37 @@ try {
     runs,
     seconds: Math.round((performance.now() - t0) / 1000),
   };
-} finally {
-  if (goLoadgen) await Deno.remove(goLoadgen.dir, { recursive: true }).catch(() => {});
-  await revision?.remove();
-  Deno.removeSignalListener("SIGINT", interrupted);
+  await cleanup();
+
+  console.error(`wrote ${await writeResults(root, results)}`);
+  if (flags.docs) {
+    await writeDocs(root, results);
+    console.error("wrote docs/benchmarks.md and docs/benchmarks.svg");
+  } else {
+    console.log(tables(results));
+  }
 }
 
-console.error(`wrote ${await writeResults(root, results)}`);
-if (flags.docs) {
-  await writeDocs(root, results);
-  console.error("wrote docs/benchmarks.md and docs/benchmarks.svg");
-} else {
-  console.log(tables(results));
+let flags: Flags;
+try {
+  flags = parseFlags(Deno.args);
+} catch (e) {
+  console.error(e instanceof Error ? e.message : String(e));
+  Deno.exit(2);
+}
+if (flags.help) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
+// On Ctrl-C too (the servers and the load generator get the terminal's SIGINT themselves).
+const interrupted = async () => {
+  await cleanup();
+  Deno.exit(130);
+};
+Deno.addSignalListener("SIGINT", interrupted);
+try {
+  await main(flags);
+} finally {
+  await cleanup();
+  Deno.removeSignalListener("SIGINT", interrupted);
 }

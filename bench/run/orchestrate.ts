@@ -196,13 +196,12 @@ export interface Revision {
   sha: string;
   tag: string;
   dir: string;
-  remove(): Promise<void>;
 }
 
 /**
  * Extracts revision `rev` of the repository at `root` into a temp directory (`git archive`: a
- * plain copy, nothing registered in the repository, so an interrupted run leaves only a temp
- * directory behind). `remove()` deletes it.
+ * plain copy, nothing registered in the repository, so a killed run leaves at most a temp
+ * directory behind). The caller removes `dir`.
  */
 export async function checkoutRevision(root: string, rev: string): Promise<Revision> {
   const parsed = await sh(["git", "rev-parse", "--verify", "--quiet", `${rev}^{commit}`], root);
@@ -222,5 +221,5 @@ export async function checkoutRevision(root: string, rev: string): Promise<Revis
     await remove();
     throw new Error(`--compare=${rev}: ${tag} has no bench/fanout_server.ts`);
   }
-  return { sha, tag, dir: tmp, remove };
+  return { sha, tag, dir: tmp };
 }
