@@ -40,7 +40,10 @@
 // A payload is `<publisher>:<seq>:<send time µs>:xxx…`, exactly `size` ASCII bytes. Each
 // delivery is checked for length and shape, for its room (misrouted) and for order per
 // publisher (outOfOrder); latency is the time of the socket read that completed the message less
-// the send time. The load generator's own CPU is getrusage(RUSAGE_SELF) over the run; it is
+// the send time. Framed clients read `m` frames and `b` batches, and in rooms mode `r` frames
+// (whose room must be the connection's own, else misrouted) and `B` batches of whole frames
+// (docs/protocol.md); the other frames of rooms (`J`, `L`, `u`) and `e` notices are counted in
+// ignoredFrames, and the code of a `c` close notice is reported as the connection's close code. The load generator's own CPU is getrusage(RUSAGE_SELF) over the run; it is
 // flagged saturated at ≥ 90 % of min(allowed cores, GOMAXPROCS) cores.
 package main
 
@@ -395,9 +398,12 @@ func (r *runner) pathFor(room int) string {
 	for k, v := range r.cfg.query {
 		q[k] = v
 	}
-	q.Set("room", strconv.Itoa(room))
+	q.Set("room", roomName(room))
 	return r.cfg.path + "?" + q.Encode()
 }
+
+// roomName is the name of the i-th room: its index in decimal.
+func roomName(i int) string { return strconv.Itoa(i) }
 
 // connectAll connects clients with cfg.concurrency attempts in flight; returns the connected
 // ones and the failures.
@@ -565,11 +571,11 @@ func run(cfg *config) (*report, error) {
 	rssBefore := rssKiB(pid)
 	subs := make([]*client, cfg.subs)
 	for j := range subs {
-		subs[j] = &client{id: j, room: j % rooms, pub: -1}
+		subs[j] = &client{id: j, room: j % rooms, roomName: roomName(j % rooms), pub: -1}
 	}
 	pubs := make([]*client, r.totalPubs)
 	for g := range pubs {
-		pubs[g] = &client{id: cfg.subs + g, room: g % rooms, pub: g}
+		pubs[g] = &client{id: cfg.subs + g, room: g % rooms, roomName: roomName(g % rooms), pub: g}
 	}
 	r.pubs = pubs
 	if cfg.window < 0 {

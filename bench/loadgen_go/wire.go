@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -173,6 +174,8 @@ type client struct {
 	wbuf  []byte
 	rnd   uint64 // xorshift state for masking keys
 	ready chan struct{}
+	// roomName is the room's name, as in the URL (`?room=<name>`) and in `r` frames.
+	roomName string
 	// lastSeq[k] is the last sequence number seen from the k-th publisher of this room.
 	lastSeq []int64
 	// Publishers, with a window: deliveries of this publisher's messages to subscribers so far,
@@ -188,6 +191,8 @@ type client struct {
 	done   chan struct{}
 	// closeCode: 0 while open or closed by us at the end; the code otherwise (1006 abnormal).
 	closeCode int
+	// noticeCode: the code of the server's close notice (framed), 0 when none came.
+	noticeCode int
 }
 
 type runner struct {
@@ -291,6 +296,9 @@ func (r *runner) read(c *client) {
 				} else {
 					c.closeCode = 1006
 				}
+				if c.closeCode == 1006 && c.noticeCode != 0 {
+					c.closeCode = c.noticeCode
+				}
 			}
 			return
 		}
@@ -319,37 +327,129 @@ func (r *runner) read(c *client) {
 		switch {
 		case !framed:
 			r.one(c, buf, nowUs)
-		case len(buf) == 0:
-			atomic.AddInt64(&r.st.protoErr, 1)
-		case buf[0] == 'm':
-			r.one(c, buf[1:], nowUs)
-		case op != websocket.TextMessage:
-			atomic.AddInt64(&r.st.protoErr, 1)
-		case buf[0] == 'b':
-			r.batch(c, buf[1:], nowUs)
-		case buf[0] == 'p':
-			// Answered off this goroutine: a publisher's writer may hold the socket for a while.
-			go c.writeFrame(1, append([]byte{'P'}, buf[1:]...))
-		case buf[0] == 'h':
+		case len(buf) > 0 && buf[0] == 'h' && op == websocket.TextMessage:
 			if !helloSeen {
 				helloSeen = true
 				close(c.ready)
 			}
-		case buf[0] == 'P':
 		default:
-			if r.roomsMode {
-				atomic.AddInt64(&r.st.ignored, 1)
-			} else {
-				atomic.AddInt64(&r.st.protoErr, 1)
-			}
+			r.counted(c, r.frame(c, op == websocket.TextMessage, buf, nowUs, false), nowUs)
 		}
 		*bp = buf
 		r.bufPool.Put(bp)
 	}
 }
 
-// batch unpacks a `b` frame body: `<len>:<text>` repeated, `len` in UTF-16 code units.
+// frame handles one wshub.v1 frame from the server (not the hello), on its own or as an item
+// of a `B` batch (nested), and returns how many good deliveries it carried, for counted:
+//
+//   - `m<text>` (text or binary): one payload;
+//   - `r<len>:<room><offset>:<text>` (text or binary, rooms mode only): one payload published
+//     to <room>, which must be the connection's own room (else misrouted);
+//   - `b<len>:<text>…`: payloads; `B<len>:<frame>…`: whole frames, each handled here (not
+//     nested: a batch inside a batch is a protocol error, as is a hello);
+//   - `p<token>`: answered with `P<token>`; `P`: nothing;
+//   - anything else (`J`, `L`, `u`, `e`, `c`…): ignored in rooms mode, a protocol error in fan-out
+//     mode, where the server has no reason to send it.
+func (r *runner) frame(c *client, text bool, f []byte, nowUs int64, nested bool) int {
+	if len(f) == 0 {
+		atomic.AddInt64(&r.st.protoErr, 1)
+		return 0
+	}
+	switch {
+	case f[0] == 'm':
+		if r.payload(c, f[1:], nowUs) {
+			return 1
+		}
+		return 0
+	case f[0] == 'r' && r.roomsMode:
+		return r.roomMessage(c, f[1:], nowUs)
+	case !text:
+		atomic.AddInt64(&r.st.protoErr, 1)
+	case nested && (f[0] == 'b' || f[0] == 'B' || f[0] == 'h'):
+		atomic.AddInt64(&r.st.protoErr, 1)
+	case f[0] == 'b':
+		return r.items(c, f[1:], nowUs, false)
+	case f[0] == 'B':
+		return r.items(c, f[1:], nowUs, true)
+	case f[0] == 'p':
+		// Answered off this goroutine: a publisher's writer may hold the socket for a while.
+		go c.writeFrame(1, append([]byte{'P'}, f[1:]...))
+	case f[0] == 'P':
+	case f[0] == 'c':
+		// A close notice, `c{"code":1008,…}`: its code is the one to report, since the close frame
+		// that follows is often lost to a reset (docs/protocol.md, "Close notices").
+		c.noticeCode = noticeCode(f[1:])
+	case r.roomsMode:
+		atomic.AddInt64(&r.st.ignored, 1)
+	default:
+		atomic.AddInt64(&r.st.protoErr, 1)
+	}
+	return 0
+}
+
+// noticeCode reads the code of a close notice's JSON body; 1006 when it has none.
+func noticeCode(b []byte) int {
+	const key = `"code":`
+	i := strings.Index(string(b), key)
+	if i < 0 {
+		return 1006
+	}
+	code := 0
+	for _, d := range b[i+len(key):] {
+		if d < '0' || d > '9' || code > 9999 {
+			break
+		}
+		code = code*10 + int(d-'0')
+	}
+	if code == 0 {
+		return 1006
+	}
+	return code
+}
+
+// roomMessage checks the body of an `r` frame, `<len>:<room><offset>:<text>` (`len` the room
+// name's length, 1–128 ASCII characters; `offset` decimal digits or nothing), and its payload.
+// Returns 1 for a good delivery.
+func (r *runner) roomMessage(c *client, b []byte, nowUs int64) int {
+	p, n := 0, 0
+	for p < len(b) && p < 4 && b[p] >= '0' && b[p] <= '9' {
+		n = n*10 + int(b[p]-'0')
+		p++
+	}
+	if p == 0 || p >= len(b) || b[p] != ':' || n < 1 || n > 128 || p+1+n > len(b) {
+		atomic.AddInt64(&r.st.protoErr, 1)
+		return 0
+	}
+	room := b[p+1 : p+1+n]
+	p += 1 + n
+	start := p
+	for p < len(b) && p-start <= 16 && b[p] >= '0' && b[p] <= '9' {
+		p++
+	}
+	if p >= len(b) || b[p] != ':' || p-start > 16 {
+		atomic.AddInt64(&r.st.protoErr, 1)
+		return 0
+	}
+	if string(room) != c.roomName {
+		atomic.AddInt64(&r.st.misrouted, 1)
+		return 0
+	}
+	if r.payload(c, b[p+1:], nowUs) {
+		return 1
+	}
+	return 0
+}
+
+// batch books the payloads of a `b` frame body (without its tag).
 func (r *runner) batch(c *client, b []byte, nowUs int64) {
+	r.counted(c, r.items(c, b, nowUs, false), nowUs)
+}
+
+// items unpacks the body of a `b` frame (tagged false: each item a payload) or of a `B` frame
+// (tagged: each item a whole frame): `<len>:<item>` repeated, `len` in UTF-16 code units. Returns
+// the good deliveries, those before a malformed item included.
+func (r *runner) items(c *client, b []byte, nowUs int64, tagged bool) int {
 	ascii := isASCII(b) // then UTF-16 units are bytes
 	p := 0
 	n := 0
@@ -360,7 +460,7 @@ func (r *runner) batch(c *client, b []byte, nowUs int64) {
 			d := b[p] - '0'
 			if d > 9 || digits > 9 {
 				atomic.AddInt64(&r.st.protoErr, 1)
-				return
+				return n
 			}
 			units = units*10 + int(d)
 			digits++
@@ -368,7 +468,7 @@ func (r *runner) batch(c *client, b []byte, nowUs int64) {
 		}
 		if p >= len(b) || digits == 0 {
 			atomic.AddInt64(&r.st.protoErr, 1)
-			return
+			return n
 		}
 		p++
 		end := p + units
@@ -377,14 +477,16 @@ func (r *runner) batch(c *client, b []byte, nowUs int64) {
 		}
 		if end < 0 || end > len(b) {
 			atomic.AddInt64(&r.st.protoErr, 1)
-			return
+			return n
 		}
-		if r.payload(c, b[p:end], nowUs) {
+		if tagged {
+			n += r.frame(c, true, b[p:end], nowUs, true)
+		} else if r.payload(c, b[p:end], nowUs) {
 			n++
 		}
 		p = end
 	}
-	r.counted(c, n, nowUs)
+	return n
 }
 
 // isASCII reports whether every byte of b is below 0x80 (32 bytes a step).

@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"strconv"
+	"strings"
 	"testing"
 	"unicode/utf16"
 )
@@ -54,6 +55,90 @@ func TestBatch(t *testing.T) {
 	r.batch(c, append([]byte("40:"), p0...), 10)
 	if r.st.outOfOrder != 1 {
 		t.Fatalf("repeated sequence number: out of order %d", r.st.outOfOrder)
+	}
+}
+
+// item is one `<len>:<text>` item of a b or B batch, len in UTF-16 units.
+func item(text string) string { return strconv.Itoa(utf16Len(text)) + ":" + text }
+
+func roomsRunner(size int) (*runner, *client) {
+	r, c := testRunner(size)
+	r.roomsMode, r.rooms, r.totalPubs = true, 3, 3
+	c.room, c.roomName = 1, "1" // publisher 1 is in room 1
+	return r, c
+}
+
+func TestRoomFrames(t *testing.T) {
+	const size = 40
+	r, c := roomsRunner(size)
+	p0, _ := appendPayload(nil, 1, 0, 5, size)
+	p1, _ := appendPayload(nil, 1, 1, 6, size)
+	p2, _ := appendPayload(nil, 1, 2, 7, size)
+	// On its own, without and with a history offset, text and binary.
+	if n := r.frame(c, true, []byte("r1:1:"+string(p0)), 10, false); n != 1 {
+		t.Fatalf("r frame: %d deliveries", n)
+	}
+	if n := r.frame(c, false, []byte("r1:142:"+string(p1)), 10, false); n != 1 {
+		t.Fatalf("binary r frame with an offset: %d deliveries", n)
+	}
+	// In a B batch, between frames to ignore: a join answer, presence with non-ASCII text (its
+	// length counts UTF-16 units), an m frame; a ping is answered, not counted.
+	u := `u{"room":"1","user":"é😀","event":"join"}`
+	b := "B" + item(`J{"room":"1"}`) + item(u) + item("r1:1:"+string(p2)) + item("P1")
+	if n := r.frame(c, true, []byte(b), 10, false); n != 1 {
+		t.Fatalf("B batch: %d deliveries", n)
+	}
+	if r.st.protoErr != 0 || r.st.misrouted != 0 || r.st.corrupt != 0 || r.st.outOfOrder != 0 {
+		t.Fatalf("protocol errors %d misrouted %d corrupt %d out of order %d",
+			r.st.protoErr, r.st.misrouted, r.st.corrupt, r.st.outOfOrder)
+	}
+	if r.st.ignored != 2 {
+		t.Fatalf("ignored %d, want 2 (J, u)", r.st.ignored)
+	}
+	// Labelled with another room; a payload from another room's publisher.
+	p3, _ := appendPayload(nil, 1, 3, 8, size)
+	if n := r.frame(c, true, []byte("r1:2:"+string(p3)), 10, false); n != 0 || r.st.misrouted != 1 {
+		t.Fatalf("r frame of another room: %d deliveries, misrouted %d", n, r.st.misrouted)
+	}
+	q0, _ := appendPayload(nil, 2, 0, 8, size)
+	if n := r.frame(c, true, []byte("r1:1:"+string(q0)), 10, false); n != 0 || r.st.misrouted != 2 {
+		t.Fatalf("payload of another room: %d deliveries, misrouted %d", n, r.st.misrouted)
+	}
+	// Malformed: each one protocol error, nothing delivered.
+	for i, f := range []string{
+		"r", "r1", "r:1:" + string(p3), "r0::" + string(p3), "r9:1:" + string(p3),
+		"r1:1", "r1:1x:" + string(p3), "r1:1" + strings.Repeat("7", 17) + ":" + string(p3),
+		"B" + item("B"+item("m"+string(p3))), "B" + item("b"+item(string(p3))), "B" + item(`h{}`),
+		"B" + item(""), "B3:r1",
+	} {
+		before := r.st.protoErr
+		if n := r.frame(c, true, []byte(f), 10, false); n != 0 || r.st.protoErr != before+1 {
+			t.Fatalf("malformed %d %q: %d deliveries, protocol errors +%d", i, f, n, r.st.protoErr-before)
+		}
+	}
+	// The good items of a batch before a malformed one still count.
+	p4, _ := appendPayload(nil, 1, 4, 9, size)
+	if n := r.frame(c, true, []byte("B"+item("r1:1:"+string(p4))+"9:r"), 10, false); n != 1 {
+		t.Fatalf("batch cut short: %d deliveries", n)
+	}
+	// r frames in a fan-out run are protocol errors.
+	f, fc := testRunner(size)
+	if n := f.frame(fc, true, []byte("r1:0:"+string(p0)), 10, false); n != 0 || f.st.protoErr != 1 {
+		t.Fatalf("r frame in fan-out mode: %d deliveries, protocol errors %d", n, f.st.protoErr)
+	}
+}
+
+func TestCloseNotice(t *testing.T) {
+	r, c := testRunner(40)
+	notice := `c{"code":1008,"reason":"rate limit: more than 100 messages or 1048576 bytes a second"}`
+	if n := r.frame(c, true, []byte(notice), 10, false); n != 0 || r.st.protoErr != 0 {
+		t.Fatalf("close notice: %d deliveries, protocol errors %d", n, r.st.protoErr)
+	}
+	if c.noticeCode != 1008 {
+		t.Fatalf("notice code %d, want 1008", c.noticeCode)
+	}
+	if got := noticeCode([]byte(`{"reason":"x"}`)); got != 1006 {
+		t.Fatalf("a notice without a code: %d, want 1006", got)
 	}
 }
 
