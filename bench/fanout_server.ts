@@ -7,6 +7,11 @@
  * `b…` batches). A default Hub otherwise: heartbeats on at their defaults. Other tools drive this
  * file: keep its flags and behaviour fixed.
  *
+ * `--redis=URL` (e.g. `redis://127.0.0.1:6379`) gives the hub a `RedisBackplane` on that Redis:
+ * several of these processes are then one fan-out server, a message received by any of them
+ * reaching the connections of all. It listens only once the backplane is up (exits with code 1
+ * after 10 s without it). Without the flag the backplane module is not even loaded.
+ *
  * @module
  */
 
@@ -14,11 +19,26 @@ import { Hub } from "../mod.ts";
 
 const arg = Deno.args.find((a) => a.startsWith("--port="));
 const port = arg === undefined ? 8080 : Number(arg.slice("--port=".length));
+const redis = Deno.args.find((a) => a.startsWith("--redis="))?.slice("--redis=".length);
 
+const backplane = redis === undefined
+  ? undefined
+  : new (await import("../src/redis/mod.ts")).RedisBackplane({ url: redis });
 const hub = new Hub({
+  backplane,
   onMessage(message, _client, hub) {
     hub.broadcast(message);
   },
 });
+if (backplane !== undefined) {
+  const deadline = performance.now() + 10_000;
+  while (backplane.status !== "up") {
+    if (performance.now() > deadline) {
+      console.error(`the Redis backplane did not come up within 10 s (${redis})`);
+      Deno.exit(1);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, (req) => hub.upgrade(req));
 console.log(`listening on ws://127.0.0.1:${port}/ws`);
