@@ -9,6 +9,8 @@
  * - `--loadgen=go` (default) | `deno`: the Go load generator (bench/loadgen_go/, built once per
  *   run into a temp dir; falls back to `deno` when `go` or gorilla/websocket is missing) or
  *   bench/loadgen.ts. Socket.IO runs always use bench/loadgen.ts.
+ * - `--scenarios=redis`: the cross-process scenario alone (bench/redis_scenario.ts: one process
+ *   against two joined by Redis; needs redis-server and the Go load generator, else skipped)
  *
  * Servers start fresh for every run and are pinned to CPU 0, the load generator to CPU 1
  * (`taskset`), when there are at least two CPUs and `taskset` exists. Runs are interleaved:
@@ -19,6 +21,7 @@
 
 import type { Report } from "./loadgen.ts";
 import { buildGoLoadgen, type GoLoadgen } from "./loadgen_go.ts";
+import { redisTable, runRedisScenario } from "./redis_scenario.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const args = new Map(Deno.args.map((a) => {
@@ -477,6 +480,11 @@ for (const sc of scenarios) {
   for (const s of servers) summary[sc.id][s.id] = summarize(runs[sc.id][s.id] ?? []);
 }
 
+// Several processes over Redis (bench/redis_scenario.ts), unless other scenarios were chosen.
+const redis = !onlyScenarios || onlyScenarios.includes("redis")
+  ? await runRedisScenario({ root, loadgen: goLoadgen?.binary, quick, rounds })
+  : undefined;
+
 if (goLoadgen) await Deno.remove(goLoadgen.dir, { recursive: true }).catch(() => {});
 
 const results = {
@@ -490,6 +498,7 @@ const results = {
   micro,
   summary,
   runs,
+  redis,
   seconds: Math.round((performance.now() - t0) / 1000),
 };
 await Deno.mkdir(`${root}bench/results`, { recursive: true });
@@ -706,8 +715,9 @@ if (withDocs) {
     ` ${rounds} interleaved rounds; the whole run took ${results.seconds} s.`,
     "",
   ].join("\n");
-  const block =
-    `${begin}\n\n${machineText}\n${table()}\n![Fan-out throughput](benchmarks.svg)\n\n${end}`;
+  const block = `${begin}\n\n${machineText}\n${table()}\n![Fan-out throughput](benchmarks.svg)\n\n${
+    redis ? `${redisTable(redis)}\n` : ""
+  }${end}`;
   if (doc.includes(begin) && doc.includes(end)) {
     doc = doc.slice(0, doc.indexOf(begin)) + block + doc.slice(doc.indexOf(end) + end.length);
   } else {
@@ -719,4 +729,5 @@ if (withDocs) {
   console.error("wrote docs/benchmarks.md and docs/benchmarks.svg");
 } else {
   console.log(table());
+  if (redis) console.log(redisTable(redis));
 }
