@@ -12,6 +12,13 @@
  * `--metrics-every=MS` (off by default) also builds `hub.metrics()` every MS milliseconds, as a
  * Prometheus scrape would, to compare the fan-out with metrics read against never read.
  *
+ * `--redis=URL` (e.g. `redis://127.0.0.1:6379`) gives the hub a `RedisBackplane` on that Redis:
+ * several of these processes are then one fan-out server, a message received by any of them
+ * reaching the connections of all. It listens only once the backplane is up (exits with code 1
+ * after 10 s without it). Without the flag the backplane module is not even loaded.
+ *
+ * `--no-rate-limit` is accepted and changes nothing: the limit is always off here (see above).
+ *
  * @module
  */
 
@@ -19,13 +26,28 @@ import { Hub } from "../mod.ts";
 
 const arg = Deno.args.find((a) => a.startsWith("--port="));
 const port = arg === undefined ? 8080 : Number(arg.slice("--port=".length));
+const redis = Deno.args.find((a) => a.startsWith("--redis="))?.slice("--redis=".length);
 
+const backplane = redis === undefined
+  ? undefined
+  : new (await import("../src/redis/mod.ts")).RedisBackplane({ url: redis });
 const hub = new Hub({
+  backplane,
   rateLimit: false,
   onMessage(message, _client, hub) {
     hub.broadcast(message);
   },
 });
+if (backplane !== undefined) {
+  const deadline = performance.now() + 10_000;
+  while (backplane.status !== "up") {
+    if (performance.now() > deadline) {
+      console.error(`the Redis backplane did not come up within 10 s (${redis})`);
+      Deno.exit(1);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, (req) => hub.upgrade(req));
 
 const metricsArg = Deno.args.find((a) => a.startsWith("--metrics-every="));

@@ -13,6 +13,8 @@
  * - `--metrics-every=MS`: also run each hub server with `hub.metrics()` read every MS ms
  *   (`hub-plain-metrics`, `hub-framed-metrics`), to compare with the same server never read
  * - `--no-micro`, `--no-docs`, `--loadgen=go|deno`
+ * - `--scenarios=redis`: the cross-process scenario alone (bench/redis_scenario.ts: one process
+ *   against two joined by Redis; needs redis-server and the Go load generator, else skipped)
  *
  * Servers start fresh for every run and are pinned to CPU 0, the load generator to CPU 1
  * (`taskset`), when there are at least two CPUs and `taskset` exists. Runs are interleaved: every
@@ -47,6 +49,7 @@ import {
 } from "./run/orchestrate.ts";
 import { type MicroResult, type Results, tables, writeDocs, writeResults } from "./run/report.ts";
 import { summarizeAll } from "./run/stats.ts";
+import { runRedisScenario } from "./redis_scenario.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 
@@ -84,7 +87,8 @@ async function main(flags: Flags): Promise<void> {
   const scenarios = scenarioList(flags.quick).filter((s) =>
     !onlyScenarios || onlyScenarios.includes(s.id)
   );
-  if (servers.length === 0 || scenarios.length === 0) {
+  const withRedis = !onlyScenarios || onlyScenarios.includes("redis");
+  if (servers.length === 0 || (scenarios.length === 0 && !withRedis)) {
     console.error(`no server or no scenario left (--only, --scenarios)\n\n${USAGE}`);
     Deno.exitCode = 2;
     return;
@@ -161,6 +165,15 @@ async function main(flags: Flags): Promise<void> {
 
   const t0 = performance.now();
   const runs = await runAll(bench, servers, scenarios.filter((s) => !skipped[s.id]), flags.rounds);
+  // Several processes over Redis (bench/redis_scenario.ts), unless other scenarios were chosen.
+  const redis = withRedis
+    ? await runRedisScenario({
+      root,
+      loadgen: goLoadgen?.binary,
+      quick: flags.quick,
+      rounds: flags.rounds,
+    })
+    : undefined;
   const results: Results = {
     machine,
     loadgen: {
@@ -187,6 +200,7 @@ async function main(flags: Flags): Promise<void> {
     micro,
     summary: summarizeAll(runs),
     runs,
+    redis,
     seconds: Math.round((performance.now() - t0) / 1000),
   };
   await cleanup();

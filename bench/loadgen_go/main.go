@@ -21,6 +21,11 @@
 // Flags (`--name=value`, the first ones as bench/loadgen.ts):
 //
 //   - url (ws://127.0.0.1:8080/ws); mode plain | framed (wshub.v1; Socket.IO: bench/loadgen.ts)
+//   - urls (none): instead of url, several servers of one cluster, comma-separated ws:// URLs
+//     that differ only in host:port: subscriber j connects to the (j mod n)-th, publishers to the
+//     first; the report adds each server's subscribers and latencies (latencyByUrl)
+//   - extra-pids (none): comma-separated pids (other servers, Redis) whose CPU over the same
+//     window as the server's is reported in extraCpu
 //   - subs (1000): subscribers, all rooms; pubs (1): publishers, per room in rooms mode;
 //     rooms (0: fan-out)
 //   - size (128): payload bytes; messages (200): per publisher; rate (0: unpaced): msg/s per
@@ -89,6 +94,10 @@ type config struct {
 	timeLimit   float64
 	concurrency int
 	readBuffer  int
+	urls        string   // --urls as given
+	hosts       []string // their host:port, when there are several
+	extraPids   string
+	pids        []int
 }
 
 func parseFlags(args []string) (*config, error) {
@@ -114,9 +123,23 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.concurrency, "concurrency", 64, "connection attempts in flight")
 	fs.IntVar(&c.readBuffer, "read-buffer", 0, "read buffer bytes per connection")
 	fs.Int("workers", 0, "ignored (GOMAXPROCS decides)")
+	fs.StringVar(&c.urls, "urls", "", "several servers: subscribers spread over them, publishers on the first")
+	fs.StringVar(&c.extraPids, "extra-pids", "", "pids whose CPU is reported too")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	if c.urls != "" {
+		hosts, first, err := parseURLs(c.urls)
+		if err != nil {
+			return nil, err
+		}
+		c.hosts, c.rawURL = hosts, first
+	}
+	pids, err := parsePids(c.extraPids)
+	if err != nil {
+		return nil, err
+	}
+	c.pids = pids
 	u, err := url.Parse(c.rawURL)
 	if err != nil {
 		return nil, err
@@ -248,6 +271,9 @@ type report struct {
 	CloseCodes     map[string]int `json:"closeCodes"`
 	Loadgen        loadgenInfo    `json:"loadgen"`
 	OtherCPUPct    *F             `json:"otherCpuPct,omitempty"`
+	URLs           []string       `json:"urls,omitempty"`         // go: --urls
+	LatencyByURL   []urlLatency   `json:"latencyByUrl,omitempty"` // go: with --urls
+	ExtraCPU       []pidCPU       `json:"extraCpu,omitempty"`     // go: --extra-pids
 	Server         *serverInfo    `json:"server,omitempty"`
 	Idle           *idleInfo      `json:"idle,omitempty"`
 }
@@ -559,6 +585,9 @@ func run(cfg *config) (*report, error) {
 		totalPubs:   cfg.pubs * rooms,
 	}
 	r.bufPool.New = func() any { b := make([]byte, 0, 4096); return &b }
+	if len(cfg.hosts) > 1 {
+		r.byURL = make([]histogram, len(cfg.hosts))
+	}
 	bins := int((time.Since(base).Seconds() + cfg.timeLimit + 5) * 100)
 	r.st.timeline = make([]int64, bins)
 
@@ -683,6 +712,7 @@ func run(cfg *config) (*report, error) {
 	u0, s0 := selfCPU()
 	th0 := threadTicks()
 	server0 := processCPUMs(pid)
+	extra0 := extraCPU(cfg.pids)
 	busy0 := machineBusyMs()
 	start := time.Now()
 	startUs := int64(start.Sub(base) / time.Microsecond)
@@ -730,6 +760,7 @@ func run(cfg *config) (*report, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	server1 := processCPUMs(pid)
+	extra1 := extraCPU(cfg.pids)
 	busy1 := machineBusyMs()
 	u1, s1 := selfCPU()
 	th1 := threadTicks()
@@ -819,6 +850,11 @@ func run(cfg *config) (*report, error) {
 		P99:  round(st.hist.quantile(0.99)/1000, 3),
 		P999: round(st.hist.quantile(0.999)/1000, 3),
 		Max:  round(float64(atomic.LoadInt64(&st.hist.max))/1000, 3),
+	}
+	rep.LatencyByURL = r.latencyByURL(connectedSubs)
+	rep.ExtraCPU = extraReport(cfg.pids, extra0, extra1, wallMs)
+	if len(cfg.hosts) > 1 {
+		rep.URLs = strings.Split(cfg.urls, ",")
 	}
 	for _, t := range threads {
 		rep.Loadgen.ThreadCPUPct = append(rep.Loadgen.ThreadCPUPct, round(t, 1))

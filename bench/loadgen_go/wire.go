@@ -209,6 +209,8 @@ type runner struct {
 	windowed bool
 	pubs     []*client
 	bufPool  sync.Pool
+	// byURL: with --urls, the subscribers' latencies per server (urls.go).
+	byURL []histogram
 }
 
 var errNoHello = errors.New("no hello within 10 s")
@@ -233,7 +235,7 @@ func (r *runner) dial(ctx context.Context, c *client, path string, readBuf int) 
 	if r.cfg.mode == "framed" {
 		d.Subprotocols = []string{"wshub.v1"}
 	}
-	ws, resp, err := d.DialContext(ctx, "ws://"+r.cfg.host+path, http.Header{})
+	ws, resp, err := d.DialContext(ctx, "ws://"+r.hostFor(c)+path, http.Header{})
 	if err != nil {
 		if resp != nil {
 			return errors.New("handshake refused: " + resp.Status)
@@ -636,6 +638,7 @@ func (r *runner) payload(c *client, b []byte, nowUs int64) bool {
 	if sentUs >= r.st.latencyFromUs {
 		lat := nowUs - sentUs
 		r.st.hist.record(c.id, lat)
+		r.recordByURL(c, lat)
 		if lat > c.maxLat {
 			c.maxLat = lat
 		}

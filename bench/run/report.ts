@@ -6,6 +6,7 @@
  */
 
 import type { Scenario } from "./config.ts";
+import { type RedisScenarioResult, redisTable } from "../redis_scenario.ts";
 import { type Machine, sh } from "./machine.ts";
 import { isReport, median, pairedRatio, type Runs, type Summary } from "./stats.ts";
 
@@ -40,6 +41,8 @@ export interface Results {
   micro: MicroResult[];
   summary: Record<string, Record<string, Summary>>;
   runs: Runs;
+  /** The cross-process scenario (bench/redis_scenario.ts), when it ran. */
+  redis?: RedisScenarioResult;
   seconds: number;
 }
 
@@ -347,7 +350,9 @@ export async function writeDocs(root: string, res: Results): Promise<void> {
   const end = "<!-- results:end -->";
   const block = `${begin}\n\n${runText(res)}\n${
     tables(res)
-  }\n![Fan-out throughput](benchmarks.svg)\n\n${end}`;
+  }\n![Fan-out throughput](benchmarks.svg)\n\n${
+    res.redis ? `${redisTable(res.redis)}\n` : ""
+  }${end}`;
   if (doc.includes(begin) && doc.includes(end)) {
     doc = doc.slice(0, doc.indexOf(begin)) + block + doc.slice(doc.indexOf(end) + end.length);
   } else {

@@ -19,6 +19,8 @@
 import { Hub, protocolToken } from "../../mod.ts";
 import { type ChatEvent, type ChatRequest, NAME_PATTERN, parseRequest } from "./messages.ts";
 
+import type { Backplane } from "../../mod.ts";
+
 /** Options of {@linkcode startChat}. */
 export interface ChatOptions {
   /** Interface to listen on. Default `"localhost"`. */
@@ -27,6 +29,16 @@ export interface ChatOptions {
   port?: number;
   /** Aborting it shuts the server down, like `close()`. */
   signal?: AbortSignal;
+  /**
+   * Joins this server to others serving the same chat (the hub's `backplane`
+   * option, e.g. a `RedisBackplane`): see examples/cluster/. Default: none.
+   */
+  backplane?: Backplane;
+  /**
+   * Listen with `SO_REUSEPORT`, so that several processes share the port
+   * (Linux spreads connections over them; needs `--unstable-net`). Default `false`.
+   */
+  reusePort?: boolean;
 }
 
 /** A running chat server. */
@@ -35,6 +47,8 @@ export interface ChatServer {
   url: string;
   /** The hub behind /ws. */
   hub: Hub<ChatEvent, ChatRequest>;
+  /** The server's request handler (page, script, styles, /ws), to serve on another listener too. */
+  handler: (req: Request) => Response | Promise<Response>;
   /** Closes every chat connection (1001, so pages reconnect), then the server. */
   close(): Promise<void>;
 }
@@ -110,6 +124,7 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
   const presence = (): ChatEvent => ({ type: "presence", users: [...online.keys()].sort() });
 
   const hub = new Hub<ChatEvent, ChatRequest>({
+    backplane: options.backplane,
     // Demo-only identity: the token *is* the user name, unverified.
     identify(req) {
       const name = protocolToken(req);
@@ -150,11 +165,7 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
     "cache-control": "no-store",
     "x-content-type-options": "nosniff",
   });
-  const server = Deno.serve({
-    hostname: options.hostname ?? "localhost",
-    port: options.port ?? 8000,
-    onListen() {},
-  }, (req) => {
+  const handler = (req: Request): Response | Promise<Response> => {
     const { pathname } = new URL(req.url);
     if (pathname === "/ws") return hub.upgrade(req);
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -172,7 +183,13 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
     // Prometheus metrics; in production, serve them where only the scraper can reach them.
     if (pathname === "/metrics") return hub.metricsResponse();
     return new Response("Not found", { status: 404 });
-  });
+  };
+  const server = Deno.serve({
+    hostname: options.hostname ?? "localhost",
+    port: options.port ?? 8000,
+    reusePort: options.reusePort,
+    onListen() {},
+  }, handler);
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -186,7 +203,7 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   const wildcard = hostname === "0.0.0.0" || hostname === "::";
   const url = `http://${options.hostname === undefined || wildcard ? "localhost" : host}:${port}/`;
-  return { url, hub, close };
+  return { url, hub, handler, close };
 }
 
 /** Reads `--port=N`, `--port N`, `--hostname=H` and the PORT environment variable. */

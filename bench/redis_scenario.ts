@@ -1,0 +1,611 @@
+/**
+ * The cross-process fan-out scenario (issue #11): what spreading a hub over two processes joined
+ * by Redis (`RedisBackplane`) costs and gives, against one process without a backplane, in the
+ * same run. `bench/run.ts` calls it (scenario id `redis`); it also runs alone:
+ *
+ * ```sh
+ * deno run -A bench/redis_scenario.ts --quick         # one short round, prints the tables
+ * deno run -A bench/redis_scenario.ts --rounds=3 --out=redis.json
+ * ```
+ *
+ * Three setups, each run fresh, interleaved round by round (A B C, then C B A, …):
+ *
+ * - `one`: one `bench/fanout_server.ts`, no backplane (the baseline);
+ * - `one+redis`: the same with `--redis` and nobody else on Redis: what publishing every message
+ *   to Redis costs one process;
+ * - `two`: two `bench/fanout_server.ts --redis` on one Redis, the subscribers split between them
+ *   (the Go load generator's `--urls`), the publisher on the first: half the deliveries cross
+ *   Redis.
+ *
+ * Every server runs with `--no-rate-limit`: the hub's default inbound limit (100 msg/s) would
+ * close an unpaced publisher.
+ *
+ * Two loads: `unpaced` (as fast as it goes for a fixed time, a window of messages in flight:
+ * throughput) and `paced` (a steady rate well below saturation: latency, local subscribers apart
+ * from those across Redis, whose difference is the cost of the hop through Redis).
+ *
+ * Nothing is pinned: on a two-core machine the servers, Redis and the load generator share both
+ * cores, so every run reports the CPU of each (`/proc`, over the load generator's measured
+ * window) and of everything else on the machine. A second process can only add throughput when a
+ * core is left for it; the tables say how much each took.
+ *
+ * Needs `redis-server` and `redis-cli` on PATH and the Go load generator (bench/loadgen_go/);
+ * without them it is skipped, saying why.
+ *
+ * @module
+ */
+
+import { buildGoLoadgen } from "./loadgen_go.ts";
+
+/** How to run the scenario. */
+export interface RedisScenarioOptions {
+  /** The repository's root directory (with a trailing slash). */
+  root: string;
+  /** The Go load generator's binary (bench/loadgen_go.ts builds it); skipped when absent. */
+  loadgen: string | undefined;
+  /** One round of short runs. */
+  quick: boolean;
+  /** Interleaved rounds. */
+  rounds: number;
+  /** Client dialects; default `["framed"]` (wshub.v1, what the client module speaks). */
+  modes?: ("plain" | "framed")[];
+  /** Progress lines; default `console.error`. */
+  log?: (line: string) => void;
+}
+
+/** The setups compared. */
+export type Setup = "one" | "one+redis" | "two";
+/** The loads. */
+export type Load = "unpaced" | "paced";
+
+const SETUPS: readonly Setup[] = ["one", "one+redis", "two"];
+const SETUP_LABELS: Record<Setup, string> = {
+  one: "one process, no backplane",
+  "one+redis": "one process + RedisBackplane",
+  two: "two processes + Redis",
+};
+
+/** What one run measured (CPU: 100 = one core, over the load generator's measured window). */
+export interface RedisRun {
+  setup: Setup;
+  load: Load;
+  mode: "plain" | "framed";
+  round: number;
+  ok: boolean;
+  error?: string;
+  messages: number;
+  received: number;
+  lost: number;
+  deliveriesPerSec: number;
+  latencyMs: { p50: number; p99: number; max: number };
+  /** Subscribers on the publisher's process, and on the other (`two` only). */
+  local?: { subs: number; p50: number; p99: number };
+  remote?: { subs: number; p50: number; p99: number };
+  cpuPct: {
+    /** Each server process, the publisher's first. */
+    servers: number[];
+    redis?: number;
+    loadgen: number;
+    /** Everything else on the machine. */
+    other: number;
+  };
+  /** Servers' CPU µs per message written (deliveries and echoes), all servers together. */
+  serverUsPerDelivery: number;
+  /** Redis's CPU µs per message published. */
+  redisUsPerMessage?: number;
+  loadgenSaturated: boolean;
+}
+
+/** Medians over the rounds of one setup, load and mode. */
+export interface RedisSummary {
+  setup: Setup;
+  load: Load;
+  mode: "plain" | "framed";
+  runs: number;
+  okRuns: number;
+  deliveriesPerSec: number;
+  p50: number;
+  p99: number;
+  localP50: number;
+  localP99: number;
+  remoteP50: number;
+  remoteP99: number;
+  /** Median over runs of remote p50 − local p50: the hop through Redis. */
+  hopP50: number;
+  serversCpuPct: number;
+  redisCpuPct: number;
+  loadgenCpuPct: number;
+  otherCpuPct: number;
+  serverUsPerDelivery: number;
+  redisUsPerMessage: number;
+  loadgenSaturated: number;
+  errors: string[];
+}
+
+/** The scenario's results, or why it did not run. */
+export type RedisScenarioResult =
+  | { skipped: string }
+  | {
+    subs: number;
+    size: number;
+    loads: Record<Load, string>;
+    rounds: number;
+    runs: RedisRun[];
+    summary: RedisSummary[];
+    seconds: number;
+  };
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+async function output(cmd: string[]): Promise<{ code: number; out: string; err: string }> {
+  try {
+    const p = await new Deno.Command(cmd[0], { args: cmd.slice(1), stdin: "null" }).output();
+    const dec = new TextDecoder();
+    return { code: p.code, out: dec.decode(p.stdout), err: dec.decode(p.stderr) };
+  } catch (e) {
+    return { code: -1, out: "", err: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/** `cmd` in bash with the open-file limit raised to the hard limit (1,000 connections and more). */
+function unlimited(cmd: string[]): string[] {
+  const quoted = cmd.map((c) => `'${c.replaceAll("'", "'\\''")}'`).join(" ");
+  return ["bash", "-c", `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec ${quoted}`];
+}
+
+/** A child process whose stderr is kept (the first 4,000 characters) for error messages. */
+class Child {
+  readonly process: Deno.ChildProcess;
+  stderr = "";
+
+  constructor(cmd: string[], cwd: string) {
+    this.process = new Deno.Command(cmd[0], {
+      args: cmd.slice(1),
+      cwd,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const stderr = this.process.stderr;
+    void (async () => {
+      for await (const text of stderr.pipeThrough(new TextDecoderStream())) {
+        if (this.stderr.length < 4000) this.stderr += text;
+      }
+    })().catch(() => {});
+  }
+
+  get pid(): number {
+    return this.process.pid;
+  }
+
+  async stop(): Promise<void> {
+    try {
+      this.process.kill("SIGTERM");
+    } catch { /* gone */ }
+    const exited = await Promise.race([
+      this.process.status.then(() => true),
+      sleep(3000).then(() => false),
+    ]);
+    if (!exited) {
+      try {
+        this.process.kill("SIGKILL");
+      } catch { /* gone */ }
+      await this.process.status;
+    }
+  }
+}
+
+async function redisCli(port: number, ...args: string[]): Promise<string> {
+  const r = await output(["redis-cli", "-h", "127.0.0.1", "-p", String(port), ...args]);
+  return r.code === 0 ? r.out.trim() : "";
+}
+
+async function until(condition: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline) {
+    if (await condition()) return true;
+    await sleep(25);
+  }
+  return false;
+}
+
+async function listening(port: number): Promise<boolean> {
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The parts of the Go load generator's report used here. */
+interface GoReport {
+  ok: boolean;
+  error?: string;
+  messages: number;
+  received: number;
+  lost: number;
+  echoes: number;
+  deliveriesPerSec: number;
+  latencyMs: { p50: number; p99: number; max: number };
+  latencyByUrl?: { subs: number; latencyMs: { p50: number; p99: number } }[];
+  loadgen: { cpuPct: number; saturated: boolean };
+  otherCpuPct?: number;
+  server?: { cpuMs: number; cpuPct: number };
+  extraCpu?: { pid: number; cpuMs: number; cpuPct: number }[];
+}
+
+interface LoadSpec {
+  subs: number;
+  size: number;
+  args: string[];
+  title: string;
+}
+
+function loads(quick: boolean): Record<Load, LoadSpec> {
+  const subs = 1000;
+  const rate = 50;
+  const seconds = quick ? 2 : 6;
+  return {
+    unpaced: {
+      subs,
+      size: 128,
+      args: [`--duration=${seconds}`, `--warmup=${quick ? 0.5 : 1}`],
+      title: `unpaced for ${seconds} s (the first ${quick ? 0.5 : 1} s not measured)`,
+    },
+    paced: {
+      subs,
+      size: 128,
+      args: [`--rate=${rate}`, `--messages=${rate * seconds}`],
+      title: `${rate} msg/s for ${seconds} s (${
+        (rate * subs).toLocaleString("en-US")
+      } deliveries/s)`,
+    },
+  };
+}
+
+async function runOnce(
+  options: RedisScenarioOptions,
+  setup: Setup,
+  load: Load,
+  spec: LoadSpec,
+  mode: "plain" | "framed",
+  round: number,
+): Promise<RedisRun> {
+  const { root } = options;
+  const children: Child[] = [];
+  const base: RedisRun = {
+    setup,
+    load,
+    mode,
+    round,
+    ok: false,
+    messages: 0,
+    received: 0,
+    lost: 0,
+    deliveriesPerSec: NaN,
+    latencyMs: { p50: NaN, p99: NaN, max: NaN },
+    cpuPct: { servers: [], loadgen: NaN, other: NaN },
+    serverUsPerDelivery: NaN,
+    loadgenSaturated: false,
+  };
+  try {
+    let redis: { child: Child; port: number; url: string } | undefined;
+    if (setup !== "one") {
+      const port = freePort();
+      const child = new Child(
+        [
+          "redis-server",
+          "--port",
+          String(port),
+          "--bind",
+          "127.0.0.1",
+          "--save",
+          "",
+          "--appendonly",
+          "no",
+        ],
+        root,
+      );
+      children.push(child);
+      if (!await until(async () => (await redisCli(port, "PING")) === "PONG", 5000)) {
+        return { ...base, error: `redis-server did not answer: ${child.stderr}` };
+      }
+      redis = { child, port, url: `redis://127.0.0.1:${port}` };
+    }
+    const servers: { child: Child; port: number }[] = [];
+    for (let i = 0; i < (setup === "two" ? 2 : 1); i++) {
+      const port = freePort();
+      const cmd = [
+        "deno",
+        "run",
+        "-A",
+        "bench/fanout_server.ts",
+        `--port=${port}`,
+        "--no-rate-limit",
+      ];
+      if (redis) cmd.push(`--redis=${redis.url}`);
+      const child = new Child(unlimited(cmd), root);
+      children.push(child);
+      servers.push({ child, port });
+    }
+    for (const server of servers) {
+      if (!await until(() => listening(server.port), 15_000)) {
+        return { ...base, error: `a server did not listen: ${server.child.stderr}` };
+      }
+    }
+    if (redis) {
+      // Every server's subscription to the broadcast channel is in place before the load.
+      const subscribed = await until(
+        async () =>
+          (await redisCli(redis.port, "PUBSUB", "NUMSUB", "wshub:b")).endsWith(
+            `\n${servers.length}`,
+          ),
+        5000,
+      );
+      if (!subscribed) return { ...base, error: "the servers did not subscribe in Redis" };
+    }
+    await sleep(200);
+    const extras = [...servers.slice(1).map((s) => s.child.pid), ...redis ? [redis.child.pid] : []];
+    const urls = servers.map((s) => `ws://127.0.0.1:${s.port}/ws`);
+    const lg = [
+      options.loadgen!,
+      urls.length > 1 ? `--urls=${urls.join(",")}` : `--url=${urls[0]}`,
+      `--mode=${mode}`,
+      `--subs=${spec.subs}`,
+      `--size=${spec.size}`,
+      ...spec.args,
+      `--server-pid=${servers[0].child.pid}`,
+      ...extras.length ? [`--extra-pids=${extras.join(",")}`] : [],
+      `--time-limit=${options.quick ? 60 : 120}`,
+    ];
+    const r = await output(unlimited(lg));
+    const line = r.out.trim().split("\n").pop() ?? "";
+    let report: GoReport | { ok: false; error?: string };
+    try {
+      report = JSON.parse(line);
+    } catch {
+      return { ...base, error: `load generator: ${line.slice(0, 300)} ${r.err.slice(0, 1000)}` };
+    }
+    if (!("received" in report)) return { ...base, error: report.error ?? line.slice(0, 300) };
+    const extra = report.extraCpu ?? [];
+    const serverCpu = [
+      report.server?.cpuPct ?? NaN,
+      ...extra.slice(0, servers.length - 1)
+        .map((e) => e.cpuPct),
+    ];
+    const serverCpuMs = (report.server?.cpuMs ?? NaN) +
+      extra.slice(0, servers.length - 1).reduce((sum, e) => sum + e.cpuMs, 0);
+    const redisCpu = redis ? extra[servers.length - 1] : undefined;
+    const byUrl = report.latencyByUrl;
+    const side = (i: number) =>
+      byUrl?.[i] === undefined ? undefined : {
+        subs: byUrl[i].subs,
+        p50: byUrl[i].latencyMs.p50,
+        p99: byUrl[i].latencyMs.p99,
+      };
+    return {
+      ...base,
+      ok: report.ok,
+      error: report.error,
+      messages: report.messages,
+      received: report.received,
+      lost: report.lost,
+      deliveriesPerSec: report.deliveriesPerSec,
+      latencyMs: {
+        p50: report.latencyMs.p50,
+        p99: report.latencyMs.p99,
+        max: report.latencyMs.max,
+      },
+      local: side(0),
+      remote: side(1),
+      cpuPct: {
+        servers: serverCpu,
+        redis: redisCpu?.cpuPct,
+        loadgen: report.loadgen.cpuPct,
+        other: Math.max(
+          0,
+          (report.otherCpuPct ?? NaN) - extra.reduce((sum, e) => sum + (e.cpuPct ?? 0), 0),
+        ),
+      },
+      serverUsPerDelivery: serverCpuMs * 1000 / (report.received + report.echoes),
+      redisUsPerMessage: redisCpu === undefined
+        ? undefined
+        : redisCpu.cpuMs * 1000 / report.messages,
+      loadgenSaturated: report.loadgen.saturated,
+    };
+  } catch (error) {
+    return { ...base, error: error instanceof Error ? error.message : String(error) };
+  } finally {
+    await Promise.all(children.reverse().map((child) => child.stop()));
+  }
+}
+
+function median(xs: (number | undefined)[]): number {
+  const v = xs.filter((x): x is number => typeof x === "number" && Number.isFinite(x))
+    .sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+function summarize(runs: RedisRun[]): RedisSummary {
+  const ok = runs.filter((r) => r.ok);
+  const { setup, load, mode } = runs[0];
+  return {
+    setup,
+    load,
+    mode,
+    runs: runs.length,
+    okRuns: ok.length,
+    deliveriesPerSec: median(ok.map((r) => r.deliveriesPerSec)),
+    p50: median(ok.map((r) => r.latencyMs.p50)),
+    p99: median(ok.map((r) => r.latencyMs.p99)),
+    localP50: median(ok.map((r) => r.local?.p50)),
+    localP99: median(ok.map((r) => r.local?.p99)),
+    remoteP50: median(ok.map((r) => r.remote?.p50)),
+    remoteP99: median(ok.map((r) => r.remote?.p99)),
+    hopP50: median(ok.map((r) => r.remote && r.local ? r.remote.p50 - r.local.p50 : undefined)),
+    serversCpuPct: median(ok.map((r) => r.cpuPct.servers.reduce((a, b) => a + b, 0))),
+    redisCpuPct: median(ok.map((r) => r.cpuPct.redis)),
+    loadgenCpuPct: median(ok.map((r) => r.cpuPct.loadgen)),
+    otherCpuPct: median(ok.map((r) => r.cpuPct.other)),
+    serverUsPerDelivery: median(ok.map((r) => r.serverUsPerDelivery)),
+    redisUsPerMessage: median(ok.map((r) => r.redisUsPerMessage)),
+    loadgenSaturated: ok.filter((r) => r.loadgenSaturated).length,
+    errors: [...new Set(runs.filter((r) => !r.ok).map((r) => r.error ?? "lost deliveries"))],
+  };
+}
+
+/** Why the scenario cannot run here, or `undefined`. */
+export async function redisScenarioProblem(
+  loadgen: string | undefined,
+): Promise<string | undefined> {
+  if (loadgen === undefined) {
+    return "needs the Go load generator (bench/loadgen_go, for --urls)";
+  }
+  for (const bin of ["redis-server", "redis-cli"]) {
+    if ((await output([bin, "--version"])).code !== 0) {
+      return `${bin} not found (apt-get install redis-server)`;
+    }
+  }
+}
+
+/** Runs every setup, load and mode for `rounds` interleaved rounds. */
+export async function runRedisScenario(
+  options: RedisScenarioOptions,
+): Promise<RedisScenarioResult> {
+  const log = options.log ?? console.error;
+  const problem = await redisScenarioProblem(options.loadgen);
+  if (problem !== undefined) {
+    log(`redis scenario skipped: ${problem}`);
+    return { skipped: problem };
+  }
+  const specs = loads(options.quick);
+  const modes = options.modes ?? ["framed"];
+  const runs: RedisRun[] = [];
+  const t0 = performance.now();
+  for (const load of ["unpaced", "paced"] as const) {
+    for (const mode of modes) {
+      for (let round = 0; round < options.rounds; round++) {
+        const order = round % 2 === 0 ? SETUPS : [...SETUPS].reverse();
+        for (const setup of order) {
+          const r = await runOnce(options, setup, load, specs[load], mode, round);
+          runs.push(r);
+          log(
+            `[${((performance.now() - t0) / 1000).toFixed(0)} s] redis ${load} ${mode} round ${
+              round + 1
+            } ${setup}: ${r.ok ? "ok" : `NOT OK ${r.error ?? `lost ${r.lost}`}`}`,
+          );
+        }
+      }
+    }
+  }
+  const summary: RedisSummary[] = [];
+  for (const load of ["unpaced", "paced"] as const) {
+    for (const mode of modes) {
+      for (const setup of SETUPS) {
+        const mine = runs.filter((r) => r.load === load && r.mode === mode && r.setup === setup);
+        if (mine.length > 0) summary.push(summarize(mine));
+      }
+    }
+  }
+  return {
+    subs: specs.unpaced.subs,
+    size: specs.unpaced.size,
+    loads: { unpaced: specs.unpaced.title, paced: specs.paced.title },
+    rounds: options.rounds,
+    runs,
+    summary,
+    seconds: Math.round((performance.now() - t0) / 1000),
+  };
+}
+
+const fmt = (x: number, d = 0) =>
+  Number.isFinite(x)
+    ? x.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d })
+    : "–";
+
+/** The scenario's tables, in Markdown (for docs/benchmarks.md and the console). */
+export function redisTable(result: RedisScenarioResult): string {
+  if ("skipped" in result) {
+    return `### Several processes over Redis\n\nSkipped: ${result.skipped}.\n`;
+  }
+  const out: string[] = ["### Several processes over Redis", ""];
+  out.push(
+    `${result.subs.toLocaleString("en-US")} subscribers and one publisher, ${result.size} B ` +
+      `messages; with two processes half the subscribers are on each and the publisher on the ` +
+      `first, so half the deliveries cross Redis. Median of ${result.rounds} interleaved ` +
+      `runs. Nothing pinned: CPU is % of one core over the measured window, for the servers ` +
+      `(together), Redis, the load generator, and everything else on the machine.`,
+    "",
+  );
+  for (const load of ["unpaced", "paced"] as const) {
+    const rows = result.summary.filter((s) => s.load === load);
+    if (rows.length === 0) continue;
+    out.push(`**${result.loads[load]}**`, "");
+    out.push(
+      "| setup | clients | deliveries/s | vs one process | p50 ms | p99 ms | local p50 / p99 | across Redis p50 / p99 | Redis hop (p50) | servers CPU | Redis CPU | loadgen CPU | other CPU | servers µs/delivery | Redis µs/message |",
+      "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    );
+    for (const s of rows) {
+      const base = rows.find((b) => b.mode === s.mode && b.setup === "one");
+      const flag = (s.okRuns < s.runs ? ` ⚠ ${s.runs - s.okRuns}/${s.runs} runs failed` : "") +
+        (s.loadgenSaturated ? ` (loadgen saturated in ${s.loadgenSaturated})` : "");
+      const two = s.setup === "two";
+      out.push(
+        `| ${SETUP_LABELS[s.setup]}${flag} | ${s.mode} | ${fmt(s.deliveriesPerSec)} | ${
+          base && base.deliveriesPerSec > 0
+            ? `${(s.deliveriesPerSec / base.deliveriesPerSec).toFixed(2)}×`
+            : "–"
+        } | ${fmt(s.p50, 1)} | ${fmt(s.p99, 1)} | ${
+          two ? `${fmt(s.localP50, 1)} / ${fmt(s.localP99, 1)}` : "–"
+        } | ${two ? `${fmt(s.remoteP50, 1)} / ${fmt(s.remoteP99, 1)}` : "–"} | ${
+          two ? `${fmt(s.hopP50, 2)} ms` : "–"
+        } | ${fmt(s.serversCpuPct)} % | ${s.setup === "one" ? "–" : `${fmt(s.redisCpuPct)} %`} | ${
+          fmt(s.loadgenCpuPct)
+        } % | ${fmt(s.otherCpuPct)} % | ${fmt(s.serverUsPerDelivery, 2)} | ${
+          s.setup === "one" ? "–" : fmt(s.redisUsPerMessage, 1)
+        } |`,
+      );
+    }
+    out.push("");
+  }
+  const errors = result.summary.flatMap((s) => s.errors.map((e) => `${s.setup} ${s.load}: ${e}`));
+  if (errors.length > 0) out.push(...errors.map((e) => `- ${e}`), "");
+  return out.join("\n");
+}
+
+if (import.meta.main) {
+  const args = new Map(Deno.args.map((a) => {
+    const m = /^--([^=]+)(?:=(.*))?$/.exec(a);
+    return m ? [m[1], m[2] ?? "true"] as const : [a, "true"] as const;
+  }));
+  const root = new URL("../", import.meta.url).pathname;
+  const quick = args.has("quick");
+  const built = await buildGoLoadgen(root);
+  const loadgen = "error" in built ? undefined : built.binary;
+  if ("error" in built) console.error(`Go load generator unavailable: ${built.error}`);
+  try {
+    const result = await runRedisScenario({
+      root,
+      loadgen,
+      quick,
+      rounds: Number(args.get("rounds") ?? (quick ? 1 : 3)),
+      modes: (args.get("modes")?.split(",") ?? ["framed"]) as ("plain" | "framed")[],
+    });
+    console.log(redisTable(result));
+    const out = args.get("out");
+    if (out !== undefined) await Deno.writeTextFile(out, JSON.stringify(result, null, 2) + "\n");
+  } finally {
+    if (!("error" in built)) await Deno.remove(built.dir, { recursive: true }).catch(() => {});
+  }
+}

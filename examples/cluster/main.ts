@@ -1,0 +1,361 @@
+/**
+ * The chat example in several processes, as one chat: N workers (examples/cluster/worker.ts)
+ * serve the same port with `SO_REUSEPORT` (Linux spreads the connections over them) and share
+ * one Redis through `RedisBackplane`. One command starts them all:
+ *
+ * ```sh
+ * redis-server --port 6379 --save '' --appendonly no &    # or any Redis you have
+ * deno task cluster                                        # 2 processes on http://localhost:8000
+ * deno task cluster --processes=3 --redis=redis://127.0.0.1:6379 --port=8000
+ * ```
+ *
+ * Flags (`--name=value`):
+ * - `--processes=N` (2): how many hub processes
+ * - `--redis=URL` (`$REDIS_URL`, else `redis://127.0.0.1:6379`)
+ * - `--port=N` (`$PORT`, else 8000) and `--hostname=H` (`localhost`): the shared listener
+ * - `--worker-port=N` (port + 1): worker i also serves the chat alone on N + i, with
+ *   `GET /stats` (which process, whose connections, the backplane's counters); 0: free ports
+ * - `--presence-ttl=MS`, `--prefix=P`: `RedisBackplane`'s options (defaults 15000, `wshub`)
+ * - `--json`: print one line of JSON once every worker is ready (and one per restart), for
+ *   scripts and tests, instead of the banner
+ *
+ * A worker that dies (a crash, kill -9) is started again after a second, longer if it keeps
+ * dying; its users reconnect to the others meanwhile. SIGINT or SIGTERM stops every worker
+ * gracefully (pages are told 1001 and reconnect once a server is back).
+ *
+ * @module
+ */
+
+/** What a worker says once it listens (its first line of output). */
+export interface WorkerReady {
+  ready: true;
+  worker: number;
+  pid: number;
+  port: number;
+  ownPort: number;
+  node: string;
+  backplane: string;
+}
+
+/** The supervisor's options, from the command line. */
+export interface ClusterOptions {
+  processes: number;
+  redis: string;
+  hostname: string;
+  port: number;
+  workerPort: number;
+  presenceTtl?: number;
+  prefix?: string;
+  json: boolean;
+}
+
+const WORKER = new URL("./worker.ts", import.meta.url).pathname;
+const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
+const READY_TIMEOUT = 120_000; // the first run fetches the bundler (esbuild) from npm
+const STOP_TIMEOUT = 10_000;
+
+/** Parses the flags above; throws with a message on a bad value. */
+export function parseOptions(args: string[], env: (name: string) => string | undefined) {
+  const flags = new Map<string, string>();
+  for (const arg of args) {
+    const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (match === null) throw new Error(`Unknown argument ${arg}: flags are --name=value`);
+    flags.set(match[1], match[2] ?? "true");
+  }
+  const known = [
+    "processes",
+    "redis",
+    "hostname",
+    "port",
+    "worker-port",
+    "presence-ttl",
+    "prefix",
+    "json",
+  ];
+  for (const name of flags.keys()) {
+    if (!known.includes(name)) throw new Error(`Unknown flag --${name} (known: ${known})`);
+  }
+  const integer = (name: string, text: string | undefined, min: number, max: number) => {
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new Error(`Invalid --${name}=${text}: expected an integer from ${min} to ${max}`);
+    }
+    return value;
+  };
+  const port = integer("port", flags.get("port") ?? env("PORT") ?? "8000", 1, 65535);
+  const options: ClusterOptions = {
+    processes: integer("processes", flags.get("processes") ?? "2", 1, 64),
+    redis: flags.get("redis") ?? env("REDIS_URL") ?? "redis://127.0.0.1:6379",
+    hostname: flags.get("hostname") ?? "localhost",
+    port,
+    workerPort: 0,
+    json: flags.has("json"),
+  };
+  options.workerPort = integer(
+    "worker-port",
+    flags.get("worker-port") ?? String(port + 1),
+    0,
+    65535 - options.processes + 1,
+  );
+  if (flags.has("presence-ttl")) {
+    options.presenceTtl = integer("presence-ttl", flags.get("presence-ttl"), 100, 86_400_000);
+  }
+  if (flags.has("prefix")) options.prefix = flags.get("prefix");
+  if (!/^rediss?:\/\//.test(options.redis)) {
+    throw new Error(`Invalid --redis=${options.redis}: expected redis://host:port`);
+  }
+  return options;
+}
+
+/** One worker process: its child, what it said when ready, and its output forwarded. */
+class Worker {
+  readonly index: number;
+  readonly child: Deno.ChildProcess;
+  readonly ready: Promise<WorkerReady>;
+  readonly started = performance.now();
+  readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
+
+  constructor(index: number, options: ClusterOptions, log: (line: string) => void) {
+    this.index = index;
+    const config = {
+      worker: index,
+      hostname: options.hostname,
+      port: options.port,
+      ownPort: options.workerPort === 0 ? 0 : options.workerPort + index,
+      redis: options.redis,
+      presenceTtl: options.presenceTtl,
+      prefix: options.prefix,
+    };
+    this.child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        `--config=${CONFIG}`,
+        "--unstable-bundle",
+        "--unstable-net",
+        "--allow-net",
+        "--allow-read",
+        "--allow-env",
+        WORKER,
+        JSON.stringify(config),
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#stdin = this.child.stdin.getWriter();
+    const prefix = `[worker ${index}]`;
+    let announce: (ready: WorkerReady) => void;
+    let fail: (error: Error) => void;
+    this.ready = new Promise((resolve, reject) => {
+      announce = resolve;
+      fail = reject;
+    });
+    this.ready.catch(() => {}); // awaited by start(); a restart may never be awaited
+    let said = false;
+    const stdout = forEachLine(this.child.stdout, (line) => {
+      if (!said && line.startsWith('{"ready":true')) {
+        said = true;
+        announce(JSON.parse(line));
+      } else log(`${prefix} ${line}`);
+    });
+    const stderr = forEachLine(this.child.stderr, (line) => log(`${prefix} ${line}`));
+    void Promise.all([stdout, stderr, this.child.status]).then(([, , status]) => {
+      if (!said) fail(new Error(`${prefix} exited (code ${status.code}) before listening`));
+    });
+  }
+
+  /** Graceful: closing stdin and SIGTERM both make the worker close its hub; SIGKILL after 10 s. */
+  async stop(): Promise<void> {
+    await this.#stdin.close().catch(() => {});
+    signal(this.child, "SIGTERM");
+    const timer = setTimeout(() => signal(this.child, "SIGKILL"), STOP_TIMEOUT);
+    await this.child.status;
+    clearTimeout(timer);
+  }
+}
+
+function signal(child: Deno.ChildProcess, name: Deno.Signal): void {
+  try {
+    child.kill(name);
+  } catch {
+    // already gone
+  }
+}
+
+/** Calls `fn` with each line of `stream` (without its newline). */
+async function forEachLine(
+  stream: ReadableStream<Uint8Array<ArrayBuffer>>,
+  fn: (line: string) => void,
+): Promise<void> {
+  let rest = "";
+  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+    rest += text;
+    let newline: number;
+    while ((newline = rest.indexOf("\n")) >= 0) {
+      fn(rest.slice(0, newline));
+      rest = rest.slice(newline + 1);
+    }
+  }
+  if (rest !== "") fn(rest);
+}
+
+/** A running cluster. */
+export interface Cluster {
+  /** The workers as they are now (a restarted one is replaced). */
+  readonly workers: readonly WorkerReady[];
+  /** Stops every worker gracefully. */
+  stop(): Promise<void>;
+  /** Resolves once stopped. */
+  readonly stopped: Promise<void>;
+}
+
+/**
+ * Starts the workers, waits until every one listens, and keeps them running (restarting any that
+ * dies) until `stop()`. Rejects, having stopped the others, when a worker fails to start.
+ */
+export async function startCluster(
+  options: ClusterOptions,
+  events: {
+    log: (line: string) => void;
+    restarted?: (ready: WorkerReady) => void;
+  },
+): Promise<Cluster> {
+  const workers: Worker[] = [];
+  const readies: WorkerReady[] = [];
+  let stopping = false;
+  const { promise: stopped, resolve: markStopped } = Promise.withResolvers<void>();
+  const stop = async () => {
+    if (stopping) return await stopped;
+    stopping = true;
+    await Promise.all(workers.map((worker) => worker.stop()));
+    markStopped();
+  };
+
+  const watch = (worker: Worker, delay: number) => {
+    void worker.child.status.then(async (status) => {
+      if (stopping) return;
+      const ranFor = performance.now() - worker.started;
+      const wait = ranFor > 30_000 ? 1_000 : Math.min(delay * 2, 30_000);
+      events.log(
+        `[worker ${worker.index}] exited (${
+          status.signal ?? `code ${status.code}`
+        }); starting it again in ${wait / 1000} s`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      if (stopping) return;
+      const next = new Worker(worker.index, options, events.log);
+      workers[worker.index] = next;
+      watch(next, wait);
+      try {
+        const ready = await next.ready;
+        readies[worker.index] = ready;
+        events.restarted?.(ready);
+      } catch (error) {
+        events.log(String(error instanceof Error ? error.message : error));
+      }
+    });
+  };
+
+  for (let i = 0; i < options.processes; i++) {
+    workers.push(new Worker(i, options, events.log));
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const all = await Promise.race([
+      Promise.all(workers.map((worker) => worker.ready)),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`the workers did not listen within ${READY_TIMEOUT / 1000} s`)),
+          READY_TIMEOUT,
+        );
+      }),
+    ]);
+    readies.push(...all);
+  } catch (error) {
+    await stop();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  for (const worker of workers) watch(worker, 500);
+  return { workers: readies, stop, stopped };
+}
+
+function origin(hostname: string, port: number): string {
+  const host = hostname === "0.0.0.0" || hostname === "::"
+    ? "localhost"
+    : hostname.includes(":")
+    ? `[${hostname}]`
+    : hostname;
+  return `http://${host}:${port}/`;
+}
+
+if (import.meta.main) {
+  let options: ClusterOptions;
+  try {
+    options = parseOptions(Deno.args, (name) => Deno.env.get(name));
+  } catch (error) {
+    console.error((error as Error).message);
+    Deno.exit(2);
+  }
+  if (Deno.build.os !== "linux" && options.processes > 1) {
+    console.error(
+      "Sharing one port between processes (SO_REUSEPORT) spreads connections only on Linux. " +
+        "Elsewhere run --processes=1 several times with different --port values (README.md, " +
+        '"Several processes").',
+    );
+    Deno.exit(2);
+  }
+  const print = options.json ? console.error : console.log;
+  const url = origin(options.hostname, options.port);
+  let cluster: Cluster;
+  try {
+    cluster = await startCluster(options, {
+      log: print,
+      restarted(ready) {
+        if (options.json) console.log(JSON.stringify({ restarted: ready }));
+        else console.log(`[worker ${ready.worker}] running again (pid ${ready.pid})`);
+      },
+    });
+  } catch (error) {
+    console.error((error as Error).message);
+    Deno.exit(1);
+  }
+  if (options.json) {
+    console.log(JSON.stringify({ url, redis: options.redis, workers: cluster.workers }));
+  } else {
+    console.log(
+      `wshub chat cluster: ${options.processes} processes on ${url} sharing ${options.redis}`,
+    );
+    for (const ready of cluster.workers) {
+      console.log(
+        `  worker ${ready.worker} (pid ${ready.pid}, Redis ${ready.backplane}): also alone on ${
+          origin(options.hostname, ready.ownPort)
+        } (GET /stats)`,
+      );
+    }
+    if (cluster.workers.some((ready) => ready.backplane !== "up")) {
+      console.log(
+        `Redis is not answering at ${options.redis}: each process serves only its own clients ` +
+          "until it does (start it with: redis-server --save '' --appendonly no)",
+      );
+    }
+    console.log("Ctrl-C stops them all.");
+  }
+  let signals = 0;
+  const shutdown = () => {
+    if (++signals > 1) {
+      for (const ready of cluster.workers) {
+        try {
+          Deno.kill(ready.pid, "SIGKILL");
+        } catch { /* gone */ }
+      }
+      Deno.exit(1);
+    }
+    print("stopping the workers (again to kill them)");
+    void cluster.stop().then(() => Deno.exit(0));
+  };
+  Deno.addSignalListener("SIGINT", shutdown);
+  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", shutdown);
+}
