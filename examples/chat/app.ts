@@ -217,16 +217,12 @@ function show(room: string | undefined): void {
 }
 
 function render(): void {
-  channelList.replaceChildren(...channels.map((room) => {
+  sync(channelList, "room", channels, (room) => {
     const li = document.createElement("li");
-    li.dataset.room = room;
-    li.classList.toggle("current", room === current);
-    li.classList.toggle("unread", unread.has(room));
     const label = document.createElement("span");
     label.textContent = room;
     const count = document.createElement("span");
     count.className = "count";
-    count.textContent = String(members.get(room)?.size ?? "");
     const leave = document.createElement("button");
     leave.className = "leave";
     leave.textContent = "×";
@@ -238,36 +234,35 @@ function render(): void {
     li.onclick = () => show(room);
     li.append(label, count, leave);
     return li;
-  }));
-  suggestions.replaceChildren(
-    ...CHANNELS.filter((room) => !channels.includes(room)).map((room) => {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.dataset.room = room;
-      button.textContent = room;
-      button.title = `Join ${room}`;
-      button.onclick = () => addChannel(room);
-      return button;
-    }),
-  );
+  }, (li, room) => {
+    li.classList.toggle("current", room === current);
+    li.classList.toggle("unread", unread.has(room));
+    li.querySelector(".count")!.textContent = String(members.get(room)?.size ?? "");
+  });
+  sync(suggestions, "room", CHANNELS.filter((room) => !channels.includes(room)), (room) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = room;
+    button.title = `Join ${room}`;
+    button.onclick = () => addChannel(room);
+    return button;
+  });
 
   roomName.textContent = current ?? "No channel: join one";
   const inRoom = [...(current === undefined ? [] : members.get(current) ?? [])].sort();
-  memberList.replaceChildren(...inRoom.map((name) => {
+  sync(memberList, "name", inRoom, (name) => {
     const li = document.createElement("li");
     li.textContent = name;
     return li;
-  }));
+  });
 
   const online = [...members.get(LOBBY) ?? []].sort();
   const selected = to.value;
-  users.replaceChildren(...online.map((name) => {
+  sync(users, "name", online, (name) => {
     const li = document.createElement("li");
     li.textContent = name;
-    li.dataset.name = name;
     if (name === self) li.className = "self";
     else {
-      li.classList.toggle("selected", name === selected);
       li.onclick = () => {
         to.value = to.value === name ? "" : name;
         to.dispatchEvent(new Event("change"));
@@ -275,14 +270,54 @@ function render(): void {
       };
     }
     return li;
-  }));
-  const options = online.filter((name) => name !== self).map((name) => new Option(name, name));
-  to.replaceChildren(new Option(current ?? "(no channel)", ""), ...options);
-  // Keep a chosen recipient even while they are offline: the server says if they are.
-  if (selected && !online.includes(selected)) {
-    to.append(new Option(`${selected} (offline)`, selected));
+  }, (li, name) => li.classList.toggle("selected", name !== self && name === selected));
+  // Recipients: the channel shown, or someone online; a chosen recipient stays
+  // while offline (the server says if they are).
+  const recipients = online.filter((name) => name !== self);
+  if (selected && !online.includes(selected)) recipients.push(selected);
+  const options = [
+    new Option(current ?? "(no channel)", ""),
+    ...recipients.map((name) =>
+      new Option(online.includes(name) ? name : `${name} (offline)`, name)
+    ),
+  ];
+  const texts = (list: Iterable<HTMLOptionElement>) =>
+    [...list].map((option) => option.text).join();
+  if (texts(options) !== texts(to.options)) { // rebuilt only when it changes: it may be open
+    to.replaceChildren(...options);
+    to.value = selected;
   }
-  to.value = selected;
+}
+
+/**
+ * Makes `list`'s children one element per key, in order (the key in
+ * `data-<attribute>`), reusing the ones it has: `make` builds a new one,
+ * `update` refreshes each. An element is never rebuilt under the pointer, so
+ * a click is not lost to a presence event that arrives mid-click.
+ */
+function sync<E extends HTMLElement>(
+  list: HTMLElement,
+  attribute: string,
+  keys: readonly string[],
+  make: (key: string) => E,
+  update?: (element: E, key: string) => void,
+): void {
+  const old = new Map<string, E>();
+  for (const element of list.children as HTMLCollectionOf<E>) {
+    old.set(element.dataset[attribute]!, element);
+  }
+  const elements = keys.map((key) => {
+    let element = old.get(key);
+    if (element === undefined) {
+      element = make(key);
+      element.dataset[attribute] = key;
+    }
+    update?.(element, key);
+    return element;
+  });
+  const same = elements.length === list.children.length &&
+    elements.every((element, i) => list.children[i] === element);
+  if (!same) list.replaceChildren(...elements);
 }
 
 to.onchange = () => {
