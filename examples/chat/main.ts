@@ -138,7 +138,8 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
       // Server-side joins are trusted (no authorizeJoin). The page does not
       // rejoin the lobby after a reconnect: the server puts it back here.
       hub.join(client, LOBBY);
-      console.log(`${client.user} connected (${hub.clientsOf(client.user!).length} tabs)`);
+      const tabs = hub.clientsOf(client.user!).length;
+      console.log(`${client.user} connected (${tabs === 1 ? "1 tab" : `${tabs} tabs`})`);
     },
     onDisconnect(client, { code }) {
       console.log(`${client.user} disconnected (${code})`);
