@@ -5,7 +5,8 @@
 // a private line reaches only its recipient (and its sender); the online list
 // and a channel's member list follow presence, a user with two tabs counting
 // once; after the server is killed and started again on the same port, the
-// pages reconnect, rejoin their channels on their own and chat again.
+// pages reconnect, rejoin their channels on their own, send what was typed
+// while offline, and chat again.
 //
 // Absence of a line is checked only behind a barrier: a later line from the
 // same sender (or the server's own log) that the page did receive, so that
@@ -340,6 +341,8 @@ Deno.test({
       for (const page of everyone) {
         await page.locator('#status:not([data-state="open"])').waitFor();
       }
+      // Typed while offline: queued, and sent after the page has asked to rejoin.
+      await say(bob, "typed while offline");
       server = new ChatProcess(port);
       await server.ready;
       for (const page of everyone) {
@@ -355,6 +358,7 @@ Deno.test({
       await members(bob, "#random", 2).waitFor();
       await members(bob, "#deno", 1).waitFor();
       await members(carol, "#random", 2).waitFor();
+      await inRoom(bob, "#general", "typed while offline").waitFor();
       assert.deepEqual(await channelsOf(bob), ["#general", "#random", "#deno"]);
       assert.deepEqual(await channelsOf(carol), ["#general", "#random"]);
       assert.equal(server.count("is online"), 3, "the new process saw each user come back once");
