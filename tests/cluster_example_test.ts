@@ -174,6 +174,8 @@ Deno.test({
       }
       alice.client.send({ type: "whisper", to: "bob", text: "psst" });
       await until(() => bob!.lines.includes("alice→bob: psst"), 5_000, "bob to get alice's");
+      // The sender sees its own line: bob is online, on the other process (presence, not counts).
+      await until(() => alice.lines.includes("alice→bob: psst"), 5_000, "alice to see her line");
       assert.equal(carol.lines.some((l) => l.includes("psst")), false, "a whisper is private");
 
       // kill -9 bob's process: the supervisor starts it again; bob reconnects (to either) and

@@ -3,11 +3,30 @@
  * The chat page's script. main.ts bundles it with the client module into
  * /app.js. Join with `?name=alice` in the URL to skip the form.
  *
+ * Channels are rooms this page joins itself (`client.join`): the client
+ * rejoins them after a reconnect. The server puts every connection in the
+ * lobby; the online list is the lobby's presence and a channel's member list
+ * its own: loaded once with a `who` request (`hub.presence` on the server),
+ * then kept up to date by `presence` events.
+ *
  * @module
  */
 
-import { connect, type HubClient, SendQueueFullError } from "../../src/client/mod.ts";
-import { type ChatEvent, type ChatRequest, NAME_PATTERN } from "./messages.ts";
+import {
+  connect,
+  type HubClient,
+  JoinError,
+  type PresenceEvent,
+  SendQueueFullError,
+} from "../../src/client/mod.ts";
+import {
+  CHANNEL_PATTERN,
+  CHANNELS,
+  type ChatEvent,
+  type ChatRequest,
+  LOBBY,
+  NAME_PATTERN,
+} from "./messages.ts";
 
 const $ = <E extends HTMLElement>(selector: string) => document.querySelector(selector) as E;
 const joinForm = $<HTMLFormElement>("#join");
@@ -16,7 +35,13 @@ const chat = $<HTMLElement>("#chat");
 const me = $<HTMLElement>("#me");
 const status = $<HTMLElement>("#status");
 const rtt = $<HTMLElement>("#rtt");
+const channelList = $<HTMLUListElement>("#channels");
+const channelForm = $<HTMLFormElement>("#join-channel");
+const channelInput = $<HTMLInputElement>("#channel");
+const suggestions = $<HTMLElement>("#suggestions");
 const users = $<HTMLUListElement>("#users");
+const roomName = $<HTMLElement>("#room-name");
+const memberList = $<HTMLUListElement>("#members");
 const messages = $<HTMLUListElement>("#messages");
 const composer = $<HTMLFormElement>("#composer");
 const to = $<HTMLSelectElement>("#to");
@@ -29,9 +54,21 @@ const STATE_LABELS = {
   closed: "disconnected",
 };
 
-let client: HubClient<ChatEvent, ChatRequest> | undefined;
+let client: HubClient<ChatEvent, ChatRequest>;
+let self = "";
+/** The channels this page is in (or is joining), in the order it joined them. */
+const channels: string[] = [];
+/** The channel shown; `undefined` once the page left them all. */
+let current: string | undefined;
+/** Channels with lines not seen yet. */
+const unread = new Set<string>();
+/** Who is in each room: the lobby (online) and this page's channels. */
+const members = new Map<string, Set<string>>();
+/** Presence events that arrived while a room's member list was being loaded. */
+const catchingUp = new Map<string, PresenceEvent[]>();
 
-function join(name: string): void {
+function start(name: string): void {
+  self = name;
   joinForm.hidden = true;
   chat.hidden = false;
   me.textContent = name;
@@ -58,36 +95,174 @@ function join(name: string): void {
     if (!reconnecting) notice(`Disconnected (${why}). Reload to rejoin.`);
     else if (!lost) notice(`Connection lost (${why}); reconnecting…`);
     lost = reconnecting;
+    members.clear(); // unknown until the next connection: not shown stale
+    render();
   });
   client.on("open", () => {
     if (lost) notice("Reconnected.");
     lost = false;
+    // The server has put this connection in the lobby again. The client has
+    // already asked to rejoin this page's channels by itself; joining again
+    // changes nothing but says when the page is in, so the member list it
+    // then loads misses no presence event.
+    void loadMembers(LOBBY);
+    for (const room of channels) void enter(room);
   });
-  client.on("error", (error) => console.warn(error));
-  client.on("message", (event) => {
-    if (event.type === "presence") showUsers(event.users, name);
-    else if (event.type === "notice") notice(event.text);
-    else showMessage(event, name);
+  client.on("error", (error) => {
+    // A channel this page was in, refused when the client rejoined it.
+    if (error instanceof JoinError) refused(error);
+    else console.warn(error);
+  });
+  client.on("message", (event, meta) => {
+    if (event.type === "notice") notice(event.text);
+    else if (meta.room === undefined) showMessage(event); // a private message
+    else if (channels.includes(meta.room)) showMessage(event, meta.room);
+  });
+  client.on("presence", (event) => {
+    catchingUp.get(event.room)?.push(event);
+    const users = members.get(event.room);
+    if (users !== undefined) apply(users, event);
+    if (event.room !== LOBBY && event.user !== self && channels.includes(event.room)) {
+      notice(`${event.user} ${event.event === "join" ? "joined" : "left"}`, event.room);
+    }
+    render();
   });
   const showRtt = setInterval(() => {
-    const known = client?.state === "open" && client.rtt !== undefined;
-    rtt.textContent = known ? `${client!.rtt!.toFixed(1)} ms` : "";
+    const known = client.state === "open" && client.rtt !== undefined;
+    rtt.textContent = known ? `${client.rtt!.toFixed(1)} ms` : "";
   }, 1_000);
   client.on("state", (state) => {
     if (state === "closed") clearInterval(showRtt);
   });
+  addChannel(CHANNELS[0]);
   text.focus();
 }
 
-function showUsers(names: string[], self: string): void {
-  const selected = to.value;
-  users.replaceChildren(...names.map((name) => {
+/** Joins a channel (sent at once when open, else by the next `open`) and shows it. */
+function addChannel(room: string): void {
+  if (!channels.includes(room)) {
+    channels.push(room);
+    if (client.state === "open") void enter(room);
+  }
+  show(room);
+}
+
+/** Joins `room`, then loads who is in it; a refusal drops the channel. */
+async function enter(room: string): Promise<void> {
+  try {
+    await client.join(room);
+  } catch (error) {
+    if (error instanceof JoinError) refused(error);
+    return; // otherwise the client was closed for good
+  }
+  await loadMembers(room);
+}
+
+function refused(error: JoinError): void {
+  if (!channels.includes(error.room)) return; // left already, or told twice
+  dropChannel(error.room);
+  // For example "Could not join #admins (forbidden): joining #admins is not allowed".
+  notice(error.message, undefined, "error");
+}
+
+function leaveChannel(room: string): void {
+  dropChannel(room);
+  client.leave(room).catch((error) => console.warn(error));
+}
+
+function dropChannel(room: string): void {
+  channels.splice(channels.indexOf(room), 1);
+  members.delete(room);
+  unread.delete(room);
+  for (const li of messages.querySelectorAll<HTMLElement>("li[data-room]")) {
+    if (li.dataset.room === room) li.remove();
+  }
+  show(current === room ? channels[0] : current);
+}
+
+/**
+ * Loads who is in `room` (`hub.presence` on the server). Presence events
+ * that arrive meanwhile may be newer than the answer: they are applied on
+ * top of it, in order.
+ */
+async function loadMembers(room: string): Promise<void> {
+  const since: PresenceEvent[] = [];
+  catchingUp.set(room, since);
+  try {
+    const users = new Set(await client.request<string[]>({ type: "who", room }));
+    for (const event of since) apply(users, event);
+    if (room === LOBBY || channels.includes(room)) members.set(room, users);
+  } catch (error) {
+    console.warn(`Could not load who is in ${room}:`, error); // asked again on the next open
+  } finally {
+    if (catchingUp.get(room) === since) catchingUp.delete(room);
+  }
+  render();
+}
+
+function apply(users: Set<string>, event: PresenceEvent): void {
+  if (event.event === "join") users.add(event.user);
+  else users.delete(event.user);
+}
+
+/** Shows `room`'s lines (and every private line and notice) and its members. */
+function show(room: string | undefined): void {
+  current = room;
+  if (room !== undefined) unread.delete(room);
+  for (const li of messages.querySelectorAll<HTMLElement>("li[data-room]")) {
+    li.hidden = li.dataset.room !== room;
+  }
+  messages.scrollTop = messages.scrollHeight;
+  render();
+}
+
+function render(): void {
+  sync(channelList, "room", channels, (room) => {
+    const li = document.createElement("li");
+    const label = document.createElement("span");
+    label.textContent = room;
+    const count = document.createElement("span");
+    count.className = "count";
+    const leave = document.createElement("button");
+    leave.className = "leave";
+    leave.textContent = "×";
+    leave.title = `Leave ${room}`;
+    leave.onclick = (event) => {
+      event.stopPropagation();
+      leaveChannel(room);
+    };
+    li.onclick = () => show(room);
+    li.append(label, count, leave);
+    return li;
+  }, (li, room) => {
+    li.classList.toggle("current", room === current);
+    li.classList.toggle("unread", unread.has(room));
+    li.querySelector(".count")!.textContent = String(members.get(room)?.size ?? "");
+  });
+  sync(suggestions, "room", CHANNELS.filter((room) => !channels.includes(room)), (room) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = room;
+    button.title = `Join ${room}`;
+    button.onclick = () => addChannel(room);
+    return button;
+  });
+
+  roomName.textContent = current ?? "No channel: join one";
+  const inRoom = [...(current === undefined ? [] : members.get(current) ?? [])].sort();
+  sync(memberList, "name", inRoom, (name) => {
     const li = document.createElement("li");
     li.textContent = name;
-    li.dataset.name = name;
+    return li;
+  });
+
+  const online = [...members.get(LOBBY) ?? []].sort();
+  const selected = to.value;
+  sync(users, "name", online, (name) => {
+    const li = document.createElement("li");
+    li.textContent = name;
     if (name === self) li.className = "self";
     else {
-      li.classList.toggle("selected", name === selected);
       li.onclick = () => {
         to.value = to.value === name ? "" : name;
         to.dispatchEvent(new Event("change"));
@@ -95,14 +270,54 @@ function showUsers(names: string[], self: string): void {
       };
     }
     return li;
-  }));
-  const options = names.filter((name) => name !== self).map((name) => new Option(name, name));
-  to.replaceChildren(new Option("Everyone", ""), ...options);
-  // Keep a chosen recipient even while they are offline: the server says if they are.
-  if (selected && !names.includes(selected)) {
-    to.append(new Option(`${selected} (offline)`, selected));
+  }, (li, name) => li.classList.toggle("selected", name !== self && name === selected));
+  // Recipients: the channel shown, or someone online; a chosen recipient stays
+  // while offline (the server says if they are).
+  const recipients = online.filter((name) => name !== self);
+  if (selected && !online.includes(selected)) recipients.push(selected);
+  const options = [
+    new Option(current ?? "(no channel)", ""),
+    ...recipients.map((name) =>
+      new Option(online.includes(name) ? name : `${name} (offline)`, name)
+    ),
+  ];
+  const texts = (list: Iterable<HTMLOptionElement>) =>
+    [...list].map((option) => option.text).join();
+  if (texts(options) !== texts(to.options)) { // rebuilt only when it changes: it may be open
+    to.replaceChildren(...options);
+    to.value = selected;
   }
-  to.value = selected;
+}
+
+/**
+ * Makes `list`'s children one element per key, in order (the key in
+ * `data-<attribute>`), reusing the ones it has: `make` builds a new one,
+ * `update` refreshes each. An element is never rebuilt under the pointer, so
+ * a click is not lost to a presence event that arrives mid-click.
+ */
+function sync<E extends HTMLElement>(
+  list: HTMLElement,
+  attribute: string,
+  keys: readonly string[],
+  make: (key: string) => E,
+  update?: (element: E, key: string) => void,
+): void {
+  const old = new Map<string, E>();
+  for (const element of list.children as HTMLCollectionOf<E>) {
+    old.set(element.dataset[attribute]!, element);
+  }
+  const elements = keys.map((key) => {
+    let element = old.get(key);
+    if (element === undefined) {
+      element = make(key);
+      element.dataset[attribute] = key;
+    }
+    update?.(element, key);
+    return element;
+  });
+  const same = elements.length === list.children.length &&
+    elements.every((element, i) => list.children[i] === element);
+  if (!same) list.replaceChildren(...elements);
 }
 
 to.onchange = () => {
@@ -111,7 +326,8 @@ to.onchange = () => {
   }
 };
 
-function showMessage(event: Extract<ChatEvent, { type: "message" }>, self: string): void {
+/** Shows a line: in `room` when it came through one, else (private) in every channel. */
+function showMessage(event: Extract<ChatEvent, { type: "message" }>, room?: string): void {
   const li = document.createElement("li");
   const from = document.createElement("span");
   from.className = "from";
@@ -126,20 +342,29 @@ function showMessage(event: Extract<ChatEvent, { type: "message" }>, self: strin
     hour: "2-digit",
     minute: "2-digit",
   });
-  li.className = event.to === undefined ? "global" : "private";
+  li.className = room === undefined ? "private" : "room";
   li.append(time, from, document.createTextNode(event.text));
-  append(li);
+  append(li, room);
 }
 
-function notice(message: string): void {
+/** Shows a notice: in `room` only, or (no room) whatever channel is shown. */
+function notice(message: string, room?: string, kind = "notice"): void {
   const li = document.createElement("li");
-  li.className = "notice";
+  li.className = kind;
   li.textContent = message;
-  append(li);
+  append(li, room);
 }
 
-function append(li: HTMLLIElement): void {
+function append(li: HTMLLIElement, room?: string): void {
   const atBottom = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 40;
+  if (room !== undefined) {
+    li.dataset.room = room;
+    li.hidden = room !== current;
+    if (li.hidden && li.className === "room") {
+      unread.add(room);
+      render();
+    }
+  }
   messages.append(li);
   if (atBottom) messages.scrollTop = messages.scrollHeight;
 }
@@ -147,16 +372,31 @@ function append(li: HTMLLIElement): void {
 joinForm.onsubmit = (event) => {
   event.preventDefault();
   const name = nameInput.value.trim();
-  if (NAME_PATTERN.test(name)) join(name);
+  if (NAME_PATTERN.test(name)) start(name);
+};
+
+channelForm.onsubmit = (event) => {
+  event.preventDefault();
+  const typed = channelInput.value.trim().toLowerCase();
+  const room = typed.startsWith("#") ? typed : `#${typed}`;
+  if (!CHANNEL_PATTERN.test(room)) {
+    notice(`${room}: a channel is # and 1-30 letters, digits, _ or -`, undefined, "error");
+    return;
+  }
+  channelInput.value = "";
+  addChannel(room);
 };
 
 composer.onsubmit = (event) => {
   event.preventDefault();
   const line = text.value.trim();
   if (!line || !client) return;
+  if (!to.value && current === undefined) return notice("Join a channel first.");
   try {
     client.send(
-      to.value ? { type: "whisper", to: to.value, text: line } : { type: "say", text: line },
+      to.value
+        ? { type: "whisper", to: to.value, text: line }
+        : { type: "say", room: current!, text: line },
     );
     text.value = "";
   } catch (error) {
@@ -169,4 +409,4 @@ composer.onsubmit = (event) => {
 };
 
 const preset = new URL(location.href).searchParams.get("name");
-if (preset && NAME_PATTERN.test(preset)) join(preset);
+if (preset && NAME_PATTERN.test(preset)) start(preset);

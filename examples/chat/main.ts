@@ -1,7 +1,9 @@
 /**
  * The wshub chat example: a hub on /ws and a small page that uses
- * `@wshub/hub/client` in the browser. Global messages and private messages to
- * a named user; presence list; survives server restarts.
+ * `@wshub/hub/client` in the browser. Channels are rooms (`#general`,
+ * `#random`, any `#name`; `#admins` for the user `admin` only), private
+ * messages go to a named user, the online list and each channel's member list
+ * come from presence, and the pages rejoin their channels after a restart.
  *
  * ```sh
  * deno task dev                      # http://localhost:8000
@@ -16,8 +18,15 @@
  * @module
  */
 
-import { Hub, protocolToken } from "../../mod.ts";
-import { type ChatEvent, type ChatRequest, NAME_PATTERN, parseRequest } from "./messages.ts";
+import { Hub, protocolToken, ReplyError } from "../../mod.ts";
+import {
+  type ChatEvent,
+  type ChatRequest,
+  LOBBY,
+  mayJoin,
+  NAME_PATTERN,
+  parseRequest,
+} from "./messages.ts";
 
 import type { Backplane } from "../../mod.ts";
 
@@ -120,9 +129,6 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
     Deno.readTextFile(new URL("index.html", here)),
     Deno.readTextFile(new URL("style.css", here)),
   ]);
-  const online = new Map<string, number>(); // user -> open connections
-  const presence = (): ChatEvent => ({ type: "presence", users: [...online.keys()].sort() });
-
   const hub = new Hub<ChatEvent, ChatRequest>({
     backplane: options.backplane,
     // Demo-only identity: the token *is* the user name, unverified.
@@ -132,31 +138,64 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
       return new Response("Pick a name of 1-20 letters, digits, _ or -", { status: 401 });
     },
     decode: parseRequest,
-    onConnect(client, hub) {
-      const user = client.user!;
-      online.set(user, (online.get(user) ?? 0) + 1);
-      hub.broadcast(presence());
+    // Channels are rooms the page joins itself (`client.join`); this decides
+    // who may. A refusal is answered (the page's join rejects with a
+    // JoinError, code "forbidden"); the connection stays open.
+    authorizeJoin: (client, room) => mayJoin(client.user, room),
+    maxRoomsPerConnection: 20,
+    // Members of every room get `presence` events: a user's first tab joined,
+    // or their last one left. The online list is the lobby's presence.
+    presenceEvents: true,
+    onPresence({ room, user, event }) {
+      if (room === LOBBY) console.log(`${user} is ${event === "join" ? "online" : "offline"}`);
     },
-    onDisconnect(client, _info, hub) {
-      const user = client.user!;
-      const left = (online.get(user) ?? 1) - 1;
-      if (left > 0) online.set(user, left);
-      else online.delete(user);
-      hub.broadcast(presence());
+    onConnect(client, hub) {
+      // Server-side joins are trusted (no authorizeJoin). The page does not
+      // rejoin the lobby after a reconnect: the server puts it back here.
+      hub.join(client, LOBBY);
+      const tabs = hub.clientsOf(client.user!).length;
+      console.log(`${client.user} connected (${tabs === 1 ? "1 tab" : `${tabs} tabs`})`);
+    },
+    onDisconnect(client, { code }) {
+      console.log(`${client.user} disconnected (${code})`);
     },
     async onMessage(request, client, hub) {
       const from = client.user!;
       const at = Date.now();
       if (request.type === "say") {
-        await hub.broadcast({ type: "message", from, text: request.text, at });
-        return;
+        // Whoever may join a channel may post to it. (The rule, not
+        // `client.rooms`: the hub does not promise that a join a page asked
+        // for is applied before the next line it sent is handled.)
+        if (!mayJoin(from, request.room)) {
+          client.send({ type: "notice", text: `You may not post to ${request.room}` });
+          return;
+        }
+        // To every member, the sender included: it shows its line once,
+        // confirmed and in the room's order. (`{ except: client }` skips it.)
+        await hub.publish(request.room, { type: "message", from, text: request.text, at });
+      } else if (request.type === "whisper") {
+        const line: ChatEvent = { type: "message", from, to: request.to, text: request.text, at };
+        // Online anywhere (with a backplane, the count sendToUser returns is this process's only):
+        // every connection is in the lobby, whose presence is cluster-wide.
+        const online = await hub.presence(LOBBY);
+        if (!online.some((entry) => entry.user === request.to)) {
+          client.send({ type: "notice", text: `${request.to} is not online` });
+          return;
+        }
+        await hub.sendToUser(request.to, line);
+        if (request.to !== from) await hub.sendToUser(from, line); // the sender's other tabs too
       }
-      const line: ChatEvent = { type: "message", from, to: request.to, text: request.text, at };
-      if (await hub.sendToUser(request.to, line) === 0) {
-        client.send({ type: "notice", text: `${request.to} is not online` });
-        return;
+    },
+    // `client.request({ type: "who", room })`: the users in a room now, one
+    // entry per user however many tabs they have.
+    async onRequest(request, client, hub) {
+      if (request.type !== "who") throw new ReplyError("only who is asked", "bad_request");
+      const { room } = request;
+      if (room !== LOBBY && !mayJoin(client.user, room)) {
+        throw new ReplyError(`You may not see who is in ${room}`, "forbidden");
       }
-      if (request.to !== from) await hub.sendToUser(from, line); // the sender's other tabs too
+      const entries = await hub.presence(room);
+      return entries.map((entry) => entry.user).sort();
     },
   });
 
