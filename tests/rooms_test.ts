@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import type { Client, PresenceEvent } from "../mod.ts";
 import { connect, type HubClient, JoinError, type MessageMeta } from "../src/client/mod.ts";
-import { delay, serveHub, TestClient, unbatch, until, within } from "./_helpers.ts";
+import { delay, maskedFrame, serveHub, TestClient, unbatch, until, within } from "./_helpers.ts";
+import { rawPeer } from "./_wire.ts";
 
 type Received = { text: string; room?: string };
 
@@ -244,5 +245,60 @@ Deno.test("after a server restart and after being cut off (4000) the client rejo
   assert.equal(refused[0].code, "forbidden");
   assert.deepEqual([...a.client.rooms], ["lobby"], "the refused room is dropped, the other kept");
   await a.client.close();
+  await served.close();
+});
+
+/** A join request and a message in one TCP write: both are queued before either is applied. */
+function joinThenMessage(room: string): Uint8Array {
+  const text = (s: string) => maskedFrame(1, new TextEncoder().encode(s), { fin: true });
+  return new Uint8Array([...text(`j{"id":1,"room":"${room}"}`), ...text("mhello")]);
+}
+
+Deno.test("a message sent right after a join request is handled after the join (50 raw peers)", async () => {
+  const outside: string[] = [];
+  let handled = 0;
+  const served = serveHub<string, string>({
+    decode: (data) => String(data),
+    rateLimit: false,
+    onMessage(_message, client) {
+      handled++;
+      if (!client.rooms.has("lobby")) outside.push(client.id);
+    },
+  });
+  const peers = await Promise.all(Array.from({ length: 50 }, () => rawPeer(served.port, true)));
+  await until(() => served.hub.size === 50, 5000, "registration");
+  await Promise.all(peers.map((peer) => peer.conn.write(joinThenMessage("lobby"))));
+  await until(() => handled === 50, 5000, "onMessage");
+  for (const peer of peers) peer.close();
+  await served.close();
+  assert.equal(
+    outside.length,
+    0,
+    `${outside.length} of 50 messages were handled before their join`,
+  );
+});
+
+Deno.test("with an async authorizeJoin, later messages wait for the verdict (allowed or refused)", async () => {
+  const log: string[] = [];
+  const served = serveHub<string, string>({
+    decode: (data) => String(data),
+    async authorizeJoin(client, room) {
+      await delay(30);
+      log.push(`decided ${room}`);
+      return room !== "closed";
+    },
+    onMessage(message, client) {
+      log.push(`${message} in ${[...client.rooms].join(",") || "no room"}`);
+    },
+  });
+  const peer = await rawPeer(served.port, true);
+  await until(() => served.hub.size === 1, 5000, "registration");
+  await peer.conn.write(joinThenMessage("open"));
+  await until(() => log.length === 2, 5000, "the first pair");
+  await peer.conn.write(joinThenMessage("closed"));
+  await until(() => log.length === 4, 5000, "the second pair");
+  assert.deepEqual(log, ["decided open", "hello in open", "decided closed", "hello in open"]);
+  assert.deepEqual(served.hub.stats().requests.inFlight, 0);
+  peer.close();
   await served.close();
 });

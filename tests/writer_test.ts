@@ -440,3 +440,50 @@ Deno.test("pongs obey the cap on Deno's buffer: a ping flood that never reads pi
   peer.close();
   await served.close();
 });
+
+Deno.test("drop-oldest never drops the protocol's own frames: a join's answer and its presence event arrive", async () => {
+  const sendQueueLimit = 4, size = 64 * KiB;
+  const served = serveHub<string>({
+    identify: () => "ann",
+    presenceEvents: true,
+    sendQueueLimit,
+    overflow: "drop-oldest",
+    maxBufferedBytes: 16 * KiB,
+    coalesce: false,
+    writeTimeout: 30_000,
+  });
+  const peer = await rawPeer(served.port, true); // reads nothing until the end
+  await until(() => served.hub.size === 1, 2000, "registration");
+  const client = served.hub.clients()[0];
+  const big = "x".repeat(size);
+  for (let i = 0; i < 16; i++) client.send(big); // the queue fills; Deno's buffer is full
+  await peer.sendFrame(1, new TextEncoder().encode('j{"id":1,"room":"lobby"}'));
+  await until(() => client.rooms.has("lobby"), 2000, "the join");
+  for (let i = 0; i < 16; i++) client.send(`after ${i}`); // each pushes out the oldest message
+  assert.ok(served.hub.stats().dropped >= 8, `dropped ${served.hub.stats().dropped}`);
+  assert.ok(client.queued <= sendQueueLimit, `queued ${client.queued}`);
+
+  const reader = new FrameReader(peer.conn);
+  const texts: string[] = [];
+  const decoder = new TextDecoder();
+  await within(
+    (async () => {
+      while (texts.at(-1) !== "mafter 15") {
+        const frame = await reader.next();
+        if (frame === null) throw new Error("EOF before the last message");
+        if (frame.opcode === 1) texts.push(decoder.decode(frame.payload).slice(0, 40));
+      }
+    })(),
+    5000,
+    "the last message",
+  );
+  const joined = texts.findIndex((t) => t.startsWith("J"));
+  assert.ok(joined >= 0, `the join's answer was dropped: ${texts.map((t) => t.slice(0, 12))}`);
+  assert.deepEqual(JSON.parse(texts[joined].slice(1)), { id: 1, room: "lobby" });
+  assert.ok(texts.some((t) => t.startsWith("u")), "the presence event was dropped");
+  // Kept in order, ahead of the messages queued after them, and counted in the queue's limit.
+  assert.deepEqual(texts.slice(-2), ["mafter 14", "mafter 15"], "the newest messages are kept");
+  assert.ok(joined < texts.findIndex((t) => t.startsWith("u")), "the answer, then the event");
+  peer.close();
+  await served.close();
+});

@@ -163,10 +163,9 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
       const from = client.user!;
       const at = Date.now();
       if (request.type === "say") {
-        // Whoever may join a channel may post to it. (The rule, not
-        // `client.rooms`: the hub does not promise that a join a page asked
-        // for is applied before the next line it sent is handled.)
-        if (!mayJoin(from, request.room)) {
+        // Only members post to a channel. (A line sent right after a join
+        // is handled once the join is decided, so a page may join and say.)
+        if (!client.rooms.has(request.room)) {
           client.send({ type: "notice", text: `You may not post to ${request.room}` });
           return;
         }

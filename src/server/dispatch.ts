@@ -3,7 +3,9 @@
  *
  * A handler that returns a promise holds back that client's next message
  * until it settles; its messages wait in the client's inbox meanwhile.
- * Other clients are not held back. A handler that throws or rejects is
+ * A join waiting for an async `authorizeJoin` holds them back the same way
+ * (`hold`, `release`), so that a message sent after a join request is
+ * handled once the join is decided. Other clients are not held back. A handler that throws or rejects is
  * reported and changes nothing else.
  *
  * Inboxes are bounded per client (messages and bytes: past either, the
@@ -46,6 +48,10 @@ interface Inbox {
   messages: unknown[];
   sizes: number[];
   bytes: number;
+  /** Whether an async handler is running for this client. */
+  running: boolean;
+  /** Joins being decided that hold this client's messages back. */
+  holds: number;
 }
 
 /** The per-client inboxes of messages waiting for an async handler. */
@@ -53,7 +59,7 @@ export class Dispatcher {
   readonly #onMessage: MessageHandler | undefined;
   readonly #limits: InboxLimits;
   readonly #host: DispatchHost;
-  /** Connections whose async handler is running, and the messages waiting behind it. */
+  /** Connections held back (a handler running, a join being decided), and what waits. */
   readonly #inboxes = new Map<Connection, Inbox>();
   /** Bytes waiting in all inboxes. */
   #bytes = 0;
@@ -64,7 +70,7 @@ export class Dispatcher {
     this.#host = host;
   }
 
-  /** Messages and bytes waiting in all inboxes, and how many clients have a handler running. */
+  /** Messages and bytes waiting in all inboxes, and how many clients are held back. */
   get waiting(): { clients: number; bytes: number } {
     return { clients: this.#inboxes.size, bytes: this.#bytes };
   }
@@ -73,9 +79,7 @@ export class Dispatcher {
   dispatch(connection: Connection, message: unknown, bytes: number): void {
     const inbox = this.#inboxes.get(connection);
     if (inbox === undefined) {
-      if (this.#call(connection, message)) {
-        this.#inboxes.set(connection, { messages: [], sizes: [], bytes: 0 });
-      }
+      if (this.#call(connection, message)) this.#inboxOf(connection).running = true;
       return;
     }
     const { inboxLimit, maxInboxBytes, maxTotalInboxBytes } = this.#limits;
@@ -107,14 +111,41 @@ export class Dispatcher {
   resume(connection: Connection): void {
     const inbox = this.#inboxes.get(connection);
     if (inbox === undefined) return;
-    while (inbox.messages.length > 0) {
+    inbox.running = false;
+    this.#drain(connection, inbox);
+  }
+
+  /** Holds the connection's next messages back until `release` (a join being decided). */
+  hold(connection: Connection): void {
+    this.#inboxOf(connection).holds++;
+  }
+
+  /** Ends one `hold`: the messages waiting go to the handler, unless something still holds them. */
+  release(connection: Connection): void {
+    const inbox = this.#inboxes.get(connection);
+    if (inbox === undefined || inbox.holds === 0) return;
+    inbox.holds--;
+    this.#drain(connection, inbox);
+  }
+
+  #inboxOf(connection: Connection): Inbox {
+    let inbox = this.#inboxes.get(connection);
+    if (inbox === undefined) {
+      inbox = { messages: [], sizes: [], bytes: 0, running: false, holds: 0 };
+      this.#inboxes.set(connection, inbox);
+    }
+    return inbox;
+  }
+
+  #drain(connection: Connection, inbox: Inbox): void {
+    while (!inbox.running && inbox.holds === 0 && inbox.messages.length > 0) {
       const message = inbox.messages.shift();
       const bytes = inbox.sizes.shift()!;
       inbox.bytes -= bytes;
       this.#bytes -= bytes;
-      if (this.#call(connection, message)) return;
+      if (this.#call(connection, message)) inbox.running = true;
     }
-    this.#inboxes.delete(connection);
+    if (!inbox.running && inbox.holds === 0) this.#inboxes.delete(connection);
   }
 
   /**

@@ -45,7 +45,10 @@ export interface DisconnectInfo {
  * - `"close"`: close the client with 1013 (try again later) and unregister it.
  *   Nothing is silently lost: the client knows it missed messages.
  * - `"drop-oldest"`: drop the oldest queued message to make room. For feeds
- *   where only the latest state matters (prices, positions).
+ *   where only the latest state matters (prices, positions). The protocol's
+ *   own frames (join and leave answers, presence events, requests and their
+ *   answers) are never dropped; a client whose queue holds only those is
+ *   closed as with `"close"`.
  */
 export type OverflowPolicy = "close" | "drop-oldest";
 

@@ -62,8 +62,11 @@ export interface RoomsOptions {
 export interface RoomsHost {
   /** Hands a payload to a connection's writer. */
   deliver(connection: Connection, payload: Payload): void;
-  /** An authorized join: queue it, to be applied in order with everything else. */
-  authorized(connection: Connection, room: string, id: number, since?: Position): void;
+  /**
+   * A join waits for an async `authorizeJoin`: hold the connection's next
+   * messages back until it is decided (the `decided` event releases them).
+   */
+  hold(connection: Connection): void;
   /** An async history read for a join finished (`undefined`: it failed): queue it. */
   read(
     connection: Connection,
@@ -128,8 +131,11 @@ export class Rooms {
 
   /**
    * A framed client asked to join `room` (`j`): check the name and the
-   * limit, then ask `authorizeJoin`; an allowed join is queued, a refused
+   * limit, then ask `authorizeJoin`; an allowed join is applied, a refused
    * one answered with an error. The connection is never closed for it.
+   * Whatever the client sent after the request is handled after the join:
+   * at once when `authorizeJoin` answers at once, else its messages are held
+   * back until it settles.
    */
   request(connection: Connection, id: number, room: string, since?: Position): void {
     const problem = roomNameProblem(room);
@@ -147,7 +153,7 @@ export class Rooms {
       );
     }
     const authorize = this.#options.authorizeJoin;
-    if (authorize === undefined) return this.#host.authorized(connection, room, id, since);
+    if (authorize === undefined) return void this.join(connection, room, id, since);
     let verdict: boolean | Promise<boolean>;
     try {
       verdict = authorize(connection, room);
@@ -155,6 +161,7 @@ export class Rooms {
       return this.#failed(connection, id, room, error);
     }
     if (verdict instanceof Promise) {
+      this.#host.hold(connection);
       verdict.then(
         (allowed) => this.#host.decided(connection, room, id, allowed === true, since),
         (error) =>
@@ -181,7 +188,7 @@ export class Rooms {
   ): void {
     if (connection.state !== "open") return;
     if (verdict instanceof Error) return this.#failed(connection, id, room, verdict);
-    if (verdict === true) this.#host.authorized(connection, room, id, since);
+    if (verdict === true) this.join(connection, room, id, since);
     else this.#refuse(connection, id, room, "forbidden", `joining ${room} is not allowed`);
   }
 

@@ -223,8 +223,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
       backplane: options.backplane,
     }, {
       deliver: (connection, payload) => this.#delivery.deliver(connection, payload),
-      authorized: (connection, room, id, since) =>
-        this.push({ type: "join", connection, room, id, since }),
+      hold: (connection) => this.#dispatcher.hold(connection),
       decided: (connection, room, id, verdict, since) =>
         this.push({ type: "joinDecided", connection, room, id, verdict, since }),
       read: (connection, room, id, since, page) =>
@@ -438,6 +437,8 @@ export class Scheduler implements ConnectionHost, ReaderHost {
         if (this.registry.has(event.connection)) {
           this.#rooms.decide(event.connection, event.room, event.id, event.verdict, event.since);
         }
+        // What the client sent after its join request is handled now.
+        this.#dispatcher.release(event.connection);
         return;
       case "join": {
         const joined = this.registry.has(event.connection) &&

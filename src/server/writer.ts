@@ -135,17 +135,33 @@ export class Writer {
     // before calling the client slow.
     if (this.queued >= this.#limit) this.flush(now);
     let result: Push = Push.Queued;
-    if (this.queued >= this.#limit) {
-      if (this.#dropOldest) {
-        this.#queue[this.#head++] = undefined as unknown as Payload;
-        this.dropped++;
-      } else {
-        result = Push.OverLimit;
-      }
+    if (this.queued >= this.#limit && !(this.#dropOldest && this.#dropOldestMessage())) {
+      result = Push.OverLimit;
     }
     if (this.#head === this.#queue.length) this.#queuedSince = now;
     this.#queue.push(payload);
     return result;
+  }
+
+  /**
+   * Drops the oldest queued application message (`"drop-oldest"`). The
+   * protocol's own frames (join and leave answers, presence events,
+   * requests and answers: payloads plain clients never get) are never
+   * dropped: a client would wait for them forever. Returns `false` when
+   * only such frames are queued (the client is then over its limit).
+   */
+  #dropOldestMessage(): boolean {
+    const queue = this.#queue;
+    const head = this.#head;
+    let oldest = head;
+    while (oldest < queue.length && !queue[oldest].forPlain) oldest++;
+    if (oldest === queue.length) return false;
+    // Move the protocol frames before it up by one, keeping their order, over the dropped one.
+    queue.copyWithin(head + 1, head, oldest);
+    queue[head] = undefined as unknown as Payload;
+    this.#head++;
+    this.dropped++;
+    return true;
   }
 
   /**
