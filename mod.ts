@@ -41,6 +41,7 @@ export type {
   Backplane,
   BackplaneHost,
   BackplaneMessage,
+  BackplaneStats,
   BackplaneStatus,
   BackplaneTopic,
 } from "./src/server/backplane.ts";

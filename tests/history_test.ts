@@ -183,6 +183,8 @@ Deno.test("a client cut off rejoins and gets exactly what it missed, in order, b
     "after",
   ]);
   assert.deepEqual(f.seen.map((s) => s.offset), [1, 2, 3, 4, 5, 6, 7]);
+  assert.equal(served.hub.stats().recoveries.recovered, 1);
+  assert.match(served.hub.metrics(), /^wshub_recoveries_total\{outcome="recovered"\} 1$/m);
   await f.client.close();
   await served.close();
 });
@@ -248,6 +250,8 @@ Deno.test("recovered: false, with the reason: the hub restarted (epoch), trimmed
     recovered: false,
     reason: "no_history",
   });
+  const { recoveries } = served.hub.stats();
+  assert.deepEqual([recoveries.trimmed, recoveries.no_history, recoveries.recovered], [1, 0, 0]);
   f.recoveries.length = 0;
 
   // The memory hub restarts: a new epoch, nothing can be recovered.

@@ -23,9 +23,7 @@ import {
 } from "../src/server/metrics.ts";
 import { type SendSocket, Writer, type WriterOptions } from "../src/server/writer.ts";
 import { delay, TestClient, until, within } from "./_helpers.ts";
-
-const IN_CI = Deno.env.get("CI") === "true";
-const decoder = new TextDecoder();
+import { promtoolCheck, promtoolTest } from "./_promtool.ts";
 
 // --- The exposition builder ---------------------------------------------------
 
@@ -224,38 +222,6 @@ Deno.test("Writer: bytes out and one observation per recipient, direct, coalesce
 
 // --- A live hub, checked by promtool -----------------------------------------------
 
-/** Why promtool cannot run here, or undefined when it can. */
-async function promtoolMissing(): Promise<string | undefined> {
-  try {
-    const out = await new Deno.Command("promtool", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return out.success ? undefined : "promtool --version failed";
-  } catch (error) {
-    return `no promtool on PATH (apt-get install -y prometheus): ${(error as Error).message}`;
-  }
-}
-
-/** Runs `promtool check metrics` on `text`; its exit code and everything it printed. */
-async function promtoolCheck(text: string): Promise<{ code: number; output: string }> {
-  const child = new Deno.Command("promtool", {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  const out = await child.output();
-  return {
-    code: out.code,
-    output: (decoder.decode(out.stdout) + decoder.decode(out.stderr)).trim(),
-  };
-}
-
 /** The samples of an exposition by their line's name and labels, as written. */
 function samples(text: string): Map<string, number> {
   const map = new Map<string, number>();
@@ -266,19 +232,6 @@ function samples(text: string): Map<string, number> {
   }
   return map;
 }
-
-const missing = await promtoolMissing();
-const promtoolTest = missing === undefined
-  ? Deno.test
-  : IN_CI
-  ? (name: string, _fn: () => Promise<void>) =>
-    Deno.test(name, () => {
-      throw new Error(`promtool is missing in CI: ${missing}; .ci/run installs it`);
-    })
-  : (name: string, fn: () => Promise<void>) => {
-    console.log(`metrics_test: skipped "${name}": ${missing}`);
-    Deno.test({ name: `${name} (skipped: promtool is absent)`, ignore: true, fn });
-  };
 
 promtoolTest(
   "a live hub's /metrics passes promtool check metrics and reflects the traffic",

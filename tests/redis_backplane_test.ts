@@ -65,6 +65,14 @@ redisTest(
       assert.equal(aliceA.got.length, 22, "except: alice on a was not sent the second");
       assert.equal(plainB.messages.length, 20, "bob is in no room and is not alice");
       assert.equal(aliceC.got.length, 21, "alice on c is not in the lobby");
+      // Each backplane measures the round trip through Redis on its own pings (every 500 ms here).
+      for (const node of nodes) {
+        const { redis: stats } = await node.call<{ redis: { roundTrip?: number } }>("/stats");
+        assert.ok(
+          typeof stats.roundTrip === "number" && stats.roundTrip > 0 && stats.roundTrip < 1000,
+          `roundTrip ${stats.roundTrip}`,
+        );
+      }
       await aliceA.client.close();
       await aliceC.client.close();
     } finally {
@@ -203,19 +211,21 @@ redisTest(
 );
 
 redisTest(
-  "a process subscribes only while it has members: emptied rooms leave only the fixed channel",
+  "a process subscribes only while it has members: emptied rooms leave only the fixed channels",
   async () => {
     const { redis, nodes } = await cluster(2);
     const [a, b] = nodes;
+    const members: ReturnType<typeof framed>[] = [];
     try {
-      const members: ReturnType<typeof framed>[] = [];
       for (let i = 0; i < 5; i++) members.push(framed(`${a.url}?u=u${i}&room=room${i}`));
       members.push(framed(`${b.url}?u=u9&room=room0`));
       await until(() => members.every((m) => m.client.rooms.size === 1), 5000, "joins");
       await delay(100);
+      // The fixed channels: broadcasts, and each process's own (its round-trip pings).
+      const fixed = ["wshub:b", ...nodes.map((node) => `wshub:n:${node.id}:ping`)].sort();
       const channels = (await redisCli(redis.port, "PUBSUB", "CHANNELS")).split("\n").sort();
       assert.deepEqual(channels, [
-        "wshub:b",
+        ...fixed,
         "wshub:r:room0",
         "wshub:r:room1",
         "wshub:r:room2",
@@ -230,11 +240,14 @@ redisTest(
       ]);
       await Promise.all(members.map((m) => m.client.close()));
       await until(
-        async () => (await redisCli(redis.port, "PUBSUB", "CHANNELS")) === "wshub:b",
+        async () =>
+          (await redisCli(redis.port, "PUBSUB", "CHANNELS")).split("\n").sort().join() ===
+            fixed.join(),
         5000,
         "unsubscribes",
       );
     } finally {
+      await Promise.all(members.map((m) => m.client.close()));
       await teardown(redis, nodes);
     }
   },

@@ -11,6 +11,7 @@ import { follower, TestClient, until } from "./_helpers.ts";
 import { RedisBackplane } from "../src/redis/mod.ts";
 import { startRedis } from "./_redis.ts";
 import { cluster, HubNode, redisTest, teardown } from "./_cluster.ts";
+import { promtoolCheckIfPresent } from "./_promtool.ts";
 
 const HISTORY = { size: 1000, ttl: 60_000 };
 
@@ -67,6 +68,19 @@ redisTest(
           "no own publication kept waiting",
         );
       }
+      // The backplane's families in /metrics, valid for Prometheus.
+      await until(
+        async () =>
+          (await a.call<{ redis: { roundTrip?: number } }>("/stats")).redis.roundTrip !== undefined,
+        3000,
+        "a round trip measured",
+      );
+      const text = await (await fetch(`http://127.0.0.1:${a.control}/metrics`)).text();
+      assert.match(text, /^wshub_backplane_up 1$/m);
+      assert.match(text, /^wshub_history_appends_total 102$/m, "a published 102 of the 202");
+      assert.match(text, /^wshub_backplane_round_trip_seconds 0\.\d+/m);
+      const check = await promtoolCheckIfPresent(text);
+      if (check !== undefined) assert.equal(check.code, 0, check.output);
     } finally {
       await fA.client.close();
       await fB.client.close();

@@ -282,7 +282,7 @@ Deno.test("with an async authorizeJoin, later messages wait for the verdict (all
   const log: string[] = [];
   const served = serveHub<string, string>({
     decode: (data) => String(data),
-    async authorizeJoin(client, room) {
+    async authorizeJoin(_client, room) {
       await delay(30);
       log.push(`decided ${room}`);
       return room !== "closed";

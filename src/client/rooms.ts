@@ -48,7 +48,10 @@ export interface JoinResult {
   offset?: number;
   /** For a recovering join: whether nothing was missed. */
   recovered?: boolean;
-  /** Why a recovery was not complete: `epoch_changed`, `expired`, `trimmed`, `too_many`, `no_history`. */
+  /**
+   * Why a recovery was not complete: `epoch_changed`, `expired`, `trimmed`,
+   * `too_many`, `no_history`, `unavailable` (see docs/protocol.md).
+   */
   reason?: string;
 }
 
@@ -73,7 +76,10 @@ export interface RecoveryEvent {
   room: string;
   /** Whether every publication missed was delivered. */
   recovered: boolean;
-  /** When not recovered: why. */
+  /**
+   * When not recovered: why (`epoch_changed`, `expired`, `trimmed`,
+   * `too_many`, `no_history`, `unavailable`).
+   */
   reason?: string;
 }
 

@@ -1,7 +1,8 @@
 /**
  * `RedisBackplane`: several hub processes as one, over Redis pub/sub, with
  * presence kept in Redis and a per-process lease so that a process that
- * dies without a goodbye has its members removed within `presenceTtl`.
+ * dies without a goodbye has its members removed within about `presenceTtl`
+ * (at most ⁴⁄₃ of it).
  *
  * Two connections, as node-redis recommends: one for commands (PUBLISH, the
  * presence scripts, leases), one for subscriptions. A process subscribes to
@@ -21,6 +22,7 @@ import type {
   Backplane,
   BackplaneHost,
   BackplaneMessage,
+  BackplaneStats,
   BackplaneStatus,
   BackplaneTopic,
 } from "../server/backplane.ts";
@@ -66,8 +68,19 @@ export interface RedisBackplaneOptions {
   onStatus?: (status: BackplaneStatus, error?: Error) => void;
 }
 
-/** Counters of what a {@linkcode RedisBackplane} has done. */
-export interface RedisBackplaneStats {
+/**
+ * Counters of what a {@linkcode RedisBackplane} has done.
+ *
+ * @example
+ * ```ts ignore
+ * import { RedisBackplane } from "@wshub/hub/redis";
+ *
+ * const backplane = new RedisBackplane({ url: "redis://127.0.0.1:6379" });
+ * const { published, roundTrip } = backplane.stats();
+ * console.log(published, roundTrip);
+ * ```
+ */
+export interface RedisBackplaneStats extends BackplaneStats {
   /** Messages published to Redis. */
   published: number;
   /** Messages received from other processes. */
@@ -78,7 +91,11 @@ export interface RedisBackplaneStats {
   malformed: number;
   /** Channels this process is subscribed to now. */
   channels: number;
-  /** The last publish-to-receipt round trip through Redis, in ms (measured on its own pings). */
+  /**
+   * The last publish-to-receipt round trip through Redis, in ms: the
+   * backplane publishes a ping to itself every third of `presenceTtl`
+   * (`undefined` until the first comes back).
+   */
   roundTrip: number | undefined;
   /** Publications stored in room streams by this process. */
   historyAppends: number;
@@ -192,6 +209,10 @@ const scripts = {
  *   in the order it published them, each once (a process never gets its own
  *   back). Counts returned by `broadcast`, `sendToUser` and `publish` are of
  *   local connections.
+ * - Rooms with history (the hub's `history` option) are kept in Redis
+ *   streams: every process delivers a room's publications in the stream's
+ *   order (its own too, as they come back from Redis), and a client that
+ *   reconnects to any process is sent what it missed.
  * - While Redis is down, each process keeps delivering to its own
  *   connections; what crosses processes meanwhile is lost (Redis pub/sub
  *   keeps nothing). It reconnects by itself (back-off up to ~1 s) and
@@ -200,7 +221,9 @@ const scripts = {
  *   the room (and to a user's while it has a connection of the user).
  * - Presence is cluster-wide: `hub.presence(room)` reads Redis; join and
  *   leave events fire once per user in the whole cluster. A process that
- *   dies without closing has its members removed within `presenceTtl`; one
+ *   dies without closing has its members removed when its lease lapses:
+ *   `presenceTtl` after its last renewal, noticed within a third of it (so
+ *   at most ⁴⁄₃ of `presenceTtl` after it died); one
  *   that closes removes them at once.
  *
  * @example Two processes, one Redis
@@ -366,6 +389,7 @@ export class RedisBackplane implements Backplane {
     this.#subscriber.on("error", () => this.#subscriberLost());
     this.#subscriber.on("reconnecting", () => this.#subscriberLost());
     this.#want(this.#channel("b"));
+    this.#want(this.#pingChannel());
     this.#commands.connect().catch(() => {});
     this.#subscriber.connect().catch(() => {});
     this.#leaseTimer = setInterval(
@@ -556,6 +580,12 @@ export class RedisBackplane implements Backplane {
   #heard(message: Buffer, channel: Buffer): void {
     const name = channel.toString();
     if (this.#channels.has(name)) this.#confirmed.add(name); // a message proves the subscription
+    if (name === this.#pingChannel()) {
+      // Our own ping, through Redis and back: the time it was sent, in ms since the page's origin.
+      const sent = Number(message.toString());
+      if (Number.isFinite(sent)) this.#stats.roundTrip = performance.now() - sent;
+      return;
+    }
     const envelope = decodeEnvelope(message, this.node);
     if (envelope === undefined) {
       this.#stats.malformed++;
@@ -586,6 +616,8 @@ export class RedisBackplane implements Backplane {
   async #tick(): Promise<void> {
     this.#history.prune();
     if (this.#closed || !this.#commands.isReady) return;
+    // The round trip a message takes through Redis: PUBLISH here, received on our subscription.
+    this.#commands.publish(this.#pingChannel(), String(performance.now())).catch(() => {});
     try {
       if (this.#presenceDirty) await this.#sync();
       else {
@@ -666,6 +698,11 @@ export class RedisBackplane implements Backplane {
 
   #key(...parts: string[]): string {
     return [this.#prefix, ...parts].join(":");
+  }
+
+  /** This process's own channel, for measuring the round trip through Redis. */
+  #pingChannel(): string {
+    return this.#key("n", this.node, "ping");
   }
 
   #nodeKey(): string {

@@ -50,6 +50,41 @@ export type BackplaneTopic = { kind: "room"; room: string } | { kind: "user"; us
 export type BackplaneStatus = "connecting" | "up" | "down" | "closed";
 
 /**
+ * Counters a backplane may report (`Backplane.stats`); the hub exposes them
+ * in its metrics (`wshub_backplane_*`, `wshub_history_*`).
+ *
+ * @example
+ * ```ts
+ * import type { BackplaneStats } from "@wshub/hub";
+ *
+ * const stats: BackplaneStats = {
+ *   published: 10, received: 12, dropped: 0, malformed: 0, channels: 3, roundTrip: 0.4,
+ * };
+ * console.log(`${stats.published} published, round trip ${stats.roundTrip} ms`);
+ * ```
+ */
+export interface BackplaneStats {
+  /** Messages published to the bus. */
+  published: number;
+  /** Messages received from other processes. */
+  received: number;
+  /** Messages that could not be published (the bus down): other processes did not get them. */
+  dropped: number;
+  /** Malformed messages received and ignored. */
+  malformed: number;
+  /** Topics (channels) listened to now. */
+  channels: number;
+  /** The last round trip through the bus, in ms (`undefined` before the first). */
+  roundTrip: number | undefined;
+  /** Publications stored in room streams by this process (backplanes that keep history). */
+  historyAppends?: number;
+  /** Room streams read. */
+  historyReads?: number;
+  /** Appends and reads that failed. */
+  historyFailures?: number;
+}
+
+/**
  * What a backplane can call on its hub. Every method may be called at any
  * time from the backplane's own callbacks; none throws.
  *
@@ -148,4 +183,6 @@ export interface Backplane {
   presence(room: string): Promise<PresenceEntry[]>;
   /** Leaves the cluster (this process's presence is removed at once) and disconnects. */
   close(): Promise<void>;
+  /** Its counters, for the hub's metrics (optional). */
+  stats?(): BackplaneStats;
 }

@@ -314,6 +314,24 @@ export function recoveryVerdict(
  * Why a recovery was not complete: the room's stream was lost and started
  * again (`epoch_changed`), expired (`expired`), no longer holds the first
  * publication missed (`trimmed`), more were missed than the server sends
- * (`too_many`), or the room keeps no history (`no_history`).
+ * (`too_many`), the room keeps no history (`no_history`), or its history
+ * could not be read (`unavailable`: the backplane's store is down).
  */
-export type RecoveryFailure = "epoch_changed" | "expired" | "trimmed" | "too_many" | "no_history";
+export type RecoveryFailure =
+  | "epoch_changed"
+  | "expired"
+  | "trimmed"
+  | "too_many"
+  | "no_history"
+  | "unavailable";
+
+/** Every outcome of a recovery, for counters: `recovered`, or why not. */
+export const RECOVERY_OUTCOMES: readonly ("recovered" | RecoveryFailure)[] = Object.freeze([
+  "recovered",
+  "epoch_changed",
+  "expired",
+  "trimmed",
+  "too_many",
+  "no_history",
+  "unavailable",
+]);

@@ -16,7 +16,12 @@ import {
 } from "./admission.ts";
 import { type Client, Connection, connectionOf } from "./connection.ts";
 import { type HubOptions, type Identity, type ResolvedOptions, resolveOptions } from "./options.ts";
-import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
+import {
+  METRICS_CONTENT_TYPE,
+  type MetricsWriter,
+  renderMetrics,
+  writeBackplaneMetrics,
+} from "./metrics.ts";
 import { attachReader } from "./reader.ts";
 import { watchOversizedMessages } from "./runtime_guard.ts";
 import type { Backplane } from "./backplane.ts";
@@ -518,9 +523,10 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    * connections by kind, users, rooms, messages, deliveries, bytes out, the
    * histogram of how long messages waited before their hand-off to the
    * socket (`wshub_delivery_wait_seconds`), drops, slow consumers, timeouts,
-   * closes by code, rate limiting, sockets, requests… (the list is in the
-   * README). Built from {@linkcode Hub.prototype.stats} when called: cheap
-   * enough to scrape every second.
+   * closes by code, rate limiting, sockets, requests, recoveries, and with
+   * a backplane its state, traffic, round trip and history reads and writes
+   * (the list is in the README). Built from {@linkcode Hub.prototype.stats}
+   * when called: cheap enough to scrape every second.
    *
    * @example Append the hub's metrics to the application's own
    * ```ts
@@ -533,9 +539,11 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    * ```
    */
   metrics(): string {
-    // Optional parts of the hub (a backplane) add their families with a
-    // third argument: a list of MetricsCollector (see metrics.ts).
-    return renderMetrics(this.stats(), this.#scheduler.handOffs.waits);
+    const backplane = this.#backplane;
+    const collectors = backplane === undefined
+      ? []
+      : [(out: MetricsWriter) => writeBackplaneMetrics(out, backplane.status, backplane.stats?.())];
+    return renderMetrics(this.stats(), this.#scheduler.handOffs.waits, collectors);
   }
 
   /**

@@ -22,6 +22,7 @@
  * @module
  */
 
+import type { BackplaneStats, BackplaneStatus } from "./backplane.ts";
 import type { HubStats } from "./stats.ts";
 import type { Payload } from "../protocol/mod.ts";
 import { CloseCode } from "../protocol/mod.ts";
@@ -575,6 +576,80 @@ export function writeHubMetrics(out: MetricsWriter, stats: HubStats, waits: Hist
     "wshub_outbound_late_answers_total",
     "Answers from clients that came after their request timed out.",
     r.late,
+  );
+  out.counter(
+    "wshub_recoveries_total",
+    "Recoveries asked for by reconnecting clients, by outcome: recovered, or why not.",
+    Object.entries(stats.recoveries).map(([outcome, count]) => [{ outcome }, count]),
+  );
+}
+
+/**
+ * The families of a backplane: whether it is up, what it published and
+ * received, its round trip, and (when it keeps history) its stream reads
+ * and writes.
+ *
+ * @example
+ * ```ts
+ * import { MetricsWriter, writeBackplaneMetrics } from "./metrics.ts";
+ *
+ * const out = new MetricsWriter();
+ * writeBackplaneMetrics(out, "up", {
+ *   published: 3, received: 5, dropped: 0, malformed: 0, channels: 2, roundTrip: 0.8,
+ * });
+ * console.log(out.text().includes("wshub_backplane_up 1")); // true
+ * ```
+ */
+export function writeBackplaneMetrics(
+  out: MetricsWriter,
+  status: BackplaneStatus,
+  stats: BackplaneStats | undefined,
+): void {
+  out.gauge(
+    "wshub_backplane_up",
+    "Whether the backplane is connected to its bus (1) or not (0).",
+    status === "up" ? 1 : 0,
+  );
+  if (stats === undefined) return;
+  out.counter(
+    "wshub_backplane_published_total",
+    "Messages published to the other processes.",
+    stats.published,
+  );
+  out.counter(
+    "wshub_backplane_received_total",
+    "Messages received from the other processes.",
+    stats.received,
+  );
+  out.counter(
+    "wshub_backplane_dropped_total",
+    "Messages that could not be published (the bus down): the other processes missed them.",
+    stats.dropped,
+  );
+  out.counter(
+    "wshub_backplane_malformed_total",
+    "Malformed messages received from the bus and ignored.",
+    stats.malformed,
+  );
+  out.gauge("wshub_backplane_channels", "Channels this process listens to.", stats.channels);
+  if (stats.roundTrip !== undefined) {
+    out.gauge(
+      "wshub_backplane_round_trip_seconds",
+      "The last round trip of a message through the bus and back.",
+      stats.roundTrip / 1000,
+    );
+  }
+  if (stats.historyAppends === undefined) return;
+  out.counter(
+    "wshub_history_appends_total",
+    "Publications stored in room streams by this process.",
+    stats.historyAppends,
+  );
+  out.counter("wshub_history_reads_total", "Room streams read.", stats.historyReads ?? 0);
+  out.counter(
+    "wshub_history_failures_total",
+    "Stream appends and reads that failed.",
+    stats.historyFailures ?? 0,
   );
 }
 

@@ -25,6 +25,8 @@ import {
   type HistoryPage,
   type HistoryStore,
   type Position,
+  RECOVERY_OUTCOMES,
+  type RecoveryFailure,
   recoveryVerdict,
 } from "./history.ts";
 import type { Connection } from "./connection.ts";
@@ -122,6 +124,10 @@ export class Rooms {
    */
   readonly #own = new Map<number, OwnPublication>();
   #nextRef = 0;
+  /** Recoveries asked for (joins with `since`), by outcome. */
+  readonly recoveries: Record<"recovered" | RecoveryFailure, number> = Object.fromEntries(
+    RECOVERY_OUTCOMES.map((outcome) => [outcome, 0]),
+  ) as Record<"recovered" | RecoveryFailure, number>;
 
   constructor(registry: Registry, options: RoomsOptions, host: RoomsHost) {
     this.#registry = registry;
@@ -226,8 +232,9 @@ export class Rooms {
   #welcome(connection: Connection, room: string, id?: number, since?: Position): void {
     const history = this.#options.history(room);
     if (history === undefined || !connection.framed) {
-      const failed = since === undefined ? {} : { recovered: false, reason: "no_history" };
-      return this.#answer(connection, { id, room, ...failed });
+      if (since === undefined) return this.#answer(connection, { id, room });
+      this.#counted("no_history");
+      return this.#answer(connection, { id, room, recovered: false, reason: "no_history" });
     }
     const limit = since === undefined ? 0 : this.#options.maxRecover + 1;
     let read: HistoryPage | Promise<HistoryPage>;
@@ -263,7 +270,8 @@ export class Rooms {
     if (connection.state !== "open" || !this.#registry.roomsOf(connection).has(room)) return;
     if (page === undefined) {
       // The store failed (its bus is down): the client is told it may have missed some.
-      const failed = since === undefined ? {} : { recovered: false, reason: "expired" };
+      if (since !== undefined) this.#counted("unavailable");
+      const failed = since === undefined ? {} : { recovered: false, reason: "unavailable" };
       this.#answer(connection, { id, room, ...failed });
       for (const { payload } of waiting) this.#host.deliver(connection, payload);
       return;
@@ -273,6 +281,7 @@ export class Rooms {
     let missed = page.publications;
     if (since !== undefined) {
       const verdict = recoveryVerdict(since, page, this.#options.maxRecover);
+      this.#counted(verdict.recovered ? "recovered" : verdict.reason);
       answer.recovered = verdict.recovered;
       if (verdict.recovered) last = missed.at(-1)?.offset ?? since.offset;
       else {
@@ -291,6 +300,10 @@ export class Rooms {
     for (const { payload, offset } of waiting) {
       if (offset === 0 || offset > last) this.#host.deliver(connection, payload);
     }
+  }
+
+  #counted(outcome: "recovered" | RecoveryFailure): void {
+    this.recoveries[outcome]++;
   }
 
   #takeWaiting(connection: Connection, room: string): { payload: Payload; offset: number }[] {

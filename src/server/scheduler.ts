@@ -300,6 +300,7 @@ export class Scheduler implements ConnectionHost, ReaderHost {
       oversizedMessages: counters.oversizedMessages,
       closeCodes: Object.fromEntries(counters.closeCodes),
       requests: this.#requests.stats(),
+      recoveries: { ...this.#rooms.recoveries },
     };
   }
 

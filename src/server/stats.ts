@@ -8,6 +8,7 @@
 import type { RequestStats } from "./requests.ts";
 
 import type { BackplaneStatus } from "./backplane.ts";
+import type { RecoveryFailure } from "./history.ts";
 
 /**
  * Counters of what the hub has done, for metrics.
@@ -93,6 +94,11 @@ export interface HubStats {
   oversizedMessages: number;
   /** Requests in both directions: received, answered, failed, timed out… */
   requests: RequestStats;
+  /**
+   * Recoveries asked for by reconnecting clients (joins with a position),
+   * by outcome: `recovered`, or why not (see `RecoveryFailure`).
+   */
+  recoveries: Record<"recovered" | RecoveryFailure, number>;
 }
 
 /** The running counters; the scheduler and its helpers add to them. */
