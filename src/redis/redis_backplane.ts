@@ -69,7 +69,9 @@ export interface RedisBackplaneOptions {
 }
 
 /**
- * Counters of what a {@linkcode RedisBackplane} has done.
+ * Counters of what a {@linkcode RedisBackplane} has done: those of every
+ * backplane (its `roundTrip` is measured on a ping it publishes to itself
+ * every third of `presenceTtl`), and its history's.
  *
  * @example
  * ```ts ignore
@@ -81,22 +83,6 @@ export interface RedisBackplaneOptions {
  * ```
  */
 export interface RedisBackplaneStats extends BackplaneStats {
-  /** Messages published to Redis. */
-  published: number;
-  /** Messages received from other processes. */
-  received: number;
-  /** Messages that could not be published (Redis down): other processes did not get them. */
-  dropped: number;
-  /** Malformed messages received and ignored. */
-  malformed: number;
-  /** Channels this process is subscribed to now. */
-  channels: number;
-  /**
-   * The last publish-to-receipt round trip through Redis, in ms: the
-   * backplane publishes a ping to itself every third of `presenceTtl`
-   * (`undefined` until the first comes back).
-   */
-  roundTrip: number | undefined;
   /** Publications stored in room streams by this process. */
   historyAppends: number;
   /** Room streams read (recoveries, `hub.history`). */
