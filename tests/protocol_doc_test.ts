@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { type DisconnectInfo, SUBPROTOCOL } from "../mod.ts";
 import { tickInterval } from "../src/server/heartbeat.ts";
-import { serveHub, TestClient, until, within } from "./_helpers.ts";
+import { serveHub, TestClient, unbatch, until, within } from "./_helpers.ts";
 
 Deno.test("the b frames in docs/protocol.md are exactly what the hub sends", async () => {
   const served = serveHub<string>();
@@ -76,4 +76,46 @@ Deno.test("a framed client is cut about pongTimeout after a ping that nothing fo
   );
   assert.equal((await within(client.closed, 3000, "the close")).code, 4000);
   await served.close();
+});
+
+Deno.test("history in docs/protocol.md: a join's position, a rejoin with since, the epoch notice", async () => {
+  const served = serveHub<string>({ history: { size: 10, ttl: 60_000 } });
+  // The frames a client got, with B batches opened.
+  const frames = (client: TestClient) =>
+    (client.messages as string[]).flatMap((frame) => frame[0] === "B" ? unbatch(frame) : [frame]);
+  const first = await TestClient.open(served.url, SUBPROTOCOL);
+  await first.received(1); // the hello
+  first.socket.send('j{"id":1,"room":"news"}');
+  await first.received(2);
+  assert.equal(first.messages[1], 'J{"id":1,"room":"news","epoch":"","offset":0}');
+  for (const text of ["one", "two", "three"]) await served.hub.publish("news", text);
+  await until(() => frames(first).length === 6, 2000, "the notice and three publications");
+  const epoch = (await served.hub.history("news")).epoch;
+  assert.match(epoch, /^[0-9a-f]{16}$/);
+  assert.deepEqual(frames(first).slice(2), [
+    `J{"room":"news","epoch":"${epoch}","offset":0}`, // the stream started: counting from 0
+    "r4:news1:one",
+    "r4:news2:two",
+    "r4:news3:three",
+  ]);
+
+  // Another connection comes back having delivered offset 1.
+  const second = await TestClient.open(served.url, SUBPROTOCOL);
+  await second.received(1);
+  second.socket.send(`j{"id":2,"room":"news","since":{"offset":1,"epoch":"${epoch}"}}`);
+  await until(() => frames(second).length === 4, 2000, "the answer and what was missed");
+  assert.deepEqual(frames(second).slice(1), [
+    `J{"id":2,"room":"news","epoch":"${epoch}","offset":3,"recovered":true}`,
+    "r4:news2:two",
+    "r4:news3:three",
+  ]);
+  // An epoch that is not the stream's.
+  second.socket.send('j{"id":3,"room":"news","since":{"offset":1,"epoch":"0000000000000000"}}');
+  await until(() => frames(second).length === 5, 2000, "the refusal to recover");
+  assert.equal(
+    frames(second)[4],
+    `J{"id":3,"room":"news","epoch":"${epoch}","offset":3,"recovered":false,"reason":"epoch_changed"}`,
+  );
+  await served.close();
+  await Promise.all([first.closed, second.closed]);
 });
