@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { connect } from "../src/client/mod.ts";
 import type { CloseInfo } from "../src/client/mod.ts";
 import type { Client } from "../mod.ts";
-import { serveHub, TestClient, until, within } from "./_helpers.ts";
+import { maskedFrame, serveHub, TestClient, until, within } from "./_helpers.ts";
+import { NOTICE_GRACE, NOTICE_PATIENCE } from "../src/server/closer.ts";
 import { FrameReader, rawPeer, readAll } from "./_wire.ts";
 
 Deno.test("a framed client is told the code first, then sent the close frame", async () => {
@@ -70,4 +71,36 @@ Deno.test("hub.close() while 40 clients talk: every reference client learns 1001
   );
   await Promise.all(clients.map((client) => client.close()));
   await served.server.shutdown();
+});
+
+Deno.test("a framed peer that keeps sending after its close notice gets the close frame at once", async () => {
+  let view: Client | undefined;
+  const served = serveHub({ onMessage() {}, onConnect: (client) => void (view = client) });
+  const peer = await rawPeer(served.port, true);
+  await until(() => view !== undefined, 2000, "registration");
+  const reader = new FrameReader(peer.conn);
+  const decoder = new TextDecoder();
+  const nextText = async () => {
+    for (;;) {
+      const frame = await reader.next();
+      if (frame === null) throw new Error("EOF");
+      if (frame.opcode === 1) return decoder.decode(frame.payload);
+    }
+  };
+  assert.equal((await nextText())[0], "h");
+  view!.close(4100, "stop");
+  assert.equal(await nextText(), 'c{"code":4100,"reason":"stop"}');
+  // It does not answer the notice's ping; it keeps talking, NOTICE_PATIENCE + 1 frames.
+  const notified = performance.now();
+  const frame = maskedFrame(1, new TextEncoder().encode("mstill talking"), { fin: true });
+  const burst = new Uint8Array(frame.length * (NOTICE_PATIENCE + 1));
+  for (let i = 0; i <= NOTICE_PATIENCE; i++) burst.set(frame, i * frame.length);
+  await peer.conn.write(burst);
+  const drained = await within(readAll(reader), 2000, "the close frame");
+  assert.equal(drained.close?.code, 4100);
+  // Not the grace's timer: that would have taken NOTICE_GRACE (1 s) from the notice.
+  const waited = performance.now() - notified;
+  assert.ok(waited < NOTICE_GRACE * 0.9, `the close frame came ${waited.toFixed(0)} ms after`);
+  peer.close();
+  await served.close();
 });

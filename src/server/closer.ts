@@ -12,7 +12,11 @@
  *   and a ping, and the socket stays open until the peer closes it (the
  *   reference client does at once), or answers the ping — proof that it has
  *   read the notice — or {@linkcode NOTICE_GRACE} passes; only then does the
- *   hub send its close frame.
+ *   hub send its close frame. A peer that keeps sending instead
+ *   ({@linkcode NOTICE_PATIENCE} frames after the notice: a flooder) is sent
+ *   the close frame at once: every frame Deno reads from it meanwhile costs
+ *   the event loop, and under a flood of small frames that starves the
+ *   hub's timers for seconds.
  * - After `close()`, a peer that never answers the close frame keeps the
  *   socket and its descriptor forever: Deno has no close timeout and no way
  *   to abort a socket. After `closeTimeout` the closer drops the socket
@@ -27,6 +31,11 @@ import { closeSocket, forceRelease } from "./socket.ts";
 
 /** How long a framed peer sent a close notice has to read it and close the connection itself, in ms. */
 export const NOTICE_GRACE = 1000;
+/**
+ * Frames a framed peer may send after its close notice before the hub stops
+ * waiting for it to read the notice and sends the close frame.
+ */
+export const NOTICE_PATIENCE = 64;
 /** The token of the ping that follows a close notice. */
 const NOTICE_PING = "close";
 /**
@@ -113,8 +122,11 @@ export class Closer {
     socket.addEventListener("close", () => this.#released(socket), { once: true });
     if (notice && this.#sendNotice(socket, code, reason)) {
       this.#closing.set(socket, { code, reason, phase: "notice", deadline: now + NOTICE_GRACE });
+      const pong = encodePong(NOTICE_PING);
+      let frames = 0;
       const read = (event: MessageEvent) => {
-        if (event.data !== encodePong(NOTICE_PING)) return;
+        // Its pong: it has read the notice. Too many other frames: it is not listening.
+        if (event.data !== pong && ++frames <= NOTICE_PATIENCE) return;
         socket.removeEventListener("message", read);
         this.#noticeRead(socket);
       };
@@ -191,7 +203,10 @@ export class Closer {
     for (const wake of this.#waiters.splice(0)) wake();
   }
 
-  /** The peer answered the ping after the notice: it has read it; the close frame can go. */
+  /**
+   * The peer answered the ping after the notice (it has read it), or kept
+   * sending past {@linkcode NOTICE_PATIENCE}: the close frame goes now.
+   */
   #noticeRead(socket: WebSocket): void {
     const closing = this.#closing.get(socket);
     if (closing === undefined || closing.phase !== "notice") return;
