@@ -55,6 +55,13 @@ async function acceptsThenCloses(
   await served.close();
 }
 
+Deno.test("with the default options, a message over maxMessageBytes is 1009, not the byte rate limit's 1008", async () => {
+  // 4 MiB is over both maxMessageBytes (1 MiB) and the default byte rate (1 MiB a second).
+  for (const framed of [false, true]) {
+    await acceptsThenCloses({}, framed, "small", "x".repeat(4 * 1024 * 1024), 1009);
+  }
+});
+
 Deno.test("maxMessageBytes counts UTF-8 bytes: exactly at the limit passes, one byte more is 1009", async () => {
   const limit = { maxMessageBytes: 16 };
   for (const framed of [false, true]) {

@@ -89,10 +89,7 @@ export function attachReader(connection: Connection, host: ReaderHost): void {
     connection.liveness.heard(host.now);
     const raw = event.data as string | ArrayBuffer;
     const size = typeof raw === "string" ? raw.length : raw.byteLength;
-    if (limiter !== undefined && !limiter.allow(size, performance.now())) {
-      host.limited(connection, limiter);
-      return;
-    }
+    // Size first: a message over maxMessageBytes is closed with 1009, whatever the rate limits say.
     const limit = host.maxMessageBytes + (connection.framed ? 1 : 0);
     if (tooBig(raw, limit)) {
       host.closeConnection(
@@ -101,6 +98,10 @@ export function attachReader(connection: Connection, host: ReaderHost): void {
         `message larger than ${host.maxMessageBytes} bytes`,
         true,
       );
+      return;
+    }
+    if (limiter !== undefined && !limiter.allow(size, performance.now())) {
+      host.limited(connection, limiter);
       return;
     }
     let data: string | Uint8Array;
