@@ -6,7 +6,7 @@
  * deno run -A bench/attacks/run.ts chat_flood_1000 zombies # these runs, by id
  * deno run -A bench/attacks/run.ts chat_flood.ts           # every run of that script
  * deno run -A bench/attacks/run.ts --list
- * deno run -A bench/attacks/run.ts ping_flood -- --target-options='{"maxControlBytes":65536}'
+ * deno run -A bench/attacks/run.ts ping_flood -- --target-options='{"maxBufferedBytes":65536}'
  * ```
  *
  * Flags: `--list` (print the runs and exit), `--out=PATH` (default
