@@ -142,6 +142,43 @@ redisTest(
 );
 
 redisTest(
+  "a hub process restarted: its client comes back to it and recovers from Redis what was published meanwhile",
+  async () => {
+    const redis = await startRedis();
+    let a = await HubNode.start(redis.url, { history: HISTORY });
+    const b = await HubNode.start(redis.url, { history: HISTORY });
+    const f = follower(a.url, 300);
+    try {
+      for (const node of [a, b]) {
+        await until(async () => (await node.stats()).backplane === "up", 5000, "the backplanes");
+      }
+      await f.client.join("news");
+      await b.call("/publish?room=news", "before");
+      await until(() => f.seen.length === 1, 5000, "the first, through Redis");
+      const port = a.port;
+      await a.stop(); // graceful: its clients are told 1001 and reconnect
+      for (let i = 1; i <= 4; i++) await b.call("/publish?room=news", `while down ${i}`);
+      a = await HubNode.start(redis.url, { history: HISTORY, port });
+      await until(() => f.recoveries.length === 1, 10_000, "the rejoin's verdict");
+      assert.deepEqual(f.recoveries[0], { room: "news", recovered: true });
+      await b.call("/publish?room=news", "after");
+      await until(() => f.seen.length === 6, 5000, "everything");
+      assert.deepEqual(f.seen.map((s) => [s.text, s.offset]), [
+        ["before", 1],
+        ["while down 1", 2],
+        ["while down 2", 3],
+        ["while down 3", 4],
+        ["while down 4", 5],
+        ["after", 6],
+      ]);
+    } finally {
+      await f.client.close();
+      await teardown(redis, [a, b]);
+    }
+  },
+);
+
+redisTest(
   "Redis comes back empty: the room's stream starts again with a new epoch, and members are told",
   async () => {
     const { redis, nodes } = await cluster(2, { history: HISTORY });
