@@ -6,9 +6,11 @@
  * ```sh
  * deno run -A bench/redis_scenario.ts --quick         # one short round, prints the tables
  * deno run -A bench/redis_scenario.ts --rounds=3 --out=redis.json
+ * deno run -A bench/redis_scenario.ts --quick --setups=two+room,two+history   # history alone
  * ```
  *
- * Three setups, each run fresh, interleaved round by round (A B C, then C B A, …):
+ * Five setups, each run fresh, interleaved round by round (A B C D E, then E D C B A, …);
+ * `--setups=` (or the `setups` option) runs some of them:
  *
  * - `one`: one `bench/fanout_server.ts`, no backplane (the baseline);
  * - `one+redis`: the same with `--redis` and nobody else on Redis: what publishing every message
@@ -16,9 +18,18 @@
  * - `two`: two `bench/fanout_server.ts --redis` on one Redis, the subscribers split between them
  *   (the Go load generator's `--urls`), the publisher on the first: half the deliveries cross
  *   Redis.
+ * - `two+room`: as `two`, with `bench/rooms_server.ts --redis` instead: every connection in one
+ *   room (the load generator's `--rooms=1`), each message published to it (`hub.publish`). The
+ *   publisher's process delivers to its members at once and publishes an envelope to the room's
+ *   channel; the baseline of
+ * - `two+history`: the same with `--history` too: the room keeps its history in Redis. Each
+ *   publication runs the append script (XADD to the room's capped stream, then PUBLISH with its
+ *   position), and every process, the publisher's included, delivers it when it comes back from
+ *   Redis, with its offset. The paired ratio to `two+room` is what history in Redis costs; the
+ *   local latency shows the publisher's members now waiting for the round trip through Redis.
  *
- * Every server runs with `--no-rate-limit`: the hub's default inbound limit (100 msg/s) would
- * close an unpaced publisher.
+ * The fan-out servers run with `--no-rate-limit`: the hub's default inbound limit (100 msg/s)
+ * would close an unpaced publisher (bench/rooms_server.ts has the limit off without a flag).
  *
  * Two loads: `unpaced` (as fast as it goes for a fixed time, a window of messages in flight:
  * throughput) and `paced` (a steady rate well below saturation: latency, local subscribers apart
@@ -49,21 +60,43 @@ export interface RedisScenarioOptions {
   rounds: number;
   /** Client dialects; default `["framed"]` (wshub.v1, what the client module speaks). */
   modes?: ("plain" | "framed")[];
+  /** The setups to run, in the order of a round; default all of {@linkcode SETUPS}. */
+  setups?: readonly Setup[];
   /** Progress lines; default `console.error`. */
   log?: (line: string) => void;
 }
 
 /** The setups compared. */
-export type Setup = "one" | "one+redis" | "two";
+export type Setup = "one" | "one+redis" | "two" | "two+room" | "two+history";
 /** The loads. */
 export type Load = "unpaced" | "paced";
 
-const SETUPS: readonly Setup[] = ["one", "one+redis", "two"];
+/** Every setup, in the order of a round. */
+export const SETUPS: readonly Setup[] = ["one", "one+redis", "two", "two+room", "two+history"];
 const SETUP_LABELS: Record<Setup, string> = {
   one: "one process, no backplane",
   "one+redis": "one process + RedisBackplane",
   two: "two processes + Redis",
+  "two+room": "two processes + Redis, one room",
+  "two+history": "two processes + Redis, one room with history",
 };
+
+/** Whether a setup runs bench/rooms_server.ts, every connection in one room. */
+function inRoom(setup: Setup): boolean {
+  return setup === "two+room" || setup === "two+history";
+}
+
+/** Parses a `--setups=` list; throws on an unknown setup. */
+export function parseSetups(list: string): Setup[] {
+  const setups = list.split(",").filter((s) => s !== "");
+  for (const s of setups) {
+    if (!(SETUPS as readonly string[]).includes(s)) {
+      throw new Error(`--setups: unknown setup ${s} (${SETUPS.join(", ")})`);
+    }
+  }
+  if (setups.length === 0) throw new Error("--setups: no setup");
+  return setups as Setup[];
+}
 
 /** What one run measured (CPU: 100 = one core, over the load generator's measured window). */
 export interface RedisRun {
@@ -76,9 +109,20 @@ export interface RedisRun {
   messages: number;
   received: number;
   lost: number;
+  /**
+   * What the load generator checked besides loss: deliveries with a changed payload, of another
+   * room or publisher, out of order, history offsets that do not follow (rooms), protocol errors.
+   */
+  checks?: {
+    corrupt: number;
+    misrouted: number;
+    outOfOrder: number;
+    offsetBreaks: number;
+    protocolErrors: number;
+  };
   deliveriesPerSec: number;
   latencyMs: { p50: number; p99: number; max: number };
-  /** Subscribers on the publisher's process, and on the other (`two` only). */
+  /** Subscribers on the publisher's process, and on the other (two processes only). */
   local?: { subs: number; p50: number; p99: number };
   remote?: { subs: number; p50: number; p99: number };
   cpuPct: {
@@ -234,6 +278,12 @@ interface GoReport {
   received: number;
   lost: number;
   echoes: number;
+  corrupt?: number;
+  misrouted?: number;
+  outOfOrder?: number;
+  offsetBreaks?: number;
+  protocolErrors?: number;
+  closeCodes?: Record<string, number>;
   deliveriesPerSec: number;
   latencyMs: { p50: number; p99: number; max: number };
   latencyByUrl?: { subs: number; latencyMs: { p50: number; p99: number } }[];
@@ -322,16 +372,13 @@ async function runOnce(
       redis = { child, port, url: `redis://127.0.0.1:${port}` };
     }
     const servers: { child: Child; port: number }[] = [];
-    for (let i = 0; i < (setup === "two" ? 2 : 1); i++) {
+    const room = inRoom(setup);
+    for (let i = 0; i < (setup.startsWith("two") ? 2 : 1); i++) {
       const port = freePort();
-      const cmd = [
-        "deno",
-        "run",
-        "-A",
-        "bench/fanout_server.ts",
-        `--port=${port}`,
-        "--no-rate-limit",
-      ];
+      const cmd = room
+        ? ["deno", "run", "-A", "bench/rooms_server.ts", `--port=${port}`]
+        : ["deno", "run", "-A", "bench/fanout_server.ts", `--port=${port}`, "--no-rate-limit"];
+      if (setup === "two+history") cmd.push("--history");
       if (redis) cmd.push(`--redis=${redis.url}`);
       const child = new Child(unlimited(cmd), root);
       children.push(child);
@@ -361,6 +408,7 @@ async function runOnce(
       urls.length > 1 ? `--urls=${urls.join(",")}` : `--url=${urls[0]}`,
       `--mode=${mode}`,
       `--subs=${spec.subs}`,
+      ...room ? ["--rooms=1", "--pubs=1"] : [],
       `--size=${spec.size}`,
       ...spec.args,
       `--server-pid=${servers[0].child.pid}`,
@@ -392,13 +440,21 @@ async function runOnce(
         p50: byUrl[i].latencyMs.p50,
         p99: byUrl[i].latencyMs.p99,
       };
+    const checks = {
+      corrupt: report.corrupt ?? 0,
+      misrouted: report.misrouted ?? 0,
+      outOfOrder: report.outOfOrder ?? 0,
+      offsetBreaks: report.offsetBreaks ?? 0,
+      protocolErrors: report.protocolErrors ?? 0,
+    };
     return {
       ...base,
       ok: report.ok,
-      error: report.error,
+      error: report.error ?? (report.ok ? undefined : failures(report.lost, checks, report)),
       messages: report.messages,
       received: report.received,
       lost: report.lost,
+      checks,
       deliveriesPerSec: report.deliveriesPerSec,
       latencyMs: {
         p50: report.latencyMs.p50,
@@ -427,6 +483,20 @@ async function runOnce(
   } finally {
     await Promise.all(children.reverse().map((child) => child.stop()));
   }
+}
+
+/** Why a load run was not ok, in a few words. */
+function failures(
+  lost: number,
+  checks: Record<string, number>,
+  report: { closeCodes?: Record<string, number> },
+): string {
+  const parts = Object.entries({ lost, ...checks }).filter(([, n]) => n > 0).map(([k, n]) =>
+    `${k} ${n}`
+  );
+  const closed = Object.entries(report.closeCodes ?? {});
+  if (closed.length > 0) parts.push(`closed ${closed.map(([k, v]) => `${v}×${k}`).join(", ")}`);
+  return parts.join(", ") || "not ok";
 }
 
 function median(xs: (number | undefined)[]): number {
@@ -491,12 +561,13 @@ export async function runRedisScenario(
   }
   const specs = loads(options.quick);
   const modes = options.modes ?? ["framed"];
+  const setups = options.setups ?? SETUPS;
   const runs: RedisRun[] = [];
   const t0 = performance.now();
   for (const load of ["unpaced", "paced"] as const) {
     for (const mode of modes) {
       for (let round = 0; round < options.rounds; round++) {
-        const order = round % 2 === 0 ? SETUPS : [...SETUPS].reverse();
+        const order = round % 2 === 0 ? setups : [...setups].reverse();
         for (const setup of order) {
           const r = await runOnce(options, setup, load, specs[load], mode, round);
           runs.push(r);
@@ -512,7 +583,7 @@ export async function runRedisScenario(
   const summary: RedisSummary[] = [];
   for (const load of ["unpaced", "paced"] as const) {
     for (const mode of modes) {
-      for (const setup of SETUPS) {
+      for (const setup of setups) {
         const mine = runs.filter((r) => r.load === load && r.mode === mode && r.setup === setup);
         if (mine.length > 0) summary.push(summarize(mine));
       }
@@ -543,7 +614,9 @@ export function redisTable(result: RedisScenarioResult): string {
   out.push(
     `${result.subs.toLocaleString("en-US")} subscribers and one publisher, ${result.size} B ` +
       `messages; with two processes half the subscribers are on each and the publisher on the ` +
-      `first, so half the deliveries cross Redis. Median of ${result.rounds} interleaved ` +
+      `first, so half the deliveries cross Redis. The room setups run bench/rooms_server.ts ` +
+      `with every connection in one room and each message published to it, without and with ` +
+      `the room's history kept in Redis. Median of ${result.rounds} interleaved ` +
       `runs. Nothing pinned: CPU is % of one core over the measured window, for the servers ` +
       `(together), Redis, the load generator, and everything else on the machine.`,
     "",
@@ -560,7 +633,7 @@ export function redisTable(result: RedisScenarioResult): string {
       const base = rows.find((b) => b.mode === s.mode && b.setup === "one");
       const flag = (s.okRuns < s.runs ? ` ⚠ ${s.runs - s.okRuns}/${s.runs} runs failed` : "") +
         (s.loadgenSaturated ? ` (loadgen saturated in ${s.loadgenSaturated})` : "");
-      const two = s.setup === "two";
+      const two = s.setup.startsWith("two");
       out.push(
         `| ${SETUP_LABELS[s.setup]}${flag} | ${s.mode} | ${fmt(s.deliveriesPerSec)} | ${
           base && base.deliveriesPerSec > 0
@@ -579,9 +652,60 @@ export function redisTable(result: RedisScenarioResult): string {
     }
     out.push("");
   }
+  out.push(...historyRows(result.runs, result.loads));
   const errors = result.summary.flatMap((s) => s.errors.map((e) => `${s.setup} ${s.load}: ${e}`));
   if (errors.length > 0) out.push(...errors.map((e) => `- ${e}`), "");
   return out.join("\n");
+}
+
+/**
+ * What history in Redis costs: `two+history` against `two+room`, paired within each round (the
+ * median over rounds of the ratio, or of the difference for the local latency), when both ran.
+ */
+function historyRows(runs: RedisRun[], titles: Record<Load, string>): string[] {
+  const rows: string[] = [];
+  for (const load of ["unpaced", "paced"] as const) {
+    for (const mode of ["plain", "framed"] as const) {
+      const pairs: [RedisRun, RedisRun][] = [];
+      for (const history of runs) {
+        if (history.setup !== "two+history" || history.load !== load || history.mode !== mode) {
+          continue;
+        }
+        const room = runs.find((r) =>
+          r.setup === "two+room" && r.load === load && r.mode === mode && r.round === history.round
+        );
+        if (room !== undefined && room.ok && history.ok) pairs.push([history, room]);
+      }
+      if (pairs.length === 0) continue;
+      const ratio = (pick: (r: RedisRun) => number | undefined) => {
+        const m = median(pairs.map(([h, r]) => {
+          const a = pick(h), b = pick(r);
+          return a === undefined || b === undefined || !(b > 0) ? undefined : a / b;
+        }));
+        return Number.isFinite(m) ? `${m.toFixed(2)}×` : "–";
+      };
+      const added = median(
+        pairs.map(([h, r]) => h.local && r.local ? h.local.p50 - r.local.p50 : undefined),
+      );
+      rows.push(
+        `| ${titles[load]} | ${mode} | ${pairs.length} | ${ratio((r) => r.deliveriesPerSec)} | ${
+          ratio((r) => r.latencyMs.p50)
+        } | ${ratio((r) => r.latencyMs.p99)} | ${fmt(added, 2)} ms | ${
+          ratio((r) => r.remote?.p50)
+        } | ${ratio((r) => r.serverUsPerDelivery)} | ${ratio((r) => r.redisUsPerMessage)} |`,
+      );
+    }
+  }
+  if (rows.length === 0) return [];
+  return [
+    "**What history in Redis costs**: two processes, one room with history ÷ the same room " +
+    "without, paired within each round (median over rounds; local p50: the difference).",
+    "",
+    "| load | clients | pairs | deliveries/s | p50 | p99 | local p50 added | across Redis p50 | servers µs/delivery | Redis µs/message |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ...rows,
+    "",
+  ];
 }
 
 if (import.meta.main) {
@@ -591,6 +715,13 @@ if (import.meta.main) {
   }));
   const root = new URL("../", import.meta.url).pathname;
   const quick = args.has("quick");
+  let setups: Setup[] | undefined;
+  try {
+    setups = args.has("setups") ? parseSetups(args.get("setups")!) : undefined;
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    Deno.exit(2);
+  }
   const built = await buildGoLoadgen(root);
   const loadgen = "error" in built ? undefined : built.binary;
   if ("error" in built) console.error(`Go load generator unavailable: ${built.error}`);
@@ -601,6 +732,7 @@ if (import.meta.main) {
       quick,
       rounds: Number(args.get("rounds") ?? (quick ? 1 : 3)),
       modes: (args.get("modes")?.split(",") ?? ["framed"]) as ("plain" | "framed")[],
+      setups,
     });
     console.log(redisTable(result));
     const out = args.get("out");

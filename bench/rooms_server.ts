@@ -19,6 +19,20 @@
  * returns it): the public API has no other per-connection field, and the user index it fills is
  * O(1) per connection and off the publish path (presence events are off by default).
  *
+ * Two flags change it, both off by default (without them the server is exactly the one above):
+ *
+ * - `--history`: every room keeps its history (`history: { size: 100, ttl: 60_000 }`): each
+ *   publication is appended to the room's stream and `wshub.v1` clients get its offset
+ *   (`r<len>:R<offset>:<text>`), plain clients the same bytes as without. What that costs is the
+ *   `hub-framed-history` server of bench/run.ts.
+ * - `--redis=URL` (e.g. `redis://127.0.0.1:6379`): the hub gets a `RedisBackplane` on that Redis,
+ *   so that several of these processes are one rooms server (bench/redis_scenario.ts). With
+ *   `--history` too, the streams are kept in Redis: a publication is appended and published by
+ *   one Lua script, and every process, the publisher's included, delivers it when it comes back
+ *   from Redis. It listens only once the backplane is up (exits with code 1 after 10 s without
+ *   it). Without the flag the backplane module is not even loaded. With a backplane, the room as
+ *   user id also makes each join a presence change in Redis (at connect time, not per message).
+ *
  * @module
  */
 
@@ -27,8 +41,15 @@ import { isRoomName } from "../src/protocol/mod.ts";
 
 const arg = Deno.args.find((a) => a.startsWith("--port="));
 const port = arg === undefined ? 8080 : Number(arg.slice("--port=".length));
+const history = Deno.args.includes("--history") ? { size: 100, ttl: 60_000 } : undefined;
+const redis = Deno.args.find((a) => a.startsWith("--redis="))?.slice("--redis=".length);
 
+const backplane = redis === undefined
+  ? undefined
+  : new (await import("../src/redis/mod.ts")).RedisBackplane({ url: redis });
 const hub = new Hub({
+  backplane,
+  history,
   rateLimit: false,
   identify(req) {
     const room = new URL(req.url).searchParams.get("room");
@@ -43,5 +64,15 @@ const hub = new Hub({
     hub.publish(client.user!, message);
   },
 });
+if (backplane !== undefined) {
+  const deadline = performance.now() + 10_000;
+  while (backplane.status !== "up") {
+    if (performance.now() > deadline) {
+      console.error(`the Redis backplane did not come up within 10 s (${redis})`);
+      Deno.exit(1);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, (req) => hub.upgrade(req));
 console.log(`listening on ws://127.0.0.1:${port}/ws?room=R`);

@@ -125,7 +125,7 @@ async function main(flags: Flags): Promise<void> {
   // Node peers
 
   const fanoutRuns = scenarios.some((sc) => !sc.rooms && !skipped[sc.id]);
-  if (fanoutRuns && servers.some((s) => s.cmd[0] === "node")) {
+  if (fanoutRuns && servers.some((s) => s.cmd?.[0] === "node")) {
     try {
       await Deno.stat(`${root}bench/node/node_modules`);
     } catch {
@@ -189,7 +189,7 @@ async function main(flags: Flags): Promise<void> {
       id,
       label,
       mode,
-      cmd: cmd.join(" "),
+      ...(cmd ? { cmd: cmd.join(" ") } : {}),
       ...(roomsCmd ? { roomsCmd: roomsCmd.join(" ") } : {}),
       ...(cwd ? { cwd } : {}),
     })),

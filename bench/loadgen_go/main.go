@@ -48,8 +48,13 @@
 // the send time. Framed clients read `m` frames and `b` batches, and in rooms mode `r` frames
 // (whose room must be the connection's own, else misrouted) and `B` batches of whole frames
 // (docs/protocol.md); the other frames of rooms (`J`, `L`, `u`) and `e` notices are counted in
-// ignoredFrames, and the code of a `c` close notice is reported as the connection's close code. The load generator's own CPU is getrusage(RUSAGE_SELF) over the run; it is
-// flagged saturated at ≥ 90 % of min(allowed cores, GOMAXPROCS) cores.
+// ignoredFrames, and the code of a `c` close notice is reported as the connection's close code.
+// A room with history puts its stream's offset in `r` frames (`r<len>:<room><offset>:<text>`):
+// on each connection an offset must follow the last one (or the offset of a `J` frame, the
+// room's position when it joined or its stream started again), else offsetBreaks, which, like
+// misrouted and outOfOrder, makes the run not ok. The load generator's own CPU is
+// getrusage(RUSAGE_SELF) over the run; it is flagged saturated at ≥ 90 % of min(allowed cores,
+// GOMAXPROCS) cores.
 package main
 
 import (
@@ -256,8 +261,9 @@ type report struct {
 	Received       int64          `json:"received"`
 	Lost           int64          `json:"lost"`
 	Corrupt        int64          `json:"corrupt"`
-	Misrouted      int64          `json:"misrouted"`  // go
-	OutOfOrder     int64          `json:"outOfOrder"` // go
+	Misrouted      int64          `json:"misrouted"`    // go
+	OutOfOrder     int64          `json:"outOfOrder"`   // go
+	OffsetBreaks   int64          `json:"offsetBreaks"` // go: r frames whose offset does not follow
 	ProtocolErrors int64          `json:"protocolErrors"`
 	IgnoredFrames  int64          `json:"ignoredFrames"` // go
 	Echoes         int64          `json:"echoes"`
@@ -835,6 +841,7 @@ func run(cfg *config) (*report, error) {
 	rep.Corrupt = atomic.LoadInt64(&st.corrupt)
 	rep.Misrouted = atomic.LoadInt64(&st.misrouted)
 	rep.OutOfOrder = atomic.LoadInt64(&st.outOfOrder)
+	rep.OffsetBreaks = atomic.LoadInt64(&st.offsetBreaks)
 	rep.ProtocolErrors = atomic.LoadInt64(&st.protoErr)
 	rep.IgnoredFrames = atomic.LoadInt64(&st.ignored)
 	rep.Echoes = echoes
@@ -865,7 +872,7 @@ func run(cfg *config) (*report, error) {
 	rep.Loadgen.CPUPct = round(cpuPct, 1)
 	rep.Loadgen.Saturated = cpuPct >= 90*float64(capacity)
 	rep.OK = rep.Lost == 0 && rep.Corrupt == 0 && rep.ProtocolErrors == 0 && failed == 0 &&
-		rep.Misrouted == 0 && rep.OutOfOrder == 0
+		rep.Misrouted == 0 && rep.OutOfOrder == 0 && rep.OffsetBreaks == 0
 	if pid > 0 {
 		other := round(math.Max(0, busy1-busy0-serverCPU-cpuMs)/wallMs*100, 1)
 		rep.OtherCPUPct = &other

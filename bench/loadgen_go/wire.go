@@ -140,11 +140,13 @@ type stats struct {
 	corrupt    int64
 	misrouted  int64 // a payload from a publisher of another room
 	outOfOrder int64 // a sequence number not above the last one from that publisher
-	protoErr   int64
-	ignored    int64 // framed: frames with a tag the scenario ignores (rooms mode)
-	frames     int64
-	lastNs     int64 // receive time of the last subscriber delivery
-	hist       histogram
+	// offsetBreaks: `r` frames whose history offset does not follow the connection's last one
+	offsetBreaks int64
+	protoErr     int64
+	ignored      int64 // framed: frames with a tag the scenario ignores (rooms mode)
+	frames       int64
+	lastNs       int64 // receive time of the last subscriber delivery
+	hist         histogram
 	// timeline counts subscriber deliveries per 10 ms of receive time since base.
 	timeline []int64
 	// latencyFromUs: deliveries of messages sent before this (µs since base) are not timed
@@ -178,6 +180,9 @@ type client struct {
 	roomName string
 	// lastSeq[k] is the last sequence number seen from the k-th publisher of this room.
 	lastSeq []int64
+	// lastOffset is the room's stream offset this connection is at (from the last `r` frame with
+	// an offset, or a `J` frame's "offset"), -1 until one is known. Only its reader uses it.
+	lastOffset int64
 	// Publishers, with a window: deliveries of this publisher's messages to subscribers so far,
 	// the count it waits for (0: not waiting), and its wake-up.
 	delivered int64
@@ -255,6 +260,7 @@ func (r *runner) dial(ctx context.Context, c *client, path string, readBuf int) 
 	for i := range c.lastSeq {
 		c.lastSeq[i] = -1
 	}
+	c.lastOffset = -1
 	// Control frames: answer pings through our own writer; a close frame just ends the reader.
 	ws.SetPingHandler(func(data string) error {
 		c.writeFrame(0xA, []byte(data))
@@ -347,7 +353,10 @@ func (r *runner) read(c *client) {
 //
 //   - `m<text>` (text or binary): one payload;
 //   - `r<len>:<room><offset>:<text>` (text or binary, rooms mode only): one payload published
-//     to <room>, which must be the connection's own room (else misrouted);
+//     to <room>, which must be the connection's own room (else misrouted); its offset, when it
+//     has one (a room with history), must follow the connection's last one (else offsetBreaks);
+//   - `J{…,"offset":N,…}` (rooms mode): a join answer or notice, with the room's position when
+//     it keeps history: the next offset is N + 1; counted in ignored, as other frames of rooms;
 //   - `b<len>:<text>…`: payloads; `B<len>:<frame>…`: whole frames, each handled here (not
 //     nested: a batch inside a batch is a protocol error, as is a hello);
 //   - `p<token>`: answered with `P<token>`; `P`: nothing;
@@ -378,6 +387,11 @@ func (r *runner) frame(c *client, text bool, f []byte, nowUs int64, nested bool)
 		// Answered off this goroutine: a publisher's writer may hold the socket for a while.
 		go c.writeFrame(1, append([]byte{'P'}, f[1:]...))
 	case f[0] == 'P':
+	case f[0] == 'J' && r.roomsMode:
+		if off, ok := jsonInt(f[1:], `"offset":`); ok {
+			c.lastOffset = off
+		}
+		atomic.AddInt64(&r.st.ignored, 1)
 	case f[0] == 'c':
 		// A close notice, `c{"code":1008,…}`: its code is the one to report, since the close frame
 		// that follows is often lost to a reset (docs/protocol.md, "Close notices").
@@ -410,9 +424,30 @@ func noticeCode(b []byte) int {
 	return code
 }
 
+// jsonInt reads the non-negative integer after `key` in a JSON body (no nesting, no spaces: the
+// hub's frames); ok is false when the key is absent or not followed by digits.
+func jsonInt(b []byte, key string) (int64, bool) {
+	i := strings.Index(string(b), key)
+	if i < 0 {
+		return 0, false
+	}
+	v, digits := int64(0), 0
+	for _, d := range b[i+len(key):] {
+		if d < '0' || d > '9' || digits > 16 {
+			break
+		}
+		v = v*10 + int64(d-'0')
+		digits++
+	}
+	return v, digits > 0 && digits <= 16
+}
+
 // roomMessage checks the body of an `r` frame, `<len>:<room><offset>:<text>` (`len` the room
-// name's length, 1–128 ASCII characters; `offset` decimal digits or nothing), and its payload.
-// Returns 1 for a good delivery.
+// name's length, 1–128 ASCII characters; `offset` decimal digits or nothing, at most 16), and
+// its payload. Returns 1 for a good delivery. An offset that does not follow the connection's
+// last one is counted in offsetBreaks (a gap: a publication missed or delivered without its
+// offset; a repeat or a step back: one delivered twice or out of the stream's order); the
+// delivery itself still counts when its payload is good (loss and order are checked on it).
 func (r *runner) roomMessage(c *client, b []byte, nowUs int64) int {
 	p, n := 0, 0
 	for p < len(b) && p < 4 && b[p] >= '0' && b[p] <= '9' {
@@ -426,7 +461,9 @@ func (r *runner) roomMessage(c *client, b []byte, nowUs int64) int {
 	room := b[p+1 : p+1+n]
 	p += 1 + n
 	start := p
+	offset := int64(0)
 	for p < len(b) && p-start <= 16 && b[p] >= '0' && b[p] <= '9' {
+		offset = offset*10 + int64(b[p]-'0')
 		p++
 	}
 	if p >= len(b) || b[p] != ':' || p-start > 16 {
@@ -436,6 +473,12 @@ func (r *runner) roomMessage(c *client, b []byte, nowUs int64) int {
 	if string(room) != c.roomName {
 		atomic.AddInt64(&r.st.misrouted, 1)
 		return 0
+	}
+	if p > start {
+		if c.lastOffset >= 0 && offset != c.lastOffset+1 {
+			atomic.AddInt64(&r.st.offsetBreaks, 1)
+		}
+		c.lastOffset = offset
 	}
 	if r.payload(c, b[p+1:], nowUs) {
 		return 1

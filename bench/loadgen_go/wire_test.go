@@ -27,7 +27,7 @@ func TestAdvanceUTF16(t *testing.T) {
 
 func testRunner(size int) (*runner, *client) {
 	r := &runner{cfg: &config{size: size, mode: "framed"}, st: &stats{timeline: make([]int64, 1000)}, rooms: 1, pubsPerRoom: 1, totalPubs: 1}
-	c := &client{pub: -1, lastSeq: []int64{-1}}
+	c := &client{pub: -1, lastSeq: []int64{-1}, lastOffset: -1}
 	return r, c
 }
 
@@ -125,6 +125,85 @@ func TestRoomFrames(t *testing.T) {
 	f, fc := testRunner(size)
 	if n := f.frame(fc, true, []byte("r1:0:"+string(p0)), 10, false); n != 0 || f.st.protoErr != 1 {
 		t.Fatalf("r frame in fan-out mode: %d deliveries, protocol errors %d", n, f.st.protoErr)
+	}
+}
+
+// A room with history puts its stream's offset between the room's name and the colon: its digits
+// are not the payload's, and on each connection an offset follows the last one.
+func TestRoomFrameOffsets(t *testing.T) {
+	const size = 40
+	r, c := roomsRunner(size)
+	p := func(seq int64) string {
+		b, _ := appendPayload(nil, 1, seq, 5+seq, size)
+		return string(b)
+	}
+	check := func(what string, n, want int, breaks int64) {
+		t.Helper()
+		if n != want || r.st.offsetBreaks != breaks || r.st.protoErr != 0 || r.st.corrupt != 0 ||
+			r.st.misrouted != 0 || r.st.outOfOrder != 0 {
+			t.Fatalf("%s: %d deliveries (want %d), offset breaks %d (want %d), protocol errors %d, "+
+				"corrupt %d, misrouted %d, out of order %d", what, n, want, r.st.offsetBreaks, breaks,
+				r.st.protoErr, r.st.corrupt, r.st.misrouted, r.st.outOfOrder)
+		}
+	}
+	// Room "1", offsets 1, 2, 11: the payload starts with "1:" too, and must still be whole.
+	check("offset 1", r.frame(c, true, []byte("r1:11:"+p(0)), 10, false), 1, 0)
+	check("offset 2", r.frame(c, true, []byte("r1:12:"+p(1)), 10, false), 1, 0)
+	if c.lastOffset != 2 {
+		t.Fatalf("last offset %d, want 2", c.lastOffset)
+	}
+	// A B batch of consecutive offsets (3, 4), binary with an offset (5).
+	b := "B" + item("r1:13:"+p(2)) + item("r1:14:"+p(3))
+	check("batch of offsets 3, 4", r.frame(c, true, []byte(b), 10, false), 2, 0)
+	check("binary, offset 5", r.frame(c, false, []byte("r1:15:"+p(4)), 10, false), 1, 0)
+	// A gap (7 after 5), then a repeat (7 again, a new payload): one break each; the deliveries
+	// still count (their payloads are good).
+	check("gap", r.frame(c, true, []byte("r1:17:"+p(5)), 10, false), 1, 1)
+	check("repeat", r.frame(c, true, []byte("r1:17:"+p(6)), 10, false), 1, 2)
+	// A frame without an offset (a room without history) neither checks nor moves the position.
+	check("no offset", r.frame(c, true, []byte("r1:1:"+p(7)), 10, false), 1, 2)
+	check("offset 8", r.frame(c, true, []byte("r1:18:"+p(8)), 10, false), 1, 2)
+	// A J frame gives the position: the stream started again at 40 (or the client joined there).
+	j := `J{"room":"1","epoch":"9f2c41d0a1b2c3d4","offset":40}`
+	check("J", r.frame(c, true, []byte(j), 10, false), 0, 2)
+	check("offset 41 after J at 40", r.frame(c, true, []byte("r1:141:"+p(9)), 10, false), 1, 2)
+	check("J and 41 in a batch", r.frame(c, true, []byte("B"+item(j)+item("r1:141:"+p(10))), 10, false), 1, 2)
+	// A J without an offset (a room without history, a refusal) leaves the position alone.
+	check("J without offset", r.frame(c, true, []byte(`J{"id":3,"room":"1"}`), 10, false), 0, 2)
+	check("offset 42", r.frame(c, true, []byte("r1:142:"+p(11)), 10, false), 1, 2)
+	// A two-digit room name followed by offset digits: the length says where the name ends.
+	r2, c2 := testRunner(size)
+	r2.roomsMode, r2.rooms, r2.totalPubs = true, 20, 20
+	c2.room, c2.roomName = 12, "12"
+	q, _ := appendPayload(nil, 12, 0, 5, size)
+	if n := r2.frame(c2, true, []byte("r2:1234:"+string(q)), 10, false); n != 1 || c2.lastOffset != 34 ||
+		r2.st.misrouted != 0 || r2.st.protoErr != 0 || r2.st.corrupt != 0 {
+		t.Fatalf("room 12 offset 34: %d deliveries, last offset %d, misrouted %d, protocol errors %d, corrupt %d",
+			n, c2.lastOffset, r2.st.misrouted, r2.st.protoErr, r2.st.corrupt)
+	}
+	// Sixteen digits are an offset; seventeen are a protocol error (TestRoomFrames).
+	big := strings.Repeat("9", 16)
+	if n := r2.frame(c2, true, []byte("r2:12"+big+":"+string(q)), 10, false); n != 1 ||
+		c2.lastOffset != 9999999999999999 || r2.st.protoErr != 0 {
+		t.Fatalf("16-digit offset: %d deliveries, last offset %d, protocol errors %d", n, c2.lastOffset, r2.st.protoErr)
+	}
+}
+
+func TestJSONInt(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{`{"room":"1","epoch":"e","offset":41}`, 41, true},
+		{`{"room":"1","offset":0,"epoch":""}`, 0, true},
+		{`{"room":"1"}`, 0, false},
+		{`{"offset":}`, 0, false},
+		{`{"offset":"4"}`, 0, false},
+	} {
+		if got, ok := jsonInt([]byte(tc.in), `"offset":`); got != tc.want || ok != tc.ok {
+			t.Errorf("%s: got %d %v, want %d %v", tc.in, got, ok, tc.want, tc.ok)
+		}
 	}
 }
 

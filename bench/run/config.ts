@@ -29,7 +29,8 @@ export const USAGE = `deno task bench [flags]      (deno run -A bench/run.ts [fl
   --quick                one round of short, smaller scenarios; no microbenchmarks; writes
                          bench/results/quick.json and prints the tables (docs/ untouched)
   --rounds=N             interleaved rounds (3; 1 with --quick)
-  --only=raw,hub-plain   servers to run (raw, hub-plain, hub-framed, node-ws, socketio)
+  --only=raw,hub-plain   servers to run (raw, hub-plain, hub-framed, hub-framed-history,
+                         node-ws, socketio)
   --scenarios=rooms,…    scenarios to run (fanout1000, fanout100, paced, fanout5000, rooms, idle)
   --compare=<rev>        also run <rev>'s bench/fanout_server.ts, as hub-plain@<rev> and
                          hub-framed@<rev>, in every fan-out scenario (not rooms)
@@ -110,8 +111,8 @@ export interface ServerSpec {
   id: string;
   label: string;
   mode: "plain" | "framed" | "socketio";
-  /** The fan-out server: bench/raw_server.ts's contract. */
-  cmd: string[];
+  /** The fan-out server (bench/raw_server.ts's contract), when there is one. */
+  cmd?: string[];
   /** The rooms server (bench/raw_rooms_server.ts's contract), when there is one. */
   roomsCmd?: string[];
   /** Where to run it: the checkout when absent, else another revision's tree (--compare). */
@@ -139,6 +140,15 @@ export const SERVERS: readonly ServerSpec[] = [
     label: "hub, wshub.v1 clients",
     cmd: ["deno", "run", "-A", "bench/fanout_server.ts"],
     roomsCmd: ["deno", "run", "-A", "bench/rooms_server.ts"],
+    mode: "framed",
+  },
+  {
+    // The rooms scenario only: hub-framed with every room keeping its history in memory (size
+    // 100, ttl 60 s), run in the same rounds, so that the paired ratio to hub-framed is what
+    // history costs (a stream append per publication, its offset in every frame).
+    id: "hub-framed-history",
+    label: "hub, wshub.v1 clients, history",
+    roomsCmd: ["deno", "run", "-A", "bench/rooms_server.ts", "--history"],
     mode: "framed",
   },
   { id: "node-ws", label: "Node ws", cmd: ["node", "bench/node/ws_server.mjs"], mode: "plain" },
@@ -276,9 +286,9 @@ export function scenarioList(quick: boolean): Scenario[] {
   ];
 }
 
-/** Whether a server takes part in a scenario. */
+/** Whether a server takes part in a scenario: it has a server for it (rooms, or fan-out). */
 export function serves(server: ServerSpec, sc: Scenario): boolean {
-  return sc.rooms ? server.roomsCmd !== undefined : true;
+  return sc.rooms ? server.roomsCmd !== undefined : server.cmd !== undefined;
 }
 
 /**
@@ -287,12 +297,12 @@ export function serves(server: ServerSpec, sc: Scenario): boolean {
  */
 export function metricsServers(servers: readonly ServerSpec[], every: number): ServerSpec[] {
   return servers
-    .filter((server) => server.cmd.includes("bench/fanout_server.ts") && server.cwd === undefined)
+    .filter((server) => server.cmd?.includes("bench/fanout_server.ts") && server.cwd === undefined)
     .map((server) => ({
       ...server,
       id: `${server.id}-metrics`,
       label: `${server.label}, metrics every ${every} ms`,
-      cmd: [...server.cmd, `--metrics-every=${every}`],
+      cmd: [...server.cmd!, `--metrics-every=${every}`],
       roomsCmd: undefined,
     }));
 }

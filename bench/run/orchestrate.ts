@@ -90,7 +90,9 @@ function loadgenCmd(bench: Bench, server: ServerSpec, sc: Scenario, port: number
 /** One run: a fresh server, one load run against it, the server stopped. */
 export async function runOnce(bench: Bench, server: ServerSpec, sc: Scenario): Promise<RunResult> {
   const serverCmd = sc.rooms ? server.roomsCmd : server.cmd;
-  if (!serverCmd) return { ok: false, error: `${server.id} has no rooms server` };
+  if (!serverCmd) {
+    return { ok: false, error: `${server.id} has no ${sc.rooms ? "rooms" : "fan-out"} server` };
+  }
   if (sc.rooms && !bench.goLoadgen) {
     return { ok: false, error: "rooms need the Go load generator (bench/loadgen_go)" };
   }

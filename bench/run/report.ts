@@ -30,7 +30,7 @@ export interface Results {
     id: string;
     label: string;
     mode: string;
-    cmd: string;
+    cmd?: string;
     roomsCmd?: string;
     cwd?: string;
   }[];
@@ -190,6 +190,7 @@ export function tables(res: Results): string {
   }
 
   if (res.compare) out.push(...compareTable(res));
+  out.push(...historyTable(res));
 
   if (res.micro.length) {
     out.push("### Microbenchmarks (`deno bench -A bench/`)", "");
@@ -243,10 +244,45 @@ function compareTable(res: Results): string[] {
   return out;
 }
 
+/**
+ * What history costs: `hub-framed-history` (bench/rooms_server.ts `--history`) against
+ * `hub-framed` (the same server without), paired within each round, in every scenario both ran.
+ */
+function historyTable(res: Results): string[] {
+  const ids = res.scenarios.filter((s) =>
+    res.runs[s.id]?.["hub-framed-history"] && res.runs[s.id]?.["hub-framed"]
+  ).map((s) => s.id);
+  if (ids.length === 0) return [];
+  const out: string[] = ["### What history costs", ""];
+  out.push(
+    "`hub-framed-history` is `bench/rooms_server.ts --history` (every room keeps its last 100 " +
+      "publications for 60 s, in memory), against `hub-framed`, the same server without, run in " +
+      "the same rounds. Paired ratios: the median over rounds of history ÷ no history within a " +
+      "round (above 1× for latency and CPU, below 1× for deliveries/s: history costs).",
+    "",
+  );
+  out.push(
+    "| scenario | deliveries/s | p50 | p99 | server µs/delivery | server CPU |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+  );
+  for (const id of ids) {
+    const p = (pick: Parameters<typeof pairedRatio>[4]) =>
+      times(pairedRatio(res.runs, id, "hub-framed-history", "hub-framed", pick));
+    out.push(
+      `| ${id} | ${p((r) => r.deliveriesPerSec)} | ${p((r) => r.latencyMs.p50)} | ${
+        p((r) => r.latencyMs.p99)
+      } | ${p((r) => r.server?.usPerDelivery ?? NaN)} | ${p((r) => r.server?.cpuPct ?? NaN)} |`,
+    );
+  }
+  out.push("");
+  return out;
+}
+
 const COLORS: Record<string, string> = {
   raw: "#6b7280",
   "hub-plain": "#2563eb",
   "hub-framed": "#16a34a",
+  "hub-framed-history": "#15803d",
   "node-ws": "#d97706",
   socketio: "#9333ea",
 };

@@ -17,6 +17,8 @@ export type LoadReport = Report & {
   window?: number;
   misrouted?: number;
   outOfOrder?: number;
+  /** `r` frames whose history offset did not follow the connection's last one. */
+  offsetBreaks?: number;
   ignoredFrames?: number;
   /** Milliseconds that deliveries/s is taken over (warm-up and drain excluded). */
   measuredMs?: number;
@@ -45,6 +47,7 @@ export function problem(r: RunResult): string {
       ["corrupt", r.corrupt],
       ["misrouted", r.misrouted],
       ["out of order", r.outOfOrder],
+      ["offset breaks", r.offsetBreaks],
       ["protocol errors", r.protocolErrors],
     ] as const
   ) {
