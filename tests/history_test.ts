@@ -71,6 +71,51 @@ Deno.test("MemoryHistory: offsets, size, ttl, since and limit, and a new epoch p
   assert.equal(kept.size, 0, "a day later the position is forgotten too");
 });
 
+Deno.test("MemoryHistory agrees with a plain model: 5,000 random appends, reads and clock moves", () => {
+  let now = 0;
+  const history = new MemoryHistory(() => now);
+  const options = { size: 50, ttl: 1000, positionTtl: 100_000 };
+  // The model: every publication ever made, filtered on each read.
+  const all: { offset: number; data: string; expires: number }[] = [];
+  let seed = 42;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  let epoch = "";
+  for (let step = 0; step < 5000; step++) {
+    const roll = random();
+    if (roll < 0.5) {
+      const data = `m${step}`;
+      const at = history.append("r", data, options);
+      epoch = at.epoch;
+      all.push({ offset: at.offset, data, expires: now + options.ttl });
+      assert.equal(at.offset, all.length);
+    } else if (roll < 0.6) {
+      now += Math.floor(random() * 300);
+    } else {
+      const kept = all.slice(-options.size).filter((e) => e.expires > now);
+      const limit = random() < 0.3 ? undefined : Math.floor(random() * 60);
+      const since = random() < 0.5 ? undefined : Math.floor(random() * (all.length + 1));
+      let expected = since === undefined ? kept : kept.filter((e) => e.offset > since);
+      if (limit !== undefined) {
+        expected = since === undefined
+          ? expected.slice(Math.max(0, expected.length - limit))
+          : expected.slice(0, limit);
+      }
+      const page = history.read(
+        "r",
+        since === undefined ? { limit } : {
+          limit,
+          since: { offset: since, epoch },
+        },
+      );
+      assert.deepEqual(
+        page.publications,
+        expected.map(({ offset, data }) => ({ offset, data })),
+        `step ${step}: since ${since}, limit ${limit}`,
+      );
+    }
+  }
+});
+
 Deno.test("recoveryVerdict says why a recovery is incomplete", () => {
   const page = (epoch: string, offset: number, from: number) => ({
     epoch,

@@ -162,18 +162,24 @@ interface Stream {
   epoch: string;
   /** The last offset given. */
   offset: number;
-  /** The newest publications, oldest first, at most `size`. */
+  /**
+   * The publications kept are `entries[head..]`, oldest first, consecutive
+   * offsets, at most `size`: dropping the oldest moves `head` (the array is
+   * compacted now and then), so an append is O(1) and a read O(its result).
+   */
   entries: Entry[];
+  head: number;
   /** When the position is forgotten (`positionTtl` after the last publication). */
   expires: number;
 }
 
 /**
  * Streams kept in this process: each room's last `size` publications for
- * `ttl` ms, in a bounded array, and its position for `positionTtl` after
- * the last publication (then the stream is dropped, and the next
- * publication starts a new epoch). Every epoch is new when the process
- * starts: a client that recovers across a restart is told it could not.
+ * `ttl` ms, and its position for `positionTtl` after the last publication
+ * (then the stream is dropped, and the next publication starts a new
+ * epoch). Every epoch is new when the process starts: a client that
+ * recovers across a restart is told it could not. Appending is O(1);
+ * reading is O(the publications returned).
  *
  * @example
  * ```ts
@@ -205,15 +211,15 @@ export class MemoryHistory implements HistoryStore {
     const now = this.#clock();
     let stream = this.#live(room, now);
     if (stream === undefined) {
-      stream = { epoch: newEpoch(), offset: 0, entries: [], expires: 0 };
+      stream = { epoch: newEpoch(), offset: 0, entries: [], head: 0, expires: 0 };
       this.#streams.set(room, stream);
     }
     const offset = ++stream.offset;
     stream.entries.push({ offset, data, expires: now + options.ttl });
     stream.expires = now + positionTtl(options);
-    const expired = stream.entries.findIndex((entry) => entry.expires > now);
-    const drop = Math.max(stream.entries.length - options.size, expired);
-    if (drop > 0) stream.entries.splice(0, drop);
+    const over = stream.entries.length - stream.head - options.size;
+    if (over > 0) stream.head += over;
+    trim(stream, now);
     return { offset, epoch: stream.epoch };
   }
 
@@ -222,33 +228,37 @@ export class MemoryHistory implements HistoryStore {
     const now = this.#clock();
     const stream = this.#live(room, now);
     if (stream === undefined) return { epoch: "", offset: 0, publications: [] };
-    let entries = stream.entries.filter((entry) => entry.expires > now);
+    trim(stream, now);
+    const { entries, head } = stream;
+    const end = entries.length;
     const since = options.since;
+    const limit = options.limit;
+    let from: number, to: number;
     if (since !== undefined) {
       const same = since.epoch === stream.epoch || since.epoch === "";
-      entries = same ? entries.filter((e) => e.offset > since.offset) : [];
+      // Offsets are consecutive: the one after `since` is at a known index.
+      from = !same || head === end
+        ? end
+        : Math.max(head, head + since.offset + 1 - entries[head].offset);
+      to = limit === undefined ? end : Math.min(end, from + Math.max(0, limit));
+    } else {
+      to = end;
+      from = limit === undefined ? head : Math.max(head, end - Math.max(0, limit));
     }
-    const limit = options.limit;
-    if (limit !== undefined && entries.length > limit) {
-      entries = since === undefined ? entries.slice(-limit) : entries.slice(0, limit);
+    const publications: Publication[] = [];
+    for (let i = from; i < to; i++) {
+      const entry = entries[i];
+      if (entry.expires > now) publications.push({ offset: entry.offset, data: entry.data });
     }
-    return {
-      epoch: stream.epoch,
-      offset: stream.offset,
-      publications: entries.map(({ offset, data }) => ({ offset, data })),
-    };
+    return { epoch: stream.epoch, offset: stream.offset, publications };
   }
 
   /** Drops expired publications, and streams whose position has expired. */
   prune(): void {
     const now = this.#clock();
     for (const [room, stream] of this.#streams) {
-      if (stream.expires <= now) {
-        this.#streams.delete(room);
-        continue;
-      }
-      const expired = stream.entries.findIndex((entry) => entry.expires > now);
-      stream.entries.splice(0, expired < 0 ? stream.entries.length : expired);
+      if (stream.expires <= now) this.#streams.delete(room);
+      else trim(stream, now);
     }
   }
 
@@ -260,6 +270,17 @@ export class MemoryHistory implements HistoryStore {
       return undefined;
     }
     return stream;
+  }
+}
+
+/** Drops the expired publications at the stream's start, and compacts its array now and then. */
+function trim(stream: Stream, now: number): void {
+  const entries = stream.entries;
+  while (stream.head < entries.length && entries[stream.head].expires <= now) stream.head++;
+  // Compact when the dropped part is both large and larger than what is kept: amortized O(1).
+  if (stream.head >= 64 && stream.head * 2 >= entries.length) {
+    stream.entries = entries.slice(stream.head);
+    stream.head = 0;
   }
 }
 
