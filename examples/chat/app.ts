@@ -9,6 +9,13 @@
  * its own: loaded once with a `who` request (`hub.presence` on the server),
  * then kept up to date by `presence` events.
  *
+ * Channels keep history. A channel joined shows its recent lines first (a
+ * `history` request, `hub.history` on the server), then its live ones; the
+ * offsets say which live line the recent ones already showed. After a
+ * reconnect the client is sent what it missed by itself; when it could not
+ * be (`recovery` with `recovered: false`: the server restarted, say), the
+ * page says so in the channel and loads its recent lines again.
+ *
  * @module
  */
 
@@ -23,6 +30,8 @@ import {
   CHANNEL_PATTERN,
   CHANNELS,
   type ChatEvent,
+  type ChatHistory,
+  type ChatMessage,
   type ChatRequest,
   LOBBY,
   NAME_PATTERN,
@@ -67,6 +76,29 @@ const members = new Map<string, Set<string>>();
 /** Presence events that arrived while a room's member list was being loaded. */
 const catchingUp = new Map<string, PresenceEvent[]>();
 
+/** A channel's lines as this page shows them: where it is in the channel's stream. */
+interface Feed {
+  /** The stream `last` counts in, once a `history` answer named it (`""` before). */
+  epoch: string;
+  /** The offset of the last line shown (0: none yet). */
+  last: number;
+  /** Whether the channel's recent lines were shown. */
+  loaded: boolean;
+  /**
+   * Whether the stream broke since `last` was counted (`recovered: false`):
+   * the live lines' offsets now count in another stream, or after a gap.
+   */
+  broken: boolean;
+  /** Live lines held back until the recent ones are shown; `undefined` when none are. */
+  held?: { message: ChatMessage; offset?: number }[];
+  /** Whether a `history` request is under way. */
+  loading: boolean;
+  /** Whether to load the recent lines again once the load under way is done. */
+  again: boolean;
+}
+/** This page's channels' lines. */
+const feeds = new Map<string, Feed>();
+
 function start(name: string): void {
   self = name;
   joinForm.hidden = true;
@@ -102,11 +134,26 @@ function start(name: string): void {
     if (lost) notice("Reconnected.");
     lost = false;
     // The server has put this connection in the lobby again. The client has
-    // already asked to rejoin this page's channels by itself; joining again
-    // changes nothing but says when the page is in, so the member list it
-    // then loads misses no presence event.
+    // already asked to rejoin this page's channels by itself, with the
+    // offset of the last line it delivered in each: the `recovery` event
+    // below says when it is back in one.
     void loadMembers(LOBBY);
-    for (const room of channels) void enter(room);
+  });
+  client.on("recovery", ({ room, recovered, reason }) => {
+    const feed = feeds.get(room);
+    if (feed === undefined) return; // a channel left meanwhile
+    // Back in the room (a rejoin was answered): a member list loaded now
+    // misses no presence event. (A repaired gap answers too: nothing to do.)
+    if (!members.has(room) && !catchingUp.has(room)) void loadMembers(room);
+    if (!recovered) {
+      // What was said while away could not all be sent (the server lost the
+      // channel's history, or more was said than it keeps): say so, and show
+      // the recent lines again. The live lines now count in the new stream.
+      feed.broken = true;
+      notice("Some messages may be missing.", room).title = `recovery failed: ${reason}`;
+    }
+    // Recovered: the lines missed follow, in order, as live lines.
+    if (!recovered || !feed.loaded) void loadHistory(room);
   });
   client.on("error", (error) => {
     // A channel this page was in, refused when the client rejoined it.
@@ -116,7 +163,7 @@ function start(name: string): void {
   client.on("message", (event, meta) => {
     if (event.type === "notice") notice(event.text);
     else if (meta.room === undefined) showMessage(event); // a private message
-    else if (channels.includes(meta.room)) showMessage(event, meta.room);
+    else live(meta.room, event, meta.offset);
   });
   client.on("presence", (event) => {
     catchingUp.get(event.room)?.push(event);
@@ -138,24 +185,96 @@ function start(name: string): void {
   text.focus();
 }
 
-/** Joins a channel (sent at once when open, else by the next `open`) and shows it. */
+/** Joins a channel (sent at once when open, else on the next connection) and shows it. */
 function addChannel(room: string): void {
   if (!channels.includes(room)) {
     channels.push(room);
-    if (client.state === "open") void enter(room);
+    void enter(room);
   }
   show(room);
 }
 
-/** Joins `room`, then loads who is in it; a refusal drops the channel. */
+/** Joins `room`, then loads who is in it and its recent lines; a refusal drops the channel. */
 async function enter(room: string): Promise<void> {
+  // Live lines are held from the join on, so that the recent ones come first.
+  const feed: Feed = {
+    epoch: "",
+    last: 0,
+    loaded: false,
+    broken: false,
+    held: [],
+    loading: false,
+    again: false,
+  };
+  feeds.set(room, feed);
   try {
     await client.join(room);
   } catch (error) {
+    if (feeds.get(room) === feed) feeds.delete(room);
     if (error instanceof JoinError) refused(error);
     return; // otherwise the client was closed for good
   }
-  await loadMembers(room);
+  if (feeds.get(room) !== feed) return; // left meanwhile
+  await Promise.all([loadMembers(room), loadHistory(room)]);
+}
+
+/**
+ * Loads `room`'s recent lines (`hub.history` on the server) and shows those
+ * not shown yet, then the live lines that arrived meanwhile: a live line
+ * whose offset the recent ones reached is one of them.
+ */
+async function loadHistory(room: string): Promise<void> {
+  const feed = feeds.get(room);
+  if (feed === undefined) return;
+  if (feed.loading) {
+    feed.again = true; // asked while loading: the answer under way may be too old
+    return;
+  }
+  feed.loading = true;
+  feed.held ??= [];
+  try {
+    const answer = await client.request<ChatHistory>({ type: "history", room });
+    if (feeds.get(room) !== feed) return; // left meanwhile
+    // After a break the offsets shown count in the old stream: unless the
+    // answer is from that same stream (a gap), none of its lines was shown.
+    if (feed.broken && (feed.epoch === "" || feed.epoch !== answer.epoch)) feed.last = 0;
+    feed.epoch = answer.epoch;
+    feed.broken = false;
+    feed.loaded = true;
+    for (const { offset, message } of answer.lines) {
+      if (offset > feed.last) showMessage(message, room, offset, true);
+    }
+    feed.last = Math.max(feed.last, answer.offset);
+  } catch (error) {
+    console.warn(`Could not load the recent lines of ${room}:`, error); // again on the next rejoin
+  } finally {
+    feed.loading = false;
+    const held = feed.held ?? [];
+    feed.held = undefined;
+    if (feeds.get(room) === feed) {
+      for (const { message, offset } of held) live(room, message, offset);
+      if (feed.again) {
+        feed.again = false;
+        void loadHistory(room);
+      }
+    }
+  }
+}
+
+/**
+ * A live line of `room`: held while its recent lines are being loaded,
+ * dropped when they showed it already, else shown.
+ */
+function live(room: string, message: ChatMessage, offset?: number): void {
+  const feed = feeds.get(room);
+  if (feed === undefined) return; // not (or no longer) in this channel
+  if (feed.held !== undefined) return void feed.held.push({ message, offset });
+  if (offset !== undefined) {
+    // Offsets in a broken stream count from elsewhere: the next load sorts them out.
+    if (!feed.broken && offset <= feed.last) return;
+    feed.last = offset;
+  }
+  showMessage(message, room, offset);
 }
 
 function refused(error: JoinError): void {
@@ -173,6 +292,7 @@ function leaveChannel(room: string): void {
 function dropChannel(room: string): void {
   channels.splice(channels.indexOf(room), 1);
   members.delete(room);
+  feeds.delete(room);
   unread.delete(room);
   for (const li of messages.querySelectorAll<HTMLElement>("li[data-room]")) {
     if (li.dataset.room === room) li.remove();
@@ -326,8 +446,12 @@ to.onchange = () => {
   }
 };
 
-/** Shows a line: in `room` when it came through one, else (private) in every channel. */
-function showMessage(event: Extract<ChatEvent, { type: "message" }>, room?: string): void {
+/**
+ * Shows a line: in `room` when it came through one (with its offset there),
+ * else (private) in every channel. A recent line (`old`) does not mark its
+ * channel unread.
+ */
+function showMessage(event: ChatMessage, room?: string, offset?: number, old = false): void {
   const li = document.createElement("li");
   const from = document.createElement("span");
   from.className = "from";
@@ -342,25 +466,31 @@ function showMessage(event: Extract<ChatEvent, { type: "message" }>, room?: stri
     hour: "2-digit",
     minute: "2-digit",
   });
+  const body = document.createElement("span");
+  body.className = "text";
+  body.textContent = event.text;
   li.className = room === undefined ? "private" : "room";
-  li.append(time, from, document.createTextNode(event.text));
-  append(li, room);
+  if (offset !== undefined) li.dataset.offset = String(offset);
+  li.append(time, from, body);
+  append(li, room, !old);
 }
 
 /** Shows a notice: in `room` only, or (no room) whatever channel is shown. */
-function notice(message: string, room?: string, kind = "notice"): void {
+function notice(message: string, room?: string, kind = "notice"): HTMLLIElement {
   const li = document.createElement("li");
   li.className = kind;
   li.textContent = message;
   append(li, room);
+  return li;
 }
 
-function append(li: HTMLLIElement, room?: string): void {
+/** Adds `li` to the lines (`room`'s only, when given); a `fresh` chat line marks its room unread. */
+function append(li: HTMLLIElement, room?: string, fresh = false): void {
   const atBottom = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 40;
   if (room !== undefined) {
     li.dataset.room = room;
     li.hidden = room !== current;
-    if (li.hidden && li.className === "room") {
+    if (li.hidden && fresh && li.className === "room") {
       unread.add(room);
       render();
     }

@@ -3,7 +3,9 @@
  * `@wshub/hub/client` in the browser. Channels are rooms (`#general`,
  * `#random`, any `#name`; `#admins` for the user `admin` only), private
  * messages go to a named user, the online list and each channel's member list
- * come from presence, and the pages rejoin their channels after a restart.
+ * come from presence, channels keep their recent lines (history: a page that
+ * joins is shown them, and one that reconnects is sent what it missed), and
+ * the pages rejoin their channels after a restart.
  *
  * ```sh
  * deno task dev                      # http://localhost:8000
@@ -20,15 +22,19 @@
 
 import { Hub, protocolToken, ReplyError } from "../../mod.ts";
 import {
+  CHANNEL_PATTERN,
   type ChatEvent,
+  type ChatHistory,
+  type ChatMessage,
   type ChatRequest,
+  HISTORY_LINES,
   LOBBY,
   mayJoin,
   NAME_PATTERN,
   parseRequest,
 } from "./messages.ts";
 
-import type { Backplane } from "../../mod.ts";
+import type { Backplane, HistoryOptions } from "../../mod.ts";
 
 /** Options of {@linkcode startChat}. */
 export interface ChatOptions {
@@ -63,6 +69,12 @@ export interface ChatServer {
 }
 
 const here = new URL("./", import.meta.url);
+
+/**
+ * What each channel keeps: its last 100 lines, for an hour. (In this process's
+ * memory, so a restart loses them; with a `RedisBackplane`, in Redis.)
+ */
+export const CHANNEL_HISTORY: HistoryOptions = { size: 100, ttl: 60 * 60_000 };
 
 /**
  * Bundles app.ts (and the client module it imports) for the browser, in
@@ -143,6 +155,11 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
     // JoinError, code "forbidden"); the connection stays open.
     authorizeJoin: (client, room) => mayJoin(client.user, room),
     maxRoomsPerConnection: 20,
+    // Channels keep their recent lines, each with an offset: a page that
+    // joins asks for them (the `history` request below), and one that comes
+    // back after a disconnect is sent what it missed by the hub itself. The
+    // lobby, only there for its presence, keeps none.
+    history: (room) => CHANNEL_PATTERN.test(room) ? CHANNEL_HISTORY : undefined,
     // Members of every room get `presence` events: a user's first tab joined,
     // or their last one left. The online list is the lobby's presence.
     presenceEvents: true,
@@ -185,16 +202,33 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
         if (request.to !== from) await hub.sendToUser(from, line); // the sender's other tabs too
       }
     },
-    // `client.request({ type: "who", room })`: the users in a room now, one
-    // entry per user however many tabs they have.
-    async onRequest(request, client, hub) {
-      if (request.type !== "who") throw new ReplyError("only who is asked", "bad_request");
-      const { room } = request;
-      if (room !== LOBBY && !mayJoin(client.user, room)) {
-        throw new ReplyError(`You may not see who is in ${room}`, "forbidden");
+    async onRequest(request, client, hub): Promise<string[] | ChatHistory> {
+      if (request.type === "who") {
+        const { room } = request;
+        // `client.request({ type: "who", room })`: the users in a room now, one
+        // entry per user however many tabs they have.
+        if (room !== LOBBY && !mayJoin(client.user, room)) {
+          throw new ReplyError(`You may not see who is in ${room}`, "forbidden");
+        }
+        const entries = await hub.presence(room);
+        return entries.map((entry) => entry.user).sort();
       }
-      const entries = await hub.presence(room);
-      return entries.map((entry) => entry.user).sort();
+      if (request.type === "history") {
+        // `client.request({ type: "history", room })`: the channel's recent
+        // lines with their offsets, for those who may join it.
+        const { room } = request;
+        if (!mayJoin(client.user, room)) {
+          throw new ReplyError(`You may not read ${room}`, "forbidden");
+        }
+        const { epoch, offset, publications } = await hub.history(room, { limit: HISTORY_LINES });
+        // Kept as published: the JSON of each line, encoded once by the hub.
+        const lines = publications.map(({ offset, data }) => ({
+          offset,
+          message: JSON.parse(data as string) as ChatMessage,
+        }));
+        return { epoch, offset, lines };
+      }
+      throw new ReplyError("only who and history are asked", "bad_request");
     },
   });
 
