@@ -5,6 +5,7 @@
 // traffic with no gap and no duplicate.
 
 import assert from "node:assert/strict";
+import type { Backplane, BackplaneHost } from "../mod.ts";
 import { MemoryHistory, recoveryVerdict } from "../src/server/history.ts";
 import { delay, follower, serveHub, TestClient, until } from "./_helpers.ts";
 
@@ -447,4 +448,82 @@ Deno.test("the client holds a publication back behind a gap, asks from its posit
   await until(() => f.seen.length === 8, 2000, "the next one");
   await f.client.close();
   await server.close();
+});
+
+Deno.test("joining again on open while the client rejoins by itself: one rejoin, one verdict", async () => {
+  const served = serveHub<string>({ history: { size: 100, ttl: 60_000 } });
+  const f = follower(served.url);
+  await f.client.join("news");
+  const results: unknown[] = [];
+  f.client.on("open", () => void f.client.join("news").then((result) => results.push(result)));
+  await served.hub.publish("news", "before");
+  await until(() => f.seen.length === 1, 2000, "the first");
+  served.hub.clients()[0].close(4000, "cut");
+  for (let i = 0; i < 3; i++) await served.hub.publish("news", `missed ${i}`);
+  await until(() => results.length === 1, 5000, "the application's join");
+  await served.hub.publish("news", "after");
+  await until(() => f.seen.length === 5, 2000, "everything");
+  assert.deepEqual(f.seen.map((s) => s.offset), [1, 2, 3, 4, 5]);
+  assert.deepEqual(f.recoveries, [{ room: "news", recovered: true }], "one verdict");
+  assert.equal(served.hub.stats().recoveries.recovered, 1, "one recovery on the server");
+  assert.deepEqual(results[0], {
+    room: "news",
+    epoch: (await served.hub.history("news")).epoch,
+    offset: 4,
+    recovered: true,
+  });
+  await f.client.close();
+  await served.close();
+});
+
+Deno.test("a rejoin whose history cannot be read: recovered false, unavailable; the position is kept", async () => {
+  let host: BackplaneHost | undefined;
+  const memory = new MemoryHistory();
+  let failing = false;
+  // A backplane whose store keeps streams here, and whose reads can be made to fail.
+  const backplane: Backplane = {
+    status: "up",
+    history: {
+      append(room, data, options) {
+        const position = memory.append(room, data, options);
+        queueMicrotask(() =>
+          host!.deliver({ kind: "room", room, data, position, ref: options.ref })
+        );
+        return position;
+      },
+      read(room, options) {
+        if (failing) return Promise.reject(new Error("the store is down"));
+        return Promise.resolve(memory.read(room, options));
+      },
+    },
+    start: (started) => void (host = started),
+    publish() {},
+    subscribe() {},
+    unsubscribe() {},
+    presenceChanged() {},
+    presence: () => Promise.resolve([]),
+    close: () => Promise.resolve(),
+  };
+  const served = serveHub<string>({ backplane, history: { size: 100, ttl: 60_000 } });
+  const f = follower(served.url);
+  await f.client.join("news");
+  await served.hub.publish("news", "one");
+  await until(() => f.seen.length === 1, 2000, "one");
+  failing = true;
+  served.hub.clients()[0].close(4000, "cut");
+  await until(() => f.recoveries.length === 1, 5000, "the verdict");
+  assert.deepEqual(f.recoveries[0], { room: "news", recovered: false, reason: "unavailable" });
+  assert.equal(served.hub.stats().recoveries.unavailable, 1);
+  // The store is back: the next cut recovers from the position the client kept.
+  failing = false;
+  await served.hub.publish("news", "two");
+  await until(() => f.seen.length === 2, 2000, "two, live");
+  served.hub.clients()[0].close(4000, "cut again");
+  await served.hub.publish("news", "three");
+  await until(() => f.recoveries.length === 2, 5000, "the second verdict");
+  assert.deepEqual(f.recoveries[1], { room: "news", recovered: true });
+  await until(() => f.seen.length === 3, 2000, "three, recovered");
+  assert.deepEqual(f.seen.map((s) => [s.text, s.offset]), [["one", 1], ["two", 2], ["three", 3]]);
+  await f.client.close();
+  await served.close();
 });

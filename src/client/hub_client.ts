@@ -258,7 +258,11 @@ export class HubClient<T, S = T> {
    * connection. After every reconnect the client rejoins its rooms by
    * itself, before it flushes its offline queue; a rejoin that is now refused
    * is reported as an `error` event. Messages published to the room arrive
-   * as `message` events whose meta names the room.
+   * as `message` events whose meta names the room. A join of a room whose
+   * join (or rejoin) is already on its way shares that one's answer. In a
+   * room with history the result carries the room's position, and after a
+   * rejoin whether everything missed was recovered (also told as a
+   * `recovery` event).
    *
    * @throws {RangeError} If `room` is not a valid room name (1–128 ASCII
    * letters, digits and `_-.:@/#+=~!`).

@@ -22,6 +22,8 @@ interface Pending {
   reject: (error: Error) => void;
   /** A join sent again after a reconnect. */
   rejoin?: boolean;
+  /** Callers of `join` who asked while this join was already on its way: they share its answer. */
+  joiners?: { resolve: (result: JoinResult) => void; reject: (error: Error) => void }[];
 }
 
 /**
@@ -134,6 +136,15 @@ export class ClientRooms {
     assertRoom(room);
     this.#wanted.add(room);
     const { promise, resolve, reject } = Promise.withResolvers<JoinResult>();
+    // A join of this room already on its way (a rejoin after a reconnect, a repair, another
+    // call): share its answer rather than ask twice (and recover twice).
+    const inFlight = [...this.#pending.values(), ...this.#waiting].find((pending) =>
+      pending.kind === "join" && pending.room === room
+    );
+    if (inFlight !== undefined) {
+      (inFlight.joiners ??= []).push({ resolve, reject });
+      return promise;
+    }
     const pending: Pending = { room, kind: "join", resolve, reject };
     if (send === undefined) this.#waiting.push(pending);
     else this.#request(pending, send);
@@ -153,7 +164,9 @@ export class ClientRooms {
       const waiting = this.#waiting[i];
       if (waiting.room === room) {
         this.#waiting.splice(i, 1);
-        waiting.reject(new JoinError(room, "left", "left before the join was sent"));
+        const error = new JoinError(room, "left", "left before the join was sent");
+        waiting.reject(error);
+        for (const joiner of waiting.joiners ?? []) joiner.reject(error);
       }
     }
     this.#positions.delete(room);
@@ -187,8 +200,10 @@ export class ClientRooms {
       this.#wanted.delete(answer.room);
       this.#positions.delete(answer.room);
       if (pending === undefined) return;
-      if (pending.resolve === NOOP) this.#onRefused(error); // a rejoin nobody waits for
-      else pending.reject(error);
+      for (const joiner of pending.joiners ?? []) joiner.reject(error);
+      if (pending.resolve === NOOP) {
+        if (pending.joiners === undefined) this.#onRefused(error); // a rejoin nobody waits for
+      } else pending.reject(error);
       return;
     }
     this.#joined.add(answer.room);
@@ -206,6 +221,7 @@ export class ClientRooms {
       if (answer.reason !== undefined) result.reason = answer.reason;
     }
     pending?.resolve(result);
+    for (const joiner of pending?.joiners ?? []) joiner.resolve(result);
   }
 
   /**
@@ -238,7 +254,21 @@ export class ClientRooms {
    */
   #track(answer: JoinAnswer): void {
     const room = answer.room;
-    if (answer.epoch === undefined) return void this.#positions.delete(room);
+    if (answer.epoch === undefined) {
+      // No position in the answer: a room without history, or its history could not be read.
+      if (answer.recovered === false) {
+        this.#onRecovery({ room, recovered: false, reason: answer.reason });
+        // Unavailable: keep the position, to recover from it once the store is back; what was
+        // held behind a gap goes out now, in order (the gap cannot be filled for now).
+        const tracked = this.#positions.get(room);
+        if (answer.reason === "unavailable" && tracked !== undefined) {
+          tracked.repairing = false;
+          this.#release(tracked);
+          return;
+        }
+      }
+      return void this.#positions.delete(room);
+    }
     const tracked = this.#positions.get(room);
     if (
       answer.id === undefined && answer.recovered === undefined && tracked !== undefined &&
@@ -259,12 +289,22 @@ export class ClientRooms {
     } else if (tracked !== undefined && tracked.epoch !== "" && tracked.epoch !== answer.epoch) {
       this.#onRecovery({ room, recovered: false, reason: "epoch_changed" });
     }
-    const held = tracked?.held ?? new Map<number, () => void>();
-    const next: Tracked = { epoch: answer.epoch, offset, held: new Map(), repairing: false };
+    const next: Tracked = {
+      epoch: answer.epoch,
+      offset,
+      held: tracked?.held ?? new Map(),
+      repairing: false,
+    };
     this.#positions.set(room, next);
-    // What was held back behind a gap that can no longer be filled goes out now, in order.
-    for (const [heldOffset, deliver] of [...held].sort(([a], [b]) => a - b)) {
-      if (heldOffset > next.offset) next.offset = heldOffset;
+    this.#release(next);
+  }
+
+  /** What was held back behind a gap that can no longer be filled goes out now, in order. */
+  #release(tracked: Tracked): void {
+    const held = [...tracked.held].sort(([a], [b]) => a - b);
+    tracked.held.clear();
+    for (const [heldOffset, deliver] of held) {
+      if (heldOffset > tracked.offset) tracked.offset = heldOffset;
       deliver();
     }
   }
@@ -303,7 +343,9 @@ export class ClientRooms {
     }
     for (const pending of this.#pending.values()) {
       if (pending.kind === "leave") pending.resolve({ room: pending.room });
-      else if (pending.resolve !== NOOP) this.#waiting.push(pending);
+      else if (pending.resolve !== NOOP || pending.joiners !== undefined) {
+        this.#waiting.push(pending);
+      }
     }
     this.#pending.clear();
   }
@@ -312,8 +354,10 @@ export class ClientRooms {
   closed(reason: string): void {
     const error = new ClientClosedError(reason);
     for (const pending of [...this.#pending.values(), ...this.#waiting.splice(0)]) {
-      if (pending.kind === "join") pending.reject(error);
-      else pending.resolve({ room: pending.room });
+      if (pending.kind === "join") {
+        pending.reject(error);
+        for (const joiner of pending.joiners ?? []) joiner.reject(error);
+      } else pending.resolve({ room: pending.room });
     }
     this.#pending.clear();
     this.#joined.clear();
