@@ -81,6 +81,28 @@ Deno.test("MetricsWriter: invalid names, a counter without _total, and a family 
   assert.throws(() => new Histogram([2, 1]), RangeError);
 });
 
+Deno.test("Histogram.observeNear puts each value in the bucket observe would, from any starting bucket", () => {
+  const bounds = [0.001, 0.01, 0.1, 1];
+  const values = [0, 0.5, 1, 1.5, 10, 10.0001, 99, 100, 100.5, 999, 1000, 1000.1, 5000];
+  const plain = new Histogram(bounds, 1000);
+  for (const ms of values) plain.observe(ms);
+  for (let start = 0; start <= bounds.length; start++) {
+    const near = new Histogram(bounds, 1000);
+    // In order, in reverse, and shuffled, each time carrying the returned bucket along.
+    let bucket = start;
+    for (const ms of [...values, ...values.toReversed(), ...values.filter((_, i) => i % 2 === 0)]) {
+      bucket = near.observeNear(ms, bucket);
+    }
+    const expected = new Histogram(bounds, 1000);
+    for (const ms of [...values, ...values, ...values.filter((_, i) => i % 2 === 0)]) {
+      expected.observe(ms);
+    }
+    assert.deepEqual([...near.counts], [...expected.counts], `from bucket ${start}`);
+    assert.ok(Math.abs(near.sum - expected.sum) < 1e-9);
+  }
+  assert.deepEqual([...plain.counts], [3, 2, 3, 3, 2]);
+});
+
 Deno.test("Histogram: bucket placement (bounds inclusive), cumulative buckets, sum and count", () => {
   const h = new Histogram([0.001, 0.01, 0.1], 1000); // seconds, observed in ms
   for (const ms of [0, 1, 1.5, 10, 99, 100, 100.5, 5000]) h.observe(ms);

@@ -263,12 +263,24 @@ export class Histogram {
 
   /** Counts one observation, in the observed unit. */
   observe(value: number): void {
+    this.observeNear(value, 0);
+  }
+
+  /**
+   * Counts one observation, looking for its bucket from bucket `near` (up or
+   * down): a run of similar values (the waits of one coalesced frame) then
+   * costs one or two comparisons each instead of a scan from the first
+   * bucket. Returns the bucket, to pass as `near` for the next.
+   */
+  observeNear(value: number, near: number): number {
     const limits = this.#limits;
     const n = limits.length;
-    let i = 0;
+    let i = near;
+    while (i > 0 && value <= limits[i - 1]) i--;
     while (i < n && value > limits[i]) i++;
     this.counts[i]++;
     this.#sum += value;
+    return i;
   }
 
   /** The sum of the observations, in the exposed unit. */
@@ -369,12 +381,14 @@ export class HandOffs {
   /** `payloads[from]` to `payloads[to - 1]` were handed to a socket in one frame. */
   handedRun(payloads: readonly Payload[], from: number, to: number): void {
     let now = -1;
+    let bucket = 0;
     for (let i = from; i < to; i++) {
       const queuedAt = payloads[i].queuedAt;
       if (queuedAt < 0) continue;
       if (now < 0) now = this.#clock();
       const wait = now - queuedAt;
-      this.waits.observe(wait > 0 ? wait : 0);
+      // Queued in order, handed at once: each wait is close to the previous one's.
+      bucket = this.waits.observeNear(wait > 0 ? wait : 0, bucket);
     }
   }
 
