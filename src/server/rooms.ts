@@ -358,14 +358,13 @@ export class Rooms {
     if (history === undefined) return done(this.deliver(room, message, undefined, except));
     const store = this.#options.store;
     if (this.#options.backplane?.history !== store) {
-      let position: Position | Promise<Position>;
+      // This process's store (MemoryHistory) gives the position at once.
+      let position: Position | undefined;
       try {
-        position = store.append(room, message.plain, history);
+        position = store.append(room, message.plain, history) as Position;
       } catch {
-        position = Promise.reject();
+        // delivered without a position, as when a backplane's store fails
       }
-      // This process's store answers at once; anything else is not one (see Backplane.history).
-      if (position instanceof Promise) return done(this.deliver(room, message, undefined, except));
       return done(this.deliver(room, message, position, except));
     }
     const ref = ++this.#nextRef;
