@@ -23,14 +23,12 @@
  */
 
 import { Hub } from "../mod.ts";
+import { backplaneUp, redisBackplane } from "./backplane_flag.ts";
 
 const arg = Deno.args.find((a) => a.startsWith("--port="));
 const port = arg === undefined ? 8080 : Number(arg.slice("--port=".length));
-const redis = Deno.args.find((a) => a.startsWith("--redis="))?.slice("--redis=".length);
 
-const backplane = redis === undefined
-  ? undefined
-  : new (await import("../src/redis/mod.ts")).RedisBackplane({ url: redis });
+const backplane = await redisBackplane(Deno.args);
 const hub = new Hub({
   backplane,
   rateLimit: false,
@@ -38,16 +36,7 @@ const hub = new Hub({
     hub.broadcast(message);
   },
 });
-if (backplane !== undefined) {
-  const deadline = performance.now() + 10_000;
-  while (backplane.status !== "up") {
-    if (performance.now() > deadline) {
-      console.error(`the Redis backplane did not come up within 10 s (${redis})`);
-      Deno.exit(1);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+if (backplane !== undefined) await backplaneUp(backplane);
 Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, (req) => hub.upgrade(req));
 
 const metricsArg = Deno.args.find((a) => a.startsWith("--metrics-every="));

@@ -21,6 +21,7 @@ import { Hub, SUBPROTOCOL } from "../mod.ts";
 import { RedisBackplane } from "../src/redis/mod.ts";
 import { splitBatch } from "../src/protocol/mod.ts";
 import { redisAvailable, startRedis } from "../tests/_redis.ts";
+import { backplaneUp } from "./backplane_flag.ts";
 
 const MISSED = 1000;
 /** Trials run first and not counted (the JIT, the first Redis scripts' loading). */
@@ -99,7 +100,7 @@ if (await redisAvailable()) {
   try {
     const backplane = new RedisBackplane({ url: redis.url });
     const hub = new Hub<string>({ history, rateLimit: false, backplane });
-    while (backplane.status !== "up") await new Promise((resolve) => setTimeout(resolve, 10));
+    await backplaneUp(backplane);
     results.push(await measure(hub, "redis"));
     await hub.close();
   } finally {

@@ -47,6 +47,7 @@
  */
 
 import { buildGoLoadgen } from "./loadgen_go.ts";
+import { freePort, redisCli, type RedisServer, startRedis } from "../tests/_redis.ts";
 
 /** How to run the scenario. */
 export interface RedisScenarioOptions {
@@ -191,13 +192,6 @@ async function output(cmd: string[]): Promise<{ code: number; out: string; err: 
   }
 }
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
 /** `cmd` in bash with the open-file limit raised to the hard limit (1,000 connections and more). */
 function unlimited(cmd: string[]): string[] {
   const quoted = cmd.map((c) => `'${c.replaceAll("'", "'\\''")}'`).join(" ");
@@ -244,11 +238,6 @@ class Child {
       await this.process.status;
     }
   }
-}
-
-async function redisCli(port: number, ...args: string[]): Promise<string> {
-  const r = await output(["redis-cli", "-h", "127.0.0.1", "-p", String(port), ...args]);
-  return r.code === 0 ? r.out.trim() : "";
 }
 
 async function until(condition: () => Promise<boolean>, ms: number): Promise<boolean> {
@@ -332,6 +321,7 @@ async function runOnce(
 ): Promise<RedisRun> {
   const { root } = options;
   const children: Child[] = [];
+  let redis: RedisServer | undefined;
   const base: RedisRun = {
     setup,
     load,
@@ -348,29 +338,7 @@ async function runOnce(
     loadgenSaturated: false,
   };
   try {
-    let redis: { child: Child; port: number; url: string } | undefined;
-    if (setup !== "one") {
-      const port = freePort();
-      const child = new Child(
-        [
-          "redis-server",
-          "--port",
-          String(port),
-          "--bind",
-          "127.0.0.1",
-          "--save",
-          "",
-          "--appendonly",
-          "no",
-        ],
-        root,
-      );
-      children.push(child);
-      if (!await until(async () => (await redisCli(port, "PING")) === "PONG", 5000)) {
-        return { ...base, error: `redis-server did not answer: ${child.stderr}` };
-      }
-      redis = { child, port, url: `redis://127.0.0.1:${port}` };
-    }
+    if (setup !== "one") redis = await startRedis();
     const servers: { child: Child; port: number }[] = [];
     const room = inRoom(setup);
     for (let i = 0; i < (setup.startsWith("two") ? 2 : 1); i++) {
@@ -393,7 +361,7 @@ async function runOnce(
       // Every server's subscription to the broadcast channel is in place before the load.
       const subscribed = await until(
         async () =>
-          (await redisCli(redis.port, "PUBSUB", "NUMSUB", "wshub:b")).endsWith(
+          (await redisCli(redis!.port, "PUBSUB", "NUMSUB", "wshub:b").catch(() => "")).endsWith(
             `\n${servers.length}`,
           ),
         5000,
@@ -401,7 +369,7 @@ async function runOnce(
       if (!subscribed) return { ...base, error: "the servers did not subscribe in Redis" };
     }
     await sleep(200);
-    const extras = [...servers.slice(1).map((s) => s.child.pid), ...redis ? [redis.child.pid] : []];
+    const extras = [...servers.slice(1).map((s) => s.child.pid), ...redis ? [redis.pid] : []];
     const urls = servers.map((s) => `ws://127.0.0.1:${s.port}/ws`);
     const lg = [
       options.loadgen!,
@@ -482,6 +450,7 @@ async function runOnce(
     return { ...base, error: error instanceof Error ? error.message : String(error) };
   } finally {
     await Promise.all(children.reverse().map((child) => child.stop()));
+    await redis?.stop();
   }
 }
 

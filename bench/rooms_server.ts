@@ -37,16 +37,14 @@
  */
 
 import { Hub } from "../mod.ts";
+import { backplaneUp, redisBackplane } from "./backplane_flag.ts";
 import { isRoomName } from "../src/protocol/mod.ts";
 
 const arg = Deno.args.find((a) => a.startsWith("--port="));
 const port = arg === undefined ? 8080 : Number(arg.slice("--port=".length));
 const history = Deno.args.includes("--history") ? { size: 100, ttl: 60_000 } : undefined;
-const redis = Deno.args.find((a) => a.startsWith("--redis="))?.slice("--redis=".length);
 
-const backplane = redis === undefined
-  ? undefined
-  : new (await import("../src/redis/mod.ts")).RedisBackplane({ url: redis });
+const backplane = await redisBackplane(Deno.args);
 const hub = new Hub({
   backplane,
   history,
@@ -64,15 +62,6 @@ const hub = new Hub({
     hub.publish(client.user!, message);
   },
 });
-if (backplane !== undefined) {
-  const deadline = performance.now() + 10_000;
-  while (backplane.status !== "up") {
-    if (performance.now() > deadline) {
-      console.error(`the Redis backplane did not come up within 10 s (${redis})`);
-      Deno.exit(1);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+if (backplane !== undefined) await backplaneUp(backplane);
 Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, (req) => hub.upgrade(req));
 console.log(`listening on ws://127.0.0.1:${port}/ws?room=R`);

@@ -8,6 +8,8 @@ export interface RedisServer {
   /** `redis://127.0.0.1:<port>` */
   readonly url: string;
   readonly port: number;
+  /** The redis-server process's id (a new one after `restart()`; -1 while not running). */
+  readonly pid: number;
   /** Whether the process is running (false after `kill()` until `restart()`). */
   readonly running: boolean;
   /** Ends the server (SIGTERM, then SIGKILL after 2 s) and removes its temp dir. Idempotent. */
@@ -133,6 +135,9 @@ export async function startRedis(): Promise<RedisServer> {
   const server: RedisServer = {
     url: `redis://127.0.0.1:${port}`,
     port,
+    get pid() {
+      return child?.pid ?? -1;
+    },
     get running() {
       return child !== undefined;
     },

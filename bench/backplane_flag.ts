@@ -1,0 +1,32 @@
+/**
+ * `--redis=URL` for the benchmark servers (bench/fanout_server.ts, bench/rooms_server.ts): a
+ * `RedisBackplane` on that Redis, its module loaded only when the flag is given, and a wait until
+ * it is up before the server listens.
+ *
+ * @module
+ */
+
+import type { RedisBackplane } from "../src/redis/mod.ts";
+
+/** The backplane `--redis=URL` asks for, or `undefined` without the flag. */
+export async function redisBackplane(args: readonly string[]): Promise<RedisBackplane | undefined> {
+  const url = args.find((a) => a.startsWith("--redis="))?.slice("--redis=".length);
+  if (url === undefined) return undefined;
+  const { RedisBackplane } = await import("../src/redis/mod.ts");
+  return new RedisBackplane({ url });
+}
+
+/**
+ * Resolves once `backplane` (started by its hub) is up; exits the process with code 1 after
+ * `ms` without it.
+ */
+export async function backplaneUp(backplane: RedisBackplane, ms = 10_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (backplane.status !== "up") {
+    if (performance.now() > deadline) {
+      console.error(`the Redis backplane did not come up within ${ms / 1000} s: check --redis=URL`);
+      Deno.exit(1);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
