@@ -60,8 +60,7 @@ const timeout = flags.num("timeout", 90);
 await pinSelf(flags);
 const lag = new LagMeter();
 const started = performance.now();
-const target = await Target.start(flags, { args: ["--chat"] });
-const hardStop = setTimeout(() => target.kill(`--timeout=${timeout}s reached`), timeout * 1000);
+const target = await Target.start(flags, { timeout, args: ["--chat"] });
 await sleep(1000);
 const before = snapshot(target);
 
@@ -126,7 +125,6 @@ for (const p of everyone) p.close();
 await Promise.race([sleep(2000), target.status]);
 const after = snapshot(target);
 const server = target.report(before, after);
-clearTimeout(hardStop);
 await within(target.kill(), 5000, undefined);
 
 emit({

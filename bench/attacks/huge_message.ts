@@ -46,8 +46,7 @@ const timeout = flags.num("timeout", 120);
 await pinSelf(flags);
 const lag = new LagMeter();
 const started = performance.now();
-const target = await Target.start(flags);
-const hardStop = setTimeout(() => target.kill(`--timeout=${timeout}s reached`), timeout * 1000);
+const target = await Target.start(flags, { timeout });
 await sleep(1000);
 const before = snapshot(target);
 const probes = await openProbes(target.port, 2, 1);
@@ -100,7 +99,6 @@ for (const p of probes) p.close();
 await Promise.race([sleep(1000), target.status]);
 const after = snapshot(target);
 const server = target.report(before, after);
-clearTimeout(hardStop);
 await target.kill();
 
 const a = attackers[0];

@@ -174,6 +174,11 @@ export interface TargetSpec {
   options?: Record<string, unknown>;
   /** Run it under `prlimit --nofile=N`. */
   nofile?: number;
+  /**
+   * Seconds after which the harness kills it (`killedByHarness`: "--timeout=Ns reached"), unless
+   * `kill` came first: the attack's `--timeout`.
+   */
+  timeout?: number;
 }
 
 /** What the harness saw of the target over an attack. */
@@ -229,6 +234,7 @@ export class Target {
   #started = performance.now();
   #lastLineAt = performance.now();
   #lineGapMax = 0;
+  #hardStop: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(child: Deno.ChildProcess, port: number, pid: number, rssCapMiB: number) {
     this.#child = child;
@@ -239,6 +245,7 @@ export class Target {
       this.exited = true;
       this.exitStatus = s;
       clearInterval(this.#sampler);
+      clearTimeout(this.#hardStop);
       return s;
     });
     this.#sampler = setInterval(() => this.#sample(), 100);
@@ -273,6 +280,13 @@ export class Target {
     const hello = JSON.parse(first.value) as { event: string; port: number; pid: number };
     if (hello.event !== "listening") throw new Error(`unexpected first line: ${first.value}`);
     const target = new Target(child, hello.port, hello.pid, flags.num("rss-cap", 6144));
+    const timeout = spec.timeout;
+    if (timeout !== undefined) {
+      target.#hardStop = setTimeout(
+        () => target.kill(`--timeout=${timeout}s reached`),
+        timeout * 1000,
+      );
+    }
     target.#pump(lines);
     target.#drainStderr(child.stderr);
     await target.nextSample();
@@ -329,6 +343,7 @@ export class Target {
 
   /** Kills the target (SIGKILL) and waits for it. */
   async kill(reason?: string): Promise<void> {
+    clearTimeout(this.#hardStop);
     if (!this.exited) {
       if (reason !== undefined && this.killedByHarness === null) this.killedByHarness = reason;
       try {

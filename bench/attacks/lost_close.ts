@@ -105,8 +105,7 @@ const describePeer = (p: Peer) =>
     : `none(${p.end})`;
 
 // ---------------------------------------------------------------- part A
-const targetA = await Target.start(flags, { args: ["--slow-handler=1000"] });
-const hardStop = setTimeout(() => targetA.kill(`--timeout=${timeout}s reached`), timeout * 1000);
+const targetA = await Target.start(flags, { timeout, args: ["--slow-handler=1000"] });
 await sleep(1000);
 const beforeA = snapshot(targetA);
 const message = textFrame("x".repeat(100));
@@ -133,13 +132,11 @@ const partA = {
 };
 for (const p of raw) p.close();
 for (const w of ws) w.socket.close();
-clearTimeout(hardStop);
 await within(targetA.kill(), 5000, undefined);
 
 // ---------------------------------------------------------------- part B
 async function partB() {
-  const targetB = await Target.start(flags, { args: ["--chat"] });
-  const hardStop = setTimeout(() => targetB.kill(`--timeout=${timeout}s reached`), timeout * 1000);
+  const targetB = await Target.start(flags, { timeout, args: ["--chat"] });
   await sleep(1000);
   const beforeB = snapshot(targetB);
   const quarter = Math.floor(clients / 4);
@@ -191,7 +188,6 @@ async function partB() {
     allEndedMs: closeMs,
     server: targetB.report(beforeB, snapshot(targetB)),
   };
-  clearTimeout(hardStop);
   await within(targetB.kill(), 5000, undefined);
   return result;
 }

@@ -47,8 +47,7 @@ const timeout = flags.num("timeout", 90);
 await pinSelf(flags);
 const lag = new LagMeter();
 const started = performance.now();
-const target = await Target.start(flags);
-const hardStop = setTimeout(() => target.kill(`--timeout=${timeout}s reached`), timeout * 1000);
+const target = await Target.start(flags, { timeout });
 await sleep(1000);
 const before = snapshot(target);
 const probes = await openProbes(target.port, 3, 2);
@@ -76,7 +75,6 @@ for (const p of probes) p.close();
 await Promise.race([sleep(1000), target.status]);
 const after = snapshot(target);
 const server = target.report(before, after);
-clearTimeout(hardStop);
 await within(target.kill(), 5000, undefined);
 
 const pingsPerS = Math.round(sent / (floodMs / 1000));

@@ -48,8 +48,7 @@ const timeout = flags.num("timeout", 120);
 await pinSelf(flags);
 const lag = new LagMeter();
 const started = performance.now();
-const target = await Target.start(flags, { args: [`--slow-handler=${handlerMs}`] });
-const hardStop = setTimeout(() => target.kill(`--timeout=${timeout}s reached`), timeout * 1000);
+const target = await Target.start(flags, { timeout, args: [`--slow-handler=${handlerMs}`] });
 await sleep(1000);
 const before = snapshot(target);
 const probes = await openProbes(target.port, 2, 1);
@@ -69,7 +68,6 @@ for (const p of [...peers, ...probes]) p.close();
 await Promise.race([sleep(2000), target.status]);
 const after = snapshot(target);
 const server = target.report(before, after);
-clearTimeout(hardStop);
 await within(target.kill(), 5000, undefined);
 
 const oom = /out of memory/i.test(server.stderrTail);

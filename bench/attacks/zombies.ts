@@ -59,10 +59,10 @@ const started = performance.now();
 
 // ---------------------------------------------------------------- phase A
 const target = await Target.start(flags, {
+  timeout,
   args: ["--chat"],
   options: { pingInterval: 1000, pongTimeout: 1000 },
 });
-let hardStop = setTimeout(() => target.kill(`--timeout=${timeout}s reached`), timeout * 1000);
 await sleep(1000);
 const before = snapshot(target);
 
@@ -139,12 +139,10 @@ const fdsEndA = target.fds();
 const serverA = target.report(before, { rssMiB: target.rssMiB(), fds: fdsEndA });
 for (const peers of Object.values(kinds)) for (const p of peers) p.close();
 sender.close();
-clearTimeout(hardStop);
 await within(target.kill(), 5000, undefined);
 
 // ---------------------------------------------------------------- phase B
-const targetB = await Target.start(flags, { args: [`--slow-identify=${identifyMs}`] });
-hardStop = setTimeout(() => targetB.kill(`--timeout=${timeout}s reached`), timeout * 1000);
+const targetB = await Target.start(flags, { timeout, args: [`--slow-identify=${identifyMs}`] });
 await sleep(1000);
 const beforeB = snapshot(targetB);
 
@@ -168,7 +166,6 @@ for (const p of controls) p.close();
 await sleep(3000);
 const fdsAfterControl = targetB.fds();
 const serverB = targetB.report(beforeB, snapshot(targetB));
-clearTimeout(hardStop);
 await within(targetB.kill(), 5000, undefined);
 
 const zombieKinds = ["1002", "1009", "4000", "1013"];
