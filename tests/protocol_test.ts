@@ -3,6 +3,7 @@
 // decoder with random strings and bytes (it must never throw).
 
 import assert from "node:assert/strict";
+import { parseJsonObject } from "../src/protocol/json_object.ts";
 import {
   BINARY_TAG,
   type ClientFrame,
@@ -224,4 +225,12 @@ Deno.test("encodeHello: an h frame with the documented fields", () => {
   });
   // A hello is never mistaken for a message by a decoder that follows the same rules.
   assert.equal(decodeClientFrame(hello).kind, "invalid");
+});
+
+Deno.test("parseJsonObject: an object, or what is wrong with the body", () => {
+  assert.deepEqual(parseJsonObject('{"a":1}', "x"), { a: 1 });
+  assert.equal(parseJsonObject("{", "hello frame"), "hello frame is not JSON");
+  for (const body of ["[]", "null", "3", '"s"']) {
+    assert.equal(parseJsonObject(body, "close notice"), "close notice is not a JSON object", body);
+  }
 });

@@ -6,6 +6,7 @@
  */
 
 import { PROTOCOL_VERSION, Tag } from "./tags.ts";
+import { parseJsonObject } from "./json_object.ts";
 
 /**
  * The hello frame: the first frame a hub sends on every framed connection.
@@ -44,16 +45,8 @@ export function encodeHello(hello: Hello): string {
  * valid hello.
  */
 export function parseHello(body: string): Hello | string {
-  let value: unknown;
-  try {
-    value = JSON.parse(body);
-  } catch {
-    return "hello frame is not JSON";
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return "hello frame is not a JSON object";
-  }
-  const hello = value as Record<string, unknown>;
+  const hello = parseJsonObject(body, "hello frame");
+  if (typeof hello === "string") return hello;
   if (hello.v !== PROTOCOL_VERSION) {
     return `hello announces protocol version ${hello.v}; this client speaks ${PROTOCOL_VERSION}`;
   }

@@ -8,6 +8,7 @@
  */
 
 import { Tag } from "./tags.ts";
+import { parseJsonObject } from "./json_object.ts";
 
 /** The body of an error notice: a machine-readable `error` and a human `message`. */
 export interface ErrorNotice {
@@ -37,7 +38,7 @@ export function encodeCloseNotice(notice: CloseNotice): string {
 
 /** Reads the body of an error notice; a string says what is wrong with it. */
 export function parseErrorNotice(body: string): ErrorNotice | string {
-  const value = parseObject(body, "error notice");
+  const value = parseJsonObject(body, "error notice");
   if (typeof value === "string") return value;
   if (typeof value.error !== "string" || typeof value.message !== "string") {
     return "error notice lacks error or message";
@@ -47,23 +48,10 @@ export function parseErrorNotice(body: string): ErrorNotice | string {
 
 /** Reads the body of a close notice; a string says what is wrong with it. */
 export function parseCloseNotice(body: string): CloseNotice | string {
-  const value = parseObject(body, "close notice");
+  const value = parseJsonObject(body, "close notice");
   if (typeof value === "string") return value;
   if (!Number.isInteger(value.code) || typeof value.reason !== "string") {
     return "close notice lacks code or reason";
   }
   return { code: value.code as number, reason: value.reason };
-}
-
-function parseObject(body: string, what: string): Record<string, unknown> | string {
-  let value: unknown;
-  try {
-    value = JSON.parse(body);
-  } catch {
-    return `${what} is not JSON`;
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return `${what} is not a JSON object`;
-  }
-  return value as Record<string, unknown>;
 }

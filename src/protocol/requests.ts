@@ -20,6 +20,7 @@
  */
 
 import { Tag } from "./tags.ts";
+import { parseJsonObject } from "./json_object.ts";
 
 /** The largest request id: 15 decimal digits. */
 export const MAX_REQUEST_ID = 999_999_999_999_999;
@@ -108,16 +109,9 @@ export function parseAnswer(body: string): AnswerFrame | string {
   const separator = body[end];
   if (separator === ":") return { id, ok: true, text: body.slice(end + 1) };
   if (separator !== "!") return "malformed answer frame: expected a<id>:<text> or a<id>!<json>";
-  let value: unknown;
-  try {
-    value = JSON.parse(body.slice(end + 1));
-  } catch {
-    return "malformed answer frame: the failure is not JSON";
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return "malformed answer frame: the failure is not a JSON object";
-  }
-  const { error, message } = value as Record<string, unknown>;
+  const value = parseJsonObject(body.slice(end + 1), "malformed answer frame: the failure");
+  if (typeof value === "string") return value;
+  const { error, message } = value;
   if (typeof error !== "string" || error.length === 0 || typeof message !== "string") {
     return "malformed answer frame: the failure lacks error or message";
   }

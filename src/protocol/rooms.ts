@@ -9,6 +9,7 @@
  */
 
 import { ROOM_BINARY_TAG, Tag } from "./tags.ts";
+import { parseJsonObject } from "./json_object.ts";
 
 /** The longest room name, in characters. */
 export const MAX_ROOM_LENGTH = 128;
@@ -134,7 +135,7 @@ export function encodePresence(event: PresenceEvent): string {
  * here (a bad one gets an answer, not a protocol error); the shape is.
  */
 export function parseRoomRequest(body: string): RoomRequest | string {
-  const value = parseObject(body);
+  const value = parseJsonObject(body, "the frame's body");
   if (typeof value === "string") return value;
   if (!Number.isSafeInteger(value.id) || (value.id as number) < 1) {
     return "a room request needs an id, a positive integer";
@@ -157,7 +158,7 @@ export function parseRoomRequest(body: string): RoomRequest | string {
 
 /** Reads the body of a join answer. */
 export function parseJoinAnswer(body: string): JoinAnswer | string {
-  const value = parseObject(body);
+  const value = parseJsonObject(body, "the frame's body");
   if (typeof value === "string") return value;
   if (typeof value.room !== "string") return "a join answer needs a room";
   if (value.id !== undefined && !Number.isSafeInteger(value.id)) {
@@ -180,7 +181,7 @@ export function parseJoinAnswer(body: string): JoinAnswer | string {
 
 /** Reads the body of a leave answer. */
 export function parseLeaveAnswer(body: string): LeaveAnswer | string {
-  const value = parseObject(body);
+  const value = parseJsonObject(body, "the frame's body");
   if (typeof value === "string") return value;
   if (typeof value.room !== "string") return "a leave answer needs a room";
   if (value.id !== undefined && !Number.isSafeInteger(value.id)) {
@@ -191,7 +192,7 @@ export function parseLeaveAnswer(body: string): LeaveAnswer | string {
 
 /** Reads the body of a presence event. */
 export function parsePresence(body: string): PresenceEvent | string {
-  const value = parseObject(body);
+  const value = parseJsonObject(body, "the frame's body");
   if (typeof value === "string") return value;
   if (
     typeof value.room !== "string" || typeof value.user !== "string" ||
@@ -244,17 +245,4 @@ function roomHeader(
     return "a room offset is a safe integer";
   }
   return { room, offset, end: offsetEnd + 1 };
-}
-
-function parseObject(body: string): Record<string, unknown> | string {
-  let value: unknown;
-  try {
-    value = JSON.parse(body);
-  } catch {
-    return "the frame's body is not JSON";
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return "the frame's body is not a JSON object";
-  }
-  return value as Record<string, unknown>;
 }
