@@ -335,15 +335,11 @@ export class Rooms {
     for (const change of leaves) this.#left(connection, change);
   }
 
-  /** Whether publications to `room` are kept (and so given a position before delivery). */
-  keepsHistory(room: string): boolean {
-    return this.#options.history(room) !== undefined;
-  }
-
   /**
    * Queues `message` for every member of `room` but `except`, encoded once
-   * for all of them, and calls `done` with how many it was queued for. A
-   * room with history first gets the publication its position: at once from
+   * for all of them, and calls `done` with how many it was queued for; then
+   * hands it to the backplane, if any, for the other processes. A room with
+   * history first gets the publication its position: at once from
    * this process's store; from a backplane's store, the publication is
    * delivered here when its copy comes back (`deliverRemote`), so that
    * every process delivers the room's publications in the stream's order.
@@ -355,7 +351,13 @@ export class Rooms {
     done: (count: number) => void,
   ): void {
     const history = this.#options.history(room);
-    if (history === undefined) return done(this.deliver(room, message, undefined, except));
+    if (history === undefined) {
+      done(this.deliver(room, message, undefined, except));
+      // To the other processes, after local delivery. (With history, the
+      // backplane's store publishes it, with its position.)
+      this.#options.backplane?.publish({ kind: "room", room, data: message.plain });
+      return;
+    }
     const store = this.#options.store;
     if (this.#options.backplane?.history !== store) {
       // This process's store (MemoryHistory) gives the position at once.

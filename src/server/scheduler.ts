@@ -461,11 +461,6 @@ export class Scheduler implements ConnectionHost, ReaderHost {
       }
       case "publish":
         this.#rooms.publish(event.room, event.payload, event.except, event.done);
-        // A room with history is published to the others by the store that
-        // gives its position (a backplane's); the others here, after local delivery.
-        if (!this.#rooms.keepsHistory(event.room)) {
-          this.#backplane?.publish({ kind: "room", room: event.room, data: event.payload.plain });
-        }
         return;
       case "remote": {
         const { message } = event;
