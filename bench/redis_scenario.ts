@@ -47,7 +47,8 @@
  */
 
 import { buildGoLoadgen } from "./loadgen_go.ts";
-import { freePort, redisCli, type RedisServer, startRedis } from "../tests/_redis.ts";
+import { freePort } from "../tests/_helpers.ts";
+import { redisCli, type RedisServer, startRedis } from "../tests/_redis.ts";
 
 /** How to run the scenario. */
 export interface RedisScenarioOptions {

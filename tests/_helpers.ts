@@ -56,6 +56,14 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
 }
 
 /** Resolves after `ms`. */
+/** A port that was free a moment ago on 127.0.0.1. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

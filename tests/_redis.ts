@@ -3,6 +3,8 @@
 // the same port. Tests skip when redis-server is not installed, except in CI
 // (CI=true), where they fail instead so a missing install step cannot hide.
 
+import { freePort } from "./_helpers.ts";
+
 /** A redis-server started by {@link startRedis}. */
 export interface RedisServer {
   /** `redis://127.0.0.1:<port>` */
@@ -75,14 +77,6 @@ function inCI(): boolean {
   } catch {
     return false; // no --allow-env
   }
-}
-
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }
 
 /** Starts a private redis-server on a free 127.0.0.1 port and waits until it answers PING. */

@@ -22,6 +22,7 @@ import fs from "node:fs";
 // A test-only dependency, pinned here rather than in the published deno.json's imports.
 // deno-lint-ignore no-import-prefix
 import type { BrowserContext, Page } from "npm:playwright-core@1.65.1";
+import { freePort } from "./_helpers.ts";
 
 // playwright-core probes `/proc/sys/fs/binfmt_misc/WSLInterop` when it loads
 // (to detect WSL). Deno lets nothing short of --allow-all read under
@@ -211,13 +212,6 @@ async function pipe(from: Deno.Conn, to: Deno.Conn): Promise<void> {
       for (let sent = 0; sent < n;) sent += await to.write(buffer.subarray(sent, n));
     }
   } catch { /* closed by the other direction, or by down() */ }
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
 }
 
 /** Opens the chat as `name` and waits until it is connected and shows #general. */

@@ -11,7 +11,8 @@ import type { ChatEvent, ChatRequest } from "../examples/chat/messages.ts";
 import type { WorkerReady } from "../examples/cluster/main.ts";
 import type { WorkerStats } from "../examples/cluster/worker.ts";
 import { until } from "./_helpers.ts";
-import { freePort, type RedisServer, skipReason, startRedis } from "./_redis.ts";
+import { freePort } from "./_helpers.ts";
+import { type RedisServer, skipReason, startRedis } from "./_redis.ts";
 
 const ignore = (await skipReason()) !== undefined;
 const root = new URL("..", import.meta.url);
