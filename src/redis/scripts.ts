@@ -185,7 +185,10 @@ if not meta[1] then return {'', '0'} end
 local out = {meta[1], meta[2]}
 local limit = tonumber(ARGV[3])
 local entries
-if ARGV[1] ~= '' then
+if limit == 0 then
+  -- Redis 7.0 answers XRANGE/XREVRANGE ... COUNT 0 with nil, 7.2 with an empty list: ask neither.
+  entries = {}
+elseif ARGV[1] ~= '' then
   if ARGV[2] ~= '' and ARGV[2] ~= meta[1] then return out end
   local start = (tonumber(ARGV[1]) + 1) .. '-0'
   if limit then
