@@ -94,6 +94,8 @@ export interface RedisBackplaneStats extends BackplaneStats {
 }
 
 const DEFAULT_PRESENCE_TTL = 15_000;
+/** The longest a join's history read waits for its room's subscription, in ms. */
+const CONFIRMATION_WAIT = 2_000;
 const SEPARATOR = "\u0000";
 
 const presenceDelta = defineScript({
@@ -235,6 +237,14 @@ export class RedisBackplane implements Backplane {
   readonly #history: RedisHistory;
   /** Channels whose subscription is known to be in effect (this subscriber generation). */
   readonly #confirmed = new Set<string>();
+  /**
+   * SUBSCRIBE and UNSUBSCRIBE commands sent for each channel and not answered
+   * yet. While one is, a message on the channel proves nothing: it may have
+   * been published before an UNSUBSCRIBE still on its way took effect.
+   */
+  readonly #changing = new Map<string, number>();
+  /** Who waits for a channel's subscription to be in effect (history reads for joins). */
+  readonly #waiters = new Map<string, (() => void)[]>();
   /** Counts the subscriber connection's losses. */
   #generation = 0;
   #host: BackplaneHost | undefined;
@@ -321,6 +331,7 @@ export class RedisBackplane implements Backplane {
           : this.#channels.has(channel)
           ? "pending"
           : "none",
+      confirmation: (channel) => this.#confirmation(channel),
       generation: () => this.#generation,
       host: () => this.#host,
     });
@@ -411,6 +422,7 @@ export class RedisBackplane implements Backplane {
       ? this.#channel("r", topic.room)
       : this.#channel("u", topic.user);
     if (!this.#channels.delete(channel)) return;
+    this.#wake(channel);
     this.#confirmed.delete(channel);
     this.#history.unsubscribed(channel);
     if (!this.#toSubscribe.delete(channel)) this.#toUnsubscribe.add(channel);
@@ -537,35 +549,94 @@ export class RedisBackplane implements Backplane {
   #flush(): void {
     this.#flushScheduled = false;
     if (this.#closed) return;
+    if (this.#toUnsubscribe.size > 0) {
+      const channels = [...this.#toUnsubscribe];
+      this.#toUnsubscribe.clear();
+      const generation = this.#generation;
+      this.#changes(channels, 1);
+      this.#subscriber.unsubscribe(channels)
+        .catch((error: Error) => this.#host?.logger.warn("wshub: UNSUBSCRIBE failed", { error }))
+        .finally(() => this.#changed(channels, generation));
+    }
     if (this.#toSubscribe.size > 0) {
       const channels = [...this.#toSubscribe];
       this.#toSubscribe.clear();
       const generation = this.#generation;
+      this.#changes(channels, 1);
       this.#subscriber.subscribe(
         channels,
         (message: Buffer, channel: Buffer) => this.#heard(message, channel),
         true,
       ).then(
         () => {
+          this.#changed(channels, generation);
           if (generation !== this.#generation) return;
+          // In effect now, unless it was dropped (or dropped and asked again) meanwhile.
           for (const channel of channels) {
-            if (this.#channels.has(channel)) this.#confirmed.add(channel);
+            if (this.#channels.has(channel) && !this.#changing.has(channel)) {
+              this.#confirm(channel);
+            }
           }
         },
-        (error: Error) => this.#host?.logger.warn("wshub: SUBSCRIBE failed", { error }),
+        (error: Error) => {
+          this.#changed(channels, generation);
+          this.#host?.logger.warn("wshub: SUBSCRIBE failed", { error });
+        },
       );
     }
-    if (this.#toUnsubscribe.size > 0) {
-      const channels = [...this.#toUnsubscribe];
-      this.#toUnsubscribe.clear();
-      this.#subscriber.unsubscribe(channels)
-        .catch((error: Error) => this.#host?.logger.warn("wshub: UNSUBSCRIBE failed", { error }));
+  }
+
+  #confirm(channel: string): void {
+    this.#confirmed.add(channel);
+    this.#wake(channel);
+  }
+
+  /** Wakes who waits for `channel`'s subscription: it is in effect, or no longer wanted. */
+  #wake(channel: string): void {
+    const waiters = this.#waiters.get(channel);
+    if (waiters === undefined) return;
+    this.#waiters.delete(channel);
+    for (const wake of waiters) wake();
+  }
+
+  /**
+   * Resolves once the subscription to `channel` is in effect, or not wanted
+   * any more, or after {@linkcode CONFIRMATION_WAIT} ms (Redis is slow or
+   * down: the read goes on, and a gap it leaves is repaired by the client).
+   */
+  #confirmation(channel: string): Promise<void> {
+    if (this.#confirmed.has(channel) || !this.#channels.has(channel)) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const timer = setTimeout(resolve, CONFIRMATION_WAIT);
+    let waiters = this.#waiters.get(channel);
+    if (waiters === undefined) this.#waiters.set(channel, waiters = []);
+    waiters.push(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    return promise;
+  }
+
+  /** Counts (un)subscribe commands on their way, per channel. */
+  #changes(channels: string[], delta: 1 | -1): void {
+    for (const channel of channels) {
+      const count = (this.#changing.get(channel) ?? 0) + delta;
+      if (count > 0) this.#changing.set(channel, count);
+      else this.#changing.delete(channel);
     }
+  }
+
+  /** (Un)subscribe commands sent on the subscriber connection of `generation` were answered. */
+  #changed(channels: string[], generation: number): void {
+    // After a reconnect the count started again (commands of a lost connection count no more).
+    if (generation === this.#generation) this.#changes(channels, -1);
   }
 
   #heard(message: Buffer, channel: Buffer): void {
     const name = channel.toString();
-    if (this.#channels.has(name)) this.#confirmed.add(name); // a message proves the subscription
+    // A message proves the subscription (node-redis renews them by itself after a reconnect),
+    // unless a change of it is still on its way.
+    if (this.#channels.has(name) && !this.#changing.has(name)) this.#confirm(name);
     if (name === this.#pingChannel()) {
       // Our own ping, through Redis and back: the time it was sent, in ms since the page's origin.
       const sent = Number(message.toString());
@@ -596,6 +667,8 @@ export class RedisBackplane implements Backplane {
   #subscriberLost(): void {
     this.#generation++;
     this.#confirmed.clear();
+    this.#changing.clear();
+    for (const channel of [...this.#waiters.keys()]) this.#wake(channel);
     this.#history.unsubscribed();
   }
 

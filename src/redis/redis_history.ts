@@ -48,6 +48,12 @@ export interface HistoryLink {
    * known to be (`pending`: it may come), or not wanted (`none`).
    */
   subscription(channel: string): "confirmed" | "pending" | "none";
+  /**
+   * Resolves once the subscription to `channel` is in effect (or not
+   * wanted, or after a bounded wait): a join reads the room's stream only
+   * then, so that what is published after the read comes on the channel.
+   */
+  confirmation(channel: string): Promise<void>;
   /** The subscriber connection's generation: it changes whenever that connection is lost. */
   generation(): number;
   /** The hub, once started. */
@@ -64,6 +70,8 @@ export class RedisDownError extends Error {
 
 /** Own publications delivered without waiting for their copy are remembered this long. */
 const FORGET_AFTER_MS = 60_000;
+/** An own publication whose copy has not come back after this long is delivered without it. */
+const COPY_OVERDUE_MS = 5_000;
 
 const decoder = new TextDecoder();
 
@@ -71,7 +79,10 @@ const decoder = new TextDecoder();
 export class RedisHistory implements HistoryStore {
   readonly #link: HistoryLink;
   /** Own publications whose reply came, and whose copy is on its way: ref → message. */
-  readonly #awaiting = new Map<number, Extract<BackplaneMessage, { kind: "room" }>>();
+  readonly #awaiting = new Map<
+    number,
+    { message: Extract<BackplaneMessage, { kind: "room" }>; at: number }
+  >();
   /** Own copies that came before their reply: ref → position, and when. */
   readonly #early = new Map<number, { position: Position | undefined; at: number }>();
   /** Own publications delivered without their copy: a copy that comes later is dropped. */
@@ -128,7 +139,7 @@ export class RedisHistory implements HistoryStore {
     if (ref === undefined || this.#early.delete(ref)) return position;
     const message = { kind: "room" as const, room, data, position, ref };
     if (subscription === "confirmed" && generation === link.generation()) {
-      this.#awaiting.set(ref, message);
+      this.#awaiting.set(ref, { message, at: performance.now() });
       return position;
     }
     // Not subscribed (yet, or any more): its copy may never come. Deliver it now, once.
@@ -141,6 +152,11 @@ export class RedisHistory implements HistoryStore {
   async read(room: string, options: ReadOptions): Promise<HistoryPage> {
     const link = this.#link;
     const since = options.since;
+    // A member joining: what is appended after the read must come on the room's channel, so the
+    // read waits until the subscription is in effect (else a publication between the two is in
+    // neither: a gap).
+    const channel = link.name("r", room);
+    if (link.subscription(channel) === "pending") await link.confirmation(channel);
     let reply: Buffer[];
     try {
       reply = await link.read(
@@ -180,9 +196,9 @@ export class RedisHistory implements HistoryStore {
     const ref = message.ref;
     if (ref === undefined) return;
     if (this.#delivered.delete(ref)) return;
-    const awaited = this.#awaiting.get(ref);
-    if (awaited !== undefined) this.#awaiting.delete(ref);
-    else this.#early.set(ref, { position: message.position, at: performance.now() });
+    if (!this.#awaiting.delete(ref)) {
+      this.#early.set(ref, { position: message.position, at: performance.now() });
+    }
     this.#link.host()?.deliver(message);
   }
 
@@ -192,19 +208,32 @@ export class RedisHistory implements HistoryStore {
    * awaited will not come; deliver them now.
    */
   unsubscribed(channel?: string): void {
-    for (const [ref, message] of this.#awaiting) {
+    for (const [ref, { message }] of this.#awaiting) {
       if (channel !== undefined && this.#link.name("r", message.room) !== channel) continue;
-      this.#awaiting.delete(ref);
-      this.#delivered.set(ref, performance.now());
-      this.#link.host()?.deliver(message);
+      this.#deliverWithoutCopy(ref, message);
     }
   }
 
-  /** Forgets what is kept for copies that can no longer come. */
+  /**
+   * Forgets what is kept for copies that can no longer come, and delivers
+   * own publications whose copy is overdue (it should never be: the
+   * subscription was confirmed; but a lost copy must not hold a publication
+   * back for good — members repair the order by their offsets).
+   */
   prune(): void {
-    const before = performance.now() - FORGET_AFTER_MS;
+    const now = performance.now();
+    for (const [ref, { message, at }] of this.#awaiting) {
+      if (now - at > COPY_OVERDUE_MS) this.#deliverWithoutCopy(ref, message);
+    }
+    const before = now - FORGET_AFTER_MS;
     for (const [ref, at] of this.#delivered) if (at < before) this.#delivered.delete(ref);
     for (const [ref, early] of this.#early) if (early.at < before) this.#early.delete(ref);
+  }
+
+  #deliverWithoutCopy(ref: number, message: Extract<BackplaneMessage, { kind: "room" }>): void {
+    this.#awaiting.delete(ref);
+    this.#delivered.set(ref, performance.now());
+    this.#link.host()?.deliver(message);
   }
 
   /** How many own publications are kept for their copy (a test's leak check). */

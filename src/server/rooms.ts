@@ -105,6 +105,19 @@ interface OwnPublication {
   done: (count: number) => void;
 }
 
+/**
+ * A frame for a member whose join is reading the room's stream, held until
+ * the read is done: a publication (with its position, when it has one), or
+ * the notice that it was left out of one (`skip`).
+ */
+interface Waiting {
+  payload: Payload;
+  /** The publication's offset (0: none). */
+  offset: number;
+  /** The publication's epoch (`undefined`: none). */
+  epoch: string | undefined;
+}
+
 /** Joins, leaves, publishes and presence, on top of the registry. */
 export class Rooms {
   readonly #registry: Registry;
@@ -114,7 +127,7 @@ export class Rooms {
    * Connections joining a room whose history is being read: what is
    * published to the room meanwhile waits here, to follow what they missed.
    */
-  readonly #recovering = new Map<Connection, Map<string, { payload: Payload; offset: number }[]>>();
+  readonly #recovering = new Map<Connection, Map<string, Waiting[]>>();
   /** The epoch last sent to the members of each room with history and members here. */
   readonly #epochs = new Map<string, string>();
   /**
@@ -214,16 +227,17 @@ export class Rooms {
       return false;
     }
     const change = member ? undefined : this.#registry.join(connection, room) as RoomJoin;
+    const backplane = this.#options.backplane;
+    // Subscribed before the stream is read: what is published after the read comes on the channel.
+    if (change?.firstInRoom && backplane !== undefined) backplane.subscribe({ kind: "room", room });
     this.#welcome(connection, room, id, since);
     if (change === undefined) return true;
-    const backplane = this.#options.backplane;
     if (backplane === undefined) {
       if (change.userJoined) {
         this.presenceEvent({ room, user: connection.user!, event: "join" }, true);
       }
-    } else {
-      if (change.firstInRoom) backplane.subscribe({ kind: "room", room });
-      if (connection.user !== undefined) backplane.presenceChanged(room, connection.user, 1);
+    } else if (connection.user !== undefined) {
+      backplane.presenceChanged(room, connection.user, 1);
     }
     return true;
   }
@@ -297,7 +311,16 @@ export class Rooms {
       const message = new Payload(publication.data);
       this.#host.deliver(connection, roomPayload(room, message, String(publication.offset)));
     }
-    for (const { payload, offset } of waiting) {
+    // What was published while the stream was read: only what the read did not return. A
+    // publication of another epoch (the stream started again meanwhile) is announced first, as
+    // `deliver` announces it to the other members.
+    let epoch = page.epoch;
+    for (const { payload, offset, epoch: its } of waiting) {
+      if (its !== undefined && its !== epoch) {
+        epoch = its;
+        last = offset - 1;
+        this.#host.deliver(connection, framedOnly(encodeJoined({ room, epoch, offset: last })));
+      }
       if (offset === 0 || offset > last) this.#host.deliver(connection, payload);
     }
   }
@@ -306,7 +329,7 @@ export class Rooms {
     this.recoveries[outcome]++;
   }
 
-  #takeWaiting(connection: Connection, room: string): { payload: Payload; offset: number }[] {
+  #takeWaiting(connection: Connection, room: string): Waiting[] {
     const rooms = this.#recovering.get(connection);
     const waiting = rooms?.get(room);
     if (rooms === undefined || waiting === undefined) return [];
@@ -422,38 +445,49 @@ export class Rooms {
   ): number {
     const members = this.#registry.inRoom(room);
     if (members.size === 0) return 0;
+    let notice: Payload | undefined;
     if (position !== undefined && this.#epochs.get(room) !== position.epoch) {
       this.#epochs.set(room, position.epoch);
-      const notice = framedOnly(
+      notice = framedOnly(
         encodeJoined({ room, epoch: position.epoch, offset: position.offset - 1 }),
       );
-      for (const member of members) if (member.framed) this.#host.deliver(member, notice);
     }
     const offset = position?.offset ?? 0;
+    const epoch = position?.epoch;
     const payload = roomPayload(room, message, position === undefined ? "" : String(offset));
     let count = 0;
     for (const connection of members) {
-      if (connection === except) {
-        // A framed member left out still counts the offset: told it, it sees no gap to repair.
-        if (position !== undefined && connection.framed) this.#skip(connection, room, position);
-        continue;
-      }
       const waiting = this.#recovering.get(connection)?.get(room);
-      if (waiting !== undefined) waiting.push({ payload, offset });
-      else this.#host.deliver(connection, payload);
+      if (waiting !== undefined) {
+        // Its join is reading the stream: its answer carries the epoch, and `welcomed` announces
+        // a newer one. A notice now would come before that answer, and the client would count
+        // the offset before this one as delivered: one publication lost.
+        if (connection === except) {
+          // A framed member left out still counts the offset: told it, it sees no gap to repair.
+          if (position !== undefined) {
+            waiting.push({ payload: this.#skip(room, position), offset, epoch });
+          }
+          continue;
+        }
+        waiting.push({ payload, offset, epoch });
+      } else {
+        if (notice !== undefined && connection.framed) this.#host.deliver(connection, notice);
+        if (connection === except) {
+          if (position !== undefined && connection.framed) {
+            this.#host.deliver(connection, this.#skip(room, position));
+          }
+          continue;
+        }
+        this.#host.deliver(connection, payload);
+      }
       count++;
     }
     return count;
   }
 
-  /** Tells a framed member the publication at `position` is not for it (`J` with no id). */
-  #skip(connection: Connection, room: string, position: Position): void {
-    const notice = framedOnly(
-      encodeJoined({ room, epoch: position.epoch, offset: position.offset }),
-    );
-    const waiting = this.#recovering.get(connection)?.get(room);
-    if (waiting !== undefined) waiting.push({ payload: notice, offset: position.offset });
-    else this.#host.deliver(connection, notice);
+  /** The notice that the publication at `position` is not for a member (`J` with no id). */
+  #skip(room: string, position: Position): Payload {
+    return framedOnly(encodeJoined({ room, epoch: position.epoch, offset: position.offset }));
   }
 
   #left(connection: Connection, change: RoomLeave): void {
