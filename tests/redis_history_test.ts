@@ -7,9 +7,10 @@
 
 import assert from "node:assert/strict";
 import type { HistoryPage } from "../mod.ts";
-import { follower, TestClient, until } from "./_helpers.ts";
+import { follower, serveHub, TestClient, until } from "./_helpers.ts";
+import { cutStorm, inProcess } from "./_cut_storm.ts";
 import { RedisBackplane } from "../src/redis/mod.ts";
-import { startRedis } from "./_redis.ts";
+import { redisCli, startRedis } from "./_redis.ts";
 import { cluster, HubNode, redisTest, teardown } from "./_cluster.ts";
 import { promtoolCheckIfPresent } from "./_promtool.ts";
 
@@ -289,3 +290,117 @@ redisTest(
     }
   },
 );
+
+redisTest(
+  "cut storms with history in Redis, publisher in the same process: every publication once, in order",
+  async () => {
+    // The issue-16 case: the same storm as with memory history, only a RedisBackplane added.
+    // Three storms: cuts every ~60 ms, every ~20 ms, and back to back.
+    const redis = await startRedis();
+    const served = serveHub<string>({
+      history: { size: 5000, ttl: 60_000 },
+      rateLimit: false,
+      backplane: new RedisBackplane({ url: redis.url }),
+    });
+    try {
+      await until(() => served.hub.stats().backplane === "up", 5000, "the backplane");
+      for (const [cuts, spacing] of [[66, 60], [100, 20], [200, 5]]) {
+        await cutStorm(inProcess(served, cuts, spacing));
+        // The next storm numbers from 0 again: it starts a new stream.
+        await redisCliDel(redis.port, "wshub:h:ticks", "wshub:hm:ticks");
+      }
+      assert.equal(served.hub.stats().recoveries.unavailable, 0);
+      assert.doesNotMatch(served.hub.metrics(), /^wshub_history_failures_total [1-9]/m);
+    } finally {
+      await served.close();
+      await redis.stop();
+    }
+  },
+);
+
+redisTest(
+  "a cut storm across two processes: the client on one, the publisher on the other",
+  async () => {
+    const { redis, nodes } = await cluster(2, { history: { size: 5000, ttl: 60_000 } });
+    const [a, b] = nodes;
+    try {
+      await cutStorm({
+        url: a.url,
+        publish: (room, from, count) =>
+          b.call(`/burst?room=${room}&from=${from}&count=${count}`).then(() => {}),
+        cut: () => a.call("/cut").then(() => {}),
+        registered: async () => (await a.stats()).connections === 1,
+        cuts: 60,
+        spacing: 40,
+      });
+      for (const node of nodes) {
+        await until(
+          async () => (await node.stats()).historyPending === 0,
+          3000,
+          "no own publication kept waiting",
+        );
+      }
+    } finally {
+      await teardown(redis, nodes);
+    }
+  },
+);
+
+redisTest(
+  "joining a room whose stream exists gives its position; a client cut before its first publication recovers",
+  async () => {
+    // On Redis 7.0, the position-only read (COUNT 0) failed: the J had no position, and a
+    // client cut before any publication came back with no_history and missed what followed.
+    const redis = await startRedis();
+    const served = serveHub<string>({
+      history: { size: 100, ttl: 60_000 },
+      backplane: new RedisBackplane({ url: redis.url }),
+    });
+    const f = follower(served.url, 100);
+    try {
+      await until(() => served.hub.stats().backplane === "up", 5000, "the backplane");
+      await served.hub.publish("news", "before anyone joined");
+      const empty = await served.hub.history("news", { limit: 0 });
+      assert.equal(empty.offset, 1);
+      assert.deepEqual(empty.publications, [], "limit 0: the position only");
+      const joined = await f.client.join("news");
+      assert.equal(joined.offset, 1, "the J carries the stream's position");
+      assert.equal(joined.epoch, empty.epoch);
+      served.hub.clients()[0].close(4000, "cut before any publication");
+      for (let i = 1; i <= 3; i++) await served.hub.publish("news", `missed ${i}`);
+      await until(() => f.recoveries.length === 1, 5000, "the rejoin's verdict");
+      assert.deepEqual(f.recoveries[0], { room: "news", recovered: true });
+      await until(() => f.seen.length === 3, 5000, "what it missed");
+      assert.deepEqual(f.seen.map((s) => [s.text, s.offset]), [
+        ["missed 1", 2],
+        ["missed 2", 3],
+        ["missed 3", 4],
+      ]);
+      assert.equal(served.hub.stats().recoveries.recovered, 1);
+      assert.match(served.hub.metrics(), /^wshub_history_failures_total 0$/m);
+    } finally {
+      await f.client.close();
+      await served.close();
+      await redis.stop();
+    }
+  },
+);
+
+/** Deletes keys with redis-cli. */
+async function redisCliDel(port: number, ...keys: string[]): Promise<void> {
+  await redisCli(port, "DEL", ...keys);
+}
+
+redisTest("the Redis these tests run on is at least the README's minimum, 7.0", async () => {
+  const redis = await startRedis();
+  try {
+    const info = await redisCli(redis.port, "INFO", "server");
+    const version = info.match(/^redis_version:(\d+)\.(\d+)\.(\d+)/m);
+    assert.ok(version, `no redis_version in INFO: ${info.slice(0, 200)}`);
+    const [major, minor] = [Number(version[1]), Number(version[2])];
+    console.log(`redis-server ${version[0].split(":")[1]}`);
+    assert.ok(major > 7 || (major === 7 && minor >= 0), "Redis 7.0 or later");
+  } finally {
+    await redis.stop();
+  }
+});
