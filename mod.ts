@@ -18,50 +18,43 @@
  * await server.shutdown();
  * ```
  *
- * The browser and Deno client lives in `@wshub/hub/client`; the wire
- * protocol is described in `docs/protocol.md`.
+ * Other entry points: `@wshub/hub/client` (the browser and Deno client),
+ * `@wshub/hub/redis` (several processes over Redis), `@wshub/hub/backplane`
+ * (what a new backplane implements), `@wshub/hub/serve` (`Deno.serve` that
+ * survives running out of descriptors). The wire protocol is described in
+ * `docs/protocol.md`.
  *
  * @module
  */
 
-export { Hub, type PublishOptions, type UpgradeOptions } from "./src/server/hub.ts";
-export type { PresenceEntry } from "./src/server/registry.ts";
-export {
-  type AppendOptions,
-  type HistoryOptions,
-  type HistoryPage,
-  type HistoryStore,
-  MemoryHistory,
-  type Position,
-  type Publication,
-  type ReadOptions as HistoryReadOptions,
-  type RecoveryFailure,
-} from "./src/server/history.ts";
+export { Hub } from "./src/server/hub.ts";
+export type { HubApi, PublishOptions } from "./src/server/hub_api.ts";
+export type { UpgradeOptions } from "./src/server/admission.ts";
+export type { HubOptions } from "./src/server/options.ts";
 export type {
-  Backplane,
-  BackplaneHost,
-  BackplaneMessage,
-  BackplaneStats,
-  BackplaneStatus,
-  BackplaneTopic,
-} from "./src/server/backplane.ts";
-export type { PresenceEvent } from "./src/protocol/mod.ts";
-export type { Client } from "./src/server/connection.ts";
-export type { DisconnectInfo, HubOptions, Identity, OverflowPolicy } from "./src/server/options.ts";
-export type { HubStats } from "./src/server/stats.ts";
+  Client,
+  DisconnectInfo,
+  Identity,
+  OverflowPolicy,
+  PresenceEntry,
+  RequestOptions,
+} from "./src/server/types.ts";
+export type { HubStats, RequestStats } from "./src/server/stats.ts";
 export type { RateLimitOptions } from "./src/server/rate_limit.ts";
+export type {
+  HistoryOptions,
+  HistoryPage,
+  HistoryReadOptions,
+  Position,
+  Publication,
+  RecoveryFailure,
+} from "./src/server/history.ts";
+export type { Backplane, BackplaneStatus } from "./src/server/backplane.ts";
 export { type Logger, quietLogger } from "./src/server/logger.ts";
-export { CloseCode, SUBPROTOCOL } from "./src/protocol/mod.ts";
-export type { RequestOptions, RequestStats } from "./src/server/requests.ts";
+export { CloseCode, type PresenceEvent, protocolToken, SUBPROTOCOL } from "./src/protocol/mod.ts";
 export {
   ConnectionClosedError,
   ReplyError,
   RequestError,
   RequestTimeoutError,
 } from "./src/protocol/request_errors.ts";
-export {
-  keepServing,
-  type KeepServingOptions,
-  type KeptServer,
-} from "./src/server/keep_serving.ts";
-export { parseSubprotocols, protocolToken } from "./src/protocol/subprotocols.ts";

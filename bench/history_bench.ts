@@ -22,6 +22,7 @@
  */
 
 import { encodePayload } from "../src/protocol/mod.ts";
+import { ClientView } from "../src/server/client_view.ts";
 import { Connection } from "../src/server/connection.ts";
 import {
   type HistoryOptions,
@@ -32,6 +33,7 @@ import {
 } from "../src/server/history.ts";
 import { type ResolvedOptions, resolveOptions } from "../src/server/options.ts";
 import { Scheduler } from "../src/server/scheduler.ts";
+import { type Parts, wire } from "../src/server/wiring.ts";
 
 /** A 128-byte payload, as the load generator sends. */
 const TEXT = "0:1:1234567890:".padEnd(128, "x");
@@ -180,19 +182,26 @@ function nullSocket(): WebSocket {
  * send nothing). It stays up until the process ends: `deno bench` exits once the benchmarks are
  * done.
  */
-async function roomOf(members: number, history: boolean): Promise<Scheduler> {
+async function roomOf(members: number, history: boolean): Promise<Parts> {
   const options = resolveOptions({
     pingInterval: 600_000, // nothing but the benchmark runs meanwhile
     rateLimit: false,
     guardOversizedMessages: false,
     history: history ? { size: 100, ttl: TTL } : undefined,
   }) as ResolvedOptions<unknown, unknown>;
-  const scheduler = new Scheduler(options, {
+  const parts = wire(options, {
     released() {},
-    reportError(error) {
+    onMessage: undefined,
+    onRequest: undefined,
+    onConnect: undefined,
+    onDisconnect: undefined,
+    authorizeJoin: undefined,
+    onPresence: undefined,
+    report(error) {
       throw error;
     },
   });
+  new Scheduler(parts);
   const writer = {
     framed: true,
     coalesce: options.coalesce,
@@ -200,26 +209,28 @@ async function roomOf(members: number, history: boolean): Promise<Scheduler> {
     overflow: options.overflow,
     maxBufferedBytes: options.maxBufferedBytes,
   };
+  const view = { push: parts.push, requestTimeout: options.requestTimeout };
   for (let i = 0; i < members; i++) {
     const connection = new Connection(
       nullSocket(),
       { user: undefined, framed: true, protocol: "wshub.v1", rooms: [] },
       writer,
-      scheduler,
+      (connection) => new ClientView(connection, view),
+      parts.handOffs,
     );
-    scheduler.opened(connection);
+    parts.push({ type: "register", connection });
     const joined = await new Promise<boolean>((done) =>
-      scheduler.push({ type: "join", connection, room: "room", done })
+      parts.push({ type: "join", connection, room: "room", done })
     );
     if (!joined) throw new Error("join refused");
   }
-  return scheduler;
+  return parts;
 }
 
 /** What `hub.publish(room, TEXT)` does: encode once, queue the event, wait until applied. */
-function publish(scheduler: Scheduler): Promise<number> {
+function publish(parts: Parts): Promise<number> {
   return new Promise((done) =>
-    scheduler.push({
+    parts.push({
       type: "publish",
       room: "room",
       payload: encodePayload(TEXT),

@@ -13,7 +13,7 @@
 
 import { Hub } from "../mod.ts";
 import { encodePayload, type Payload } from "../src/protocol/mod.ts";
-import { HandOffs } from "../src/server/metrics.ts";
+import { HandOffs } from "../src/server/hand_offs.ts";
 import { type SendSocket, Writer, type WriterOptions } from "../src/server/writer.ts";
 
 // --- A scrape ---------------------------------------------------------------------------------

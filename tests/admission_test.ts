@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { checkOrigin, checkUpgrade, negotiate } from "../src/server/admission.ts";
+import { checkOrigin, checkUpgrade, negotiate } from "../src/server/handshake.ts";
 
 const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
 

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { type Client, CloseCode, type DisconnectInfo, type HubOptions } from "../mod.ts";
 import { isSendableCloseCode, MAX_REASON_BYTES, truncateReason } from "../src/protocol/mod.ts";
-import { connectionOf } from "../src/server/connection.ts";
+import { connectionOf } from "../src/server/client_view.ts";
 import { delay, serveHub, TestClient, until, within } from "./_helpers.ts";
 import { FrameReader, random, randomString, rawPeer, readAll, seqPayload } from "./_wire.ts";
 

@@ -5,7 +5,7 @@
 // traffic with no gap and no duplicate.
 
 import assert from "node:assert/strict";
-import type { Backplane, BackplaneHost } from "../mod.ts";
+import type { Backplane, BackplaneHost } from "../src/backplane/mod.ts";
 import { MemoryHistory, recoveryVerdict } from "../src/server/history.ts";
 import { cutStorm, inProcess } from "./_cut_storm.ts";
 import { follower, serveHub, TestClient, until } from "./_helpers.ts";

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import type { DisconnectInfo } from "../mod.ts";
-import { checkHost, checkOrigin } from "../src/server/admission.ts";
+import { checkHost, checkOrigin } from "../src/server/handshake.ts";
 import { IDLE_TIMEOUT_REASON } from "../src/server/reader.ts";
 import { delay, RawPeer, serveHub, TestClient, until, within } from "./_helpers.ts";
 import { rawPeer } from "./_wire.ts";
@@ -107,7 +107,7 @@ Deno.test("the default origin check compares schemes: https pages may reach http
 Deno.test("a plain client cut by Deno's idle timeout is reported as the hub's timeout", async () => {
   const infos: DisconnectInfo[] = [];
   const served = serveHub({
-    idleTimeout: 1, // seconds: a protocol ping after 0.5 s of silence, the close 0.5 s later
+    idleTimeout: 1000, // ms: a protocol ping after 0.5 s of silence, the close 0.5 s later
     onDisconnect: (_client, info) => void infos.push(info),
   });
   const peer = await rawPeer(served.port); // never reads, never answers a ping

@@ -4,7 +4,8 @@
 // use up every descriptor, and accepts again once they are gone.
 
 import assert from "node:assert/strict";
-import { Hub, keepServing } from "../mod.ts";
+import { Hub } from "../mod.ts";
+import { keepServing } from "../src/serve/mod.ts";
 import { delay, TestClient, until, within } from "./_helpers.ts";
 import { startHubProcess } from "./_process.ts";
 

@@ -13,14 +13,19 @@ import { Hub, ReplyError } from "../mod.ts";
 import { connect, RequestError } from "../src/client/mod.ts";
 import { encodePayload, framedOnly, Payload, roomPayload } from "../src/protocol/mod.ts";
 import {
+  BACKPLANE_METRICS,
   closeCodeLabel,
   DELIVERY_WAIT_BUCKETS,
+  DELIVERY_WAIT_METRIC,
+  HUB_METRICS,
+} from "../src/server/metrics.ts";
+import { HandOffs } from "../src/server/hand_offs.ts";
+import {
   escapeLabelValue,
-  HandOffs,
   Histogram,
   METRICS_CONTENT_TYPE,
   MetricsWriter,
-} from "../src/server/metrics.ts";
+} from "../src/server/prometheus.ts";
 import { type SendSocket, Writer, type WriterOptions } from "../src/server/writer.ts";
 import { delay, TestClient, until, within } from "./_helpers.ts";
 import { promtoolCheck, promtoolTest } from "./_promtool.ts";
@@ -287,6 +292,8 @@ promtoolTest(
     d.on("message", (text) => got.d.push(text));
     try {
       await until(() => hub.size === 4 && hub.clientsIn("lobby").length === 4, 3000, "4 in lobby");
+      // Registered on the hub is not open on the client yet: it opens on the hello.
+      await until(() => c.state === "open" && d.state === "open", 3000, "the framed clients open");
 
       // Ten application messages to hand to sockets: 4 + 1 + 4 + 1.
       assert.equal(await hub.broadcast("b1"), 4);
@@ -370,3 +377,16 @@ promtoolTest(
     }
   },
 );
+
+Deno.test("the README's metrics table lists every family of the catalogue, once", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const documented = [...readme.matchAll(/^\| `(wshub_[a-z_]+)(?:\{[a-z]+\})?` +\|/gm)]
+    .map((match) => match[1]);
+  assert.equal(new Set(documented).size, documented.length, "no family listed twice");
+  const catalogue = [
+    ...HUB_METRICS.map((metric) => metric.name),
+    DELIVERY_WAIT_METRIC.name,
+    ...BACKPLANE_METRICS.map((metric) => metric.name),
+  ];
+  assert.deepEqual([...documented].sort(), [...catalogue].sort());
+});

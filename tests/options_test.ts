@@ -1,5 +1,8 @@
+// The hub's options (src/server/options.ts): defaults, bounds, and the README's options table
+// kept in step with the code (every option listed once, every numeric default as in NUMBERS).
+
 import assert from "node:assert/strict";
-import { DEFAULTS, resolveOptions } from "../src/server/options.ts";
+import { DEFAULTS, NUMBERS, OPTION_NAMES, resolveOptions } from "../src/server/options.ts";
 import { quietLogger } from "../src/server/logger.ts";
 
 Deno.test("resolveOptions fills in the documented defaults", () => {
@@ -12,7 +15,7 @@ Deno.test("resolveOptions fills in the documented defaults", () => {
   assert.equal(resolved.sendQueueLimit, 1024);
   assert.equal(resolved.maxBufferedBytes, 1_048_576);
   assert.equal(resolved.overflow, "close");
-  assert.equal(resolved.idleTimeout, 30);
+  assert.equal(resolved.idleTimeout, 30_000);
   assert.equal(resolved.coalesce, true);
   assert.equal(resolved.acceptBinary, true);
   assert.equal(resolved.logger, quietLogger);
@@ -30,4 +33,39 @@ Deno.test("resolveOptions refuses out-of-range values with the option's name", (
   );
   assert.equal(resolveOptions({ drainTimeout: 0 }).drainTimeout, 0, "no drain is allowed");
   assert.equal(resolveOptions({ idleTimeout: 0 }).idleTimeout, 0, "Deno's pings may be disabled");
+});
+
+Deno.test("idleTimeout is in milliseconds: 1-999 (a value in seconds, most likely) is refused", () => {
+  assert.equal(resolveOptions({ idleTimeout: 1000 }).idleTimeout, 1000);
+  assert.throws(
+    () => resolveOptions({ idleTimeout: 30 }),
+    /idleTimeout: 30; it is in milliseconds/,
+  );
+  assert.throws(() => resolveOptions({ idleTimeout: 999 }), /use 0 \(off\) or at least 1000/);
+});
+
+Deno.test("the README's options table lists every option once, with the defaults of the code", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const start = readme.indexOf("| Option ");
+  assert.ok(start >= 0, "the README has an options table");
+  const rows = readme.slice(start).split("\n").slice(2);
+  const table = new Map<string, string>();
+  for (const row of rows) {
+    if (!row.startsWith("|")) break;
+    const [, name, fallback] = row.split("|").map((cell) => cell.trim());
+    const option = name.replace(/^`|`$/g, "");
+    assert.ok(!table.has(option), `${option} is listed twice`);
+    table.set(option, fallback);
+  }
+  assert.deepEqual([...table.keys()].sort(), [...OPTION_NAMES].sort(), "the same options");
+  for (const [name, { default: fallback }] of Object.entries(NUMBERS)) {
+    if (fallback === undefined) continue; // computed (maxConnections)
+    const documented = table.get(name)!.match(/^`(\d+)`/)?.[1];
+    assert.equal(Number(documented), fallback, `${name}'s default in the README`);
+  }
+  for (const name of ["acceptBinary", "coalesce", "guardOversizedMessages", "presenceEvents"]) {
+    const value = DEFAULTS[name as keyof typeof DEFAULTS];
+    assert.equal(table.get(name), `\`${value}\``, `${name}'s default in the README`);
+  }
+  assert.equal(table.get("overflow"), `\`"${DEFAULTS.overflow}"\``);
 });

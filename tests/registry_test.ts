@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { Connection } from "../src/server/connection.ts";
 import { Index, Registry } from "../src/server/registry.ts";
 
-// The registry only reads `user` from a connection.
+// The registry only reads `user` from a connection (and keeps its rooms in `roomSet`).
 function connection(user: string | undefined): Connection {
   return { user } as Connection;
 }

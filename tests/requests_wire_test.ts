@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { type Client, type DisconnectInfo, ReplyError, SUBPROTOCOL } from "../mod.ts";
 import { connect, ConnectionClosedError, ProtocolError } from "../src/client/mod.ts";
 import { decodeClientFrame, decodeServerFrame } from "../src/protocol/mod.ts";
-import { connectionOf } from "../src/server/connection.ts";
+import { connectionOf } from "../src/server/client_view.ts";
 import { writeAll } from "../testing/ws_frames.ts";
 import { delay, maskedFrame, serveHub, TestClient, unbatch, until, within } from "./_helpers.ts";
 import { random, randomString, rawPeer } from "./_wire.ts";

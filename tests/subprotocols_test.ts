@@ -2,7 +2,8 @@
 // used by negotiation and by protocolToken alike.
 
 import assert from "node:assert/strict";
-import { parseSubprotocols, protocolToken } from "../mod.ts";
+import { protocolToken } from "../mod.ts";
+import { parseSubprotocols } from "../src/protocol/mod.ts";
 import { chooseSubprotocol } from "../src/protocol/subprotocols.ts";
 
 function offering(list: string): Request {

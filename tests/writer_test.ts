@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { type Client, CloseCode, type DisconnectInfo, type Hub } from "../mod.ts";
-import { connectionOf } from "../src/server/connection.ts";
+import { connectionOf } from "../src/server/client_view.ts";
 import { tickInterval } from "../src/server/heartbeat.ts";
 import { delay, maskedFrame, serveHub, TestClient, unbatch, until, within } from "./_helpers.ts";
 import { writeAll } from "../testing/ws_frames.ts";

@@ -27,7 +27,7 @@ import type {
   BackplaneTopic,
 } from "../server/backplane.ts";
 import type { HistoryStore } from "../server/history.ts";
-import type { PresenceEntry } from "../server/registry.ts";
+import type { PresenceEntry } from "../server/types.ts";
 import { decodeEnvelope, encodeMessage, encodePresenceEnvelope } from "./envelope.ts";
 import {
   HISTORY_APPEND,

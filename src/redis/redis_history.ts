@@ -20,10 +20,10 @@ import type { BackplaneHost, BackplaneMessage } from "../server/backplane.ts";
 import type {
   AppendOptions,
   HistoryPage,
+  HistoryReadOptions,
   HistoryStore,
   Position,
   Publication,
-  ReadOptions,
 } from "../server/history.ts";
 import { newEpoch, positionTtl } from "../server/history.ts";
 import { encodeAppendHeader } from "./envelope.ts";
@@ -148,8 +148,8 @@ export class RedisHistory implements HistoryStore {
     return position;
   }
 
-  /** Reads a room's stream (see {@linkcode ReadOptions}). */
-  async read(room: string, options: ReadOptions): Promise<HistoryPage> {
+  /** Reads a room's stream (see {@linkcode HistoryReadOptions}). */
+  async read(room: string, options: HistoryReadOptions): Promise<HistoryPage> {
     const link = this.#link;
     const since = options.since;
     // A member joining: what is appended after the read must come on the room's channel, so the

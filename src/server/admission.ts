@@ -1,139 +1,303 @@
 /**
- * Admission: the checks an upgrade request passes before
- * `Deno.upgradeWebSocket` is called — method and headers, origin — and the
- * choice of the subprotocol to echo.
+ * Admission: from an upgrade request to a connection waiting for its socket
+ * to open. In order: the hub's capacity (`maxConnections`), the handshake
+ * checks (`handshake.ts`), the rooms asked for, `identify` (bounded by
+ * `identifyTimeout`, and abandoned when the client hangs up meanwhile),
+ * `Deno.upgradeWebSocket`, then the connection's record, its view and its
+ * reader. It also keeps the set of sockets the hub holds, which
+ * `maxConnections` bounds.
  *
  * @module
  */
 
-import { chooseSubprotocol } from "../protocol/subprotocols.ts";
-
-function refuse(status: number, message: string, headers?: HeadersInit): Response {
-  return new Response(message + "\n", {
-    status,
-    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
-  });
-}
+import { roomNameProblem } from "../protocol/mod.ts";
+import { ClientView } from "./client_view.ts";
+import { Connection } from "./connection.ts";
+import {
+  checkHost,
+  checkOrigin,
+  checkUpgrade,
+  negotiate,
+  type Negotiated,
+  refuse,
+} from "./handshake.ts";
+import { attachReader, type ReaderContext } from "./reader.ts";
+import type { Identity } from "./types.ts";
+import type { Parts } from "./wiring.ts";
 
 /**
- * Checks that `req` is a WebSocket upgrade: a GET with `Upgrade: websocket`,
- * `Sec-WebSocket-Version: 13` (otherwise 426 naming version 13, RFC 6455
- * §4.2.2) and a `Sec-WebSocket-Key`. Returns the refusal to send, or `undefined`.
+ * Options of `hub.upgrade()` for one request.
+ *
+ * @example Join the room named in the URL, which the application checked
+ * ```ts
+ * import { Hub, type UpgradeOptions } from "@wshub/hub";
+ *
+ * const hub = new Hub();
+ * const server = Deno.serve({ port: 0, onListen() {} }, (req) => {
+ *   const room = new URL(req.url).searchParams.get("room");
+ *   const options: UpgradeOptions = { rooms: room === null ? [] : [room] };
+ *   return hub.upgrade(req, options);
+ * });
+ * await hub.close();
+ * await server.shutdown();
+ * ```
  */
-export function checkUpgrade(req: Request): Response | undefined {
-  const upgrade = req.headers.get("upgrade");
-  if (upgrade === null || upgrade.toLowerCase() !== "websocket") {
-    return refuse(426, "This endpoint speaks WebSocket only: send an Upgrade: websocket request", {
-      upgrade: "websocket",
-      connection: "Upgrade",
-    });
+export interface UpgradeOptions {
+  /**
+   * The user this connection belongs to, when the application has already
+   * authenticated the request itself. When given (even as `undefined`), the
+   * hub's `identify` hook is not called.
+   */
+  user?: string;
+  /**
+   * For plain clients that offer several subprotocols: the one to echo, if
+   * offered. Default: `wshub.v1` when offered, else the first one offered.
+   * A credential (`wshub.token.*`) is never echoed.
+   */
+  protocol?: string;
+  /**
+   * Rooms the connection joins as it registers, before `onConnect` runs
+   * (server-side joins: `authorizeJoin` is not asked). Typically taken from
+   * the URL the application has already checked, such as `?room=`.
+   */
+  rooms?: readonly string[];
+}
+
+/** What admission decided for one request: the subprotocol, and rooms to join on registration. */
+type Admitted = Negotiated & { rooms: readonly string[] };
+
+/** Upgrades requests into connections of one hub. */
+export class Admission {
+  readonly #parts: Parts;
+  readonly #reader: ReaderContext;
+  /** Sockets upgraded and not yet released (open, opening or closing). */
+  readonly #sockets = new Set<WebSocket>();
+  #closing = false;
+  /** Upgrades refused with 503 because `maxConnections` sockets were held. */
+  refusedForCapacity = 0;
+
+  constructor(parts: Parts) {
+    this.#parts = parts;
+    const { options, heartbeat, counters, push, report } = parts;
+    this.#reader = {
+      clock: heartbeat,
+      maxMessageBytes: options.maxMessageBytes,
+      acceptBinary: options.acceptBinary,
+      decode: options.decode,
+      logger: options.logger,
+      rateLimit: options.rateLimit,
+      counters,
+      push,
+      report,
+    };
   }
-  if (req.method !== "GET") {
-    return refuse(405, `A WebSocket upgrade must be a GET request, not ${req.method}`, {
-      allow: "GET",
-    });
+
+  /** Sockets the hub holds now: open, opening or closing. */
+  get sockets(): number {
+    return this.#sockets.size;
   }
-  const version = req.headers.get("sec-websocket-version");
-  if (version?.trim() !== "13") {
+
+  /** From now on, every upgrade is refused with 503 (the hub is shutting down). */
+  close(): void {
+    this.#closing = true;
+  }
+
+  /** A socket the closer released by force: it no longer counts. */
+  released(socket: WebSocket): void {
+    this.#sockets.delete(socket);
+  }
+
+  /** See `Hub.prototype.upgrade`: never throws. */
+  upgrade(req: Request, options?: UpgradeOptions): Response | Promise<Response> {
+    if (this.#closing) return refuse(503, "The hub is shutting down; reconnect later");
+    const { allowedHosts, allowedOrigins, logger, identify } = this.#parts.options;
+    let refusal: Response | undefined = this.#checkCapacity();
+    let negotiated: Negotiated | Response | undefined;
+    try {
+      refusal ??= checkUpgrade(req) ?? checkHost(req, allowedHosts) ??
+        checkOrigin(req, allowedOrigins);
+      if (refusal === undefined) {
+        // Before identify: a list that cannot be negotiated is refused at once.
+        negotiated = negotiate(req, options?.protocol);
+        if (negotiated instanceof Response) refusal = negotiated;
+      }
+    } catch (error) {
+      // Deno closes a request's headers once it has been upgraded: reading
+      // them throws when the same request is upgraded a second time.
+      return this.#upgradeFailed(req, error);
+    }
+    if (refusal !== undefined) {
+      logger.debug("wshub: upgrade refused", { status: refusal.status, url: req.url });
+      return refusal;
+    }
+    const rooms = options?.rooms ?? [];
+    for (const room of rooms) {
+      const problem = roomNameProblem(room);
+      if (problem !== undefined) return this.#upgradeFailed(req, new RangeError(problem));
+    }
+    const chosen: Admitted = { ...(negotiated as Negotiated), rooms };
+    if (identify === undefined || (options !== undefined && "user" in options)) {
+      return this.#accept(req, options?.user, chosen);
+    }
+    let identity: Identity | Promise<Identity>;
+    try {
+      identity = identify(req);
+    } catch (error) {
+      return this.#identifyFailed(error);
+    }
+    if (identity instanceof Promise) return this.#awaitIdentity(req, identity, chosen);
+    return this.#admit(req, identity, chosen);
+  }
+
+  /**
+   * Waits for an async `identify`, for at most `identifyTimeout` (then 503).
+   * A client that hangs up meanwhile is not upgraded: Deno would leak its
+   * socket and descriptor, and `server.shutdown()` would never resolve (see
+   * `docs/deno-limits.md`). Deno watches for the hang-up only once
+   * `req.signal` has been read, so it is read before waiting.
+   */
+  async #awaitIdentity(
+    req: Request,
+    identity: Promise<Identity>,
+    admitted: Admitted,
+  ): Promise<Response> {
+    const { identifyTimeout, logger } = this.#parts.options;
+    const signal = req.signal;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), identifyTimeout);
+    });
+    let resolved: Identity | "timeout";
+    try {
+      resolved = await Promise.race([identity, timeout]);
+    } catch (error) {
+      return this.#identifyFailed(error);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (resolved === "timeout") {
+      identity.catch(() => {}); // it may still fail; nobody is waiting for it
+      this.#parts.report(
+        new Error(
+          `The identify hook did not settle within identifyTimeout (${identifyTimeout} ms); ` +
+            "the upgrade was refused with 503",
+        ),
+        undefined,
+      );
+      return refuse(503, "Could not identify this connection in time; try again later");
+    }
+    if (signal.aborted) {
+      logger.debug("wshub: the client hung up while identify ran", { url: req.url });
+      return new Response(null, { status: 499 });
+    }
+    return this.#admit(req, resolved, admitted);
+  }
+
+  /** 503 when `maxConnections` sockets are held (open, opening, closing, or leaked). */
+  #checkCapacity(): Response | undefined {
+    const { maxConnections } = this.#parts.options;
+    const held = this.#sockets.size + this.#parts.closer.leaked;
+    if (held < maxConnections) return undefined;
+    this.refusedForCapacity++;
     return refuse(
-      426,
-      `This server speaks WebSocket version 13 only (RFC 6455), and the request offered ${
-        version === null ? "no Sec-WebSocket-Version" : `version ${JSON.stringify(version)}`
-      }: send Sec-WebSocket-Version: 13`,
-      { "sec-websocket-version": "13", upgrade: "websocket", connection: "Upgrade" },
+      503,
+      `The server holds its maximum of ${maxConnections} connections; try again later`,
+      { "retry-after": "5" },
     );
   }
-  const key = req.headers.get("sec-websocket-key");
-  if (key === null || !/^[A-Za-z0-9+/]{22}==$/.test(key.trim())) {
-    return refuse(400, "Malformed WebSocket handshake: Sec-WebSocket-Key must be 16 base64 bytes");
+
+  #admit(req: Request, identity: unknown, admitted: Admitted): Response {
+    if (identity instanceof Response) {
+      this.#parts.options.logger.debug("wshub: identify refused the upgrade", {
+        status: identity.status,
+        url: req.url,
+      });
+      return identity;
+    }
+    if (identity !== undefined && typeof identity !== "string") {
+      return this.#identifyFailed(
+        new TypeError(
+          `identify returned a ${typeof identity}; return a user id string, undefined or a Response`,
+        ),
+      );
+    }
+    return this.#accept(req, identity, admitted);
   }
-  return undefined;
-}
 
-/**
- * Checks the `Origin` header against the allowed origins (see the hub's
- * `allowedOrigins` option). Returns the refusal (403) or `undefined`.
- *
- * The default (no list) is same-origin: the origin's host must be the
- * request's `Host`, and its scheme the request's own — except that an
- * `https:` page may reach a hub that Deno serves over plain `http:` behind a
- * TLS-terminating proxy. An `http:` page may never reach an `https:` hub.
- */
-export function checkOrigin(
-  req: Request,
-  allowed: readonly string[] | "*" | undefined,
-): Response | undefined {
-  if (allowed === "*") return undefined;
-  const origin = req.headers.get("origin");
-  if (origin === null) return undefined; // not a browser: origins protect browsers only
-  if (allowed === undefined) {
-    if (sameOrigin(req, origin)) return undefined;
-  } else if (allowed.includes(origin)) {
-    return undefined;
+  #identifyFailed(error: unknown): Response {
+    const message = error instanceof Error ? error.message : String(error);
+    this.#parts.report(
+      new Error(`The identify hook failed: ${message}`, { cause: error }),
+      undefined,
+    );
+    return refuse(500, "Could not identify this connection");
   }
-  return refuse(
-    403,
-    `Origin ${origin} may not open a WebSocket here; list it in the hub's allowedOrigins option`,
-  );
-}
 
-function sameOrigin(req: Request, origin: string): boolean {
-  const host = req.headers.get("host");
-  if (host === null) return false;
-  let url: URL;
-  try {
-    url = new URL(origin);
-  } catch {
-    return false;
+  #upgradeFailed(req: Request, error: unknown): Response {
+    const message = error instanceof Error ? error.message : String(error);
+    let url = "";
+    try {
+      url = req.url;
+    } catch {
+      // the request is closed
+    }
+    this.#parts.options.logger.debug("wshub: upgrade failed", { error: message, url });
+    return refuse(400, `WebSocket upgrade failed: ${message}`);
   }
-  if (url.host !== host.toLowerCase()) return false;
-  const scheme = new URL(req.url).protocol;
-  return url.protocol === scheme || (url.protocol === "https:" && scheme === "http:");
-}
 
-/**
- * Checks the `Host` header against the allowed hosts (the hub's
- * `allowedHosts` option; any host when it is not set). A page on an
- * attacker's domain that resolves to this server (DNS rebinding) sends its
- * own domain as `Host` and as `Origin`, so the same-origin check alone lets
- * it in; a list of the hosts this server answers to does not. Returns the
- * refusal (403) or `undefined`.
- */
-export function checkHost(
-  req: Request,
-  allowed: readonly string[] | undefined,
-): Response | undefined {
-  if (allowed === undefined) return undefined;
-  const host = (req.headers.get("host") ?? "").toLowerCase();
-  if (allowed.some((name) => name.toLowerCase() === host)) return undefined;
-  return refuse(
-    403,
-    `Host ${JSON.stringify(host)} is not served here; list it in the hub's allowedHosts option`,
-  );
-}
+  /**
+   * Deno's protocol-level idle timeout, in seconds. Plain clients get the
+   * `idleTimeout` option (in ms, rounded up to seconds): it is their only
+   * keepalive. Framed clients get one twice as long as the application
+   * heartbeat's deadline, so it never fires for a live client; it is the
+   * backstop that releases a socket whose reading Deno itself gave up on
+   * (see `docs/deno-limits.md`, huge messages).
+   */
+  #idleTimeout(framed: boolean): number {
+    const { idleTimeout, pingInterval, pongTimeout } = this.#parts.options;
+    if (!framed) return Math.ceil(idleTimeout / 1000);
+    return Math.ceil((2 * (pingInterval + pongTimeout)) / 1000);
+  }
 
-/** The subprotocol decision for one request. */
-export interface Negotiated {
-  /** The protocol to echo, or `undefined` when the client offered none. */
-  protocol: string | undefined;
-  /** Whether the connection speaks `wshub.v1`. */
-  framed: boolean;
-  /** Everything offered, in order (see `parseSubprotocols`). */
-  offered: string[];
+  #accept(req: Request, user: string | undefined, admitted: Admitted): Response {
+    if (this.#closing) return refuse(503, "The hub is shutting down; reconnect later");
+    const full = this.#checkCapacity(); // again: an async identify may have taken a while
+    if (full !== undefined) return full;
+    const { protocol, framed, rooms } = admitted;
+    let upgraded: { socket: WebSocket; response: Response };
+    try {
+      // Deno finds the protocol to echo by splitting the offered list on ", "
+      // only, and throws when a list joined otherwise (Node's ws sends "a,b")
+      // does not match. So the hub, which parsed the list itself, upgrades
+      // without naming a protocol and sets the echo on the 101 response.
+      upgraded = Deno.upgradeWebSocket(req, { idleTimeout: this.#idleTimeout(framed) });
+      if (protocol !== undefined) {
+        upgraded.response.headers.set("sec-websocket-protocol", protocol);
+      }
+    } catch (error) {
+      // Malformed, or already upgraded (by another call, or while an async
+      // identify was running).
+      return this.#upgradeFailed(req, error);
+    }
+    const { options, push, handOffs } = this.#parts;
+    const view = { push, requestTimeout: options.requestTimeout };
+    const connection = new Connection(
+      upgraded.socket,
+      { user, framed, protocol: protocol ?? "", rooms },
+      {
+        framed,
+        coalesce: options.coalesce,
+        sendQueueLimit: options.sendQueueLimit,
+        overflow: options.overflow,
+        maxBufferedBytes: options.maxBufferedBytes,
+      },
+      (connection) => new ClientView(connection, view),
+      handOffs,
+    );
+    attachReader(connection, this.#reader);
+    const socket = upgraded.socket;
+    this.#sockets.add(socket);
+    socket.addEventListener("close", () => this.#sockets.delete(socket), { once: true });
+    return upgraded.response;
+  }
 }
-
-/**
- * Chooses the subprotocol to echo (see `chooseSubprotocol`): `wshub.v1` when
- * offered (a framed connection), otherwise `preferred` if offered, otherwise
- * the first offer that is not a credential (a plain connection), otherwise
- * none. Returns a 400 refusal, saying why, when the list is malformed or
- * offers nothing but credentials.
- */
-export function negotiate(req: Request, preferred?: string): Negotiated | Response {
-  const choice = chooseSubprotocol(req.headers.get("sec-websocket-protocol"), preferred);
-  if (!choice.ok) return refuse(400, `Cannot negotiate a subprotocol: ${choice.reason}`);
-  return { protocol: choice.protocol, framed: choice.framed, offered: choice.offered };
-}
-
-/** A plain-text refusal with a status (used for 500 and 503). */
-export { refuse };

@@ -16,7 +16,7 @@
 import type { PresenceEvent } from "../protocol/mod.ts";
 import type { Logger } from "./logger.ts";
 import type { HistoryStore, Position } from "./history.ts";
-import type { PresenceEntry } from "./registry.ts";
+import type { PresenceEntry } from "./types.ts";
 
 /**
  * A message for, or from, the other processes: to every connection, to one

@@ -19,16 +19,8 @@
 
 import { CloseCode } from "../protocol/mod.ts";
 import type { Connection } from "./connection.ts";
-
-/** What dispatch needs from the scheduler. */
-export interface DispatchHost {
-  /** An async handler settled: queue the `handled` event for this connection. */
-  handled(connection: Connection): void;
-  /** Close a connection (its inbox overflowed). */
-  closeConnection(connection: Connection, code: number, reason: string, byHub: boolean): void;
-  /** Report a failing handler. */
-  reportError(error: Error, connection: Connection | undefined): void;
-}
+import { callbackError, type Report } from "./errors.ts";
+import { type Push, requestClose } from "./events.ts";
 
 /** The application's message handler, bound to the hub. */
 export type MessageHandler = (message: unknown, connection: Connection) => void | Promise<void>;
@@ -58,16 +50,28 @@ interface Inbox {
 export class Dispatcher {
   readonly #onMessage: MessageHandler | undefined;
   readonly #limits: InboxLimits;
-  readonly #host: DispatchHost;
+  readonly #push: Push;
+  readonly #report: Report;
   /** Connections held back (a handler running, a join being decided), and what waits. */
   readonly #inboxes = new Map<Connection, Inbox>();
   /** Bytes waiting in all inboxes. */
   #bytes = 0;
 
-  constructor(onMessage: MessageHandler | undefined, limits: InboxLimits, host: DispatchHost) {
+  /**
+   * `push` queues the `handled` event when an async handler settles, and
+   * the close of a client whose inbox overflowed; `report` hears failing
+   * handlers.
+   */
+  constructor(
+    onMessage: MessageHandler | undefined,
+    limits: InboxLimits,
+    push: Push,
+    report: Report,
+  ) {
     this.#onMessage = onMessage;
     this.#limits = limits;
-    this.#host = host;
+    this.#push = push;
+    this.#report = report;
   }
 
   /** Messages and bytes waiting in all inboxes, and how many clients are held back. */
@@ -84,7 +88,8 @@ export class Dispatcher {
     }
     const { inboxLimit, maxInboxBytes, maxTotalInboxBytes } = this.#limits;
     if (inbox.messages.length >= inboxLimit || inbox.bytes + bytes > maxInboxBytes) {
-      this.#host.closeConnection(
+      requestClose(
+        this.#push,
         connection,
         CloseCode.PolicyViolation,
         "too many messages waiting for the handler",
@@ -93,7 +98,8 @@ export class Dispatcher {
       return;
     }
     if (this.#bytes + bytes > maxTotalInboxBytes) {
-      this.#host.closeConnection(
+      requestClose(
+        this.#push,
         connection,
         CloseCode.SlowConsumer,
         "the server is busy: too many messages wait for handlers; try again later",
@@ -167,21 +173,15 @@ export class Dispatcher {
     try {
       result = onMessage(message, connection);
     } catch (error) {
-      this.#host.reportError(callbackError("onMessage", error), connection);
+      this.#report(callbackError("onMessage", error), connection);
       return false;
     }
     if (result === undefined || typeof (result as Promise<void>).then !== "function") return false;
-    const handled = () => this.#host.handled(connection);
+    const handled = () => void this.#push({ type: "handled", connection });
     (result as Promise<void>).then(handled, (error) => {
-      this.#host.reportError(callbackError("onMessage", error), connection);
+      this.#report(callbackError("onMessage", error), connection);
       handled();
     });
     return true;
   }
-}
-
-/** An error that says which application callback failed, with the failure as its cause. */
-export function callbackError(name: string, error: unknown): Error {
-  const message = error instanceof Error ? error.message : String(error);
-  return new Error(`The ${name} callback failed: ${message}`, { cause: error });
 }

@@ -129,8 +129,20 @@ export interface HistoryPage {
   publications: Publication[];
 }
 
-/** Options of a history read. */
-export interface ReadOptions {
+/**
+ * Options of a history read (`hub.history(room, options)`).
+ *
+ * @example The ten newest publications
+ * ```ts
+ * import { Hub, type HistoryReadOptions } from "@wshub/hub";
+ *
+ * const hub = new Hub({ history: { size: 100, ttl: 60_000 } });
+ * const newest: HistoryReadOptions = { limit: 10 };
+ * console.log((await hub.history("news", newest)).publications);
+ * await hub.close();
+ * ```
+ */
+export interface HistoryReadOptions {
   /**
    * Only publications after this position (none if its epoch is not the
    * stream's; epoch `""` means any: from the stream's start).
@@ -140,7 +152,22 @@ export interface ReadOptions {
   limit?: number;
 }
 
-/** Where streams are kept: this process ({@linkcode MemoryHistory}), or a backplane's bus. */
+/**
+ * Where streams are kept: this process ({@linkcode MemoryHistory}), or a
+ * backplane's bus (a backplane that keeps history exposes one as its
+ * `history`).
+ *
+ * @example A store that keeps nothing (every read finds no stream)
+ * ```ts
+ * import type { HistoryStore } from "@wshub/hub/backplane";
+ *
+ * const nothing: HistoryStore = {
+ *   append: () => ({ offset: 1, epoch: crypto.randomUUID() }),
+ *   read: () => ({ epoch: "", offset: 0, publications: [] }),
+ * };
+ * console.log(nothing.read("room", {}));
+ * ```
+ */
 export interface HistoryStore {
   /** Appends a publication to the room's stream (creating it, with a new epoch, if needed). */
   append(
@@ -149,7 +176,7 @@ export interface HistoryStore {
     options: AppendOptions,
   ): Position | Promise<Position>;
   /** Reads the room's stream. */
-  read(room: string, options: ReadOptions): HistoryPage | Promise<HistoryPage>;
+  read(room: string, options: HistoryReadOptions): HistoryPage | Promise<HistoryPage>;
 }
 
 interface Entry {
@@ -223,8 +250,8 @@ export class MemoryHistory implements HistoryStore {
     return { offset, epoch: stream.epoch };
   }
 
-  /** Reads a room's stream (see {@linkcode ReadOptions}). */
-  read(room: string, options: ReadOptions = {}): HistoryPage {
+  /** Reads a room's stream (see {@linkcode HistoryReadOptions}). */
+  read(room: string, options: HistoryReadOptions = {}): HistoryPage {
     const now = this.#clock();
     const stream = this.#live(room, now);
     if (stream === undefined) return { epoch: "", offset: 0, publications: [] };

@@ -6,51 +6,23 @@
  */
 
 import { encodePayload, roomNameProblem } from "../protocol/mod.ts";
-import {
-  checkHost,
-  checkOrigin,
-  checkUpgrade,
-  negotiate,
-  type Negotiated,
-  refuse,
-} from "./admission.ts";
-import { type Client, Connection, connectionOf } from "./connection.ts";
-import { type HubOptions, type Identity, type ResolvedOptions, resolveOptions } from "./options.ts";
-import {
-  METRICS_CONTENT_TYPE,
-  type MetricsWriter,
-  renderMetrics,
-  writeBackplaneMetrics,
-} from "./metrics.ts";
-import { attachReader } from "./reader.ts";
+import { Admission, type UpgradeOptions } from "./admission.ts";
+import { connectionOf } from "./client_view.ts";
+import type { Connection } from "./connection.ts";
+import type { HubEvent } from "./events.ts";
+import type { HistoryPage, HistoryReadOptions } from "./history.ts";
+import type { HubApi, PublishOptions } from "./hub_api.ts";
+import { METRICS_CONTENT_TYPE } from "./prometheus.ts";
+import { renderMetrics } from "./metrics.ts";
+import { type HubOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { watchOversizedMessages } from "./runtime_guard.ts";
-import type { Backplane } from "./backplane.ts";
-import type { HistoryPage, ReadOptions as HistoryReadOptions } from "./history.ts";
-import type { PresenceEntry } from "./registry.ts";
 import { Scheduler } from "./scheduler.ts";
 import type { HubStats } from "./stats.ts";
+import { snapshot } from "./stats_snapshot.ts";
+import type { Client, PresenceEntry } from "./types.ts";
+import { type Parts, wire } from "./wiring.ts";
 
-/** Options of {@linkcode Hub.prototype.upgrade} for one request. */
-export interface UpgradeOptions {
-  /**
-   * The user this connection belongs to, when the application has already
-   * authenticated the request itself. When given (even as `undefined`), the
-   * hub's `identify` hook is not called.
-   */
-  user?: string;
-  /**
-   * For plain clients that offer several subprotocols: the one to echo, if
-   * offered. Default: `wshub.v1` when offered, else the first one offered.
-   * A credential (`wshub.token.*`) is never echoed.
-   */
-  protocol?: string;
-  /**
-   * Rooms the connection joins as it registers, before `onConnect` runs
-   * (server-side joins: `authorizeJoin` is not asked). Typically taken from
-   * the URL the application has already checked, such as `?room=`.
-   */
-  rooms?: readonly string[];
-}
+export type { PublishOptions, UpgradeOptions };
 
 /**
  * A WebSocket hub: it holds every live connection, fans messages out to all
@@ -88,19 +60,16 @@ export interface UpgradeOptions {
  * await server.shutdown();
  * ```
  */
-export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposable {
+export class Hub<T = unknown, In = string | Uint8Array> implements HubApi<T>, AsyncDisposable {
   readonly #options: ResolvedOptions<T, In>;
+  readonly #parts: Parts;
   readonly #scheduler: Scheduler;
+  readonly #admission: Admission;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = () => void this.close();
   readonly #unwatch: (() => void) | undefined;
-  readonly #backplane: Backplane | undefined;
   #closing = false;
   #stopped: Promise<void> | undefined;
-  /** Sockets upgraded and not yet released (open, opening or closing). */
-  readonly #sockets = new Set<WebSocket>();
-  /** Upgrades refused with 503 because `maxConnections` sockets were held. */
-  #refusedForCapacity = 0;
 
   /**
    * Creates a hub; its scheduler starts at once.
@@ -108,11 +77,22 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    * @throws {RangeError} If an option is out of range (the message says which).
    */
   constructor(options: HubOptions<T, In> = {}) {
-    this.#options = resolveOptions(options);
-    const { onMessage, onRequest, onConnect, onDisconnect, onError, logger } = this.#options;
-    const { authorizeJoin, onPresence } = this.#options;
-    this.#scheduler = new Scheduler(this.#options as ResolvedOptions<unknown, unknown>, {
-      released: (socket) => this.#sockets.delete(socket),
+    const resolved = this.#options = resolveOptions(options);
+    const { onMessage, onRequest, onConnect, onDisconnect, onError, logger } = resolved;
+    const { authorizeJoin, onPresence } = resolved;
+    const report = (error: Error, connection: Connection | undefined) => {
+      if (onError !== undefined) {
+        try {
+          onError(error, connection === undefined ? undefined : viewOf<T>(connection));
+          return;
+        } catch (failure) {
+          logger.error("wshub: the onError callback threw", { error: failure });
+        }
+      }
+      logger.warn(error.message, { client: connection?.id, error });
+    };
+    this.#parts = wire(resolved as ResolvedOptions<unknown, unknown>, {
+      released: (socket) => this.#admission.released(socket),
       onMessage: onMessage === undefined
         ? undefined
         : (message, connection) => onMessage(message as In, viewOf<T>(connection), this),
@@ -129,23 +109,14 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
         ? undefined
         : (connection, room) => authorizeJoin(viewOf<T>(connection), room),
       onPresence: onPresence === undefined ? undefined : (event) => onPresence(event, this),
-      reportError: (error, connection) => {
-        if (onError !== undefined) {
-          try {
-            onError(error, connection === undefined ? undefined : viewOf<T>(connection));
-            return;
-          } catch (failure) {
-            logger.error("wshub: the onError callback threw", { error: failure });
-          }
-        }
-        logger.warn(error.message, { client: connection?.id, error });
-      },
+      report,
     });
-    this.#backplane = this.#options.backplane;
-    this.#backplane?.start({
-      deliver: (message) => void this.#scheduler.push({ type: "remote", message }),
-      presence: (event, origin) =>
-        void this.#scheduler.push({ type: "remotePresence", event, origin }),
+    this.#admission = new Admission(this.#parts);
+    this.#scheduler = new Scheduler(this.#parts);
+    const push = this.#parts.push;
+    this.#parts.backplane?.start({
+      deliver: (message) => void push({ type: "remote", message }),
+      presence: (event, origin) => void push({ type: "remotePresence", event, origin }),
       status: (status, error) => {
         if (status === "down") {
           logger.warn("wshub: the backplane is down; local delivery goes on", { error });
@@ -155,8 +126,8 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
       },
       logger,
     });
-    this.#unwatch = this.#options.guardOversizedMessages
-      ? watchOversizedMessages(() => this.#scheduler.oversizedMessageCaught())
+    this.#unwatch = resolved.guardOversizedMessages
+      ? watchOversizedMessages(() => this.#oversizedMessageCaught())
       : undefined;
     this.#signal = options.signal;
     if (this.#signal !== undefined) {
@@ -167,7 +138,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
 
   /** How many connections are registered. */
   get size(): number {
-    return this.#scheduler.registry.size;
+    return this.#parts.registry.size;
   }
 
   /** Whether `close()` has been called (or the signal aborted). */
@@ -201,47 +172,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    * ```
    */
   upgrade(req: Request, options?: UpgradeOptions): Response | Promise<Response> {
-    if (this.#closing) return refuse(503, "The hub is shutting down; reconnect later");
-    let refusal: Response | undefined = this.#checkCapacity();
-    let negotiated: Negotiated | Response | undefined;
-    try {
-      refusal ??= checkUpgrade(req) ?? checkHost(req, this.#options.allowedHosts) ??
-        checkOrigin(req, this.#options.allowedOrigins);
-      if (refusal === undefined) {
-        // Before identify: a list that cannot be negotiated is refused at once.
-        negotiated = negotiate(req, options?.protocol);
-        if (negotiated instanceof Response) refusal = negotiated;
-      }
-    } catch (error) {
-      // Deno closes a request's headers once it has been upgraded: reading
-      // them throws when the same request is upgraded a second time.
-      return this.#upgradeFailed(req, error);
-    }
-    if (refusal !== undefined) {
-      this.#options.logger.debug("wshub: upgrade refused", {
-        status: refusal.status,
-        url: req.url,
-      });
-      return refusal;
-    }
-    const rooms = options?.rooms ?? [];
-    for (const room of rooms) {
-      const problem = roomNameProblem(room);
-      if (problem !== undefined) return this.#upgradeFailed(req, new RangeError(problem));
-    }
-    const chosen: Admitted = { ...(negotiated as Negotiated), rooms };
-    const identify = this.#options.identify;
-    if (identify === undefined || (options !== undefined && "user" in options)) {
-      return this.#accept(req, options?.user, chosen);
-    }
-    let identity: Identity | Promise<Identity>;
-    try {
-      identity = identify(req);
-    } catch (error) {
-      return this.#identifyFailed(error);
-    }
-    if (identity instanceof Promise) return this.#awaitIdentity(req, identity, chosen);
-    return this.#admit(req, identity, chosen);
+    return this.#admission.upgrade(req, options);
   }
 
   /**
@@ -264,10 +195,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    */
   broadcast(data: T): Promise<number> {
     const payload = encodePayload(data);
-    if (this.#closing) return Promise.resolve(0);
-    const { promise, resolve } = Promise.withResolvers<number>();
-    if (!this.#scheduler.push({ type: "broadcast", payload, done: resolve })) resolve(0);
-    return promise;
+    return this.#ask((done) => ({ type: "broadcast", payload, done }), 0);
   }
 
   /**
@@ -290,10 +218,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    */
   sendToUser(user: string, data: T): Promise<number> {
     const payload = encodePayload(data);
-    if (this.#closing) return Promise.resolve(0);
-    const { promise, resolve } = Promise.withResolvers<number>();
-    if (!this.#scheduler.push({ type: "user", user, payload, done: resolve })) resolve(0);
-    return promise;
+    return this.#ask((done) => ({ type: "user", user, payload, done }), 0);
   }
 
   /**
@@ -309,7 +234,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    * ```
    */
   clients(): Client<T>[] {
-    return Array.from(this.#scheduler.registry.connections(), viewOf<T>);
+    return Array.from(this.#parts.registry.connections(), viewOf<T>);
   }
 
   /**
@@ -325,7 +250,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    * ```
    */
   clientsOf(user: string): Client<T>[] {
-    return Array.from(this.#scheduler.registry.ofUser(user), viewOf<T>);
+    return Array.from(this.#parts.registry.ofUser(user), viewOf<T>);
   }
 
   /**
@@ -354,10 +279,8 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
   join(client: Client<T>, room: string): Promise<boolean> {
     assertRoomName(room);
     const connection = connectionOf(client as Client<unknown>);
-    if (connection === undefined || this.#closing) return Promise.resolve(false);
-    const { promise, resolve } = Promise.withResolvers<boolean>();
-    if (!this.#scheduler.push({ type: "join", connection, room, done: resolve })) resolve(false);
-    return promise;
+    if (connection === undefined) return Promise.resolve(false);
+    return this.#ask((done) => ({ type: "join", connection, room, done }), false);
   }
 
   /**
@@ -380,10 +303,8 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
   leave(client: Client<T>, room: string): Promise<boolean> {
     assertRoomName(room);
     const connection = connectionOf(client as Client<unknown>);
-    if (connection === undefined || this.#closing) return Promise.resolve(false);
-    const { promise, resolve } = Promise.withResolvers<boolean>();
-    if (!this.#scheduler.push({ type: "leave", connection, room, done: resolve })) resolve(false);
-    return promise;
+    if (connection === undefined) return Promise.resolve(false);
+    return this.#ask((done) => ({ type: "leave", connection, room, done }), false);
   }
 
   /**
@@ -414,15 +335,10 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
   publish(room: string, data: T, options?: PublishOptions<T>): Promise<number> {
     assertRoomName(room);
     const payload = encodePayload(data);
-    if (this.#closing) return Promise.resolve(0);
     const except = options?.except === undefined
       ? undefined
       : connectionOf(options.except as Client<unknown>);
-    const { promise, resolve } = Promise.withResolvers<number>();
-    if (!this.#scheduler.push({ type: "publish", room, payload, except, done: resolve })) {
-      resolve(0);
-    }
-    return promise;
+    return this.#ask((done) => ({ type: "publish", room, payload, except, done }), 0);
   }
 
   /**
@@ -444,7 +360,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
   presence(room: string): Promise<PresenceEntry[]> {
     assertRoomName(room);
     if (this.#closing) return Promise.resolve([]);
-    const backplane = this.#backplane;
+    const backplane = this.#parts.backplane;
     if (backplane !== undefined && backplane.status === "up") {
       return backplane.presence(room).catch(() => this.#localPresence(room));
     }
@@ -452,9 +368,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
   }
 
   #localPresence(room: string): Promise<PresenceEntry[]> {
-    const { promise, resolve } = Promise.withResolvers<PresenceEntry[]>();
-    if (!this.#scheduler.push({ type: "presence", room, done: resolve })) resolve([]);
-    return promise;
+    return this.#ask<PresenceEntry[]>((done) => ({ type: "presence", room, done }), []);
   }
 
   /**
@@ -476,7 +390,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    */
   history(room: string, options?: HistoryReadOptions): Promise<HistoryPage> {
     assertRoomName(room);
-    return Promise.resolve(this.#scheduler.readHistory(room, options ?? {}));
+    return Promise.resolve(this.#parts.store.read(room, options ?? {}));
   }
 
   /**
@@ -492,7 +406,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    * ```
    */
   clientsIn(room: string): Client<T>[] {
-    return Array.from(this.#scheduler.registry.inRoom(room), viewOf<T>);
+    return Array.from(this.#parts.registry.inRoom(room), viewOf<T>);
   }
 
   /**
@@ -510,12 +424,11 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    * ```
    */
   stats(): HubStats {
-    return {
-      ...this.#scheduler.stats(),
-      sockets: this.#sockets.size,
-      refusedForCapacity: this.#refusedForCapacity,
-      backplane: this.#backplane?.status ?? "none",
-    };
+    return snapshot(this.#parts, {
+      sockets: this.#admission.sockets,
+      refusedForCapacity: this.#admission.refusedForCapacity,
+      backplane: this.#parts.backplane?.status ?? "none",
+    });
   }
 
   /**
@@ -539,11 +452,14 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
    * ```
    */
   metrics(): string {
-    const backplane = this.#backplane;
-    const collectors = backplane === undefined
-      ? []
-      : [(out: MetricsWriter) => writeBackplaneMetrics(out, backplane.status, backplane.stats?.())];
-    return renderMetrics(this.stats(), this.#scheduler.handOffs.waits, collectors);
+    const backplane = this.#parts.backplane;
+    return renderMetrics(
+      this.stats(),
+      this.#parts.handOffs.waits,
+      backplane === undefined
+        ? undefined
+        : { status: backplane.status, stats: backplane.stats?.() },
+    );
   }
 
   /**
@@ -592,8 +508,9 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
       this.#closing = true;
       this.#signal?.removeEventListener("abort", this.#onAbort);
       this.#unwatch?.();
-      this.#scheduler.shutdown();
-      const backplane = this.#backplane;
+      this.#admission.close();
+      if (this.#parts.shutdown.begin()) this.#parts.push({ type: "shutdown" });
+      const backplane = this.#parts.backplane;
       this.#stopped = backplane === undefined
         ? this.#scheduler.stopped
         : this.#scheduler.stopped.then(() => backplane.close()).catch((error) => {
@@ -621,174 +538,26 @@ export class Hub<T = unknown, In = string | Uint8Array> implements AsyncDisposab
   }
 
   /**
-   * Waits for an async `identify`, for at most `identifyTimeout` (then 503).
-   * A client that hangs up meanwhile is not upgraded: Deno would leak its
-   * socket and descriptor, and `server.shutdown()` would never resolve (see
-   * `docs/deno-limits.md`). Deno watches for the hang-up only once
-   * `req.signal` has been read, so it is read before waiting.
+   * Queues an event that settles a promise once applied (`done`); resolves
+   * with `fallback` once the hub is closing, or when the loop has stopped.
    */
-  async #awaitIdentity(
-    req: Request,
-    identity: Promise<Identity>,
-    negotiated: Admitted,
-  ): Promise<Response> {
-    const signal = req.signal;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), this.#options.identifyTimeout);
-    });
-    let resolved: Identity | "timeout";
-    try {
-      resolved = await Promise.race([identity, timeout]);
-    } catch (error) {
-      return this.#identifyFailed(error);
-    } finally {
-      clearTimeout(timer);
-    }
-    if (resolved === "timeout") {
-      identity.catch(() => {}); // it may still fail; nobody is waiting for it
-      this.#scheduler.reportError(
-        new Error(
-          `The identify hook did not settle within identifyTimeout (${this.#options.identifyTimeout} ms); ` +
-            "the upgrade was refused with 503",
-        ),
-        undefined,
-      );
-      return refuse(503, "Could not identify this connection in time; try again later");
-    }
-    if (signal.aborted) {
-      this.#options.logger.debug("wshub: the client hung up while identify ran", { url: req.url });
-      return new Response(null, { status: 499 });
-    }
-    return this.#admit(req, resolved, negotiated);
-  }
-
-  /** 503 when `maxConnections` sockets are held (open, opening, closing, or leaked). */
-  #checkCapacity(): Response | undefined {
-    const held = this.#sockets.size + this.#scheduler.leakedSockets;
-    if (held < this.#options.maxConnections) return undefined;
-    this.#refusedForCapacity++;
-    return refuse(
-      503,
-      `The server holds its maximum of ${this.#options.maxConnections} connections; try again later`,
-      { "retry-after": "5" },
-    );
-  }
-
-  #admit(req: Request, identity: unknown, negotiated: Admitted): Response {
-    if (identity instanceof Response) {
-      this.#options.logger.debug("wshub: identify refused the upgrade", {
-        status: identity.status,
-        url: req.url,
-      });
-      return identity;
-    }
-    if (identity !== undefined && typeof identity !== "string") {
-      return this.#identifyFailed(
-        new TypeError(
-          `identify returned a ${typeof identity}; return a user id string, undefined or a Response`,
-        ),
-      );
-    }
-    return this.#accept(req, identity, negotiated);
-  }
-
-  #identifyFailed(error: unknown): Response {
-    const message = error instanceof Error ? error.message : String(error);
-    this.#scheduler.reportError(
-      new Error(`The identify hook failed: ${message}`, { cause: error }),
-      undefined,
-    );
-    return refuse(500, "Could not identify this connection");
-  }
-
-  #upgradeFailed(req: Request, error: unknown): Response {
-    const message = error instanceof Error ? error.message : String(error);
-    let url = "";
-    try {
-      url = req.url;
-    } catch {
-      // the request is closed
-    }
-    this.#options.logger.debug("wshub: upgrade failed", { error: message, url });
-    return refuse(400, `WebSocket upgrade failed: ${message}`);
+  #ask<R>(event: (done: (result: R) => void) => HubEvent, fallback: R): Promise<R> {
+    if (this.#closing) return Promise.resolve(fallback);
+    const { promise, resolve } = Promise.withResolvers<R>();
+    if (!this.#parts.push(event(resolve))) resolve(fallback);
+    return promise;
   }
 
   /**
-   * Deno's protocol-level idle timeout, in seconds. Plain clients get the
-   * `idleTimeout` option: it is their only keepalive. Framed clients get one
-   * twice as long as the application heartbeat's deadline, so it never fires
-   * for a live client; it is the backstop that releases a socket whose
-   * reading Deno itself gave up on (see `docs/deno-limits.md`, huge messages).
+   * The oversized-message guard caught Deno's read loop failing on some
+   * socket: count it, and ping every framed client now, so that the one
+   * whose reader died is cut after `pongTimeout` rather than whenever its
+   * next ping was due. (A plain one is released by Deno's idle timeout.)
    */
-  #idleTimeout(framed: boolean): number {
-    if (!framed) return this.#options.idleTimeout;
-    const { pingInterval, pongTimeout } = this.#options;
-    return Math.ceil((2 * (pingInterval + pongTimeout)) / 1000);
+  #oversizedMessageCaught(): void {
+    this.#parts.counters.oversizedMessages++;
+    this.#parts.heartbeat.probeAll(this.#parts.registry.connections());
   }
-
-  #accept(req: Request, user: string | undefined, negotiated: Admitted): Response {
-    if (this.#closing) return refuse(503, "The hub is shutting down; reconnect later");
-    const full = this.#checkCapacity(); // again: an async identify may have taken a while
-    if (full !== undefined) return full;
-    const { protocol, framed, rooms } = negotiated;
-    let upgraded: { socket: WebSocket; response: Response };
-    try {
-      // Deno finds the protocol to echo by splitting the offered list on ", "
-      // only, and throws when a list joined otherwise (Node's ws sends "a,b")
-      // does not match. So the hub, which parsed the list itself, upgrades
-      // without naming a protocol and sets the echo on the 101 response.
-      upgraded = Deno.upgradeWebSocket(req, { idleTimeout: this.#idleTimeout(framed) });
-      if (protocol !== undefined) {
-        upgraded.response.headers.set("sec-websocket-protocol", protocol);
-      }
-    } catch (error) {
-      // Malformed, or already upgraded (by another call, or while an async
-      // identify was running).
-      return this.#upgradeFailed(req, error);
-    }
-    const connection = new Connection(
-      upgraded.socket,
-      { user, framed, protocol: protocol ?? "", rooms },
-      {
-        framed,
-        coalesce: this.#options.coalesce,
-        sendQueueLimit: this.#options.sendQueueLimit,
-        overflow: this.#options.overflow,
-        maxBufferedBytes: this.#options.maxBufferedBytes,
-      },
-      this.#scheduler,
-    );
-    attachReader(connection, this.#scheduler);
-    const socket = upgraded.socket;
-    this.#sockets.add(socket);
-    socket.addEventListener("close", () => this.#sockets.delete(socket), { once: true });
-    return upgraded.response;
-  }
-}
-
-/** What admission decided for one request: the subprotocol, and rooms to join on registration. */
-type Admitted = Negotiated & { rooms: readonly string[] };
-
-/**
- * Options of {@linkcode Hub.prototype.publish}.
- *
- * @example
- * ```ts
- * import { Hub, type PublishOptions } from "@wshub/hub";
- *
- * const hub = new Hub<string>({
- *   onMessage(message, client, hub) {
- *     const options: PublishOptions<string> = { except: client };
- *     hub.publish("lobby", String(message), options);
- *   },
- * });
- * await hub.close();
- * ```
- */
-export interface PublishOptions<T = unknown> {
-  /** A client in the room that is not sent the message. */
-  except?: Client<T>;
 }
 
 function assertRoomName(room: string): void {

@@ -1,5 +1,12 @@
 /**
- * The hub's options, their defaults, and their validation.
+ * The hub's options: their types ({@linkcode HubOptions}), their defaults
+ * and bounds in one table ({@linkcode NUMBERS}, {@linkcode DEFAULTS}), and
+ * their validation ({@linkcode resolveOptions}). The README's options table
+ * is the user-facing list; `tests/options_test.ts` keeps it in step with
+ * this module.
+ *
+ * To add an option: its field in `HubOptions` (documented), its default
+ * here (in `NUMBERS` for a number), its row in the README table.
  *
  * @module
  */
@@ -11,50 +18,18 @@ import {
 } from "../protocol/mod.ts";
 import type { Backplane } from "./backplane.ts";
 import type { HistoryOptions } from "./history.ts";
-import type { Client } from "./connection.ts";
-import type { Hub } from "./hub.ts";
+import type { HubApi } from "./hub_api.ts";
 import { type Logger, quietLogger } from "./logger.ts";
 import {
   RATE_LIMIT_DEFAULTS,
   type RateLimitOptions,
   type ResolvedRateLimit,
 } from "./rate_limit.ts";
+import type { Client, DisconnectInfo, Identity, OverflowPolicy } from "./types.ts";
 
 /**
- * What the `identify` hook returns: a user id, `undefined` for an anonymous
- * connection, or a `Response` (such as 401 or 403) that refuses the upgrade.
- */
-export type Identity = string | undefined | Response;
-
-/** Why a client left, as given to `onDisconnect`. */
-export interface DisconnectInfo {
-  /**
-   * The close code: the one the hub sent, or the one the peer sent (1005 if
-   * its close frame had none, 1006 if the connection ended without one).
-   */
-  code: number;
-  /** The close reason, possibly empty. */
-  reason: string;
-  /** Whether the hub (not the peer) ended the connection. */
-  byHub: boolean;
-}
-
-/**
- * What the hub does when a client's send queue is full.
- *
- * - `"close"`: close the client with 1013 (try again later) and unregister it.
- *   Nothing is silently lost: the client knows it missed messages.
- * - `"drop-oldest"`: drop the oldest queued message to make room. For feeds
- *   where only the latest state matters (prices, positions). The protocol's
- *   own frames (join and leave answers, presence events, requests and their
- *   answers) are never dropped; a client whose queue holds only those is
- *   closed as with `"close"`.
- */
-export type OverflowPolicy = "close" | "drop-oldest";
-
-/**
- * Options of a {@linkcode Hub}. Every option has a default; times are in
- * milliseconds unless the name says otherwise.
+ * Options of a `Hub`. Every option has a default; every time is in
+ * milliseconds.
  *
  * @typeParam T What `broadcast`, `sendToUser` and `client.send` accept.
  * @typeParam In What `onMessage` receives (see `decode`).
@@ -66,7 +41,7 @@ export interface HubOptions<T = unknown, In = string | Uint8Array> {
    * message until it settles (other clients are not held back). A handler
    * that throws or rejects is reported to `onError` and changes nothing else.
    */
-  onMessage?: (message: In, client: Client<T>, hub: Hub<T, In>) => void | Promise<void>;
+  onMessage?: (message: In, client: Client<T>, hub: HubApi<T>) => void | Promise<void>;
   /**
    * Answers the requests clients send (`client.request()` in the client
    * module): its return value, or what its promise resolves to, is the reply
@@ -79,7 +54,7 @@ export interface HubOptions<T = unknown, In = string | Uint8Array> {
    * an async handler holding back that client's next message or request.
    * Default: none (requests are answered `no_handler`).
    */
-  onRequest?: (message: In, client: Client<T>, hub: Hub<T, In>) => unknown;
+  onRequest?: (message: In, client: Client<T>, hub: HubApi<T>) => unknown;
   /**
    * Requests that may be in flight per connection in each direction: from
    * the client (received and not answered yet; past it a request is answered
@@ -90,9 +65,9 @@ export interface HubOptions<T = unknown, In = string | Uint8Array> {
   /** How long `client.request()` waits for the answer unless told otherwise. Default 10,000 ms. */
   requestTimeout?: number;
   /** Called once a client is registered and can be sent messages. */
-  onConnect?: (client: Client<T>, hub: Hub<T, In>) => void;
+  onConnect?: (client: Client<T>, hub: HubApi<T>) => void;
   /** Called once a client has been unregistered (after it left every room). */
-  onDisconnect?: (client: Client<T>, info: DisconnectInfo, hub: Hub<T, In>) => void;
+  onDisconnect?: (client: Client<T>, info: DisconnectInfo, hub: HubApi<T>) => void;
   /**
    * Decides whether a framed client may join a room it asked to join
    * (`client.join(room)` in the client module). Return `true` to allow; sync
@@ -106,7 +81,7 @@ export interface HubOptions<T = unknown, In = string | Uint8Array> {
    * leaves (leaving, or disconnecting): once per user, never per tab.
    * Anonymous connections have no presence.
    */
-  onPresence?: (event: PresenceEvent, hub: Hub<T, In>) => void;
+  onPresence?: (event: PresenceEvent, hub: HubApi<T>) => void;
   /**
    * Whether framed members of a room are sent presence events (`u` frames;
    * `presence` events in the client module): `true` for every room, or a
@@ -213,9 +188,10 @@ export interface HubOptions<T = unknown, In = string | Uint8Array> {
   /** Whether several queued text messages go out as one frame to framed clients. Default `true`. */
   coalesce?: boolean;
   /**
-   * Protocol-level ping timeout for plain clients, in **seconds**, passed to
-   * `Deno.upgradeWebSocket` (0 disables it). Framed clients use the
-   * application heartbeat instead. Default 30.
+   * Protocol-level ping timeout for plain clients, in milliseconds, passed
+   * to `Deno.upgradeWebSocket` (which counts whole seconds: it is rounded up;
+   * 0 disables it). Framed clients use the application heartbeat instead.
+   * Default 30,000.
    */
   idleTimeout?: number;
   /** Where the hub logs. Default: nowhere. */
@@ -255,72 +231,130 @@ export interface HubOptions<T = unknown, In = string | Uint8Array> {
   guardOversizedMessages?: boolean;
 }
 
-/** The options with every default filled in. */
-export interface ResolvedOptions<T, In> {
-  onMessage: HubOptions<T, In>["onMessage"];
-  onRequest: HubOptions<T, In>["onRequest"];
-  maxRequestsInFlight: number;
-  requestTimeout: number;
-  onConnect: HubOptions<T, In>["onConnect"];
-  onDisconnect: HubOptions<T, In>["onDisconnect"];
-  onError: HubOptions<T, In>["onError"];
-  identify: HubOptions<T, In>["identify"];
-  allowedOrigins: readonly string[] | "*" | undefined;
-  decode: HubOptions<T, In>["decode"];
-  acceptBinary: boolean;
-  pingInterval: number;
-  pongTimeout: number;
-  writeTimeout: number;
-  drainTimeout: number;
-  closeTimeout: number;
-  maxMessageBytes: number;
-  sendQueueLimit: number;
-  overflow: OverflowPolicy;
-  maxBufferedBytes: number;
-  inboxLimit: number;
-  maxInboxBytes: number;
-  maxTotalInboxBytes: number;
-  rateLimit: ResolvedRateLimit | undefined;
-  coalesce: boolean;
-  idleTimeout: number;
-  logger: Logger;
-  maxConnections: number;
-  identifyTimeout: number;
-  allowedHosts: readonly string[] | undefined;
-  guardOversizedMessages: boolean;
-  authorizeJoin: HubOptions<T, In>["authorizeJoin"];
-  onPresence: HubOptions<T, In>["onPresence"];
-  presenceEvents: (room: string) => boolean;
-  maxRoomsPerConnection: number;
-  backplane: Backplane | undefined;
-  history: (room: string) => HistoryOptions | undefined;
-  maxRecover: number;
-}
+/**
+ * The numeric options: default and smallest value allowed, in one table.
+ * Every one is a finite number; `maxConnections`'s default is computed
+ * ({@linkcode defaultMaxConnections}).
+ */
+export const NUMBERS = Object.freeze(
+  {
+    pingInterval: { default: 25_000, min: 1 },
+    pongTimeout: { default: 10_000, min: 1 },
+    writeTimeout: { default: 10_000, min: 1 },
+    drainTimeout: { default: 5_000, min: 0 },
+    closeTimeout: { default: 5_000, min: 1 },
+    maxMessageBytes: { default: 1024 * 1024, min: 1 },
+    sendQueueLimit: { default: 1024, min: 1 },
+    maxBufferedBytes: { default: 1024 * 1024, min: 1 },
+    inboxLimit: { default: 1024, min: 1 },
+    maxInboxBytes: { default: 4 * 1024 * 1024, min: 1 },
+    maxTotalInboxBytes: { default: 64 * 1024 * 1024, min: 1 },
+    idleTimeout: { default: 30_000, min: 0 },
+    identifyTimeout: { default: 10_000, min: 1 },
+    maxRoomsPerConnection: { default: 128, min: 1 },
+    maxRecover: { default: 1000, min: 1 },
+    maxRequestsInFlight: { default: DEFAULT_MAX_REQUESTS_IN_FLIGHT, min: 1 },
+    requestTimeout: { default: DEFAULT_REQUEST_TIMEOUT, min: 1 },
+    maxConnections: { default: undefined, min: 0 },
+  } as const,
+);
 
-/** The defaults, as documented in the README's options table. */
+/**
+ * Every option's name, for the checks that need them at run time (the
+ * README's table, unknown names). The compiler keeps it complete: a name
+ * missing here is a type error below.
+ */
+export const OPTION_NAMES = Object.freeze(
+  [
+    "onMessage",
+    "onRequest",
+    "maxRequestsInFlight",
+    "requestTimeout",
+    "onConnect",
+    "onDisconnect",
+    "authorizeJoin",
+    "onPresence",
+    "presenceEvents",
+    "maxRoomsPerConnection",
+    "backplane",
+    "history",
+    "maxRecover",
+    "onError",
+    "identify",
+    "allowedOrigins",
+    "decode",
+    "acceptBinary",
+    "pingInterval",
+    "pongTimeout",
+    "writeTimeout",
+    "drainTimeout",
+    "closeTimeout",
+    "maxMessageBytes",
+    "sendQueueLimit",
+    "overflow",
+    "maxBufferedBytes",
+    "inboxLimit",
+    "maxInboxBytes",
+    "maxTotalInboxBytes",
+    "rateLimit",
+    "coalesce",
+    "idleTimeout",
+    "logger",
+    "signal",
+    "maxConnections",
+    "identifyTimeout",
+    "allowedHosts",
+    "guardOversizedMessages",
+  ] as const satisfies readonly (keyof HubOptions)[],
+);
+/** `true` when {@linkcode OPTION_NAMES} lists every option (else a type error names the missing). */
+const EVERY_OPTION_NAMED: Exclude<keyof HubOptions, typeof OPTION_NAMES[number]> extends never
+  ? true
+  : Exclude<keyof HubOptions, typeof OPTION_NAMES[number]> = true;
+void EVERY_OPTION_NAMED;
+
+/** The names of the numeric options. */
+type NumberOption = keyof typeof NUMBERS;
+
+/** Every default, as documented in the README's options table (`maxConnections`: computed). */
 export const DEFAULTS = Object.freeze({
+  ...Object.fromEntries(
+    Object.entries(NUMBERS).filter(([, n]) => n.default !== undefined).map((
+      [name, n],
+    ) => [name, n.default]),
+  ) as { [K in Exclude<NumberOption, "maxConnections">]: (typeof NUMBERS)[K]["default"] },
   acceptBinary: true,
-  pingInterval: 25_000,
-  pongTimeout: 10_000,
-  writeTimeout: 10_000,
-  drainTimeout: 5_000,
-  closeTimeout: 5_000,
-  maxMessageBytes: 1024 * 1024,
-  sendQueueLimit: 1024,
   overflow: "close" as OverflowPolicy,
-  maxBufferedBytes: 1024 * 1024,
-  inboxLimit: 1024,
-  maxInboxBytes: 4 * 1024 * 1024,
-  maxTotalInboxBytes: 64 * 1024 * 1024,
   coalesce: true,
-  idleTimeout: 30,
-  identifyTimeout: 10_000,
   guardOversizedMessages: true,
-  maxRoomsPerConnection: 128,
-  maxRecover: 1000,
-  maxRequestsInFlight: DEFAULT_MAX_REQUESTS_IN_FLIGHT,
-  requestTimeout: DEFAULT_REQUEST_TIMEOUT,
+  presenceEvents: false,
 });
+
+/** Options resolved to a function of the room, or to their resolved form. */
+type Computed = "rateLimit" | "presenceEvents" | "history" | "logger";
+
+/**
+ * The options with every default filled in: each option with a default is
+ * present; the others (callbacks, lists, the backplane) as given.
+ */
+export type ResolvedOptions<T, In> =
+  & { readonly [K in NumberOption]: number }
+  & {
+    readonly [K in Exclude<keyof typeof DEFAULTS, NumberOption | Computed>]-?: NonNullable<
+      HubOptions<T, In>[K]
+    >;
+  }
+  & {
+    readonly [
+      K in Exclude<keyof HubOptions<T, In>, keyof typeof DEFAULTS | NumberOption | Computed>
+    ]?: HubOptions<T, In>[K];
+  }
+  & {
+    readonly rateLimit: ResolvedRateLimit | undefined;
+    readonly presenceEvents: (room: string) => boolean;
+    readonly history: (room: string) => HistoryOptions | undefined;
+    readonly logger: Logger;
+  };
 
 /** The `maxConnections` default when the descriptor limit cannot be read. */
 export const FALLBACK_MAX_CONNECTIONS = 10_000;
@@ -358,10 +392,31 @@ function positive(name: string, value: number | undefined, fallback: number, min
   return value;
 }
 
+/** Each numeric option, checked against its bounds, or its default. */
+function resolveNumbers(options: HubOptions<unknown, unknown>): Record<NumberOption, number> {
+  const resolved = {} as Record<NumberOption, number>;
+  for (const name of Object.keys(NUMBERS) as NumberOption[]) {
+    const { default: fallback, min } = NUMBERS[name];
+    const value = options[name];
+    resolved[name] = value === undefined && fallback === undefined
+      ? defaultMaxConnections()
+      : positive(name, value, fallback ?? 0, min);
+  }
+  const idle = resolved.idleTimeout;
+  if (idle > 0 && idle < 1000) {
+    throw new RangeError(
+      `Invalid hub option idleTimeout: ${idle}; it is in milliseconds (since 0.2) and Deno ` +
+        "counts whole seconds: use 0 (off) or at least 1000",
+    );
+  }
+  return resolved;
+}
+
 /**
  * Fills in defaults and checks every option.
  *
- * @throws {RangeError} If a number is out of range or the overflow policy is unknown.
+ * @throws {RangeError} If a number is out of range or an option has the wrong shape (the
+ * message names the option).
  */
 export function resolveOptions<T, In>(options: HubOptions<T, In>): ResolvedOptions<T, In> {
   const overflow = options.overflow ?? DEFAULTS.overflow;
@@ -370,11 +425,6 @@ export function resolveOptions<T, In>(options: HubOptions<T, In>): ResolvedOptio
       `Invalid hub option overflow: ${String(overflow)}; expected "close" or "drop-oldest"`,
     );
   }
-  const maxMessageBytes = positive(
-    "maxMessageBytes",
-    options.maxMessageBytes,
-    DEFAULTS.maxMessageBytes,
-  );
   const hosts = options.allowedHosts;
   if (hosts !== undefined && !Array.isArray(hosts)) {
     throw new RangeError("Invalid hub option allowedHosts: expected an array of host names");
@@ -383,67 +433,18 @@ export function resolveOptions<T, In>(options: HubOptions<T, In>): ResolvedOptio
   if (origins !== undefined && origins !== "*" && !Array.isArray(origins)) {
     throw new RangeError('Invalid hub option allowedOrigins: expected an array of origins or "*"');
   }
+  const numbers = resolveNumbers(options as HubOptions<unknown, unknown>);
   return {
-    onMessage: options.onMessage,
-    onRequest: options.onRequest,
-    maxRequestsInFlight: positive(
-      "maxRequestsInFlight",
-      options.maxRequestsInFlight,
-      DEFAULTS.maxRequestsInFlight,
-    ),
-    requestTimeout: positive("requestTimeout", options.requestTimeout, DEFAULTS.requestTimeout),
-    onConnect: options.onConnect,
-    onDisconnect: options.onDisconnect,
-    onError: options.onError,
-    identify: options.identify,
-    allowedOrigins: origins,
-    decode: options.decode,
+    ...options,
+    ...numbers,
     acceptBinary: options.acceptBinary ?? DEFAULTS.acceptBinary,
-    pingInterval: positive("pingInterval", options.pingInterval, DEFAULTS.pingInterval),
-    pongTimeout: positive("pongTimeout", options.pongTimeout, DEFAULTS.pongTimeout),
-    writeTimeout: positive("writeTimeout", options.writeTimeout, DEFAULTS.writeTimeout),
-    drainTimeout: positive("drainTimeout", options.drainTimeout, DEFAULTS.drainTimeout, 0),
-    closeTimeout: positive("closeTimeout", options.closeTimeout, DEFAULTS.closeTimeout),
-    maxMessageBytes,
-    sendQueueLimit: positive("sendQueueLimit", options.sendQueueLimit, DEFAULTS.sendQueueLimit),
     overflow,
-    maxBufferedBytes: positive(
-      "maxBufferedBytes",
-      options.maxBufferedBytes,
-      DEFAULTS.maxBufferedBytes,
-    ),
-    inboxLimit: positive("inboxLimit", options.inboxLimit, DEFAULTS.inboxLimit),
-    maxInboxBytes: positive("maxInboxBytes", options.maxInboxBytes, DEFAULTS.maxInboxBytes),
-    maxTotalInboxBytes: positive(
-      "maxTotalInboxBytes",
-      options.maxTotalInboxBytes,
-      DEFAULTS.maxTotalInboxBytes,
-    ),
-    rateLimit: resolveRateLimit(options.rateLimit, maxMessageBytes),
     coalesce: options.coalesce ?? DEFAULTS.coalesce,
-    idleTimeout: positive("idleTimeout", options.idleTimeout, DEFAULTS.idleTimeout, 0),
-    logger: options.logger ?? quietLogger,
-    maxConnections: options.maxConnections === undefined
-      ? defaultMaxConnections()
-      : positive("maxConnections", options.maxConnections, 0),
-    identifyTimeout: positive(
-      "identifyTimeout",
-      options.identifyTimeout,
-      DEFAULTS.identifyTimeout,
-    ),
-    allowedHosts: hosts,
     guardOversizedMessages: options.guardOversizedMessages ?? DEFAULTS.guardOversizedMessages,
-    authorizeJoin: options.authorizeJoin,
-    onPresence: options.onPresence,
+    rateLimit: resolveRateLimit(options.rateLimit, numbers.maxMessageBytes),
+    logger: options.logger ?? quietLogger,
     presenceEvents: resolvePresenceEvents(options.presenceEvents),
-    maxRoomsPerConnection: positive(
-      "maxRoomsPerConnection",
-      options.maxRoomsPerConnection,
-      DEFAULTS.maxRoomsPerConnection,
-    ),
-    backplane: options.backplane,
     history: resolveHistory(options.history, options.backplane),
-    maxRecover: positive("maxRecover", options.maxRecover, DEFAULTS.maxRecover),
   };
 }
 

@@ -1,22 +1,26 @@
 /**
  * A client's reader: the socket's events turned into hub events. It checks
- * the rate limits and the size, decodes `wshub.v1` frames, answers pings,
- * records liveness and round-trip times, and hands each application message
- * on in order.
+ * the size and the rate limits (and applies their policy), decodes
+ * `wshub.v1` frames, answers pings, records liveness and round-trip times,
+ * and pushes each application message, request, answer and room request
+ * onto the loop's queue in order.
  *
  * @module
  */
 
 import {
-  type AnswerFrame,
   CloseCode,
   decodeClientFrame,
+  encodeErrorNotice,
   encodePong,
   utf8Length,
 } from "../protocol/mod.ts";
 import type { Connection } from "./connection.ts";
+import type { Report } from "./errors.ts";
+import { type Push, requestClose } from "./events.ts";
 import type { Logger } from "./logger.ts";
 import { RateLimiter, type ResolvedRateLimit } from "./rate_limit.ts";
+import type { Counters } from "./stats.ts";
 
 /** The code reported (never sent) for a connection that ended without a close frame. */
 const ABNORMAL_CLOSURE = 1006;
@@ -24,84 +28,71 @@ const ABNORMAL_CLOSURE = 1006;
 /** The reason reported for a close by Deno's idle timeout. */
 export const IDLE_TIMEOUT_REASON = "idle timeout: no answer to a protocol ping";
 
-/** What a reader needs from the hub. */
-export interface ReaderHost {
+/** What every reader of one hub shares. */
+export interface ReaderContext {
   /** The hub's coarse clock (updated on every heartbeat tick). */
-  readonly now: number;
+  readonly clock: { readonly now: number };
   readonly maxMessageBytes: number;
   readonly acceptBinary: boolean;
   readonly decode: ((data: string | Uint8Array) => unknown) | undefined;
   readonly logger: Logger;
   /** Inbound rate limits, or `undefined` when off. */
   readonly rateLimit: ResolvedRateLimit | undefined;
-  /** The socket opened: register the connection. */
-  opened(connection: Connection): void;
-  /**
-   * An application message arrived; `bytes` is its size as the rate limits
-   * count it (UTF-16 code units for text, bytes for binary).
-   */
-  received(connection: Connection, message: unknown, bytes: number): void;
-  /** A framed client asked to join or leave a room. */
-  roomRequest(
-    connection: Connection,
-    kind: "join" | "leave",
-    id: number,
-    room: string,
-    since?: { offset: number; epoch: string },
-  ): void;
-  /** A request arrived (`q`), its text decoded like a message's. */
-  requested(connection: Connection, id: number, message: unknown, bytes: number): void;
-  /** An answer to one of the hub's requests arrived (`a`). */
-  answered(connection: Connection, answer: AnswerFrame): void;
-  /** A frame went past the rate limits (`limiter` says whether to tell the client). */
-  limited(connection: Connection, limiter: RateLimiter): void;
-  /** Close and unregister the connection (the peer closed it, or the reader must). */
-  closeConnection(connection: Connection, code: number, reason: string, byHub: boolean): void;
-  /** Something went wrong with this connection. */
-  reportError(error: Error, connection: Connection): void;
+  /** Where frames refused by the rate limits are counted. */
+  readonly counters: Counters;
+  /** Queues what arrived for the loop. */
+  readonly push: Push;
+  /** Reports a message that could not be decoded. */
+  readonly report: Report;
 }
 
-/** Wires the socket's events of `connection` to `host`. */
-export function attachReader(connection: Connection, host: ReaderHost): void {
+/** Wires the socket's events of `connection` to the hub's loop. */
+export function attachReader(connection: Connection, context: ReaderContext): void {
+  const { push, logger } = context;
   const socket = connection.socket;
   socket.binaryType = "arraybuffer";
-  socket.onopen = () => host.opened(connection);
+  socket.onopen = () => {
+    if (!push({ type: "register", connection })) {
+      requestClose(push, connection, CloseCode.GoingAway, "server shutting down", true);
+    }
+  };
   socket.onclose = (event) => {
     if (isIdleTimeout(event)) {
       // Deno's own idle timeout: a protocol ping went unanswered. It is the
       // server's decision, and a timeout, not a peer going away.
-      host.closeConnection(connection, event.code, IDLE_TIMEOUT_REASON, true);
+      requestClose(push, connection, event.code, IDLE_TIMEOUT_REASON, true);
       return;
     }
     // Deno reports 0 when the connection ended without a close frame (the
     // peer vanished); RFC 6455 §7.1.5 calls that 1006, as browsers do.
     const code = event.code === 0 ? ABNORMAL_CLOSURE : event.code;
-    host.closeConnection(connection, code, event.reason, false);
+    requestClose(push, connection, code, event.reason, false);
   };
   socket.onerror = (event) => {
     const message = (event as ErrorEvent).message ?? "unknown error";
-    host.logger.debug("wshub: socket error", { id: connection.id, message });
+    logger.debug("wshub: socket error", { id: connection.id, message });
   };
-  const limits = host.rateLimit;
+  const limits = context.rateLimit;
   const limiter = limits === undefined ? undefined : new RateLimiter(limits, performance.now());
   socket.onmessage = (event) => {
     if (!connection.open) return;
-    connection.liveness.heard(host.now);
+    connection.liveness.heard(context.clock.now);
     const raw = event.data as string | ArrayBuffer;
     const size = typeof raw === "string" ? raw.length : raw.byteLength;
     // Size first: a message over maxMessageBytes is closed with 1009, whatever the rate limits say.
-    const limit = host.maxMessageBytes + (connection.framed ? 1 : 0);
+    const limit = context.maxMessageBytes + (connection.framed ? 1 : 0);
     if (tooBig(raw, limit)) {
-      host.closeConnection(
+      requestClose(
+        push,
         connection,
         CloseCode.MessageTooBig,
-        `message larger than ${host.maxMessageBytes} bytes`,
+        `message larger than ${context.maxMessageBytes} bytes`,
         true,
       );
       return;
     }
     if (limiter !== undefined && !limiter.allow(size, performance.now())) {
-      host.limited(connection, limiter);
+      limited(connection, limiter, context);
       return;
     }
     let data: string | Uint8Array;
@@ -119,32 +110,35 @@ export function attachReader(connection: Connection, host: ReaderHost): void {
           connection.liveness.pong(frame.token);
           return;
         case "join":
-        case "leave":
-          host.roomRequest(
+          push({
+            type: "joinRequest",
             connection,
-            frame.kind,
-            frame.request.id,
-            frame.request.room,
-            frame.request.since,
-          );
+            id: frame.request.id,
+            room: frame.request.room,
+            since: frame.request.since,
+          });
+          return;
+        case "leave":
+          push({ type: "leave", connection, room: frame.request.room, id: frame.request.id });
           return;
         case "request":
           data = frame.request.text;
           request = frame.request.id;
           break;
         case "answer":
-          host.answered(connection, frame.answer);
+          push({ type: "answer", connection, answer: frame.answer });
           return;
         case "invalid":
-          host.logger.debug("wshub: protocol error", { id: connection.id, reason: frame.reason });
-          host.closeConnection(connection, CloseCode.ProtocolError, frame.reason, true);
+          logger.debug("wshub: protocol error", { id: connection.id, reason: frame.reason });
+          requestClose(push, connection, CloseCode.ProtocolError, frame.reason, true);
           return;
       }
     } else {
       data = typeof raw === "string" ? raw : new Uint8Array(raw);
     }
-    if (typeof data !== "string" && !host.acceptBinary) {
-      host.closeConnection(
+    if (typeof data !== "string" && !context.acceptBinary) {
+      requestClose(
+        push,
         connection,
         CloseCode.UnsupportedData,
         "binary messages are not accepted",
@@ -153,18 +147,19 @@ export function attachReader(connection: Connection, host: ReaderHost): void {
       return;
     }
     let message: unknown = data;
-    if (host.decode !== undefined) {
+    if (context.decode !== undefined) {
       try {
-        message = host.decode(data);
+        message = context.decode(data);
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
-        host.reportError(
+        context.report(
           new Error(`Could not decode a message from client ${connection.id}: ${reason}`, {
             cause: error,
           }),
           connection,
         );
-        host.closeConnection(
+        requestClose(
+          push,
           connection,
           CloseCode.InvalidPayload,
           "message could not be decoded",
@@ -173,9 +168,32 @@ export function attachReader(connection: Connection, host: ReaderHost): void {
         return;
       }
     }
-    if (request !== undefined) host.requested(connection, request, message, size);
-    else host.received(connection, message, size);
+    if (request !== undefined) {
+      push({ type: "inboundRequest", connection, id: request, message, bytes: size });
+    } else {
+      push({ type: "message", connection, message, bytes: size });
+    }
   };
+}
+
+/**
+ * A frame went past the rate limits: counted, then the client is closed
+ * (1008), or, with the action `"drop"`, the frame is dropped and a framed
+ * client is told (at most once a second).
+ */
+function limited(connection: Connection, limiter: RateLimiter, context: ReaderContext): void {
+  context.counters.rateLimited++;
+  const limits = context.rateLimit!;
+  const what = `more than ${limits.messagesPerSecond} messages or ${limits.bytesPerSecond} ` +
+    "bytes a second";
+  if (limits.action === "close") {
+    requestClose(context.push, connection, CloseCode.PolicyViolation, `rate limit: ${what}`, true);
+  } else if (connection.framed && limiter.notify(performance.now())) {
+    connection.writer.sendControl(encodeErrorNotice({
+      error: "rate_limited",
+      message: `Messages were dropped: this connection sent ${what}; slow down`,
+    }));
+  }
 }
 
 /**

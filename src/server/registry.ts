@@ -9,6 +9,7 @@
  */
 
 import type { Connection } from "./connection.ts";
+import type { PresenceEntry } from "./types.ts";
 
 const EMPTY: ReadonlySet<Connection> = new Set();
 
@@ -82,14 +83,6 @@ export interface RoomLeave {
   userLeft: boolean;
 }
 
-/** One user's presence in a room: how many of its connections are in it. */
-export interface PresenceEntry {
-  /** The user. */
-  user: string;
-  /** How many of the user's connections are in the room. */
-  connections: number;
-}
-
 /**
  * Every live connection, and indexes of them by user and by room, with the
  * count of each user's connections in each room (presence). Every update is
@@ -100,8 +93,8 @@ export class Registry {
   readonly #connections = new Set<Connection>();
   readonly #byUser = new Index<string>();
   readonly #byRoom = new Index<string>();
-  /** The rooms of each connection that is in at least one. */
-  readonly #roomsOf = new Map<Connection, Set<string>>();
+  /** Connections in at least one room (each keeps its rooms in `roomSet`). */
+  #inRooms = 0;
   /** Per room, per identified user, how many of the user's connections are in it. */
   readonly #presence = new Map<string, Map<string, number>>();
 
@@ -142,7 +135,7 @@ export class Registry {
 
   /** The rooms `connection` is in (empty when none). */
   roomsOf(connection: Connection): ReadonlySet<string> {
-    return this.#roomsOf.get(connection) ?? NO_ROOMS;
+    return connection.roomSet ?? NO_ROOMS;
   }
 
   /** The identified users in `room`, with how many connections each has in it. */
@@ -175,7 +168,7 @@ export class Registry {
   delete(connection: Connection): { lastOfUser: boolean; left: RoomLeave[] } | undefined {
     if (!this.#connections.delete(connection)) return undefined;
     const left: RoomLeave[] = [];
-    const rooms = this.#roomsOf.get(connection);
+    const rooms = connection.roomSet;
     if (rooms !== undefined) {
       for (const room of [...rooms]) left.push(this.leave(connection, room)!);
     }
@@ -185,9 +178,12 @@ export class Registry {
 
   /** Puts a registered connection in `room`. Returns `undefined` when it was already a member. */
   join(connection: Connection, room: string): RoomJoin | undefined {
-    let rooms = this.#roomsOf.get(connection);
+    let rooms = connection.roomSet;
     if (rooms?.has(room)) return undefined;
-    if (rooms === undefined) this.#roomsOf.set(connection, rooms = new Set());
+    if (rooms === undefined) {
+      connection.roomSet = rooms = new Set();
+      this.#inRooms++;
+    }
     rooms.add(room);
     const firstInRoom = this.#byRoom.add(room, connection);
     const user = connection.user;
@@ -201,9 +197,12 @@ export class Registry {
 
   /** Takes a connection out of `room`. Returns `undefined` when it was not a member. */
   leave(connection: Connection, room: string): RoomLeave | undefined {
-    const rooms = this.#roomsOf.get(connection);
+    const rooms = connection.roomSet;
     if (rooms === undefined || !rooms.delete(room)) return undefined;
-    if (rooms.size === 0) this.#roomsOf.delete(connection);
+    if (rooms.size === 0) {
+      connection.roomSet = undefined;
+      this.#inRooms--;
+    }
     const lastInRoom = this.#byRoom.delete(room, connection);
     const user = connection.user;
     if (user === undefined) return { room, lastInRoom, userLeft: false };
@@ -224,7 +223,7 @@ export class Registry {
       connections: this.#connections.size,
       users: this.#byUser.size,
       rooms: this.#byRoom.size,
-      roomsOf: this.#roomsOf.size,
+      roomsOf: this.#inRooms,
       presence: this.#presence.size,
     };
   }

@@ -40,93 +40,62 @@ import {
   RequestTimeoutError,
 } from "../protocol/mod.ts";
 import type { Connection } from "./connection.ts";
-import { callbackError, type MessageHandler } from "./dispatch.ts";
-
-/**
- * Options of one `client.request()` call.
- *
- * @example A request that may take longer than the hub's `requestTimeout`
- * ```ts
- * import { Hub, type RequestOptions } from "@wshub/hub";
- *
- * const slow: RequestOptions = { timeout: 60_000 };
- * const hub = new Hub({
- *   onConnect(client) {
- *     client.request("confirm?", slow).then(console.log, console.warn);
- *   },
- * });
- * await hub.close();
- * ```
- */
-export interface RequestOptions {
-  /**
-   * How long to wait for the answer, in milliseconds, before the request
-   * fails with `RequestTimeoutError`. Default: the hub's `requestTimeout`.
-   * Checked on the hub's shared tick, so it may fire up to one tick late.
-   */
-  timeout?: number;
-}
-
-/**
- * What the hub's requests did, in `hub.stats().requests`. Inbound:
- * `received` = `answered` + `failed` + `refused` + `dropped` + `inFlight`.
- * Outbound: `sent` = `succeeded` + `rejected` + `timedOut` + `aborted` +
- * `pending`.
- *
- * @example Requests in the metrics
- * ```ts
- * import { Hub } from "@wshub/hub";
- *
- * const hub = new Hub();
- * const { received, failed, timedOut } = hub.stats().requests;
- * console.log(received, failed, timedOut);
- * await hub.close();
- * ```
- */
-export interface RequestStats {
-  /** Requests clients sent (valid `q` frames from open connections). */
-  received: number;
-  /** Of those, answered with the handler's reply. */
-  answered: number;
-  /** Answered with a failure: the handler failed (`handler_error`) or there is none (`no_handler`). */
-  failed: number;
-  /** Refused at once with `too_many_requests`: `maxRequestsInFlight` from that client were in flight. */
-  refused: number;
-  /** Left unanswered because the client was gone before the handler finished. */
-  dropped: number;
-  /** Received and not answered yet (waiting in an inbox or being handled), all clients. */
-  inFlight: number;
-  /** Requests sent to clients with `client.request()`. */
-  sent: number;
-  /** Of those, resolved with the client's reply. */
-  succeeded: number;
-  /** Rejected: the client answered with a failure, or an answer `decode` refused. */
-  rejected: number;
-  /** Rejected with `RequestTimeoutError`. */
-  timedOut: number;
-  /** Rejected with `ConnectionClosedError`: the connection closed first. */
-  aborted: number;
-  /** Sent and waiting for an answer now, all clients. */
-  pending: number;
-  /** `client.request()` calls that failed at once: `maxRequestsInFlight` were pending for that client. */
-  limited: number;
-  /** Answers that came after their request timed out (ignored). */
-  late: number;
-}
+import type { Delivery } from "./delivery.ts";
+import type { MessageHandler } from "./dispatch.ts";
+import { callbackError, type Report } from "./errors.ts";
+import { type Push, requestClose } from "./events.ts";
+import type { RequestStats } from "./stats.ts";
+import type { RequestOptions } from "./types.ts";
 
 /** The application's request handler, bound to the hub: its result is the reply. */
 export type RequestHandler = (message: unknown, connection: Connection) => unknown;
 
-/** What the requests need from the hub. */
-export interface RequestsHost {
-  /** Queues a frame for one connection, through its writer (the scheduler's `send` event). */
-  sendTo(connection: Connection, payload: Payload): void;
-  /** Hands an inbound request to the dispatcher, in order with the client's messages. */
-  dispatch(connection: Connection, request: InboundRequest, bytes: number): void;
-  /** Closes a connection that broke the protocol. */
-  closeConnection(connection: Connection, code: number, reason: string, byHub: boolean): void;
+/** What the requests act through: delivery (answers, requests), the loop, the error report. */
+export interface RequestsParts {
+  /** Hands frames to connections' writers. */
+  delivery: Delivery;
+  /** Queues events (a close for a protocol error). */
+  push: Push;
   /** Reports a failing handler or reply. */
-  reportError(error: Error, connection: Connection | undefined): void;
+  report: Report;
+}
+
+/**
+ * Checks a `client.request()` call where it is made, before anything is
+ * queued: the timeout, a framed and open connection, data that encodes to
+ * text. Returns the encoded text and the timeout, or the error to reject
+ * with.
+ */
+export function checkRequest(
+  connection: Connection,
+  data: unknown,
+  options: RequestOptions | undefined,
+  requestTimeout: number,
+): { text: string; timeout: number } | Error {
+  const timeout = options?.timeout ?? requestTimeout;
+  if (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout < 1) {
+    return new RangeError(
+      `Invalid request timeout ${
+        String(timeout)
+      }: expected a finite number of milliseconds, at least 1`,
+    );
+  }
+  if (!connection.framed) {
+    return new TypeError(
+      "Cannot send a request to a plain client: requests need the wshub.v1 subprotocol",
+    );
+  }
+  if (!connection.open) return new ConnectionClosedError("the client is not connected");
+  let payload: Payload;
+  try {
+    payload = encodePayload(data);
+  } catch (error) {
+    return error as Error;
+  }
+  if (typeof payload.plain !== "string") {
+    return new TypeError("Cannot send a binary request: requests and replies are text only");
+  }
+  return { text: payload.plain, timeout };
 }
 
 /** The options the requests use. */
@@ -179,7 +148,7 @@ export class InboundRequest {
 /** Every connection's requests, in both directions. */
 export class Requests {
   readonly #config: RequestsConfig;
-  readonly #host: RequestsHost;
+  readonly #parts: RequestsParts;
   readonly #states = new Map<Connection, ConnectionRequests>();
   /** Connections with outbound requests pending: what the tick looks at. */
   readonly #awaiting = new Set<ConnectionRequests>();
@@ -200,9 +169,9 @@ export class Requests {
     late: 0,
   };
 
-  constructor(config: RequestsConfig, host: RequestsHost) {
+  constructor(config: RequestsConfig, parts: RequestsParts) {
     this.#config = config;
-    this.#host = host;
+    this.#parts = parts;
   }
 
   /** A snapshot of the counters. */
@@ -223,48 +192,30 @@ export class Requests {
 
   // Outbound: client.request()
 
-  /** Sends a request to a client; the promise settles with its answer. Never throws. */
+  /**
+   * Sends a request to a client (`client.request()`, checked by
+   * {@linkcode checkRequest}); `resolve` or `reject` settle it with its
+   * answer, a timeout, or the connection's end.
+   */
   send(
     connection: Connection,
-    data: unknown,
-    options: RequestOptions | undefined,
-  ): Promise<unknown> {
-    const timeout = options?.timeout ?? this.#config.requestTimeout;
-    if (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout < 1) {
-      return Promise.reject(
-        new RangeError(
-          `Invalid request timeout ${
-            String(timeout)
-          }: expected a finite number of milliseconds, at least 1`,
-        ),
-      );
-    }
-    if (!connection.framed) {
-      return Promise.reject(
-        new TypeError(
-          "Cannot send a request to a plain client: requests need the wshub.v1 subprotocol",
-        ),
-      );
-    }
-    if (!connection.open) {
-      return Promise.reject(new ConnectionClosedError("the client is not connected"));
-    }
-    let payload: Payload;
-    try {
-      payload = encodePayload(data);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (typeof payload.plain !== "string") {
-      return Promise.reject(
-        new TypeError("Cannot send a binary request: requests and replies are text only"),
-      );
+    text: string,
+    timeout: number,
+    resolve: (value: unknown) => void,
+    reject: (error: Error) => void,
+  ): void {
+    const closed = connection.closedWith;
+    if (closed !== undefined) {
+      // It closed between the call and now: aborted, as if it had been pending.
+      this.#counts.sent++;
+      this.#counts.aborted++;
+      return reject(closedError(closed.code, closed.reason));
     }
     const state = this.#stateOf(connection);
     const max = this.#config.maxRequestsInFlight;
     if (state.pending.size >= max) {
       this.#counts.limited++;
-      return Promise.reject(
+      return reject(
         new RequestError(
           RequestErrorCode.TooManyRequests,
           `${max} requests to this client are already waiting for their answer ` +
@@ -273,29 +224,25 @@ export class Requests {
       );
     }
     if (state.nextId > MAX_REQUEST_ID) {
-      return Promise.reject(
-        new RangeError("This connection has used every request id; reconnect it"),
-      );
+      return reject(new RangeError("This connection has used every request id; reconnect it"));
     }
     const id = state.nextId++;
-    const { promise, resolve, reject } = Promise.withResolvers<unknown>();
     state.pending.set(id, { resolve, reject, deadline: performance.now() + timeout, timeout });
     this.#awaiting.add(state);
     this.#counts.sent++;
     this.#counts.pending++;
-    this.#host.sendTo(connection, framedOnly(encodeRequest(id, payload.plain)));
-    return promise;
+    this.#parts.delivery.deliver(connection, framedOnly(encodeRequest(id, text)));
   }
 
   /**
-   * An answer arrived (called by the reader). An answer to an id this side
-   * never sent is a protocol error (1002); one to a request that timed out
-   * is ignored.
+   * An answer arrived. An answer to an id this side never sent is a
+   * protocol error (1002); one to a request that timed out is ignored.
    */
   answered(connection: Connection, answer: AnswerFrame): void {
     const state = this.#states.get(connection);
     if (state === undefined || answer.id >= state.nextId) {
-      this.#host.closeConnection(
+      requestClose(
+        this.#parts.push,
         connection,
         CloseCode.ProtocolError,
         `answer to request ${answer.id}, which was never sent`,
@@ -332,7 +279,7 @@ export class Requests {
     pending.resolve(value);
   }
 
-  /** Rejects the requests past their deadline (called on each heartbeat tick). */
+  /** Rejects the requests past their deadline (on each heartbeat tick). */
   expire(now: number): void {
     for (const state of this.#awaiting) {
       for (const [id, pending] of state.pending) {
@@ -347,20 +294,22 @@ export class Requests {
   // Inbound: requests from clients
 
   /**
-   * A request arrived (called by the reader, its text already decoded).
-   * Checks its id and the bound, then hands it to the dispatcher — or
-   * answers at once when there is no handler or too many are in flight.
+   * A request arrived, its text already decoded. Checks its id and the
+   * bound; returns it for the dispatcher's inbox (in order with the client's
+   * messages), or `undefined` when it was answered at once (no handler, too
+   * many in flight) or broke the protocol.
    */
-  arrived(connection: Connection, id: number, message: unknown, bytes: number): void {
+  arrived(connection: Connection, id: number, message: unknown): InboundRequest | undefined {
     const state = this.#stateOf(connection);
     if (id <= state.lastInbound) {
-      this.#host.closeConnection(
+      requestClose(
+        this.#parts.push,
         connection,
         CloseCode.ProtocolError,
         `request id ${id} does not increase (last ${state.lastInbound})`,
         true,
       );
-      return;
+      return undefined;
     }
     state.lastInbound = id;
     this.#counts.received++;
@@ -370,7 +319,7 @@ export class Requests {
         error: RequestErrorCode.NoHandler,
         message: "This server answers no requests",
       });
-      return;
+      return undefined;
     }
     const max = this.#config.maxRequestsInFlight;
     if (state.inFlight >= max) {
@@ -380,11 +329,11 @@ export class Requests {
         message: `${max} requests from this connection are already being handled ` +
           "(maxRequestsInFlight); wait for their answers before sending more",
       });
-      return;
+      return undefined;
     }
     state.inFlight++;
     this.#counts.inFlight++;
-    this.#host.dispatch(connection, new InboundRequest(id, message, state), bytes);
+    return new InboundRequest(id, message, state);
   }
 
   /**
@@ -427,9 +376,7 @@ export class Requests {
     state.pending.clear();
     this.#counts.pending -= pending.length;
     this.#counts.aborted += pending.length;
-    const why = `the connection closed (${code}${reason === "" ? "" : ` ${reason}`}) ` +
-      "before the answer came";
-    for (const request of pending) request.reject(new ConnectionClosedError(why, code));
+    for (const request of pending) request.reject(closedError(code, reason));
   }
 
   #stateOf(connection: Connection): ConnectionRequests {
@@ -463,12 +410,12 @@ export class Requests {
     } else if (outcome.error instanceof ReplyError) {
       failure = { error: outcome.error.code, message: outcome.error.message };
     } else {
-      this.#host.reportError(callbackError("onRequest", outcome.error), connection);
+      this.#parts.report(callbackError("onRequest", outcome.error), connection);
     }
     if (state.gone) return; // counted as dropped: no answer can be sent
     if (text !== undefined) {
       this.#counts.answered++;
-      this.#host.sendTo(connection, framedOnly(encodeAnswer(request.id, text)));
+      this.#answer(connection, framedOnly(encodeAnswer(request.id, text)));
       return;
     }
     this.#counts.failed++;
@@ -485,11 +432,11 @@ export class Requests {
     try {
       payload = encodePayload(reply === undefined ? null : reply);
     } catch (error) {
-      this.#host.reportError(callbackError("onRequest", error), connection);
+      this.#parts.report(callbackError("onRequest", error), connection);
       return undefined;
     }
     if (typeof payload.plain !== "string") {
-      this.#host.reportError(
+      this.#parts.report(
         new TypeError(
           "The onRequest callback replied with bytes: replies are text only; " +
             "return a string or a JSON-serialisable value",
@@ -502,8 +449,23 @@ export class Requests {
   }
 
   #fail(connection: Connection, id: number, failure: RequestFailure): void {
-    this.#host.sendTo(connection, framedOnly(encodeFailure(id, failure)));
+    this.#answer(connection, framedOnly(encodeFailure(id, failure)));
   }
+
+  /**
+   * Queues an answer as a `send` event: a handler may settle outside the
+   * loop (an async one), and the loop is where frames are handed to writers.
+   */
+  #answer(connection: Connection, payload: Payload): void {
+    this.#parts.push({ type: "send", connection, payload });
+  }
+}
+
+/** The error a request gets when its connection closed with `code` before the answer came. */
+function closedError(code: number, reason: string): ConnectionClosedError {
+  const why = `the connection closed (${code}${reason === "" ? "" : ` ${reason}`}) ` +
+    "before the answer came";
+  return new ConnectionClosedError(why, code);
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

@@ -24,13 +24,17 @@ import {
   type HistoryOptions,
   type HistoryPage,
   type HistoryStore,
+  MemoryHistory,
   type Position,
   RECOVERY_OUTCOMES,
   type RecoveryFailure,
   recoveryVerdict,
 } from "./history.ts";
 import type { Connection } from "./connection.ts";
-import { callbackError } from "./dispatch.ts";
+import type { Delivery } from "./delivery.ts";
+import type { Dispatcher } from "./dispatch.ts";
+import { callbackError, type Report } from "./errors.ts";
+import type { Push } from "./events.ts";
 import type { Registry, RoomJoin, RoomLeave } from "./registry.ts";
 
 /** Decides whether a client may join a room it asked for; `true` allows. */
@@ -60,41 +64,16 @@ export interface RoomsOptions {
   maxRecover: number;
 }
 
-/** What rooms need from the scheduler. */
-export interface RoomsHost {
-  /** Hands a payload to a connection's writer. */
-  deliver(connection: Connection, payload: Payload): void;
-  /**
-   * A join waits for an async `authorizeJoin`: hold the connection's next
-   * messages back until it is decided (the `decided` event releases them).
-   */
-  hold(connection: Connection): void;
-  /** An async history read for a join finished (`undefined`: it failed): queue it. */
-  read(
-    connection: Connection,
-    room: string,
-    id: number | undefined,
-    since: Position | undefined,
-    page: HistoryPage | undefined,
-  ): void;
-  /**
-   * An append to the backplane's store failed (the publication was neither
-   * stored nor sent): queue its local delivery, without a position.
-   */
-  appendFailed(ref: number): void;
-  /**
-   * An async `authorizeJoin` settled: queue its verdict (`true`, `false`, or
-   * what it threw), to be applied by the scheduler like everything else.
-   */
-  decided(
-    connection: Connection,
-    room: string,
-    id: number,
-    verdict: boolean | Error,
-    since?: Position,
-  ): void;
-  /** A failing callback. */
-  reportError(error: Error, connection: Connection | undefined): void;
+/**
+ * What rooms act through: delivery (answers, publications), the dispatcher
+ * (a join being decided holds the client's next messages back), the loop
+ * (async verdicts and reads come back as events), the error report.
+ */
+export interface RoomsParts {
+  delivery: Delivery;
+  dispatcher: Dispatcher;
+  push: Push;
+  report: Report;
 }
 
 /** A publication of this process waiting for its copy from the backplane. */
@@ -122,7 +101,7 @@ interface Waiting {
 export class Rooms {
   readonly #registry: Registry;
   readonly #options: RoomsOptions;
-  readonly #host: RoomsHost;
+  readonly #parts: RoomsParts;
   /**
    * Connections joining a room whose history is being read: what is
    * published to the room meanwhile waits here, to follow what they missed.
@@ -137,15 +116,17 @@ export class Rooms {
    */
   readonly #own = new Map<number, OwnPublication>();
   #nextRef = 0;
+  /** When the streams in memory were last pruned (see `upkeep`). */
+  #prunedAt = 0;
   /** Recoveries asked for (joins with `since`), by outcome. */
   readonly recoveries: Record<"recovered" | RecoveryFailure, number> = Object.fromEntries(
     RECOVERY_OUTCOMES.map((outcome) => [outcome, 0]),
   ) as Record<"recovered" | RecoveryFailure, number>;
 
-  constructor(registry: Registry, options: RoomsOptions, host: RoomsHost) {
+  constructor(registry: Registry, options: RoomsOptions, parts: RoomsParts) {
     this.#registry = registry;
     this.#options = options;
-    this.#host = host;
+    this.#parts = parts;
   }
 
   /**
@@ -180,17 +161,12 @@ export class Rooms {
       return this.#failed(connection, id, room, error);
     }
     if (verdict instanceof Promise) {
-      this.#host.hold(connection);
+      this.#parts.dispatcher.hold(connection);
+      const decided = (verdict: boolean | Error) =>
+        void this.#parts.push({ type: "joinDecided", connection, room, id, verdict, since });
       verdict.then(
-        (allowed) => this.#host.decided(connection, room, id, allowed === true, since),
-        (error) =>
-          this.#host.decided(
-            connection,
-            room,
-            id,
-            error instanceof Error ? error : new Error(String(error)),
-            since,
-          ),
+        (allowed) => decided(allowed === true),
+        (error) => decided(error instanceof Error ? error : new Error(String(error))),
       );
     } else {
       this.decide(connection, room, id, verdict, since);
@@ -251,21 +227,22 @@ export class Rooms {
       return this.#answer(connection, { id, room, recovered: false, reason: "no_history" });
     }
     const limit = since === undefined ? 0 : this.#options.maxRecover + 1;
-    let read: HistoryPage | Promise<HistoryPage>;
+    let reading: HistoryPage | Promise<HistoryPage>;
     try {
-      read = this.#options.store.read(room, { since, limit });
+      reading = this.#options.store.read(room, { since, limit });
     } catch {
       return this.welcomed(connection, room, id, since, undefined);
     }
-    if (!(read instanceof Promise)) return this.welcomed(connection, room, id, since, read);
+    if (!(reading instanceof Promise)) {
+      return this.welcomed(connection, room, id, since, reading);
+    }
     // Meanwhile the client is a member: what is published now waits behind what it missed.
     let rooms = this.#recovering.get(connection);
     if (rooms === undefined) this.#recovering.set(connection, rooms = new Map());
     if (!rooms.has(room)) rooms.set(room, []);
-    read.then(
-      (page) => this.#host.read(connection, room, id, since, page),
-      () => this.#host.read(connection, room, id, since, undefined),
-    );
+    const read = (page: HistoryPage | undefined) =>
+      void this.#parts.push({ type: "historyRead", connection, room, id, since, page });
+    reading.then(read, () => read(undefined));
   }
 
   /**
@@ -287,7 +264,7 @@ export class Rooms {
       if (since !== undefined) this.#counted("unavailable");
       const failed = since === undefined ? {} : { recovered: false, reason: "unavailable" };
       this.#answer(connection, { id, room, ...failed });
-      for (const { payload } of waiting) this.#host.deliver(connection, payload);
+      for (const { payload } of waiting) this.#parts.delivery.deliver(connection, payload);
       return;
     }
     const answer: JoinAnswer = { id, room, epoch: page.epoch, offset: page.offset };
@@ -309,7 +286,10 @@ export class Rooms {
     this.#answer(connection, answer);
     for (const publication of missed) {
       const message = new Payload(publication.data);
-      this.#host.deliver(connection, roomPayload(room, message, String(publication.offset)));
+      this.#parts.delivery.deliver(
+        connection,
+        roomPayload(room, message, String(publication.offset)),
+      );
     }
     // What was published while the stream was read: only what the read did not return. A
     // publication of another epoch (the stream started again meanwhile) is announced first, as
@@ -319,9 +299,12 @@ export class Rooms {
       if (its !== undefined && its !== epoch) {
         epoch = its;
         last = offset - 1;
-        this.#host.deliver(connection, framedOnly(encodeJoined({ room, epoch, offset: last })));
+        this.#parts.delivery.deliver(
+          connection,
+          framedOnly(encodeJoined({ room, epoch, offset: last })),
+        );
       }
-      if (offset === 0 || offset > last) this.#host.deliver(connection, payload);
+      if (offset === 0 || offset > last) this.#parts.delivery.deliver(connection, payload);
     }
   }
 
@@ -345,7 +328,7 @@ export class Rooms {
   leave(connection: Connection, room: string, id?: number): boolean {
     const change = this.#registry.leave(connection, room);
     if (change !== undefined || id !== undefined) {
-      this.#host.deliver(connection, framedOnly(encodeLeft({ id, room })));
+      this.#parts.delivery.deliver(connection, framedOnly(encodeLeft({ id, room })));
     }
     if (change === undefined) return false;
     this.#left(connection, change);
@@ -400,7 +383,9 @@ export class Rooms {
     } catch {
       return this.appendFailed(ref);
     }
-    if (appended instanceof Promise) appended.catch(() => this.#host.appendFailed(ref));
+    if (appended instanceof Promise) {
+      appended.catch(() => void this.#parts.push({ type: "appendFailed", ref }));
+    }
   }
 
   /** An append to the backplane's store failed: deliver here, without a position. */
@@ -421,6 +406,17 @@ export class Rooms {
     if (own === undefined) return void this.deliver(room, message, position, undefined);
     this.#own.delete(ref!);
     own.done(this.deliver(own.room, own.message, position, own.except));
+  }
+
+  /**
+   * Upkeep on the heartbeat's tick: streams kept in this process whose
+   * publications all expired are dropped, once a second at most.
+   */
+  upkeep(now: number): void {
+    const store = this.#options.store;
+    if (now - this.#prunedAt < 1000 || !(store instanceof MemoryHistory)) return;
+    this.#prunedAt = now;
+    store.prune();
   }
 
   /** The hub stops: publications still waiting for their copy settle with 0. */
@@ -471,14 +467,16 @@ export class Rooms {
         }
         waiting.push({ payload, offset, epoch });
       } else {
-        if (notice !== undefined && connection.framed) this.#host.deliver(connection, notice);
+        if (notice !== undefined && connection.framed) {
+          this.#parts.delivery.deliver(connection, notice);
+        }
         if (connection === except) {
           if (position !== undefined && connection.framed) {
-            this.#host.deliver(connection, this.#skip(room, position));
+            this.#parts.delivery.deliver(connection, this.#skip(room, position));
           }
           continue;
         }
-        this.#host.deliver(connection, payload);
+        this.#parts.delivery.deliver(connection, payload);
       }
       count++;
     }
@@ -515,13 +513,13 @@ export class Rooms {
       try {
         onPresence(event);
       } catch (error) {
-        this.#host.reportError(callbackError("onPresence", error), undefined);
+        this.#parts.report(callbackError("onPresence", error), undefined);
       }
     }
     if (!this.#options.presenceEvents(event.room)) return;
     const payload = framedOnly(encodePresence(event));
     for (const member of this.#registry.inRoom(event.room)) {
-      if (member.framed) this.#host.deliver(member, payload);
+      if (member.framed) this.#parts.delivery.deliver(member, payload);
     }
   }
 
@@ -530,7 +528,7 @@ export class Rooms {
   }
 
   #failed(connection: Connection, id: number, room: string, error: unknown): void {
-    this.#host.reportError(callbackError("authorizeJoin", error), connection);
+    this.#parts.report(callbackError("authorizeJoin", error), connection);
     if (connection.state !== "open") return;
     this.#refuse(connection, id, room, "failed", "the server could not decide; try again later");
   }
@@ -540,6 +538,8 @@ export class Rooms {
   }
 
   #answer(connection: Connection, answer: JoinAnswer): void {
-    if (connection.framed) this.#host.deliver(connection, framedOnly(encodeJoined(answer)));
+    if (connection.framed) {
+      this.#parts.delivery.deliver(connection, framedOnly(encodeJoined(answer)));
+    }
   }
 }

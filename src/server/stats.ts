@@ -1,11 +1,10 @@
 /**
- * The hub's counters: what it has done since it started, for `hub.stats()`
- * and metrics.
+ * What the hub counts: {@linkcode HubStats} (what `hub.stats()` returns, for
+ * metrics), {@linkcode RequestStats}, and the running {@linkcode Counters}
+ * that the parts add to. `stats_snapshot.ts` builds a snapshot from them.
  *
  * @module
  */
-
-import type { RequestStats } from "./requests.ts";
 
 import type { BackplaneStatus } from "./backplane.ts";
 import type { RecoveryFailure } from "./history.ts";
@@ -101,8 +100,73 @@ export interface HubStats {
   recoveries: Record<"recovered" | RecoveryFailure, number>;
 }
 
-/** The running counters; the scheduler and its helpers add to them. */
-export class Counters {
+/**
+ * What the hub's requests did, in `hub.stats().requests`. Inbound:
+ * `received` = `answered` + `failed` + `refused` + `dropped` + `inFlight`.
+ * Outbound: `sent` = `succeeded` + `rejected` + `timedOut` + `aborted` +
+ * `pending`.
+ *
+ * @example Requests in the metrics
+ * ```ts
+ * import { Hub } from "@wshub/hub";
+ *
+ * const hub = new Hub();
+ * const { received, failed, timedOut } = hub.stats().requests;
+ * console.log(received, failed, timedOut);
+ * await hub.close();
+ * ```
+ */
+export interface RequestStats {
+  /** Requests clients sent (valid `q` frames from open connections). */
+  received: number;
+  /** Of those, answered with the handler's reply. */
+  answered: number;
+  /** Answered with a failure: the handler failed (`handler_error`) or there is none (`no_handler`). */
+  failed: number;
+  /** Refused at once with `too_many_requests`: `maxRequestsInFlight` from that client were in flight. */
+  refused: number;
+  /** Left unanswered because the client was gone before the handler finished. */
+  dropped: number;
+  /** Received and not answered yet (waiting in an inbox or being handled), all clients. */
+  inFlight: number;
+  /** Requests sent to clients with `client.request()`. */
+  sent: number;
+  /** Of those, resolved with the client's reply. */
+  succeeded: number;
+  /** Rejected: the client answered with a failure, or an answer `decode` refused. */
+  rejected: number;
+  /** Rejected with `RequestTimeoutError`. */
+  timedOut: number;
+  /** Rejected with `ConnectionClosedError`: the connection closed first. */
+  aborted: number;
+  /** Sent and waiting for an answer now, all clients. */
+  pending: number;
+  /** `client.request()` calls that failed at once: `maxRequestsInFlight` were pending for that client. */
+  limited: number;
+  /** Answers that came after their request timed out (ignored). */
+  late: number;
+}
+
+/**
+ * The running counters; the parts of the hub add to them. Each one is a
+ * field of {@linkcode HubStats} of the same name (checked by `implements`).
+ */
+export class Counters implements
+  Pick<
+    HubStats,
+    | "connected"
+    | "disconnected"
+    | "messagesIn"
+    | "deliveries"
+    | "dropped"
+    | "slowConsumers"
+    | "timedOut"
+    | "timeouts"
+    | "rateLimited"
+    | "forcedReleases"
+    | "leakedSockets"
+    | "oversizedMessages"
+  > {
   connected = 0;
   disconnected = 0;
   messagesIn = 0;

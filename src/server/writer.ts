@@ -12,8 +12,8 @@
  */
 
 import { encodeBatch, type Payload, utf8Length } from "../protocol/mod.ts";
-import type { HandOffs } from "./metrics.ts";
-import type { OverflowPolicy } from "./options.ts";
+import type { HandOffs } from "./hand_offs.ts";
+import type { OverflowPolicy } from "./types.ts";
 
 /** What {@linkcode Writer.prototype.push} did with a payload. */
 export const Push = Object.freeze(

@@ -1,0 +1,83 @@
+/**
+ * {@linkcode HubApi}: what the application's callbacks are handed as their
+ * `hub` argument — the hub's public methods. `Hub` implements it; the
+ * options (`options.ts`) name it, so that they need not import the class.
+ *
+ * @module
+ */
+
+import type { HistoryPage, HistoryReadOptions } from "./history.ts";
+import type { HubStats } from "./stats.ts";
+import type { Client, PresenceEntry } from "./types.ts";
+
+/**
+ * Options of {@linkcode HubApi.publish}.
+ *
+ * @example
+ * ```ts
+ * import { Hub, type PublishOptions } from "@wshub/hub";
+ *
+ * const hub = new Hub<string>({
+ *   onMessage(message, client, hub) {
+ *     const options: PublishOptions<string> = { except: client };
+ *     hub.publish("lobby", String(message), options);
+ *   },
+ * });
+ * await hub.close();
+ * ```
+ */
+export interface PublishOptions<T = unknown> {
+  /** A client in the room that is not sent the message. */
+  except?: Client<T>;
+}
+
+/**
+ * The hub as its callbacks see it (the `hub` argument of `onMessage`,
+ * `onConnect`…): every public method of `Hub`, which is the one
+ * implementation. See `Hub` for each method's documentation.
+ *
+ * @typeParam T What `broadcast`, `sendToUser`, `publish` and `client.send` accept.
+ *
+ * @example A callback that uses the hub it is given
+ * ```ts
+ * import { Hub, type HubApi } from "@wshub/hub";
+ *
+ * function announce(hub: HubApi<string>, text: string) {
+ *   return hub.broadcast(text);
+ * }
+ * const hub = new Hub<string>({ onConnect: (client, hub) => void announce(hub, `hello ${client.id}`) });
+ * await hub.close();
+ * ```
+ */
+export interface HubApi<T = unknown> {
+  /** How many connections are registered. */
+  readonly size: number;
+  /** Whether `close()` has been called (or the signal aborted). */
+  readonly closed: boolean;
+  /** Queues a message for every registered connection; resolves with their number. */
+  broadcast(data: T): Promise<number>;
+  /** Queues a message for every connection of one user; resolves with their number. */
+  sendToUser(user: string, data: T): Promise<number>;
+  /** Queues a message for every member of a room; resolves with their number. */
+  publish(room: string, data: T, options?: PublishOptions<T>): Promise<number>;
+  /** Puts a client in a room; resolves with whether it is in it. */
+  join(client: Client<T>, room: string): Promise<boolean>;
+  /** Takes a client out of a room; resolves with whether it was in it. */
+  leave(client: Client<T>, room: string): Promise<boolean>;
+  /** Who is in a room: one entry per identified user. */
+  presence(room: string): Promise<PresenceEntry[]>;
+  /** A room's recent publications and its stream's position. */
+  history(room: string, options?: HistoryReadOptions): Promise<HistoryPage>;
+  /** The connections registered now. */
+  clients(): Client<T>[];
+  /** The connections of one user. */
+  clientsOf(user: string): Client<T>[];
+  /** The connections in a room. */
+  clientsIn(room: string): Client<T>[];
+  /** Counters for metrics. */
+  stats(): HubStats;
+  /** The metrics in the Prometheus text format. */
+  metrics(): string;
+  /** Shuts the hub down gracefully. */
+  close(): Promise<void>;
+}
