@@ -15,9 +15,8 @@
  * @module
  */
 
-import { createClient, defineScript, RESP_TYPES } from "@redis/client";
+import { createClient, RESP_TYPES } from "@redis/client";
 import { Buffer } from "node:buffer";
-import type { PresenceEvent } from "../protocol/mod.ts";
 import type {
   Backplane,
   BackplaneHost,
@@ -28,14 +27,10 @@ import type {
 } from "../server/backplane.ts";
 import type { HistoryStore } from "../server/history.ts";
 import type { PresenceEntry } from "../server/types.ts";
-import { decodeEnvelope, encodeMessage, encodePresenceEnvelope } from "./envelope.ts";
-import {
-  HISTORY_APPEND,
-  HISTORY_READ,
-  PRESENCE_DELTA,
-  PRESENCE_DROP_NODE,
-  PRESENCE_SYNC,
-} from "./scripts.ts";
+import { asBuffer } from "./bytes.ts";
+import { decodeEnvelope, encodeMessage } from "./envelope.ts";
+import { RedisPresence } from "./presence.ts";
+import { scripts } from "./scripts.ts";
 import { RedisDownError, RedisHistory } from "./redis_history.ts";
 
 /**
@@ -96,95 +91,6 @@ export interface RedisBackplaneStats extends BackplaneStats {
 const DEFAULT_PRESENCE_TTL = 15_000;
 /** The longest a join's history read waits for its room's subscription, in ms. */
 const CONFIRMATION_WAIT = 2_000;
-const SEPARATOR = "\u0000";
-
-const presenceDelta = defineScript({
-  NUMBER_OF_KEYS: 3,
-  SCRIPT: PRESENCE_DELTA,
-  parseCommand(
-    parser,
-    roomKey: string,
-    nodeKey: string,
-    channel: string,
-    user: string,
-    field: string,
-    delta: number,
-    join: Buffer,
-    leave: Buffer,
-  ) {
-    parser.pushKeys([roomKey, nodeKey, channel]);
-    parser.push(user, field, String(delta), join, leave);
-  },
-  transformReply: (reply: unknown) => reply as number,
-});
-
-const presenceDropNode = defineScript({
-  NUMBER_OF_KEYS: 3,
-  SCRIPT: PRESENCE_DROP_NODE,
-  parseCommand(
-    parser,
-    nodeKey: string,
-    nodesKey: string,
-    leaseKey: string,
-    prefix: string,
-    node: string,
-    runner: string,
-  ) {
-    parser.pushKeys([nodeKey, nodesKey, leaseKey]);
-    parser.push(prefix, node, runner);
-  },
-  transformReply: (reply: unknown) => reply as string[],
-});
-
-const presenceSync = defineScript({
-  NUMBER_OF_KEYS: 3,
-  SCRIPT: PRESENCE_SYNC,
-  parseCommand(
-    parser,
-    nodeKey: string,
-    nodesKey: string,
-    leaseKey: string,
-    prefix: string,
-    node: string,
-    leaseMs: number,
-    entries: string[],
-  ) {
-    parser.pushKeys([nodeKey, nodesKey, leaseKey]);
-    parser.push(prefix, node, String(leaseMs), ...entries);
-  },
-  transformReply: (reply: unknown) => reply as string[],
-});
-
-const historyAppend = defineScript({
-  NUMBER_OF_KEYS: 3,
-  SCRIPT: HISTORY_APPEND,
-  parseCommand(parser, keys: string[], args: string[], payload: Buffer) {
-    parser.pushKeys(keys);
-    parser.push(...args.slice(0, 5), payload, ...args.slice(5));
-  },
-  transformReply: (reply: unknown) => {
-    const [offset, epoch] = reply as [number, string | Buffer];
-    return [Number(offset), String(epoch)] as [number, string];
-  },
-});
-
-const historyRead = defineScript({
-  NUMBER_OF_KEYS: 2,
-  SCRIPT: HISTORY_READ,
-  parseCommand(parser, keys: string[], args: string[]) {
-    parser.pushKeys(keys);
-    parser.push(...args);
-  },
-  transformReply: (reply: unknown) => reply as Buffer[],
-});
-
-const scripts = {
-  presenceDelta,
-  presenceDropNode,
-  presenceSync,
-  historyAppend,
-  historyRead,
-};
 
 /**
  * Makes several hub processes act as one over Redis: a broadcast, a user
@@ -255,10 +161,7 @@ export class RedisBackplane implements Backplane {
   readonly #toSubscribe = new Set<string>();
   readonly #toUnsubscribe = new Set<string>();
   #flushScheduled = false;
-  /** This process's count of each user's connections in each room, as `room\0user`. */
-  readonly #presence = new Map<string, number>();
-  /** Whether Redis may not hold this process's presence as it is (after an outage, a failure). */
-  #presenceDirty = true;
+  readonly #presence: RedisPresence;
   #leaseTimer: ReturnType<typeof setInterval> | undefined;
   #reconnectUntil = 0;
   readonly #stats: RedisBackplaneStats = {
@@ -335,6 +238,26 @@ export class RedisBackplane implements Backplane {
       generation: () => this.#generation,
       host: () => this.#host,
     });
+    const commands = this.#commands;
+    this.#presence = new RedisPresence({
+      node: this.node,
+      ready: () => commands.isReady,
+      name: (...parts) => this.#key(...parts),
+      host: () => this.#host,
+      delta: (roomKey, nodeKey, channel, user, field, delta, join, leave) =>
+        commands.presenceDelta(roomKey, nodeKey, channel, user, field, delta, join, leave),
+      sync: (nodeKey, nodesKey, leaseKey, node, leaseMs, entries) =>
+        commands.presenceSync(nodeKey, nodesKey, leaseKey, this.#prefix, node, leaseMs, entries),
+      drop: (nodeKey, nodesKey, leaseKey, node) =>
+        commands.presenceDropNode(nodeKey, nodesKey, leaseKey, this.#prefix, node, this.node),
+      hGetAll: (key) => commands.hGetAll(key) as Promise<Record<string, string>>,
+      set: (key, value, ttl, nx) =>
+        commands.set(key, value, nx ? { NX: true, PX: ttl } : { PX: ttl }) as Promise<
+          string | null
+        >,
+      sMembers: (key) => commands.sMembers(key) as Promise<string[]>,
+      exists: async (key) => await commands.exists(key) > 0,
+    }, ttl);
   }
 
   /**
@@ -430,42 +353,12 @@ export class RedisBackplane implements Backplane {
   }
 
   presenceChanged(room: string, user: string, delta: 1 | -1): void {
-    const field = room + SEPARATOR + user;
-    const count = (this.#presence.get(field) ?? 0) + delta;
-    if (count > 0) this.#presence.set(field, count);
-    else this.#presence.delete(field);
     if (this.#closed) return;
-    if (this.#presenceDirty || !this.#commands.isReady) {
-      this.#presenceDirty = true; // the next sync sets Redis to what we hold
-      return;
-    }
-    const join = asBuffer(encodePresenceEnvelope(this.node, { room, user, event: "join" }));
-    const leave = asBuffer(encodePresenceEnvelope(this.node, { room, user, event: "leave" }));
-    this.#commands.presenceDelta(
-      this.#key("p", room),
-      this.#nodeKey(),
-      this.#channel("r", room),
-      user,
-      field,
-      delta,
-      join,
-      leave,
-    ).then(
-      (transition) => {
-        if (transition === 1) this.#host?.presence({ room, user, event: "join" }, true);
-        else if (transition === -1) this.#host?.presence({ room, user, event: "leave" }, true);
-      },
-      () => this.#presenceDirty = true,
-    );
+    this.#presence.changed(room, user, delta);
   }
 
-  async presence(room: string): Promise<PresenceEntry[]> {
-    const users = await this.#commands.hGetAll(this.#key("p", room)) as Record<string, string>;
-    return Object.entries(users).map(([user, connections]) => ({
-      user,
-      connections: Number(connections),
-    }))
-      .filter((entry) => entry.connections > 0);
+  presence(room: string): Promise<PresenceEntry[]> {
+    return this.#presence.list(room);
   }
 
   /**
@@ -478,23 +371,7 @@ export class RedisBackplane implements Backplane {
     this.#closed = true;
     clearInterval(this.#leaseTimer);
     this.#leaseTimer = undefined;
-    if (this.#commands.isReady) {
-      try {
-        const left = await this.#commands.presenceDropNode(
-          this.#nodeKey(),
-          this.#key("nodes"),
-          this.#leaseKey(this.node),
-          this.#prefix,
-          this.node,
-          this.node,
-        );
-        this.#firedLeaves(left);
-      } catch (error) {
-        this.#host?.logger.warn("wshub: could not remove this process's presence from Redis", {
-          error,
-        });
-      }
-    }
+    await this.#presence.leave();
     await Promise.all([closeClient(this.#commands), closeClient(this.#subscriber)]);
     const left = this.#reconnectUntil - performance.now();
     if (left > 0) await new Promise((resolve) => setTimeout(resolve, left + 5));
@@ -506,14 +383,14 @@ export class RedisBackplane implements Backplane {
   #ready(): void {
     if (this.#closed) return;
     if (!this.#commands.isReady || !this.#subscriber.isReady) return;
-    this.#presenceDirty = true;
+    this.#presence.invalidate();
     this.#setStatus("up");
     void this.#tick();
   }
 
   #down(error: Error, name: string): void {
     if (this.#closed) return;
-    this.#presenceDirty = true;
+    this.#presence.invalidate();
     if (this.#status !== "down") {
       this.#host?.logger.debug("wshub: Redis error", { connection: name, error: error.message });
     }
@@ -662,8 +539,6 @@ export class RedisBackplane implements Backplane {
     else host.deliver(envelope.message);
   }
 
-  // Presence: the lease, other processes' deaths, and resynchronisation
-
   #subscriberLost(): void {
     this.#generation++;
     this.#confirmed.clear();
@@ -672,81 +547,13 @@ export class RedisBackplane implements Backplane {
     this.#history.unsubscribed();
   }
 
+  /** Every third of `presenceTtl`: history upkeep, the round-trip ping, presence upkeep. */
   async #tick(): Promise<void> {
     this.#history.prune();
     if (this.#closed || !this.#commands.isReady) return;
     // The round trip a message takes through Redis: PUBLISH here, received on our subscription.
     this.#commands.publish(this.#pingChannel(), String(performance.now())).catch(() => {});
-    try {
-      if (this.#presenceDirty) await this.#sync();
-      else {
-        await this.#commands.set(this.#leaseKey(this.node), "1", { PX: this.#presenceTtl });
-      }
-      await this.#reapDead();
-    } catch (error) {
-      this.#presenceDirty = true;
-      this.#host?.logger.debug("wshub: Redis presence upkeep failed", { error });
-    }
-  }
-
-  /** Makes Redis hold this process's presence as it is, and renews the lease. */
-  async #sync(): Promise<void> {
-    this.#presenceDirty = false;
-    const entries: string[] = [];
-    for (const [field, count] of this.#presence) {
-      const [room, user] = field.split(SEPARATOR);
-      entries.push(room, user, String(count));
-    }
-    const changes = await this.#commands.presenceSync(
-      this.#nodeKey(),
-      this.#key("nodes"),
-      this.#leaseKey(this.node),
-      this.#prefix,
-      this.node,
-      this.#presenceTtl,
-      entries,
-    );
-    for (let i = 0; i + 2 < changes.length; i += 3) {
-      const event = {
-        room: changes[i],
-        user: changes[i + 1],
-        event: changes[i + 2],
-      } as PresenceEvent;
-      this.#host?.presence(event, true);
-    }
-  }
-
-  /** Removes the presence of processes whose lease expired (one process does it: SET NX). */
-  async #reapDead(): Promise<void> {
-    const nodes = await this.#commands.sMembers(this.#key("nodes")) as string[];
-    for (const node of nodes) {
-      if (node === this.node) continue;
-      if (await this.#commands.exists(this.#leaseKey(node))) continue;
-      const claimed = await this.#commands.set(this.#key("reap", node), this.node, {
-        NX: true,
-        PX: this.#presenceTtl,
-      });
-      if (claimed !== "OK") continue;
-      const left = await this.#commands.presenceDropNode(
-        this.#key("n", node, "p"),
-        this.#key("nodes"),
-        this.#leaseKey(node),
-        this.#prefix,
-        node,
-        this.node,
-      );
-      this.#host?.logger.info("wshub: removed the presence of a process that stopped renewing it", {
-        node,
-        usersLeft: left.length / 2,
-      });
-      this.#firedLeaves(left);
-    }
-  }
-
-  #firedLeaves(left: string[]): void {
-    for (let i = 0; i + 1 < left.length; i += 2) {
-      this.#host?.presence({ room: left[i], user: left[i + 1], event: "leave" }, true);
-    }
+    await this.#presence.upkeep();
   }
 
   // Names
@@ -763,19 +570,6 @@ export class RedisBackplane implements Backplane {
   #pingChannel(): string {
     return this.#key("n", this.node, "ping");
   }
-
-  #nodeKey(): string {
-    return this.#key("n", this.node, "p");
-  }
-
-  #leaseKey(node: string): string {
-    return this.#key("n", node);
-  }
-}
-
-/** A Buffer view of bytes, without copying (node-redis takes strings or Buffers). */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 async function closeClient(

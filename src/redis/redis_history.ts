@@ -26,6 +26,7 @@ import type {
   Publication,
 } from "../server/history.ts";
 import { newEpoch, positionTtl } from "../server/history.ts";
+import { asBuffer } from "./bytes.ts";
 import { encodeAppendHeader } from "./envelope.ts";
 
 /** What the history needs from its backplane. */
@@ -240,9 +241,4 @@ export class RedisHistory implements HistoryStore {
   get pending(): number {
     return this.#awaiting.size + this.#early.size + this.#delivered.size;
   }
-}
-
-/** A Buffer view of bytes, without copying. */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

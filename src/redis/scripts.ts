@@ -5,6 +5,10 @@
  * first (or last), and two publishing to one room get consecutive offsets
  * in the order their publications go out on the room's channel.
  *
+ * Each script is followed by its node-redis binding (`defineScript`): what
+ * its KEYS and ARGV are, and what its reply becomes. The clients are created
+ * with {@linkcode scripts}.
+ *
  * Keys, with `<p>` the prefix:
  * - `<p>:p:<room>`: hash user → the cluster's count of that user's connections in the room;
  * - `<p>:n:<node>:p`: hash `<room>\0<user>` → that process's share of it (to undo it if the
@@ -20,6 +24,9 @@
  *
  * @module
  */
+
+import { defineScript } from "@redis/client";
+import type { Buffer } from "node:buffer";
 
 /**
  * Applies one process's change of one user's connection count in one room.
@@ -45,6 +52,27 @@ if delta < 0 and total <= 0 and total > delta then
 end
 return 0
 `;
+
+/** The binding of {@linkcode PRESENCE_DELTA}. */
+const presenceDelta = defineScript({
+  NUMBER_OF_KEYS: 3,
+  SCRIPT: PRESENCE_DELTA,
+  parseCommand(
+    parser,
+    roomKey: string,
+    nodeKey: string,
+    channel: string,
+    user: string,
+    field: string,
+    delta: number,
+    join: Buffer,
+    leave: Buffer,
+  ) {
+    parser.pushKeys([roomKey, nodeKey, channel]);
+    parser.push(user, field, String(delta), join, leave);
+  },
+  transformReply: (reply: unknown) => reply as number,
+});
 
 /**
  * Removes a process's whole share of presence (it died, or is closing):
@@ -81,6 +109,25 @@ redis.call('DEL', KEYS[3])
 redis.call('SREM', KEYS[2], ARGV[2])
 return left
 `;
+
+/** The binding of {@linkcode PRESENCE_DROP_NODE}. */
+const presenceDropNode = defineScript({
+  NUMBER_OF_KEYS: 3,
+  SCRIPT: PRESENCE_DROP_NODE,
+  parseCommand(
+    parser,
+    nodeKey: string,
+    nodesKey: string,
+    leaseKey: string,
+    prefix: string,
+    node: string,
+    runner: string,
+  ) {
+    parser.pushKeys([nodeKey, nodesKey, leaseKey]);
+    parser.push(prefix, node, runner);
+  },
+  transformReply: (reply: unknown) => reply as string[],
+});
 
 /**
  * Makes a process's share of presence equal to what it really holds (after
@@ -142,6 +189,26 @@ redis.call('SADD', KEYS[2], ARGV[2])
 return changes
 `;
 
+/** The binding of {@linkcode PRESENCE_SYNC}. */
+const presenceSync = defineScript({
+  NUMBER_OF_KEYS: 3,
+  SCRIPT: PRESENCE_SYNC,
+  parseCommand(
+    parser,
+    nodeKey: string,
+    nodesKey: string,
+    leaseKey: string,
+    prefix: string,
+    node: string,
+    leaseMs: number,
+    entries: string[],
+  ) {
+    parser.pushKeys([nodeKey, nodesKey, leaseKey]);
+    parser.push(prefix, node, String(leaseMs), ...entries);
+  },
+  transformReply: (reply: unknown) => reply as string[],
+});
+
 /**
  * Appends a publication to a room's stream and publishes it, with its
  * position, on the room's channel: one atomic step, so the channel carries
@@ -169,6 +236,20 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PUBLISH', KEYS[3], ARGV[5] .. ',"x":' .. offset .. ',"e":"' .. epoch .. '"}\\n' .. ARGV[6])
 return {offset, epoch}
 `;
+
+/** The binding of {@linkcode HISTORY_APPEND}. */
+const historyAppend = defineScript({
+  NUMBER_OF_KEYS: 3,
+  SCRIPT: HISTORY_APPEND,
+  parseCommand(parser, keys: string[], args: string[], payload: Buffer) {
+    parser.pushKeys(keys);
+    parser.push(...args.slice(0, 5), payload, ...args.slice(5));
+  },
+  transformReply: (reply: unknown) => {
+    const [offset, epoch] = reply as [number, string | Buffer];
+    return [Number(offset), String(epoch)] as [number, string];
+  },
+});
 
 /**
  * Reads a room's stream: its position, then the unexpired publications
@@ -217,3 +298,23 @@ for _, entry in ipairs(entries) do
 end
 return out
 `;
+
+/** The binding of {@linkcode HISTORY_READ}. */
+const historyRead = defineScript({
+  NUMBER_OF_KEYS: 2,
+  SCRIPT: HISTORY_READ,
+  parseCommand(parser, keys: string[], args: string[]) {
+    parser.pushKeys(keys);
+    parser.push(...args);
+  },
+  transformReply: (reply: unknown) => reply as Buffer[],
+});
+
+/** Every script, for node-redis `createClient({ scripts })`. */
+export const scripts = {
+  presenceDelta,
+  presenceDropNode,
+  presenceSync,
+  historyAppend,
+  historyRead,
+};

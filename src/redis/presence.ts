@@ -1,0 +1,238 @@
+/**
+ * Cluster-wide presence for `RedisBackplane`: each process's share of each
+ * room's users, kept in Redis with a lease, so that join and leave events
+ * fire once per user in the whole cluster, and a process that dies without
+ * closing has its share removed by another within about `presenceTtl`.
+ *
+ * The scripts (`scripts.ts`) apply every change atomically: two processes
+ * changing one room's presence at once cannot both see themselves first or
+ * last. While Redis is down, or after a failed change, this process's share
+ * is "dirty": the next upkeep makes Redis hold exactly what it holds
+ * (`PRESENCE_SYNC`), firing events for what changed meanwhile.
+ *
+ * @module
+ */
+
+import type { Buffer } from "node:buffer";
+import type { PresenceEvent } from "../protocol/mod.ts";
+import type { BackplaneHost } from "../server/backplane.ts";
+import type { PresenceEntry } from "../server/types.ts";
+import { asBuffer } from "./bytes.ts";
+import { encodePresenceEnvelope } from "./envelope.ts";
+
+/** What presence needs from its backplane: the commands connection's operations, and names. */
+export interface PresenceLink {
+  /** This process's id in the cluster (the envelopes' origin). */
+  readonly node: string;
+  /** Whether the commands connection is ready. */
+  ready(): boolean;
+  /** The key or channel name for its parts (prefixed). */
+  name(...parts: string[]): string;
+  /** The hub, once started. */
+  host(): BackplaneHost | undefined;
+  /** `PRESENCE_DELTA`: resolves 1 (first in the cluster), -1 (last), or 0. */
+  delta(
+    roomKey: string,
+    nodeKey: string,
+    channel: string,
+    user: string,
+    field: string,
+    delta: number,
+    join: Buffer,
+    leave: Buffer,
+  ): Promise<number>;
+  /** `PRESENCE_SYNC`: resolves with room, user, event triples of the transitions it caused. */
+  sync(
+    nodeKey: string,
+    nodesKey: string,
+    leaseKey: string,
+    node: string,
+    leaseMs: number,
+    entries: string[],
+  ): Promise<string[]>;
+  /** `PRESENCE_DROP_NODE` run by this process: resolves with room, user pairs that left. */
+  drop(nodeKey: string, nodesKey: string, leaseKey: string, node: string): Promise<string[]>;
+  /** HGETALL. */
+  hGetAll(key: string): Promise<Record<string, string>>;
+  /** SET with PX, and NX when asked; resolves "OK" when set. */
+  set(key: string, value: string, ttl: number, nx?: boolean): Promise<string | null>;
+  /** SMEMBERS. */
+  sMembers(key: string): Promise<string[]>;
+  /** EXISTS of one key. */
+  exists(key: string): Promise<boolean>;
+}
+
+const SEPARATOR = "\u0000";
+
+/** This process's share of presence, its lease, and the reaping of dead processes' shares. */
+export class RedisPresence {
+  readonly #link: PresenceLink;
+  readonly #ttl: number;
+  /** This process's count of each user's connections in each room, as `room\0user`. */
+  readonly #counts = new Map<string, number>();
+  /** Whether Redis may not hold this process's share as it is (after an outage, a failure). */
+  #dirty = true;
+
+  /** `ttl` is the lease's length, `presenceTtl`. */
+  constructor(link: PresenceLink, ttl: number) {
+    this.#link = link;
+    this.#ttl = ttl;
+  }
+
+  /** Redis may have lost or missed this process's share: the next upkeep writes it again. */
+  invalidate(): void {
+    this.#dirty = true;
+  }
+
+  /**
+   * This process's count of `user`'s connections in `room` changed by
+   * `delta`: the cluster's count follows at once (or at the next upkeep when
+   * Redis is not ready), and the hub hears a cluster-wide transition.
+   */
+  changed(room: string, user: string, delta: 1 | -1): void {
+    const field = room + SEPARATOR + user;
+    const count = (this.#counts.get(field) ?? 0) + delta;
+    if (count > 0) this.#counts.set(field, count);
+    else this.#counts.delete(field);
+    const link = this.#link;
+    if (this.#dirty || !link.ready()) {
+      this.#dirty = true; // the next sync sets Redis to what we hold
+      return;
+    }
+    const join = asBuffer(encodePresenceEnvelope(link.node, { room, user, event: "join" }));
+    const leave = asBuffer(encodePresenceEnvelope(link.node, { room, user, event: "leave" }));
+    link.delta(
+      link.name("p", room),
+      this.#nodeKey(),
+      link.name("r", room),
+      user,
+      field,
+      delta,
+      join,
+      leave,
+    ).then(
+      (transition) => {
+        if (transition === 1) link.host()?.presence({ room, user, event: "join" }, true);
+        else if (transition === -1) link.host()?.presence({ room, user, event: "leave" }, true);
+      },
+      () => this.#dirty = true,
+    );
+  }
+
+  /** The identified users in `room` across the cluster, with their connection counts. */
+  async list(room: string): Promise<PresenceEntry[]> {
+    const users = await this.#link.hGetAll(this.#link.name("p", room));
+    return Object.entries(users).map(([user, connections]) => ({
+      user,
+      connections: Number(connections),
+    }))
+      .filter((entry) => entry.connections > 0);
+  }
+
+  /**
+   * Every third of the lease: renews it (or, when dirty, writes the whole
+   * share again), then removes the shares of processes whose lease lapsed.
+   * Never rejects: a failure marks the share dirty, for the next upkeep.
+   */
+  async upkeep(): Promise<void> {
+    const link = this.#link;
+    try {
+      if (this.#dirty) await this.#sync();
+      else await link.set(this.#leaseKey(link.node), "1", this.#ttl);
+      await this.#reapDead();
+    } catch (error) {
+      this.#dirty = true;
+      link.host()?.logger.debug("wshub: Redis presence upkeep failed", { error });
+    }
+  }
+
+  /**
+   * Leaves the cluster: this process's share is removed at once (leave
+   * events fire for users who had no connection elsewhere) and its lease
+   * dropped. Logs, never rejects, when Redis does not take it.
+   */
+  async leave(): Promise<void> {
+    const link = this.#link;
+    if (!link.ready()) return;
+    try {
+      const left = await link.drop(
+        this.#nodeKey(),
+        link.name("nodes"),
+        this.#leaseKey(link.node),
+        link.node,
+      );
+      this.#firedLeaves(left);
+    } catch (error) {
+      link.host()?.logger.warn("wshub: could not remove this process's presence from Redis", {
+        error,
+      });
+    }
+  }
+
+  /** Makes Redis hold this process's share as it is, and renews the lease. */
+  async #sync(): Promise<void> {
+    this.#dirty = false;
+    const link = this.#link;
+    const entries: string[] = [];
+    for (const [field, count] of this.#counts) {
+      const [room, user] = field.split(SEPARATOR);
+      entries.push(room, user, String(count));
+    }
+    const changes = await link.sync(
+      this.#nodeKey(),
+      link.name("nodes"),
+      this.#leaseKey(link.node),
+      link.node,
+      this.#ttl,
+      entries,
+    );
+    for (let i = 0; i + 2 < changes.length; i += 3) {
+      const event = {
+        room: changes[i],
+        user: changes[i + 1],
+        event: changes[i + 2],
+      } as PresenceEvent;
+      link.host()?.presence(event, true);
+    }
+  }
+
+  /** Removes the shares of processes whose lease expired (one process does it: SET NX). */
+  async #reapDead(): Promise<void> {
+    const link = this.#link;
+    const nodes = await link.sMembers(link.name("nodes"));
+    for (const node of nodes) {
+      if (node === link.node) continue;
+      if (await link.exists(this.#leaseKey(node))) continue;
+      const claimed = await link.set(link.name("reap", node), link.node, this.#ttl, true);
+      if (claimed !== "OK") continue;
+      const left = await link.drop(
+        link.name("n", node, "p"),
+        link.name("nodes"),
+        this.#leaseKey(node),
+        node,
+      );
+      link.host()?.logger.info(
+        "wshub: removed the presence of a process that stopped renewing it",
+        {
+          node,
+          usersLeft: left.length / 2,
+        },
+      );
+      this.#firedLeaves(left);
+    }
+  }
+
+  #firedLeaves(left: string[]): void {
+    for (let i = 0; i + 1 < left.length; i += 2) {
+      this.#link.host()?.presence({ room: left[i], user: left[i + 1], event: "leave" }, true);
+    }
+  }
+
+  #nodeKey(): string {
+    return this.#link.name("n", this.#link.node, "p");
+  }
+
+  #leaseKey(node: string): string {
+    return this.#link.name("n", node);
+  }
+}
