@@ -140,8 +140,7 @@
 import { HubClient } from "./hub_client.ts";
 import type { ConnectOptions } from "./options.ts";
 
-export { HubClient } from "./hub_client.ts";
-export type { ClientEventMap, ClientState, CloseInfo } from "./hub_client.ts";
+export type { ClientEventMap, ClientState, CloseInfo, HubClient } from "./hub_client.ts";
 export type { ConnectOptions } from "./options.ts";
 export { NO_RECONNECT_CODES, type ReconnectOptions } from "./reconnect.ts";
 export type { Hello } from "../protocol/mod.ts";
