@@ -7,9 +7,10 @@
  * - `--quick`: one round of short, smaller scenarios, no microbenchmarks; writes
  *   bench/results/quick.json and prints the tables
  * - `--rounds=N` (3), `--only=raw,hub-plain,…` servers, `--scenarios=fanout1000,rooms,…`
- * - `--compare=<rev>`: also run `bench/fanout_server.ts` of another git revision (extracted into
- *   a temp directory, removed at the end) as `hub-plain@<rev>` and `hub-framed@<rev>`, in the
- *   same rounds as the others, and add a table of the hub against it
+ * - `--compare=<rev>`: also run `bench/fanout_server.ts` (and `bench/rooms_server.ts` in the rooms
+ *   scenario) of another git revision (extracted into a temp directory, removed at the end) as
+ *   `hub-plain@<rev>` and `hub-framed@<rev>`, in the same rounds as the others, and add a table of
+ *   the hub against it
  * - `--metrics-every=MS`: also run each hub server with `hub.metrics()` read every MS ms
  *   (`hub-plain-metrics`, `hub-framed-metrics`), to compare with the same server never read
  * - `--no-micro`, `--no-docs`, `--loadgen=go|deno`
@@ -74,7 +75,11 @@ async function main(flags: Flags): Promise<void> {
     console.error(`--compare: ${revision.sha} in ${revision.dir}`);
     // Right after the hub's own servers, so that each round runs them side by side.
     const at = servers.findIndex((s) => s.id === "hub-framed") + 1;
-    servers.splice(at, 0, ...revisionServers(revision.tag, revision.dir));
+    const rooms = await Deno.stat(`${revision.dir}/bench/rooms_server.ts`).then(
+      () => true,
+      () => false,
+    );
+    servers.splice(at, 0, ...revisionServers(revision.tag, revision.dir, rooms));
   }
   if (flags.metricsEvery !== undefined) {
     servers.push(...metricsServers(servers, flags.metricsEvery));

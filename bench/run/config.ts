@@ -32,8 +32,9 @@ export const USAGE = `deno task bench [flags]      (deno run -A bench/run.ts [fl
   --only=raw,hub-plain   servers to run (raw, hub-plain, hub-framed, hub-framed-history,
                          node-ws, socketio)
   --scenarios=rooms,…    scenarios to run (fanout1000, fanout100, paced, fanout5000, rooms, idle)
-  --compare=<rev>        also run <rev>'s bench/fanout_server.ts, as hub-plain@<rev> and
-                         hub-framed@<rev>, in every fan-out scenario (not rooms)
+  --compare=<rev>        also run <rev>'s bench/fanout_server.ts (and bench/rooms_server.ts in
+                         the rooms scenario, when it has one), as hub-plain@<rev> and
+                         hub-framed@<rev>
   --metrics-every=MS     also run each hub server with hub.metrics() read every MS ms
                          (hub-plain-metrics, hub-framed-metrics), against the same never read
   --no-micro             skip deno bench
@@ -164,11 +165,27 @@ export const SERVERS: readonly ServerSpec[] = [
  * The hub's fan-out servers of another revision (`--compare`), run from its tree `cwd`; `tag`
  * names the revision (a short hash).
  */
-export function revisionServers(tag: string, cwd: string): ServerSpec[] {
+export function revisionServers(tag: string, cwd: string, rooms: boolean): ServerSpec[] {
   const cmd = ["deno", "run", "-A", "bench/fanout_server.ts"];
+  // The rooms scenario too, when that revision has the rooms server.
+  const roomsCmd = rooms ? ["deno", "run", "-A", "bench/rooms_server.ts"] : undefined;
   return [
-    { id: `hub-plain@${tag}`, label: `hub@${tag}, plain clients`, cmd, mode: "plain", cwd },
-    { id: `hub-framed@${tag}`, label: `hub@${tag}, wshub.v1 clients`, cmd, mode: "framed", cwd },
+    {
+      id: `hub-plain@${tag}`,
+      label: `hub@${tag}, plain clients`,
+      cmd,
+      roomsCmd,
+      mode: "plain",
+      cwd,
+    },
+    {
+      id: `hub-framed@${tag}`,
+      label: `hub@${tag}, wshub.v1 clients`,
+      cmd,
+      roomsCmd,
+      mode: "framed",
+      cwd,
+    },
   ];
 }
 

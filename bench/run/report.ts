@@ -212,10 +212,13 @@ export function tables(res: Results): string {
 function compareTable(res: Results): string[] {
   const { tag } = res.compare!;
   const out: string[] = [];
-  const ids = res.scenarios.filter((s) => !s.idle && !s.rooms && res.runs[s.id]).map((s) => s.id);
+  const ids = res.scenarios.filter((s) => !s.idle && res.runs[s.id]?.[`hub-framed@${tag}`])
+    .map((s) => s.id);
   out.push(`### The hub against hub@${tag}`, "");
   out.push(
-    `hub@${tag} is \`bench/fanout_server.ts\` of ${res.compare!.sha} (\`--compare=${
+    `hub@${tag} is \`bench/fanout_server.ts\` (in rooms: \`bench/rooms_server.ts\`) of ${
+      res.compare!.sha
+    } (\`--compare=${
       res.compare!.rev
     }\`), run in the same rounds. Paired ratios: the median over rounds of the ratio within a round.`,
     "",
