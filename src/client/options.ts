@@ -12,6 +12,7 @@ import {
   SUBPROTOCOL,
   TOKEN_PREFIX,
 } from "../protocol/mod.ts";
+import { assertKnownOptions } from "../common/unknown_options.ts";
 import { type Backoff, type ReconnectOptions, resolveBackoff } from "./reconnect.ts";
 import type { RequestHandler } from "./requests.ts";
 
@@ -95,6 +96,28 @@ export interface ConnectOptions<T> {
   maxRequestsInFlight?: number;
 }
 
+/** Every option of {@linkcode ConnectOptions} (a name missing here is a type error). */
+const CONNECT_OPTION_NAMES = [
+  "token",
+  "reconnect",
+  "queueLimit",
+  "decode",
+  "pingInterval",
+  "connectTimeout",
+  "deadlineSlack",
+  "signal",
+  "random",
+  "onRequest",
+  "requestTimeout",
+  "maxRequestsInFlight",
+] as const satisfies readonly (keyof ConnectOptions<unknown>)[];
+const EVERY_CONNECT_OPTION_NAMED: Exclude<
+  keyof ConnectOptions<unknown>,
+  typeof CONNECT_OPTION_NAMES[number]
+> extends never ? true
+  : Exclude<keyof ConnectOptions<unknown>, typeof CONNECT_OPTION_NAMES[number]> = true;
+void EVERY_CONNECT_OPTION_NAMED;
+
 /** {@linkcode ConnectOptions} with every default filled in. */
 export interface ResolvedOptions<T> {
   /** The subprotocols offered: `wshub.v1`, and the token when given. */
@@ -136,6 +159,7 @@ export function resolveUrl(url: string | URL): string {
 }
 
 export function resolveOptions<T>(options: ConnectOptions<T>): ResolvedOptions<T> {
+  assertKnownOptions("connect option", options, CONNECT_OPTION_NAMES);
   const protocols = [SUBPROTOCOL];
   if (options.token !== undefined) {
     if (!isToken(options.token)) {

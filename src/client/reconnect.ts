@@ -5,6 +5,8 @@
  * @module
  */
 
+import { assertKnownOptions } from "../common/unknown_options.ts";
+
 /**
  * How the client waits between reconnect attempts. Attempt `n` (0 for the
  * first retry after a connection was lost) waits a uniformly random time in
@@ -43,6 +45,7 @@ export const DEFAULT_BACKOFF: Backoff = { initialDelay: 500, maxDelay: 10_000, f
  * @throws {RangeError} when a value is negative, not finite, or `factor < 1`.
  */
 export function resolveBackoff(options: ReconnectOptions = {}): Backoff {
+  assertKnownOptions("reconnect option", options, Object.keys(DEFAULT_BACKOFF));
   const backoff = { ...DEFAULT_BACKOFF, ...options };
   const { initialDelay, maxDelay, factor } = backoff;
   if (!(Number.isFinite(initialDelay) && initialDelay >= 0)) {

@@ -14,6 +14,8 @@
  * @module
  */
 
+import { assertKnownOptions } from "../common/unknown_options.ts";
+
 import {
   type AnswerFrame,
   ConnectionClosedError,
@@ -165,6 +167,11 @@ export class ClientRequests<T> {
    * none. Never throws: every failure is a rejection.
    */
   request(data: unknown, options: RequestOptions | undefined, state: string): Promise<unknown> {
+    try {
+      if (options !== undefined) assertKnownOptions("request option", options, ["timeout"]);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const timeout = options?.timeout ?? this.#settings.requestTimeout;
     if (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout <= 0) {
       return Promise.reject(

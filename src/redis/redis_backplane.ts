@@ -16,6 +16,7 @@
  */
 
 import { createClient, RESP_TYPES } from "@redis/client";
+import { assertKnownOptions } from "../common/unknown_options.ts";
 import { Buffer } from "node:buffer";
 import type {
   Backplane,
@@ -184,15 +185,28 @@ export class RedisBackplane implements Backplane {
    * @throws {TypeError} If `url` is not a redis:// or rediss:// URL.
    */
   constructor(options: RedisBackplaneOptions) {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError("RedisBackplane needs options: new RedisBackplane({ url })");
+    }
+    assertKnownOptions("RedisBackplane option", options, [
+      "url",
+      "presenceTtl",
+      "prefix",
+      "onStatus",
+    ]);
     const { url } = options;
     if (typeof url !== "string" || !/^rediss?:\/\//.test(url)) {
       throw new TypeError(
-        `Invalid RedisBackplane url ${JSON.stringify(url)}: use redis://host:port`,
+        `Invalid RedisBackplane option url: ${
+          url === undefined ? "missing" : JSON.stringify(url)
+        }; give the server as redis://host:port (or rediss:// for TLS)`,
       );
     }
     const ttl = options.presenceTtl ?? DEFAULT_PRESENCE_TTL;
     if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl < 100) {
-      throw new RangeError(`Invalid RedisBackplane presenceTtl ${ttl}: expected at least 100 ms`);
+      throw new RangeError(
+        `Invalid RedisBackplane option presenceTtl: ${ttl}; expected a number of ms, at least 100`,
+      );
     }
     this.#presenceTtl = ttl;
     this.#prefix = options.prefix ?? "wshub";

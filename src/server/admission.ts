@@ -10,6 +10,7 @@
  * @module
  */
 
+import { assertKnownOptions } from "../common/unknown_options.ts";
 import { roomNameProblem } from "../protocol/mod.ts";
 import { ClientView } from "./client_view.ts";
 import { Connection } from "./connection.ts";
@@ -63,6 +64,8 @@ export interface UpgradeOptions {
   rooms?: readonly string[];
 }
 
+const UPGRADE_OPTIONS = ["user", "protocol", "rooms"] satisfies (keyof UpgradeOptions)[];
+
 /** What admission decided for one request: the subprotocol, and rooms to join on registration. */
 type Admitted = Negotiated & { rooms: readonly string[] };
 
@@ -107,8 +110,12 @@ export class Admission {
     this.#sockets.delete(socket);
   }
 
-  /** See `Hub.prototype.upgrade`: never throws. */
+  /**
+   * See `Hub.prototype.upgrade`: answers every request with a response;
+   * throws only for options that do not exist (a programming error).
+   */
   upgrade(req: Request, options?: UpgradeOptions): Response | Promise<Response> {
+    if (options !== undefined) assertKnownOptions("upgrade option", options, UPGRADE_OPTIONS);
     if (this.#closing) return refuse(503, "The hub is shutting down; reconnect later");
     const { allowedHosts, allowedOrigins, logger, identify } = this.#parts.options;
     let refusal: Response | undefined = this.#checkCapacity();

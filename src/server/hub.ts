@@ -5,6 +5,7 @@
  * @module
  */
 
+import { assertKnownOptions } from "../common/unknown_options.ts";
 import { encodePayload, roomNameProblem } from "../protocol/mod.ts";
 import { Admission, type UpgradeOptions } from "./admission.ts";
 import { connectionOf } from "./client_view.ts";
@@ -334,6 +335,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements HubApi<T>, As
    */
   publish(room: string, data: T, options?: PublishOptions<T>): Promise<number> {
     assertRoomName(room);
+    if (options !== undefined) assertKnownOptions("publish option", options, ["except"]);
     const payload = encodePayload(data);
     const except = options?.except === undefined
       ? undefined
@@ -390,6 +392,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements HubApi<T>, As
    */
   history(room: string, options?: HistoryReadOptions): Promise<HistoryPage> {
     assertRoomName(room);
+    if (options !== undefined) assertKnownOptions("history option", options, ["since", "limit"]);
     return Promise.resolve(this.#parts.store.read(room, options ?? {}));
   }
 

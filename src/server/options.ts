@@ -16,10 +16,11 @@ import {
   DEFAULT_REQUEST_TIMEOUT,
   type PresenceEvent,
 } from "../protocol/mod.ts";
+import { assertKnownOptions } from "../common/unknown_options.ts";
 import type { Backplane } from "./backplane.ts";
 import type { HistoryOptions } from "./history.ts";
 import type { HubApi } from "./hub_api.ts";
-import { type Logger, quietLogger } from "./logger.ts";
+import { defaultLogger, type Logger } from "./logger.ts";
 import {
   RATE_LIMIT_DEFAULTS,
   type RateLimitOptions,
@@ -194,7 +195,11 @@ export interface HubOptions<T = unknown, In = string | Uint8Array> {
    * Default 30,000.
    */
   idleTimeout?: number;
-  /** Where the hub logs. Default: nowhere. */
+  /**
+   * Where the hub logs (`console`, an @std/log or LogTape logger, or any
+   * {@linkcode Logger}). Default: warnings and errors printed to the console
+   * with their fields (debug and info are not); `quietLogger` prints nothing.
+   */
   logger?: Logger;
   /** Aborting it closes the hub, as `close()` does. */
   signal?: AbortSignal;
@@ -415,10 +420,15 @@ function resolveNumbers(options: HubOptions<unknown, unknown>): Record<NumberOpt
 /**
  * Fills in defaults and checks every option.
  *
+ * @throws {TypeError} If an option's name is unknown (the message names the closest known one).
  * @throws {RangeError} If a number is out of range or an option has the wrong shape (the
  * message names the option).
  */
 export function resolveOptions<T, In>(options: HubOptions<T, In>): ResolvedOptions<T, In> {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`Invalid hub options: expected an object, got ${describe(options)}`);
+  }
+  assertKnownOptions("hub option", options, OPTION_NAMES);
   const overflow = options.overflow ?? DEFAULTS.overflow;
   if (overflow !== "close" && overflow !== "drop-oldest") {
     throw new RangeError(
@@ -442,7 +452,7 @@ export function resolveOptions<T, In>(options: HubOptions<T, In>): ResolvedOptio
     coalesce: options.coalesce ?? DEFAULTS.coalesce,
     guardOversizedMessages: options.guardOversizedMessages ?? DEFAULTS.guardOversizedMessages,
     rateLimit: resolveRateLimit(options.rateLimit, numbers.maxMessageBytes),
-    logger: options.logger ?? quietLogger,
+    logger: options.logger ?? defaultLogger,
     presenceEvents: resolvePresenceEvents(options.presenceEvents),
     history: resolveHistory(options.history, options.backplane),
   };
@@ -456,6 +466,9 @@ function resolveRateLimit(
   if (options === false) return undefined;
   if (options !== undefined && (typeof options !== "object" || options === null)) {
     throw new RangeError("Invalid hub option rateLimit: expected an object or false");
+  }
+  if (options !== undefined) {
+    assertKnownOptions("rateLimit option", options, Object.keys(RATE_LIMIT_DEFAULTS));
   }
   const limits = { ...RATE_LIMIT_DEFAULTS, ...options };
   const action = limits.action;
@@ -510,6 +523,7 @@ function checkHistory(option: HistoryOptions): HistoryOptions {
   if (typeof option !== "object" || option === null) {
     throw new RangeError("Invalid hub option history: expected { size, ttl }");
   }
+  assertKnownOptions("history option", option, HISTORY_OPTION_NAMES);
   if (!Number.isInteger(option.size) || option.size < 1) {
     throw new RangeError(
       `Invalid hub option history.size: ${option.size}; expected an integer of at least 1`,
@@ -532,4 +546,11 @@ function checkHistory(option: HistoryOptions): HistoryOptions {
   return positionTtl === undefined
     ? { size: option.size, ttl: option.ttl }
     : { size: option.size, ttl: option.ttl, positionTtl };
+}
+
+const HISTORY_OPTION_NAMES = ["size", "ttl", "positionTtl"] satisfies (keyof HistoryOptions)[];
+
+/** How a value reads in an error message. */
+function describe(value: unknown): string {
+  return value === null ? "null" : Array.isArray(value) ? "an array" : typeof value;
 }

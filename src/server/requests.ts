@@ -39,6 +39,7 @@ import {
   type RequestFailure,
   RequestTimeoutError,
 } from "../protocol/mod.ts";
+import { assertKnownOptions } from "../common/unknown_options.ts";
 import type { Connection } from "./connection.ts";
 import type { Delivery } from "./delivery.ts";
 import type { MessageHandler } from "./dispatch.ts";
@@ -72,6 +73,11 @@ export function checkRequest(
   options: RequestOptions | undefined,
   requestTimeout: number,
 ): { text: string; timeout: number } | Error {
+  try {
+    if (options !== undefined) assertKnownOptions("request option", options, ["timeout"]);
+  } catch (error) {
+    return error as TypeError;
+  }
   const timeout = options?.timeout ?? requestTimeout;
   if (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout < 1) {
     return new RangeError(

@@ -220,7 +220,7 @@ export class Rooms {
 
   /** Answers a join: at once for a room without history, after reading its stream otherwise. */
   #welcome(connection: Connection, room: string, id?: number, since?: Position): void {
-    const history = this.#options.history(room);
+    const history = this.#historyOf(room);
     if (history === undefined || !connection.framed) {
       if (since === undefined) return this.#answer(connection, { id, room });
       this.#counted("no_history");
@@ -308,6 +308,19 @@ export class Rooms {
     }
   }
 
+  /**
+   * The room's history options. A `history` function that throws or
+   * returns invalid options is reported, and the room keeps no history.
+   */
+  #historyOf(room: string): HistoryOptions | undefined {
+    try {
+      return this.#options.history(room);
+    } catch (error) {
+      this.#parts.report(callbackError("history", error), undefined);
+      return undefined;
+    }
+  }
+
   #counted(outcome: "recovered" | RecoveryFailure): void {
     this.recoveries[outcome]++;
   }
@@ -356,7 +369,7 @@ export class Rooms {
     except: Connection | undefined,
     done: (count: number) => void,
   ): void {
-    const history = this.#options.history(room);
+    const history = this.#historyOf(room);
     if (history === undefined) {
       done(this.deliver(room, message, undefined, except));
       // To the other processes, after local delivery. (With history, the
