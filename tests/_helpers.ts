@@ -1,7 +1,7 @@
 // Test helpers: a hub served on 127.0.0.1 port 0, real WebSocket clients
 // that collect what they receive, and raw TCP peers for misbehaviour.
 
-import { Hub, type HubOptions } from "../mod.ts";
+import { Hub, type HubOptions, quietLogger } from "../mod.ts";
 import { splitBatch } from "../src/protocol/mod.ts";
 import {
   connect,
@@ -20,12 +20,16 @@ export interface Served<T, In> {
   close(): Promise<void>;
 }
 
-/** Serves a new hub on 127.0.0.1 at /ws, on a free port unless `port` is given. */
+/**
+ * Serves a new hub on 127.0.0.1 at /ws, on a free port unless `port` is
+ * given. It logs nothing unless `options.logger` says otherwise (tests
+ * provoke warnings on purpose).
+ */
 export function serveHub<T = unknown, In = string | Uint8Array>(
   options: HubOptions<T, In> = {},
   port = 0,
 ): Served<T, In> {
-  const hub = new Hub<T, In>(options);
+  const hub = new Hub<T, In>({ logger: quietLogger, ...options });
   const server = Deno.serve(
     { hostname: "127.0.0.1", port, onListen() {} },
     (req) => hub.upgrade(req),

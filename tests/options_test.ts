@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { DEFAULTS, NUMBERS, OPTION_NAMES, resolveOptions } from "../src/server/options.ts";
-import { quietLogger } from "../src/server/logger.ts";
+import { defaultLogger } from "../src/server/logger.ts";
 
 Deno.test("resolveOptions fills in the documented defaults", () => {
   const resolved = resolveOptions({});
@@ -18,7 +18,7 @@ Deno.test("resolveOptions fills in the documented defaults", () => {
   assert.equal(resolved.idleTimeout, 30_000);
   assert.equal(resolved.coalesce, true);
   assert.equal(resolved.acceptBinary, true);
-  assert.equal(resolved.logger, quietLogger);
+  assert.equal(resolved.logger, defaultLogger, "warnings and errors to the console");
   assert.equal(resolved.allowedOrigins, undefined);
   assert.equal(DEFAULTS.inboxLimit, resolved.inboxLimit);
 });

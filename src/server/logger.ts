@@ -1,5 +1,6 @@
 /**
- * The logger interface the hub writes to, and its quiet default.
+ * The logger interface the hub writes to; its default, which prints
+ * warnings and errors to the console; and a quiet one.
  *
  * @module
  */
@@ -32,13 +33,32 @@ export interface Logger {
 function quiet(): void {}
 
 /**
- * A logger that writes nothing: the hub's default.
+ * The hub's default logger: warnings and errors go to `console.warn` and
+ * `console.error`, with their structured fields; debug and info are not
+ * printed. A Redis that cannot be reached, a history read that failed, an
+ * application callback that threw: each is a warning or an error, so none
+ * passes silently.
+ */
+export const defaultLogger: Logger = Object.freeze({
+  debug: quiet,
+  info: quiet,
+  warn: (message: string, properties?: Record<string, unknown>) =>
+    properties === undefined ? console.warn(message) : console.warn(message, properties),
+  error: (message: string, properties?: Record<string, unknown>) =>
+    properties === undefined ? console.error(message) : console.error(message, properties),
+});
+
+/**
+ * A logger that writes nothing, for tests, or for an application that
+ * watches the hub through `onError` and its metrics only.
  *
  * @example
  * ```ts
- * import { quietLogger } from "@wshub/hub";
+ * import { Hub, quietLogger } from "@wshub/hub";
  *
  * quietLogger.warn("never printed");
+ * const hub = new Hub({ logger: quietLogger });
+ * await hub.close();
  * ```
  */
 export const quietLogger: Logger = Object.freeze({
