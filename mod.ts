@@ -28,6 +28,7 @@
  */
 
 export { Hub } from "./src/server/hub.ts";
+export { HubClosedError } from "./src/server/errors.ts";
 export type { HubApi, PublishOptions } from "./src/server/hub_api.ts";
 export type { UpgradeOptions } from "./src/server/admission.ts";
 export type { HubOptions } from "./src/server/options.ts";

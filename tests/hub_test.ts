@@ -3,7 +3,7 @@
 // and close().
 
 import assert from "node:assert/strict";
-import { CloseCode, Hub, type Logger, protocolToken } from "../mod.ts";
+import { CloseCode, Hub, HubClosedError, type Logger, protocolToken } from "../mod.ts";
 import { delay, RawPeer, serveHub, TestClient, until, within } from "./_helpers.ts";
 
 function byUserQuery(req: Request): string | undefined {
@@ -342,6 +342,16 @@ Deno.test("close() closes every client with 1001 and resolves once the scheduler
   assert.equal(served.hub.size, 0);
   assert.equal(served.hub.closed, true);
   assert.equal(await served.hub.broadcast("late"), 0, "a closed hub queues nothing");
+  // Sending resolves 0 or false (fire-and-forget calls must not turn into unhandled rejections);
+  // questions reject: an empty answer would read as an empty room.
+  assert.equal(await served.hub.sendToUser("u", "late"), 0);
+  assert.equal(await served.hub.publish("room", "late"), 0);
+  await assert.rejects(served.hub.presence("room"), HubClosedError);
+  await assert.rejects(
+    served.hub.history("room"),
+    /hub.history\(\) cannot be answered: the hub is closed/,
+  );
+  await assert.rejects(served.hub.ready(), HubClosedError);
   for (const client of clients) {
     assert.equal((await within(client.closed, 2000, "close")).code, CloseCode.GoingAway);
   }
@@ -351,6 +361,32 @@ Deno.test("close() closes every client with 1001 and resolves once the scheduler
   assert.equal(late.status, 503);
   await late.body?.cancel();
   await served.server.shutdown();
+});
+
+Deno.test("ready() resolves at once without a backplane; waiting ones reject when the hub closes", async () => {
+  const hub = new Hub();
+  await hub.ready();
+  await hub.close();
+  // With a backplane that never comes up: ready() waits, a signal ends the wait, close() too.
+  const never = new Hub({
+    backplane: {
+      status: "connecting",
+      start() {},
+      publish() {},
+      subscribe() {},
+      unsubscribe() {},
+      presenceChanged() {},
+      presence: () => Promise.resolve([]),
+      close: () => Promise.resolve(),
+    },
+  });
+  const aborted = new AbortController();
+  const waiting = never.ready({ signal: aborted.signal });
+  const untilClosed = never.ready();
+  aborted.abort(new Error("gave up"));
+  await assert.rejects(waiting, /gave up/);
+  await never.close();
+  await assert.rejects(untilClosed, HubClosedError);
 });
 
 Deno.test("aborting the signal closes the hub", async () => {

@@ -7,9 +7,9 @@
 
 import assert from "node:assert/strict";
 import type { HistoryPage } from "../mod.ts";
-import { follower, serveHub, TestClient, until } from "./_helpers.ts";
+import { follower, serveHub, TestClient, until, within } from "./_helpers.ts";
 import { cutStorm, inProcess } from "./_cut_storm.ts";
-import { RedisBackplane } from "../src/redis/mod.ts";
+import { RedisBackplane, RedisDownError } from "../src/redis/mod.ts";
 import { redisCli, startRedis } from "./_redis.ts";
 import { cluster, HubNode, redisTest, teardown } from "./_cluster.ts";
 import { promtoolCheckIfPresent } from "./_promtool.ts";
@@ -404,3 +404,33 @@ redisTest("the Redis these tests run on is at least the README's minimum, 7.0", 
     await redis.stop();
   }
 });
+
+redisTest(
+  "hub.ready() waits for Redis; until then history() rejects with RedisDownError, then it works",
+  async () => {
+    const redis = await startRedis();
+    await redis.kill();
+    const backplane = new RedisBackplane({ url: redis.url });
+    const served = serveHub<string>({ history: { size: 10, ttl: 60_000 }, backplane });
+    try {
+      let ready = false;
+      const waiting = served.hub.ready().then(() => ready = true);
+      const backplaneReady = backplane.ready();
+      await assert.rejects(served.hub.history("news"), RedisDownError);
+      await assert.rejects(
+        served.hub.ready({ signal: AbortSignal.timeout(50) }),
+        (error: Error) => error.name === "TimeoutError",
+      );
+      assert.equal(ready, false, "not while Redis is down");
+      await redis.restart();
+      await within(waiting, 5000, "hub.ready()");
+      await within(backplaneReady, 1000, "backplane.ready()");
+      await served.hub.publish("news", "stored");
+      const page = await served.hub.history("news");
+      assert.deepEqual(page.publications, [{ offset: 1, data: "stored" }]);
+    } finally {
+      await served.close();
+      await redis.stop();
+    }
+  },
+);

@@ -25,3 +25,4 @@ export {
   type RedisBackplaneOptions,
   type RedisBackplaneStats,
 } from "./redis_backplane.ts";
+export { RedisDownError } from "./redis_history.ts";

@@ -163,6 +163,8 @@ export class RedisBackplane implements Backplane {
   readonly #toUnsubscribe = new Set<string>();
   #flushScheduled = false;
   readonly #presence: RedisPresence;
+  /** `ready()` calls waiting for both connections to be up. */
+  readonly #readyWaiters = new Set<(error?: Error) => void>();
   #leaseTimer: ReturnType<typeof setInterval> | undefined;
   #reconnectUntil = 0;
   readonly #stats: RedisBackplaneStats = {
@@ -286,6 +288,40 @@ export class RedisBackplane implements Backplane {
   /** Where its connections to Redis are. */
   get status(): BackplaneStatus {
     return this.#status;
+  }
+
+  /**
+   * Resolves once both connections to Redis are up (at once when they are);
+   * rejects if the backplane is closed first, or with the signal's reason.
+   * `hub.ready()` waits for the same.
+   *
+   * @example
+   * ```ts ignore
+   * import { RedisBackplane } from "@wshub/hub/redis";
+   *
+   * const backplane = new RedisBackplane({ url: "redis://127.0.0.1:6379" });
+   * // … new Hub({ backplane }) starts it …
+   * await backplane.ready({ signal: AbortSignal.timeout(5_000) });
+   * ```
+   */
+  ready(options?: { signal?: AbortSignal }): Promise<void> {
+    if (this.#status === "up") return Promise.resolve();
+    if (this.#closed) return Promise.reject(new Error("The RedisBackplane is closed"));
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    const onAbort = () => {
+      this.#readyWaiters.delete(waiter);
+      reject(signal!.reason);
+    };
+    const waiter = (error?: Error) => {
+      signal?.removeEventListener("abort", onAbort);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    this.#readyWaiters.add(waiter);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    return promise;
   }
 
   /** Counters of what it has done. */
@@ -414,6 +450,11 @@ export class RedisBackplane implements Backplane {
   #setStatus(status: BackplaneStatus, error?: Error): void {
     if (status === this.#status) return;
     this.#status = status;
+    if (status === "up" || status === "closed") {
+      const failure = status === "closed" ? new Error("The RedisBackplane is closed") : undefined;
+      for (const waiter of this.#readyWaiters) waiter(failure);
+      this.#readyWaiters.clear();
+    }
     this.#host?.status(status, error);
     try {
       this.#onStatus?.(status, error);

@@ -61,10 +61,31 @@ export interface HistoryLink {
   host(): BackplaneHost | undefined;
 }
 
-/** What the link rejects with while Redis is not connected (already reported by the status). */
+/**
+ * What `hub.history()` rejects with, and why a publication to a room with
+ * history was delivered without a position, while the backplane's Redis is
+ * not connected (still connecting at start, or down). The backplane
+ * reconnects by itself; `hub.ready()` resolves once it is up.
+ *
+ * @example
+ * ```ts ignore
+ * import { Hub } from "@wshub/hub";
+ * import { RedisBackplane, RedisDownError } from "@wshub/hub/redis";
+ *
+ * const hub = new Hub({
+ *   backplane: new RedisBackplane({ url: "redis://127.0.0.1:6379" }),
+ *   history: { size: 100, ttl: 60_000 },
+ * });
+ * try {
+ *   console.log(await hub.history("news"));
+ * } catch (error) {
+ *   if (error instanceof RedisDownError) console.log("Redis is down; try again shortly");
+ * }
+ * ```
+ */
 export class RedisDownError extends Error {
   constructor() {
-    super("Redis is not connected; the backplane reconnects by itself");
+    super("Redis is not connected; the backplane reconnects by itself (hub.ready() waits for it)");
     this.name = "RedisDownError";
   }
 }

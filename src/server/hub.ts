@@ -9,7 +9,9 @@ import { assertKnownOptions } from "../common/unknown_options.ts";
 import { encodePayload, roomNameProblem } from "../protocol/mod.ts";
 import { Admission, type UpgradeOptions } from "./admission.ts";
 import { connectionOf } from "./client_view.ts";
+import type { BackplaneStatus } from "./backplane.ts";
 import type { Connection } from "./connection.ts";
+import { HubClosedError } from "./errors.ts";
 import type { HubEvent } from "./events.ts";
 import type { HistoryPage, HistoryReadOptions } from "./history.ts";
 import type { HubApi, PublishOptions } from "./hub_api.ts";
@@ -71,6 +73,10 @@ export class Hub<T = unknown, In = string | Uint8Array> implements HubApi<T>, As
   readonly #unwatch: (() => void) | undefined;
   #closing = false;
   #stopped: Promise<void> | undefined;
+  /** The backplane's status as it last told the hub. */
+  #backplaneStatus: BackplaneStatus | "none";
+  /** `ready()` calls waiting for the backplane to be up. */
+  readonly #readyWaiters = new Set<{ resolve: () => void; reject: (error: unknown) => void }>();
 
   /**
    * Creates a hub; its scheduler starts at once.
@@ -115,10 +121,13 @@ export class Hub<T = unknown, In = string | Uint8Array> implements HubApi<T>, As
     this.#admission = new Admission(this.#parts);
     this.#scheduler = new Scheduler(this.#parts);
     const push = this.#parts.push;
+    this.#backplaneStatus = this.#parts.backplane?.status ?? "none";
     this.#parts.backplane?.start({
       deliver: (message) => void push({ type: "remote", message }),
       presence: (event, origin) => void push({ type: "remotePresence", event, origin }),
       status: (status, error) => {
+        this.#backplaneStatus = status;
+        if (status === "up") this.#wakeReady();
         if (status === "down") {
           logger.warn("wshub: the backplane is down; local delivery goes on", { error });
         } else {
@@ -156,7 +165,8 @@ export class Hub<T = unknown, In = string | Uint8Array> implements HubApi<T>, As
    * malformed or its subprotocol list cannot be negotiated), the
    * origin (403, see `allowedOrigins`), and calls `identify` (whose
    * `Response`, if any, is returned as it is). A hub that is shutting down
-   * answers 503. It never throws.
+   * answers 503. Every request gets a response; it throws only for an
+   * unknown option name (a programming error).
    *
    * @returns The response to send: 101 with the upgrade, or the refusal. It is
    * a promise only when `identify` returns one.
@@ -347,7 +357,12 @@ export class Hub<T = unknown, In = string | Uint8Array> implements HubApi<T>, As
    * Who is in a room: one entry per identified user, with how many of the
    * user's connections are in it (three tabs: one entry, `connections: 3`).
    * Anonymous connections are not listed. Answered by the scheduler, in order
-   * with every join and leave queued before it.
+   * with every join and leave queued before it; with a backplane that is up,
+   * by the backplane, for the whole cluster (while it is down, for this
+   * process).
+   *
+   * @returns A promise that rejects with {@linkcode HubClosedError} once the
+   * hub is closing.
    *
    * @example
    * ```ts
@@ -361,7 +376,7 @@ export class Hub<T = unknown, In = string | Uint8Array> implements HubApi<T>, As
    */
   presence(room: string): Promise<PresenceEntry[]> {
     assertRoomName(room);
-    if (this.#closing) return Promise.resolve([]);
+    if (this.#closing) return Promise.reject(new HubClosedError("hub.presence()"));
     const backplane = this.#parts.backplane;
     if (backplane !== undefined && backplane.status === "up") {
       return backplane.presence(room).catch(() => this.#localPresence(room));
@@ -379,6 +394,11 @@ export class Hub<T = unknown, In = string | Uint8Array> implements HubApi<T>, As
    * that position (none when its epoch is not the stream's); with `limit`,
    * at most that many.
    *
+   * @returns A promise that rejects with {@linkcode HubClosedError} once the
+   * hub is closing, and, with history kept by a backplane, with the
+   * backplane's error while its bus is down (`RedisDownError`; see
+   * {@linkcode Hub.prototype.ready}).
+   *
    * @example Catch a late page up
    * ```ts
    * import { Hub } from "@wshub/hub";
@@ -393,7 +413,65 @@ export class Hub<T = unknown, In = string | Uint8Array> implements HubApi<T>, As
   history(room: string, options?: HistoryReadOptions): Promise<HistoryPage> {
     assertRoomName(room);
     if (options !== undefined) assertKnownOptions("history option", options, ["since", "limit"]);
-    return Promise.resolve(this.#parts.store.read(room, options ?? {}));
+    if (this.#closing) return Promise.reject(new HubClosedError("hub.history()"));
+    try {
+      return Promise.resolve(this.#parts.store.read(room, options ?? {}));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Resolves once the hub can act as one with the other processes: its
+   * backplane is connected (at once without a backplane). Until then a
+   * hub serves its own clients, but what it publishes reaches no other
+   * process and is not stored in a backplane's history, and
+   * `hub.history()` rejects: await it before serving when that matters.
+   *
+   * @param options `signal`: stop waiting (the promise rejects with the signal's reason).
+   * @returns A promise that rejects with {@linkcode HubClosedError} if the
+   * hub closes first.
+   *
+   * @example Serve once Redis is reachable, give up after ten seconds
+   * ```ts ignore
+   * import { Hub } from "@wshub/hub";
+   * import { RedisBackplane } from "@wshub/hub/redis";
+   *
+   * const hub = new Hub({ backplane: new RedisBackplane({ url: "redis://127.0.0.1:6379" }) });
+   * await hub.ready({ signal: AbortSignal.timeout(10_000) });
+   * Deno.serve((req) => hub.upgrade(req));
+   * ```
+   */
+  ready(options?: { signal?: AbortSignal }): Promise<void> {
+    if (options !== undefined) assertKnownOptions("ready option", options, ["signal"]);
+    if (this.#closing) return Promise.reject(new HubClosedError("hub.ready()"));
+    const status = this.#backplaneStatus;
+    if (status === "none" || status === "up") return Promise.resolve();
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    const onAbort = () => {
+      this.#readyWaiters.delete(waiter);
+      reject(signal!.reason);
+    };
+    const waiter = {
+      resolve: () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      },
+      reject: (error: unknown) => {
+        signal?.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    };
+    this.#readyWaiters.add(waiter);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    return promise;
+  }
+
+  #wakeReady(): void {
+    for (const waiter of this.#readyWaiters) waiter.resolve();
+    this.#readyWaiters.clear();
   }
 
   /**
@@ -512,6 +590,8 @@ export class Hub<T = unknown, In = string | Uint8Array> implements HubApi<T>, As
       this.#signal?.removeEventListener("abort", this.#onAbort);
       this.#unwatch?.();
       this.#admission.close();
+      for (const waiter of this.#readyWaiters) waiter.reject(new HubClosedError("hub.ready()"));
+      this.#readyWaiters.clear();
       if (this.#parts.shutdown.begin()) this.#parts.push({ type: "shutdown" });
       const backplane = this.#parts.backplane;
       this.#stopped = backplane === undefined

@@ -68,6 +68,8 @@ export interface HubApi<T = unknown> {
   presence(room: string): Promise<PresenceEntry[]>;
   /** A room's recent publications and its stream's position. */
   history(room: string, options?: HistoryReadOptions): Promise<HistoryPage>;
+  /** Resolves once the backplane (if any) is connected. */
+  ready(options?: { signal?: AbortSignal }): Promise<void>;
   /** The connections registered now. */
   clients(): Client<T>[];
   /** The connections of one user. */
