@@ -268,8 +268,12 @@ Deno.test("no reconnect after a deliberate close(); send then throws", async () 
     assert.deepEqual(infos, [4100]);
     await sleep(50);
     assert.equal(connects, 1);
-    assert.throws(() => client.send("x"), /client is closed/);
-    assert.throws(() => client.close(1001), /close code must be 1000 or 3000-4999/);
+    assert.throws(() => client.send("x"), /Cannot send: the client is closed/);
+    await assert.rejects(client.join("lobby"), /Cannot join lobby: the client is closed/);
+    assert.throws(
+      () => client.close(1001),
+      /Cannot close with code 1001: applications may use 1000 or an integer from 3000 to 4999/,
+    );
   } finally {
     await client.close();
     await stop();

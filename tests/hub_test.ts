@@ -410,6 +410,7 @@ Deno.test("a value with no JSON form is refused at the call", async () => {
   const cyclic: Record<string, unknown> = {};
   cyclic.self = cyclic;
   assert.throws(() => hub.broadcast(cyclic), TypeError);
-  assert.throws(() => hub.sendToUser("a", () => {}), /has no JSON form/);
+  assert.throws(() => hub.sendToUser("a", () => {}), /a function has no JSON form/);
+  assert.throws(() => hub.broadcast(undefined), /this message: undefined has no JSON form/);
   await hub.close();
 });

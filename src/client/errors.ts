@@ -55,9 +55,14 @@ export class SendQueueFullError extends Error {
  * ```
  */
 export class ClientClosedError extends Error {
-  /** Creates the error; `detail` says why the client is closed. */
-  constructor(detail: string) {
-    super(`Cannot send: the client is closed (${detail}). Call connect() again for a new client.`);
+  /**
+   * Creates the error; `detail` says why the client is closed, `action` what
+   * could not be done (default `"send"`).
+   */
+  constructor(detail: string, action = "send") {
+    super(
+      `Cannot ${action}: the client is closed (${detail}). Call connect() again for a new client.`,
+    );
     this.name = "ClientClosedError";
   }
 }

@@ -6,6 +6,7 @@
  */
 
 import {
+  assertApplicationCloseCode,
   CLIENT_PROTOCOL_ERROR,
   decodeServerFrame,
   encodePayload,
@@ -269,7 +270,9 @@ export class HubClient<T, S = T> {
    */
   join(room: string): Promise<JoinResult> {
     if (this.#state === "closed") {
-      return Promise.reject(new ClientClosedError("close() was called or the server closed it"));
+      return Promise.reject(
+        new ClientClosedError("close() was called or the server closed it", `join ${room}`),
+      );
     }
     return this.#rooms.join(room, this.#sender());
   }
@@ -411,11 +414,8 @@ export class HubClient<T, S = T> {
    * @throws {RangeError} on any other code.
    */
   close(code = 1000, reason = ""): Promise<void> {
-    if (code !== 1000 && !(code >= 3000 && code <= 4999)) {
-      throw new RangeError(
-        `close code must be 1000 or 3000-4999 (browsers allow no other), got ${code}`,
-      );
-    }
+    assertApplicationCloseCode(code); // the hub's client.close() says the same
+
     if (this.#state !== "closed") {
       const ws = this.#ws;
       this.#ws = undefined;

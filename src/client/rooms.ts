@@ -352,8 +352,8 @@ export class ClientRooms {
 
   /** The client is closed for good: every waiting request fails. */
   closed(reason: string): void {
-    const error = new ClientClosedError(reason);
     for (const pending of [...this.#pending.values(), ...this.#waiting.splice(0)]) {
+      const error = new ClientClosedError(reason, `${pending.kind} ${pending.room}`);
       if (pending.kind === "join") {
         pending.reject(error);
         for (const joiner of pending.joiners ?? []) joiner.reject(error);

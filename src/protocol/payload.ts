@@ -160,9 +160,14 @@ function encodeValue(data: unknown): string | Uint8Array {
   }
   if (json === undefined) {
     throw new TypeError(
-      `Cannot send this message: a ${typeof data} has no JSON form; ` +
+      `Cannot send this message: ${describe(data)} has no JSON form; ` +
         "send a string, a Uint8Array or a JSON-serialisable value",
     );
   }
   return json;
+}
+
+/** A value with no JSON form, as a message names it: "undefined", "a function", "a symbol". */
+function describe(data: unknown): string {
+  return data === undefined ? "undefined" : `a ${typeof data}`;
 }
