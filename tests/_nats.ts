@@ -88,8 +88,11 @@ export function natsTest(name: string, fn: () => Promise<void>): void {
   Deno.test({ name, ignore, fn });
 }
 
-/** Starts a private nats-server (JetStream on) on a free 127.0.0.1 port; resolves once it is healthy. */
-export async function startNats(): Promise<NatsServer> {
+/**
+ * Starts a private nats-server on a free 127.0.0.1 port, with JetStream
+ * unless `jetstream` is false; resolves once it is healthy.
+ */
+export async function startNats({ jetstream = true } = {}): Promise<NatsServer> {
   if (!(await natsAvailable())) {
     throw new Error(
       "nats-server not found on PATH; the NATS tests need it (apt-get install nats-server)",
@@ -105,7 +108,7 @@ export async function startNats(): Promise<NatsServer> {
       port = freePort();
       monitor = freePort();
       try {
-        child = await spawn(port, monitor, dir);
+        child = await spawn(port, monitor, dir, jetstream);
       } catch (err) {
         lastError = err; // most likely a port was taken between freePort() and bind
       }
@@ -138,7 +141,7 @@ export async function startNats(): Promise<NatsServer> {
       if (stopped) throw new Error("restart() after stop()");
       await kill();
       await Deno.remove(`${dir}/jetstream`, { recursive: true }).catch(() => {});
-      child = await spawn(port, monitor, dir);
+      child = await spawn(port, monitor, dir, jetstream);
     },
     async monitoring<T>(path: string): Promise<T> {
       const response = await fetch(`http://127.0.0.1:${monitor}${path}`);
@@ -176,7 +179,12 @@ export async function startNats(): Promise<NatsServer> {
 }
 
 /** Spawns nats-server and resolves once /healthz says ok (JetStream ready); kills it and throws otherwise. */
-async function spawn(port: number, monitor: number, dir: string): Promise<Deno.ChildProcess> {
+async function spawn(
+  port: number,
+  monitor: number,
+  dir: string,
+  jetstream: boolean,
+): Promise<Deno.ChildProcess> {
   const log = `${dir}/nats.log`;
   await Deno.writeTextFile(log, "");
   const child = new Deno.Command((await natsBinary())!, {
@@ -187,9 +195,7 @@ async function spawn(port: number, monitor: number, dir: string): Promise<Deno.C
       String(port),
       "-m",
       String(monitor),
-      "-js",
-      "-sd",
-      dir,
+      ...(jetstream ? ["-js", "-sd", dir] : []),
       "-l",
       log,
     ],

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { connect as natsConnect } from "@nats-io/transport-node";
-import { Kvm } from "@nats-io/kv";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { delay, serveHub, TestClient, until, within } from "./_helpers.ts";
 import { type Backplane, Hub, type PresenceEvent } from "../mod.ts";
 import { NatsBackplane } from "../src/nats/mod.ts";
@@ -40,14 +40,14 @@ async function closeAll(clients: ReturnType<typeof framed>[]): Promise<void> {
 type Entry = { user: string; connections: number };
 const byUser = (entries: Entry[]) => entries.sort((x, y) => x.user.localeCompare(y.user));
 
-/** The keys of the presence bucket, read with a client of this test. */
+/** The keys of the presence bucket, read with a client of this test (making no consumer). */
 async function bucketKeys(nats: NatsServer): Promise<string[]> {
   const nc = await natsConnect({ servers: nats.url });
   try {
-    const kv = await new Kvm(nc).open("wshub_presence");
-    const keys: string[] = [];
-    for await (const key of await kv.keys()) keys.push(key);
-    return keys.sort();
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.info("KV_wshub_presence", { subjects_filter: ">" });
+    return Object.keys(info.state.subjects ?? {}).map((s) => s.slice("$KV.wshub_presence.".length))
+      .sort();
   } finally {
     await nc.close();
   }
@@ -411,6 +411,8 @@ natsTest(
         "empty presence purged (only the two leases left)",
       );
       assert.equal((await bucketKeys(nats)).length, 2);
+      const jsz = await nats.monitoring<{ consumers: number }>("/jsz");
+      assert.equal(jsz.consumers, 0, "presence upkeep leaves no consumer behind");
     } finally {
       await Promise.all(members.map((m) => m.client.close()));
       await teardown(nats, nodes);
@@ -581,3 +583,35 @@ natsTest("NATS: a hub closed while NATS is down closes at once and leaks nothing
     await nats.stop();
   }
 });
+
+natsTest(
+  "NATS without JetStream: messages still cross, and the hub is told presence needs -js",
+  async () => {
+    const nats = await startNats({ jetstream: false });
+    const warnings: string[] = [];
+    const logger = {
+      debug() {},
+      info() {},
+      warn: (message: string) => void warnings.push(message),
+      error: (message: string) => void warnings.push(message),
+    };
+    const served = [0, 1].map(() =>
+      serveHub({ backplane: new NatsBackplane({ servers: nats.url }), logger })
+    );
+    const clients: TestClient[] = [];
+    try {
+      await until(() => served.every((s) => s.hub.stats().backplane === "up"), 5000, "up");
+      const onB = await TestClient.open(served[1].url);
+      clients.push(onB);
+      await delay(100);
+      await served[0].hub.broadcast("across");
+      await until(() => onB.messages.includes("across"), 3000, "cross-process delivery");
+      await until(() => warnings.some((w) => /JetStream/.test(w)), 5000, "the warning");
+      assert.deepEqual(await served[0].hub.presence("any"), [], "local presence instead");
+    } finally {
+      await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
+      await Promise.all(served.map((s) => s.close()));
+      await nats.stop();
+    }
+  },
+);

@@ -170,7 +170,7 @@ export class KvPresence {
   async read(room: string): Promise<PresenceEntry[]> {
     const kv = this.#kv;
     if (kv === undefined) throw new Error("NATS presence is not available yet");
-    const keys = await collect(await kv.keys(`r.${token(room)}.>`));
+    const keys = await this.#keys(`r.${token(room)}.>`);
     const entries = await inBatches(keys, (key) => kv.get(key));
     const out: PresenceEntry[] = [];
     for (const entry of entries) {
@@ -415,7 +415,7 @@ export class KvPresence {
 
   async #reapDead(kv: KV, now: number): Promise<void> {
     const mine = `l.${this.#holder}`;
-    for (const key of await collect(await kv.keys("l.>"))) {
+    for (const key of await this.#keys("l.>")) {
       if (key === mine) continue;
       const holder = key.slice(2);
       if (this.#reaping.has(holder)) continue;
@@ -448,12 +448,12 @@ export class KvPresence {
 
   /** Removes a dead holder's shares; returns how many users left the cluster with it. */
   async #reap(kv: KV, holder: string): Promise<number> {
-    const markers = await collect(await kv.keys(`s.${holder}.>`));
+    const markers = await this.#keys(`s.${holder}.>`);
     let left = 0;
     for (const marker of markers) {
       const entry = await kv.get(marker);
       if (entry === null || entry.operation !== "PUT") continue;
-      const keys = await collect(await kv.keys(`r.${token(decoder.decode(entry.value))}.>`));
+      const keys = await this.#keys(`r.${token(decoder.decode(entry.value))}.>`);
       const results = await inBatches(keys, (key) => this.#removeHolder(kv, key, holder));
       left += results.filter(Boolean).length;
     }
@@ -486,7 +486,21 @@ export class KvPresence {
     }
   }
 
-  // Purges
+  // Listing and purging
+
+  /**
+   * The keys matching `filter` that hold a message, from the stream's info
+   * (no consumer is made, unlike the client's `keys()`).
+   */
+  async #keys(filter: string): Promise<string[]> {
+    const jsm = this.#jsm;
+    if (jsm === undefined) return [];
+    const prefix = `$KV.${this.#hooks.bucket}.`;
+    const info = await jsm.streams.info(`KV_${this.#hooks.bucket}`, {
+      subjects_filter: prefix + filter,
+    });
+    return Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length));
+  }
 
   /** Purges a key's value written at `revision` (and older), not a newer one. */
   #purgeValue(key: string, revision: number): void {
@@ -552,12 +566,6 @@ function parse<T>(bytes: Uint8Array): T | undefined {
   } catch {
     return undefined;
   }
-}
-
-async function collect<T>(iterator: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of iterator) out.push(item);
-  return out;
 }
 
 /** Runs `work` on every item, {@linkcode PARALLEL} at a time; throws the first failure. */
