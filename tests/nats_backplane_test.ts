@@ -585,7 +585,7 @@ natsTest("NATS: a hub closed while NATS is down closes at once and leaks nothing
 });
 
 natsTest(
-  "NATS without JetStream: messages still cross, and the hub is told presence needs -js",
+  "NATS without JetStream: messages still cross, the hub is told presence needs -js; past max_payload, dropped",
   async () => {
     const nats = await startNats({ jetstream: false });
     const warnings: string[] = [];
@@ -595,9 +595,9 @@ natsTest(
       warn: (message: string) => void warnings.push(message),
       error: (message: string) => void warnings.push(message),
     };
-    const served = [0, 1].map(() =>
-      serveHub({ backplane: new NatsBackplane({ servers: nats.url }), logger })
-    );
+    const backplanes = [0, 1].map(() => new NatsBackplane({ servers: nats.url }));
+    const served = backplanes.map((backplane) => serveHub({ backplane, logger }));
+    const backplaneOf = (s: (typeof served)[number]) => backplanes[served.indexOf(s)];
     const clients: TestClient[] = [];
     try {
       await until(() => served.every((s) => s.hub.stats().backplane === "up"), 5000, "up");
@@ -608,6 +608,15 @@ natsTest(
       await until(() => onB.messages.includes("across"), 3000, "cross-process delivery");
       await until(() => warnings.some((w) => /JetStream/.test(w)), 5000, "the warning");
       assert.deepEqual(await served[0].hub.presence("any"), [], "local presence instead");
+      // Past the server's max_payload (1 MB): delivered here, counted as dropped, one warning.
+      const big = "x".repeat(1_100_000);
+      await served[0].hub.broadcast(big);
+      await served[0].hub.broadcast(big);
+      await served[0].hub.broadcast("small again");
+      await until(() => onB.messages.includes("small again"), 3000, "traffic after the big ones");
+      assert.equal(onB.messages.length, 2, "the big ones did not cross");
+      assert.equal(backplaneOf(served[0]).stats().dropped, 2);
+      assert.equal(warnings.filter((w) => /could not be published/.test(w)).length, 1);
     } finally {
       await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
       await Promise.all(served.map((s) => s.close()));

@@ -479,8 +479,12 @@ export class NatsBackplane implements Backplane {
     const host = this.#host;
     if (host === undefined || this.#closed) return;
     if ("message" in envelope) return host.deliver(envelope.message);
-    const { room, user, event, v } = envelope.presence as PresenceEvent & { v?: unknown };
-    if (typeof room !== "string" || typeof user !== "string") {
+    const presence = envelope.presence as unknown as Record<string, unknown> | null;
+    const { room, user, event, v } = presence ?? {};
+    if (
+      typeof room !== "string" || typeof user !== "string" ||
+      (event !== "join" && event !== "leave")
+    ) {
       this.#stats.malformed++;
       return;
     }
