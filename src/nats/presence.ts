@@ -239,11 +239,16 @@ export class KvPresence {
     this.#dirty.add(field);
     if (this.#running.has(field)) return;
     if (this.#kv === undefined || this.#lease === undefined || !this.#hooks.up()) return;
-    const run = this.#converge(field).finally(() => this.#running.delete(field));
+    const run = this.#converge(field).then((done) => {
+      this.#running.delete(field);
+      // Changed again between the last write's end and now: go on.
+      if (done && this.#dirty.has(field) && !this.#closing) this.#schedule(field);
+    });
     this.#running.set(field, run);
   }
 
-  async #converge(field: string): Promise<void> {
+  /** Writes until the field is not dirty (true), or a failure leaves it for the upkeep (false). */
+  async #converge(field: string): Promise<boolean> {
     while (this.#dirty.delete(field)) {
       try {
         await this.#write(field, this.#holder);
@@ -253,12 +258,13 @@ export class KvPresence {
           this.#hooks.logger()?.debug("wshub: a NATS presence write failed; retried later", {
             error,
           });
-          return;
+          return false;
         }
         // Written again under the new holder once its lease is (see upkeep).
-        if (this.#closing || this.#lease === undefined) return;
+        if (this.#closing || this.#lease === undefined) return false;
       }
     }
+    return true;
   }
 
   /** Makes `holder`'s share of `field`'s key equal to the local count (0 when closing). */
