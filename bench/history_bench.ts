@@ -26,10 +26,10 @@ import { ClientView } from "../src/server/client_view.ts";
 import { Connection } from "../src/server/connection.ts";
 import {
   type HistoryOptions,
-  type HistoryPage,
   MemoryHistory,
   type Position,
   recoveryVerdict,
+  type StoredPage,
 } from "../src/server/history.ts";
 import { type ResolvedOptions, resolveOptions } from "../src/server/options.ts";
 import { Scheduler } from "../src/server/scheduler.ts";
@@ -116,12 +116,12 @@ for (const { size, history, tenBack, start } of streams) {
 
 {
   const { history, tenBack, start, size } = streams[1];
-  const missed10: HistoryPage = history.read("room", { since: tenBack, limit: RECOVER_LIMIT });
-  const missedAll: HistoryPage = history.read("room", { since: start, limit: RECOVER_LIMIT });
+  const missed10: StoredPage = history.read("room", { since: tenBack, limit: RECOVER_LIMIT });
+  const missedAll: StoredPage = history.read("room", { since: start, limit: RECOVER_LIMIT });
   // Five more were missed than the stream keeps (from the stream of 100: within maxRecover).
   const small = streams[0];
   const trimmedSince: Position = { offset: small.start.offset - 5, epoch: small.last.epoch };
-  const trimmed: HistoryPage = small.history.read("room", {
+  const trimmed: StoredPage = small.history.read("room", {
     since: trimmedSince,
     limit: RECOVER_LIMIT,
   });
@@ -213,7 +213,7 @@ async function roomOf(members: number, history: boolean): Promise<Parts> {
   for (let i = 0; i < members; i++) {
     const connection = new Connection(
       nullSocket(),
-      { user: undefined, framed: true, protocol: "wshub.v1", rooms: [] },
+      { user: undefined, framed: true, json: false, protocol: "wshub.v1", rooms: [] },
       writer,
       (connection) => new ClientView(connection, view),
       parts.handOffs,

@@ -111,7 +111,7 @@ export class HubNode {
 
 /** A framed client-module client that records messages with their room. */
 export function framed(url: string) {
-  const client: HubClient<string> = connect<string>(url, { decode: (text) => text });
+  const client: HubClient<string> = connect<string>(url);
   const got: { text: string; room?: string }[] = [];
   const presence: PresenceEvent[] = [];
   client.on("message", (text, meta: MessageMeta) => got.push({ text, room: meta.room }));

@@ -99,7 +99,7 @@ export async function cutStorm(storm: CutStorm): Promise<StormResult> {
 
 /** A storm against a hub served in this process: it publishes and cuts through the hub's API. */
 export function inProcess(
-  served: Served<string, string | Uint8Array>,
+  served: Served<string, unknown>,
   cuts: number,
   spacing: number,
 ): CutStorm {

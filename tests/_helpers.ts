@@ -25,7 +25,7 @@ export interface Served<T, In> {
  * given. It logs nothing unless `options.logger` says otherwise (tests
  * provoke warnings on purpose).
  */
-export function serveHub<T = unknown, In = string | Uint8Array>(
+export function serveHub<T = unknown, In = unknown>(
   options: HubOptions<T, In> = {},
   port = 0,
 ): Served<T, In> {
@@ -202,7 +202,6 @@ export function follower(url: string, initialDelay = 0): {
   recoveries: RecoveryEvent[];
 } {
   const client = connect<string>(url, {
-    decode: (text) => text,
     reconnect: { initialDelay, maxDelay: Math.max(initialDelay, 20) },
   });
   const seen: Seen[] = [];

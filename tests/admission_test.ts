@@ -69,10 +69,18 @@ function offering(list: string): Request {
   return request({ "sec-websocket-protocol": list });
 }
 
-Deno.test("negotiate: wshub.v1 when offered, else the preferred or first offer, never a credential", () => {
-  assert.deepEqual(negotiate(request({})), { protocol: undefined, framed: false, offered: [] });
+Deno.test("negotiate: wshub.v2, else wshub.v1 when offered, else the preferred or first offer, never a credential", () => {
+  assert.deepEqual(negotiate(request({})), {
+    protocol: undefined,
+    framed: false,
+    version: 0,
+    offered: [],
+  });
   const cases: [string, string | undefined, string, boolean][] = [
     // header, preferred, echoed, framed
+    ["wshub.v2, wshub.v1", undefined, "wshub.v2", true],
+    ["wshub.v1,wshub.v2", undefined, "wshub.v2", true], // v2 wins wherever it is
+    ["wshub.v2, wshub.token.s3cr3t", undefined, "wshub.v2", true],
     ["wshub.v1", undefined, "wshub.v1", true],
     ["chat, wshub.v1", undefined, "wshub.v1", true],
     ["chat,wshub.v1", undefined, "wshub.v1", true], // Node's ws joins without a space
@@ -92,12 +100,14 @@ Deno.test("negotiate: wshub.v1 when offered, else the preferred or first offer, 
     assert.ok(!(negotiated instanceof Response), header);
     assert.equal(negotiated.protocol, protocol, header);
     assert.equal(negotiated.framed, framed, header);
+    assert.equal(negotiated.version, !framed ? 0 : protocol === "wshub.v2" ? 2 : 1, header);
   }
   // Blank lists offer nothing: nothing is echoed.
   for (const header of ["", " ", ",", " , ,\t"]) {
     assert.deepEqual(negotiate(offering(header)), {
       protocol: undefined,
       framed: false,
+      version: 0,
       offered: [],
     });
   }

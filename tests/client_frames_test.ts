@@ -53,7 +53,7 @@ Deno.test("decodeServerFrame: anything else is a protocol error", () => {
       "p" + "1".repeat(33),
       "h[]",
       "hnot json",
-      'h{"v":2,"id":"c","user":null,"pingInterval":1,"pongTimeout":1}',
+      'h{"v":3,"id":"c","user":null,"pingInterval":1,"pongTimeout":1}',
       'h{"v":1,"id":"c","user":null,"pingInterval":0,"pongTimeout":1}',
       "b",
       "b3:ab",

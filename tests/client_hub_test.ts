@@ -14,7 +14,7 @@ import {
 type Chat = { from?: string | null; text: string };
 
 /** A hub served on 127.0.0.1; `port` 0 picks a free one. */
-async function serve<T, In = string | Uint8Array>(
+async function serve<T, In = unknown>(
   options: HubOptions<T, In>,
   port = 0,
 ): Promise<{ hub: Hub<T, In>; url: string; port: number; stop: () => Promise<void> }> {
@@ -87,7 +87,7 @@ Deno.test("JSON messages both ways, one at a time and coalesced, through listene
   const { hub, url, stop } = await serve<Chat>({
     onMessage(message, client) {
       received.push(message);
-      const chat = JSON.parse(message as string) as Chat;
+      const chat = message as Chat; // wshub.v2: the hub hands onMessage the value itself
       client.send({ from: "server", text: `echo ${chat.text}` });
     },
   });
@@ -98,7 +98,8 @@ Deno.test("JSON messages both ways, one at a time and coalesced, through listene
     const echo = await next(client, "message");
     assert.deepEqual(echo, { from: "server", text: "echo queued before open" });
     assert.equal(client.state, "open");
-    assert.deepEqual(received, ['{"text":"queued before open"}']);
+    assert.deepEqual(received, [{ text: "queued before open" }]);
+    assert.equal(hub.clients()[0].protocol, "wshub.v2");
 
     // A burst of broadcasts: the hub may coalesce them into `b` frames; order holds.
     const texts: string[] = [];
@@ -119,13 +120,13 @@ Deno.test("JSON messages both ways, one at a time and coalesced, through listene
 
 Deno.test("strings travel raw and bytes as binary, in both directions", async () => {
   const got: (string | Uint8Array)[] = [];
-  const { url, stop } = await serve<string | Uint8Array>({
+  const { url, stop } = await serve<string | Uint8Array, string | Uint8Array>({
     onMessage(message, client) {
       got.push(message);
       client.send(message); // echo as it came: a string stays text, bytes stay binary
     },
   });
-  const client = connect<string | Uint8Array>(url, { decode: (text) => text, reconnect: fast });
+  const client = connect<string | Uint8Array>(url, { reconnect: fast });
   try {
     const text = next(client, "message");
     const binary = next(client, "binary");
@@ -142,19 +143,24 @@ Deno.test("strings travel raw and bytes as binary, in both directions", async ()
 });
 
 Deno.test("a message decode rejects is skipped with an error event; the next one arrives", async () => {
-  const { hub, url, stop } = await serve<string>({});
-  const client = connect<Chat>(url, { reconnect: fast });
+  const { hub, url, stop } = await serve<unknown>({});
+  const chatOnly = (text: string): Chat => {
+    const value = JSON.parse(text);
+    if (typeof value !== "object" || value === null) throw new TypeError("not a chat message");
+    return value as Chat;
+  };
+  const client = connect<Chat>(url, { reconnect: fast, decode: chatOnly });
   const errors: Error[] = [];
   client.on("error", (error) => errors.push(error));
   try {
     await next(client, "open");
     const message = next(client, "message");
-    await hub.broadcast("not json");
-    await hub.broadcast('{"text":"fine"}');
+    await hub.broadcast("not a chat");
+    await hub.broadcast({ text: "fine" });
     assert.deepEqual(await message, { text: "fine" });
     assert.equal(errors.length, 1);
     assert.ok(errors[0] instanceof DecodeError);
-    assert.equal((errors[0] as DecodeError).text, "not json");
+    assert.equal((errors[0] as DecodeError).text, '"not a chat"', "decode is given the JSON text");
     assert.equal(client.state, "open");
   } finally {
     await client.close();
@@ -224,7 +230,7 @@ Deno.test("sends while disconnected are queued up to queueLimit, then flushed in
     queueLimit: 3,
     reconnect: { initialDelay: 5, maxDelay: 20 },
   });
-  const received: string[] = [];
+  const received: Chat[] = [];
   let hub: Awaited<ReturnType<typeof serve<Chat>>> | undefined;
   try {
     client.send({ text: "1" });
@@ -238,11 +244,11 @@ Deno.test("sends while disconnected are queued up to queueLimit, then flushed in
       return true;
     });
     await next(client, "state", (s) => s === "reconnecting");
-    hub = await serve<Chat>({ onMessage: (m) => void received.push(m as string) }, port);
+    hub = await serve<Chat>({ onMessage: (m) => void received.push(m as Chat) }, port);
     await next(client, "open");
     client.send({ text: "5" }); // open: goes straight out, after the queued ones
     await until(() => received.length === 4, "4 messages");
-    assert.deepEqual(received.map((m) => JSON.parse(m).text), ["1", "2", "3", "5"]);
+    assert.deepEqual(received.map((m) => m.text), ["1", "2", "3", "5"]);
     assert.equal(client.queued, 0);
   } finally {
     await client.close();
@@ -332,7 +338,7 @@ Deno.test("reconnects after retryable server closes (4001, 4000, 4999)", async (
 
 Deno.test("after a server restart on the same port the client reconnects and chats again", async () => {
   const first = await serve<Chat>({
-    onMessage: (m, _c, hub) => void hub.broadcast(JSON.parse(m as string)),
+    onMessage: (m, _c, hub) => void hub.broadcast(m as Chat),
   });
   const client = connect<Chat>(first.url, { reconnect: { initialDelay: 20, maxDelay: 100 } });
   const states: string[] = [];
@@ -349,7 +355,7 @@ Deno.test("after a server restart on the same port the client reconnects and cha
     client.send({ text: "sent while the server was down" });
 
     second = await serve<Chat>({
-      onMessage: (m, _c, hub) => void hub.broadcast(JSON.parse(m as string)),
+      onMessage: (m, _c, hub) => void hub.broadcast(m as Chat),
     }, first.port);
     const echoed = await next(client, "message", undefined, 5_000);
     assert.deepEqual(echoed, { text: "sent while the server was down" });

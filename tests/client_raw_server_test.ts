@@ -148,7 +148,7 @@ Deno.test("a server that goes silent after its hello is dropped and the client r
     assert.equal(closes[0].code, 4000);
     assert.match(closes[0].reason, /heartbeat timeout: nothing heard from the server for \d+ ms/);
     assert.equal(closes[0].reconnecting, true);
-    assert.equal(server.peers[0].offered, "wshub.v1");
+    assert.equal(server.peers[0].offered, "wshub.v2, wshub.v1");
   } finally {
     await server.close(); // ends the abandoned half-open socket too
     await client.close();
@@ -232,7 +232,7 @@ Deno.test("a server that does not speak wshub.v1 is a protocol error, not a retr
   client.on("error", (error) => errors.push(error));
   try {
     await waitFor(client, "state", (state) => state === "closed");
-    assert.match(errors[0]?.message ?? "", /did not accept subprotocol wshub\.v1/);
+    assert.match(errors[0]?.message ?? "", /accepted neither wshub\.v2 nor wshub\.v1/);
     assert.equal(server.peers.length, 1);
   } finally {
     await server.close();

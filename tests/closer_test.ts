@@ -50,7 +50,7 @@ Deno.test("hub.close() while 40 clients talk: every reference client learns 1001
   const served = serveHub<string>({ onMessage() {} });
   const infos: CloseInfo[] = [];
   const clients = Array.from({ length: 40 }, () => {
-    const client = connect<string>(served.url, { decode: (text) => text });
+    const client = connect<string>(served.url);
     client.on("close", (info) => infos.push(info));
     return client;
   });

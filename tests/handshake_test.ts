@@ -69,7 +69,7 @@ Deno.test("lists joined with ',' and any spacing negotiate wshub.v1; the socket 
 });
 
 Deno.test("a plain list joined with ',' echoes its first offer (or the preferred one), never a token", async () => {
-  const served = serveHub<string | Uint8Array>({
+  const served = serveHub<string | Uint8Array, string | Uint8Array>({
     onMessage(message, client) {
       client.send(message);
     },

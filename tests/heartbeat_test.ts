@@ -177,7 +177,7 @@ Deno.test("any inbound frame extends the read deadline; a silent client in the s
 
 Deno.test("no user payload is ever taken for a ping or a pong, in either direction", async () => {
   const received: (string | Uint8Array)[] = [];
-  const served = serveHub<string | Uint8Array>({
+  const served = serveHub<string | Uint8Array, string | Uint8Array>({
     pingInterval: 60,
     pongTimeout: 1000,
     onMessage(message) {

@@ -345,10 +345,11 @@ function scriptedServer() {
   const received: string[] = [];
   let socket: WebSocket | undefined;
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
-    const upgraded = Deno.upgradeWebSocket(req, { protocol: "wshub.v1" });
+    // wshub.v2, as the reference client prefers it: texts are JSON (a string as a JSON string).
+    const upgraded = Deno.upgradeWebSocket(req, { protocol: "wshub.v2" });
     socket = upgraded.socket;
     socket.onopen = () =>
-      socket!.send('h{"v":1,"id":"c1","user":null,"pingInterval":25000,"pongTimeout":10000}');
+      socket!.send('h{"v":2,"id":"c1","user":null,"pingInterval":25000,"pongTimeout":10000}');
     socket.onmessage = (event) => {
       const frame = String(event.data);
       if (frame[0] !== "p") received.push(frame); // the client's pings are not this test's
@@ -371,15 +372,15 @@ Deno.test("the client holds a publication back behind a gap, asks from its posit
   assert.equal(server.received[0], 'j{"id":1,"room":"g"}');
   server.send('J{"id":1,"room":"g","epoch":"e1","offset":0}');
   assert.deepEqual(await joining, { room: "g", epoch: "e1", offset: 0 });
-  server.send("r1:g1:a");
-  server.send("r1:g3:c"); // 2 is missing
+  server.send('r1:g1:"a"');
+  server.send('r1:g3:"c"'); // 2 is missing
   await until(() => server.received.length === 2, 2000, "the repair join");
   assert.equal(server.received[1], 'j{"id":2,"room":"g","since":{"offset":1,"epoch":"e1"}}');
   assert.deepEqual(f.seen.map((s) => s.text), ["a"], "c waits for b");
   server.send('J{"id":2,"room":"g","epoch":"e1","offset":3,"recovered":true}');
-  server.send("r1:g2:b");
-  server.send("r1:g3:c"); // the live copy of c, after the repair: a duplicate
-  server.send("r1:g4:d");
+  server.send('r1:g2:"b"');
+  server.send('r1:g3:"c"'); // the live copy of c, after the repair: a duplicate
+  server.send('r1:g4:"d"');
   await until(() => f.seen.length === 4, 2000, "a to d");
   assert.deepEqual(f.seen, [
     { text: "a", offset: 1 },
@@ -391,21 +392,21 @@ Deno.test("the client holds a publication back behind a gap, asks from its posit
 
   // A new epoch (the stream was lost): the client is told, and counts from the notice's offset.
   server.send('J{"room":"g","epoch":"e2","offset":0}');
-  server.send("r1:g1:fresh");
+  server.send('r1:g1:"fresh"');
   await until(() => f.seen.length === 5, 2000, "fresh");
   assert.deepEqual(f.seen.at(-1), { text: "fresh", offset: 1 });
   assert.deepEqual(f.recoveries.at(-1), { room: "g", recovered: false, reason: "epoch_changed" });
 
   // A repair that cannot be made: what was held goes out, in order, and the client is told.
-  server.send("r1:g4:x4");
-  server.send("r1:g3:x3");
+  server.send('r1:g4:"x4"');
+  server.send('r1:g3:"x3"');
   await until(() => server.received.length === 3, 2000, "the second repair join");
   assert.equal(server.received[2], 'j{"id":3,"room":"g","since":{"offset":1,"epoch":"e2"}}');
   server.send('J{"id":3,"room":"g","epoch":"e2","offset":4,"recovered":false,"reason":"trimmed"}');
   await until(() => f.seen.length === 7, 2000, "the held ones");
   assert.deepEqual(f.seen.slice(5).map((s) => s.text), ["x3", "x4"]);
   assert.deepEqual(f.recoveries.at(-1), { room: "g", recovered: false, reason: "trimmed" });
-  server.send("r1:g5:y");
+  server.send('r1:g5:"y"');
   await until(() => f.seen.length === 8, 2000, "the next one");
   await f.client.close();
   await server.close();

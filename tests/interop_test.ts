@@ -304,10 +304,12 @@ function identify(req: Request): string | undefined | Response {
 }
 
 /** A hub that records what each user sent and who connected how. */
-function recordingHub(options: Parameters<typeof serveHub<string | Uint8Array>>[0] = {}) {
+function recordingHub(
+  options: Parameters<typeof serveHub<string | Uint8Array, string | Uint8Array>>[0] = {},
+) {
   const received = new Map<string, (string | Uint8Array)[]>();
   const connects: { user: string | undefined; framed: boolean; protocol: string }[] = [];
-  const served = serveHub<string | Uint8Array>({
+  const served = serveHub<string | Uint8Array, string | Uint8Array>({
     identify,
     onConnect(client) {
       connects.push({ user: client.user, framed: client.framed, protocol: client.protocol });

@@ -31,6 +31,50 @@ Deno.test("the b frames in docs/protocol.md are exactly what the hub sends", asy
   await client.closed;
 });
 
+Deno.test("the wshub.v2 table in docs/protocol.md is what the hub sends, and the hello says v 2", async () => {
+  const doc = await Deno.readTextFile(new URL("../docs/protocol.md", import.meta.url));
+  const rows = doc.slice(doc.indexOf("### wshub.v2: texts are JSON")).split("\n")
+    .filter((line) => line.startsWith("| "));
+  const table = new Map(rows.map((row) => {
+    const cells = row.split("|").map((cell) => cell.trim().replace(/^`|`$/g, ""));
+    return [cells[1], { v1: cells[2], v2: cells[3] }];
+  }));
+  const served = serveHub<unknown>({ history: undefined });
+  const v1 = await TestClient.open(served.url, SUBPROTOCOL);
+  const v2 = await TestClient.open(served.url, "wshub.v2");
+  try {
+    await until(() => served.hub.size === 2, 2000, "registration");
+    await v1.received(1);
+    await v2.received(1);
+    assert.match(v2.messages[0] as string, /^h\{"v":2,/);
+    assert.match(v1.messages[0] as string, /^h\{"v":1,/);
+    const cases: [string, () => unknown][] = [
+      ['"hello"', () => served.hub.broadcast("hello")],
+      ['"42"', () => served.hub.broadcast("42")],
+      ["42", () => served.hub.broadcast(42)],
+      ['{"a":1}', () => served.hub.broadcast({ a: 1 })],
+      ["two strings, batched", () => {
+        void served.hub.broadcast("hello");
+        return served.hub.broadcast("hi");
+      }],
+    ];
+    for (const [row, send] of cases) {
+      const expected = table.get(row);
+      assert.ok(expected, `the table has a row ${row}`);
+      const [before1, before2] = [v1.messages.length, v2.messages.length];
+      await send();
+      await v1.received(before1 + 1);
+      await v2.received(before2 + 1);
+      assert.equal(v1.messages[before1], expected.v1, `wshub.v1: ${row}`);
+      assert.equal(v2.messages[before2], expected.v2, `wshub.v2: ${row}`);
+    }
+  } finally {
+    await v1.close();
+    await v2.close();
+    await served.close();
+  }
+});
+
 Deno.test("ping tokens are 1-32 UTF-16 units: 16 emoji are answered, one unit more is 1002", async () => {
   const served = serveHub();
   const client = await TestClient.open(served.url, SUBPROTOCOL);

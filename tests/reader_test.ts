@@ -29,7 +29,7 @@ async function acceptsThenCloses(
 ): Promise<void> {
   const received: (string | Uint8Array)[] = [];
   const infos: DisconnectInfo[] = [];
-  const served = serveHub({
+  const served = serveHub<unknown, string | Uint8Array>({
     ...options,
     onMessage(message) {
       received.push(message);
@@ -324,7 +324,7 @@ Deno.test("fuzz over real sockets: random frames and random bytes, then the hub 
   const received: (string | Uint8Array)[] = [];
   const codes = new Map<number, number>();
   let connected = 0;
-  const served = serveHub({
+  const served = serveHub<unknown, string | Uint8Array>({
     maxMessageBytes: 64,
     onConnect() {
       connected++;

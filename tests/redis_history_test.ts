@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import type { HistoryPage } from "../mod.ts";
 import { follower, serveHub, TestClient, until, within } from "./_helpers.ts";
 import { cutStorm, inProcess } from "./_cut_storm.ts";
+import { connect } from "../src/client/mod.ts";
 import { RedisBackplane, RedisDownError } from "../src/redis/mod.ts";
 import { redisCli, startRedis } from "./_redis.ts";
 import { cluster, HubNode, redisTest, teardown } from "./_cluster.ts";
@@ -430,6 +431,46 @@ redisTest(
       assert.deepEqual(page.publications, [{ offset: 1, data: "stored" }]);
     } finally {
       await served.close();
+      await redis.stop();
+    }
+  },
+);
+
+redisTest(
+  "across processes and in Redis history, values keep their kind: a string that looks like JSON stays a string",
+  async () => {
+    const redis = await startRedis();
+    const a = serveHub<unknown>({
+      history: (room) => room === "kept" ? { size: 10, ttl: 60_000 } : undefined,
+      backplane: new RedisBackplane({ url: redis.url }),
+    });
+    const b = serveHub<unknown>({
+      history: (room) => room === "kept" ? { size: 10, ttl: 60_000 } : undefined,
+      backplane: new RedisBackplane({ url: redis.url }),
+    });
+    const client = connect(b.url, { reconnect: false });
+    const got: unknown[] = [];
+    client.on("message", (message) => got.push(message));
+    try {
+      await until(
+        () => a.hub.stats().backplane === "up" && b.hub.stats().backplane === "up",
+        5000,
+        "up",
+      );
+      await client.join("kept");
+      await client.join("live");
+      const values = ["42", { n: 42 }, null, "plain"];
+      for (const value of values) await a.hub.publish("kept", value); // through the stream
+      for (const value of values) await a.hub.publish("live", value); // pub/sub only
+      for (const value of values) await a.hub.broadcast(value);
+      await until(() => got.length === 12, 5000, "every value on the other process");
+      assert.deepEqual(got, [...values, ...values, ...values]);
+      const page = await b.hub.history("kept");
+      assert.deepEqual(page.publications.map((p) => p.data), values);
+    } finally {
+      await client.close();
+      await a.close();
+      await b.close();
       await redis.stop();
     }
   },

@@ -8,7 +8,6 @@ import {
   connect,
   ConnectionClosedError,
   type ConnectOptions,
-  DecodeError,
   type HubClient,
   ProtocolError,
   RequestError,
@@ -29,7 +28,7 @@ interface Pair<In> {
 }
 
 /** A hub and a connected client module; `view()` is the hub's latest Client. */
-async function pair<In = string | Uint8Array>(
+async function pair<In = unknown>(
   hubOptions: HubOptions<unknown, In> = {},
   clientOptions: ConnectOptions<unknown> = {},
 ): Promise<Pair<In>> {
@@ -90,10 +89,8 @@ Deno.test("client to hub: the reply of onRequest, sync or async, string or JSON"
   try {
     assert.deepEqual(await p.client.request({ op: "double", n: 21 }), { doubled: 42 });
     assert.deepEqual(await p.client.request({ op: "later", n: 2 }), { doubled: 4 });
-    // A string reply travels raw: the client's decode (JSON.parse) sees `n is 3`.
-    const raw = await rejection(p.client.request({ op: "text", n: 3 }));
-    assert.ok(raw instanceof DecodeError, "a raw string is not JSON for the client's decode");
-    assert.equal((raw as DecodeError).text, "n is 3");
+    // wshub.v2: a string reply travels as a JSON string, and comes back the same string.
+    assert.equal(await p.client.request({ op: "text", n: 3 }), "n is 3");
     assert.equal(await p.client.request({ op: "nothing", n: 0 }), null, "undefined replies null");
     const many = await Promise.all(
       Array.from({ length: 20 }, (_, n) => p.client.request<{ doubled: number }>({ op: "x", n })),
@@ -130,7 +127,7 @@ Deno.test("client to hub: a ReplyError's message reaches the client; any other e
       return "ok";
     },
     onError: (error) => reported.push(error),
-  }, { decode: (text) => text });
+  });
   try {
     const exposed = await rejection(p.client.request("reply-error"));
     assert.ok(exposed instanceof RequestError);
@@ -178,7 +175,7 @@ Deno.test("client to hub: a timeout rejects with RequestTimeoutError, the late a
       if (message === "slow") await release.promise;
       return message;
     },
-  }, { decode: (text) => text, requestTimeout: 80 });
+  }, { requestTimeout: 80 });
   try {
     const started = performance.now();
     const error = await rejection(p.client.request("slow"));
@@ -231,7 +228,7 @@ Deno.test("client to hub: a request pending when the connection drops is rejecte
 
 Deno.test("client: a request while not open fails at once and is not queued", async () => {
   const served = serveHub({ onRequest: () => "hi" });
-  const client = connect(served.url, { reconnect: false, decode: (text) => text });
+  const client = connect(served.url, { reconnect: false });
   try {
     assert.equal(client.state, "connecting");
     const early = await rejection(client.request("too early"));
@@ -255,10 +252,9 @@ Deno.test("client to hub: past maxRequestsInFlight, each side refuses at once", 
   const p = await pair({
     maxRequestsInFlight: 3,
     onRequest: (message) => new Promise((resolve) => holds.push(() => resolve(message))),
-  }, { decode: (text) => text, maxRequestsInFlight: 2 });
+  }, { maxRequestsInFlight: 2 });
   // A second client allowed more than the hub takes.
   const greedy = connect<string, string>(p.served.url, {
-    decode: (text) => text,
     maxRequestsInFlight: 10,
     reconnect: false,
   });
@@ -313,7 +309,7 @@ Deno.test("client to hub: requests and messages are handled in the order they we
       await delay(3);
       return message;
     },
-  }, { decode: (text) => text });
+  });
   try {
     const answers: Promise<unknown>[] = [];
     for (let i = 0; i < 10; i++) {
@@ -332,7 +328,11 @@ Deno.test("client to hub: requests and messages are handled in the order they we
 
 Deno.test("client to hub: text only; the hub's decode applies to requests (1007 when it throws)", async () => {
   const p = await pair<unknown>({
-    decode: (data) => JSON.parse(data as string),
+    decode: (data) => {
+      const value = JSON.parse(data as string); // wshub.v2: the JSON of the client's value
+      if (value === "refuse me") throw new Error("not a request this hub takes");
+      return value;
+    },
     onRequest: (message) => message,
   });
   try {
@@ -341,8 +341,9 @@ Deno.test("client to hub: text only; the hub's decode applies to requests (1007 
     assert.match(binary.message, /text only/);
     const undefinedData = await rejection(p.client.request(undefined));
     assert.ok(undefinedData instanceof TypeError);
+    assert.equal(await p.client.request("a string"), "a string", "the same value back");
     const closed = new Promise((resolve) => p.client.on("close", resolve));
-    const pending = p.client.request("not json"); // sent raw: the hub's JSON.parse throws
+    const pending = p.client.request("refuse me"); // the hub's decode throws
     assert.ok((await rejection(pending)) instanceof ConnectionClosedError);
     assert.equal(((await closed) as { code: number }).code, 1007);
   } finally {
@@ -352,7 +353,6 @@ Deno.test("client to hub: text only; the hub's decode applies to requests (1007 
 
 Deno.test("hub to client: the client's onRequest answers; ReplyError, hidden errors and no_handler", async () => {
   const p = await pair({}, {
-    decode: (text) => text,
     onRequest(message) {
       if (message === "name") return "alice";
       if (message === "async") return delay(10).then(() => ({ ok: true }));
@@ -364,7 +364,11 @@ Deno.test("hub to client: the client's onRequest answers; ReplyError, hidden err
   try {
     const view = p.view();
     assert.equal(await view.request("name"), "alice");
-    assert.equal(await view.request("async"), '{"ok":true}', "no decode on the hub: raw text");
+    assert.deepEqual(
+      await view.request("async"),
+      { ok: true },
+      "no decode on the hub: wshub.v2 gives the value",
+    );
     const exposed = await rejection(view.request("nope"));
     assert.ok(exposed instanceof RequestError);
     assert.equal(exposed.code, "busy");
@@ -392,7 +396,6 @@ Deno.test("hub to client: timeouts are checked on the shared tick", async () => 
   const pingInterval = 400, pongTimeout = 400;
   const tick = tickInterval({ pingInterval, pongTimeout, writeTimeout: 10_000 });
   const p = await pair({ pingInterval, pongTimeout, requestTimeout: 150 }, {
-    decode: (text) => text,
     onRequest: () => new Promise(() => {}),
   });
   try {
@@ -420,7 +423,7 @@ Deno.test("hub to client: timeouts are checked on the shared tick", async () => 
 });
 
 Deno.test("hub to client: pending requests are rejected at once when the client leaves", async () => {
-  const p = await pair({}, { decode: (text) => text, onRequest: () => new Promise(() => {}) });
+  const p = await pair({}, { onRequest: () => new Promise(() => {}) });
   try {
     const view = p.view();
     const pending = [view.request("a"), view.request("b")].map(handled);
@@ -447,7 +450,6 @@ Deno.test("hub to client: pending requests are rejected at once when the client 
 Deno.test("hub to client: past maxRequestsInFlight, each side refuses at once", async () => {
   const holds: (() => void)[] = [];
   const p = await pair({ maxRequestsInFlight: 3 }, {
-    decode: (text) => text,
     maxRequestsInFlight: 2,
     onRequest: (message) => new Promise((resolve) => holds.push(() => resolve(message))),
   });
@@ -476,7 +478,6 @@ Deno.test("hub to client: past maxRequestsInFlight, each side refuses at once", 
 Deno.test("hub to client: requests and messages reach the client in the order they were queued", async () => {
   const log: string[] = [];
   const p = await pair({}, {
-    decode: (text) => text,
     onRequest(message) {
       log.push(`q:${message}`);
       return message;
@@ -503,17 +504,22 @@ Deno.test("hub to client: requests and messages reach the client in the order th
 Deno.test("hub to client: text only, plain clients cannot be asked, the hub's decode reads replies", async () => {
   const reported: Error[] = [];
   const p = await pair<unknown>({
-    decode: (data) => JSON.parse(data as string),
+    // The hub's decode reads replies too: this one refuses the reply "refused".
+    decode: (data) => {
+      const value = JSON.parse(data as string);
+      if (value === "refused") throw new Error("not a reply this hub takes");
+      return value;
+    },
     onError: (error) => reported.push(error),
   }, {
-    onRequest: (message) => (message as { raw?: boolean }).raw ? "not json" : { echo: message },
+    onRequest: (message) => (message as { raw?: boolean }).raw ? "refused" : { echo: message },
   });
   try {
     const view = p.view();
     assert.deepEqual(await view.request({ a: 1 }), { echo: { a: 1 } });
     const binary = await rejection(view.request(new Uint8Array([1])));
     assert.ok(binary instanceof TypeError);
-    // `a1:not json`: the hub's decode throws; that request fails, the connection stays.
+    // The hub's decode throws on the reply; that request fails, the connection stays.
     const undecodable = await rejection(view.request({ raw: true }));
     assert.ok(undecodable instanceof TypeError);
     assert.match(undecodable.message, /Could not decode the answer/);
@@ -541,11 +547,10 @@ Deno.test("hub to client: requests in flight at shutdown are rejected; a request
       return { message, confirmed };
     },
   }, {
-    decode: (text) => text,
     onRequest: (question) => question === "hold" ? new Promise(() => {}) : "yes",
   });
   try {
-    assert.equal(await p.client.request("pay"), '{"message":"pay","confirmed":"yes"}');
+    assert.deepEqual(await p.client.request("pay"), { message: "pay", confirmed: "yes" });
     const pending = p.view().request("hold");
     const closing = p.served.hub.close();
     const error = await rejection(pending);

@@ -13,7 +13,7 @@ type Received = { text: string; room?: string };
 
 /** A client-module client that records every message with the room it came through. */
 function member(url: string, token?: string): { client: HubClient<string>; got: Received[] } {
-  const client = connect<string>(url, { decode: (text) => text, token });
+  const client = connect<string>(url, { token });
   const got: Received[] = [];
   client.on("message", (text, meta: MessageMeta) => got.push({ text, room: meta.room }));
   return { client, got };

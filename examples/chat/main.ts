@@ -221,10 +221,9 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
           throw new ReplyError(`You may not read ${room}`, "forbidden");
         }
         const { epoch, offset, publications } = await hub.history(room, { limit: HISTORY_LINES });
-        // Kept as published: the JSON of each line, encoded once by the hub.
         const lines = publications.map(({ offset, data }) => ({
           offset,
-          message: JSON.parse(data as string) as ChatMessage,
+          message: data as ChatMessage,
         }));
         return { epoch, offset, lines };
       }

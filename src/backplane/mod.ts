@@ -49,12 +49,12 @@ export type {
 export {
   type AppendOptions,
   type HistoryOptions,
-  type HistoryPage,
   type HistoryReadOptions,
   type HistoryStore,
   MemoryHistory,
   type Position,
-  type Publication,
+  type StoredPage,
+  type StoredPublication,
 } from "../server/history.ts";
 export type { Logger } from "../server/logger.ts";
 export type { PresenceEntry } from "../server/types.ts";

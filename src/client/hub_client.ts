@@ -15,6 +15,7 @@ import {
   type PresenceEvent,
   type ServerFrame,
   SUBPROTOCOL,
+  SUBPROTOCOL_V2,
 } from "../protocol/mod.ts";
 import { ClientClosedError, DecodeError, ProtocolError, ServerError } from "./errors.ts";
 import { Emitter, iterate, type Listener } from "./events.ts";
@@ -178,6 +179,8 @@ export class HubClient<T, S = T> {
   #sockets = new Set<WebSocket>();
   #socketsGone: (() => void)[] = [];
   #outbox: Outbox;
+  /** Whether the current connection speaks `wshub.v2` (texts as JSON). */
+  #json = false;
   #rooms = new ClientRooms(
     (error) => this.#events.emit("error", error),
     (event) => this.#events.emit("recovery", event),
@@ -341,13 +344,13 @@ export class HubClient<T, S = T> {
     if (this.#state === "closed") {
       throw new ClientClosedError("close() was called or the server closed it for good");
     }
-    const frame = encodePayload(data).framed;
+    const payload = encodePayload(data);
     const ws = this.#ws;
     if (this.#state === "open" && ws?.readyState === OPEN) {
-      ws.send(frame);
+      ws.send(this.#json ? payload.framed2 : payload.framed);
       return;
     }
-    this.#outbox.push(frame);
+    this.#outbox.push(payload);
   }
 
   /**
@@ -440,15 +443,17 @@ export class HubClient<T, S = T> {
     this.#sockets.add(ws);
     ws.onopen = () => {
       if (ws !== this.#ws) return;
-      if (ws.protocol !== SUBPROTOCOL) {
+      if (ws.protocol !== SUBPROTOCOL_V2 && ws.protocol !== SUBPROTOCOL) {
         this.#protocolError(
           new ProtocolError(
-            `the server did not accept subprotocol ${SUBPROTOCOL} (it chose ${
+            `the server accepted neither ${SUBPROTOCOL_V2} nor ${SUBPROTOCOL} (it chose ${
               JSON.stringify(ws.protocol)
             }): is ${this.url} a wshub hub?`,
           ),
         );
+        return;
       }
+      this.#json = ws.protocol === SUBPROTOCOL_V2;
     };
     ws.onmessage = (event: MessageEvent) => {
       if (ws !== this.#ws) return;
@@ -589,8 +594,10 @@ export class HubClient<T, S = T> {
     this.#liveness.watch(hello, this.#options.deadlineSlack);
     // Rooms first: what the application queued while offline may be meant for them.
     this.#rooms.opened((frame) => ws.send(frame));
-    this.#requests.attach(ws);
-    for (const frame of this.#outbox.take()) ws.send(frame);
+    this.#requests.attach(ws, this.#json);
+    for (const payload of this.#outbox.take()) {
+      ws.send(this.#json ? payload.framed2 : payload.framed);
+    }
     this.#setState("open");
     this.#events.emit("open", hello);
     const every = this.#options.pingInterval ?? hello.pingInterval;

@@ -10,6 +10,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT,
   isToken,
   SUBPROTOCOL,
+  SUBPROTOCOL_V2,
   TOKEN_PREFIX,
 } from "../protocol/mod.ts";
 import { assertKnownOptions } from "../common/unknown_options.ts";
@@ -53,7 +54,11 @@ export interface ConnectOptions<T> {
   /**
    * Turns the text of each incoming text message into a `T`. Default
    * `JSON.parse`. If it throws, the message is skipped and an `error` event
-   * carries a {@linkcode DecodeError}. For a `Hub<string>` pass `(text) => text`.
+   * carries a {@linkcode DecodeError}. Against a hub that speaks `wshub.v2`
+   * (this version's hubs), every text is JSON — a string the server sent
+   * arrives as a JSON string — so the default gives back the very value the
+   * server sent, strings included. Against a `wshub.v1`-only hub, texts
+   * arrive as the server gave them.
    */
   decode?: (text: string) => T;
   /**
@@ -120,7 +125,7 @@ void EVERY_CONNECT_OPTION_NAMED;
 
 /** {@linkcode ConnectOptions} with every default filled in. */
 export interface ResolvedOptions<T> {
-  /** The subprotocols offered: `wshub.v1`, and the token when given. */
+  /** The subprotocols offered: `wshub.v2`, then `wshub.v1`, and the token when given. */
   protocols: string[];
   backoff: Backoff | false;
   queueLimit: number;
@@ -160,7 +165,8 @@ export function resolveUrl(url: string | URL): string {
 
 export function resolveOptions<T>(options: ConnectOptions<T>): ResolvedOptions<T> {
   assertKnownOptions("connect option", options, CONNECT_OPTION_NAMES);
-  const protocols = [SUBPROTOCOL];
+  // wshub.v2 first (texts as JSON both ways: the same value arrives); wshub.v1 for older hubs.
+  const protocols = [SUBPROTOCOL_V2, SUBPROTOCOL];
   if (options.token !== undefined) {
     if (!isToken(options.token)) {
       throw new TypeError(

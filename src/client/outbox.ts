@@ -5,12 +5,13 @@
  * @module
  */
 
+import type { Payload } from "../protocol/mod.ts";
 import { SendQueueFullError } from "./errors.ts";
 
-/** Frames waiting for a connection, at most `limit` of them. */
+/** Messages waiting for a connection, at most `limit` of them. */
 export class Outbox {
   readonly #limit: number;
-  #frames: (string | Uint8Array)[] = [];
+  #frames: Payload[] = [];
 
   constructor(limit: number) {
     this.#limit = limit;
@@ -22,17 +23,18 @@ export class Outbox {
   }
 
   /**
-   * Queues a frame.
+   * Queues a message (encoded once; its form is chosen when it goes out,
+   * for the version the next connection speaks).
    *
-   * @throws {SendQueueFullError} When `limit` frames are already waiting.
+   * @throws {SendQueueFullError} When `limit` messages are already waiting.
    */
-  push(frame: string | Uint8Array): void {
+  push(frame: Payload): void {
     if (this.#frames.length >= this.#limit) throw new SendQueueFullError(this.#limit);
     this.#frames.push(frame);
   }
 
-  /** Takes every waiting frame, in order, leaving the queue empty. */
-  take(): (string | Uint8Array)[] {
+  /** Takes every waiting message, in order, leaving the queue empty. */
+  take(): Payload[] {
     return this.#frames.splice(0);
   }
 

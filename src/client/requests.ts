@@ -25,6 +25,7 @@ import {
   encodeRequest,
   GENERIC_FAILURE_MESSAGE,
   MAX_REQUEST_ID,
+  type Payload,
   ReplyError,
   RequestError,
   RequestErrorCode,
@@ -100,6 +101,8 @@ interface PendingRequest {
 /** One connection's requests, both directions. */
 interface Session {
   ws: WebSocket;
+  /** Whether the connection speaks `wshub.v2` (texts as JSON). */
+  json: boolean;
   nextId: number;
   pending: Map<number, PendingRequest>;
   lastInbound: number;
@@ -132,10 +135,11 @@ export class ClientRequests<T> {
     return this.#session?.pending.size ?? 0;
   }
 
-  /** A connection received its hello: requests may go over it. */
-  attach(ws: WebSocket): void {
+  /** A connection received its hello: requests may go over it (`json`: it speaks `wshub.v2`). */
+  attach(ws: WebSocket, json: boolean): void {
     this.#session = {
       ws,
+      json,
       nextId: 1,
       pending: new Map(),
       lastInbound: 0,
@@ -188,13 +192,13 @@ export class ClientRequests<T> {
         ),
       );
     }
-    let text: string | Uint8Array;
+    let payload: Payload;
     try {
-      text = encodePayload(data).plain;
+      payload = encodePayload(data);
     } catch (error) {
       return Promise.reject(error);
     }
-    if (typeof text !== "string") {
+    if (!payload.text) {
       return Promise.reject(
         new TypeError("Cannot send a binary request: requests and replies are text only"),
       );
@@ -216,7 +220,7 @@ export class ClientRequests<T> {
     const { promise, resolve, reject } = Promise.withResolvers<unknown>();
     const deadline = performance.now() + timeout;
     session.pending.set(id, { resolve, reject, deadline, timeout });
-    session.ws.send(encodeRequest(id, text));
+    session.ws.send(encodeRequest(id, textOf(payload, session)));
     if (deadline < this.#timerAt) this.#schedule(deadline);
     return promise;
   }
@@ -310,17 +314,17 @@ export class ClientRequests<T> {
     if (session.gone) return;
     session.inFlight--;
     if ("reply" in outcome) {
-      let text: string | Uint8Array | undefined;
+      let reply: Payload | undefined;
       try {
-        text = encodePayload(outcome.reply === undefined ? null : outcome.reply).plain;
+        reply = encodePayload(outcome.reply === undefined ? null : outcome.reply);
       } catch (error) {
         this.#settings.report(handlerError(error));
       }
-      if (typeof text === "string") {
-        this.#write(session, encodeAnswer(id, text));
+      if (reply?.text) {
+        this.#write(session, encodeAnswer(id, textOf(reply, session)));
         return;
       }
-      if (text !== undefined) {
+      if (reply !== undefined) {
         this.#settings.report(
           new TypeError(
             "The onRequest handler replied with bytes: replies are text only; " +
@@ -384,4 +388,9 @@ export class ClientRequests<T> {
 function handlerError(error: unknown): Error {
   const message = error instanceof Error ? error.message : String(error);
   return new Error(`The onRequest handler failed: ${message}`, { cause: error });
+}
+
+/** A text payload as the session's connection carries it: JSON for `wshub.v2`, as given for v1. */
+function textOf(payload: Payload, session: Session): string {
+  return session.json ? payload.jsonText : payload.plain as string;
 }

@@ -15,12 +15,14 @@ import { Tag } from "./tags.ts";
  * Builds one batch frame from the text payloads `payloads[start..end)`, in
  * order: a `b` frame of their texts when every one is a plain application
  * message, else a `B` frame of their tagged forms (room messages, presence
- * events…). Returns the frame and its UTF-8 size.
+ * events…); the texts and forms of `wshub.v2` (always JSON) when `json`.
+ * Returns the frame and its UTF-8 size.
  */
 export function encodeBatch(
   payloads: readonly Payload[],
   start: number,
   end: number,
+  json = false,
 ): { frame: string; bytes: number } {
   let tagged = false;
   for (let i = start; i < end && !tagged; i++) tagged = payloads[i].tagged;
@@ -28,10 +30,20 @@ export function encodeBatch(
   let bytes = 1;
   for (let i = start; i < end; i++) {
     const payload = payloads[i];
-    const text = (tagged ? payload.framed : payload.plain) as string;
+    let text: string, size: number;
+    if (tagged) {
+      text = (json ? payload.framed2 : payload.framed) as string;
+      size = json ? payload.framed2Bytes : payload.framedBytes;
+    } else if (json && !payload.json) {
+      text = payload.jsonText; // a string value, as a JSON string
+      size = payload.framed2Bytes - 1; // framed2 is "m" + it
+    } else {
+      text = payload.plain as string;
+      size = payload.bytes;
+    }
     const prefix = text.length + ":";
     frame += prefix + text;
-    bytes += prefix.length + (tagged ? payload.framedBytes : payload.bytes);
+    bytes += prefix.length + size;
   }
   return { frame, bytes };
 }

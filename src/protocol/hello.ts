@@ -22,7 +22,7 @@ import { parseJsonObject } from "./json_object.ts";
  * ```
  */
 export interface Hello {
-  /** Protocol version; always 1 for `wshub.v1`. */
+  /** Protocol version: 1 on a `wshub.v1` connection, 2 on a `wshub.v2` one. */
   v: number;
   /** The server's id for this connection. */
   id: string;
@@ -47,8 +47,8 @@ export function encodeHello(hello: Hello): string {
 export function parseHello(body: string): Hello | string {
   const hello = parseJsonObject(body, "hello frame");
   if (typeof hello === "string") return hello;
-  if (hello.v !== PROTOCOL_VERSION) {
-    return `hello announces protocol version ${hello.v}; this client speaks ${PROTOCOL_VERSION}`;
+  if (hello.v !== PROTOCOL_VERSION && hello.v !== 2) {
+    return `hello announces protocol version ${hello.v}; this client speaks 1 and 2`;
   }
   const positive = (n: unknown) => typeof n === "number" && Number.isFinite(n) && n > 0;
   if (
@@ -59,7 +59,7 @@ export function parseHello(body: string): Hello | string {
     return "hello frame lacks id, user, pingInterval or pongTimeout";
   }
   return {
-    v: PROTOCOL_VERSION,
+    v: hello.v,
     id: hello.id,
     user: hello.user as string | null,
     pingInterval: hello.pingInterval as number,

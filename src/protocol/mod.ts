@@ -15,6 +15,7 @@ export {
   PROTOCOL_VERSION,
   ROOM_BINARY_TAG,
   SUBPROTOCOL,
+  SUBPROTOCOL_V2,
   Tag,
   TOKEN_PREFIX,
 } from "./tags.ts";
@@ -26,7 +27,14 @@ export {
   parseSubprotocols,
   protocolToken,
 } from "./subprotocols.ts";
-export { encodePayload, framedOnly, Payload, roomPayload } from "./payload.ts";
+export {
+  encodePayload,
+  framedOnly,
+  Payload,
+  type PayloadInit,
+  payloadValue,
+  roomPayload,
+} from "./payload.ts";
 export {
   encodeJoin,
   encodeJoined,

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { SUBPROTOCOL, TOKEN_PREFIX } from "./tags.ts";
+import { SUBPROTOCOL, SUBPROTOCOL_V2, TOKEN_PREFIX } from "./tags.ts";
 
 /** RFC 7230 `tchar`s: what one subprotocol name is made of. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -84,8 +84,10 @@ export type SubprotocolChoice =
     ok: true;
     /** The protocol to echo, or `undefined` when nothing was offered. */
     protocol: string | undefined;
-    /** Whether the connection speaks `wshub.v1`. */
+    /** Whether the connection speaks `wshub.v1` or `wshub.v2`. */
     framed: boolean;
+    /** The version it speaks: 2 (`wshub.v2`), 1 (`wshub.v1`) or 0 (plain). */
+    version: 0 | 1 | 2;
     /** Everything offered, in order, credentials included. */
     offered: string[];
   }
@@ -116,9 +118,14 @@ export function chooseSubprotocol(header: string | null, preferred?: string): Su
   } catch (error) {
     return { ok: false, reason: (error as Error).message };
   }
-  if (offered.length === 0) return { ok: true, protocol: undefined, framed: false, offered };
+  if (offered.length === 0) {
+    return { ok: true, protocol: undefined, framed: false, version: 0, offered };
+  }
+  if (offered.includes(SUBPROTOCOL_V2)) {
+    return { ok: true, protocol: SUBPROTOCOL_V2, framed: true, version: 2, offered };
+  }
   if (offered.includes(SUBPROTOCOL)) {
-    return { ok: true, protocol: SUBPROTOCOL, framed: true, offered };
+    return { ok: true, protocol: SUBPROTOCOL, framed: true, version: 1, offered };
   }
   const echoable = offered.filter((protocol) => !isCredential(protocol));
   if (echoable.length === 0) {
@@ -132,7 +139,7 @@ export function chooseSubprotocol(header: string | null, preferred?: string): Su
   const protocol = preferred !== undefined && echoable.includes(preferred)
     ? preferred
     : echoable[0];
-  return { ok: true, protocol, framed: false, offered };
+  return { ok: true, protocol, framed: false, version: 0, offered };
 }
 
 /**

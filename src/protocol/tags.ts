@@ -6,10 +6,18 @@
  * @module
  */
 
-/** The hub's WebSocket subprotocol. */
+/** The hub's WebSocket subprotocol, version 1: application texts travel as given. */
 export const SUBPROTOCOL = "wshub.v1";
 
-/** The version announced in the hello (`v`). */
+/**
+ * Version 2 of the subprotocol: as version 1, but every application text
+ * travels as JSON (a string value as a JSON string), so that the receiving
+ * application gets the very value the sender gave. The reference client
+ * offers it first; the hub prefers it.
+ */
+export const SUBPROTOCOL_V2 = "wshub.v2";
+
+/** The version the hello announces (`v`) on a `wshub.v1` connection; `wshub.v2` announces 2. */
 export const PROTOCOL_VERSION = 1;
 
 /** The prefix of the subprotocol entry that carries a credential. */

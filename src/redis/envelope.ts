@@ -26,8 +26,8 @@ interface Header {
   k: "b" | "u" | "r" | "p";
   /** The user or room, for u and r. */
   n?: string;
-  /** 1 when the payload is text, 0 for bytes. */
-  t?: 0 | 1;
+  /** 1 when the payload is a string, 2 the JSON text of a value that was not a string, 0 bytes. */
+  t?: 0 | 1 | 2;
   /** A room publication's reference, meaningful to its origin only (see BackplaneMessage.ref). */
   q?: number;
   /** A room publication's offset in the room's stream (set by the append script). */
@@ -42,7 +42,7 @@ export function encodeMessage(origin: string, message: BackplaneMessage): Uint8A
   const header: Header = {
     o: origin,
     k: message.kind === "broadcast" ? "b" : message.kind === "user" ? "u" : "r",
-    t: typeof data === "string" ? 1 : 0,
+    t: kindOf(data, message.json),
   };
   if (message.kind === "user") header.n = message.user;
   if (message.kind === "room") header.n = message.room;
@@ -59,8 +59,9 @@ export function encodeAppendHeader(
   room: string,
   data: string | Uint8Array,
   ref: number | undefined,
+  json?: boolean,
 ): string {
-  const header: Header = { o: origin, k: "r", n: room, t: typeof data === "string" ? 1 : 0 };
+  const header: Header = { o: origin, k: "r", n: room, t: kindOf(data, json) };
   if (ref !== undefined) header.q = ref;
   return JSON.stringify(header).slice(0, -1);
 }
@@ -98,17 +99,23 @@ export function decodeEnvelope(bytes: Uint8Array, self: string): Envelope | unde
     }
   }
   // Bytes from a subscription may share their buffer: copy them for the hub.
-  const data = header.t === 1 ? decoder.decode(body) : body.slice();
-  if (header.k === "b") return { origin, message: { kind: "broadcast", data } };
+  const data = header.t === 1 || header.t === 2 ? decoder.decode(body) : body.slice();
+  const json = header.t === 2 ? { json: true } : {};
+  if (header.k === "b") return { origin, message: { kind: "broadcast", data, ...json } };
   if (typeof header.n !== "string") return undefined;
-  if (header.k === "u") return { origin, message: { kind: "user", user: header.n, data } };
+  if (header.k === "u") return { origin, message: { kind: "user", user: header.n, data, ...json } };
   if (header.k !== "r") return undefined;
-  const message: BackplaneMessage = { kind: "room", room: header.n, data };
+  const message: BackplaneMessage = { kind: "room", room: header.n, data, ...json };
   if (Number.isSafeInteger(header.x) && typeof header.e === "string") {
     message.position = { offset: header.x!, epoch: header.e };
   }
   if (origin === self && Number.isSafeInteger(header.q)) message.ref = header.q;
   return { origin, message };
+}
+
+/** The header's `t`: 1 a string, 2 the JSON text of a value, 0 bytes. */
+function kindOf(data: string | Uint8Array, json: boolean | undefined): 0 | 1 | 2 {
+  return typeof data !== "string" ? 0 : json ? 2 : 1;
 }
 
 function join(header: Header, body: Uint8Array): Uint8Array {

@@ -19,11 +19,11 @@ import { Buffer } from "node:buffer";
 import type { BackplaneHost, BackplaneMessage } from "../server/backplane.ts";
 import type {
   AppendOptions,
-  HistoryPage,
   HistoryReadOptions,
   HistoryStore,
   Position,
-  Publication,
+  StoredPage,
+  StoredPublication,
 } from "../server/history.ts";
 import { newEpoch, positionTtl } from "../server/history.ts";
 import { asBuffer } from "./bytes.ts";
@@ -138,8 +138,8 @@ export class RedisHistory implements HistoryStore {
           String(Math.ceil(options.ttl)),
           String(Math.ceil(positionTtl(options))),
           newEpoch(),
-          encodeAppendHeader(link.node, room, data, ref),
-          typeof data === "string" ? "1" : "0",
+          encodeAppendHeader(link.node, room, data, ref, options.json),
+          typeof data !== "string" ? "0" : options.json ? "2" : "1",
         ],
         payload,
       );
@@ -159,7 +159,7 @@ export class RedisHistory implements HistoryStore {
       throw error;
     }
     if (ref === undefined || this.#early.delete(ref)) return position;
-    const message = { kind: "room" as const, room, data, position, ref };
+    const message = { kind: "room" as const, room, data, json: options.json, position, ref };
     if (subscription === "confirmed" && generation === link.generation()) {
       this.#awaiting.set(ref, { message, at: performance.now() });
       return position;
@@ -171,7 +171,7 @@ export class RedisHistory implements HistoryStore {
   }
 
   /** Reads a room's stream (see {@linkcode HistoryReadOptions}). */
-  async read(room: string, options: HistoryReadOptions): Promise<HistoryPage> {
+  async read(room: string, options: HistoryReadOptions): Promise<StoredPage> {
     const link = this.#link;
     const since = options.since;
     // A member joining: what is appended after the read must come on the room's channel, so the
@@ -200,12 +200,15 @@ export class RedisHistory implements HistoryStore {
       }
       throw error;
     }
-    const publications: Publication[] = [];
+    const publications: StoredPublication[] = [];
     for (let i = 2; i + 2 < reply.length; i += 3) {
-      const data = reply[i + 1].toString() === "1"
-        ? decoder.decode(reply[i + 2])
-        : new Uint8Array(reply[i + 2]);
-      publications.push({ offset: Number(reply[i].toString()), data });
+      // The stream's t field: "1" a string, "2" the JSON text of a value, "0" bytes.
+      const kind = reply[i + 1].toString();
+      const offset = Number(reply[i].toString());
+      if (kind === "0") publications.push({ offset, data: new Uint8Array(reply[i + 2]) });
+      else if (kind === "2") {
+        publications.push({ offset, data: decoder.decode(reply[i + 2]), json: true });
+      } else publications.push({ offset, data: decoder.decode(reply[i + 2]) });
     }
     return { epoch: reply[0].toString(), offset: Number(reply[1].toString()), publications };
   }

@@ -270,7 +270,7 @@ export class Admission {
     if (this.#closing) return refuse(503, "The hub is shutting down; reconnect later");
     const full = this.#checkCapacity(); // again: an async identify may have taken a while
     if (full !== undefined) return full;
-    const { protocol, framed, rooms } = admitted;
+    const { protocol, framed, version, rooms } = admitted;
     let upgraded: { socket: WebSocket; response: Response };
     try {
       // Deno finds the protocol to echo by splitting the offered list on ", "
@@ -290,9 +290,10 @@ export class Admission {
     const view = { push, requestTimeout: options.requestTimeout };
     const connection = new Connection(
       upgraded.socket,
-      { user, framed, protocol: protocol ?? "", rooms },
+      { user, framed, json: version === 2, protocol: protocol ?? "", rooms },
       {
         framed,
+        json: version === 2,
         coalesce: options.coalesce,
         sendQueueLimit: options.sendQueueLimit,
         overflow: options.overflow,

@@ -21,15 +21,18 @@ import type { PresenceEntry } from "./types.ts";
 /**
  * A message for, or from, the other processes: to every connection, to one
  * user's connections, or to one room's members. `data` is the payload as a
- * plain client gets it.
+ * plain client gets it; `json` says it is the JSON text of a value that was
+ * not a string (so that `wshub.v2` clients get the same value back).
  */
 export type BackplaneMessage =
-  | { kind: "broadcast"; data: string | Uint8Array }
-  | { kind: "user"; user: string; data: string | Uint8Array }
+  | { kind: "broadcast"; data: string | Uint8Array; json?: boolean }
+  | { kind: "user"; user: string; data: string | Uint8Array; json?: boolean }
   | {
     kind: "room";
     room: string;
     data: string | Uint8Array;
+    /** Whether `data` is the JSON text of a value that was not a string (any kind). */
+    json?: boolean;
     /** Its position in the room's stream (rooms with history). */
     position?: Position;
     /**

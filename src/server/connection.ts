@@ -24,8 +24,10 @@ export type ConnectionState = "connecting" | "open" | "closed";
 export interface ConnectionInit {
   /** The user it belongs to, or `undefined` when anonymous. */
   user: string | undefined;
-  /** Whether it speaks `wshub.v1`. */
+  /** Whether it speaks `wshub.v1` or `wshub.v2`. */
   framed: boolean;
+  /** Whether it speaks `wshub.v2`: its application texts are JSON, both ways. */
+  json: boolean;
   /** The subprotocol echoed, or `""`. */
   protocol: string;
   /** Rooms to join as it registers. */
@@ -39,6 +41,8 @@ export class Connection {
   readonly id: string = crypto.randomUUID();
   readonly user: string | undefined;
   readonly framed: boolean;
+  /** Whether it speaks `wshub.v2`: its application texts are JSON, both ways. */
+  readonly json: boolean;
   readonly protocol: string;
   readonly connectedAt: number = Date.now();
   /** Rooms to join as it registers (from `hub.upgrade(req, { rooms })`). */
@@ -68,6 +72,7 @@ export class Connection {
     this.socket = socket;
     this.user = init.user;
     this.framed = init.framed;
+    this.json = init.json;
     this.protocol = init.protocol;
     this.initialRooms = init.rooms;
     this.writer = new Writer(socket, writer, handOffs);

@@ -16,7 +16,7 @@
 import type { AnswerFrame, Payload, PresenceEvent } from "../protocol/mod.ts";
 import type { BackplaneMessage } from "./backplane.ts";
 import type { Connection } from "./connection.ts";
-import type { HistoryPage, Position } from "./history.ts";
+import type { Position, StoredPage } from "./history.ts";
 import { closeSocket } from "./socket.ts";
 import type { PresenceEntry } from "./types.ts";
 
@@ -39,7 +39,7 @@ export type HubEvent =
   | {
     type: "request";
     connection: Connection;
-    text: string;
+    payload: Payload;
     timeout: number;
     resolve: (value: unknown) => void;
     reject: (error: Error) => void;
@@ -69,7 +69,7 @@ export type HubEvent =
     room: string;
     id: number | undefined;
     since: Position | undefined;
-    page: HistoryPage | undefined;
+    page: StoredPage | undefined;
   }
   | {
     type: "leave";

@@ -117,8 +117,10 @@ export function checkHost(
 export interface Negotiated {
   /** The protocol to echo, or `undefined` when the client offered none. */
   protocol: string | undefined;
-  /** Whether the connection speaks `wshub.v1`. */
+  /** Whether the connection speaks `wshub.v1` or `wshub.v2`. */
   framed: boolean;
+  /** Which: 2 (`wshub.v2`: texts as JSON), 1 (`wshub.v1`), 0 (plain). */
+  version: 0 | 1 | 2;
   /** Everything offered, in order (see `parseSubprotocols`). */
   offered: string[];
 }
@@ -133,7 +135,12 @@ export interface Negotiated {
 export function negotiate(req: Request, preferred?: string): Negotiated | Response {
   const choice = chooseSubprotocol(req.headers.get("sec-websocket-protocol"), preferred);
   if (!choice.ok) return refuse(400, `Cannot negotiate a subprotocol: ${choice.reason}`);
-  return { protocol: choice.protocol, framed: choice.framed, offered: choice.offered };
+  return {
+    protocol: choice.protocol,
+    framed: choice.framed,
+    version: choice.version,
+    offered: choice.offered,
+  };
 }
 
 /** A plain-text refusal with a status (used for 500 and 503). */

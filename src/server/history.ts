@@ -50,7 +50,7 @@ export const DEFAULT_POSITION_TTL = 24 * 60 * 60 * 1000;
  *
  * @example
  * ```ts
- * import { type AppendOptions, MemoryHistory } from "@wshub/hub";
+ * import { type AppendOptions, MemoryHistory } from "@wshub/hub/backplane";
  *
  * const options: AppendOptions = { size: 100, ttl: 60_000, ref: 1 };
  * const position = new MemoryHistory().append("news", "hello", options);
@@ -65,6 +65,11 @@ export interface AppendOptions extends HistoryOptions {
    * stream's order. A store in this process ignores it.
    */
   ref?: number;
+  /**
+   * Whether the publication is the JSON text of a value that was not a
+   * string: kept with it, so that reading it gives back the value.
+   */
+  json?: boolean;
 }
 
 /**
@@ -86,29 +91,36 @@ export interface Position {
 }
 
 /**
- * One publication kept in a room's history.
+ * One publication kept in a room's history, as `hub.history()` returns it:
+ * `data` is the value that was published (a string, bytes, or what a JSON
+ * value was).
+ *
+ * @typeParam T What the hub publishes (its `T`).
  *
  * @example
  * ```ts
  * import { Hub, type Publication } from "@wshub/hub";
  *
- * const hub = new Hub({ history: { size: 10, ttl: 60_000 } });
+ * const hub = new Hub<{ text: string }>({ history: { size: 10, ttl: 60_000 } });
+ * await hub.publish("news", { text: "hello" });
  * const { publications } = await hub.history("news");
- * const texts = publications.map((p: Publication) => `${p.offset}: ${String(p.data)}`);
- * console.log(texts);
+ * const texts = publications.map((p: Publication<{ text: string }>) => p.data.text);
+ * console.log(texts); // ["hello"]
  * await hub.close();
  * ```
  */
-export interface Publication {
+export interface Publication<T = unknown> {
   /** Its position's offset. */
   offset: number;
-  /** The payload, as a plain client gets it. */
-  data: string | Uint8Array;
+  /** The value published. */
+  data: T;
 }
 
 /**
- * What {@linkcode HistoryStore.read} and `hub.history` return: the stream's
- * current position, and the publications asked for, in order.
+ * What `hub.history()` returns: the stream's current position, and the
+ * publications asked for, in order.
+ *
+ * @typeParam T What the hub publishes (its `T`).
  *
  * @example
  * ```ts
@@ -120,13 +132,55 @@ export interface Publication {
  * await hub.close();
  * ```
  */
-export interface HistoryPage {
+export interface HistoryPage<T = unknown> {
   /** The stream's epoch (`""` when the room has no stream: nothing was ever kept). */
   epoch: string;
   /** The offset of the stream's last publication (0 when it has none). */
   offset: number;
   /** The publications asked for, oldest first. */
-  publications: Publication[];
+  publications: Publication<T>[];
+}
+
+/**
+ * One publication as a {@linkcode HistoryStore} keeps it: the payload as a
+ * plain client gets it, and whether it is the JSON text of a value.
+ *
+ * @example
+ * ```ts
+ * import type { StoredPublication } from "@wshub/hub/backplane";
+ *
+ * const kept: StoredPublication = { offset: 3, data: '{"text":"hi"}', json: true };
+ * console.log(kept.json ? JSON.parse(kept.data as string) : kept.data);
+ * ```
+ */
+export interface StoredPublication {
+  /** Its position's offset. */
+  offset: number;
+  /** The payload, as a plain client gets it. */
+  data: string | Uint8Array;
+  /** Whether `data` is the JSON text of a value that was not a string. */
+  json?: boolean;
+}
+
+/**
+ * What {@linkcode HistoryStore.read} returns: the stream's current
+ * position, and the publications asked for, in order, as kept.
+ *
+ * @example
+ * ```ts
+ * import { MemoryHistory, type StoredPage } from "@wshub/hub/backplane";
+ *
+ * const page: StoredPage = new MemoryHistory().read("news", {});
+ * console.log(page.epoch === "" ? "no stream yet" : page.offset);
+ * ```
+ */
+export interface StoredPage {
+  /** The stream's epoch (`""` when the room has no stream: nothing was ever kept). */
+  epoch: string;
+  /** The offset of the stream's last publication (0 when it has none). */
+  offset: number;
+  /** The publications asked for, oldest first. */
+  publications: StoredPublication[];
 }
 
 /**
@@ -176,12 +230,13 @@ export interface HistoryStore {
     options: AppendOptions,
   ): Position | Promise<Position>;
   /** Reads the room's stream. */
-  read(room: string, options: HistoryReadOptions): HistoryPage | Promise<HistoryPage>;
+  read(room: string, options: HistoryReadOptions): StoredPage | Promise<StoredPage>;
 }
 
 interface Entry {
   offset: number;
   data: string | Uint8Array;
+  json: boolean;
   expires: number;
 }
 
@@ -242,7 +297,7 @@ export class MemoryHistory implements HistoryStore {
       this.#streams.set(room, stream);
     }
     const offset = ++stream.offset;
-    stream.entries.push({ offset, data, expires: now + options.ttl });
+    stream.entries.push({ offset, data, json: options.json === true, expires: now + options.ttl });
     stream.expires = now + positionTtl(options);
     const over = stream.entries.length - stream.head - options.size;
     if (over > 0) stream.head += over;
@@ -251,7 +306,7 @@ export class MemoryHistory implements HistoryStore {
   }
 
   /** Reads a room's stream (see {@linkcode HistoryReadOptions}). */
-  read(room: string, options: HistoryReadOptions = {}): HistoryPage {
+  read(room: string, options: HistoryReadOptions = {}): StoredPage {
     const now = this.#clock();
     const stream = this.#live(room, now);
     if (stream === undefined) return { epoch: "", offset: 0, publications: [] };
@@ -272,10 +327,15 @@ export class MemoryHistory implements HistoryStore {
       to = end;
       from = limit === undefined ? head : Math.max(head, end - Math.max(0, limit));
     }
-    const publications: Publication[] = [];
+    const publications: StoredPublication[] = [];
     for (let i = from; i < to; i++) {
       const entry = entries[i];
-      if (entry.expires > now) publications.push({ offset: entry.offset, data: entry.data });
+      if (entry.expires <= now) continue;
+      publications.push(
+        entry.json
+          ? { offset: entry.offset, data: entry.data, json: true }
+          : { offset: entry.offset, data: entry.data },
+      );
     }
     return { epoch: stream.epoch, offset: stream.offset, publications };
   }
@@ -339,7 +399,7 @@ export function newEpoch(): string {
  */
 export function recoveryVerdict(
   since: Position,
-  page: HistoryPage,
+  page: StoredPage,
   maxRecover: number,
 ): { recovered: true } | { recovered: false; reason: RecoveryFailure } {
   if (since.epoch === "") {

@@ -6,7 +6,7 @@
  */
 
 import { assertKnownOptions } from "../common/unknown_options.ts";
-import { encodePayload, roomNameProblem } from "../protocol/mod.ts";
+import { encodePayload, payloadValue, roomNameProblem } from "../protocol/mod.ts";
 import { Admission, type UpgradeOptions } from "./admission.ts";
 import { connectionOf } from "./client_view.ts";
 import type { BackplaneStatus } from "./backplane.ts";
@@ -63,7 +63,7 @@ export type { PublishOptions, UpgradeOptions };
  * await server.shutdown();
  * ```
  */
-export class Hub<T = unknown, In = string | Uint8Array> implements HubApi<T>, AsyncDisposable {
+export class Hub<T = unknown, In = unknown> implements HubApi<T>, AsyncDisposable {
   readonly #options: ResolvedOptions<T, In>;
   readonly #parts: Parts;
   readonly #scheduler: Scheduler;
@@ -410,15 +410,24 @@ export class Hub<T = unknown, In = string | Uint8Array> implements HubApi<T>, As
    * await hub.close();
    * ```
    */
-  history(room: string, options?: HistoryReadOptions): Promise<HistoryPage> {
+  history(room: string, options?: HistoryReadOptions): Promise<HistoryPage<T>> {
     assertRoomName(room);
     if (options !== undefined) assertKnownOptions("history option", options, ["since", "limit"]);
     if (this.#closing) return Promise.reject(new HubClosedError("hub.history()"));
-    try {
-      return Promise.resolve(this.#parts.store.read(room, options ?? {}));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#readHistory(room, options ?? {});
+  }
+
+  /** A room's stream, as values (a JSON value parsed back; strings and bytes as they were). */
+  async #readHistory(room: string, options: HistoryReadOptions): Promise<HistoryPage<T>> {
+    const page = await this.#parts.store.read(room, options);
+    return {
+      epoch: page.epoch,
+      offset: page.offset,
+      publications: page.publications.map(({ offset, data, json }) => ({
+        offset,
+        data: payloadValue(data, json) as T,
+      })),
+    };
   }
 
   /**

@@ -67,7 +67,7 @@ export interface HubApi<T = unknown> {
   /** Who is in a room: one entry per identified user. */
   presence(room: string): Promise<PresenceEntry[]>;
   /** A room's recent publications and its stream's position. */
-  history(room: string, options?: HistoryReadOptions): Promise<HistoryPage>;
+  history(room: string, options?: HistoryReadOptions): Promise<HistoryPage<T>>;
   /** Resolves once the backplane (if any) is connected. */
   ready(options?: { signal?: AbortSignal }): Promise<void>;
   /** The connections registered now. */

@@ -87,7 +87,7 @@ export class Lifecycle {
     heartbeat.start();
     if (connection.framed) {
       connection.writer.sendControl(encodeHello({
-        v: 1,
+        v: connection.json ? 2 : 1,
         id: connection.id,
         user: connection.user ?? null,
         pingInterval: this.#hello.pingInterval,

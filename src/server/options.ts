@@ -35,7 +35,7 @@ import type { Client, DisconnectInfo, Identity, OverflowPolicy } from "./types.t
  * @typeParam T What `broadcast`, `sendToUser` and `client.send` accept.
  * @typeParam In What `onMessage` receives (see `decode`).
  */
-export interface HubOptions<T = unknown, In = string | Uint8Array> {
+export interface HubOptions<T = unknown, In = unknown> {
   /**
    * Called with each message a client sends, in the order that client sent
    * them. A handler that returns a promise holds back that client's next

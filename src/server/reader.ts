@@ -147,9 +147,12 @@ export function attachReader(connection: Connection, context: ReaderContext): vo
       return;
     }
     let message: unknown = data;
-    if (context.decode !== undefined) {
+    // The application's decode, if any; from a wshub.v2 client, whose texts are JSON, JSON.parse.
+    const decode = context.decode ??
+      (connection.json && typeof data === "string" ? parseJson : undefined);
+    if (decode !== undefined) {
       try {
-        message = context.decode(data);
+        message = decode(data);
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         context.report(
@@ -175,6 +178,9 @@ export function attachReader(connection: Connection, context: ReaderContext): vo
     }
   };
 }
+
+/** JSON.parse, typed as a decode. */
+const parseJson = JSON.parse as (data: string | Uint8Array) => unknown;
 
 /**
  * A frame went past the rate limits: counted, then the client is closed

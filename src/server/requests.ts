@@ -72,7 +72,7 @@ export function checkRequest(
   data: unknown,
   options: RequestOptions | undefined,
   requestTimeout: number,
-): { text: string; timeout: number } | Error {
+): { payload: Payload; timeout: number } | Error {
   try {
     if (options !== undefined) assertKnownOptions("request option", options, ["timeout"]);
   } catch (error) {
@@ -101,7 +101,7 @@ export function checkRequest(
   if (typeof payload.plain !== "string") {
     return new TypeError("Cannot send a binary request: requests and replies are text only");
   }
-  return { text: payload.plain, timeout };
+  return { payload, timeout };
 }
 
 /** The options the requests use. */
@@ -205,7 +205,7 @@ export class Requests {
    */
   send(
     connection: Connection,
-    text: string,
+    payload: Payload,
     timeout: number,
     resolve: (value: unknown) => void,
     reject: (error: Error) => void,
@@ -237,7 +237,10 @@ export class Requests {
     this.#awaiting.add(state);
     this.#counts.sent++;
     this.#counts.pending++;
-    this.#parts.delivery.deliver(connection, framedOnly(encodeRequest(id, text)));
+    this.#parts.delivery.deliver(
+      connection,
+      framedOnly(encodeRequest(id, textOf(payload, connection))),
+    );
   }
 
   /**
@@ -267,7 +270,7 @@ export class Requests {
       pending.reject(new RequestError(answer.failure.error, answer.failure.message));
       return;
     }
-    const decode = this.#config.decode;
+    const decode = this.#config.decode ?? (connection.json ? JSON.parse : undefined);
     let value: unknown = answer.text;
     if (decode !== undefined) {
       try {
@@ -409,19 +412,19 @@ export class Requests {
       state.inFlight--;
       this.#counts.inFlight--;
     }
-    let text: string | undefined;
+    let reply: Payload | undefined;
     let failure: RequestFailure | undefined;
     if ("reply" in outcome) {
-      text = this.#encodeReply(outcome.reply, connection);
+      reply = this.#encodeReply(outcome.reply, connection);
     } else if (outcome.error instanceof ReplyError) {
       failure = { error: outcome.error.code, message: outcome.error.message };
     } else {
       this.#parts.report(callbackError("onRequest", outcome.error), connection);
     }
     if (state.gone) return; // counted as dropped: no answer can be sent
-    if (text !== undefined) {
+    if (reply !== undefined) {
       this.#counts.answered++;
-      this.#answer(connection, framedOnly(encodeAnswer(request.id, text)));
+      this.#answer(connection, framedOnly(encodeAnswer(request.id, textOf(reply, connection))));
       return;
     }
     this.#counts.failed++;
@@ -432,8 +435,8 @@ export class Requests {
     );
   }
 
-  /** The reply's text, or `undefined` (reported) when it has none. `undefined` replies `null`. */
-  #encodeReply(reply: unknown, connection: Connection): string | undefined {
+  /** The reply, or `undefined` (reported) when it has no text form. `undefined` replies `null`. */
+  #encodeReply(reply: unknown, connection: Connection): Payload | undefined {
     let payload: Payload;
     try {
       payload = encodePayload(reply === undefined ? null : reply);
@@ -451,7 +454,7 @@ export class Requests {
       );
       return undefined;
     }
-    return payload.plain;
+    return payload;
   }
 
   #fail(connection: Connection, id: number, failure: RequestFailure): void {
@@ -465,6 +468,11 @@ export class Requests {
   #answer(connection: Connection, payload: Payload): void {
     this.#parts.push({ type: "send", connection, payload });
   }
+}
+
+/** A text payload as `connection` carries it: as JSON for `wshub.v2`, as given for `wshub.v1`. */
+function textOf(payload: Payload, connection: Connection): string {
+  return connection.json ? payload.jsonText : payload.plain as string;
 }
 
 /** The error a request gets when its connection closed with `code` before the answer came. */

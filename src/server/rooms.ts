@@ -22,13 +22,13 @@ import {
 import type { Backplane } from "./backplane.ts";
 import {
   type HistoryOptions,
-  type HistoryPage,
   type HistoryStore,
   MemoryHistory,
   type Position,
   RECOVERY_OUTCOMES,
   type RecoveryFailure,
   recoveryVerdict,
+  type StoredPage,
 } from "./history.ts";
 import type { Connection } from "./connection.ts";
 import type { Delivery } from "./delivery.ts";
@@ -227,7 +227,7 @@ export class Rooms {
       return this.#answer(connection, { id, room, recovered: false, reason: "no_history" });
     }
     const limit = since === undefined ? 0 : this.#options.maxRecover + 1;
-    let reading: HistoryPage | Promise<HistoryPage>;
+    let reading: StoredPage | Promise<StoredPage>;
     try {
       reading = this.#options.store.read(room, { since, limit });
     } catch {
@@ -240,7 +240,7 @@ export class Rooms {
     let rooms = this.#recovering.get(connection);
     if (rooms === undefined) this.#recovering.set(connection, rooms = new Map());
     if (!rooms.has(room)) rooms.set(room, []);
-    const read = (page: HistoryPage | undefined) =>
+    const read = (page: StoredPage | undefined) =>
       void this.#parts.push({ type: "historyRead", connection, room, id, since, page });
     reading.then(read, () => read(undefined));
   }
@@ -255,7 +255,7 @@ export class Rooms {
     room: string,
     id: number | undefined,
     since: Position | undefined,
-    page: HistoryPage | undefined,
+    page: StoredPage | undefined,
   ): void {
     const waiting = this.#takeWaiting(connection, room);
     if (connection.state !== "open" || !this.#registry.roomsOf(connection).has(room)) return;
@@ -285,7 +285,7 @@ export class Rooms {
     if (page.epoch !== "" && !this.#epochs.has(room)) this.#epochs.set(room, page.epoch);
     this.#answer(connection, answer);
     for (const publication of missed) {
-      const message = new Payload(publication.data);
+      const message = new Payload(publication.data, { json: publication.json });
       this.#parts.delivery.deliver(
         connection,
         roomPayload(room, message, String(publication.offset)),
@@ -374,7 +374,12 @@ export class Rooms {
       done(this.deliver(room, message, undefined, except));
       // To the other processes, after local delivery. (With history, the
       // backplane's store publishes it, with its position.)
-      this.#options.backplane?.publish({ kind: "room", room, data: message.plain });
+      this.#options.backplane?.publish({
+        kind: "room",
+        room,
+        data: message.plain,
+        json: message.json,
+      });
       return;
     }
     const store = this.#options.store;
@@ -382,7 +387,10 @@ export class Rooms {
       // This process's store (MemoryHistory) gives the position at once.
       let position: Position | undefined;
       try {
-        position = store.append(room, message.plain, history) as Position;
+        position = store.append(room, message.plain, {
+          ...history,
+          json: message.json,
+        }) as Position;
       } catch {
         // delivered without a position, as when a backplane's store fails
       }
@@ -392,7 +400,7 @@ export class Rooms {
     this.#own.set(ref, { room, message, except, done });
     let appended: Position | Promise<Position>;
     try {
-      appended = store.append(room, message.plain, { ...history, ref });
+      appended = store.append(room, message.plain, { ...history, ref, json: message.json });
     } catch {
       return this.appendFailed(ref);
     }

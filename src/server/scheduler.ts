@@ -79,11 +79,20 @@ export class Scheduler {
         return lifecycle.unregister(event.connection, event.code, event.reason, event.byHub);
       case "broadcast":
         event.done(this.#broadcast(event.payload));
-        backplane?.publish({ kind: "broadcast", data: event.payload.plain });
+        backplane?.publish({
+          kind: "broadcast",
+          data: event.payload.plain,
+          json: event.payload.json,
+        });
         return;
       case "user":
         event.done(this.#toUser(event.user, event.payload));
-        backplane?.publish({ kind: "user", user: event.user, data: event.payload.plain });
+        backplane?.publish({
+          kind: "user",
+          user: event.user,
+          data: event.payload.plain,
+          json: event.payload.json,
+        });
         return;
       case "send":
         if (registry.has(event.connection)) delivery.deliver(event.connection, event.payload);
@@ -107,7 +116,7 @@ export class Scheduler {
       case "request":
         return requests.send(
           event.connection,
-          event.text,
+          event.payload,
           event.timeout,
           event.resolve,
           event.reject,
@@ -143,7 +152,7 @@ export class Scheduler {
         return event.done(registry.presence(event.room));
       case "remote": {
         const { message } = event;
-        const payload = new Payload(message.data);
+        const payload = new Payload(message.data, { json: message.json });
         if (message.kind === "broadcast") this.#broadcast(payload);
         else if (message.kind === "user") this.#toUser(message.user, payload);
         else rooms.deliverRemote(message.room, payload, message.position, message.ref);

@@ -36,8 +36,10 @@ export type Push = typeof Push[keyof typeof Push];
 
 /** How a writer behaves. */
 export interface WriterOptions {
-  /** Whether the peer speaks `wshub.v1` (payloads go out tagged). */
+  /** Whether the peer speaks `wshub.v1` or `wshub.v2` (payloads go out tagged). */
   framed: boolean;
+  /** Whether it speaks `wshub.v2` (texts go out as JSON). */
+  json?: boolean;
   /** Whether queued text payloads are merged into one `b` frame (framed peers only). */
   coalesce: boolean;
   /** Messages that may wait in the queue. */
@@ -60,6 +62,8 @@ export interface SendSocket {
 export class Writer {
   readonly #socket: SendSocket;
   readonly #framed: boolean;
+  /** `wshub.v2`: the tagged forms with JSON texts. */
+  readonly #json: boolean;
   readonly #batching: boolean;
   readonly #limit: number;
   readonly #dropOldest: boolean;
@@ -90,6 +94,7 @@ export class Writer {
   constructor(socket: SendSocket, options: WriterOptions, handOffs?: HandOffs) {
     this.#socket = socket;
     this.#framed = options.framed;
+    this.#json = options.json ?? false;
     this.#batching = options.framed && options.coalesce;
     this.#limit = options.sendQueueLimit;
     this.#dropOldest = options.overflow === "drop-oldest";
@@ -123,8 +128,8 @@ export class Writer {
     if (this.#closed) return Push.Sent;
     if (!this.#framed && !payload.forPlain) return Push.Sent; // a frame plain clients never get
     if (this.#head === this.#queue.length && this.#controls.length === 0 && !this.#batching) {
-      const data = this.#framed ? payload.framed : payload.plain;
-      const bytes = this.#framed ? payload.framedBytes : payload.bytes;
+      const data = this.#form(payload);
+      const bytes = this.#size(payload);
       if (this.#hasRoom(bytes)) {
         if (this.#write(data, bytes)) this.#handOffs?.handed(payload);
         return Push.Sent;
@@ -181,28 +186,29 @@ export class Writer {
       const payload = queue[head];
       if (this.#batching && payload.text) {
         let runEnd = head + 1;
-        let bytes = payload.framedBytes;
+        let bytes = this.#size(payload);
         while (runEnd < end && queue[runEnd].text) {
           // The tagged size bounds either batch's item, plus a generous bound for the prefix.
-          bytes += queue[runEnd].framedBytes + 12;
+          bytes += this.#size(queue[runEnd]) + 12;
           // Only a frame of one message may exceed the cap (on an empty buffer).
           if (!this.#hasRoom(bytes, false)) break;
           runEnd++;
         }
         if (runEnd - head === 1) {
-          if (!this.#hasRoom(payload.framedBytes)) break;
-          if (this.#write(payload.framed, payload.framedBytes)) this.#handOffs?.handed(payload);
+          const size = this.#size(payload);
+          if (!this.#hasRoom(size)) break;
+          if (this.#write(this.#form(payload), size)) this.#handOffs?.handed(payload);
         } else {
-          const batch = encodeBatch(queue, head, runEnd);
+          const batch = encodeBatch(queue, head, runEnd, this.#json);
           if (this.#write(batch.frame, batch.bytes)) this.#handOffs?.handedRun(queue, head, runEnd);
         }
         for (let i = head; i < runEnd; i++) queue[i] = undefined as unknown as Payload;
         head = runEnd;
         continue;
       }
-      const bytes = this.#framed ? payload.framedBytes : payload.bytes;
+      const bytes = this.#size(payload);
       if (!this.#hasRoom(bytes)) break;
-      if (this.#write(this.#framed ? payload.framed : payload.plain, bytes)) {
+      if (this.#write(this.#form(payload), bytes)) {
         this.#handOffs?.handed(payload);
       }
       queue[head++] = undefined as unknown as Payload;
@@ -292,6 +298,16 @@ export class Writer {
     this.#queue = [];
     this.#head = 0;
     this.#queuedSince = -1;
+  }
+
+  /** The form of `payload` this peer gets: plain, or tagged for its version. */
+  #form(payload: Payload): string | Uint8Array {
+    return this.#framed ? (this.#json ? payload.framed2 : payload.framed) : payload.plain;
+  }
+
+  /** The UTF-8 size of the form this peer gets. */
+  #size(payload: Payload): number {
+    return this.#framed ? (this.#json ? payload.framed2Bytes : payload.framedBytes) : payload.bytes;
   }
 
   /** Writes the waiting control frames while there is room; returns whether none is left. */
