@@ -25,6 +25,7 @@
  */
 
 import process from "node:process";
+import { delay } from "../testing/async.ts";
 import { allowedCores, machineBusyMs, processCpuMs, rssKiB, threadCpuMs } from "./proc.ts";
 import {
   Histogram,
@@ -114,7 +115,6 @@ function flags(): Map<string, string> {
   return m;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const round = (x: number, d = 3) => Number.isFinite(x) ? Number(x.toFixed(d)) : null;
 
 async function main(): Promise<Report> {
@@ -189,7 +189,7 @@ async function main(): Promise<Report> {
     while (!pred()) {
       const left = untilMs - performance.now();
       if (left <= 0) return false;
-      await Promise.race([new Promise<void>((r) => waiters.push(r)), sleep(Math.min(left, 100))]);
+      await Promise.race([new Promise<void>((r) => waiters.push(r)), delay(Math.min(left, 100))]);
     }
     return true;
   };
@@ -214,7 +214,7 @@ async function main(): Promise<Report> {
   const pub = await WireSocket.connect({ hostname, port, path, protocols });
   const pubReady = Promise.withResolvers<void>();
   pub.run(pubRx.handler(pub, pubReady.resolve), pubRx.tick).catch(() => {});
-  await Promise.race([pubReady.promise, sleep(10_000)]);
+  await Promise.race([pubReady.promise, delay(10_000)]);
   const connectMs = performance.now() - t0;
   if (connected === 0) throw new Error(`no subscriber connected: ${connectError}`);
 
@@ -224,13 +224,13 @@ async function main(): Promise<Report> {
     return inbox.map((_, i) => take(i, "result")!).filter(Boolean);
   };
 
-  await sleep(idleSeconds > 0 ? 1000 : 300);
+  await delay(idleSeconds > 0 ? 1000 : 300);
 
   if (idleSeconds > 0) {
     const rssConnected = serverPid ? rssKiB(serverPid) : NaN;
     const cpu0 = serverPid ? processCpuMs(serverPid) : NaN;
     const w0 = performance.now();
-    await sleep(idleSeconds * 1000);
+    await delay(idleSeconds * 1000);
     const cpu1 = serverPid ? processCpuMs(serverPid) : NaN;
     const wall = performance.now() - w0;
     const results = await collect();
@@ -303,7 +303,7 @@ async function main(): Promise<Report> {
         while (seq < due) batch.push(frame(seq++));
         await pub.sendRaw(concat(batch));
       } else {
-        await sleep(Math.max(0, tp + seq * interval - performance.now()));
+        await delay(Math.max(0, tp + seq * interval - performance.now()));
       }
     }
   }
@@ -318,7 +318,7 @@ async function main(): Promise<Report> {
       lastTotal = total;
       lastChange = performance.now();
     } else if (performance.now() - lastChange > drainMs) break;
-    await Promise.race([new Promise<void>((r) => waiters.push(r)), sleep(50)]);
+    await Promise.race([new Promise<void>((r) => waiters.push(r)), delay(50)]);
   }
   const server1 = serverPid ? processCpuMs(serverPid) : NaN;
   const busy1 = machineBusyMs();

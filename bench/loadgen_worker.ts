@@ -9,6 +9,7 @@
 /// <reference lib="deno.worker" />
 
 import { Receiver, type StartMessage, type WorkerReply } from "./payload.ts";
+import { within } from "../testing/async.ts";
 import { threadCpuMs } from "./proc.ts";
 import { WireSocket } from "./wire.ts";
 
@@ -43,11 +44,7 @@ async function start(m: StartMessage): Promise<void> {
         sockets.push(sock);
         const { promise, resolve } = Promise.withResolvers<void>();
         sock.run(rx.handler(sock, resolve), rx.tick).catch(() => {});
-        let timeout: ReturnType<typeof setTimeout> | undefined;
-        const late = new Promise<void>((_, reject) => {
-          timeout = setTimeout(() => reject(new Error("no hello within 10 s")), 10_000);
-        });
-        await Promise.race([promise, late]).finally(() => clearTimeout(timeout));
+        await within(promise, 10_000, "the hello");
       } catch (e) {
         failed++;
         error ??= String(e);

@@ -9,6 +9,10 @@ import {
   type MessageMeta,
   type RecoveryEvent,
 } from "../src/client/mod.ts";
+import { within } from "../testing/async.ts";
+
+export { delay, until, within } from "../testing/async.ts";
+export { freePort } from "../testing/net.ts";
 
 /** A hub served by Deno.serve on a free port. */
 export interface Served<T, In> {
@@ -40,47 +44,6 @@ export function serveHub<T = unknown, In = string | Uint8Array>(
       await server.shutdown();
     },
   };
-}
-
-/** Rejects after `ms` with a message; the timer is cleared when `promise` settles first. */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Resolves after `ms`. */
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Waits until `condition()` holds (it may be async), polling every 5 ms, for at most `ms`. */
-export async function until(
-  condition: () => boolean | Promise<boolean>,
-  ms: number,
-  what: string,
-): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!(await condition())) {
-    if (performance.now() > deadline) {
-      throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    }
-    await delay(5);
-  }
 }
 
 /**

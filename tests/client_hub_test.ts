@@ -10,6 +10,7 @@ import {
   type HubClient,
   SendQueueFullError,
 } from "../src/client/mod.ts";
+import { delay, until, within } from "./_helpers.ts";
 
 type Chat = { from?: string | null; text: string };
 
@@ -57,29 +58,6 @@ function next<T, K extends keyof ClientEventMap<T>>(
   });
 }
 
-/** Polls `condition` every 5 ms; rejects after `ms`. */
-async function until(condition: () => boolean, what: string, ms = 3_000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-/** Awaits `promise`, or rejects after `ms` (clearing its timer either way). */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const fast: ConnectOptions<never>["reconnect"] = { initialDelay: 10, maxDelay: 50 };
 
 Deno.test("JSON messages both ways, one at a time and coalesced, through listeners and for await", async () => {
@@ -180,7 +158,7 @@ Deno.test("token identity: hello carries the user, sendToUser reaches every conn
     assert.equal(await hub.sendToUser("alice", { text: "for alice" }), 2);
     assert.deepEqual(await got, [{ text: "for alice" }, { text: "for alice" }]);
     await hub.broadcast({ text: "for all" });
-    await until(() => bobGot.length === 1, "bob's broadcast");
+    await until(() => bobGot.length === 1, 3_000, "bob's broadcast");
     assert.deepEqual(bobGot, [{ text: "for all" }]);
   } finally {
     await Promise.all([alice1.close(), alice2.close(), bob.close()]);
@@ -203,10 +181,10 @@ Deno.test("the client answers server pings (server sees rtt) and measures its ow
     assert.equal(hello.pingInterval, 50);
     assert.equal(hello.pongTimeout, 150);
     assert.equal(server?.framed, true, "the hub sees a wshub.v1 client");
-    await until(() => server?.rtt !== undefined && client.rtt !== undefined, "both rtts");
+    await until(() => server?.rtt !== undefined && client.rtt !== undefined, 3_000, "both rtts");
     assert.ok(client.rtt! >= 0 && client.rtt! < 1_000, `client rtt ${client.rtt}`);
     // Several server deadlines (200 ms) pass; the pongs keep the connection alive.
-    await sleep(700);
+    await delay(700);
     assert.equal(client.state, "open");
     assert.deepEqual(disconnects, []);
   } finally {
@@ -241,7 +219,7 @@ Deno.test("sends while disconnected are queued up to queueLimit, then flushed in
     hub = await serve<Chat>({ onMessage: (m) => void received.push(m as string) }, port);
     await next(client, "open");
     client.send({ text: "5" }); // open: goes straight out, after the queued ones
-    await until(() => received.length === 4, "4 messages");
+    await until(() => received.length === 4, 3_000, "4 messages");
     assert.deepEqual(received.map((m) => JSON.parse(m).text), ["1", "2", "3", "5"]);
     assert.equal(client.queued, 0);
   } finally {
@@ -264,9 +242,9 @@ Deno.test("no reconnect after a deliberate close(); send then throws", async () 
     await client.close(4100, "bye");
     assert.deepEqual(await closed, { code: 4100, reason: "bye", reconnecting: false });
     assert.equal(client.state, "closed");
-    await until(() => infos.length === 1, "the server's onDisconnect");
+    await until(() => infos.length === 1, 3_000, "the server's onDisconnect");
     assert.deepEqual(infos, [4100]);
-    await sleep(50);
+    await delay(50);
     assert.equal(connects, 1);
     assert.throws(() => client.send("x"), /client is closed/);
     assert.throws(() => client.close(1001), /close code must be 1000 or 3000-4999/);
@@ -290,7 +268,7 @@ Deno.test("no reconnect after the server closes with a do-not-retry code (4403)"
   try {
     const info = await next(client, "close");
     assert.deepEqual(info, { code: 4403, reason: "forbidden", reconnecting: false });
-    await sleep(50);
+    await delay(50);
     assert.equal(connects, 1);
     assert.equal(client.state, "closed");
     assert.deepEqual(states.at(-1), "closed");
@@ -317,7 +295,7 @@ Deno.test("reconnects after retryable server closes (4001, 4000, 4999)", async (
   });
   try {
     await next(client, "open", () => connects === 4);
-    await until(() => closes.length === 3, "three retried closes");
+    await until(() => closes.length === 3, 3_000, "three retried closes");
     assert.deepEqual(closes, codes);
     assert.equal(client.state, "open");
   } finally {

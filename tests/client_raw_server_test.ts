@@ -4,6 +4,8 @@
 // and no server at all (backoff timings).
 import assert from "node:assert/strict";
 import { type ClientState, type CloseInfo, connect, type HubClient } from "../src/client/mod.ts";
+import { delay, until } from "../testing/async.ts";
+import { writeAll } from "../testing/ws_frames.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const encoder = new TextEncoder();
@@ -97,10 +99,6 @@ async function readHead(conn: Deno.Conn): Promise<string> {
   return head;
 }
 
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
-}
-
 function frame(opcode: number, payload: Uint8Array): Uint8Array {
   assert.ok(payload.length < 126, "test frames are short");
   return new Uint8Array([0x80 | opcode, payload.length, ...payload]);
@@ -179,7 +177,7 @@ Deno.test("server pings keep a quiet connection alive and are answered with a po
       } catch { /* closed */ }
     })();
     for (let i = 1; i <= 12; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await delay(50);
       await peer.sendText(`p${i}`);
     }
   });
@@ -187,10 +185,7 @@ Deno.test("server pings keep a quiet connection alive and are answered with a po
   try {
     await waitFor(client, "open", () => true);
     // 12 pings 50 ms apart: 600 ms, far past the 250 ms deadline without them.
-    const deadline = Date.now() + 2_000;
-    while (!received.includes("P12") && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await until(() => received.includes("P12"), 2_000, "the 12th pong").catch(() => {});
     assert.deepEqual(
       received.filter((f) => f.startsWith("P")),
       Array.from({ length: 12 }, (_, i) => `P${i + 1}`),
@@ -216,7 +211,7 @@ Deno.test("an unknown frame tag closes the client for good with 1002", async () 
     assert.equal(client.state, "closed");
     assert.equal(errors.length, 1);
     assert.match(errors[0].message, /protocol error: unknown text frame tag "x"/);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await delay(50);
     assert.equal(server.peers.length, 1, "no reconnect after a protocol error");
     assert.throws(() => client.send("late"), /client is closed/);
   } finally {

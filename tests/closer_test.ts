@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { connect } from "../src/client/mod.ts";
 import type { CloseInfo } from "../src/client/mod.ts";
 import type { Client } from "../mod.ts";
-import { maskedFrame, serveHub, TestClient, until, within } from "./_helpers.ts";
+import { delay, maskedFrame, serveHub, TestClient, until, within } from "./_helpers.ts";
 import { NOTICE_GRACE, NOTICE_PATIENCE } from "../src/server/closer.ts";
 import { FrameReader, rawPeer, readAll } from "./_wire.ts";
 
@@ -59,7 +59,7 @@ Deno.test("hub.close() while 40 clients talk: every reference client learns 1001
     for (const client of clients) if (client.state === "open") client.send("chatter");
   }, 10);
   const broadcasting = setInterval(() => void served.hub.broadcast("news ".repeat(100)), 5);
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await delay(300);
   await served.hub.close();
   clearInterval(talking);
   clearInterval(broadcasting);

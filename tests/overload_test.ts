@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { encodeClientText, Opcode, readFrameHeader } from "../testing/ws_frames.ts";
-import { RawPeer, TestClient, until, within } from "./_helpers.ts";
+import { delay, RawPeer, TestClient, until, within } from "./_helpers.ts";
 import { startHubProcess } from "./_process.ts";
 
 /**
@@ -132,7 +132,7 @@ Deno.test("the README's chat pattern: one flooding client is closed, 23 others s
       clients.forEach((client, i) => {
         client.socket.send(client.socket.protocol ? `mc${i}:${round}` : `c${i}:${round}`);
       });
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await delay(50);
     }
     await writing;
     const expected = clients.length * 10;

@@ -22,7 +22,7 @@ import {
   TimeoutError,
 } from "@redis/client";
 import { delay, until, within } from "./_helpers.ts";
-import { redisCli, type RedisServer, skipReason, startRedis } from "./_redis.ts";
+import { redisCli, type RedisServer, skipReason, startRedis } from "../testing/redis.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 

@@ -10,7 +10,7 @@ import type { HistoryPage } from "../mod.ts";
 import { follower, serveHub, TestClient, until } from "./_helpers.ts";
 import { cutStorm, inProcess } from "./_cut_storm.ts";
 import { RedisBackplane } from "../src/redis/mod.ts";
-import { redisCli, startRedis } from "./_redis.ts";
+import { redisCli, startRedis } from "../testing/redis.ts";
 import { cluster, HubNode, redisTest, teardown } from "./_cluster.ts";
 import { promtoolCheckIfPresent } from "./_promtool.ts";
 

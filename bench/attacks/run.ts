@@ -21,6 +21,8 @@
  * @module
  */
 
+import { delay } from "../../testing/async.ts";
+
 const here = new URL("./", import.meta.url).pathname;
 const root = new URL("../../", import.meta.url).pathname;
 
@@ -230,7 +232,7 @@ for (const run of selected) {
   const summary = (record.result?.summary as string | undefined) ??
     `no result (exit ${record.exitCode}${record.killedByRunner ? ", killed by the runner" : ""})`;
   console.error(`  ${Math.round(record.durationMs / 1000)} s: ${summary}`);
-  await new Promise((r) => setTimeout(r, 2000));
+  await delay(2000);
 }
 
 interface ResultsFile {
