@@ -12,7 +12,7 @@
 
 import assert from "node:assert/strict";
 import { maskedFrame, RawPeer } from "./_helpers.ts";
-import { closeInfo, FrameReader } from "./_wire.ts";
+import { closeInfo } from "./_wire.ts";
 
 /** What one case observed: server frames on the wire, and the server's JS events. */
 interface Observed {
@@ -90,10 +90,9 @@ async function observe(testCase: Case): Promise<Observed> {
   try {
     assert.equal(peer.status, 101, "the handshake must succeed");
     await testCase.act?.(peer);
-    const reader = new FrameReader(peer.conn);
     const deadline = performance.now() + CASE_MS;
     while (performance.now() < deadline) {
-      const next = reader.next();
+      const next = peer.next();
       pending = next;
       const frame = await upTo(next, QUIET_MS);
       if (frame === undefined) {
@@ -187,7 +186,7 @@ for (const [bit, name] of [[0x40, "RSV1"], [0x20, "RSV2"], [0x10, "RSV3"]] as co
     const frame = maskedFrame(1, text("x"));
     frame[0] |= bit;
     expectDeno(
-      await observe({ act: (peer) => peer.conn.write(frame).then(() => {}) }),
+      await observe({ act: (peer) => peer.write(frame) }),
       dropped("Reserved bits are not zero"),
       name,
     );
@@ -237,7 +236,7 @@ Deno.test("a close frame with a 1-byte payload: TCP dropped without a 1002 close
 Deno.test("unmasked client frames are accepted (RFC 6455 requires failing the connection)", async () => {
   expectDeno(
     await observe({
-      act: (peer) => peer.conn.write(new Uint8Array([0x81, 0x02, 0x68, 0x69])).then(() => {}),
+      act: (peer) => peer.write(new Uint8Array([0x81, 0x02, 0x68, 0x69])),
     }),
     {
       wire: ['text "echo hi"', "(still open)", "close 1000 (2-byte payload)"],
