@@ -34,6 +34,7 @@ import {
   MIN_SIZE,
   type Mode,
   MODES,
+  openClient,
   pathFor,
   Receiver,
   type StartMessage,
@@ -41,7 +42,7 @@ import {
   type WorkerResult,
   wrap,
 } from "./payload.ts";
-import { encodeText, WireSocket } from "./wire.ts";
+import { concatFrames, encodeClientText } from "../testing/ws_frames.ts";
 
 /** The JSON line the load generator prints. */
 export interface Report {
@@ -211,9 +212,8 @@ async function main(): Promise<Report> {
 
   // The publisher.
   const pubRx = new Receiver(mode, size, base);
-  const pub = await WireSocket.connect({ hostname, port, path, protocols });
   const pubReady = Promise.withResolvers<void>();
-  pub.run(pubRx.handler(pub, pubReady.resolve), pubRx.tick).catch(() => {});
+  const pub = await openClient({ hostname, port, path, protocols }, pubRx, pubReady.resolve);
   await Promise.race([pubReady.promise, delay(10_000)]);
   const connectMs = performance.now() - t0;
   if (connected === 0) throw new Error(`no subscriber connected: ${connectError}`);
@@ -285,13 +285,14 @@ async function main(): Promise<Report> {
   const busy0 = machineBusyMs();
   workers.forEach((w) => w.postMessage({ type: "go" }));
   const startUs = microsSince(base);
-  const frame = (seq: number) => encodeText(wrap(mode, makePayload(seq, microsSince(base), size)));
+  const frame = (seq: number) =>
+    encodeClientText(wrap(mode, makePayload(seq, microsSince(base), size)));
   let seq = 0;
   if (rate <= 0) {
     while (seq < messages && !pub.closed) {
       const batch: Uint8Array[] = [];
       for (let i = 0; i < 32 && seq < messages; i++) batch.push(frame(seq++));
-      await pub.sendRaw(concat(batch));
+      await pub.send(concatFrames(batch));
     }
   } else {
     const interval = 1000 / rate;
@@ -301,7 +302,7 @@ async function main(): Promise<Report> {
       if (due > seq) {
         const batch: Uint8Array[] = [];
         while (seq < due) batch.push(frame(seq++));
-        await pub.sendRaw(concat(batch));
+        await pub.send(concatFrames(batch));
       } else {
         await delay(Math.max(0, tp + seq * interval - performance.now()));
       }
@@ -401,17 +402,6 @@ async function main(): Promise<Report> {
       }
       : undefined,
   };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 function emptyReport(mode: Mode, url: string, subs: number, size: number): Report {
