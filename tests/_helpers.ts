@@ -4,6 +4,7 @@
 import { Hub, type HubOptions } from "../mod.ts";
 import { splitBatch } from "../src/protocol/mod.ts";
 import {
+  type ClientEventMap,
   connect,
   type HubClient,
   type MessageMeta,
@@ -135,6 +136,30 @@ export class TestClient {
     if (this.socket.readyState < WebSocket.CLOSING) this.socket.close(code, reason);
     return await within(this.closed, 5000, "the WebSocket to close");
   }
+}
+
+/**
+ * The first payload of `client`'s event `type` that satisfies `predicate`;
+ * rejects after `ms`.
+ */
+export function nextEvent<T, K extends keyof ClientEventMap<T>>(
+  client: HubClient<T>,
+  type: K,
+  predicate: (value: ClientEventMap<T>[K]) => boolean = () => true,
+  ms = 3_000,
+): Promise<ClientEventMap<T>[K]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`no matching ${String(type)} event within ${ms} ms`));
+    }, ms);
+    const off = client.on(type, (value) => {
+      if (!predicate(value)) return;
+      clearTimeout(timer);
+      off();
+      resolve(value);
+    });
+  });
 }
 
 /** Splits a `b<len>:<text>…` frame into its messages. */

@@ -3,8 +3,8 @@
 // tell), one that breaks the protocol, one that never answers the handshake,
 // and no server at all (backoff timings).
 import assert from "node:assert/strict";
-import { type ClientState, type CloseInfo, connect, type HubClient } from "../src/client/mod.ts";
-import { delay, until } from "../testing/async.ts";
+import { type ClientState, type CloseInfo, connect } from "../src/client/mod.ts";
+import { delay, nextEvent, until } from "./_helpers.ts";
 import { writeAll } from "../testing/ws_frames.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -108,27 +108,6 @@ function hello(id: string, pingInterval: number, pongTimeout: number): string {
   return "h" + JSON.stringify({ v: 1, id, user: null, pingInterval, pongTimeout });
 }
 
-/** Resolves when `predicate` holds for an event of `type`, or rejects after `ms`. */
-function waitFor<K extends "state" | "close" | "open" | "error">(
-  client: HubClient<unknown>,
-  type: K,
-  predicate: (value: Parameters<Parameters<HubClient<unknown>["on"]>[1]>[0]) => boolean,
-  ms = 3_000,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`no matching ${type} event within ${ms} ms`));
-    }, ms);
-    const off = client.on(type, (value) => {
-      if (!predicate(value as never)) return;
-      clearTimeout(timer);
-      off();
-      resolve();
-    });
-  });
-}
-
 Deno.test("a server that goes silent after its hello is dropped and the client reconnects", async () => {
   // Tiny intervals: the client must give up after 60 + 60 ms (+ slack) of silence.
   const server = new RawServer((peer, index) => peer.sendText(hello(`c${index}`, 60, 60)));
@@ -141,7 +120,7 @@ Deno.test("a server that goes silent after its hello is dropped and the client r
   const opened: string[] = [];
   client.on("open", (h) => opened.push(h.id));
   try {
-    await waitFor(client, "open", () => opened.length === 2, 3_000);
+    await nextEvent(client, "open", () => opened.length === 2, 3_000);
     assert.deepEqual(opened, ["c0", "c1"]);
     assert.equal(closes[0].code, 4000);
     assert.match(closes[0].reason, /heartbeat timeout: nothing heard from the server for \d+ ms/);
@@ -183,7 +162,7 @@ Deno.test("server pings keep a quiet connection alive and are answered with a po
   });
   const client = connect(server.url, { pingInterval: false, reconnect: false });
   try {
-    await waitFor(client, "open", () => true);
+    await nextEvent(client, "open", () => true);
     // 12 pings 50 ms apart: 600 ms, far past the 250 ms deadline without them.
     await until(() => received.includes("P12"), 2_000, "the 12th pong").catch(() => {});
     assert.deepEqual(
@@ -205,7 +184,7 @@ Deno.test("an unknown frame tag closes the client for good with 1002", async () 
   const client = connect(server.url, { reconnect: { initialDelay: 1, maxDelay: 1 } });
   const errors: Error[] = [];
   client.on("error", (error) => errors.push(error));
-  const closed = waitFor(client, "close", () => true);
+  const closed = nextEvent(client, "close", () => true);
   try {
     await closed;
     assert.equal(client.state, "closed");
@@ -226,7 +205,7 @@ Deno.test("a server that does not speak wshub.v1 is a protocol error, not a retr
   const errors: Error[] = [];
   client.on("error", (error) => errors.push(error));
   try {
-    await waitFor(client, "state", (state) => state === "closed");
+    await nextEvent(client, "state", (state) => state === "closed");
     assert.match(errors[0]?.message ?? "", /did not accept subprotocol wshub\.v1/);
     assert.equal(server.peers.length, 1);
   } finally {
@@ -244,7 +223,7 @@ Deno.test("a handshake that never completes times out and is retried", async () 
   const closes: CloseInfo[] = [];
   client.on("close", (info) => closes.push(info));
   try {
-    await waitFor(client, "close", () => closes.length === 2);
+    await nextEvent(client, "close", () => closes.length === 2);
     assert.equal(closes[0].code, 1006);
     assert.match(closes[0].reason, /no hello within 50 ms \(connectTimeout\)/);
     assert.equal(client.state, "reconnecting");
@@ -270,7 +249,7 @@ Deno.test("backoff: delays grow with full jitter and stay within [0, min(cap, ba
   const closes: { delay: number; at: number }[] = [];
   client.on("close", (info) => closes.push({ delay: info.delay!, at: performance.now() }));
   try {
-    await waitFor(client, "close", () => closes.length === randoms.length, 5_000);
+    await nextEvent(client, "close", () => closes.length === randoms.length, 5_000);
   } finally {
     await client.close();
   }

@@ -13,6 +13,7 @@
 import assert from "node:assert/strict";
 import { maskedFrame, RawPeer } from "./_helpers.ts";
 import { closeInfo } from "./_wire.ts";
+import { atMost } from "../testing/async.ts";
 
 /** What one case observed: server frames on the wire, and the server's JS events. */
 interface Observed {
@@ -31,19 +32,6 @@ interface Case {
 
 const QUIET_MS = 400;
 const CASE_MS = 1500;
-
-/** Waits for `promise` up to `ms`; `undefined` on timeout. The timer is always cleared. */
-async function upTo<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<undefined>((resolve) => timer = setTimeout(() => resolve(undefined), ms)),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function describe(frame: { opcode: number; payload: Uint8Array }): string {
   if (frame.opcode === 8) {
@@ -94,12 +82,12 @@ async function observe(testCase: Case): Promise<Observed> {
     while (performance.now() < deadline) {
       const next = peer.next();
       pending = next;
-      const frame = await upTo(next, QUIET_MS);
+      const frame = await atMost(next, QUIET_MS, undefined);
       if (frame === undefined) {
         // Still open and quiet: end it properly and record the server's answer.
         wire.push("(still open)");
         await peer.sendFrame(8, new Uint8Array([0x03, 0xe8]));
-        const answer = await upTo(next, QUIET_MS);
+        const answer = await atMost(next, QUIET_MS, undefined);
         if (answer) wire.push(describe(answer));
         break;
       }
@@ -116,7 +104,7 @@ async function observe(testCase: Case): Promise<Observed> {
   } finally {
     peer.close();
     await pending; // the peer's last read resolves once its connection is closed
-    await upTo(serverClosed.promise, CASE_MS);
+    await atMost(serverClosed.promise, CASE_MS, undefined);
     await server.shutdown();
   }
   return { wire, js };
