@@ -233,12 +233,7 @@ async function main(): Promise<Report> {
     await delay(idleSeconds * 1000);
     const cpu1 = serverPid ? processCpuMs(serverPid) : NaN;
     const wall = performance.now() - w0;
-    const results = await collect();
-    const closed = results.reduce((n, r) => n + r.closed, 0);
-    const closeCodes: Record<string, number> = {};
-    for (const r of results) {
-      for (const [k, v] of Object.entries(r.closeCodes)) closeCodes[k] = (closeCodes[k] ?? 0) + v;
-    }
+    const { closed, closeCodes } = closesOf(await collect());
     pub.close();
     return {
       ...emptyReport(mode, url.href, subs, size),
@@ -330,17 +325,15 @@ async function main(): Promise<Report> {
   pub.close();
 
   const hist = new Histogram();
-  let received = 0, corrupt = 0, protocolErrors = 0, lastUs = startUs, closed = 0;
-  const closeCodes: Record<string, number> = {};
+  let received = 0, corrupt = 0, protocolErrors = 0, lastUs = startUs;
   for (const r of results) {
     hist.merge(r.hist);
     received += r.received;
     corrupt += r.corrupt;
     protocolErrors += r.protocolErrors;
-    closed += r.closed;
     if (r.lastUs > lastUs) lastUs = r.lastUs;
-    for (const [k, v] of Object.entries(r.closeCodes)) closeCodes[k] = (closeCodes[k] ?? 0) + v;
   }
+  const { closed, closeCodes } = closesOf(results);
   const durationMs = (lastUs - startUs) / 1000;
   const cpuMs = (self1.user + self1.system) / 1000;
   const threadCpuPct = [
@@ -402,6 +395,17 @@ async function main(): Promise<Report> {
       }
       : undefined,
   };
+}
+
+/** How many subscribers the Workers saw closed during the run, and by which codes. */
+function closesOf(results: WorkerResult[]): { closed: number; closeCodes: Record<string, number> } {
+  let closed = 0;
+  const closeCodes: Record<string, number> = {};
+  for (const r of results) {
+    closed += r.closed;
+    for (const [k, v] of Object.entries(r.closeCodes)) closeCodes[k] = (closeCodes[k] ?? 0) + v;
+  }
+  return { closed, closeCodes };
 }
 
 function emptyReport(mode: Mode, url: string, subs: number, size: number): Report {
