@@ -10,8 +10,9 @@
  * ```
  *
  * Flags: `--list` (print the runs and exit), `--out=PATH` (default
- * `bench/attacks/results/<date>-<git short sha>.json`), `--no-write`. Everything after `--` is
- * passed to every attack script (for example `--target-options=JSON`, `--no-pin`).
+ * `bench/attacks/results/<date>-<git short sha>.json`, in a folder git ignores), `--no-write`.
+ * Everything after `--` is passed to every attack script (for example `--target-options=JSON`,
+ * `--no-pin`).
  *
  * Each attack runs as its own `deno run -A` process and is killed if it outlives its limit. The
  * results file holds every run's JSON result; if it already exists, runs with the same id are
