@@ -142,15 +142,16 @@ Deno.test("text that decode cannot parse closes with 1007, calls onError, and th
   await good.closed;
 });
 
-Deno.test("malformed wshub.v1 frames close with 1002 and are logged at debug", async () => {
+/** A hub that logs to a recording logger, and the DisconnectInfo of every client that left. */
+function loggedHub() {
   const logger = recordingLogger();
   const infos: DisconnectInfo[] = [];
-  const served = serveHub({
-    logger,
-    onDisconnect(_client, info) {
-      infos.push(info);
-    },
-  });
+  const served = serveHub({ logger, onDisconnect: (_client, info) => void infos.push(info) });
+  return { logger, infos, served };
+}
+
+Deno.test("malformed wshub.v1 frames close with 1002 and are logged at debug", async () => {
+  const { logger, infos, served } = loggedHub();
   const bad: (string | Uint8Array)[] = [
     "",
     "x1",
@@ -238,14 +239,7 @@ Deno.test("a second hub.upgrade of the same request is refused, the first one wo
 });
 
 Deno.test("a peer that vanishes mid-message is unregistered once, logged at debug, and nothing leaks", async () => {
-  const logger = recordingLogger();
-  const infos: DisconnectInfo[] = [];
-  const served = serveHub({
-    logger,
-    onDisconnect(_client, info) {
-      infos.push(info);
-    },
-  });
+  const { logger, infos, served } = loggedHub();
   // A non-final text fragment, then the TCP connection closes.
   const fragment = await RawPeer.connect(served.port, {
     headers: { "Sec-WebSocket-Protocol": "wshub.v1" },
