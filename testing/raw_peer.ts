@@ -327,7 +327,8 @@ export class RawPeer {
   /**
    * Reads until the connection ends (or {@linkcode close}), handing every
    * frame to `onFrame` in place, without copying; `onChunk` runs once a read,
-   * before that read's frames. Resolves when reading stops.
+   * before that read's frames. Resolves when reading stops. One reader at a
+   * time: not while a {@linkcode next} is pending.
    */
   async run(onFrame?: FrameHandler, onChunk?: () => void): Promise<void> {
     if (this.#end > this.#start) {
