@@ -7,6 +7,7 @@
  */
 
 import type { RedisBackplane } from "../src/redis/mod.ts";
+import { until } from "../testing/async.ts";
 
 /** The backplane `--redis=URL` asks for, or `undefined` without the flag. */
 export async function redisBackplane(args: readonly string[]): Promise<RedisBackplane | undefined> {
@@ -21,12 +22,10 @@ export async function redisBackplane(args: readonly string[]): Promise<RedisBack
  * `ms` without it.
  */
 export async function backplaneUp(backplane: RedisBackplane, ms = 10_000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (backplane.status !== "up") {
-    if (performance.now() > deadline) {
-      console.error(`the Redis backplane did not come up within ${ms / 1000} s: check --redis=URL`);
-      Deno.exit(1);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 10));
+  try {
+    await until(() => backplane.status === "up", ms, "the Redis backplane", 10);
+  } catch {
+    console.error(`the Redis backplane did not come up within ${ms / 1000} s: check --redis=URL`);
+    Deno.exit(1);
   }
 }

@@ -25,6 +25,7 @@
  */
 
 import process from "node:process";
+import { delay } from "../testing/async.ts";
 import { allowedCores, machineBusyMs, processCpuMs, rssKiB, threadCpuMs } from "./proc.ts";
 import {
   Histogram,
@@ -33,6 +34,7 @@ import {
   MIN_SIZE,
   type Mode,
   MODES,
+  openClient,
   pathFor,
   Receiver,
   type StartMessage,
@@ -40,7 +42,7 @@ import {
   type WorkerResult,
   wrap,
 } from "./payload.ts";
-import { encodeText, WireSocket } from "./wire.ts";
+import { concatFrames, encodeClientText } from "../testing/ws_frames.ts";
 
 /** The JSON line the load generator prints. */
 export interface Report {
@@ -114,7 +116,6 @@ function flags(): Map<string, string> {
   return m;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const round = (x: number, d = 3) => Number.isFinite(x) ? Number(x.toFixed(d)) : null;
 
 async function main(): Promise<Report> {
@@ -189,7 +190,7 @@ async function main(): Promise<Report> {
     while (!pred()) {
       const left = untilMs - performance.now();
       if (left <= 0) return false;
-      await Promise.race([new Promise<void>((r) => waiters.push(r)), sleep(Math.min(left, 100))]);
+      await Promise.race([new Promise<void>((r) => waiters.push(r)), delay(Math.min(left, 100))]);
     }
     return true;
   };
@@ -211,10 +212,9 @@ async function main(): Promise<Report> {
 
   // The publisher.
   const pubRx = new Receiver(mode, size, base);
-  const pub = await WireSocket.connect({ hostname, port, path, protocols });
   const pubReady = Promise.withResolvers<void>();
-  pub.run(pubRx.handler(pub, pubReady.resolve), pubRx.tick).catch(() => {});
-  await Promise.race([pubReady.promise, sleep(10_000)]);
+  const pub = await openClient({ hostname, port, path, protocols }, pubRx, pubReady.resolve);
+  await Promise.race([pubReady.promise, delay(10_000)]);
   const connectMs = performance.now() - t0;
   if (connected === 0) throw new Error(`no subscriber connected: ${connectError}`);
 
@@ -224,21 +224,16 @@ async function main(): Promise<Report> {
     return inbox.map((_, i) => take(i, "result")!).filter(Boolean);
   };
 
-  await sleep(idleSeconds > 0 ? 1000 : 300);
+  await delay(idleSeconds > 0 ? 1000 : 300);
 
   if (idleSeconds > 0) {
     const rssConnected = serverPid ? rssKiB(serverPid) : NaN;
     const cpu0 = serverPid ? processCpuMs(serverPid) : NaN;
     const w0 = performance.now();
-    await sleep(idleSeconds * 1000);
+    await delay(idleSeconds * 1000);
     const cpu1 = serverPid ? processCpuMs(serverPid) : NaN;
     const wall = performance.now() - w0;
-    const results = await collect();
-    const closed = results.reduce((n, r) => n + r.closed, 0);
-    const closeCodes: Record<string, number> = {};
-    for (const r of results) {
-      for (const [k, v] of Object.entries(r.closeCodes)) closeCodes[k] = (closeCodes[k] ?? 0) + v;
-    }
+    const { closed, closeCodes } = closesOf(await collect());
     pub.close();
     return {
       ...emptyReport(mode, url.href, subs, size),
@@ -285,13 +280,14 @@ async function main(): Promise<Report> {
   const busy0 = machineBusyMs();
   workers.forEach((w) => w.postMessage({ type: "go" }));
   const startUs = microsSince(base);
-  const frame = (seq: number) => encodeText(wrap(mode, makePayload(seq, microsSince(base), size)));
+  const frame = (seq: number) =>
+    encodeClientText(wrap(mode, makePayload(seq, microsSince(base), size)));
   let seq = 0;
   if (rate <= 0) {
     while (seq < messages && !pub.closed) {
       const batch: Uint8Array[] = [];
       for (let i = 0; i < 32 && seq < messages; i++) batch.push(frame(seq++));
-      await pub.sendRaw(concat(batch));
+      await pub.send(concatFrames(batch));
     }
   } else {
     const interval = 1000 / rate;
@@ -301,9 +297,9 @@ async function main(): Promise<Report> {
       if (due > seq) {
         const batch: Uint8Array[] = [];
         while (seq < due) batch.push(frame(seq++));
-        await pub.sendRaw(concat(batch));
+        await pub.send(concatFrames(batch));
       } else {
-        await sleep(Math.max(0, tp + seq * interval - performance.now()));
+        await delay(Math.max(0, tp + seq * interval - performance.now()));
       }
     }
   }
@@ -318,7 +314,7 @@ async function main(): Promise<Report> {
       lastTotal = total;
       lastChange = performance.now();
     } else if (performance.now() - lastChange > drainMs) break;
-    await Promise.race([new Promise<void>((r) => waiters.push(r)), sleep(50)]);
+    await Promise.race([new Promise<void>((r) => waiters.push(r)), delay(50)]);
   }
   const server1 = serverPid ? processCpuMs(serverPid) : NaN;
   const busy1 = machineBusyMs();
@@ -329,17 +325,15 @@ async function main(): Promise<Report> {
   pub.close();
 
   const hist = new Histogram();
-  let received = 0, corrupt = 0, protocolErrors = 0, lastUs = startUs, closed = 0;
-  const closeCodes: Record<string, number> = {};
+  let received = 0, corrupt = 0, protocolErrors = 0, lastUs = startUs;
   for (const r of results) {
     hist.merge(r.hist);
     received += r.received;
     corrupt += r.corrupt;
     protocolErrors += r.protocolErrors;
-    closed += r.closed;
     if (r.lastUs > lastUs) lastUs = r.lastUs;
-    for (const [k, v] of Object.entries(r.closeCodes)) closeCodes[k] = (closeCodes[k] ?? 0) + v;
   }
+  const { closed, closeCodes } = closesOf(results);
   const durationMs = (lastUs - startUs) / 1000;
   const cpuMs = (self1.user + self1.system) / 1000;
   const threadCpuPct = [
@@ -403,15 +397,15 @@ async function main(): Promise<Report> {
   };
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
+/** How many subscribers the Workers saw closed during the run, and by which codes. */
+function closesOf(results: WorkerResult[]): { closed: number; closeCodes: Record<string, number> } {
+  let closed = 0;
+  const closeCodes: Record<string, number> = {};
+  for (const r of results) {
+    closed += r.closed;
+    for (const [k, v] of Object.entries(r.closeCodes)) closeCodes[k] = (closeCodes[k] ?? 0) + v;
   }
-  return out;
+  return { closed, closeCodes };
 }
 
 function emptyReport(mode: Mode, url: string, subs: number, size: number): Report {

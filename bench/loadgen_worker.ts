@@ -8,11 +8,12 @@
 /// <reference no-default-lib="true" />
 /// <reference lib="deno.worker" />
 
-import { Receiver, type StartMessage, type WorkerReply } from "./payload.ts";
+import { openClient, Receiver, type StartMessage, type WorkerReply } from "./payload.ts";
+import { within } from "../testing/async.ts";
 import { threadCpuMs } from "./proc.ts";
-import { WireSocket } from "./wire.ts";
+import type { RawPeer } from "../testing/raw_peer.ts";
 
-const sockets: WireSocket[] = [];
+const sockets: RawPeer[] = [];
 let receiver: Receiver | undefined;
 let expected = 0;
 let cpuAtGo = 0;
@@ -33,21 +34,9 @@ async function start(m: StartMessage): Promise<void> {
     while (next < m.count) {
       next++;
       try {
-        const sock = await WireSocket.connect({
-          hostname: m.hostname,
-          port: m.port,
-          path: m.path,
-          protocols: m.protocols,
-          bufferSize: m.bufferSize,
-        });
-        sockets.push(sock);
         const { promise, resolve } = Promise.withResolvers<void>();
-        sock.run(rx.handler(sock, resolve), rx.tick).catch(() => {});
-        let timeout: ReturnType<typeof setTimeout> | undefined;
-        const late = new Promise<void>((_, reject) => {
-          timeout = setTimeout(() => reject(new Error("no hello within 10 s")), 10_000);
-        });
-        await Promise.race([promise, late]).finally(() => clearTimeout(timeout));
+        sockets.push(await openClient(m, rx, resolve));
+        await within(promise, 10_000, "the hello");
       } catch (e) {
         failed++;
         error ??= String(e);
@@ -82,7 +71,8 @@ function finish(): void {
   for (const s of sockets) {
     if (s.closed) {
       closed++;
-      closeCodes[s.closeCode] = (closeCodes[s.closeCode] ?? 0) + 1;
+      const code = s.closeCode ?? 0; // 0: the connection ended without a close frame
+      closeCodes[code] = (closeCodes[code] ?? 0) + 1;
     }
   }
   post({

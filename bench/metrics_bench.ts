@@ -12,6 +12,7 @@
  */
 
 import { Hub } from "../mod.ts";
+import { delay } from "../testing/async.ts";
 import { encodePayload, type Payload } from "../src/protocol/mod.ts";
 import { HandOffs } from "../src/server/hand_offs.ts";
 import { type SendSocket, Writer, type WriterOptions } from "../src/server/writer.ts";
@@ -43,11 +44,11 @@ await Promise.all(sockets.map((socket) =>
     socket.onerror = reject;
   })
 ));
-while (hub.size < CONNECTIONS) await new Promise((resolve) => setTimeout(resolve, 10));
+while (hub.size < CONNECTIONS) await delay(10);
 for (let i = 0; i < 100; i++) await hub.broadcast(`message ${i}`);
-await new Promise((resolve) => setTimeout(resolve, 100));
+await delay(100);
 for (let i = 0; i < 10; i++) sockets.pop()!.close(i % 2 === 0 ? 1000 : 4401);
-while (hub.size > CONNECTIONS - 10) await new Promise((resolve) => setTimeout(resolve, 10));
+while (hub.size > CONNECTIONS - 10) await delay(10);
 
 Deno.bench({
   name: "hub.stats(), 990 connections (baseline)",

@@ -6,7 +6,8 @@
  */
 
 import { splitBatch } from "../src/protocol/mod.ts";
-import { encodeText, type MessageHandler, type WireSocket } from "./wire.ts";
+import { type MessageHandler, messages, RawPeer } from "../testing/raw_peer.ts";
+import { encodeClientText } from "../testing/ws_frames.ts";
 
 /** How a client talks to the server under test. */
 export type Mode = "plain" | "framed" | "socketio";
@@ -41,6 +42,41 @@ export function wrap(mode: Mode, payload: string): string {
 /** The request target for `mode` when the plain path is `path`. */
 export function pathFor(mode: Mode, path: string): string {
   return mode === "socketio" ? "/socket.io/?EIO=4&transport=websocket" : path;
+}
+
+/** Where a load-generator client connects. */
+export interface Target {
+  hostname: string;
+  port: number;
+  /** The request target (see {@linkcode pathFor}). */
+  path: string;
+  protocols: string[];
+  /** The initial receive buffer (small for idle runs with many connections). */
+  bufferSize?: number;
+}
+
+/**
+ * Opens one load-generator client and starts it reading: a raw peer over `Deno.connect`
+ * rather than a `WebSocket`, because the load generator must not be the bottleneck (a
+ * `WebSocket` costs an op and a `MessageEvent` a message; the raw peer parses whatever a read
+ * brings, often dozens of frames, in place). It sends with TCP_NODELAY, answers protocol pings
+ * and the close frame, and hands every message to `receiver`; `onReady` fires once the server
+ * has taken the client in. Rejects unless the server answers 101.
+ */
+export async function openClient(
+  target: Target,
+  receiver: Receiver,
+  onReady: () => void,
+): Promise<RawPeer> {
+  const sock = await RawPeer.connect(target.port, {
+    ...target,
+    noDelay: true,
+    answerPings: true,
+    answerClose: true,
+    expectUpgrade: true,
+  });
+  sock.run(messages(receiver.handler(sock, onReady)), receiver.tick).catch(() => {});
+  return sock;
 }
 
 const LOG_STEP = Math.log(1.01);
@@ -119,7 +155,7 @@ export class Receiver {
   };
 
   /** A handler for one connection; `onReady` fires once the server has taken the client in. */
-  handler(sock: WireSocket, onReady: () => void): MessageHandler {
+  handler(sock: RawPeer, onReady: () => void): MessageHandler {
     const mode = this.mode;
     let ready = mode === "plain";
     if (ready) queueMicrotask(onReady);
@@ -148,7 +184,7 @@ export class Receiver {
       }
       // Socket.IO over Engine.IO v4: "0{…}" open, "40{…}" connected, "2" ping, "42[…]" event.
       if (tag === 0x32 && e - s === 1) {
-        sock.sendRaw(encodeText("3"));
+        sock.send(encodeClientText("3"));
       } else if (tag === 0x34 && e - s >= 2 && buf[s + 1] === 0x32) {
         this.#socketIoEvent(buf, s, e);
       } else if (tag === 0x34 && e - s >= 2 && buf[s + 1] === 0x30) {
@@ -248,19 +284,14 @@ export class Receiver {
 }
 
 /** Sent by the main thread to start a Worker. */
-export interface StartMessage {
+export interface StartMessage extends Target {
   type: "start";
-  hostname: string;
-  port: number;
-  path: string;
-  protocols: string[];
   mode: Mode;
   count: number;
   size: number;
   messages: number;
   base: number;
   concurrency: number;
-  bufferSize: number;
 }
 
 /** What a Worker reports at the end. */

@@ -6,8 +6,18 @@
 
 /** This thread's CPU time in ms (utime + stime of /proc/thread-self/stat; 10 ms resolution). */
 export function threadCpuMs(): number {
+  return statCpuMs("/proc/thread-self/stat");
+}
+
+/** This process's CPU time in ms, every thread (utime + stime of /proc/self/stat). */
+export function selfCpuMs(): number {
+  return statCpuMs("/proc/self/stat");
+}
+
+/** utime + stime of a /proc `stat` file, in ms (they count 10 ms ticks). */
+function statCpuMs(path: string): number {
   try {
-    const stat = Deno.readTextFileSync("/proc/thread-self/stat");
+    const stat = Deno.readTextFileSync(path);
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return (Number(f[11]) + Number(f[12])) * 10;
   } catch {
@@ -48,9 +58,14 @@ export function processCpuMs(pid: number): number {
 
 /** VmRSS of `pid` in KiB. */
 export function rssKiB(pid: number): number {
+  return statusKiB(pid, "VmRSS");
+}
+
+/** A field of /proc/<pid>/status given in kB (VmRSS, VmHWM…), or NaN (the process is gone). */
+export function statusKiB(pid: number, field: string): number {
   try {
     const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    return Number(/VmRSS:\s*(\d+)/.exec(status)?.[1] ?? NaN);
+    return Number(new RegExp(`${field}:\\s*(\\d+)`).exec(status)?.[1] ?? NaN);
   } catch {
     return NaN;
   }

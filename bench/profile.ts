@@ -15,6 +15,9 @@
  * @module
  */
 
+import { delay, until } from "../testing/async.ts";
+import { accepting } from "../testing/net.ts";
+
 const flags = new Map(Deno.args.map((a) => {
   const m = /^--([^=]+)(?:=(.*))?$/.exec(a);
   return m ? [m[1], m[2] ?? "true"] as const : [a, "true"] as const;
@@ -30,7 +33,6 @@ const inspectPort = port + 1000;
 const pin = (
   cpu: number,
 ) => (navigator.hardwareConcurrency >= 2 ? ["taskset", "-c", String(cpu)] : []);
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 const srvCmd = [
   ...pin(0),
@@ -56,7 +58,7 @@ try {
       const list = await (await fetch(`http://127.0.0.1:${inspectPort}/json/list`)).json();
       wsUrl = list[0]?.webSocketDebuggerUrl ?? "";
     } catch {
-      await sleep(100);
+      await delay(100);
     }
   }
   if (!wsUrl) throw new Error("inspector did not answer");
@@ -78,14 +80,7 @@ try {
     });
   await call("Profiler.enable");
   await call("Profiler.setSamplingInterval", { interval: Number(flags.get("interval") ?? 200) });
-  for (let i = 0; i < 100; i++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      break;
-    } catch {
-      await sleep(50);
-    }
-  }
+  await until(() => accepting(port), 5_000, "the server to listen", 50).catch(() => {});
   await call("Profiler.start");
   const lg = [
     ...pin(1),

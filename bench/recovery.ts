@@ -20,7 +20,7 @@
 import { Hub, SUBPROTOCOL } from "../mod.ts";
 import { RedisBackplane } from "../src/redis/mod.ts";
 import { splitBatch } from "../src/protocol/mod.ts";
-import { redisAvailable, startRedis } from "../tests/_redis.ts";
+import { redisAvailable, startRedis } from "../testing/redis.ts";
 import { backplaneUp } from "./backplane_flag.ts";
 
 const MISSED = 1000;

@@ -47,8 +47,10 @@
  */
 
 import { buildGoLoadgen } from "./loadgen_go.ts";
-import { freePort } from "../tests/_helpers.ts";
-import { redisCli, type RedisServer, startRedis } from "../tests/_redis.ts";
+import { delay, until } from "../testing/async.ts";
+import { accepting, freePort } from "../testing/net.ts";
+import { terminate } from "../testing/process.ts";
+import { redisCli, type RedisServer, startRedis } from "../testing/redis.ts";
 
 /** How to run the scenario. */
 export interface RedisScenarioOptions {
@@ -181,8 +183,6 @@ export type RedisScenarioResult =
     seconds: number;
   };
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 async function output(cmd: string[]): Promise<{ code: number; out: string; err: string }> {
   try {
     const p = await new Deno.Command(cmd[0], { args: cmd.slice(1), stdin: "null" }).output();
@@ -225,39 +225,13 @@ class Child {
   }
 
   async stop(): Promise<void> {
-    try {
-      this.process.kill("SIGTERM");
-    } catch { /* gone */ }
-    const exited = await Promise.race([
-      this.process.status.then(() => true),
-      sleep(3000).then(() => false),
-    ]);
-    if (!exited) {
-      try {
-        this.process.kill("SIGKILL");
-      } catch { /* gone */ }
-      await this.process.status;
-    }
+    await terminate(this.process);
   }
 }
 
-async function until(condition: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const deadline = performance.now() + ms;
-  while (performance.now() < deadline) {
-    if (await condition()) return true;
-    await sleep(25);
-  }
-  return false;
-}
-
-async function listening(port: number): Promise<boolean> {
-  try {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    conn.close();
-    return true;
-  } catch {
-    return false;
-  }
+/** Whether `condition` comes to hold within `ms` (polled every 25 ms). */
+function comesTrue(condition: () => Promise<boolean>, ms: number, what: string): Promise<boolean> {
+  return until(condition, ms, what, 25).then(() => true, () => false);
 }
 
 /** The parts of the Go load generator's report used here. */
@@ -354,22 +328,23 @@ async function runOnce(
       servers.push({ child, port });
     }
     for (const server of servers) {
-      if (!await until(() => listening(server.port), 15_000)) {
+      if (!await comesTrue(() => accepting(server.port), 15_000, "a server to listen")) {
         return { ...base, error: `a server did not listen: ${server.child.stderr}` };
       }
     }
     if (redis) {
       // Every server's subscription to the broadcast channel is in place before the load.
-      const subscribed = await until(
+      const subscribed = await comesTrue(
         async () =>
           (await redisCli(redis!.port, "PUBSUB", "NUMSUB", "wshub:b").catch(() => "")).endsWith(
             `\n${servers.length}`,
           ),
         5000,
+        "the servers' subscriptions",
       );
       if (!subscribed) return { ...base, error: "the servers did not subscribe in Redis" };
     }
-    await sleep(200);
+    await delay(200);
     const extras = [...servers.slice(1).map((s) => s.child.pid), ...redis ? [redis.pid] : []];
     const urls = servers.map((s) => `ws://127.0.0.1:${s.port}/ws`);
     const lg = [

@@ -1,8 +1,9 @@
 /**
  * RFC 6455 framing for hand-made peers: encoding client frames (masked, or
  * deliberately not), reading frame headers, the opening handshake request,
- * and close payloads. Shared by the tests' raw TCP peers and the benchmark's
- * load generator. Not part of the published package.
+ * close payloads, and frames put back to back. Used by the raw peer
+ * (raw_peer.ts) and by tests that write frames by hand. Not part of the
+ * published package.
  *
  * @module
  */
@@ -169,6 +170,25 @@ export function closeInfo(payload: Uint8Array): { code: number; reason: string }
   if (payload.byteLength < 2) return { code: 1005, reason: "" };
   const code = (payload[0] << 8) | payload[1];
   return { code, reason: decoder.decode(payload.subarray(2)) };
+}
+
+/** `count` copies of `frame`, back to back (one write for a burst). */
+export function repeatFrame(frame: Uint8Array, count: number): Uint8Array {
+  const out = new Uint8Array(frame.length * count);
+  for (let i = 0; i < count; i++) out.set(frame, i * frame.length);
+  return out;
+}
+
+/** `frames`, back to back (the one frame itself when there is only one). */
+export function concatFrames(frames: readonly Uint8Array[]): Uint8Array {
+  if (frames.length === 1) return frames[0];
+  const out = new Uint8Array(frames.reduce((n, frame) => n + frame.length, 0));
+  let at = 0;
+  for (const frame of frames) {
+    out.set(frame, at);
+    at += frame.length;
+  }
+  return out;
 }
 
 /** Writes all of `data`, however many writes it takes. */

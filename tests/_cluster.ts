@@ -1,12 +1,12 @@
 // Helpers for the Redis backplane tests: hub processes of a cluster
 // (separate `deno run`s of tests/fixtures/cluster_node.ts) sharing one real
-// redis-server (tests/_redis.ts), driven over HTTP, and framed clients that
+// redis-server (testing/redis.ts), driven over HTTP, and framed clients that
 // record what they get.
 
 import { connect, type HubClient, type MessageMeta } from "../src/client/mod.ts";
 import type { PresenceEvent } from "../mod.ts";
 import { until } from "./_helpers.ts";
-import { type RedisServer, skipReason, startRedis } from "./_redis.ts";
+import { type RedisServer, skipReason, startRedis } from "../testing/redis.ts";
 
 const ignore = (await skipReason()) !== undefined;
 

@@ -4,11 +4,16 @@
 import { Hub, type HubOptions, quietLogger } from "../mod.ts";
 import { splitBatch } from "../src/protocol/mod.ts";
 import {
+  type ClientEventMap,
   connect,
   type HubClient,
   type MessageMeta,
   type RecoveryEvent,
 } from "../src/client/mod.ts";
+import { within } from "../testing/async.ts";
+
+export { delay, until, within } from "../testing/async.ts";
+export { freePort } from "../testing/net.ts";
 
 /** A hub served by Deno.serve on a free port. */
 export interface Served<T, In> {
@@ -44,47 +49,6 @@ export function serveHub<T = unknown, In = unknown>(
       await server.shutdown();
     },
   };
-}
-
-/** Rejects after `ms` with a message; the timer is cleared when `promise` settles first. */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Resolves after `ms`. */
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Waits until `condition()` holds (it may be async), polling every 5 ms, for at most `ms`. */
-export async function until(
-  condition: () => boolean | Promise<boolean>,
-  ms: number,
-  what: string,
-): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!(await condition())) {
-    if (performance.now() > deadline) {
-      throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    }
-    await delay(5);
-  }
 }
 
 /**
@@ -176,6 +140,30 @@ export class TestClient {
     if (this.socket.readyState < WebSocket.CLOSING) this.socket.close(code, reason);
     return await within(this.closed, 5000, "the WebSocket to close");
   }
+}
+
+/**
+ * The first payload of `client`'s event `type` that satisfies `predicate`;
+ * rejects after `ms`.
+ */
+export function nextEvent<T, K extends keyof ClientEventMap<T>>(
+  client: HubClient<T>,
+  type: K,
+  predicate: (value: ClientEventMap<T>[K]) => boolean = () => true,
+  ms = 3_000,
+): Promise<ClientEventMap<T>[K]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`no matching ${String(type)} event within ${ms} ms`));
+    }, ms);
+    const off = client.on(type, (value) => {
+      if (!predicate(value)) return;
+      clearTimeout(timer);
+      off();
+      resolve(value);
+    });
+  });
 }
 
 /** Splits a `b<len>:<text>…` frame into its messages. */

@@ -1,5 +1,5 @@
-// Helpers for the liveness and flow-control tests (issue #3): a reader of
-// server frames for raw TCP peers, a framed client that answers pings, a
+// Helpers for the liveness and flow-control tests (issue #3): raw TCP peers
+// that have upgraded (and what they read), a framed client that answers pings, a
 // consumer that checks sequence numbers without keeping payloads, a logger
 // that records what it is told, and a seeded random source for fuzzing.
 
@@ -9,17 +9,15 @@ import type { Logger } from "../mod.ts";
 import { RawPeer } from "../testing/raw_peer.ts";
 import { lifecycle, TestClient, unbatch, within } from "./_helpers.ts";
 
-export { type Drained, FrameReader, readAll, type WireFrame } from "../testing/raw_peer.ts";
+export { type Drained, readAll, type WireFrame } from "../testing/raw_peer.ts";
 export { closeInfo } from "../testing/ws_frames.ts";
 
 /** A raw TCP WebSocket peer; `framed` offers `wshub.v1`. Asserts the 101. */
 export async function rawPeer(port: number, framed = false): Promise<RawPeer> {
-  const peer = await RawPeer.connect(port, framed ? { "Sec-WebSocket-Protocol": "wshub.v1" } : {});
-  if (peer.status !== 101) {
-    peer.close();
-    throw new Error(`expected 101, got ${peer.status}`);
-  }
-  return peer;
+  return await RawPeer.connect(port, {
+    protocols: framed ? ["wshub.v1"] : [],
+    expectUpgrade: true,
+  });
 }
 
 /** Makes a framed TestClient answer every server ping `p<token>` with `P<token>`. */

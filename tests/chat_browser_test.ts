@@ -308,6 +308,34 @@ async function view(page: Page, room: string): Promise<void> {
   await page.locator(`#channels li.current[data-room="${room}"]`).waitFor();
 }
 
+/**
+ * A Chromium test (skipped without Chromium, except in CI, where it fails): a free port and its
+ * chat URL, a headless context with a new profile, and a list the pages' errors go to. The
+ * context is closed and the profile removed afterwards.
+ */
+function chromiumTest(
+  name: string,
+  fn: (
+    env: { port: number; url: string; context: BrowserContext; pageErrors: string[] },
+  ) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore: !hasChromium && !IN_CI,
+    async fn() {
+      assert.ok(hasChromium, `${CHROMIUM} is absent, and CI=true: install chromium`);
+      const port = freePort();
+      const { context, profile } = await launch();
+      try {
+        await fn({ port, url: `http://127.0.0.1:${port}/`, context, pageErrors: [] });
+      } finally {
+        await context.close();
+        await Deno.remove(profile, { recursive: true });
+      }
+    },
+  });
+}
+
 /** Headless Chromium with a new profile in a temporary directory (removed by the test). */
 async function launch(): Promise<{ context: BrowserContext; profile: string }> {
   const profile = await Deno.makeTempDir({ prefix: "wshub-chat-chromium-" });
@@ -328,16 +356,10 @@ async function launch(): Promise<{ context: BrowserContext; profile: string }> {
   return { context, profile };
 }
 
-Deno.test({
-  name: "chat in Chromium: channels, presence, private messages, and a server restart",
-  ignore: !hasChromium && !IN_CI,
-  async fn() {
-    assert.ok(hasChromium, `${CHROMIUM} is absent, and CI=true: install chromium`);
-    const port = freePort();
-    const url = `http://127.0.0.1:${port}/`;
+chromiumTest(
+  "chat in Chromium: channels, presence, private messages, and a server restart",
+  async ({ port, url, context, pageErrors }) => {
     let server = new ChatProcess(port);
-    const { context, profile } = await launch();
-    const pageErrors: string[] = [];
     try {
       await server.ready;
       const [alice, bob, carol] = await Promise.all(
@@ -507,25 +529,17 @@ Deno.test({
       }
       assert.deepEqual(pageErrors, []);
     } finally {
-      await context.close();
       await server.kill();
-      await Deno.remove(profile, { recursive: true });
     }
   },
-});
+);
 
-Deno.test({
-  name: "chat in Chromium: recent lines on join, recovery after a cut connection and a restart",
-  ignore: !hasChromium && !IN_CI,
-  async fn() {
-    assert.ok(hasChromium, `${CHROMIUM} is absent, and CI=true: install chromium`);
-    const port = freePort();
-    const url = `http://127.0.0.1:${port}/`;
+chromiumTest(
+  "chat in Chromium: recent lines on join, recovery after a cut connection and a restart",
+  async ({ port, url, context, pageErrors }) => {
     let server = new ChatProcess(port);
     // bob's page goes through the relay (the page, its script, its WebSocket): cut off at will.
     const relay = new Relay(port);
-    const { context, profile } = await launch();
-    const pageErrors: string[] = [];
     try {
       await server.ready;
       const alice = await openAs(context, url, "alice", pageErrors, context.pages()[0]);
@@ -659,10 +673,8 @@ Deno.test({
       await bob.screenshot({ path: new URL("artifacts/chat-history-bob.png", root).pathname });
       assert.deepEqual(pageErrors, []);
     } finally {
-      await context.close();
       await relay.close();
       await server.kill();
-      await Deno.remove(profile, { recursive: true });
     }
   },
-});
+);

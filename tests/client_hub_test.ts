@@ -3,13 +3,12 @@
 import assert from "node:assert/strict";
 import { type Client, Hub, type HubOptions, protocolToken } from "../mod.ts";
 import {
-  type ClientEventMap,
   connect,
   type ConnectOptions,
   DecodeError,
-  type HubClient,
   SendQueueFullError,
 } from "../src/client/mod.ts";
+import { delay, nextEvent, until, within } from "./_helpers.ts";
 
 type Chat = { from?: string | null; text: string };
 
@@ -36,50 +35,6 @@ async function serve<T, In = unknown>(
   };
 }
 
-/** Resolves with the first payload of event `type` that satisfies `predicate`; rejects after `ms`. */
-function next<T, K extends keyof ClientEventMap<T>>(
-  client: HubClient<T>,
-  type: K,
-  predicate: (value: ClientEventMap<T>[K]) => boolean = () => true,
-  ms = 3_000,
-): Promise<ClientEventMap<T>[K]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`no matching ${String(type)} event within ${ms} ms`));
-    }, ms);
-    const off = client.on(type, (value) => {
-      if (!predicate(value)) return;
-      clearTimeout(timer);
-      off();
-      resolve(value);
-    });
-  });
-}
-
-/** Polls `condition` every 5 ms; rejects after `ms`. */
-async function until(condition: () => boolean, what: string, ms = 3_000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-/** Awaits `promise`, or rejects after `ms` (clearing its timer either way). */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const fast: ConnectOptions<never>["reconnect"] = { initialDelay: 10, maxDelay: 50 };
 
 Deno.test("JSON messages both ways, one at a time and coalesced, through listeners and for await", async () => {
@@ -95,7 +50,7 @@ Deno.test("JSON messages both ways, one at a time and coalesced, through listene
   try {
     client.send({ text: "queued before open" });
     assert.equal(client.state, "connecting");
-    const echo = await next(client, "message");
+    const echo = await nextEvent(client, "message");
     assert.deepEqual(echo, { from: "server", text: "echo queued before open" });
     assert.equal(client.state, "open");
     assert.deepEqual(received, [{ text: "queued before open" }]);
@@ -128,8 +83,8 @@ Deno.test("strings travel raw and bytes as binary, in both directions", async ()
   });
   const client = connect<string | Uint8Array>(url, { reconnect: fast });
   try {
-    const text = next(client, "message");
-    const binary = next(client, "binary");
+    const text = nextEvent(client, "message");
+    const binary = nextEvent(client, "binary");
     client.send("plain text, not JSON");
     client.send(new Uint8Array([0, 1, 0x6d, 255]));
     assert.equal(await text, "plain text, not JSON");
@@ -153,8 +108,8 @@ Deno.test("a message decode rejects is skipped with an error event; the next one
   const errors: Error[] = [];
   client.on("error", (error) => errors.push(error));
   try {
-    await next(client, "open");
-    const message = next(client, "message");
+    await nextEvent(client, "open");
+    const message = nextEvent(client, "message");
     await hub.broadcast("not a chat");
     await hub.broadcast({ text: "fine" });
     assert.deepEqual(await message, { text: "fine" });
@@ -178,15 +133,15 @@ Deno.test("token identity: hello carries the user, sendToUser reaches every conn
   const bobGot: Chat[] = [];
   bob.on("message", (m) => bobGot.push(m));
   try {
-    const hellos = await Promise.all([alice1, alice2, bob].map((c) => next(c, "open")));
+    const hellos = await Promise.all([alice1, alice2, bob].map((c) => nextEvent(c, "open")));
     assert.deepEqual(hellos.map((h) => h.user), ["alice", "alice", "bob"]);
     assert.equal(alice1.user, "alice");
     assert.notEqual(hellos[0].id, hellos[1].id);
-    const got = Promise.all([next(alice1, "message"), next(alice2, "message")]);
+    const got = Promise.all([nextEvent(alice1, "message"), nextEvent(alice2, "message")]);
     assert.equal(await hub.sendToUser("alice", { text: "for alice" }), 2);
     assert.deepEqual(await got, [{ text: "for alice" }, { text: "for alice" }]);
     await hub.broadcast({ text: "for all" });
-    await until(() => bobGot.length === 1, "bob's broadcast");
+    await until(() => bobGot.length === 1, 3_000, "bob's broadcast");
     assert.deepEqual(bobGot, [{ text: "for all" }]);
   } finally {
     await Promise.all([alice1.close(), alice2.close(), bob.close()]);
@@ -205,14 +160,14 @@ Deno.test("the client answers server pings (server sees rtt) and measures its ow
   });
   const client = connect(url, { pingInterval: 20, reconnect: fast });
   try {
-    const hello = await next(client, "open");
+    const hello = await nextEvent(client, "open");
     assert.equal(hello.pingInterval, 50);
     assert.equal(hello.pongTimeout, 150);
     assert.equal(server?.framed, true, "the hub sees a wshub.v1 client");
-    await until(() => server?.rtt !== undefined && client.rtt !== undefined, "both rtts");
+    await until(() => server?.rtt !== undefined && client.rtt !== undefined, 3_000, "both rtts");
     assert.ok(client.rtt! >= 0 && client.rtt! < 1_000, `client rtt ${client.rtt}`);
     // Several server deadlines (200 ms) pass; the pongs keep the connection alive.
-    await sleep(700);
+    await delay(700);
     assert.equal(client.state, "open");
     assert.deepEqual(disconnects, []);
   } finally {
@@ -243,11 +198,11 @@ Deno.test("sends while disconnected are queued up to queueLimit, then flushed in
       assert.match(error.message, /Send queue is full: 3 messages .* raise the queueLimit option/);
       return true;
     });
-    await next(client, "state", (s) => s === "reconnecting");
+    await nextEvent(client, "state", (s) => s === "reconnecting");
     hub = await serve<Chat>({ onMessage: (m) => void received.push(m as Chat) }, port);
-    await next(client, "open");
+    await nextEvent(client, "open");
     client.send({ text: "5" }); // open: goes straight out, after the queued ones
-    await until(() => received.length === 4, "4 messages");
+    await until(() => received.length === 4, 3_000, "4 messages");
     assert.deepEqual(received.map((m) => m.text), ["1", "2", "3", "5"]);
     assert.equal(client.queued, 0);
   } finally {
@@ -265,14 +220,14 @@ Deno.test("no reconnect after a deliberate close(); send then throws", async () 
   });
   const client = connect(url, { reconnect: { initialDelay: 1, maxDelay: 1 } });
   try {
-    await next(client, "open");
-    const closed = next(client, "close");
+    await nextEvent(client, "open");
+    const closed = nextEvent(client, "close");
     await client.close(4100, "bye");
     assert.deepEqual(await closed, { code: 4100, reason: "bye", reconnecting: false });
     assert.equal(client.state, "closed");
-    await until(() => infos.length === 1, "the server's onDisconnect");
+    await until(() => infos.length === 1, 3_000, "the server's onDisconnect");
     assert.deepEqual(infos, [4100]);
-    await sleep(50);
+    await delay(50);
     assert.equal(connects, 1);
     assert.throws(() => client.send("x"), /Cannot send: the client is closed/);
     await assert.rejects(client.join("lobby"), /Cannot join lobby: the client is closed/);
@@ -298,9 +253,9 @@ Deno.test("no reconnect after the server closes with a do-not-retry code (4403)"
   const states: string[] = [];
   client.on("state", (s) => states.push(s));
   try {
-    const info = await next(client, "close");
+    const info = await nextEvent(client, "close");
     assert.deepEqual(info, { code: 4403, reason: "forbidden", reconnecting: false });
-    await sleep(50);
+    await delay(50);
     assert.equal(connects, 1);
     assert.equal(client.state, "closed");
     assert.deepEqual(states.at(-1), "closed");
@@ -326,8 +281,8 @@ Deno.test("reconnects after retryable server closes (4001, 4000, 4999)", async (
     if (info.reconnecting) closes.push(info.code);
   });
   try {
-    await next(client, "open", () => connects === 4);
-    await until(() => closes.length === 3, "three retried closes");
+    await nextEvent(client, "open", () => connects === 4);
+    await until(() => closes.length === 3, 3_000, "three retried closes");
     assert.deepEqual(closes, codes);
     assert.equal(client.state, "open");
   } finally {
@@ -345,8 +300,8 @@ Deno.test("after a server restart on the same port the client reconnects and cha
   client.on("state", (s) => states.push(s));
   let second: typeof first | undefined;
   try {
-    await next(client, "open");
-    const lost = next(client, "close");
+    await nextEvent(client, "open");
+    const lost = nextEvent(client, "close");
     await first.stop(); // hub.close() sends 1001: retried
     const info = await lost;
     assert.equal(info.code, 1001);
@@ -357,7 +312,7 @@ Deno.test("after a server restart on the same port the client reconnects and cha
     second = await serve<Chat>({
       onMessage: (m, _c, hub) => void hub.broadcast(m as Chat),
     }, first.port);
-    const echoed = await next(client, "message", undefined, 5_000);
+    const echoed = await nextEvent(client, "message", undefined, 5_000);
     assert.deepEqual(echoed, { text: "sent while the server was down" });
     assert.equal(client.state, "open");
     assert.deepEqual(states.slice(0, 3), ["open", "reconnecting", "open"]);
@@ -372,8 +327,8 @@ Deno.test("aborting the signal closes the client; invalid options fail fast with
   const controller = new AbortController();
   const client = connect(url, { signal: controller.signal });
   try {
-    await next(client, "open");
-    const closed = next(client, "state", (s) => s === "closed");
+    await nextEvent(client, "open");
+    const closed = nextEvent(client, "state", (s) => s === "closed");
     controller.abort();
     await closed;
   } finally {

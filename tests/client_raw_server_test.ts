@@ -3,7 +3,9 @@
 // tell), one that breaks the protocol, one that never answers the handshake,
 // and no server at all (backoff timings).
 import assert from "node:assert/strict";
-import { type ClientState, type CloseInfo, connect, type HubClient } from "../src/client/mod.ts";
+import { type ClientState, type CloseInfo, connect } from "../src/client/mod.ts";
+import { delay, nextEvent, until } from "./_helpers.ts";
+import { writeAll } from "../testing/ws_frames.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const encoder = new TextEncoder();
@@ -97,10 +99,6 @@ async function readHead(conn: Deno.Conn): Promise<string> {
   return head;
 }
 
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
-}
-
 function frame(opcode: number, payload: Uint8Array): Uint8Array {
   assert.ok(payload.length < 126, "test frames are short");
   return new Uint8Array([0x80 | opcode, payload.length, ...payload]);
@@ -108,27 +106,6 @@ function frame(opcode: number, payload: Uint8Array): Uint8Array {
 
 function hello(id: string, pingInterval: number, pongTimeout: number): string {
   return "h" + JSON.stringify({ v: 1, id, user: null, pingInterval, pongTimeout });
-}
-
-/** Resolves when `predicate` holds for an event of `type`, or rejects after `ms`. */
-function waitFor<K extends "state" | "close" | "open" | "error">(
-  client: HubClient<unknown>,
-  type: K,
-  predicate: (value: Parameters<Parameters<HubClient<unknown>["on"]>[1]>[0]) => boolean,
-  ms = 3_000,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`no matching ${type} event within ${ms} ms`));
-    }, ms);
-    const off = client.on(type, (value) => {
-      if (!predicate(value as never)) return;
-      clearTimeout(timer);
-      off();
-      resolve();
-    });
-  });
 }
 
 Deno.test("a server that goes silent after its hello is dropped and the client reconnects", async () => {
@@ -143,7 +120,7 @@ Deno.test("a server that goes silent after its hello is dropped and the client r
   const opened: string[] = [];
   client.on("open", (h) => opened.push(h.id));
   try {
-    await waitFor(client, "open", () => opened.length === 2, 3_000);
+    await nextEvent(client, "open", () => opened.length === 2, 3_000);
     assert.deepEqual(opened, ["c0", "c1"]);
     assert.equal(closes[0].code, 4000);
     assert.match(closes[0].reason, /heartbeat timeout: nothing heard from the server for \d+ ms/);
@@ -179,18 +156,15 @@ Deno.test("server pings keep a quiet connection alive and are answered with a po
       } catch { /* closed */ }
     })();
     for (let i = 1; i <= 12; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await delay(50);
       await peer.sendText(`p${i}`);
     }
   });
   const client = connect(server.url, { pingInterval: false, reconnect: false });
   try {
-    await waitFor(client, "open", () => true);
+    await nextEvent(client, "open", () => true);
     // 12 pings 50 ms apart: 600 ms, far past the 250 ms deadline without them.
-    const deadline = Date.now() + 2_000;
-    while (!received.includes("P12") && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await until(() => received.includes("P12"), 2_000, "the 12th pong").catch(() => {});
     assert.deepEqual(
       received.filter((f) => f.startsWith("P")),
       Array.from({ length: 12 }, (_, i) => `P${i + 1}`),
@@ -210,13 +184,13 @@ Deno.test("an unknown frame tag closes the client for good with 1002", async () 
   const client = connect(server.url, { reconnect: { initialDelay: 1, maxDelay: 1 } });
   const errors: Error[] = [];
   client.on("error", (error) => errors.push(error));
-  const closed = waitFor(client, "close", () => true);
+  const closed = nextEvent(client, "close", () => true);
   try {
     await closed;
     assert.equal(client.state, "closed");
     assert.equal(errors.length, 1);
     assert.match(errors[0].message, /protocol error: unknown text frame tag "x"/);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await delay(50);
     assert.equal(server.peers.length, 1, "no reconnect after a protocol error");
     assert.throws(() => client.send("late"), /client is closed/);
   } finally {
@@ -231,7 +205,7 @@ Deno.test("a server that does not speak wshub.v1 is a protocol error, not a retr
   const errors: Error[] = [];
   client.on("error", (error) => errors.push(error));
   try {
-    await waitFor(client, "state", (state) => state === "closed");
+    await nextEvent(client, "state", (state) => state === "closed");
     assert.match(errors[0]?.message ?? "", /accepted neither wshub\.v2 nor wshub\.v1/);
     assert.equal(server.peers.length, 1);
   } finally {
@@ -249,7 +223,7 @@ Deno.test("a handshake that never completes times out and is retried", async () 
   const closes: CloseInfo[] = [];
   client.on("close", (info) => closes.push(info));
   try {
-    await waitFor(client, "close", () => closes.length === 2);
+    await nextEvent(client, "close", () => closes.length === 2);
     assert.equal(closes[0].code, 1006);
     assert.match(closes[0].reason, /no hello within 50 ms \(connectTimeout\)/);
     assert.equal(client.state, "reconnecting");
@@ -275,7 +249,7 @@ Deno.test("backoff: delays grow with full jitter and stay within [0, min(cap, ba
   const closes: { delay: number; at: number }[] = [];
   client.on("close", (info) => closes.push({ delay: info.delay!, at: performance.now() }));
   try {
-    await waitFor(client, "close", () => closes.length === randoms.length, 5_000);
+    await nextEvent(client, "close", () => closes.length === randoms.length, 5_000);
   } finally {
     await client.close();
   }

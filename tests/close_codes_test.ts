@@ -8,7 +8,7 @@ import { type Client, CloseCode, type DisconnectInfo, type HubOptions } from "..
 import { isSendableCloseCode, MAX_REASON_BYTES, truncateReason } from "../src/protocol/mod.ts";
 import { connectionOf } from "../src/server/client_view.ts";
 import { delay, serveHub, TestClient, until, within } from "./_helpers.ts";
-import { FrameReader, random, randomString, rawPeer, readAll, seqPayload } from "./_wire.ts";
+import { random, randomString, rawPeer, readAll, seqPayload } from "./_wire.ts";
 
 const encoder = new TextEncoder();
 const bytes = (text: string) => encoder.encode(text).length;
@@ -200,7 +200,7 @@ Deno.test("4001 and 1013 for a stalled peer are valid close frames behind its un
       await delay(1); // let Deno write, so that the kernel's buffers fill as they would
     }
     assert.equal(info?.code, code);
-    const drained = await within(readAll(new FrameReader(peer.conn)), 5000, "the close frame");
+    const drained = await within(readAll(peer), 5000, "the close frame");
     assert.deepEqual(drained.close?.code, code, `${code} on the wire after the data`);
     peer.close();
     await served.close();
@@ -321,7 +321,7 @@ Deno.test("client.close on a stalled peer: unregistered at once, its queue relea
   const started = performance.now();
   await served.hub.close();
   assert.ok(performance.now() - started < 1500, "nothing holds close()");
-  const drained = await within(readAll(new FrameReader(peer.conn)), 5000, "the peer's frames");
+  const drained = await within(readAll(peer), 5000, "the peer's frames");
   assert.equal(drained.close?.code, 4100, "the close frame comes last");
   const seqs = drained.data.map((frame) => Number((frame as string).split(":")[0]));
   assert.deepEqual(seqs, seqs.map((_, i) => i), "a contiguous prefix before it");

@@ -6,9 +6,10 @@ import assert from "node:assert/strict";
 import { connect } from "../src/client/mod.ts";
 import type { CloseInfo } from "../src/client/mod.ts";
 import type { Client } from "../mod.ts";
-import { maskedFrame, serveHub, TestClient, until, within } from "./_helpers.ts";
+import { delay, maskedFrame, serveHub, TestClient, until, within } from "./_helpers.ts";
 import { NOTICE_GRACE, NOTICE_PATIENCE } from "../src/server/closer.ts";
-import { FrameReader, rawPeer, readAll } from "./_wire.ts";
+import { rawPeer, readAll } from "./_wire.ts";
+import { repeatFrame } from "../testing/ws_frames.ts";
 
 Deno.test("a framed client is told the code first, then sent the close frame", async () => {
   let view: Client | undefined;
@@ -40,7 +41,7 @@ Deno.test("a peer that never answers the close frame is released after closeTime
   assert.equal(stats.sockets, 0, "no longer held against maxConnections");
   assert.equal(stats.leakedSockets, 0, "nothing was left unsent");
   // The peer got the close frame, then the connection ended.
-  const drained = await within(readAll(new FrameReader(peer.conn)), 2000, "EOF");
+  const drained = await within(readAll(peer), 2000, "EOF");
   assert.equal(drained.close?.code, 4200);
   peer.close();
   await served.close();
@@ -59,7 +60,7 @@ Deno.test("hub.close() while 40 clients talk: every reference client learns 1001
     for (const client of clients) if (client.state === "open") client.send("chatter");
   }, 10);
   const broadcasting = setInterval(() => void served.hub.broadcast("news ".repeat(100)), 5);
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await delay(300);
   await served.hub.close();
   clearInterval(talking);
   clearInterval(broadcasting);
@@ -78,11 +79,10 @@ Deno.test("a framed peer that keeps sending after its close notice gets the clos
   const served = serveHub({ onMessage() {}, onConnect: (client) => void (view = client) });
   const peer = await rawPeer(served.port, true);
   await until(() => view !== undefined, 2000, "registration");
-  const reader = new FrameReader(peer.conn);
   const decoder = new TextDecoder();
   const nextText = async () => {
     for (;;) {
-      const frame = await reader.next();
+      const frame = await peer.next();
       if (frame === null) throw new Error("EOF");
       if (frame.opcode === 1) return decoder.decode(frame.payload);
     }
@@ -93,10 +93,8 @@ Deno.test("a framed peer that keeps sending after its close notice gets the clos
   // It does not answer the notice's ping; it keeps talking, NOTICE_PATIENCE + 1 frames.
   const notified = performance.now();
   const frame = maskedFrame(1, new TextEncoder().encode("mstill talking"), { fin: true });
-  const burst = new Uint8Array(frame.length * (NOTICE_PATIENCE + 1));
-  for (let i = 0; i <= NOTICE_PATIENCE; i++) burst.set(frame, i * frame.length);
-  await peer.conn.write(burst);
-  const drained = await within(readAll(reader), 2000, "the close frame");
+  await peer.write(repeatFrame(frame, NOTICE_PATIENCE + 1));
+  const drained = await within(readAll(peer), 2000, "the close frame");
   assert.equal(drained.close?.code, 4100);
   // Not the grace's timer: that would have taken NOTICE_GRACE (1 s) from the notice.
   const waited = performance.now() - notified;

@@ -1,5 +1,5 @@
 // The cluster example (examples/cluster/) as a user runs it: its one command starts two chat
-// processes on one port (SO_REUSEPORT) sharing a private redis-server (tests/_redis.ts). Clients
+// processes on one port (SO_REUSEPORT) sharing a private redis-server (testing/redis.ts). Clients
 // of the client module on different processes chat with each other, through the shared port and
 // through a worker's own port; a worker killed with -9 is started again and joins the chat. Which
 // process serves a connection is read from the workers' /stats (the hello's connection id).
@@ -10,9 +10,8 @@ import { connect, type HubClient } from "../src/client/mod.ts";
 import type { ChatEvent, ChatRequest } from "../examples/chat/messages.ts";
 import type { WorkerReady } from "../examples/cluster/main.ts";
 import type { WorkerStats } from "../examples/cluster/worker.ts";
-import { until } from "./_helpers.ts";
-import { freePort } from "./_helpers.ts";
-import { type RedisServer, skipReason, startRedis } from "./_redis.ts";
+import { freePort, until } from "./_helpers.ts";
+import { type RedisServer, skipReason, startRedis } from "../testing/redis.ts";
 
 const ignore = (await skipReason()) !== undefined;
 const root = new URL("..", import.meta.url);

@@ -12,7 +12,8 @@
 
 import assert from "node:assert/strict";
 import { maskedFrame, RawPeer } from "./_helpers.ts";
-import { closeInfo, FrameReader } from "./_wire.ts";
+import { closeInfo } from "./_wire.ts";
+import { atMost } from "../testing/async.ts";
 
 /** What one case observed: server frames on the wire, and the server's JS events. */
 interface Observed {
@@ -31,19 +32,6 @@ interface Case {
 
 const QUIET_MS = 400;
 const CASE_MS = 1500;
-
-/** Waits for `promise` up to `ms`; `undefined` on timeout. The timer is always cleared. */
-async function upTo<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<undefined>((resolve) => timer = setTimeout(() => resolve(undefined), ms)),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function describe(frame: { opcode: number; payload: Uint8Array }): string {
   if (frame.opcode === 8) {
@@ -90,17 +78,16 @@ async function observe(testCase: Case): Promise<Observed> {
   try {
     assert.equal(peer.status, 101, "the handshake must succeed");
     await testCase.act?.(peer);
-    const reader = new FrameReader(peer.conn);
     const deadline = performance.now() + CASE_MS;
     while (performance.now() < deadline) {
-      const next = reader.next();
+      const next = peer.next();
       pending = next;
-      const frame = await upTo(next, QUIET_MS);
+      const frame = await atMost(next, QUIET_MS, undefined);
       if (frame === undefined) {
         // Still open and quiet: end it properly and record the server's answer.
         wire.push("(still open)");
         await peer.sendFrame(8, new Uint8Array([0x03, 0xe8]));
-        const answer = await upTo(next, QUIET_MS);
+        const answer = await atMost(next, QUIET_MS, undefined);
         if (answer) wire.push(describe(answer));
         break;
       }
@@ -117,7 +104,7 @@ async function observe(testCase: Case): Promise<Observed> {
   } finally {
     peer.close();
     await pending; // the peer's last read resolves once its connection is closed
-    await upTo(serverClosed.promise, CASE_MS);
+    await atMost(serverClosed.promise, CASE_MS, undefined);
     await server.shutdown();
   }
   return { wire, js };
@@ -187,7 +174,7 @@ for (const [bit, name] of [[0x40, "RSV1"], [0x20, "RSV2"], [0x10, "RSV3"]] as co
     const frame = maskedFrame(1, text("x"));
     frame[0] |= bit;
     expectDeno(
-      await observe({ act: (peer) => peer.conn.write(frame).then(() => {}) }),
+      await observe({ act: (peer) => peer.write(frame) }),
       dropped("Reserved bits are not zero"),
       name,
     );
@@ -237,7 +224,7 @@ Deno.test("a close frame with a 1-byte payload: TCP dropped without a 1002 close
 Deno.test("unmasked client frames are accepted (RFC 6455 requires failing the connection)", async () => {
   expectDeno(
     await observe({
-      act: (peer) => peer.conn.write(new Uint8Array([0x81, 0x02, 0x68, 0x69])).then(() => {}),
+      act: (peer) => peer.write(new Uint8Array([0x81, 0x02, 0x68, 0x69])),
     }),
     {
       wire: ['text "echo hi"', "(still open)", "close 1000 (2-byte payload)"],

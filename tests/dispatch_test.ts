@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import type { Client, DisconnectInfo } from "../mod.ts";
-import { serveHub, TestClient, until, within } from "./_helpers.ts";
+import { delay, serveHub, TestClient, until, within } from "./_helpers.ts";
 
 const MiB = 1024 * 1024;
 
@@ -77,7 +77,7 @@ Deno.test("onMessage is never called for a client after its onDisconnect", async
   await until(() => events.includes("disconnect a"), 2000, "onDisconnect");
   assert.equal(served.hub.stats().inboxBytes, 0, "its inbox went with it");
   release!(); // the handler that was running settles after the client left
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await delay(50);
   assert.deepEqual(events, ["message 0 a", "disconnect a"]);
   await served.close();
 });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { EventQueue, QueueClosedError } from "../src/server/event_queue.ts";
+import { delay } from "../testing/async.ts";
 
 Deno.test("EventQueue yields events in the order they were pushed", async () => {
   const queue = new EventQueue<number>();
@@ -18,7 +19,7 @@ Deno.test("EventQueue wakes a waiting consumer and ends after close", async () =
   })();
   await Promise.resolve();
   queue.push("a");
-  await new Promise((resolve) => setTimeout(resolve, 1));
+  await delay(1);
   queue.push("b");
   queue.push("c");
   queue.close();

@@ -7,20 +7,13 @@
 import assert from "node:assert/strict";
 import { protocolToken } from "../mod.ts";
 import { RawPeer, serveHub, until, within } from "./_helpers.ts";
-import { FrameReader } from "./_wire.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** The value of one response header in a raw response head, or undefined. */
-function headerOf(head: string, name: string): string | undefined {
-  const line = head.split("\r\n").find((l) => l.toLowerCase().startsWith(name + ":"));
-  return line?.slice(name.length + 1).trim();
-}
-
 /** Reads the next data frame as text. */
-async function nextText(reader: FrameReader): Promise<string> {
-  const frame = await within(reader.next(), 3000, "a frame from the hub");
+async function nextText(peer: RawPeer): Promise<string> {
+  const frame = await within(peer.next(), 3000, "a frame from the hub");
   assert.ok(frame !== null, "the hub closed the connection");
   assert.equal(frame.opcode, 1, "a text frame");
   return decoder.decode(frame.payload);
@@ -47,12 +40,14 @@ Deno.test("lists joined with ',' and any spacing negotiate wshub.v1; the socket 
     ["wshub.token.s3cr3t , wshub.v1", "s3cr3t"],
   ];
   for (const [list, token] of lists) {
-    const peer = await RawPeer.connect(served.port, { "Sec-WebSocket-Protocol": list });
+    const peer = await RawPeer.connect(served.port, {
+      headers: { "Sec-WebSocket-Protocol": list },
+    });
     try {
       assert.equal(peer.status, 101, list);
-      assert.equal(headerOf(peer.headers, "sec-websocket-protocol"), "wshub.v1", list);
+      assert.equal(peer.header("sec-websocket-protocol"), "wshub.v1", list);
       assert.ok(!peer.headers.includes("s3cr3t"), `the token is never echoed: ${peer.headers}`);
-      const reader = new FrameReader(peer.conn);
+      const reader = peer;
       assert.match(await nextText(reader), /^h\{"v":1,/, `the hello arrives for ${list}`);
       await peer.sendFrame(1, encoder.encode("m" + list));
       await until(() => received.includes(list), 3000, `the hub to receive over ${list}`);
@@ -80,13 +75,15 @@ Deno.test("a plain list joined with ',' echoes its first offer (or the preferred
     ["  chat  ,  superchat  ", "chat"],
   ];
   for (const [list, echoed] of lists) {
-    const peer = await RawPeer.connect(served.port, { "Sec-WebSocket-Protocol": list });
+    const peer = await RawPeer.connect(served.port, {
+      headers: { "Sec-WebSocket-Protocol": list },
+    });
     try {
       assert.equal(peer.status, 101, list);
-      assert.equal(headerOf(peer.headers, "sec-websocket-protocol"), echoed, list);
+      assert.equal(peer.header("sec-websocket-protocol"), echoed, list);
       assert.ok(!peer.headers.includes("s3cr3t"), peer.headers);
       await peer.sendFrame(1, encoder.encode("p1 exactly"));
-      assert.equal(await nextText(new FrameReader(peer.conn)), "p1 exactly", "plain: no tag");
+      assert.equal(await nextText(peer), "p1 exactly", "plain: no tag");
     } finally {
       peer.close();
     }
@@ -104,44 +101,22 @@ Deno.test("a plain list joined with ',' echoes its first offer (or the preferred
       }),
   );
   for (const [pick, echoed] of [["superchat", "superchat"], ["wshub.token.s3cr3t", "chat"]]) {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
-    try {
-      await conn.write(encoder.encode(
-        [
-          `GET /ws?pick=${pick} HTTP/1.1`,
-          `Host: 127.0.0.1:${server.addr.port}`,
-          "Upgrade: websocket",
-          "Connection: Upgrade",
-          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-          "Sec-WebSocket-Version: 13",
-          "Sec-WebSocket-Protocol: wshub.token.s3cr3t,chat,superchat",
-          "",
-          "",
-        ].join("\r\n"),
-      ));
-      const head = await readHead(conn);
-      assert.match(head, /^HTTP\/1.1 101/);
-      assert.equal(headerOf(head, "sec-websocket-protocol"), echoed, `pick ${pick}`);
-    } finally {
-      conn.close();
-    }
+    const peer = await within(
+      RawPeer.connect(server.addr.port, {
+        path: `/ws?pick=${pick}`,
+        headers: { "Sec-WebSocket-Protocol": "wshub.token.s3cr3t,chat,superchat" },
+      }),
+      3000,
+      "the response head",
+    );
+    peer.close();
+    assert.equal(peer.status, 101);
+    assert.equal(peer.header("sec-websocket-protocol"), echoed, `pick ${pick}`);
   }
   await until(() => picky.hub.size === 0, 3000, "unregistration");
   await picky.close();
   await server.shutdown();
 });
-
-/** Reads a response head (up to the blank line). */
-async function readHead(conn: Deno.Conn): Promise<string> {
-  const byte = new Uint8Array(1);
-  let head = "";
-  while (!head.endsWith("\r\n\r\n")) {
-    const n = await within(conn.read(byte), 3000, "the response head");
-    if (n === null) break;
-    head += String.fromCharCode(byte[0]);
-  }
-  return head;
-}
 
 Deno.test("lists that cannot be negotiated get a 400 that says why, before identify runs", async () => {
   let identified = 0;
@@ -157,15 +132,17 @@ Deno.test("lists that cannot be negotiated get a 400 that says why, before ident
     ["wshub.v1, not a token", /"not a token", which is not a subprotocol name/],
   ];
   for (const [list, why] of cases) {
-    const peer = await RawPeer.connect(served.port, { "Sec-WebSocket-Protocol": list });
+    const peer = await RawPeer.connect(served.port, {
+      headers: { "Sec-WebSocket-Protocol": list },
+    });
     try {
       assert.equal(peer.status, 400, list);
-      assert.equal(headerOf(peer.headers, "sec-websocket-protocol"), undefined);
-      const length = Number(headerOf(peer.headers, "content-length"));
+      assert.equal(peer.header("sec-websocket-protocol"), undefined);
+      const length = Number(peer.header("content-length"));
       const body = new Uint8Array(length);
       let read = 0;
       while (read < length) {
-        const n = await within(peer.conn.read(body.subarray(read)), 3000, "the body");
+        const n = await within(peer.readBytes(body.subarray(read)), 3000, "the body");
         if (n === null) break;
         read += n;
       }

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { type Client, CloseCode, type DisconnectInfo } from "../mod.ts";
 import { tickInterval } from "../src/server/heartbeat.ts";
 import { delay, serveHub, TestClient, until, within } from "./_helpers.ts";
-import { answerPings, FrameReader, rawPeer, readAll } from "./_wire.ts";
+import { answerPings, rawPeer, readAll } from "./_wire.ts";
 
 /** Generous extra time for a loaded 2-core CI machine, on top of every documented bound. */
 const CI_SLACK = 250;
@@ -43,7 +43,7 @@ Deno.test("a framed peer that never answers is cut with 4000 within pingInterval
   // A raw peer that reads everything (so it sees the close frame) but answers nothing.
   const beforeConnect = performance.now(); // at or before the registration
   const peer = await rawPeer(served.port, true);
-  const drained = readAll(new FrameReader(peer.conn));
+  const drained = readAll(peer);
   await until(() => infos.length === 1, 3000, "the heartbeat cut-off");
   assert.deepEqual(infos, [{
     code: CloseCode.HeartbeatTimeout,

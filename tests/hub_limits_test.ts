@@ -8,6 +8,7 @@ import { checkHost, checkOrigin } from "../src/server/handshake.ts";
 import { IDLE_TIMEOUT_REASON } from "../src/server/reader.ts";
 import { delay, RawPeer, serveHub, TestClient, until, within } from "./_helpers.ts";
 import { rawPeer } from "./_wire.ts";
+import { handshakeRequest, writeAll } from "../testing/ws_frames.ts";
 
 Deno.test("past maxConnections an upgrade gets 503 with Retry-After; a freed place is taken again", async () => {
   const served = serveHub({ maxConnections: 3 });
@@ -52,10 +53,7 @@ Deno.test("a client that hangs up while identify runs is not upgraded, and nothi
     },
   });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: served.port });
-  await conn.write(new TextEncoder().encode(
-    "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-  ));
+  await writeAll(conn, handshakeRequest({ host: "127.0.0.1" }));
   await delay(50);
   conn.close(); // gone before identify settles
   await until(() => identified === 1, 2000, "identify to settle");
@@ -76,12 +74,11 @@ Deno.test("allowedHosts refuses other Host headers with 403 (DNS rebinding)", as
   // Over the wire: the rebinding pair (Host and Origin agree) passes same-origin, not allowedHosts.
   const served = serveHub({ allowedHosts: ["127.0.0.1"] });
   const evil = await RawPeer.connect(served.port, {
-    Host: "evil.example",
-    Origin: "http://evil.example",
+    headers: { Host: "evil.example", Origin: "http://evil.example" },
   });
   assert.equal(evil.status, 403);
   evil.close();
-  const own = await RawPeer.connect(served.port, { Host: "127.0.0.1" });
+  const own = await RawPeer.connect(served.port, { headers: { Host: "127.0.0.1" } });
   assert.equal(own.status, 101);
   own.close();
   await served.close();

@@ -187,7 +187,7 @@ Deno.test("identify can refuse with 401 before any upgrade happens", async () =>
     },
   });
   const refused = await RawPeer.connect(served.port, {
-    "Sec-WebSocket-Protocol": "wshub.v1, wshub.token.bad",
+    headers: { "Sec-WebSocket-Protocol": "wshub.v1, wshub.token.bad" },
   });
   assert.equal(refused.status, 401);
   refused.close();
@@ -257,10 +257,12 @@ Deno.test("a WHATWG client offering several protocols gets wshub.v1 echoed", asy
 Deno.test("cross-site upgrades are refused with 403 unless allowed", async () => {
   const sameOrigin = serveHub();
   const host = `127.0.0.1:${sameOrigin.port}`;
-  const evil = await RawPeer.connect(sameOrigin.port, { Origin: "https://evil.example" });
+  const evil = await RawPeer.connect(sameOrigin.port, {
+    headers: { Origin: "https://evil.example" },
+  });
   assert.equal(evil.status, 403);
   evil.close();
-  const same = await RawPeer.connect(sameOrigin.port, { Origin: `http://${host}` });
+  const same = await RawPeer.connect(sameOrigin.port, { headers: { Origin: `http://${host}` } });
   assert.equal(same.status, 101);
   same.close();
   const noOrigin = await RawPeer.connect(sameOrigin.port);
@@ -270,10 +272,12 @@ Deno.test("cross-site upgrades are refused with 403 unless allowed", async () =>
   await sameOrigin.close();
 
   const listed = serveHub({ allowedOrigins: ["https://app.example"] });
-  const app = await RawPeer.connect(listed.port, { Origin: "https://app.example" });
+  const app = await RawPeer.connect(listed.port, { headers: { Origin: "https://app.example" } });
   assert.equal(app.status, 101);
   app.close();
-  const other = await RawPeer.connect(listed.port, { Origin: `http://127.0.0.1:${listed.port}` });
+  const other = await RawPeer.connect(listed.port, {
+    headers: { Origin: `http://127.0.0.1:${listed.port}` },
+  });
   assert.equal(other.status, 403, "a list replaces the same-origin default");
   other.close();
   await until(() => listed.hub.size === 0, 2000, "the raw peer to be gone");

@@ -172,18 +172,17 @@ class ClientProcess {
    * the process exits first, and after `ms` otherwise.
    */
   async until(condition: () => boolean, what: string, ms = CLIENT_TIMEOUT): Promise<void> {
-    const deadline = performance.now() + ms;
-    while (!condition()) {
-      if (this.#done) {
+    await until(
+      async () => {
+        if (condition()) return true;
+        if (!this.#done) return false;
         throw new Error(
           `the client exited while waiting for ${what}:\n${(await this.result).transcript}`,
         );
-      }
-      if (performance.now() > deadline) {
-        throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+      },
+      ms,
+      what,
+    );
   }
 
   kill(): void {

@@ -3,8 +3,8 @@
 // flooding client is throttled without anyone else noticing.
 
 import assert from "node:assert/strict";
-import { encodeClientText, Opcode, readFrameHeader } from "../testing/ws_frames.ts";
-import { RawPeer, TestClient, until, within } from "./_helpers.ts";
+import { encodeClientText, Opcode, repeatFrame } from "../testing/ws_frames.ts";
+import { delay, RawPeer, TestClient, until, within } from "./_helpers.ts";
 import { startHubProcess } from "./_process.ts";
 
 /**
@@ -14,50 +14,12 @@ import { startHubProcess } from "./_process.ts";
 class CountingReader {
   next = 0;
   error: string | undefined;
-  closeCode: number | undefined;
   readonly done: Promise<void>;
 
   constructor(readonly peer: RawPeer) {
-    this.done = this.#run();
-  }
-
-  async #run(): Promise<void> {
-    let buffer = new Uint8Array(1 << 20);
-    let start = 0, end = 0;
-    while (true) {
-      if (end === buffer.length) {
-        const bigger = new Uint8Array(buffer.length * 2);
-        bigger.set(buffer.subarray(start, end));
-        end -= start;
-        start = 0;
-        buffer = bigger;
-      }
-      let n: number | null;
-      try {
-        n = await this.peer.conn.read(buffer.subarray(end));
-      } catch {
-        n = null;
-      }
-      if (n === null) return;
-      end += n;
-      while (true) {
-        const header = readFrameHeader(buffer, start, end);
-        if (header === undefined || end - start < header.headerLength + header.length) break;
-        const payload = start + header.headerLength;
-        if (header.opcode === Opcode.Text) this.#take(buffer, payload, payload + header.length);
-        if (header.opcode === Opcode.Close) {
-          this.closeCode = (buffer[payload] << 8) | buffer[payload + 1];
-          return;
-        }
-        start = payload + header.length;
-      }
-      if (start === end) start = end = 0;
-      else if (start > buffer.length / 2) {
-        buffer.copyWithin(0, start, end);
-        end -= start;
-        start = 0;
-      }
-    }
+    this.done = peer.run((opcode, _fin, buffer, from, to) => {
+      if (opcode === Opcode.Text) this.#take(buffer, from, to);
+    });
   }
 
   #take(buffer: Uint8Array, from: number, to: number): void {
@@ -81,7 +43,7 @@ Deno.test("a burst far past sendQueueLimit reaches every reader; only the stalle
   let stalled: RawPeer | undefined;
   try {
     for (let i = 0; i < READERS; i++) {
-      readers.push(new CountingReader(await RawPeer.connect(hub.port)));
+      readers.push(new CountingReader(await RawPeer.connect(hub.port, { bufferSize: 1 << 20 })));
     }
     stalled = await RawPeer.connect(hub.port); // never reads
     await hub.until((stats) => stats.connections === READERS + 1, 5000, "the registrations");
@@ -124,15 +86,13 @@ Deno.test("the README's chat pattern: one flooding client is closed, 23 others s
     await hub.until((stats) => stats.connections === 24, 5000, "24 registrations");
     // 17,000 messages in one go, far past the default 100 a second (bursts of 200).
     const frame = encodeClientText("flood");
-    const burst = new Uint8Array(frame.length * 17_000);
-    for (let i = 0; i < 17_000; i++) burst.set(frame, i * frame.length);
-    const writing = flooder.conn.write(burst).catch(() => 0);
+    const writing = flooder.send(repeatFrame(frame, 17_000));
     // Meanwhile every other client says ten things.
     for (let round = 0; round < 10; round++) {
       clients.forEach((client, i) => {
         client.socket.send(client.socket.protocol ? `mc${i}:${round}` : `c${i}:${round}`);
       });
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await delay(50);
     }
     await writing;
     const expected = clients.length * 10;

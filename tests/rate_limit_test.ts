@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { type Client, type DisconnectInfo, Hub } from "../mod.ts";
 import { RateLimiter, TokenBucket } from "../src/server/rate_limit.ts";
 import { delay, serveHub, TestClient, until, within } from "./_helpers.ts";
-import { answerPings, FrameReader, rawPeer, readAll } from "./_wire.ts";
+import { answerPings, rawPeer, readAll } from "./_wire.ts";
 
 Deno.test("TokenBucket: starts full, refills with time, never above its capacity", () => {
   const bucket = new TokenBucket(10, 0.01, 0); // 10 a second, bursts of 10
@@ -129,7 +129,7 @@ Deno.test("pings count: a ping flood is closed with 1008 before it costs anythin
   await until(() => view !== undefined, 2000, "registration");
   const ping = new TextEncoder().encode("p1");
   for (let i = 0; i < 1000; i++) await peer.sendFrame(1, ping);
-  const drained = await within(readAll(new FrameReader(peer.conn)), 3000, "the close frame");
+  const drained = await within(readAll(peer), 3000, "the close frame");
   const notice = drained.data.find((frame) => typeof frame === "string" && frame[0] === "c");
   assert.equal(JSON.parse((notice as string).slice(1)).code, 1008, "the close notice says 1008");
   const pongs = drained.data.filter((frame) => frame === "P1").length;

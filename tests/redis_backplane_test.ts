@@ -1,12 +1,12 @@
 // The Redis backplane (src/redis/) with real processes: two and three hub
 // processes (separate `deno run`s of tests/fixtures/cluster_node.ts) on
-// different ports sharing one real redis-server (tests/_redis.ts), with plain
+// different ports sharing one real redis-server (testing/redis.ts), with plain
 // and framed clients. Skips only where redis-server is absent (fails in CI).
 
 import assert from "node:assert/strict";
 import { delay, TestClient, until, within } from "./_helpers.ts";
 import type { PresenceEvent } from "../mod.ts";
-import { redisCli, startRedis } from "./_redis.ts";
+import { redisCli, startRedis } from "../testing/redis.ts";
 import { cluster, framed, HubNode, redisTest, teardown } from "./_cluster.ts";
 
 redisTest(

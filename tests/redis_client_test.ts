@@ -22,7 +22,7 @@ import {
   TimeoutError,
 } from "@redis/client";
 import { delay, until, within } from "./_helpers.ts";
-import { redisCli, type RedisServer, skipReason, startRedis } from "./_redis.ts";
+import { redisCli, type RedisServer, skipReason, startRedis } from "../testing/redis.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 
@@ -99,6 +99,14 @@ async function shutdown(client: Client, backoff: Backoff): Promise<void> {
   await backoff.settled();
 }
 
+/** `client`'s duplicate, connected, with an 'error' listener of its own (duplicates copy none). */
+async function subscriberOf(client: Client): Promise<Client> {
+  const subscriber = client.duplicate();
+  subscriber.on("error", () => {});
+  await subscriber.connect();
+  return subscriber;
+}
+
 /** Client connections the server still has, other than redis-cli's own. */
 async function otherClients(port: number): Promise<number> {
   const list = await redisCli(port, "CLIENT", "LIST");
@@ -135,9 +143,7 @@ redisTest("close(), quit() and destroy() leave no timer, op or connection behind
     await client.connect();
     assert.equal(await client.set("k", how), "OK");
     assert.equal(await client.get("k"), how);
-    const subscriber = client.duplicate();
-    subscriber.on("error", () => {});
-    await subscriber.connect();
+    const subscriber = await subscriberOf(client);
     await subscriber.subscribe("c", () => {});
     assert.equal(await otherClients(redis.port), 2);
     const pending = client.incr(`n:${how}`); // sent, reply not yet read
@@ -170,9 +176,7 @@ redisTest("binary-safe PUBLISH/SUBSCRIBE: Buffers in, Buffers out with bufferMod
   await using redis = await startRedis();
   const { client, backoff } = makeClient(redis.url);
   await client.connect();
-  const subscriber = client.duplicate();
-  subscriber.on("error", () => {});
-  await subscriber.connect();
+  const subscriber = await subscriberOf(client);
 
   const payloads: Uint8Array[] = [
     Uint8Array.from({ length: 256 }, (_, i) => i), // every byte value
@@ -222,9 +226,7 @@ redisTest("one connection's publishes across many channels arrive in publish ord
   await using redis = await startRedis();
   const { client, backoff } = makeClient(redis.url);
   await client.connect();
-  const subscriber = client.duplicate();
-  subscriber.on("error", () => {});
-  await subscriber.connect();
+  const subscriber = await subscriberOf(client);
   const channels = Array.from({ length: 20 }, (_, i) => `room:${i}`);
   const received: number[] = [];
   await subscriber.subscribe(channels, (message, channel) => {
@@ -329,9 +331,7 @@ redisTest("Lua: defineScript runs via EVALSHA and survives NOSCRIPT after a rest
   });
   client.on("error", () => {});
   await client.connect();
-  const subscriber = client.duplicate();
-  subscriber.on("error", () => {});
-  await subscriber.connect();
+  const subscriber = await subscriberOf(client);
   const published: Buffer[] = [];
   await subscriber.subscribe("room:a", (message) => published.push(message), true);
 

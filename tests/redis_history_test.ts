@@ -11,7 +11,7 @@ import { follower, serveHub, TestClient, until, within } from "./_helpers.ts";
 import { cutStorm, inProcess } from "./_cut_storm.ts";
 import { connect } from "../src/client/mod.ts";
 import { RedisBackplane, RedisDownError } from "../src/redis/mod.ts";
-import { redisCli, startRedis } from "./_redis.ts";
+import { redisCli, startRedis } from "../testing/redis.ts";
 import { cluster, HubNode, redisTest, teardown } from "./_cluster.ts";
 import { promtoolCheckIfPresent } from "./_promtool.ts";
 

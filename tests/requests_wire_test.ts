@@ -9,7 +9,7 @@ import { type Client, type DisconnectInfo, ReplyError, SUBPROTOCOL } from "../mo
 import { connect, ConnectionClosedError, ProtocolError } from "../src/client/mod.ts";
 import { decodeClientFrame, decodeServerFrame } from "../src/protocol/mod.ts";
 import { connectionOf } from "../src/server/client_view.ts";
-import { writeAll } from "../testing/ws_frames.ts";
+import { concatFrames } from "../testing/ws_frames.ts";
 import { delay, maskedFrame, serveHub, TestClient, unbatch, until, within } from "./_helpers.ts";
 import { random, randomString, rawPeer } from "./_wire.ts";
 
@@ -277,13 +277,7 @@ Deno.test("hub: answers and error answers obey the writer's caps; a peer that ne
       for (let i = 0; i < 100; i++, id++) {
         frames.push(maskedFrame(1, encoder.encode(`q${id}:${id % 2 === 0 ? "fail" : "ok"}`)));
       }
-      const bytes = new Uint8Array(frames.reduce((sum, frame) => sum + frame.length, 0));
-      let at = 0;
-      for (const frame of frames) {
-        bytes.set(frame, at);
-        at += frame.length;
-      }
-      await writeAll(peer.conn, bytes);
+      await peer.write(concatFrames(frames));
       await delay(2);
     }
     await until(() => infos.length === 1, 10_000, "the slow consumer to be cut");

@@ -267,7 +267,7 @@ Deno.test("a message sent right after a join request is handled after the join (
   });
   const peers = await Promise.all(Array.from({ length: 50 }, () => rawPeer(served.port, true)));
   await until(() => served.hub.size === 50, 5000, "registration");
-  await Promise.all(peers.map((peer) => peer.conn.write(joinThenMessage("lobby"))));
+  await Promise.all(peers.map((peer) => peer.write(joinThenMessage("lobby"))));
   await until(() => handled === 50, 5000, "onMessage");
   for (const peer of peers) peer.close();
   await served.close();
@@ -293,9 +293,9 @@ Deno.test("with an async authorizeJoin, later messages wait for the verdict (all
   });
   const peer = await rawPeer(served.port, true);
   await until(() => served.hub.size === 1, 5000, "registration");
-  await peer.conn.write(joinThenMessage("open"));
+  await peer.write(joinThenMessage("open"));
   await until(() => log.length === 2, 5000, "the first pair");
-  await peer.conn.write(joinThenMessage("closed"));
+  await peer.write(joinThenMessage("closed"));
   await until(() => log.length === 4, 5000, "the second pair");
   assert.deepEqual(log, ["decided open", "hello in open", "decided closed", "hello in open"]);
   assert.deepEqual(served.hub.stats().requests.inFlight, 0);

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { isOversizedMessageRejection } from "../src/server/runtime_guard.ts";
-import { encodeClientFrame, Opcode, writeAll } from "../testing/ws_frames.ts";
+import { encodeClientFrame, Opcode } from "../testing/ws_frames.ts";
 import { RawPeer, TestClient } from "./_helpers.ts";
 import { startHubProcess } from "./_process.ts";
 
@@ -40,7 +40,9 @@ Deno.test({
       },
     });
     try {
-      const attacker = await RawPeer.connect(hub.port, { "Sec-WebSocket-Protocol": "wshub.v1" });
+      const attacker = await RawPeer.connect(hub.port, {
+        headers: { "Sec-WebSocket-Protocol": "wshub.v1" },
+      });
       assert.equal(attacker.status, 101);
       await hub.until((stats) => stats.connections === 1, 5000, "the attacker's registration");
       // 520 fragments of 1 MiB: each frame is encoded once and written again and again.
@@ -48,9 +50,9 @@ Deno.test({
       const first = encodeClientFrame(Opcode.Text, chunk.with(0, 0x6d), { fin: false });
       const middle = encodeClientFrame(Opcode.Continuation, chunk, { fin: false });
       const last = encodeClientFrame(Opcode.Continuation, chunk, { fin: true });
-      await writeAll(attacker.conn, first);
-      for (let i = 1; i < 519; i++) await writeAll(attacker.conn, middle);
-      await writeAll(attacker.conn, last);
+      await attacker.write(first);
+      for (let i = 1; i < 519; i++) await attacker.write(middle);
+      await attacker.write(last);
 
       await hub.until((s) => s.oversizedMessages === 1, 30_000, "the guard");
       assert.equal(hub.alive, true, "the process is alive");

@@ -9,8 +9,8 @@ import { type Client, CloseCode, type DisconnectInfo, type Hub } from "../mod.ts
 import { connectionOf } from "../src/server/client_view.ts";
 import { tickInterval } from "../src/server/heartbeat.ts";
 import { delay, maskedFrame, serveHub, TestClient, unbatch, until, within } from "./_helpers.ts";
-import { writeAll } from "../testing/ws_frames.ts";
-import { exposeGc, FrameReader, rawPeer, readAll, SeqClient, seqOf, seqPayload } from "./_wire.ts";
+import { repeatFrame } from "../testing/ws_frames.ts";
+import { exposeGc, rawPeer, readAll, SeqClient, seqOf, seqPayload } from "./_wire.ts";
 
 /** Generous extra time for a loaded 2-core CI machine, on top of every documented bound. */
 const CI_SLACK = 400;
@@ -221,7 +221,7 @@ Deno.test("a stalled peer overflows its queue: 1013 and unregistered; the others
 
   // The peer reads at last: a contiguous prefix of the broadcasts, then 1013 on the wire.
   const drained = await within(
-    readAll(new FrameReader(peer.conn)),
+    readAll(peer),
     5000,
     "the stalled peer's frames",
   );
@@ -269,7 +269,7 @@ Deno.test("drop-oldest: a stalled peer stays, keeps the newest messages, and the
 
   // The peer starts reading: everything up to the last broadcast arrives, in order,
   // and exactly the dropped messages are missing.
-  const reader = new FrameReader(peer.conn);
+  const reader = peer;
   const seqs: number[] = [];
   const decoder = new TextDecoder();
   await within(
@@ -424,11 +424,10 @@ Deno.test("pongs obey the cap on Deno's buffer: a ping flood that never reads pi
   // 500,000 pings of 32 characters: 17 MB of pongs if each were answered, more than the
   // kernel's buffers take from a peer that never reads.
   const ping = maskedFrame(1, new TextEncoder().encode("p" + "7".repeat(32)));
-  const burst = new Uint8Array(ping.length * 10_000);
-  for (let i = 0; i < 10_000; i++) burst.set(ping, i * ping.length);
+  const burst = repeatFrame(ping, 10_000);
   let peak = 0;
   for (let round = 0; round < 50; round++) {
-    await writeAll(peer.conn, burst);
+    await peer.write(burst);
     peak = Math.max(peak, socket.bufferedAmount);
     await delay(1);
   }
@@ -463,7 +462,7 @@ Deno.test("drop-oldest never drops the protocol's own frames: a join's answer an
   assert.ok(served.hub.stats().dropped >= 8, `dropped ${served.hub.stats().dropped}`);
   assert.ok(client.queued <= sendQueueLimit, `queued ${client.queued}`);
 
-  const reader = new FrameReader(peer.conn);
+  const reader = peer;
   const texts: string[] = [];
   const decoder = new TextDecoder();
   await within(

@@ -29,120 +29,93 @@
  * @module
  */
 
-import {
-  emit,
-  Flags,
-  histogram,
-  LagMeter,
-  pace,
-  Peer,
-  pinSelf,
-  probesSummary,
-  quantile,
-  selfCpuMs,
-  sleep,
-  snapshot,
-  Target,
-  textFrame,
-  within,
-} from "./lib.ts";
+import { delay } from "../../testing/async.ts";
+import { histogram, Peer, probesSummary, quantile, runAttack, textFrame } from "./lib.ts";
+import { selfCpuMs } from "../proc.ts";
 
-const flags = new Flags();
-const scenario = flags.str("scenario", "flooder");
-if (scenario !== "flooder" && scenario !== "fanout") throw new Error("--scenario=flooder|fanout");
-const rate = flags.num("rate", scenario === "flooder" ? 17_000 : 2_000);
-const clients = flags.num("clients", scenario === "flooder" ? 24 : 500);
-const size = flags.num("size", 16);
-const duration = flags.num("duration", 10);
-const framedReaders = flags.bool("framed-readers");
-const timeout = flags.num("timeout", 90);
+await runAttack("chat_flood", 90, async ({ flags, start, finish }) => {
+  const scenario = flags.str("scenario", "flooder");
+  if (scenario !== "flooder" && scenario !== "fanout") {
+    throw new Error("--scenario=flooder|fanout");
+  }
+  const rate = flags.num("rate", scenario === "flooder" ? 17_000 : 2_000);
+  const clients = flags.num("clients", scenario === "flooder" ? 24 : 500);
+  const size = flags.num("size", 16);
+  const duration = flags.num("duration", 10);
+  const framedReaders = flags.bool("framed-readers");
 
-await pinSelf(flags);
-const lag = new LagMeter();
-const started = performance.now();
-const target = await Target.start(flags, { timeout, args: ["--chat"] });
-await sleep(1000);
-const before = snapshot(target);
+  const target = await start({ args: ["--chat"] });
+  const probeCount = 3;
+  const readerCount = clients - probeCount - (scenario === "flooder" ? 1 : 0);
+  const probes: Peer[] = [];
+  for (let i = 0; i < probeCount; i++) {
+    const p = await Peer.open(target.port, { protocols: ["wshub.v1"], echoMarker: `PROBE${i}` });
+    void p.read();
+    probes.push(p);
+  }
+  const readers: Peer[] = [];
+  for (let i = 0; i < readerCount; i++) {
+    const p = await Peer.open(target.port, framedReaders ? { protocols: ["wshub.v1"] } : {});
+    void p.read();
+    readers.push(p);
+  }
+  const sender = await Peer.open(target.port);
+  void sender.read();
+  await delay(1000);
 
-const probeCount = 3;
-const readerCount = clients - probeCount - (scenario === "flooder" ? 1 : 0);
-const probes: Peer[] = [];
-for (let i = 0; i < probeCount; i++) {
-  const p = await Peer.open(target.port, { protocols: ["wshub.v1"], echoMarker: `PROBE${i}` });
-  void p.read();
-  probes.push(p);
-}
-const readers: Peer[] = [];
-for (let i = 0; i < readerCount; i++) {
-  const p = await Peer.open(target.port, framedReaders ? { protocols: ["wshub.v1"] } : {});
-  void p.read();
-  readers.push(p);
-}
-const sender = await Peer.open(target.port);
-void sender.read();
-await sleep(1000);
+  const frame = textFrame("f".repeat(size));
+  const cpu0 = selfCpuMs();
+  const t0 = performance.now();
+  for (const p of probes) p.pingEvery(100);
+  const echoTimer = setInterval(() => {
+    for (const p of probes) if (p.end === "open" && p.closeCode === null) p.echo();
+  }, 200);
+  const sent = await sender.flood(frame, { rate, until: t0 + duration * 1000 });
+  const floodMs = performance.now() - t0;
+  clearInterval(echoTimer);
+  // The server may be seconds behind: let it catch up before reading what everyone saw.
+  const settleMs = await target.settle(30_000);
+  await delay(500);
+  const attackerCpuPct = Math.round((selfCpuMs() - cpu0) / (performance.now() - t0) * 100);
 
-const frame = textFrame("f".repeat(size));
-const cpu0 = selfCpuMs();
-const t0 = performance.now();
-for (const p of probes) p.pingEvery(100);
-const echoTimer = setInterval(() => {
-  for (const p of probes) if (p.end === "open" && p.closeCode === null) p.echo();
-}, 200);
-const sent = await pace(sender, frame, rate, t0 + duration * 1000);
-const floodMs = performance.now() - t0;
-clearInterval(echoTimer);
-// The server may be seconds behind: let it catch up before reading what everyone saw.
-const settleMs = await target.settle(30_000);
-await sleep(500);
-const attackerCpuPct = Math.round((selfCpuMs() - cpu0) / (performance.now() - t0) * 100);
+  function group(peers: Peer[]) {
+    const closed = peers.filter((p) => p.closeCode !== null || p.end !== "open");
+    const at = closed.map((p) => (p.closeAt ?? p.endAt ?? t0) - t0);
+    const received = peers.map((p) => p.messages);
+    return {
+      count: peers.length,
+      closed: closed.length,
+      closeCodes: histogram(closed.map((p) => p.closeCode ?? `none(${p.end})`)),
+      firstCloseAfterMs: at.length === 0 ? null : Math.round(Math.min(...at)),
+      lastCloseAfterMs: at.length === 0 ? null : Math.round(Math.max(...at)),
+      receivedMin: received.length === 0 ? 0 : Math.min(...received),
+      receivedMedian: quantile(received, 0.5),
+    };
+  }
 
-function group(peers: Peer[]) {
-  const closed = peers.filter((p) => p.closeCode !== null || p.end !== "open");
-  const at = closed.map((p) => (p.closeAt ?? p.endAt ?? t0) - t0);
-  const received = peers.map((p) => p.messages);
-  return {
-    count: peers.length,
-    closed: closed.length,
-    closeCodes: histogram(closed.map((p) => p.closeCode ?? `none(${p.end})`)),
-    firstCloseAfterMs: at.length === 0 ? null : Math.round(Math.min(...at)),
-    lastCloseAfterMs: at.length === 0 ? null : Math.round(Math.max(...at)),
-    receivedMin: received.length === 0 ? 0 : Math.min(...received),
-    receivedMedian: quantile(received, 0.5),
+  const result = {
+    sender: { sent, ratePerS: Math.round(sent / (floodMs / 1000)), ...sender.outcome() },
+    readers: group(readers),
+    probes: { ...group(probes), ...probesSummary(probes) },
   };
-}
-
-const result = {
-  sender: { sent, ratePerS: Math.round(sent / (floodMs / 1000)), ...sender.outcome() },
-  readers: group(readers),
-  probes: { ...group(probes), ...probesSummary(probes) },
-};
-const all = group(
-  scenario === "flooder" ? [sender, ...readers, ...probes] : [...readers, ...probes],
-);
-const everyone = [...probes, ...readers, sender];
-for (const p of everyone) p.close();
-await Promise.race([sleep(2000), target.status]);
-const after = snapshot(target);
-const server = target.report(before, after);
-await within(target.kill(), 5000, undefined);
-
-emit({
-  attack: "chat_flood",
-  params: { scenario, rate, clients, size, duration, framedReaders, flags: flags.all() },
-  durationMs: Math.round(performance.now() - started),
-  server,
-  ...result,
-  all,
-  settleMs,
-  attackerCpuPct,
-  attackerLagMaxMs: lag.stop(),
-  summary:
-    `${scenario} at ${result.sender.ratePerS}/s (asked ${rate}) to ${clients} clients: ${all.closed}/${all.count} closed ${
-      JSON.stringify(all.closeCodes)
-    }${
-      all.firstCloseAfterMs === null ? "" : ` from ${all.firstCloseAfterMs} ms`
-    }; probes ping p99 ${result.probes.rttP99} ms, echo p99 ${
-      quantile(probes.flatMap((p) => p.echoRtts), 0.99)
-    } ms; server lag max ${server.lagMaxMs} ms, longest silence ${server.lineGapMaxMs} ms, peak RSS ${server.peakRssMiB} MiB`,
+  const all = group(
+    scenario === "flooder" ? [sender, ...readers, ...probes] : [...readers, ...probes],
+  );
+  const server = await finish(target, [...probes, ...readers, sender], 2000);
+  return {
+    params: { scenario, rate, clients, size, duration, framedReaders },
+    server,
+    ...result,
+    all,
+    settleMs,
+    attackerCpuPct,
+    summary:
+      `${scenario} at ${result.sender.ratePerS}/s (asked ${rate}) to ${clients} clients: ${all.closed}/${all.count} closed ${
+        JSON.stringify(all.closeCodes)
+      }${
+        all.firstCloseAfterMs === null ? "" : ` from ${all.firstCloseAfterMs} ms`
+      }; probes ping p99 ${result.probes.rttP99} ms, echo p99 ${
+        quantile(probes.flatMap((p) => p.echoRtts), 0.99)
+      } ms; server lag max ${server.lagMaxMs} ms, longest silence ${server.lineGapMaxMs} ms, peak RSS ${server.peakRssMiB} MiB`,
+  };
 });

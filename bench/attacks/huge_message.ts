@@ -18,101 +18,66 @@
  * @module
  */
 
-import {
-  emit,
-  encodeClientFrame,
-  Flags,
-  LagMeter,
-  MiB,
-  Opcode,
-  openProbes,
-  Peer,
-  pinSelf,
-  probesSummary,
-  sleep,
-  snapshot,
-  Target,
-  within,
-} from "./lib.ts";
+import { atMost, delay } from "../../testing/async.ts";
+import { encodeClientFrame, Opcode } from "../../testing/ws_frames.ts";
+import { MiB, openProbes, Peer, probesSummary, runAttack } from "./lib.ts";
 
-const flags = new Flags();
-const size = flags.num("size", 600);
-const fragment = flags.num("fragment", 1);
-const parallel = flags.num("parallel", 1);
-const waitS = flags.num("wait", 20);
-const afterS = flags.num("after", 5);
-const timeout = flags.num("timeout", 120);
+await runAttack("huge_message", 120, async ({ flags, start, finish }) => {
+  const size = flags.num("size", 600);
+  const fragment = flags.num("fragment", 1);
+  const parallel = flags.num("parallel", 1);
+  const waitS = flags.num("wait", 20);
+  const afterS = flags.num("after", 5);
 
-await pinSelf(flags);
-const lag = new LagMeter();
-const started = performance.now();
-const target = await Target.start(flags, { timeout });
-await sleep(1000);
-const before = snapshot(target);
-const probes = await openProbes(target.port, 2, 1);
+  const target = await start();
+  const probes = await openProbes(target.port, 2, 1);
 
-const payload = new Uint8Array(fragment * MiB).fill(0x61); // "a"
-const count = Math.max(2, Math.ceil(size / fragment));
-const first = encodeClientFrame(Opcode.Text, payload, { fin: false });
-const middle = encodeClientFrame(Opcode.Continuation, payload, { fin: false });
-const lastFrame = encodeClientFrame(Opcode.Continuation, payload, { fin: true });
+  const payload = new Uint8Array(fragment * MiB).fill(0x61); // "a"
+  const count = Math.max(2, Math.ceil(size / fragment));
+  const first = encodeClientFrame(Opcode.Text, payload, { fin: false });
+  const middle = encodeClientFrame(Opcode.Continuation, payload, { fin: false });
+  const lastFrame = encodeClientFrame(Opcode.Continuation, payload, { fin: true });
 
-interface AttackerReport {
-  sentMiB: number;
-  sendMs: number;
-  closeCode: number | null;
-  closeReason: string | null;
-  closeFrame: boolean;
-  end: string;
-  endAfterSendMs: number | null;
-}
-
-async function attack(): Promise<AttackerReport> {
-  const peer = await Peer.open(target.port);
-  void peer.read();
-  const t0 = performance.now();
-  let sent = 0;
-  for (let i = 0; i < count && peer.end === "open"; i++) {
-    await peer.send(i === 0 ? first : i === count - 1 ? lastFrame : middle);
-    sent++;
+  async function attack() {
+    const peer = await Peer.open(target.port);
+    void peer.read();
+    const t0 = performance.now();
+    let sent = 0;
+    for (let i = 0; i < count && peer.end === "open"; i++) {
+      await peer.send(i === 0 ? first : i === count - 1 ? lastFrame : middle);
+      sent++;
+    }
+    const sendDone = performance.now();
+    await atMost(peer.ended, waitS * 1000, undefined);
+    const report = {
+      sentMiB: sent * fragment,
+      sendMs: Math.round(sendDone - t0),
+      closeCode: peer.closeCode,
+      closeReason: peer.closeReason,
+      closeFrame: peer.closeCode !== null,
+      end: peer.end,
+      endAfterSendMs: peer.endAt === null ? null : Math.round(peer.endAt - sendDone),
+    };
+    peer.close();
+    return report;
   }
-  const sendDone = performance.now();
-  await within(peer.ended, waitS * 1000, undefined);
-  const report: AttackerReport = {
-    sentMiB: sent * fragment,
-    sendMs: Math.round(sendDone - t0),
-    closeCode: peer.closeCode,
-    closeReason: peer.closeReason,
-    closeFrame: peer.closeCode !== null,
-    end: peer.end,
-    endAfterSendMs: peer.endAt === null ? null : Math.round(peer.endAt - sendDone),
+
+  const attackers = await Promise.all(Array.from({ length: parallel }, attack));
+  await target.wait(afterS * 1000);
+  await delay(200); // a dead target's connections end within milliseconds
+  const probeSummary = probesSummary(probes);
+  const server = await finish(target, probes, 1000);
+
+  const a = attackers[0];
+  return {
+    params: { size, fragment, parallel },
+    server,
+    attackers,
+    probes: probeSummary,
+    summary: `${parallel}×${size} MiB: server ${server.survived ? "survived" : "DIED"}` +
+      `${server.survived ? "" : ` (exit ${server.exitCode ?? server.signal})`}, peak RSS ` +
+      `${server.peakRssMiB} MiB; attacker saw ${
+        a.closeCode === null ? `no close frame (${a.end})` : `close ${a.closeCode}`
+      }; probes closed ${probeSummary.closed}/${probeSummary.count}`,
   };
-  peer.close();
-  return report;
-}
-
-const attackers = await Promise.all(Array.from({ length: parallel }, attack));
-await Promise.race([sleep(afterS * 1000), target.status]);
-await sleep(200); // a dead target's connections end within milliseconds
-const probeSummary = probesSummary(probes);
-for (const p of probes) p.close();
-await Promise.race([sleep(1000), target.status]);
-const after = snapshot(target);
-const server = target.report(before, after);
-await target.kill();
-
-const a = attackers[0];
-emit({
-  attack: "huge_message",
-  params: { size, fragment, parallel, flags: flags.all() },
-  durationMs: Math.round(performance.now() - started),
-  server,
-  attackers,
-  probes: probeSummary,
-  attackerLagMaxMs: lag.stop(),
-  summary: `${parallel}×${size} MiB: server ${server.survived ? "survived" : "DIED"}` +
-    `${server.survived ? "" : ` (exit ${server.exitCode ?? server.signal})`}, peak RSS ` +
-    `${server.peakRssMiB} MiB; attacker saw ${
-      a.closeCode === null ? `no close frame (${a.end})` : `close ${a.closeCode}`
-    }; probes closed ${probeSummary.closed}/${probeSummary.count}`,
 });

@@ -20,34 +20,7 @@
  */
 
 import { handshakeRequest } from "../../testing/ws_frames.ts";
-import {
-  emit,
-  Flags,
-  histogram,
-  LagMeter,
-  openProbes,
-  Peer,
-  pinSelf,
-  probesSummary,
-  sleep,
-  snapshot,
-  Target,
-  within,
-} from "./lib.ts";
-
-const flags = new Flags();
-const silent = flags.num("silent", 1000);
-const observe = flags.num("observe", 60);
-const dripMs = flags.num("drip-ms", 1000);
-const timeout = flags.num("timeout", observe + 60);
-
-await pinSelf(flags);
-const lag = new LagMeter();
-const started = performance.now();
-const target = await Target.start(flags, { timeout });
-await sleep(1000);
-const before = snapshot(target);
-const probes = await openProbes(target.port, 1, 0, 1000);
+import { histogram, openProbes, Peer, probesSummary, runAttack } from "./lib.ts";
 
 /** A TCP connection with a read pending: when (and how) did the server end it? */
 interface Held {
@@ -77,93 +50,94 @@ function watch(conn: Deno.TcpConn): Held {
   return held;
 }
 
-const t0 = performance.now();
-const conns: Held[] = [];
-for (let i = 0; i < silent; i++) {
-  conns.push(watch(await Deno.connect({ hostname: "127.0.0.1", port: target.port })));
-}
+await runAttack("idle_tcp", (flags) => flags.num("observe", 60) + 60, async (attack) => {
+  const { flags, start, finish } = attack;
+  const silent = flags.num("silent", 1000);
+  const observe = flags.num("observe", 60);
+  const dripMs = flags.num("drip-ms", 1000);
 
-// The slowloris: a real upgrade request, padded so it cannot complete, one byte at a time.
-const request = handshakeRequest({
-  host: `127.0.0.1:${target.port}`,
-  headers: { "X-Pad": "p".repeat(4000) },
-});
-const slow = watch(await Deno.connect({ hostname: "127.0.0.1", port: target.port }));
-let dripped = 0;
-let dripError: string | null = null;
-const dripper = setInterval(async () => {
-  if (slow.endedAt !== null || dripped >= request.length) return;
+  const target = await start();
+  const probes = await openProbes(target.port, 1, 0, 1000);
+
+  const t0 = performance.now();
+  const conns: Held[] = [];
+  for (let i = 0; i < silent; i++) {
+    conns.push(watch(await Deno.connect({ hostname: "127.0.0.1", port: target.port })));
+  }
+
+  // The slowloris: a real upgrade request, padded so it cannot complete, one byte at a time.
+  const request = handshakeRequest({
+    host: `127.0.0.1:${target.port}`,
+    headers: { "X-Pad": "p".repeat(4000) },
+  });
+  const slow = watch(await Deno.connect({ hostname: "127.0.0.1", port: target.port }));
+  let dripped = 0;
+  let dripError: string | null = null;
+  const dripper = setInterval(async () => {
+    if (slow.endedAt !== null || dripped >= request.length) return;
+    try {
+      await slow.conn.write(request.subarray(dripped, dripped + 1));
+      dripped++;
+    } catch (error) {
+      dripError = error instanceof Error ? error.name : String(error);
+    }
+  }, dripMs);
+
+  const checkpoints: { s: number; silentHeld: number; slowHeld: boolean; fds: number }[] = [];
+  for (let s = 1; s <= observe && !target.exited; s++) {
+    await target.wait(t0 + s * 1000 - performance.now());
+    if ([10, 30, 60, 90, 120, 180].includes(s) || s === observe) {
+      checkpoints.push({
+        s,
+        silentHeld: conns.filter((c) => c.endedAt === null).length,
+        slowHeld: slow.endedAt === null,
+        fds: target.fds(),
+      });
+    }
+  }
+  clearInterval(dripper);
+
+  // Does a new client still get in?
+  let newClient = "refused";
   try {
-    await slow.conn.write(request.subarray(dripped, dripped + 1));
-    dripped++;
+    const p = await Peer.open(target.port, { timeoutMs: 3000 });
+    newClient = p.status === 101 ? "accepted" : `status ${p.status}`;
+    p.close();
   } catch (error) {
-    dripError = error instanceof Error ? error.name : String(error);
+    newClient = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   }
-}, dripMs);
 
-const checkpoints: { s: number; silentHeld: number; slowHeld: boolean; fds: number }[] = [];
-for (let s = 1; s <= observe && !target.exited; s++) {
-  await Promise.race([sleep(t0 + s * 1000 - performance.now()), target.status]);
-  if ([10, 30, 60, 90, 120, 180].includes(s) || s === observe) {
-    checkpoints.push({
-      s,
-      silentHeld: conns.filter((c) => c.endedAt === null).length,
-      slowHeld: slow.endedAt === null,
-      fds: target.fds(),
-    });
-  }
-}
-clearInterval(dripper);
+  const ended = conns.filter((c) => c.endedAt !== null);
+  const silentEndedAfterS = ended.map((c) => Math.round((c.endedAt! - t0) / 1000));
+  const slowloris = {
+    bytesSent: dripped,
+    requestBytes: request.length,
+    held: slow.endedAt === null,
+    endedAfterS: slow.endedAt === null ? null : Math.round((slow.endedAt - t0) / 1000),
+    how: slow.how,
+    writeError: dripError,
+  };
+  const probeSummary = probesSummary(probes);
+  const server = await finish(target, [...conns.map((c) => c.conn), slow.conn, ...probes], 2000);
 
-// Does a new client still get in?
-let newClient = "refused";
-try {
-  const p = await Peer.open(target.port, { timeoutMs: 3000 });
-  newClient = p.status === 101 ? "accepted" : `status ${p.status}`;
-  p.close();
-} catch (error) {
-  newClient = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
-
-const ended = conns.filter((c) => c.endedAt !== null);
-const silentEndedAfterS = ended.map((c) => Math.round((c.endedAt! - t0) / 1000));
-const slowloris = {
-  bytesSent: dripped,
-  requestBytes: request.length,
-  held: slow.endedAt === null,
-  endedAfterS: slow.endedAt === null ? null : Math.round((slow.endedAt - t0) / 1000),
-  how: slow.how,
-  writeError: dripError,
-};
-const probeSummary = probesSummary(probes);
-for (const c of [...conns, slow]) {
-  try {
-    c.conn.close();
-  } catch { /* closed */ }
-}
-for (const p of probes) p.close();
-await Promise.race([sleep(2000), target.status]);
-const after = snapshot(target);
-const server = target.report(before, after);
-await within(target.kill(), 5000, undefined);
-
-const last = checkpoints.at(-1);
-emit({
-  attack: "idle_tcp",
-  params: { silent, observe, dripMs, flags: flags.all() },
-  durationMs: Math.round(performance.now() - started),
-  checkpoints,
-  silentEnded: ended.length,
-  silentEndedHow: histogram(ended.map((c) => c.how ?? "?")),
-  silentEndedAfterS: histogram(silentEndedAfterS),
-  slowloris,
-  newClient,
-  server,
-  probes: probeSummary,
-  attackerLagMaxMs: lag.stop(),
-  summary: `after ${last?.s ?? 0} s: ${last?.silentHeld ?? "?"}/${silent} silent TCP connections ` +
-    `still held, slow upgrade request ${
-      last?.slowHeld ? `still held (${dripped} bytes sent)` : `ended (${slowloris.how})`
-    }; server fds ${before.fds} → ${last?.fds ?? "?"} (→ ${server.fdsAfter} once closed); ` +
-    `new client ${newClient}`,
+  const last = checkpoints.at(-1);
+  return {
+    params: { silent, observe, dripMs },
+    checkpoints,
+    silentEnded: ended.length,
+    silentEndedHow: histogram(ended.map((c) => c.how ?? "?")),
+    silentEndedAfterS: histogram(silentEndedAfterS),
+    slowloris,
+    newClient,
+    server,
+    probes: probeSummary,
+    summary:
+      `after ${last?.s ?? 0} s: ${last?.silentHeld ?? "?"}/${silent} silent TCP connections ` +
+      `still held, slow upgrade request ${
+        last?.slowHeld ? `still held (${dripped} bytes sent)` : `ended (${slowloris.how})`
+      }; server fds ${target.before?.fds} → ${
+        last?.fds ?? "?"
+      } (→ ${server.fdsAfter} once closed); ` +
+      `new client ${newClient}`,
+  };
 });

@@ -1,8 +1,9 @@
 /**
- * Shared pieces of the attack harness: flags, the target server as a child
- * process (with its RSS, descriptors and per-second lines watched), raw
- * WebSocket peers over TCP (attackers and healthy probes), pacing and
- * percentiles, and the result every attack prints.
+ * Shared pieces of the attack harness: the frame every attack runs in
+ * (`runAttack`: flags, pinning, the target's start and end, the result line),
+ * the target server as a child process (with its RSS, descriptors and
+ * per-second lines watched), raw WebSocket peers over TCP (attackers and
+ * healthy probes, built on testing/raw_peer.ts), and percentiles.
  *
  * Common flags of every attack script (besides its own):
  * - `--timeout=S`   hard limit for the whole attack, seconds (default per attack); past it the
@@ -17,16 +18,12 @@
  * @module
  */
 
-import {
-  closeInfo,
-  encodeClientFrame,
-  endOfHead,
-  handshakeRequest,
-  Opcode,
-  readFrameHeader,
-  writeAll,
-} from "../../testing/ws_frames.ts";
+import { atMost, delay } from "../../testing/async.ts";
+import { type Handshake, handshake, type PeerOptions, RawPeer } from "../../testing/raw_peer.ts";
+import { encodeClientFrame, Opcode } from "../../testing/ws_frames.ts";
+import { signal } from "../../testing/process.ts";
 import { splitBatch } from "../../src/protocol/batch.ts";
+import { statusKiB } from "../proc.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -68,7 +65,6 @@ export class Flags {
 
 // ---------------------------------------------------------------- small helpers
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 export const MiB = 1024 * 1024;
 export const mib = (bytes: number): number => Math.round((bytes / MiB) * 10) / 10;
 
@@ -78,17 +74,6 @@ export function quantile(values: readonly number[], q: number): number | null {
   const sorted = [...values].sort((a, b) => a - b);
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
   return Math.round(sorted[i] * 10) / 10;
-}
-
-/** Races `promise` against a timer; returns `fallback` on timeout. */
-export async function within<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<F>((r) => timer = setTimeout(() => r(fallback), ms));
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** A histogram of values as `{ value: count }`. */
@@ -117,17 +102,6 @@ export async function pinSelf(flags: Flags): Promise<void> {
     stdout: "null",
     stderr: "null",
   }).output();
-}
-
-/** CPU time of this process so far, ms (all threads). */
-export function selfCpuMs(): number {
-  try {
-    const stat = Deno.readTextFileSync("/proc/self/stat");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) * 10;
-  } catch {
-    return NaN;
-  }
 }
 
 /** The attacker's own event-loop lag: a 100 ms timer's worst lateness. */
@@ -181,6 +155,12 @@ export interface TargetSpec {
   timeout?: number;
 }
 
+/** The target's RSS (MiB) and open descriptors at one moment. */
+export interface Snapshot {
+  rssMiB: number;
+  fds: number;
+}
+
 /** What the harness saw of the target over an attack. */
 export interface TargetReport {
   survived: boolean;
@@ -219,6 +199,8 @@ export class Target {
   readonly samples: TargetSample[] = [];
   readonly events: Record<string, unknown>[] = [];
   readonly status: Promise<Deno.CommandStatus>;
+  /** Its RSS and descriptors before the attack (see `Attack.start`). */
+  before: Snapshot | undefined;
   exited = false;
   exitStatus: Deno.CommandStatus | undefined;
   killedByHarness: string | null = null;
@@ -270,11 +252,9 @@ export class Target {
       stderr: "piped",
     }).spawn();
     const lines = readLines(child.stdout);
-    const first = await within(lines.next(), 20_000, undefined);
+    const first = await atMost(lines.next(), 20_000, undefined);
     if (first === undefined || first.done) {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
+      signal(child, "SIGKILL");
       throw new Error("the target did not start");
     }
     const hello = JSON.parse(first.value) as { event: string; port: number; pid: number };
@@ -300,7 +280,7 @@ export class Target {
 
   /** The target's RSS now, from /proc (NaN once it is gone). */
   rssMiB(): number {
-    return mib(readStatusKiB(this.pid, "VmRSS") * 1024);
+    return mib(statusKiB(this.pid, "VmRSS") * 1024);
   }
 
   /** The target's open descriptors now (NaN once it is gone). */
@@ -328,7 +308,7 @@ export class Target {
     const start = performance.now();
     let calm = 0;
     while (!this.exited && calm < 2 && performance.now() - start < maxMs) {
-      await within(this.nextSample(), maxMs - (performance.now() - start), undefined);
+      await atMost(this.nextSample(), maxMs - (performance.now() - start), undefined);
       const last = this.last;
       calm = last !== undefined && last.lagMaxMs < calmMs ? calm + 1 : 0;
     }
@@ -346,18 +326,23 @@ export class Target {
     clearTimeout(this.#hardStop);
     if (!this.exited) {
       if (reason !== undefined && this.killedByHarness === null) this.killedByHarness = reason;
-      try {
-        this.#child.kill("SIGKILL");
-      } catch { /* gone */ }
+      signal(this.#child, "SIGKILL");
     }
     await this.status;
   }
 
+  /** Waits `ms`, or less if the target exits meanwhile. */
+  async wait(ms: number): Promise<void> {
+    await atMost(this.status, ms, undefined);
+  }
+
+  /** Its RSS and descriptors now (see {@linkcode Target.report}). */
+  snapshot(): Snapshot {
+    return { rssMiB: this.rssMiB(), fds: this.fds() };
+  }
+
   /** Everything measured, once the attack is over (call before `kill`). */
-  report(before: { rssMiB: number; fds: number } | undefined, after?: {
-    rssMiB: number;
-    fds: number;
-  }): TargetReport {
+  report(before: Snapshot | undefined, after?: Snapshot): TargetReport {
     const last = this.last;
     const heapPeak = this.samples.length === 0
       ? null
@@ -403,8 +388,8 @@ export class Target {
 
   #sample(): void {
     if (this.exited) return;
-    const rss = readStatusKiB(this.pid, "VmRSS");
-    const hwm = readStatusKiB(this.pid, "VmHWM");
+    const rss = statusKiB(this.pid, "VmRSS");
+    const hwm = statusKiB(this.pid, "VmHWM");
     const peak = Math.max(Number.isNaN(rss) ? 0 : rss, Number.isNaN(hwm) ? 0 : hwm);
     if (peak > this.peakRssKiB) this.peakRssKiB = peak;
     if (rss > this.#rssCapKiB) {
@@ -458,15 +443,6 @@ export class Target {
   }
 }
 
-function readStatusKiB(pid: number, field: string): number {
-  try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    return Number(new RegExp(`${field}:\\s*(\\d+)`).exec(status)?.[1] ?? NaN);
-  } catch {
-    return NaN;
-  }
-}
-
 async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   const d = new TextDecoder();
   let buffer = "";
@@ -481,20 +457,10 @@ async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<st
   }
 }
 
-// ---------------------------------------------------------------- raw peers
+// ---------------------------------------------------------------- peers
 
-/** How a {@linkcode Peer} connects. */
-export interface PeerOptions {
-  /** Offered subprotocols; `["wshub.v1"]` makes a framed peer. */
-  protocols?: string[];
-  path?: string;
-  headers?: Record<string, string | null>;
-  /** Handshake timeout, ms (default 5000). */
-  timeoutMs?: number;
-  /** Answer protocol pings and `p` pings (default true). */
-  answerPings?: boolean;
-  /** Answer the server's close frame (default true); `false` makes a zombie. */
-  answerClose?: boolean;
+/** How a {@linkcode Peer} connects (see {@linkcode PeerOptions}), and what it looks for. */
+export interface AttackPeerOptions extends PeerOptions {
   /** Decode text frames and look for this marker (chat echo probes). */
   echoMarker?: string;
 }
@@ -512,152 +478,68 @@ export interface PeerOutcome {
 }
 
 /**
- * A WebSocket client over raw TCP: the handshake by hand, a zero-copy frame
- * parser, and counters. It reads only once `read()` is called.
+ * The shared raw peer (testing/raw_peer.ts) with what the attacks measure: messages received (a
+ * `b` frame counts each message it carries), the hub's close notice, `p` pings answered and
+ * timed, chat echoes timed. It reads only once `read()` is called.
  */
-export class Peer {
-  readonly conn: Deno.TcpConn;
-  readonly status: number;
+export class Peer extends RawPeer {
   readonly framed: boolean;
-  readonly openedAt: number;
   /** Data messages received (a `b` frame counts each message it carries). */
   messages = 0;
-  frames = 0;
-  bytes = 0;
-  closeCode: number | null = null;
   /** The code of the hub's close notice (`c{"code":…}`, framed peers), if one arrived. */
   noticeCode: number | null = null;
-  closeReason: string | null = null;
-  closeAt: number | null = null;
-  end = "open";
-  endAt: number | null = null;
   /** RTTs of this peer's own `p` pings (framed), ms. */
   readonly rtts: number[] = [];
   /** Times from sending a chat message to seeing it broadcast back, ms. */
   readonly echoRtts: number[] = [];
-  answerPings: boolean;
-  answerClose: boolean;
   readonly #echoMarker: string | undefined;
-  #buf: Uint8Array;
-  #start = 0;
-  #end = 0;
   #reading: Promise<void> | undefined;
   #pings = new Map<string, number>();
   #pingCount = 0;
   #pingTimer: ReturnType<typeof setInterval> | undefined;
   #echoes = new Map<number, number>();
   #echoCount = 0;
-  #writing: Promise<void> = Promise.resolve();
-  #closed = false;
-  readonly ended: Promise<void>;
-  #resolveEnded!: () => void;
 
-  private constructor(
-    conn: Deno.TcpConn,
-    status: number,
-    buf: Uint8Array,
-    start: number,
-    end: number,
-    options: PeerOptions,
-  ) {
-    this.conn = conn;
-    this.status = status;
-    this.#buf = buf;
-    this.#start = start;
-    this.#end = end;
+  constructor(done: Handshake, options: AttackPeerOptions) {
+    super(done, options);
     this.framed = options.protocols?.includes("wshub.v1") ?? false;
-    this.answerPings = options.answerPings ?? true;
-    this.answerClose = options.answerClose ?? true;
     this.#echoMarker = options.echoMarker;
-    this.openedAt = performance.now();
-    this.ended = new Promise((r) => this.#resolveEnded = r);
   }
 
-  /** Connects, sends the upgrade request and reads the response head. Throws on failure or timeout. */
-  static async open(port: number, options: PeerOptions = {}): Promise<Peer> {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    conn.setNoDelay(true);
-    const timer = setTimeout(() => {
-      try {
-        conn.close();
-      } catch { /* closed */ }
-    }, options.timeoutMs ?? 5000);
-    try {
-      await writeAll(
-        conn,
-        handshakeRequest({
-          host: `127.0.0.1:${port}`,
-          path: options.path,
-          protocols: options.protocols,
-          headers: options.headers,
-        }),
-      );
-      let buf = new Uint8Array(64 * 1024);
-      let end = 0;
-      while (true) {
-        if (end === buf.length) {
-          const bigger = new Uint8Array(buf.length * 2);
-          bigger.set(buf);
-          buf = bigger;
-        }
-        const n = await conn.read(buf.subarray(end));
-        if (n === null) throw new Error("EOF during the handshake");
-        end += n;
-        const head = endOfHead(buf, end);
-        if (head >= 0) {
-          const text = decoder.decode(buf.subarray(0, head));
-          const status = Number(text.split(" ")[1]);
-          return new Peer(conn, status, buf, head + 4, end, options);
-        }
-      }
-    } catch (error) {
-      try {
-        conn.close();
-      } catch { /* closed */ }
-      throw error;
-    } finally {
-      clearTimeout(timer);
-    }
+  /**
+   * Connects and reads the response head (within 5 s unless `timeoutMs` says otherwise), with
+   * TCP_NODELAY; it answers pings and the close frame unless told not to. Throws on failure.
+   */
+  static async open(port: number, options: AttackPeerOptions = {}): Promise<Peer> {
+    const full = {
+      timeoutMs: 5000,
+      noDelay: true,
+      answerPings: true,
+      answerClose: true,
+      ...options,
+    };
+    return new Peer(await handshake(port, full), full);
   }
 
   /** Starts reading (once); resolves when the connection ends. */
   read(): Promise<void> {
-    this.#reading ??= this.#readLoop();
+    this.#reading ??= this.run((opcode, fin, buf, start, end) =>
+      this.#frame(opcode, fin, buf.subarray(start, end))
+    ).finally(() => clearInterval(this.#pingTimer));
     return this.#reading;
-  }
-
-  /** Sends bytes in order with other sends; never throws (a failure ends the peer). */
-  send(bytes: Uint8Array): Promise<void> {
-    this.#writing = this.#writing.then(async () => {
-      if (this.#closed) return;
-      try {
-        await writeAll(this.conn, bytes);
-      } catch (error) {
-        this.#ended(errorKind(error));
-      }
-    });
-    return this.#writing;
-  }
-
-  /** Sends one text message (tagged `m` for a framed peer). */
-  sendText(text: string): Promise<void> {
-    return this.send(
-      encodeClientFrame(Opcode.Text, encoder.encode(this.framed ? "m" + text : text)),
-    );
   }
 
   /** Sends a `p` ping now (framed peers), timing its pong. */
   ping(): void {
     const token = `r${++this.#pingCount}`;
     this.#pings.set(token, performance.now());
-    void this.send(encodeClientFrame(Opcode.Text, encoder.encode("p" + token)));
+    void this.sendText("p" + token);
   }
 
   /** Pings every `ms` until the peer ends. */
   pingEvery(ms: number): void {
     this.#pingTimer = setInterval(() => {
-      if (this.#closed || this.closeCode !== null) return;
-      this.ping();
+      if (!this.closed) this.ping();
     }, ms);
   }
 
@@ -665,7 +547,7 @@ export class Peer {
   echo(): void {
     const n = ++this.#echoCount;
     this.#echoes.set(n, performance.now());
-    void this.sendText(`${this.#echoMarker}#${n}#`);
+    void this.send(textFrame(`${this.#echoMarker}#${n}#`, this.framed));
   }
 
   /** Pings left without a pong. */
@@ -679,14 +561,9 @@ export class Peer {
   }
 
   /** Closes the TCP connection (no close frame). */
-  close(): void {
+  override close(): void {
     clearInterval(this.#pingTimer);
-    if (this.#closed) return;
-    this.#closed = true;
-    try {
-      this.conn.close();
-    } catch { /* closed */ }
-    if (this.end === "open") this.#ended("closed by us");
+    super.close();
   }
 
   /** What this peer saw of the end of its connection. */
@@ -700,107 +577,22 @@ export class Peer {
     };
   }
 
-  #ended(kind: string): void {
-    if (this.end !== "open") return;
-    this.end = kind;
-    this.endAt = performance.now();
-    clearInterval(this.#pingTimer);
-    this.#resolveEnded();
-  }
-
-  async #readLoop(): Promise<void> {
-    this.#parse();
-    while (!this.#closed) {
-      if (this.#buf.length - this.#end < 32 * 1024) this.#makeRoom();
-      let n: number | null;
-      try {
-        n = await this.conn.read(this.#buf.subarray(this.#end));
-      } catch (error) {
-        this.#ended(errorKind(error));
-        break;
-      }
-      if (n === null) {
-        this.#ended("eof");
-        break;
-      }
-      this.#end += n;
-      this.bytes += n;
-      this.#parse();
-    }
-    clearInterval(this.#pingTimer);
-    try {
-      this.conn.close();
-    } catch { /* closed */ }
-    this.#closed = true;
-  }
-
-  #makeRoom(): void {
-    const used = this.#end - this.#start;
-    if (used + 64 * 1024 > this.#buf.length) {
-      const next = new Uint8Array(Math.max(this.#buf.length * 2, used + 64 * 1024));
-      next.set(this.#buf.subarray(this.#start, this.#end));
-      this.#buf = next;
-    } else {
-      this.#buf.copyWithin(0, this.#start, this.#end);
-    }
-    this.#start = 0;
-    this.#end = used;
-  }
-
-  #parse(): void {
-    const buf = this.#buf;
-    while (true) {
-      const h = readFrameHeader(buf, this.#start, this.#end);
-      if (h === undefined) break;
-      const from = this.#start + h.headerLength;
-      const to = from + h.length;
-      if (to > this.#end) break;
-      this.#frame(h.opcode, h.fin, buf.subarray(from, to));
-      this.#start = to;
-    }
-    if (this.#start === this.#end) this.#start = this.#end = 0;
-  }
-
   #frame(opcode: number, fin: boolean, payload: Uint8Array): void {
-    this.frames++;
-    switch (opcode) {
-      case Opcode.Text:
-      case Opcode.Binary:
-      case Opcode.Continuation:
-        if (!this.framed) {
-          if (fin) this.messages++;
-          if (this.#echoMarker !== undefined && this.#echoes.size > 0 && opcode === Opcode.Text) {
-            this.#seeEcho(decoder.decode(payload));
-          }
-          return;
-        }
-        if (opcode === Opcode.Binary) {
-          this.messages++;
-          return;
-        }
-        this.#framedText(payload);
-        return;
-      case Opcode.Ping:
-        if (this.answerPings) void this.send(encodeClientFrame(Opcode.Pong, payload.slice()));
-        return;
-      case Opcode.Close: {
-        if (this.closeCode === null) {
-          const info = closeInfo(payload);
-          this.closeCode = info.code;
-          this.closeReason = info.reason;
-          this.closeAt = performance.now();
-          if (this.answerClose) {
-            const code = info.code >= 3000 || [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1011]
-                .includes(info.code)
-              ? info.code
-              : 1000;
-            const body = new Uint8Array([code >> 8, code & 0xff]);
-            void this.send(encodeClientFrame(Opcode.Close, body));
-          }
-        }
-        return;
-      }
+    if (opcode !== Opcode.Text && opcode !== Opcode.Binary && opcode !== Opcode.Continuation) {
+      return; // pings and the close frame: the raw peer answers them
     }
+    if (!this.framed) {
+      if (fin) this.messages++;
+      if (this.#echoMarker !== undefined && this.#echoes.size > 0 && opcode === Opcode.Text) {
+        this.#seeEcho(decoder.decode(payload));
+      }
+      return;
+    }
+    if (opcode === Opcode.Binary) {
+      this.messages++;
+      return;
+    }
+    this.#framedText(payload);
   }
 
   #framedText(payload: Uint8Array): void {
@@ -850,14 +642,6 @@ export class Peer {
       i = text.indexOf(marker, to);
     }
   }
-}
-
-function errorKind(error: unknown): string {
-  if (error instanceof Deno.errors.ConnectionReset) return "reset";
-  if (error instanceof Deno.errors.BrokenPipe) return "broken pipe";
-  if (error instanceof Deno.errors.BadResource) return "closed by us";
-  if (error instanceof Deno.errors.Interrupted) return "closed by us";
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 // ---------------------------------------------------------------- probes
@@ -951,61 +735,92 @@ export function probesSummary(probes: Peer[]): {
   };
 }
 
-// ---------------------------------------------------------------- sending
-
-/** `count` copies of one masked client frame, back to back. */
-export function repeatFrame(frame: Uint8Array, count: number): Uint8Array {
-  const out = new Uint8Array(frame.length * count);
-  for (let i = 0; i < count; i++) out.set(frame, i * frame.length);
-  return out;
-}
+// ---------------------------------------------------------------- frames
 
 /** A masked text frame of `text` (tagged `m` when framed). */
 export function textFrame(text: string, framed = false): Uint8Array {
   return encodeClientFrame(Opcode.Text, encoder.encode(framed ? "m" + text : text));
 }
 
+// ---------------------------------------------------------------- the attack
+
+/** What an attack's body returns: its parameters, what it measured, and a one-line summary. */
+export interface AttackResult {
+  /** The attack's own parameters (`runAttack` adds every flag given, as `flags`). */
+  params: Record<string, unknown>;
+  summary: string;
+  [measured: string]: unknown;
+}
+
+/** What {@linkcode runAttack} hands an attack's body. */
+export interface Attack {
+  readonly flags: Flags;
+  /** `--timeout`, seconds: a target started here is killed past it. */
+  readonly timeout: number;
+  /**
+   * Starts a target (see {@linkcode TargetSpec}; killed after `--timeout`), lets it settle for a
+   * second, and takes its before-snapshot (`target.before`).
+   */
+  start(spec?: Omit<TargetSpec, "timeout">): Promise<Target>;
+  /**
+   * The end of a target: closes `peers`, waits `ms` (less if the target dies), reports what the
+   * harness saw against the before-snapshot, and kills it.
+   */
+  finish(target: Target, peers?: Iterable<{ close(): void }>, ms?: number): Promise<TargetReport>;
+}
+
 /**
- * Sends copies of `frame` through `peer` at `rate` per second (0: as fast as
- * TCP takes them) until `until` (performance.now()) or `max` frames, or the
- * peer ends. Returns how many were sent.
+ * The frame every attack script runs in: reads `--timeout` (default `timeout`, or what it
+ * computes from the flags) and the common flags, pins this process to CPU 1, meters its own
+ * event-loop lag, runs `body`, kills any target still running, and prints the result as one JSON
+ * line (the runner takes the last line): `attack`, `params` (with `flags`), `durationMs`, what
+ * `body` measured, `attackerLagMaxMs` and `summary`.
  */
-export async function pace(
-  peer: Peer,
-  frame: Uint8Array,
-  rate: number,
-  until: number,
-  max = Infinity,
-): Promise<number> {
-  const chunkFrames = Math.max(1, Math.min(4096, Math.floor(256 * 1024 / frame.length)));
-  const chunk = repeatFrame(frame, chunkFrames);
+export async function runAttack(
+  name: string,
+  timeout: number | ((flags: Flags) => number),
+  body: (attack: Attack) => Promise<AttackResult>,
+): Promise<void> {
+  const flags = new Flags();
+  const seconds = flags.num("timeout", typeof timeout === "number" ? timeout : timeout(flags));
+  await pinSelf(flags);
+  const lag = new LagMeter();
   const started = performance.now();
-  let sent = 0;
-  while (performance.now() < until && sent < max && peer.end === "open") {
-    let due = rate > 0
-      ? Math.floor((performance.now() - started) * rate / 1000) - sent
-      : chunkFrames;
-    due = Math.min(due, chunkFrames, max - sent);
-    if (due <= 0) {
-      await sleep(2);
-      continue;
-    }
-    await peer.send(chunk.subarray(0, due * frame.length));
-    sent += due;
+  const targets: Target[] = [];
+  const attack: Attack = {
+    flags,
+    timeout: seconds,
+    async start(spec = {}) {
+      const target = await Target.start(flags, { ...spec, timeout: seconds });
+      targets.push(target);
+      await delay(1000);
+      target.before = target.snapshot();
+      return target;
+    },
+    async finish(target, peers = [], ms = 0) {
+      for (const peer of peers) {
+        try {
+          peer.close();
+        } catch { /* already closed */ }
+      }
+      if (ms > 0) await target.wait(ms);
+      const server = target.report(target.before, target.snapshot());
+      await atMost(target.kill(), 5000, undefined);
+      return server;
+    },
+  };
+  try {
+    const { params, summary, ...measured } = await body(attack);
+    console.log(JSON.stringify({
+      attack: name,
+      params: { ...params, flags: flags.all() },
+      durationMs: Math.round(performance.now() - started),
+      ...measured,
+      attackerLagMaxMs: lag.stop(),
+      summary,
+    }));
+  } finally {
+    lag.stop();
+    await Promise.all(targets.map((target) => atMost(target.kill(), 5000, undefined)));
   }
-  return sent;
 }
-
-// ---------------------------------------------------------------- results
-
-/** Prints the attack's result as one JSON line (the runner takes the last line). */
-export function emit(result: Record<string, unknown>): void {
-  console.log(JSON.stringify(result));
-}
-
-/** The usual before-snapshot of a target. */
-export function snapshot(target: Target): { rssMiB: number; fds: number } {
-  return { rssMiB: target.rssMiB(), fds: target.fds() };
-}
-
-export { encodeClientFrame, encoder, Opcode };

@@ -23,34 +23,8 @@
  * @module
  */
 
-import {
-  emit,
-  Flags,
-  histogram,
-  LagMeter,
-  pace,
-  Peer,
-  pinSelf,
-  sleep,
-  snapshot,
-  Target,
-  textFrame,
-  within,
-} from "./lib.ts";
-
-const flags = new Flags();
-const flooders = flags.num("flooders", 4);
-const flood = flags.num("flood", 20_000);
-const clients = flags.num("clients", 40);
-const rate = flags.num("rate", 200);
-const traffic = flags.num("traffic", 3);
-const size = flags.num("size", 5);
-const roundCount = flags.num("rounds", 3);
-const timeout = flags.num("timeout", 90);
-
-await pinSelf(flags);
-const lag = new LagMeter();
-const started = performance.now();
+import { atMost, delay } from "../../testing/async.ts";
+import { histogram, Peer, runAttack, textFrame } from "./lib.ts";
 
 /** What a Deno WebSocket client saw. */
 interface WsOutcome {
@@ -104,112 +78,114 @@ const describePeer = (p: Peer) =>
     ? String(p.closeCode)
     : `none(${p.end})`;
 
-// ---------------------------------------------------------------- part A
-const targetA = await Target.start(flags, { timeout, args: ["--slow-handler=1000"] });
-await sleep(1000);
-const beforeA = snapshot(targetA);
-const message = textFrame("x".repeat(100));
-const rawCount = Math.ceil(flooders / 2);
-const raw = await Promise.all(Array.from({ length: rawCount }, () => Peer.open(targetA.port)));
-for (const p of raw) void p.read();
-const rawSends = raw.map((p) => pace(p, message, 0, Infinity, flood));
-const ws = Array.from({ length: flooders - rawCount }, () => wsClient(targetA.port, false));
-await Promise.all(ws.map((w) => w.opened));
-for (const w of ws) {
-  const text = "x".repeat(100);
-  for (let i = 0; i < flood && w.socket.readyState === WebSocket.OPEN; i++) w.socket.send(text);
-}
-await Promise.all(rawSends);
-const wsOutcomes = await Promise.all(ws.map((w) => within(w.closed, 10_000, null)));
-await Promise.all(raw.map((p) => within(p.ended, 5_000, undefined)));
-await targetA.nextSample();
-const partA = {
-  raw: raw.map((p) => p.outcome()),
-  websocket: wsOutcomes,
-  seen: histogram([...raw.map(describePeer), ...wsOutcomes.map(describeWs)]),
-  hubSent: targetA.last?.closeCodes ?? {},
-  server: targetA.report(beforeA, snapshot(targetA)),
-};
-for (const p of raw) p.close();
-for (const w of ws) w.socket.close();
-await within(targetA.kill(), 5000, undefined);
+await runAttack("lost_close", 90, async ({ flags, start, finish }) => {
+  const flooders = flags.num("flooders", 4);
+  const flood = flags.num("flood", 20_000);
+  const clients = flags.num("clients", 40);
+  const rate = flags.num("rate", 200);
+  const traffic = flags.num("traffic", 3);
+  const size = flags.num("size", 5);
+  const roundCount = flags.num("rounds", 3);
 
-// ---------------------------------------------------------------- part B
-async function partB() {
-  const targetB = await Target.start(flags, { timeout, args: ["--chat"] });
-  await sleep(1000);
-  const beforeB = snapshot(targetB);
-  const quarter = Math.floor(clients / 4);
-  const rawPlain = await Promise.all(
-    Array.from({ length: quarter }, () => Peer.open(targetB.port)),
-  );
-  const rawFramed = await Promise.all(
-    Array.from({ length: quarter }, () => Peer.open(targetB.port, { protocols: ["wshub.v1"] })),
-  );
-  const wsPlain = Array.from({ length: quarter }, () => wsClient(targetB.port, false));
-  const wsFramed = Array.from(
-    { length: clients - 3 * quarter },
-    () => wsClient(targetB.port, true),
-  );
-  await Promise.all([...wsPlain, ...wsFramed].map((w) => w.opened));
-  const rawAll = [...rawPlain, ...rawFramed];
-  for (const p of rawAll) void p.read();
-  await sleep(500);
-
-  const until = performance.now() + 60_000;
-  const text = "h".repeat(size);
-  const rawTraffic = rawAll.map((p) => pace(p, textFrame(text, p.framed), rate, until));
-  const wsTimer = setInterval(() => {
-    for (const w of wsPlain) if (w.socket.readyState === WebSocket.OPEN) w.socket.send(text);
-    for (const w of wsFramed) if (w.socket.readyState === WebSocket.OPEN) w.socket.send("m" + text);
-  }, 1000 / rate);
-  await sleep(traffic * 1000);
-  const closeAsked = performance.now();
-  await targetB.closeHub();
-  const wsAll = [...wsPlain, ...wsFramed];
-  const wsClosed = await Promise.all(wsAll.map((w) => within(w.closed, 15_000, null)));
-  await Promise.all(rawAll.map((p) => within(p.ended, 5_000, undefined)));
-  clearInterval(wsTimer);
-  for (const p of rawAll) p.close();
-  await Promise.all(rawTraffic);
-  const closeMs = Math.round(performance.now() - closeAsked);
-  await targetB.nextSample();
-  const closedEvent = targetB.events.find((e) => e.event === "closed") ?? null;
-  const group = (seen: string[]) => histogram(seen);
-  const result = {
-    rawPlain: group(rawPlain.map(describePeer)),
-    rawFramed: group(rawFramed.map(describePeer)),
-    websocketPlain: group(wsClosed.slice(0, quarter).map(describeWs)),
-    websocketFramed: group(wsClosed.slice(quarter).map(describeWs)),
-    websocketUnclean: wsClosed.filter((o) => o !== null && !o.wasClean).length,
-    all: group([...rawAll.map(describePeer), ...wsClosed.map(describeWs)]),
-    hubSent: targetB.last?.closeCodes ?? {},
-    hubCloseResolvedMs: closedEvent === null ? null : (closedEvent as { ms: number }).ms,
-    allEndedMs: closeMs,
-    server: targetB.report(beforeB, snapshot(targetB)),
+  // -------------------------------------------------------------- part A
+  const targetA = await start({ args: ["--slow-handler=1000"] });
+  const message = textFrame("x".repeat(100));
+  const rawCount = Math.ceil(flooders / 2);
+  const raw = await Promise.all(Array.from({ length: rawCount }, () => Peer.open(targetA.port)));
+  for (const p of raw) void p.read();
+  const rawSends = raw.map((p) => p.flood(message, { max: flood }));
+  const ws = Array.from({ length: flooders - rawCount }, () => wsClient(targetA.port, false));
+  await Promise.all(ws.map((w) => w.opened));
+  for (const w of ws) {
+    const text = "x".repeat(100);
+    for (let i = 0; i < flood && w.socket.readyState === WebSocket.OPEN; i++) w.socket.send(text);
+  }
+  await Promise.all(rawSends);
+  const wsOutcomes = await Promise.all(ws.map((w) => atMost(w.closed, 10_000, null)));
+  await Promise.all(raw.map((p) => atMost(p.ended, 5_000, undefined)));
+  await targetA.nextSample();
+  const partA = {
+    raw: raw.map((p) => p.outcome()),
+    websocket: wsOutcomes,
+    seen: histogram([...raw.map(describePeer), ...wsOutcomes.map(describeWs)]),
+    hubSent: targetA.last?.closeCodes ?? {},
+    server: await finish(targetA),
   };
-  await within(targetB.kill(), 5000, undefined);
-  return result;
-}
+  for (const p of raw) p.close();
+  for (const w of ws) w.socket.close();
 
-const rounds: Awaited<ReturnType<typeof partB>>[] = [];
-for (let i = 0; i < roundCount; i++) rounds.push(await partB());
-const allB = histogram(
-  rounds.flatMap((r) => Object.entries(r.all).flatMap(([k, n]) => Array<string>(n).fill(k))),
-);
+  // -------------------------------------------------------------- part B
+  async function partB() {
+    const targetB = await start({ args: ["--chat"] });
+    const quarter = Math.floor(clients / 4);
+    const rawPlain = await Promise.all(
+      Array.from({ length: quarter }, () => Peer.open(targetB.port)),
+    );
+    const rawFramed = await Promise.all(
+      Array.from({ length: quarter }, () => Peer.open(targetB.port, { protocols: ["wshub.v1"] })),
+    );
+    const wsPlain = Array.from({ length: quarter }, () => wsClient(targetB.port, false));
+    const wsFramed = Array.from(
+      { length: clients - 3 * quarter },
+      () => wsClient(targetB.port, true),
+    );
+    await Promise.all([...wsPlain, ...wsFramed].map((w) => w.opened));
+    const rawAll = [...rawPlain, ...rawFramed];
+    for (const p of rawAll) void p.read();
+    await delay(500);
 
-const saw1008 = partA.seen["1008"] ?? 0;
-const saw1001 = allB["1001"] ?? 0;
-emit({
-  attack: "lost_close",
-  params: { flooders, flood, clients, rate, size, traffic, rounds: roundCount, flags: flags.all() },
-  durationMs: Math.round(performance.now() - started),
-  partA,
-  partB: { all: allB, rounds },
-  attackerLagMaxMs: lag.stop(),
-  summary: `flooders: ${saw1008}/${flooders} saw their 1008 (${
-    JSON.stringify(partA.seen)
-  }); hub.close() with traffic, ${roundCount} rounds: ${saw1001}/${
-    clients * roundCount
-  } saw 1001 (${JSON.stringify(allB)})`,
+    const until = performance.now() + 60_000;
+    const text = "h".repeat(size);
+    const rawTraffic = rawAll.map((p) => p.flood(textFrame(text, p.framed), { rate, until }));
+    const wsTimer = setInterval(() => {
+      for (const w of wsPlain) if (w.socket.readyState === WebSocket.OPEN) w.socket.send(text);
+      for (const w of wsFramed) {
+        if (w.socket.readyState === WebSocket.OPEN) w.socket.send("m" + text);
+      }
+    }, 1000 / rate);
+    await delay(traffic * 1000);
+    const closeAsked = performance.now();
+    await targetB.closeHub();
+    const wsAll = [...wsPlain, ...wsFramed];
+    const wsClosed = await Promise.all(wsAll.map((w) => atMost(w.closed, 15_000, null)));
+    await Promise.all(rawAll.map((p) => atMost(p.ended, 5_000, undefined)));
+    clearInterval(wsTimer);
+    for (const p of rawAll) p.close();
+    await Promise.all(rawTraffic);
+    const closeMs = Math.round(performance.now() - closeAsked);
+    await targetB.nextSample();
+    const closedEvent = targetB.events.find((e) => e.event === "closed") ?? null;
+    const group = (seen: string[]) => histogram(seen);
+    return {
+      rawPlain: group(rawPlain.map(describePeer)),
+      rawFramed: group(rawFramed.map(describePeer)),
+      websocketPlain: group(wsClosed.slice(0, quarter).map(describeWs)),
+      websocketFramed: group(wsClosed.slice(quarter).map(describeWs)),
+      websocketUnclean: wsClosed.filter((o) => o !== null && !o.wasClean).length,
+      all: group([...rawAll.map(describePeer), ...wsClosed.map(describeWs)]),
+      hubSent: targetB.last?.closeCodes ?? {},
+      hubCloseResolvedMs: closedEvent === null ? null : (closedEvent as { ms: number }).ms,
+      allEndedMs: closeMs,
+      server: await finish(targetB),
+    };
+  }
+
+  const rounds: Awaited<ReturnType<typeof partB>>[] = [];
+  for (let i = 0; i < roundCount; i++) rounds.push(await partB());
+  const allB = histogram(
+    rounds.flatMap((r) => Object.entries(r.all).flatMap(([k, n]) => Array<string>(n).fill(k))),
+  );
+
+  const saw1008 = partA.seen["1008"] ?? 0;
+  const saw1001 = allB["1001"] ?? 0;
+  return {
+    params: { flooders, flood, clients, rate, size, traffic, rounds: roundCount },
+    partA,
+    partB: { all: allB, rounds },
+    summary: `flooders: ${saw1008}/${flooders} saw their 1008 (${
+      JSON.stringify(partA.seen)
+    }); hub.close() with traffic, ${roundCount} rounds: ${saw1001}/${
+      clients * roundCount
+    } saw 1001 (${JSON.stringify(allB)})`,
+  };
 });

@@ -18,79 +18,53 @@
  * @module
  */
 
-import {
-  emit,
-  encodeClientFrame,
-  encoder,
-  Flags,
-  LagMeter,
-  Opcode,
-  openProbes,
-  pace,
-  Peer,
-  pinSelf,
-  probesSummary,
-  sleep,
-  snapshot,
-  Target,
-  within,
-} from "./lib.ts";
+import { openProbes, Peer, probesSummary, runAttack } from "./lib.ts";
+import { delay } from "../../testing/async.ts";
+import { encodeClientText } from "../../testing/ws_frames.ts";
 
-const flags = new Flags();
-const reading = flags.bool("reading");
-const duration = flags.num("duration", 12);
-const rate = flags.num("rate", 0);
-const afterS = flags.num("after", 10);
-const tokenLength = flags.num("token-length", 32);
-const timeout = flags.num("timeout", 90);
+await runAttack("ping_flood", 90, async ({ flags, start, finish }) => {
+  const reading = flags.bool("reading");
+  const duration = flags.num("duration", 12);
+  const rate = flags.num("rate", 0);
+  const afterS = flags.num("after", 10);
+  const tokenLength = flags.num("token-length", 32);
 
-await pinSelf(flags);
-const lag = new LagMeter();
-const started = performance.now();
-const target = await Target.start(flags, { timeout });
-await sleep(1000);
-const before = snapshot(target);
-const probes = await openProbes(target.port, 3, 2);
-await sleep(500);
+  const target = await start();
+  const probes = await openProbes(target.port, 3, 2);
+  await delay(500);
 
-const flooder = await Peer.open(target.port, { protocols: ["wshub.v1"], answerPings: false });
-if (reading) void flooder.read();
-const ping = encodeClientFrame(Opcode.Text, encoder.encode("p" + "t".repeat(tokenLength)));
-const floodStart = performance.now();
-const sent = await pace(flooder, ping, rate, floodStart + duration * 1000);
-const floodMs = performance.now() - floodStart;
-const rssAtEnd = target.rssMiB();
-const pongs = flooder.frames;
-const flooderOutcome = flooder.outcome();
-const probeSummary = probesSummary(probes);
-flooder.close();
+  const flooder = await Peer.open(target.port, { protocols: ["wshub.v1"], answerPings: false });
+  if (reading) void flooder.read();
+  const ping = encodeClientText("p" + "t".repeat(tokenLength));
+  const floodStart = performance.now();
+  const sent = await flooder.flood(ping, { rate, until: floodStart + duration * 1000 });
+  const floodMs = performance.now() - floodStart;
+  const rssAtEnd = target.rssMiB();
+  const pongs = flooder.frames;
+  const flooderOutcome = flooder.outcome();
+  const probeSummary = probesSummary(probes);
+  flooder.close();
 
-// RSS after the flooder left, sampled each second.
-const rssAfter: number[] = [];
-for (let i = 0; i < afterS && !target.exited; i++) {
-  await Promise.race([sleep(1000), target.status]);
-  rssAfter.push(target.rssMiB());
-}
-for (const p of probes) p.close();
-await Promise.race([sleep(1000), target.status]);
-const after = snapshot(target);
-const server = target.report(before, after);
-await within(target.kill(), 5000, undefined);
+  // RSS after the flooder left, sampled each second.
+  const rssAfter: number[] = [];
+  for (let i = 0; i < afterS && !target.exited; i++) {
+    await target.wait(1000);
+    rssAfter.push(target.rssMiB());
+  }
+  const server = await finish(target, probes, 1000);
 
-const pingsPerS = Math.round(sent / (floodMs / 1000));
-emit({
-  attack: "ping_flood",
-  params: { reading, duration, rate, tokenLength, flags: flags.all() },
-  durationMs: Math.round(performance.now() - started),
-  server: { ...server, rssAtFloodEndMiB: rssAtEnd, rssAfterFlooderLeftMiB: rssAfter },
-  flooder: { pingsSent: sent, pingsPerS, pongsRead: reading ? pongs : null, ...flooderOutcome },
-  probes: probeSummary,
-  attackerLagMaxMs: lag.stop(),
-  summary: `${reading ? "reading" : "non-reading"} flooder, ${pingsPerS} pings/s for ${
-    Math.round(floodMs / 1000)
-  } s: server ${server.survived ? "survived" : "DIED"}${
-    server.killedByHarness ? " (killed at RSS cap)" : ""
-  }, RSS ${server.rssBeforeMiB} → peak ${server.peakRssMiB} MiB, ${
-    rssAfter.at(-1) ?? "n/a"
-  } MiB ${afterS} s after it left; probes RTT p50 ${probeSummary.rttP50} / p99 ${probeSummary.rttP99} ms, closed ${probeSummary.closed}/${probeSummary.count}`,
+  const pingsPerS = Math.round(sent / (floodMs / 1000));
+  return {
+    params: { reading, duration, rate, tokenLength },
+    server: { ...server, rssAtFloodEndMiB: rssAtEnd, rssAfterFlooderLeftMiB: rssAfter },
+    flooder: { pingsSent: sent, pingsPerS, pongsRead: reading ? pongs : null, ...flooderOutcome },
+    probes: probeSummary,
+    summary: `${reading ? "reading" : "non-reading"} flooder, ${pingsPerS} pings/s for ${
+      Math.round(floodMs / 1000)
+    } s: server ${server.survived ? "survived" : "DIED"}${
+      server.killedByHarness ? " (killed at RSS cap)" : ""
+    }, RSS ${server.rssBeforeMiB} → peak ${server.peakRssMiB} MiB, ${
+      rssAfter.at(-1) ?? "n/a"
+    } MiB ${afterS} s after it left; probes RTT p50 ${probeSummary.rttP50} / p99 ${probeSummary.rttP99} ms, closed ${probeSummary.closed}/${probeSummary.count}`,
+  };
 });

@@ -10,8 +10,9 @@
  * ```
  *
  * Flags: `--list` (print the runs and exit), `--out=PATH` (default
- * `bench/attacks/results/<date>-<git short sha>.json`), `--no-write`. Everything after `--` is
- * passed to every attack script (for example `--target-options=JSON`, `--no-pin`).
+ * `bench/attacks/results/<date>-<git short sha>.json`, in a folder git ignores), `--no-write`.
+ * Everything after `--` is passed to every attack script (for example `--target-options=JSON`,
+ * `--no-pin`).
  *
  * Each attack runs as its own `deno run -A` process and is killed if it outlives its limit. The
  * results file holds every run's JSON result; if it already exists, runs with the same id are
@@ -20,6 +21,8 @@
  *
  * @module
  */
+
+import { delay } from "../../testing/async.ts";
 
 const here = new URL("./", import.meta.url).pathname;
 const root = new URL("../../", import.meta.url).pathname;
@@ -230,7 +233,7 @@ for (const run of selected) {
   const summary = (record.result?.summary as string | undefined) ??
     `no result (exit ${record.exitCode}${record.killedByRunner ? ", killed by the runner" : ""})`;
   console.error(`  ${Math.round(record.durationMs / 1000)} s: ${summary}`);
-  await new Promise((r) => setTimeout(r, 2000));
+  await delay(2000);
 }
 
 interface ResultsFile {

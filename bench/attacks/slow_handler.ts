@@ -20,72 +20,48 @@
  * @module
  */
 
-import {
-  emit,
-  Flags,
-  histogram,
-  LagMeter,
-  openProbes,
-  pace,
-  Peer,
-  pinSelf,
-  probesSummary,
-  sleep,
-  snapshot,
-  Target,
-  textFrame,
-  within,
-} from "./lib.ts";
+import { histogram, openProbes, Peer, probesSummary, runAttack, textFrame } from "./lib.ts";
 
-const flags = new Flags();
-const clients = flags.num("clients", 5);
-const messages = flags.num("messages", 1030);
-const sizeKiB = flags.num("size-kib", 1024);
-const handlerMs = flags.num("handler-ms", 1000);
-const observe = flags.num("observe", 20);
-const timeout = flags.num("timeout", 120);
+await runAttack("slow_handler", 120, async ({ flags, start, finish }) => {
+  const clients = flags.num("clients", 5);
+  const messages = flags.num("messages", 1030);
+  const sizeKiB = flags.num("size-kib", 1024);
+  const handlerMs = flags.num("handler-ms", 1000);
+  const observe = flags.num("observe", 20);
 
-await pinSelf(flags);
-const lag = new LagMeter();
-const started = performance.now();
-const target = await Target.start(flags, { timeout, args: [`--slow-handler=${handlerMs}`] });
-await sleep(1000);
-const before = snapshot(target);
-const probes = await openProbes(target.port, 2, 1);
+  const target = await start({ args: [`--slow-handler=${handlerMs}`] });
+  const probes = await openProbes(target.port, 2, 1);
 
-const frame = textFrame("a".repeat(sizeKiB * 1024));
-const attackStart = performance.now();
-const peers = await Promise.all(Array.from({ length: clients }, () => Peer.open(target.port)));
-for (const p of peers) void p.read();
-const sent = await Promise.all(peers.map((p) => pace(p, frame, 0, Infinity, messages)));
-const sendMs = Math.round(performance.now() - attackStart);
-await Promise.race([sleep(observe * 1000), target.status]);
-const diedAfterS = target.exited ? Math.round((performance.now() - attackStart) / 100) / 10 : null;
+  const frame = textFrame("a".repeat(sizeKiB * 1024));
+  const attackStart = performance.now();
+  const peers = await Promise.all(Array.from({ length: clients }, () => Peer.open(target.port)));
+  for (const p of peers) void p.read();
+  const sent = await Promise.all(peers.map((p) => p.flood(frame, { max: messages })));
+  const sendMs = Math.round(performance.now() - attackStart);
+  await target.wait(observe * 1000);
+  const diedAfterS = target.exited
+    ? Math.round((performance.now() - attackStart) / 100) / 10
+    : null;
 
-const probeSummary = probesSummary(probes);
-const attackers = peers.map((p, i) => ({ sent: sent[i], ...p.outcome() }));
-for (const p of [...peers, ...probes]) p.close();
-await Promise.race([sleep(2000), target.status]);
-const after = snapshot(target);
-const server = target.report(before, after);
-await within(target.kill(), 5000, undefined);
+  const probeSummary = probesSummary(probes);
+  const attackers = peers.map((p, i) => ({ sent: sent[i], ...p.outcome() }));
+  const server = await finish(target, [...peers, ...probes], 2000);
 
-const oom = /out of memory/i.test(server.stderrTail);
-emit({
-  attack: "slow_handler",
-  params: { clients, messages, sizeKiB, handlerMs, flags: flags.all() },
-  durationMs: Math.round(performance.now() - started),
-  sendMs,
-  diedAfterS,
-  oom,
-  server,
-  attackers,
-  attackerCloseCodes: histogram(attackers.map((a) => a.closeCode ?? `none(${a.end})`)),
-  probes: probeSummary,
-  attackerLagMaxMs: lag.stop(),
-  summary: `${clients}×${messages}×${sizeKiB} KiB to a ${handlerMs} ms handler: server ${
-    server.survived ? "survived" : `DIED after ${diedAfterS} s${oom ? " (V8 out of memory)" : ""}`
-  }, peak RSS ${server.peakRssMiB} MiB, heap ${server.peakHeapUsedMiB} MiB; attackers saw ${
-    JSON.stringify(histogram(attackers.map((a) => a.closeCode ?? `none(${a.end})`)))
-  }; onMessage after onDisconnect: ${server.onMessageAfterDisconnect}`,
+  const oom = /out of memory/i.test(server.stderrTail);
+  const attackerCloseCodes = histogram(attackers.map((a) => a.closeCode ?? `none(${a.end})`));
+  return {
+    params: { clients, messages, sizeKiB, handlerMs },
+    sendMs,
+    diedAfterS,
+    oom,
+    server,
+    attackers,
+    attackerCloseCodes,
+    probes: probeSummary,
+    summary: `${clients}×${messages}×${sizeKiB} KiB to a ${handlerMs} ms handler: server ${
+      server.survived ? "survived" : `DIED after ${diedAfterS} s${oom ? " (V8 out of memory)" : ""}`
+    }, peak RSS ${server.peakRssMiB} MiB, heap ${server.peakHeapUsedMiB} MiB; attackers saw ${
+      JSON.stringify(attackerCloseCodes)
+    }; onMessage after onDisconnect: ${server.onMessageAfterDisconnect}`,
+  };
 });

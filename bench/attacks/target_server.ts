@@ -35,6 +35,7 @@
  */
 
 import { type Client, Hub, type HubOptions } from "../../mod.ts";
+import { delay } from "../../testing/async.ts";
 
 const args = new Map(Deno.args.map((a) => {
   const m = /^--([^=]+)(?:=(.*))?$/s.exec(a);
@@ -55,7 +56,6 @@ const closeCodes: Record<string, number> = {};
 const disconnected = new WeakSet<Client<ChatMessage>>();
 const onMessageCount = { calls: 0, afterDisconnect: 0 };
 const identifyCount = { started: 0, done: 0 };
-const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 const options: HubOptions<ChatMessage> = {
   ...(extra as HubOptions<ChatMessage>),

@@ -19,8 +19,6 @@ export async function sh(
   return { code: p.code, out: dec.decode(p.stdout), err: dec.decode(p.stderr) };
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 /** The machine, as the results record it. */
 export interface Machine {
   nproc: number;

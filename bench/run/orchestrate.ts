@@ -7,7 +7,10 @@
 
 import type { GoLoadgen } from "../loadgen_go.ts";
 import { connectionsOf, type Scenario, type ServerSpec, serves } from "./config.ts";
-import { hubMaxConnections, type Machine, nofileOf, nofileTarget, sh, sleep } from "./machine.ts";
+import { hubMaxConnections, type Machine, nofileOf, nofileTarget, sh } from "./machine.ts";
+import { delay, until } from "../../testing/async.ts";
+import { accepting } from "../../testing/net.ts";
+import { terminate } from "../../testing/process.ts";
 import { problem, type RunResult, type Runs } from "./stats.ts";
 
 /** What every run needs. */
@@ -19,20 +22,6 @@ export interface Bench {
 }
 
 let nextPort = 9400 + Math.floor(Math.random() * 400);
-
-async function waitForPort(port: number, ms: number): Promise<boolean> {
-  const until = performance.now() + ms;
-  while (performance.now() < until) {
-    try {
-      const c = await Deno.connect({ hostname: "127.0.0.1", port });
-      c.close();
-      return true;
-    } catch {
-      await sleep(50);
-    }
-  }
-  return false;
-}
 
 /**
  * `cmd` run by bash on one CPU (when pinning), its open-file limit raised to the hard limit first
@@ -114,7 +103,11 @@ export async function runOnce(bench: Bench, server: ServerSpec, sc: Scenario): P
     }
   })();
   try {
-    if (!await waitForPort(port, 15_000)) {
+    const listening = await until(() => accepting(port), 15_000, "the server", 50).then(
+      () => true,
+      () => false,
+    );
+    if (!listening) {
       return { ok: false, error: `server did not listen: ${serverErr}` };
     }
     // bash exec'd the server: same pid. Check the limit it really got.
@@ -122,7 +115,7 @@ export async function runOnce(bench: Bench, server: ServerSpec, sc: Scenario): P
     if (nofile < connectionsOf(sc) + 64) {
       return { ok: false, error: `the server's open-file limit is ${nofile}` };
     }
-    await sleep(200);
+    await delay(200);
     const r = await sh(
       pinned(bench, 1, loadgenCmd(bench, server, sc, port, child.pid)),
       bench.root,
@@ -134,19 +127,7 @@ export async function runOnce(bench: Bench, server: ServerSpec, sc: Scenario): P
       return { ok: false, error: `loadgen output: ${line.slice(0, 300)} ${r.err.slice(0, 1000)}` };
     }
   } finally {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* gone */ }
-    const exited = await Promise.race([
-      child.status.then(() => true),
-      sleep(3000).then(() => false),
-    ]);
-    if (!exited) {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
-      await child.status;
-    }
+    await terminate(child);
   }
 }
 

@@ -1,9 +1,16 @@
-// Test helpers for a real redis-server: one private server per test on a free
-// 127.0.0.1 port, with no persistence, that a test can kill and bring back on
-// the same port. Tests skip when redis-server is not installed, except in CI
-// (CI=true), where they fail instead so a missing install step cannot hide.
+/**
+ * A real redis-server for tests and benchmarks: one private server per caller
+ * on a free 127.0.0.1 port, with no persistence, that a test can kill and
+ * bring back on the same port. Tests skip when redis-server is not installed,
+ * except in CI (CI=true), where they fail instead so a missing install step
+ * cannot hide. Not part of the published package.
+ *
+ * @module
+ */
 
-import { freePort } from "./_helpers.ts";
+import { delay } from "./async.ts";
+import { freePort } from "./net.ts";
+import { signal, terminate } from "./process.ts";
 
 /** A redis-server started by {@link startRedis}. */
 export interface RedisServer {
@@ -107,13 +114,8 @@ export async function startRedis(): Promise<RedisServer> {
 
   let stopped = false;
   let frozen = false;
-  const signal = (sig: Deno.Signal) => {
-    try {
-      child?.kill(sig);
-    } catch { /* already exited */ }
-  };
   const thaw = () => {
-    if (frozen) signal("SIGCONT");
+    if (frozen && child !== undefined) signal(child, "SIGCONT");
     frozen = false;
   };
   const kill = async () => {
@@ -121,9 +123,7 @@ export async function startRedis(): Promise<RedisServer> {
     if (running === undefined) return;
     child = undefined;
     frozen = false;
-    try {
-      running.kill("SIGKILL");
-    } catch { /* already exited */ }
+    signal(running, "SIGKILL");
     await running.status;
   };
   const server: RedisServer = {
@@ -138,7 +138,7 @@ export async function startRedis(): Promise<RedisServer> {
     kill,
     freeze() {
       if (child === undefined) throw new Error("freeze() while not running");
-      signal("SIGSTOP");
+      signal(child, "SIGSTOP");
       frozen = true;
     },
     thaw,
@@ -153,23 +153,7 @@ export async function startRedis(): Promise<RedisServer> {
       thaw(); // a stopped process would not act on SIGTERM
       const running = child;
       child = undefined;
-      if (running !== undefined) {
-        try {
-          running.kill("SIGTERM");
-        } catch { /* already exited */ }
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const exited = await Promise.race([
-          running.status.then(() => true),
-          new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), 2_000)),
-        ]);
-        clearTimeout(timer);
-        if (!exited) {
-          try {
-            running.kill("SIGKILL");
-          } catch { /* exited meanwhile */ }
-          await running.status;
-        }
-      }
+      if (running !== undefined) await terminate(running, 2_000);
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
     [Symbol.asyncDispose]() {
@@ -212,13 +196,9 @@ async function spawn(port: number, dir: string): Promise<Deno.ChildProcess> {
   const deadline = performance.now() + STARTUP_MS;
   while (!exited && performance.now() < deadline) {
     if (await ping(port)) return child;
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await delay(10);
   }
-  if (!exited) {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited meanwhile */ }
-  }
+  if (!exited) signal(child, "SIGKILL");
   const { code } = await status;
   const text = await Deno.readTextFile(log).catch(() => "");
   throw new Error(
