@@ -475,3 +475,40 @@ redisTest(
     }
   },
 );
+
+redisTest(
+  "Redis: a late joiner's join with history, and a client's presence query, answer for the whole cluster",
+  async () => {
+    const { redis, nodes } = await cluster(2, { history: { size: 100, ttl: 60_000 } });
+    const [a, b] = nodes;
+    const onA = connect(`${a.url}?u=ann`, { reconnect: false });
+    const late = connect<string>(`${b.url}?u=ben`, { reconnect: false });
+    const got: string[] = [];
+    late.on("message", (text, meta) => {
+      if (meta.room === "news") got.push(text);
+    });
+    try {
+      await onA.join("news");
+      for (let i = 1; i <= 10; i++) await a.call("/publish?room=news", `n${i}`);
+      const joined = await late.join("news", { history: 5 });
+      assert.equal(joined.offset, 5);
+      await a.call("/publish?room=news", "n11");
+      await until(() => got.length === 6, 5000, "the last five, then the live one");
+      assert.deepEqual(got, ["n6", "n7", "n8", "n9", "n10", "n11"]);
+      await until(
+        async () => (await late.presence("news")).length === 2,
+        5000,
+        "ann (on a) and ben (on b) in the cluster's presence",
+      );
+      assert.deepEqual(
+        (await late.presence("news")).sort((x, y) => x.user.localeCompare(y.user)),
+        [{ user: "ann", connections: 1 }, { user: "ben", connections: 1 }],
+      );
+      assert.deepEqual(await late.presenceCounts("news"), { users: 2, connections: 2 });
+    } finally {
+      await onA.close();
+      await late.close();
+      await teardown(redis, nodes);
+    }
+  },
+);

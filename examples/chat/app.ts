@@ -6,15 +6,16 @@
  * Channels are rooms this page joins itself (`client.join`): the client
  * rejoins them after a reconnect. The server puts every connection in the
  * lobby; the online list is the lobby's presence and a channel's member list
- * its own: loaded once with a `who` request (`hub.presence` on the server),
- * then kept up to date by `presence` events.
+ * its own: loaded once with `client.presence(room)`, then kept up to date by
+ * `presence` events.
  *
- * Channels keep history. A channel joined shows its recent lines first (a
- * `history` request, `hub.history` on the server), then its live ones; the
- * offsets say which live line the recent ones already showed. After a
- * reconnect the client is sent what it missed by itself; when it could not
- * be (`recovery` with `recovered: false`: the server restarted, say), the
- * page says so in the channel and loads its recent lines again.
+ * Channels keep history. A channel is joined with
+ * `client.join(room, { history: HISTORY_LINES })`: its recent lines come
+ * first, then the live ones, with no gap and no duplicate — nothing to merge
+ * here. After a reconnect the client is sent what it missed by itself; when
+ * it could not be (`recovery` with `recovered: false`: the server restarted,
+ * say), the page says so in the channel, and the hub sends the channel's
+ * recent lines again in its place.
  *
  * @module
  */
@@ -30,9 +31,9 @@ import {
   CHANNEL_PATTERN,
   CHANNELS,
   type ChatEvent,
-  type ChatHistory,
   type ChatMessage,
   type ChatRequest,
+  HISTORY_LINES,
   LOBBY,
   NAME_PATTERN,
 } from "./messages.ts";
@@ -73,31 +74,10 @@ let current: string | undefined;
 const unread = new Set<string>();
 /** Who is in each room: the lobby (online) and this page's channels. */
 const members = new Map<string, Set<string>>();
+/** When this page joined each channel (lines said before are recent ones). */
+const joinedAt = new Map<string, number>();
 /** Presence events that arrived while a room's member list was being loaded. */
 const catchingUp = new Map<string, PresenceEvent[]>();
-
-/** A channel's lines as this page shows them: where it is in the channel's stream. */
-interface Feed {
-  /** The stream `last` counts in, once a `history` answer named it (`""` before). */
-  epoch: string;
-  /** The offset of the last line shown (0: none yet). */
-  last: number;
-  /** Whether the channel's recent lines were shown. */
-  loaded: boolean;
-  /**
-   * Whether the stream broke since `last` was counted (`recovered: false`):
-   * the live lines' offsets now count in another stream, or after a gap.
-   */
-  broken: boolean;
-  /** Live lines held back until the recent ones are shown; `undefined` when none are. */
-  held?: { message: ChatMessage; offset?: number }[];
-  /** Whether a `history` request is under way. */
-  loading: boolean;
-  /** Whether to load the recent lines again once the load under way is done. */
-  again: boolean;
-}
-/** This page's channels' lines. */
-const feeds = new Map<string, Feed>();
 
 function start(name: string): void {
   self = name;
@@ -140,20 +120,16 @@ function start(name: string): void {
     void loadMembers(LOBBY);
   });
   client.on("recovery", ({ room, recovered, reason }) => {
-    const feed = feeds.get(room);
-    if (feed === undefined) return; // a channel left meanwhile
+    if (!channels.includes(room)) return; // a channel left meanwhile
     // Back in the room (a rejoin was answered): a member list loaded now
     // misses no presence event. (A repaired gap answers too: nothing to do.)
     if (!members.has(room) && !catchingUp.has(room)) void loadMembers(room);
+    // What was said while away could not all be sent (the server lost the
+    // channel's history, or more was said than it keeps): say so. The hub
+    // sends the channel's recent lines next, as the join asked.
     if (!recovered) {
-      // What was said while away could not all be sent (the server lost the
-      // channel's history, or more was said than it keeps): say so, and show
-      // the recent lines again. The live lines now count in the new stream.
-      feed.broken = true;
       notice("Some messages may be missing.", room).title = `recovery failed: ${reason}`;
     }
-    // Recovered: the lines missed follow, in order, as live lines.
-    if (!recovered || !feed.loaded) void loadHistory(room);
   });
   client.on("error", (error) => {
     // A channel this page was in, refused when the client rejoined it.
@@ -163,7 +139,10 @@ function start(name: string): void {
   client.on("message", (event, meta) => {
     if (event.type === "notice") notice(event.text);
     else if (meta.room === undefined) showMessage(event); // a private message
-    else live(meta.room, event, meta.offset);
+    else if (channels.includes(meta.room)) {
+      // A recent line (said before this page joined) does not mark the channel unread.
+      showMessage(event, meta.room, meta.offset, event.at < (joinedAt.get(meta.room) ?? 0));
+    }
   });
   client.on("presence", (event) => {
     catchingUp.get(event.room)?.push(event);
@@ -194,87 +173,19 @@ function addChannel(room: string): void {
   show(room);
 }
 
-/** Joins `room`, then loads who is in it and its recent lines; a refusal drops the channel. */
+/**
+ * Joins `room` with its recent lines (they come before the live ones), then
+ * loads who is in it; a refusal drops the channel.
+ */
 async function enter(room: string): Promise<void> {
-  // Live lines are held from the join on, so that the recent ones come first.
-  const feed: Feed = {
-    epoch: "",
-    last: 0,
-    loaded: false,
-    broken: false,
-    held: [],
-    loading: false,
-    again: false,
-  };
-  feeds.set(room, feed);
+  joinedAt.set(room, Date.now());
   try {
-    await client.join(room);
+    await client.join(room, { history: HISTORY_LINES });
   } catch (error) {
-    if (feeds.get(room) === feed) feeds.delete(room);
     if (error instanceof JoinError) refused(error);
     return; // otherwise the client was closed for good
   }
-  if (feeds.get(room) !== feed) return; // left meanwhile
-  await Promise.all([loadMembers(room), loadHistory(room)]);
-}
-
-/**
- * Loads `room`'s recent lines (`hub.history` on the server) and shows those
- * not shown yet, then the live lines that arrived meanwhile: a live line
- * whose offset the recent ones reached is one of them.
- */
-async function loadHistory(room: string): Promise<void> {
-  const feed = feeds.get(room);
-  if (feed === undefined) return;
-  if (feed.loading) {
-    feed.again = true; // asked while loading: the answer under way may be too old
-    return;
-  }
-  feed.loading = true;
-  feed.held ??= [];
-  try {
-    const answer = await client.request<ChatHistory>({ type: "history", room });
-    if (feeds.get(room) !== feed) return; // left meanwhile
-    // After a break the offsets shown count in the old stream: unless the
-    // answer is from that same stream (a gap), none of its lines was shown.
-    if (feed.broken && (feed.epoch === "" || feed.epoch !== answer.epoch)) feed.last = 0;
-    feed.epoch = answer.epoch;
-    feed.broken = false;
-    feed.loaded = true;
-    for (const { offset, message } of answer.lines) {
-      if (offset > feed.last) showMessage(message, room, offset, true);
-    }
-    feed.last = Math.max(feed.last, answer.offset);
-  } catch (error) {
-    console.warn(`Could not load the recent lines of ${room}:`, error); // again on the next rejoin
-  } finally {
-    feed.loading = false;
-    const held = feed.held ?? [];
-    feed.held = undefined;
-    if (feeds.get(room) === feed) {
-      for (const { message, offset } of held) live(room, message, offset);
-      if (feed.again) {
-        feed.again = false;
-        void loadHistory(room);
-      }
-    }
-  }
-}
-
-/**
- * A live line of `room`: held while its recent lines are being loaded,
- * dropped when they showed it already, else shown.
- */
-function live(room: string, message: ChatMessage, offset?: number): void {
-  const feed = feeds.get(room);
-  if (feed === undefined) return; // not (or no longer) in this channel
-  if (feed.held !== undefined) return void feed.held.push({ message, offset });
-  if (offset !== undefined) {
-    // Offsets in a broken stream count from elsewhere: the next load sorts them out.
-    if (!feed.broken && offset <= feed.last) return;
-    feed.last = offset;
-  }
-  showMessage(message, room, offset);
+  if (channels.includes(room)) await loadMembers(room);
 }
 
 function refused(error: JoinError): void {
@@ -292,7 +203,7 @@ function leaveChannel(room: string): void {
 function dropChannel(room: string): void {
   channels.splice(channels.indexOf(room), 1);
   members.delete(room);
-  feeds.delete(room);
+  joinedAt.delete(room);
   unread.delete(room);
   for (const li of messages.querySelectorAll<HTMLElement>("li[data-room]")) {
     if (li.dataset.room === room) li.remove();
@@ -301,15 +212,15 @@ function dropChannel(room: string): void {
 }
 
 /**
- * Loads who is in `room` (`hub.presence` on the server). Presence events
- * that arrive meanwhile may be newer than the answer: they are applied on
- * top of it, in order.
+ * Loads who is in `room` (`client.presence`, cluster-wide with a backplane).
+ * Presence events that arrive meanwhile may be newer than the answer: they
+ * are applied on top of it, in order.
  */
 async function loadMembers(room: string): Promise<void> {
   const since: PresenceEvent[] = [];
   catchingUp.set(room, since);
   try {
-    const users = new Set(await client.request<string[]>({ type: "who", room }));
+    const users = new Set((await client.presence(room)).map((entry) => entry.user));
     for (const event of since) apply(users, event);
     if (room === LOBBY || channels.includes(room)) members.set(room, users);
   } catch (error) {

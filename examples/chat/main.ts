@@ -20,14 +20,11 @@
  * @module
  */
 
-import { Hub, protocolToken, ReplyError } from "../../mod.ts";
+import { Hub, protocolToken } from "../../mod.ts";
 import {
   CHANNEL_PATTERN,
   type ChatEvent,
-  type ChatHistory,
-  type ChatMessage,
   type ChatRequest,
-  HISTORY_LINES,
   LOBBY,
   mayJoin,
   NAME_PATTERN,
@@ -156,9 +153,10 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
     authorizeJoin: (client, room) => mayJoin(client.user, room),
     maxRoomsPerConnection: 20,
     // Channels keep their recent lines, each with an offset: a page that
-    // joins asks for them (the `history` request below), and one that comes
-    // back after a disconnect is sent what it missed by the hub itself. The
-    // lobby, only there for its presence, keeps none.
+    // joins asks for the last ones (`client.join(room, { history })`), and one
+    // that comes back after a disconnect is sent what it missed by the hub
+    // itself (or, if it cannot be, the last ones again). The lobby, only
+    // there for its presence, keeps none.
     history: (room) => CHANNEL_PATTERN.test(room) ? CHANNEL_HISTORY : undefined,
     // Members of every room get `presence` events: a user's first tab joined,
     // or their last one left. The online list is the lobby's presence.
@@ -201,33 +199,6 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
         await hub.sendToUser(request.to, line);
         if (request.to !== from) await hub.sendToUser(from, line); // the sender's other tabs too
       }
-    },
-    async onRequest(request, client, hub): Promise<string[] | ChatHistory> {
-      if (request.type === "who") {
-        const { room } = request;
-        // `client.request({ type: "who", room })`: the users in a room now, one
-        // entry per user however many tabs they have.
-        if (room !== LOBBY && !mayJoin(client.user, room)) {
-          throw new ReplyError(`You may not see who is in ${room}`, "forbidden");
-        }
-        const entries = await hub.presence(room);
-        return entries.map((entry) => entry.user).sort();
-      }
-      if (request.type === "history") {
-        // `client.request({ type: "history", room })`: the channel's recent
-        // lines with their offsets, for those who may join it.
-        const { room } = request;
-        if (!mayJoin(client.user, room)) {
-          throw new ReplyError(`You may not read ${room}`, "forbidden");
-        }
-        const { epoch, offset, publications } = await hub.history(room, { limit: HISTORY_LINES });
-        const lines = publications.map(({ offset, data }) => ({
-          offset,
-          message: data as ChatMessage,
-        }));
-        return { epoch, offset, lines };
-      }
-      throw new ReplyError("only who and history are asked", "bad_request");
     },
   });
 

@@ -6,15 +6,14 @@
  */
 
 /**
- * What a browser sends: a line for a channel, a private line for a named
- * user, or (as a request, `client.request`) who is in a room or a channel's
- * recent lines ({@linkcode ChatHistory}).
+ * What a browser sends: a line for a channel, or a private line for a named
+ * user. (Who is in a room and a channel's recent lines need no message of
+ * the chat's own: the client module asks the hub, `client.presence(room)` and
+ * `client.join(room, { history })`.)
  */
 export type ChatRequest =
   | { type: "say"; room: string; text: string }
-  | { type: "whisper"; to: string; text: string }
-  | { type: "who"; room: string }
-  | { type: "history"; room: string };
+  | { type: "whisper"; to: string; text: string };
 
 /**
  * What the server sends. A channel's lines are published to its room, so
@@ -28,20 +27,6 @@ export type ChatEvent =
 
 /** A chat line: the `message` event. */
 export type ChatMessage = Extract<ChatEvent, { type: "message" }>;
-
-/**
- * The answer to a `history` request: a channel's recent lines, oldest first,
- * each with its offset in the channel's stream (as `meta.offset` gives it for
- * a live line), from `hub.history`.
- */
-export interface ChatHistory {
-  /** The channel's stream; `""` while nothing was said in it (or it all expired). */
-  epoch: string;
-  /** The offset of the channel's last line (0 when it has none). */
-  offset: number;
-  /** At most {@linkcode HISTORY_LINES} lines, oldest first. */
-  lines: { offset: number; message: ChatMessage }[];
-}
 
 /** How many recent lines a page is given when it joins a channel. */
 export const HISTORY_LINES = 50;
@@ -83,9 +68,6 @@ export function mayJoin(user: string | undefined, room: string): boolean {
 export function parseRequest(data: string | Uint8Array): ChatRequest {
   if (typeof data !== "string") throw new TypeError("binary messages are not chat requests");
   const value = JSON.parse(data);
-  if ((value?.type === "who" || value?.type === "history") && typeof value.room === "string") {
-    return { type: value.type, room: value.room };
-  }
   const text = typeof value?.text === "string" ? value.text.trim().slice(0, MAX_TEXT) : "";
   if (!text) throw new TypeError("a chat request needs a non-empty text");
   if (value.type === "say" && typeof value.room === "string") {

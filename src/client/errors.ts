@@ -158,7 +158,8 @@ export class ServerError extends Error {
  * `client.join(room)`, and the `error` event when a room the client rejoins
  * after a reconnect is refused this time. `code` is the server's: `forbidden`
  * (its `authorizeJoin` said no), `invalid_room`, `too_many_rooms`, `failed`
- * (its `authorizeJoin` threw); or `left` when `leave` came first.
+ * (its `authorizeJoin` threw); or `left` when `leave` came first. A refused
+ * presence query (`client.presence()`) is one too.
  *
  * @example Handling a refused join
  * ```ts
@@ -179,9 +180,9 @@ export class JoinError extends Error {
   /** Why: `forbidden`, `invalid_room`, `too_many_rooms`, `failed` or `left`. */
   readonly code: string;
 
-  /** Creates the error. */
-  constructor(room: string, code: string, message: string) {
-    super(`Could not join ${room} (${code}): ${message}`);
+  /** Creates the error; `action` says what was refused (default `"join"`). */
+  constructor(room: string, code: string, message: string, action = "join") {
+    super(`Could not ${action} ${room} (${code}): ${message}`);
     this.name = "JoinError";
     this.room = room;
     this.code = code;

@@ -27,7 +27,8 @@ import {
   resolveUrl,
 } from "./options.ts";
 import { Outbox } from "./outbox.ts";
-import { ClientRooms, type JoinResult, type RecoveryEvent } from "./rooms.ts";
+import { ClientRooms, type JoinOptions, type JoinResult, type RecoveryEvent } from "./rooms.ts";
+import { assertKnownOptions } from "../common/unknown_options.ts";
 import { backoffDelay, shouldReconnect } from "./reconnect.ts";
 import { ClientRequests, type RequestHandler, type RequestOptions } from "./requests.ts";
 
@@ -268,16 +269,90 @@ export class HubClient<T, S = T> {
    * rejoin whether everything missed was recovered (also told as a
    * `recovery` event).
    *
+   * With `history: n`, a room with history first sends its last `n`
+   * publications (at most the hub's `maxRecover`), then the live ones: no
+   * gap, no duplicate — what a late joiner needs to show recent lines.
+   *
    * @throws {RangeError} If `room` is not a valid room name (1–128 ASCII
-   * letters, digits and `_-.:@/#+=~!`).
+   * letters, digits and `_-.:@/#+=~!`), or `history` is not a positive integer.
+   *
+   * @example Show the last 50 lines, then the live ones
+   * ```ts
+   * import { connect } from "@wshub/hub/client";
+   *
+   * const client = connect<{ text: string }>("ws://127.0.0.1:8000/ws");
+   * client.on("message", (line, meta) => {
+   *   if (meta.room === "chat:general") console.log(line.text);
+   * });
+   * await client.join("chat:general", { history: 50 });
+   * await client.close();
+   * ```
    */
-  join(room: string): Promise<JoinResult> {
+  join(room: string, options?: JoinOptions): Promise<JoinResult> {
+    if (options !== undefined) assertKnownOptions("join option", options, ["history"]);
     if (this.#state === "closed") {
       return Promise.reject(
         new ClientClosedError("close() was called or the server closed it", `join ${room}`),
       );
     }
-    return this.#rooms.join(room, this.#sender());
+    return this.#rooms.join(room, this.#sender(), options?.history);
+  }
+
+  /**
+   * Who is in a room now: one entry per identified user with its number of
+   * connections in the room, across every hub process when the hub has a
+   * backplane. A member may ask; another client may if the hub's
+   * `authorizeJoin` would let it join (else it rejects with a
+   * {@linkcode JoinError}, code `forbidden`). Asked while open only: it
+   * rejects with a `ConnectionClosedError` while the client is not
+   * connected, or when the connection is lost before the answer.
+   *
+   * @example
+   * ```ts
+   * import { connect } from "@wshub/hub/client";
+   *
+   * const client = connect("ws://127.0.0.1:8000/ws");
+   * const online = await client.presence("lobby");
+   * console.log(online.map(({ user }) => user));
+   * await client.close();
+   * ```
+   */
+  async presence(room: string): Promise<{ user: string; connections: number }[]> {
+    const answer = await this.#rooms.presence(room, false, this.#v2Sender("client.presence()"));
+    return answer.presence ?? [];
+  }
+
+  /**
+   * How many identified users, and how many of their connections, are in a
+   * room — without the list (cheap on big rooms). Asked like
+   * {@linkcode HubClient.presence}.
+   *
+   * @example
+   * ```ts
+   * import { connect } from "@wshub/hub/client";
+   *
+   * const client = connect("ws://127.0.0.1:8000/ws");
+   * const { users } = await client.presenceCounts("lobby");
+   * console.log(`${users} online`);
+   * await client.close();
+   * ```
+   */
+  async presenceCounts(room: string): Promise<{ users: number; connections: number }> {
+    const answer = await this.#rooms.presence(
+      room,
+      true,
+      this.#v2Sender("client.presenceCounts()"),
+    );
+    return { users: answer.users ?? 0, connections: answer.connections ?? 0 };
+  }
+
+  /** The sender of the open connection, for what only a `wshub.v2` hub answers. */
+  #v2Sender(what: string): ((frame: string) => void) | undefined {
+    const send = this.#sender();
+    if (send !== undefined && !this.#json) {
+      throw new ProtocolError(`${what} needs a hub that speaks wshub.v2; this one speaks wshub.v1`);
+    }
+    return send;
   }
 
   /**
@@ -549,6 +624,8 @@ export class HubClient<T, S = T> {
         return this.#rooms.answered(frame.answer);
       case "left":
         return this.#rooms.answeredLeave(frame.answer);
+      case "who":
+        return this.#rooms.answeredPresence(frame.answer);
       case "presence":
         return this.#events.emit("presence", frame.event);
       case "frames":

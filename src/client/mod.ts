@@ -145,7 +145,7 @@ export type { ConnectOptions } from "./options.ts";
 export { NO_RECONNECT_CODES, type ReconnectOptions } from "./reconnect.ts";
 export type { Hello } from "../protocol/mod.ts";
 export type { Listener, MessageMeta } from "./events.ts";
-export type { JoinResult, RecoveryEvent } from "./rooms.ts";
+export type { JoinOptions, JoinResult, RecoveryEvent } from "./rooms.ts";
 export type { PresenceEvent } from "../protocol/mod.ts";
 export {
   ClientClosedError,

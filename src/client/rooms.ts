@@ -7,10 +7,13 @@
  */
 
 import {
+  ConnectionClosedError,
   encodeJoin,
   encodeLeave,
+  encodePresenceQuery,
   type JoinAnswer,
   type LeaveAnswer,
+  type PresenceAnswer,
   roomNameProblem,
 } from "../protocol/mod.ts";
 import { ClientClosedError, JoinError } from "./errors.ts";
@@ -22,6 +25,8 @@ interface Pending {
   reject: (error: Error) => void;
   /** A join sent again after a reconnect. */
   rejoin?: boolean;
+  /** A join that asked for the room's last publications (when it has no position yet). */
+  history?: number;
   /** Callers of `join` who asked while this join was already on its way: they share its answer. */
   joiners?: { resolve: (result: JoinResult) => void; reject: (error: Error) => void }[];
 }
@@ -55,6 +60,29 @@ export interface JoinResult {
    * `too_many`, `no_history`, `unavailable` (see docs/protocol.md).
    */
   reason?: string;
+}
+
+/**
+ * Options of `client.join(room, options)`.
+ *
+ * @example
+ * ```ts
+ * import { connect, type JoinOptions } from "@wshub/hub/client";
+ *
+ * const client = connect("ws://127.0.0.1:8000/ws");
+ * const recent: JoinOptions = { history: 20 };
+ * await client.join("news", recent);
+ * await client.close();
+ * ```
+ */
+export interface JoinOptions {
+  /**
+   * In a room with history: first send its last `history` publications
+   * (at most the hub's `maxRecover`), then the live ones, with no gap and no
+   * duplicate. A rejoin after a reconnect recovers from the last one
+   * received instead.
+   */
+  history?: number;
 }
 
 /**
@@ -105,12 +133,19 @@ export class ClientRooms {
   readonly #positions = new Map<string, Tracked>();
   /** Sends a frame on the open connection, or `undefined` while none is. */
   #send: ((frame: string) => void) | undefined;
+  /** Rooms joined with `history`: how many publications to ask for again if a recovery fails. */
+  readonly #history = new Map<string, number>();
   /** Rooms this client asked to join (and did not leave): rejoined after a reconnect. */
   readonly #wanted = new Set<string>();
   /** Rooms the server says this client is in, on the current connection. */
   readonly #joined = new Set<string>();
   /** Requests sent and not answered yet, by id. */
   readonly #pending = new Map<number, Pending>();
+  /** Presence queries sent and not answered yet, by id. */
+  readonly #queries = new Map<
+    number,
+    { resolve: (answer: PresenceAnswer) => void; reject: (error: Error) => void }
+  >();
   /** Joins asked while no connection was open, to send on the next one. */
   readonly #waiting: Pending[] = [];
   #nextId = 1;
@@ -132,8 +167,15 @@ export class ClientRooms {
    *
    * @throws {RangeError} If `room` is not a valid room name.
    */
-  join(room: string, send: ((frame: string) => void) | undefined): Promise<JoinResult> {
+  join(
+    room: string,
+    send: ((frame: string) => void) | undefined,
+    history?: number,
+  ): Promise<JoinResult> {
     assertRoom(room);
+    if (history !== undefined && (!Number.isSafeInteger(history) || history < 1)) {
+      throw new RangeError(`Invalid join option history: ${history}; expected an integer >= 1`);
+    }
     this.#wanted.add(room);
     const { promise, resolve, reject } = Promise.withResolvers<JoinResult>();
     // A join of this room already on its way (a rejoin after a reconnect, a repair, another
@@ -145,7 +187,8 @@ export class ClientRooms {
       (inFlight.joiners ??= []).push({ resolve, reject });
       return promise;
     }
-    const pending: Pending = { room, kind: "join", resolve, reject };
+    if (history !== undefined) this.#history.set(room, history);
+    const pending: Pending = { room, kind: "join", resolve, reject, history };
     if (send === undefined) this.#waiting.push(pending);
     else this.#request(pending, send);
     return promise;
@@ -160,6 +203,7 @@ export class ClientRooms {
   leave(room: string, send: ((frame: string) => void) | undefined): Promise<void> {
     assertRoom(room);
     this.#wanted.delete(room);
+    this.#history.delete(room);
     for (let i = this.#waiting.length - 1; i >= 0; i--) {
       const waiting = this.#waiting[i];
       if (waiting.room === room) {
@@ -318,6 +362,40 @@ export class ClientRooms {
     }
   }
 
+  /**
+   * Asks who is in `room` (`counts`: only how many); `send` writes on the
+   * open connection (`undefined` while none is: the question fails at once,
+   * it is not queued).
+   */
+  presence(
+    room: string,
+    counts: boolean,
+    send: ((frame: string) => void) | undefined,
+  ): Promise<PresenceAnswer> {
+    assertRoom(room);
+    if (send === undefined) {
+      return Promise.reject(
+        new ConnectionClosedError("the client is not connected; presence is asked while open"),
+      );
+    }
+    const id = this.#nextId++;
+    const { promise, resolve, reject } = Promise.withResolvers<PresenceAnswer>();
+    this.#queries.set(id, { resolve, reject });
+    send(encodePresenceQuery(counts ? { id, room, counts } : { id, room }));
+    return promise;
+  }
+
+  /** The server answered a presence query. */
+  answeredPresence(answer: PresenceAnswer): void {
+    const query = this.#queries.get(answer.id);
+    if (query === undefined) return;
+    this.#queries.delete(answer.id);
+    if (answer.error === undefined) return query.resolve(answer);
+    query.reject(
+      new JoinError(answer.room, answer.error, answer.message ?? answer.error, "ask who is in"),
+    );
+  }
+
   /** The server answered a leave (or removed this client on its own, with no id). */
   answeredLeave(answer: LeaveAnswer): void {
     this.#joined.delete(answer.room);
@@ -336,6 +414,7 @@ export class ClientRooms {
   lost(): void {
     this.#send = undefined;
     this.#joined.clear();
+    this.#failQueries(new ConnectionClosedError("the connection closed before the answer came"));
     for (const tracked of this.#positions.values()) {
       // The rejoin recovers from the last publication delivered; held ones come again.
       tracked.held.clear();
@@ -350,8 +429,15 @@ export class ClientRooms {
     this.#pending.clear();
   }
 
+  /** Fails every presence query waiting for its answer. */
+  #failQueries(error: Error): void {
+    for (const query of this.#queries.values()) query.reject(error);
+    this.#queries.clear();
+  }
+
   /** The client is closed for good: every waiting request fails. */
   closed(reason: string): void {
+    this.#failQueries(new ClientClosedError(reason, "ask who is in a room"));
     for (const pending of [...this.#pending.values(), ...this.#waiting.splice(0)]) {
       const error = new ClientClosedError(reason, `${pending.kind} ${pending.room}`);
       if (pending.kind === "join") {
@@ -362,6 +448,7 @@ export class ClientRooms {
     this.#pending.clear();
     this.#joined.clear();
     this.#wanted.clear();
+    this.#history.clear();
     this.#positions.clear();
     this.#send = undefined;
   }
@@ -370,11 +457,14 @@ export class ClientRooms {
     const id = this.#nextId++;
     this.#pending.set(id, pending);
     if (pending.kind === "leave") return send(encodeLeave({ id, room: pending.room }));
+    // A rejoin recovers from the last publication delivered; if it cannot, a room joined with
+    // history is sent its last ones again instead (the hub falls back in the same answer).
     const tracked = this.#positions.get(pending.room);
+    const history = pending.history ?? this.#history.get(pending.room);
     const since = tracked === undefined
       ? undefined
       : { offset: tracked.offset, epoch: tracked.epoch };
-    send(encodeJoin({ id, room: pending.room, since }));
+    send(encodeJoin({ id, room: pending.room, since, history }));
   }
 
   /** A recovery join for a gap: nobody waits for its answer but the room's position. */

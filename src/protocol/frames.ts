@@ -21,10 +21,14 @@ import {
   parseJoinAnswer,
   parseLeaveAnswer,
   parsePresence,
+  parsePresenceAnswer,
+  parsePresenceQuery,
   parseRoomBinary,
   parseRoomRequest,
   parseRoomText,
+  type PresenceAnswer,
   type PresenceEvent,
+  type PresenceQuery,
   type RoomRequest,
 } from "./rooms.ts";
 import { type AnswerFrame, decodeRequestFrame, type RequestFrame } from "./requests.ts";
@@ -35,6 +39,7 @@ export type ClientFrame =
   | { kind: "message"; data: string | Uint8Array }
   | { kind: "join"; request: RoomRequest }
   | { kind: "leave"; request: RoomRequest }
+  | { kind: "who"; query: PresenceQuery }
   | { kind: "ping"; token: string }
   | { kind: "pong"; token: string }
   | { kind: "request"; request: RequestFrame }
@@ -50,6 +55,7 @@ export type ServerFrame =
   | { kind: "joined"; answer: JoinAnswer }
   | { kind: "left"; answer: LeaveAnswer }
   | { kind: "presence"; event: PresenceEvent }
+  | { kind: "who"; answer: PresenceAnswer }
   | { kind: "frames"; frames: ServerFrame[] }
   | { kind: "ping"; token: string }
   | { kind: "pong"; token: string }
@@ -60,8 +66,8 @@ export type ServerFrame =
   | { kind: "invalid"; reason: string };
 
 /**
- * Decodes one frame a client sent: `m` (text or binary), `j`, `l`, `q`, `a`,
- * `p` or `P`. Every other tag, including the server-only ones, is invalid.
+ * Decodes one frame a client sent: `m` (text or binary), `j`, `l`, `w`, `q`,
+ * `a`, `p` or `P`. Every other tag, including the server-only ones, is invalid.
  */
 export function decodeClientFrame(data: string | ArrayBuffer | Uint8Array): ClientFrame {
   if (typeof data !== "string") return decodeBinary(data);
@@ -73,6 +79,12 @@ export function decodeClientFrame(data: string | ArrayBuffer | Uint8Array): Clie
       const request = parseRoomRequest(data.slice(1));
       if (typeof request === "string") return { kind: "invalid", reason: request };
       return { kind: data[0] === Tag.Join ? "join" : "leave", request };
+    }
+    case Tag.Who: {
+      const query = parsePresenceQuery(data.slice(1));
+      return typeof query === "string"
+        ? { kind: "invalid", reason: query }
+        : { kind: "who", query };
     }
     case Tag.Request:
     case Tag.Answer:
@@ -139,6 +151,10 @@ function decodeServerText(data: string, outer: boolean): ServerFrame {
     case Tag.Presence: {
       const event = parsePresence(body);
       return typeof event === "string" ? invalid(event) : { kind: "presence", event };
+    }
+    case Tag.WhoAnswer: {
+      const answer = parsePresenceAnswer(body);
+      return typeof answer === "string" ? invalid(answer) : { kind: "who", answer };
     }
     case Tag.Hello: {
       const hello = parseHello(body);

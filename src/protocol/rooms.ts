@@ -1,9 +1,10 @@
 /**
  * The frames of rooms and presence: room names, join and leave requests
  * (`j`, `l`, client to server) and their answers (`J`, `L`), messages
- * published to a room (`r`), and presence events (`u`). Bodies of `j`, `l`,
- * `J`, `L` and `u` are JSON objects; unknown fields are ignored, so they can
- * grow (history positions) without breaking anyone.
+ * published to a room (`r`), presence events (`u`), and presence queries
+ * (`w`, client to server) and their answers (`W`). Bodies of `j`, `l`, `J`,
+ * `L`, `u`, `w` and `W` are JSON objects; unknown fields are ignored, so
+ * they can grow (history positions) without breaking anyone.
  *
  * @module
  */
@@ -52,6 +53,13 @@ export interface RoomRequest {
    * this room, to be sent what it missed since (rooms with history).
    */
   since?: { offset: number; epoch: string };
+  /**
+   * On a join: send the room's last `history` publications (rooms with
+   * history) before the live ones, with no gap and no duplicate. With
+   * `since`, only if the recovery fails (the answer then says
+   * `recovered: false`, and its offset is the one before the first sent).
+   */
+  history?: number;
 }
 
 /** The answer to a join (`J`), also sent without `id` when the server joined the client itself. */
@@ -66,7 +74,10 @@ export interface JoinAnswer {
   message?: string;
   /** For a room with history: its stream's epoch now. */
   epoch?: string;
-  /** For a room with history: the offset of its last publication (publications that follow are newer). */
+  /**
+   * For a room with history: the offset of its last publication (publications that follow are
+   * newer); for a join with `history`, the offset just before the first publication sent with it.
+   */
   offset?: number;
   /**
    * For a join with `since`: whether every publication missed follows this
@@ -83,6 +94,38 @@ export interface LeaveAnswer {
   id?: number;
   /** The room. */
   room: string;
+}
+
+/** A client's question: who is in a room (`w`); with `counts`, only how many. */
+export interface PresenceQuery {
+  /** The client's number for this question, echoed in the answer: a positive safe integer. */
+  id: number;
+  /** The room. */
+  room: string;
+  /** Only the numbers of users and connections, not the list. */
+  counts?: boolean;
+}
+
+/**
+ * The answer to a presence query (`W`): the room's users with their
+ * connection counts (or, for `counts`, only the totals), cluster-wide with a
+ * backplane; or why it was refused (the same codes as a join).
+ */
+export interface PresenceAnswer {
+  /** The query's `id`. */
+  id: number;
+  /** The room. */
+  room: string;
+  /** One entry per identified user: its connections in the room. */
+  presence?: { user: string; connections: number }[];
+  /** How many identified users are in the room (with `counts`). */
+  users?: number;
+  /** How many of their connections are in the room (with `counts`). */
+  connections?: number;
+  /** Why it was refused (`forbidden`, `invalid_room`, `failed`). */
+  error?: string;
+  /** What went wrong, for people; with `error`. */
+  message?: string;
 }
 
 /** A presence event (`u`): a user's first connection joined a room, or its last one left. */
@@ -125,6 +168,59 @@ export function encodeLeft(answer: LeaveAnswer): string {
   return Tag.Left + JSON.stringify(answer);
 }
 
+/** Builds a presence query frame (`w`). */
+export function encodePresenceQuery(query: PresenceQuery): string {
+  return Tag.Who + JSON.stringify(query);
+}
+
+/** Builds a presence answer frame (`W`). */
+export function encodePresenceAnswer(answer: PresenceAnswer): string {
+  return Tag.WhoAnswer + JSON.stringify(answer);
+}
+
+/** Reads the body of a presence query. */
+export function parsePresenceQuery(body: string): PresenceQuery | string {
+  const value = parseJsonObject(body, "the frame's body");
+  if (typeof value === "string") return value;
+  if (!Number.isSafeInteger(value.id) || (value.id as number) < 1) {
+    return "a presence query needs an id, a positive integer";
+  }
+  if (typeof value.room !== "string") return "a presence query needs a room";
+  return value.counts === true
+    ? { id: value.id as number, room: value.room, counts: true }
+    : { id: value.id as number, room: value.room };
+}
+
+/** Reads the body of a presence answer. */
+export function parsePresenceAnswer(body: string): PresenceAnswer | string {
+  const value = parseJsonObject(body, "the frame's body");
+  if (typeof value === "string") return value;
+  if (!Number.isSafeInteger(value.id) || typeof value.room !== "string") {
+    return "a presence answer needs an id and a room";
+  }
+  const answer: PresenceAnswer = { id: value.id as number, room: value.room };
+  if (typeof value.error === "string") {
+    answer.error = value.error;
+    answer.message = typeof value.message === "string" ? value.message : value.error;
+    return answer;
+  }
+  if (Array.isArray(value.presence)) {
+    const entries = value.presence as { user?: unknown; connections?: unknown }[];
+    if (
+      !entries.every((entry) =>
+        typeof entry === "object" && entry !== null && typeof entry.user === "string" &&
+        Number.isSafeInteger(entry.connections)
+      )
+    ) {
+      return "a presence answer's entries are { user, connections }";
+    }
+    answer.presence = entries as { user: string; connections: number }[];
+  }
+  if (Number.isSafeInteger(value.users)) answer.users = value.users as number;
+  if (Number.isSafeInteger(value.connections)) answer.connections = value.connections as number;
+  return answer;
+}
+
 /** Builds a presence event frame. */
 export function encodePresence(event: PresenceEvent): string {
   return Tag.Presence + JSON.stringify(event);
@@ -141,19 +237,31 @@ export function parseRoomRequest(body: string): RoomRequest | string {
     return "a room request needs an id, a positive integer";
   }
   if (typeof value.room !== "string") return "a room request needs a room";
+  const history = value.history;
+  if (
+    history !== undefined && (!Number.isSafeInteger(history) || (history as number) < 1)
+  ) {
+    return "a join's history is a positive integer";
+  }
   const since = value.since as { offset?: unknown; epoch?: unknown } | undefined;
-  if (since === undefined) return { id: value.id as number, room: value.room };
+  if (since === undefined) {
+    return history === undefined
+      ? { id: value.id as number, room: value.room }
+      : { id: value.id as number, room: value.room, history: history as number };
+  }
   if (
     typeof since !== "object" || since === null || !Number.isSafeInteger(since.offset) ||
     (since.offset as number) < 0 || typeof since.epoch !== "string"
   ) {
     return "a join's since is { offset, epoch }";
   }
-  return {
+  const request: RoomRequest = {
     id: value.id as number,
     room: value.room,
     since: { offset: since.offset as number, epoch: since.epoch },
   };
+  if (history !== undefined) request.history = history as number;
+  return request;
 }
 
 /** Reads the body of a join answer. */

@@ -58,6 +58,10 @@ export const Tag = Object.freeze(
     Room: "r",
     /** A presence event: a user joined or left a room. Server to client. */
     Presence: "u",
+    /** A presence query: who is in a room, or how many. Client to server. */
+    Who: "w",
+    /** The answer to a presence query. Server to client. */
+    WhoAnswer: "W",
     /** A request that expects an answer. Both directions. */
     Request: "q",
     /** The answer to a request. Both directions. */

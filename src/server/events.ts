@@ -16,9 +16,20 @@
 import type { AnswerFrame, Payload, PresenceEvent } from "../protocol/mod.ts";
 import type { BackplaneMessage } from "./backplane.ts";
 import type { Connection } from "./connection.ts";
-import type { Position, StoredPage } from "./history.ts";
+import type { Position, RecoveryFailure, StoredPage } from "./history.ts";
 import { closeSocket } from "./socket.ts";
 import type { PresenceEntry } from "./types.ts";
+
+/**
+ * What a join asks for besides membership: `since`, a recovery from that
+ * position; `history`, the room's last publications (alone, or when the
+ * recovery fails); `failed`, set by the hub when it falls back to them.
+ */
+export interface JoinAsk {
+  since?: Position;
+  history?: number;
+  failed?: RecoveryFailure;
+}
 
 /** Everything that changes the hub's state or sends something. */
 export type HubEvent =
@@ -46,21 +57,19 @@ export type HubEvent =
   }
   // Rooms: a client's join request and its verdict, a server-side join, the history read
   // for a join, a leave, a publication, a failed append to the backplane's stream.
-  | { type: "joinRequest"; connection: Connection; id: number; room: string; since?: Position }
+  | { type: "joinRequest"; connection: Connection; id: number; room: string; ask: JoinAsk }
   | {
     type: "joinDecided";
     connection: Connection;
     id: number;
     room: string;
     verdict: boolean | Error;
-    since?: Position;
+    ask: JoinAsk;
   }
   | {
     type: "join";
     connection: Connection;
     room: string;
-    id?: number;
-    since?: Position;
     done?: (joined: boolean) => void;
   }
   | {
@@ -68,9 +77,11 @@ export type HubEvent =
     connection: Connection;
     room: string;
     id: number | undefined;
-    since: Position | undefined;
+    ask: JoinAsk;
     page: StoredPage | undefined;
   }
+  // A client's question: who is in a room (or how many).
+  | { type: "presenceQuery"; connection: Connection; id: number; room: string; counts: boolean }
   | {
     type: "leave";
     connection: Connection;

@@ -109,13 +109,18 @@ export function attachReader(connection: Connection, context: ReaderContext): vo
         case "pong":
           connection.liveness.pong(frame.token);
           return;
-        case "join":
+        case "join": {
+          const { id, room, since, history } = frame.request;
+          push({ type: "joinRequest", connection, id, room, ask: { since, history } });
+          return;
+        }
+        case "who":
           push({
-            type: "joinRequest",
+            type: "presenceQuery",
             connection,
-            id: frame.request.id,
-            room: frame.request.room,
-            since: frame.request.since,
+            id: frame.query.id,
+            room: frame.query.room,
+            counts: frame.query.counts === true,
           });
           return;
         case "leave":

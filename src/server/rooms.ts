@@ -12,9 +12,11 @@ import {
   encodeJoined,
   encodeLeft,
   encodePresence,
+  encodePresenceAnswer,
   framedOnly,
   type JoinAnswer,
   Payload,
+  type PresenceAnswer,
   type PresenceEvent,
   roomNameProblem,
   roomPayload,
@@ -22,6 +24,7 @@ import {
 import type { Backplane } from "./backplane.ts";
 import {
   type HistoryOptions,
+  type HistoryReadOptions,
   type HistoryStore,
   MemoryHistory,
   type Position,
@@ -34,7 +37,7 @@ import type { Connection } from "./connection.ts";
 import type { Delivery } from "./delivery.ts";
 import type { Dispatcher } from "./dispatch.ts";
 import { callbackError, type Report } from "./errors.ts";
-import type { Push } from "./events.ts";
+import type { JoinAsk, Push } from "./events.ts";
 import type { Registry, RoomJoin, RoomLeave } from "./registry.ts";
 
 /** Decides whether a client may join a room it asked for; `true` allows. */
@@ -137,11 +140,11 @@ export class Rooms {
    * at once when `authorizeJoin` answers at once, else its messages are held
    * back until it settles.
    */
-  request(connection: Connection, id: number, room: string, since?: Position): void {
+  request(connection: Connection, id: number, room: string, ask: JoinAsk = {}): void {
     const problem = roomNameProblem(room);
     if (problem !== undefined) return this.#refuse(connection, id, room, "invalid_room", problem);
     if (this.#registry.roomsOf(connection).has(room)) {
-      return void this.join(connection, room, id, since); // a member asking again: recovery only
+      return void this.join(connection, room, id, ask); // a member asking again: recovery only
     }
     if (this.#full(connection)) {
       return this.#refuse(
@@ -153,7 +156,7 @@ export class Rooms {
       );
     }
     const authorize = this.#options.authorizeJoin;
-    if (authorize === undefined) return void this.join(connection, room, id, since);
+    if (authorize === undefined) return void this.join(connection, room, id, ask);
     let verdict: boolean | Promise<boolean>;
     try {
       verdict = authorize(connection, room);
@@ -163,13 +166,13 @@ export class Rooms {
     if (verdict instanceof Promise) {
       this.#parts.dispatcher.hold(connection);
       const decided = (verdict: boolean | Error) =>
-        void this.#parts.push({ type: "joinDecided", connection, room, id, verdict, since });
+        void this.#parts.push({ type: "joinDecided", connection, room, id, verdict, ask });
       verdict.then(
         (allowed) => decided(allowed === true),
         (error) => decided(error instanceof Error ? error : new Error(String(error))),
       );
     } else {
-      this.decide(connection, room, id, verdict, since);
+      this.decide(connection, room, id, verdict, ask);
     }
   }
 
@@ -179,22 +182,23 @@ export class Rooms {
     room: string,
     id: number,
     verdict: boolean | Error,
-    since?: Position,
+    ask: JoinAsk = {},
   ): void {
     if (connection.state !== "open") return;
     if (verdict instanceof Error) return this.#failed(connection, id, room, verdict);
-    if (verdict === true) this.join(connection, room, id, since);
+    if (verdict === true) this.join(connection, room, id, ask);
     else this.#refuse(connection, id, room, "forbidden", `joining ${room} is not allowed`);
   }
 
   /**
    * Puts `connection` in `room` (authorized, or asked by the server) and
    * answers it (`J`, with the request's `id` if it asked; with the room's
-   * position when it keeps history). With `since`, the publications missed
-   * after that position follow the answer, before anything newer. Returns
-   * `false` when the connection already is in the most rooms allowed.
+   * position when it keeps history). With `ask.since`, the publications
+   * missed after that position follow the answer, before anything newer;
+   * with `ask.history`, the room's last ones. Returns `false` when the
+   * connection already is in the most rooms allowed.
    */
-  join(connection: Connection, room: string, id?: number, since?: Position): boolean {
+  join(connection: Connection, room: string, id?: number, ask: JoinAsk = {}): boolean {
     const member = this.#registry.roomsOf(connection).has(room);
     if (!member && this.#full(connection)) {
       if (id !== undefined) {
@@ -206,7 +210,7 @@ export class Rooms {
     const backplane = this.#options.backplane;
     // Subscribed before the stream is read: what is published after the read comes on the channel.
     if (change?.firstInRoom && backplane !== undefined) backplane.subscribe({ kind: "room", room });
-    this.#welcome(connection, room, id, since);
+    this.#welcome(connection, room, id, ask);
     if (change === undefined) return true;
     if (backplane === undefined) {
       if (change.userJoined) {
@@ -219,65 +223,107 @@ export class Rooms {
   }
 
   /** Answers a join: at once for a room without history, after reading its stream otherwise. */
-  #welcome(connection: Connection, room: string, id?: number, since?: Position): void {
+  #welcome(connection: Connection, room: string, id: number | undefined, ask: JoinAsk): void {
+    const since = ask.since;
     const history = this.#historyOf(room);
     if (history === undefined || !connection.framed) {
       if (since === undefined) return this.#answer(connection, { id, room });
       this.#counted("no_history");
       return this.#answer(connection, { id, room, recovered: false, reason: "no_history" });
     }
-    const limit = since === undefined ? 0 : this.#options.maxRecover + 1;
+    // A recovery reads what was missed (one more than sent, to tell "too many"); a join with
+    // history the room's last ones, at most maxRecover; any other join only the position.
+    const limit = since !== undefined
+      ? this.#options.maxRecover + 1
+      : Math.min(ask.history ?? 0, this.#options.maxRecover);
+    this.#read(connection, room, id, ask, { since, limit });
+  }
+
+  /** Reads the room's stream for a join; `welcomed` answers when the page is there. */
+  #read(
+    connection: Connection,
+    room: string,
+    id: number | undefined,
+    ask: JoinAsk,
+    options: HistoryReadOptions,
+  ): void {
     let reading: StoredPage | Promise<StoredPage>;
     try {
-      reading = this.#options.store.read(room, { since, limit });
+      reading = this.#options.store.read(room, options);
     } catch {
-      return this.welcomed(connection, room, id, since, undefined);
+      return this.welcomed(connection, room, id, ask, undefined);
     }
     if (!(reading instanceof Promise)) {
-      return this.welcomed(connection, room, id, since, reading);
+      return this.welcomed(connection, room, id, ask, reading);
     }
     // Meanwhile the client is a member: what is published now waits behind what it missed.
     let rooms = this.#recovering.get(connection);
     if (rooms === undefined) this.#recovering.set(connection, rooms = new Map());
     if (!rooms.has(room)) rooms.set(room, []);
     const read = (page: StoredPage | undefined) =>
-      void this.#parts.push({ type: "historyRead", connection, room, id, since, page });
+      void this.#parts.push({ type: "historyRead", connection, room, id, ask, page });
     reading.then(read, () => read(undefined));
   }
 
   /**
    * The room's stream was read for a join: answer with its position (and,
    * with `since`, whether the client missed nothing), send the publications
-   * missed, then what was published while reading, without duplicates.
+   * missed (or, with `history`, the last ones), then what was published while
+   * reading, without duplicates. A recovery that fails for a join that also
+   * asked for `history` falls back to the room's last publications: one more
+   * read, then one answer (`recovered: false`, the reason, and the offset
+   * before the first of them).
    */
   welcomed(
     connection: Connection,
     room: string,
     id: number | undefined,
-    since: Position | undefined,
+    ask: JoinAsk,
     page: StoredPage | undefined,
   ): void {
-    const waiting = this.#takeWaiting(connection, room);
-    if (connection.state !== "open" || !this.#registry.roomsOf(connection).has(room)) return;
+    const since = ask.since;
+    if (connection.state !== "open" || !this.#registry.roomsOf(connection).has(room)) {
+      this.#takeWaiting(connection, room);
+      return;
+    }
     if (page === undefined) {
       // The store failed (its bus is down): the client is told it may have missed some.
+      const waiting = this.#takeWaiting(connection, room);
+      const reason = ask.failed ?? (since === undefined ? undefined : "unavailable");
       if (since !== undefined) this.#counted("unavailable");
-      const failed = since === undefined ? {} : { recovered: false, reason: "unavailable" };
+      const failed = reason === undefined ? {} : { recovered: false, reason };
       this.#answer(connection, { id, room, ...failed });
       for (const { payload } of waiting) this.#parts.delivery.deliver(connection, payload);
       return;
     }
+    let verdict: ReturnType<typeof recoveryVerdict> | undefined;
+    if (since !== undefined) {
+      verdict = recoveryVerdict(since, page, this.#options.maxRecover);
+      this.#counted(verdict.recovered ? "recovered" : verdict.reason);
+      if (!verdict.recovered && ask.history !== undefined) {
+        const limit = Math.min(ask.history, this.#options.maxRecover);
+        return this.#read(connection, room, id, { history: ask.history, failed: verdict.reason }, {
+          limit,
+        });
+      }
+    }
+    const waiting = this.#takeWaiting(connection, room);
     const answer: JoinAnswer = { id, room, epoch: page.epoch, offset: page.offset };
     let last = page.offset;
     let missed = page.publications;
-    if (since !== undefined) {
-      const verdict = recoveryVerdict(since, page, this.#options.maxRecover);
-      this.#counted(verdict.recovered ? "recovered" : verdict.reason);
+    if (verdict !== undefined) {
       answer.recovered = verdict.recovered;
-      if (verdict.recovered) last = missed.at(-1)?.offset ?? since.offset;
+      if (verdict.recovered) last = missed.at(-1)?.offset ?? since!.offset;
       else {
         answer.reason = verdict.reason;
         missed = [];
+      }
+    } else if (ask.history !== undefined) {
+      // The last ones: the client counts from just before the first of them.
+      if (missed.length > 0) answer.offset = missed[0].offset - 1;
+      if (ask.failed !== undefined) {
+        answer.recovered = false;
+        answer.reason = ask.failed;
       }
     } else {
       missed = [];
@@ -521,6 +567,93 @@ export class Rooms {
     }
     if (change.lastInRoom) backplane.unsubscribe({ kind: "room", room: change.room });
     if (connection.user !== undefined) backplane.presenceChanged(change.room, connection.user, -1);
+  }
+
+  /**
+   * A framed client asked who is in `room` (`w`), or with `counts` how many:
+   * a member may ask; another client as `authorizeJoin` would let it join.
+   * The answer (`W`) comes from the backplane when it is up (the whole
+   * cluster), else from this process; a refusal carries the join's codes.
+   */
+  presenceQuery(connection: Connection, id: number, room: string, counts: boolean): void {
+    const problem = roomNameProblem(room);
+    if (problem !== undefined) {
+      return this.#answerPresence(connection, {
+        id,
+        room,
+        error: "invalid_room",
+        message: problem,
+      });
+    }
+    const authorize = this.#options.authorizeJoin;
+    if (this.#registry.roomsOf(connection).has(room) || authorize === undefined) {
+      return this.#presenceFor(connection, id, room, counts);
+    }
+    const decided = (verdict: boolean | Error) => {
+      if (verdict instanceof Error) {
+        this.#parts.report(callbackError("authorizeJoin", verdict), connection);
+        return this.#answerPresence(connection, {
+          id,
+          room,
+          error: "failed",
+          message: "the server could not decide; try again later",
+        });
+      }
+      if (verdict) return this.#presenceFor(connection, id, room, counts);
+      this.#answerPresence(connection, {
+        id,
+        room,
+        error: "forbidden",
+        message: `asking who is in ${room} is not allowed`,
+      });
+    };
+    let verdict: boolean | Promise<boolean>;
+    try {
+      verdict = authorize(connection, room);
+    } catch (error) {
+      return decided(error instanceof Error ? error : new Error(String(error)));
+    }
+    if (verdict instanceof Promise) {
+      verdict.then(
+        (allowed) => decided(allowed === true),
+        (error) => decided(error instanceof Error ? error : new Error(String(error))),
+      );
+    } else decided(verdict === true);
+  }
+
+  /** Answers a presence query with the room's presence, cluster-wide when the backplane is up. */
+  #presenceFor(connection: Connection, id: number, room: string, counts: boolean): void {
+    const answer = (entries: { user: string; connections: number }[]) =>
+      this.#answerPresence(
+        connection,
+        counts
+          ? {
+            id,
+            room,
+            users: entries.length,
+            connections: entries.reduce((sum, entry) => sum + entry.connections, 0),
+          }
+          : { id, room, presence: entries },
+      );
+    const backplane = this.#options.backplane;
+    if (backplane === undefined || backplane.status !== "up") {
+      return answer(this.#registry.presence(room));
+    }
+    const local = this.#registry.presence(room);
+    backplane.presence(room).then(answer, () => answer(local));
+  }
+
+  /**
+   * Sends a `W` answer: through a `send` event, since it may come from an
+   * async verdict or a backplane read, outside the loop.
+   */
+  #answerPresence(connection: Connection, answer: PresenceAnswer): void {
+    if (!connection.framed) return;
+    this.#parts.push({
+      type: "send",
+      connection,
+      payload: framedOnly(encodePresenceAnswer(answer)),
+    });
   }
 
   /**

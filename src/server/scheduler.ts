@@ -123,21 +123,20 @@ export class Scheduler {
         );
       case "joinRequest":
         if (!registry.has(event.connection)) return;
-        return rooms.request(event.connection, event.id, event.room, event.since);
+        return rooms.request(event.connection, event.id, event.room, event.ask);
       case "joinDecided":
         if (registry.has(event.connection)) {
-          rooms.decide(event.connection, event.room, event.id, event.verdict, event.since);
+          rooms.decide(event.connection, event.room, event.id, event.verdict, event.ask);
         }
         // What the client sent after its join request is handled now.
         return dispatcher.release(event.connection);
       case "join": {
-        const joined = registry.has(event.connection) &&
-          rooms.join(event.connection, event.room, event.id, event.since);
+        const joined = registry.has(event.connection) && rooms.join(event.connection, event.room);
         event.done?.(joined);
         return;
       }
       case "historyRead":
-        return rooms.welcomed(event.connection, event.room, event.id, event.since, event.page);
+        return rooms.welcomed(event.connection, event.room, event.id, event.ask, event.page);
       case "leave": {
         const left = registry.has(event.connection) &&
           rooms.leave(event.connection, event.room, event.id);
@@ -150,6 +149,8 @@ export class Scheduler {
         return rooms.appendFailed(event.ref);
       case "presence":
         return event.done(registry.presence(event.room));
+      case "presenceQuery":
+        return rooms.presenceQuery(event.connection, event.id, event.room, event.counts);
       case "remote": {
         const { message } = event;
         const payload = new Payload(message.data, { json: message.json });
