@@ -8,7 +8,7 @@ import {
   DecodeError,
   SendQueueFullError,
 } from "../src/client/mod.ts";
-import { delay, nextEvent, until, within } from "./_helpers.ts";
+import { delay, freePort, nextEvent, until, within } from "./_helpers.ts";
 
 type Chat = { from?: string | null; text: string };
 
@@ -340,4 +340,18 @@ Deno.test("aborting the signal closes the client; invalid options fail fast with
   assert.throws(() => connect(url, { token: "has space" }), /RFC 7230 token characters/);
   assert.throws(() => connect(url, { queueLimit: -1 }), /queueLimit must be/);
   assert.throws(() => connect(url, { reconnect: { factor: 0 } }), /factor must be/);
+});
+
+Deno.test("a connection attempt that fails is reported as 1006, as CloseInfo says (Deno says 0)", async () => {
+  const port = freePort(); // nothing listens there
+  const client = connect(`ws://127.0.0.1:${port}/ws`, {
+    reconnect: { initialDelay: 50, maxDelay: 50 },
+  });
+  try {
+    const info = await nextEvent(client, "close");
+    assert.equal(info.code, 1006);
+    assert.equal(info.reconnecting, true);
+  } finally {
+    await client.close();
+  }
 });

@@ -44,28 +44,35 @@ Deno.test("idleTimeout is in milliseconds: 1-999 (a value in seconds, most likel
   assert.throws(() => resolveOptions({ idleTimeout: 999 }), /use 0 \(off\) or at least 1000/);
 });
 
-Deno.test("the README's options table lists every option once, with the defaults of the code", async () => {
-  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
-  const start = readme.indexOf("| Option ");
-  assert.ok(start >= 0, "the README has an options table");
-  const rows = readme.slice(start).split("\n").slice(2);
+/** The rows of the first table whose header starts with `| Option ` in a markdown file. */
+async function optionsTable(path: string): Promise<Map<string, string>> {
+  const text = await Deno.readTextFile(new URL(path, import.meta.url));
+  const start = text.indexOf("| Option ");
+  assert.ok(start >= 0, `${path} has an options table`);
   const table = new Map<string, string>();
-  for (const row of rows) {
+  for (const row of text.slice(start).split("\n").slice(2)) {
     if (!row.startsWith("|")) break;
     const [, name, fallback] = row.split("|").map((cell) => cell.trim());
     const option = name.replace(/^`|`$/g, "");
-    assert.ok(!table.has(option), `${option} is listed twice`);
+    assert.ok(!table.has(option), `${option} is listed twice in ${path}`);
     table.set(option, fallback);
   }
-  assert.deepEqual([...table.keys()].sort(), [...OPTION_NAMES].sort(), "the same options");
-  for (const [name, { default: fallback }] of Object.entries(NUMBERS)) {
-    if (fallback === undefined) continue; // computed (maxConnections)
-    const documented = table.get(name)!.match(/^`(\d+)`/)?.[1];
-    assert.equal(Number(documented), fallback, `${name}'s default in the README`);
-  }
-  for (const name of ["acceptBinary", "coalesce", "guardOversizedMessages", "presenceEvents"]) {
-    const value = DEFAULTS[name as keyof typeof DEFAULTS];
-    assert.equal(table.get(name), `\`${value}\``, `${name}'s default in the README`);
-  }
-  assert.equal(table.get("overflow"), `\`"${DEFAULTS.overflow}"\``);
-});
+  return table;
+}
+
+for (const path of ["../README.md", "../docs/server.md"]) {
+  Deno.test(`the options table of ${path.slice(3)} lists every option once, with the code's defaults`, async () => {
+    const table = await optionsTable(path);
+    assert.deepEqual([...table.keys()].sort(), [...OPTION_NAMES].sort(), "the same options");
+    for (const [name, { default: fallback }] of Object.entries(NUMBERS)) {
+      if (fallback === undefined) continue; // computed (maxConnections)
+      const documented = table.get(name)!.match(/^`(\d+)`/)?.[1];
+      assert.equal(Number(documented), fallback, `${name}'s default`);
+    }
+    for (const name of ["acceptBinary", "coalesce", "guardOversizedMessages", "presenceEvents"]) {
+      const value = DEFAULTS[name as keyof typeof DEFAULTS];
+      assert.equal(table.get(name), `\`${value}\``, `${name}'s default`);
+    }
+    assert.equal(table.get("overflow"), `\`"${DEFAULTS.overflow}"\``);
+  });
+}

@@ -59,7 +59,8 @@ export class ClientClosedError extends Error {
    * Creates the error; `detail` says why the client is closed, `action` what
    * could not be done (default `"send"`).
    */
-  constructor(detail: string, action = "send") {
+  constructor(detail: string, action?: string) {
+    action ??= "send";
     super(
       `Cannot ${action}: the client is closed (${detail}). Call connect() again for a new client.`,
     );
@@ -181,7 +182,8 @@ export class JoinError extends Error {
   readonly code: string;
 
   /** Creates the error; `action` says what was refused (default `"join"`). */
-  constructor(room: string, code: string, message: string, action = "join") {
+  constructor(room: string, code: string, message: string, action?: string) {
+    action ??= "join";
     super(`Could not ${action} ${room} (${code}): ${message}`);
     this.name = "JoinError";
     this.room = room;

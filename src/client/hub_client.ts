@@ -206,7 +206,8 @@ export class HubClient<T, S = T> {
    * @throws {TypeError} on a URL that is not ws:, wss:, http: or https:, or an invalid token.
    * @throws {RangeError} on an invalid numeric option.
    */
-  constructor(url: string | URL, options: ConnectOptions<T> = {}) {
+  constructor(url: string | URL, options?: ConnectOptions<T>) {
+    options ??= {};
     this.url = resolveUrl(url);
     this.#options = resolveOptions(options);
     this.#outbox = new Outbox(this.#options.queueLimit);
@@ -491,7 +492,9 @@ export class HubClient<T, S = T> {
    * @param reason At most 123 UTF-8 bytes.
    * @throws {RangeError} on any other code.
    */
-  close(code = 1000, reason = ""): Promise<void> {
+  close(code?: number, reason?: string): Promise<void> {
+    code ??= 1000;
+    reason ??= "";
     assertApplicationCloseCode(code); // the hub's client.close() says the same
 
     if (this.#state !== "closed") {
@@ -545,7 +548,9 @@ export class HubClient<T, S = T> {
         }
       }
       if (ws !== this.#ws) return;
-      this.#ended(event.code, event.reason);
+      // Deno reports 0 when a connection ended (or failed) without a close frame; RFC 6455
+      // §7.1.5 and browsers call that 1006, as CloseInfo documents.
+      this.#ended(event.code === 0 ? 1006 : event.code, event.reason);
     };
     this.#connectTimer = setTimeout(() => {
       this.#connectTimer = undefined;

@@ -116,7 +116,7 @@ const REQUEST_TIMEOUT = 2_000;
  *   gets its own back). Counts returned by `broadcast`, `sendToUser` and
  *   `publish` are of local connections.
  * - It keeps no history: a hub given both this backplane and the `history`
- *   option throws at construction (see the README for why).
+ *   option throws at construction (see docs/clusters.md for why).
  * - While NATS is down, each process keeps delivering to its own
  *   connections; what crosses processes meanwhile is lost (core NATS keeps
  *   nothing). It reconnects by itself (every ~¼ s) and its subscriptions are

@@ -46,7 +46,8 @@ export class ReplyError extends Error {
    * Default `handler_error`.
    * @throws {RangeError} If the code is not of that form.
    */
-  constructor(message: string, code: string = RequestErrorCode.HandlerError) {
+  constructor(message: string, code?: string) {
+    code ??= RequestErrorCode.HandlerError;
     super(message);
     if (typeof code !== "string" || !CODE.test(code)) {
       throw new RangeError(

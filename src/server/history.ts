@@ -306,7 +306,8 @@ export class MemoryHistory implements HistoryStore {
   }
 
   /** Reads a room's stream (see {@linkcode HistoryReadOptions}). */
-  read(room: string, options: HistoryReadOptions = {}): StoredPage {
+  read(room: string, options?: HistoryReadOptions): StoredPage {
+    options ??= {};
     const now = this.#clock();
     const stream = this.#live(room, now);
     if (stream === undefined) return { epoch: "", offset: 0, publications: [] };

@@ -38,8 +38,9 @@ export type { PublishOptions, UpgradeOptions };
  * @typeParam T What `broadcast`, `sendToUser` and `client.send` accept.
  * Strings and `Uint8Array`s are sent as they are; other values are
  * JSON-encoded once per message, whatever the number of recipients.
- * @typeParam In What `onMessage` receives: the raw `string | Uint8Array`,
- * unless the `decode` option turns it into something else.
+ * @typeParam In What `onMessage` receives: without a `decode` option, the
+ * value a `wshub.v2` client sent, or the text (or bytes) of a plain or
+ * `wshub.v1` client — so `unknown` by default; with `decode`, what it returns.
  *
  * @example A chat server
  * ```ts
@@ -83,8 +84,8 @@ export class Hub<T = unknown, In = unknown> implements HubApi<T>, AsyncDisposabl
    *
    * @throws {RangeError} If an option is out of range (the message says which).
    */
-  constructor(options: HubOptions<T, In> = {}) {
-    const resolved = this.#options = resolveOptions(options);
+  constructor(options?: HubOptions<T, In>) {
+    const resolved = this.#options = resolveOptions(options ?? {});
     const { onMessage, onRequest, onConnect, onDisconnect, onError, logger } = resolved;
     const { authorizeJoin, onPresence } = resolved;
     const report = (error: Error, connection: Connection | undefined) => {
@@ -139,7 +140,7 @@ export class Hub<T = unknown, In = unknown> implements HubApi<T>, AsyncDisposabl
     this.#unwatch = resolved.guardOversizedMessages
       ? watchOversizedMessages(() => this.#oversizedMessageCaught())
       : undefined;
-    this.#signal = options.signal;
+    this.#signal = options?.signal;
     if (this.#signal !== undefined) {
       if (this.#signal.aborted) void this.close();
       else this.#signal.addEventListener("abort", this.#onAbort, { once: true });
@@ -528,7 +529,7 @@ export class Hub<T = unknown, In = unknown> implements HubApi<T>, AsyncDisposabl
    * socket (`wshub_delivery_wait_seconds`), drops, slow consumers, timeouts,
    * closes by code, rate limiting, sockets, requests, recoveries, and with
    * a backplane its state, traffic, round trip and history reads and writes
-   * (the list is in the README). Built from {@linkcode Hub.prototype.stats}
+   * (the list is in docs/metrics.md). Built from {@linkcode Hub.prototype.stats}
    * when called: cheap enough to scrape every second.
    *
    * @example Append the hub's metrics to the application's own

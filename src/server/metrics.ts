@@ -2,7 +2,7 @@
  * The metric catalogue: every family `hub.metrics()` exposes, in one table
  * each — its name, type, help text and how its samples are read from
  * `hub.stats()` (or, for a backplane's families, from its `stats()`). A new
- * metric is one entry here and one row in the README's metrics table (a test
+ * metric is one entry here and one row in docs/metrics.md's table (a test
  * keeps the two in step). The format itself is `prometheus.ts`.
  *
  * @module
@@ -383,7 +383,7 @@ export function writeMetrics<S>(
  * The whole exposition: the hub's families (`stats` as `hub.stats()` returns
  * it, `waits` its writers' delivery-wait histogram), then the backplane's,
  * when there is one. The list, with what each family counts, is in the
- * README's Metrics section.
+ * docs/metrics.md.
  *
  * @example
  * ```ts

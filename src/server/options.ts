@@ -1,12 +1,13 @@
 /**
  * The hub's options: their types ({@linkcode HubOptions}), their defaults
  * and bounds in one table ({@linkcode NUMBERS}, {@linkcode DEFAULTS}), and
- * their validation ({@linkcode resolveOptions}). The README's options table
- * is the user-facing list; `tests/options_test.ts` keeps it in step with
- * this module.
+ * their validation ({@linkcode resolveOptions}). The options tables of
+ * docs/server.md and the README are the user-facing lists;
+ * `tests/options_test.ts` keeps them in step with this module.
  *
  * To add an option: its field in `HubOptions` (documented), its default
- * here (in `NUMBERS` for a number), its row in the README table.
+ * here (in `NUMBERS` for a number), its row in docs/server.md's table and
+ * the README's.
  *
  * @module
  */
@@ -266,7 +267,7 @@ export const NUMBERS = Object.freeze(
 
 /**
  * Every option's name, for the checks that need them at run time (the
- * README's table, unknown names). The compiler keeps it complete: a name
+ * docs' tables, unknown names). The compiler keeps it complete: a name
  * missing here is a type error below.
  */
 export const OPTION_NAMES = Object.freeze(
@@ -321,7 +322,7 @@ void EVERY_OPTION_NAMED;
 /** The names of the numeric options. */
 type NumberOption = keyof typeof NUMBERS;
 
-/** Every default, as documented in the README's options table (`maxConnections`: computed). */
+/** Every default, as the options tables document them (`maxConnections`: computed). */
 export const DEFAULTS = Object.freeze({
   ...Object.fromEntries(
     Object.entries(NUMBERS).filter(([, n]) => n.default !== undefined).map((

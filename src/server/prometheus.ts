@@ -211,7 +211,8 @@ export class Histogram {
    * @param scale How many units of an observation make one exposed unit.
    * @throws {RangeError} If the bounds are not finite and ascending.
    */
-  constructor(bounds: readonly number[], scale = 1) {
+  constructor(bounds: readonly number[], scale?: number) {
+    scale ??= 1;
     for (let i = 0; i < bounds.length; i++) {
       if (!Number.isFinite(bounds[i]) || (i > 0 && bounds[i] <= bounds[i - 1])) {
         throw new RangeError(`Invalid histogram bounds ${bounds.join(", ")}: finite and ascending`);
