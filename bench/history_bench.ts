@@ -197,6 +197,7 @@ async function roomOf(members: number, history: boolean): Promise<Parts> {
     onDisconnect: undefined,
     authorizeJoin: undefined,
     onPresence: undefined,
+    refresh: undefined,
     report(error) {
       throw error;
     },

@@ -270,7 +270,7 @@ export class NatsBackplane implements Backplane {
     if (this.#closed) return;
     const subject = message.kind === "broadcast"
       ? this.#subject("b")
-      : message.kind === "user"
+      : message.kind === "user" || message.kind === "disconnect"
       ? this.#subject("u", message.user)
       : this.#subject("r", message.room);
     this.#send(subject, encodeMessage(this.node, message));

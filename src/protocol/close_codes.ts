@@ -40,6 +40,22 @@ export const CloseCode = {
   HeartbeatTimeout: 4000,
   /** A frame could not be flushed to the peer within `writeTimeout`. */
   WriteTimeout: 4001,
+  /**
+   * `hub.disconnectUser()`'s default: the user's access was revoked. The
+   * reference client does not reconnect after it.
+   */
+  Revoked: 4003,
+  /**
+   * The connection's credential expired and was not refreshed within
+   * `expiredCloseDelay`. The reference client gets a fresh one
+   * (`getToken`) and reconnects.
+   */
+  CredentialsExpired: 4004,
+  /**
+   * A refresh named another user than the connection's. The reference
+   * client does not reconnect after it.
+   */
+  Forbidden: 4403,
 } as const;
 
 /**

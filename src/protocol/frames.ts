@@ -8,6 +8,7 @@
  */
 
 import { splitBatch } from "./batch.ts";
+import { type CredentialNotice, parseCredential, parseCredentialNotice } from "./credentials.ts";
 import { type Hello, parseHello } from "./hello.ts";
 import {
   type CloseNotice,
@@ -40,6 +41,7 @@ export type ClientFrame =
   | { kind: "join"; request: RoomRequest }
   | { kind: "leave"; request: RoomRequest }
   | { kind: "who"; query: PresenceQuery }
+  | { kind: "credential"; token: string }
   | { kind: "ping"; token: string }
   | { kind: "pong"; token: string }
   | { kind: "request"; request: RequestFrame }
@@ -56,6 +58,7 @@ export type ServerFrame =
   | { kind: "left"; answer: LeaveAnswer }
   | { kind: "presence"; event: PresenceEvent }
   | { kind: "who"; answer: PresenceAnswer }
+  | { kind: "credential"; notice: CredentialNotice }
   | { kind: "frames"; frames: ServerFrame[] }
   | { kind: "ping"; token: string }
   | { kind: "pong"; token: string }
@@ -85,6 +88,12 @@ export function decodeClientFrame(data: string | ArrayBuffer | Uint8Array): Clie
       return typeof query === "string"
         ? { kind: "invalid", reason: query }
         : { kind: "who", query };
+    }
+    case Tag.FreshCredential: {
+      const token = parseCredential(data.slice(1));
+      return typeof token === "string"
+        ? { kind: "credential", token }
+        : { kind: "invalid", reason: token.problem };
     }
     case Tag.Request:
     case Tag.Answer:
@@ -151,6 +160,10 @@ function decodeServerText(data: string, outer: boolean): ServerFrame {
     case Tag.Presence: {
       const event = parsePresence(body);
       return typeof event === "string" ? invalid(event) : { kind: "presence", event };
+    }
+    case Tag.Credential: {
+      const notice = parseCredentialNotice(body);
+      return typeof notice === "string" ? invalid(notice) : { kind: "credential", notice };
     }
     case Tag.WhoAnswer: {
       const answer = parsePresenceAnswer(body);

@@ -32,6 +32,11 @@ export interface Hello {
   pingInterval: number;
   /** How long the server waits for an answer to its ping, in milliseconds. */
   pongTimeout: number;
+  /**
+   * When the connection's credential expires, in ms since the epoch (only
+   * for an expiring identity); the hub asks for a fresh one before.
+   */
+  expiresAt?: number;
 }
 
 /** Builds the hello frame. */
@@ -58,11 +63,15 @@ export function parseHello(body: string): Hello | string {
   ) {
     return "hello frame lacks id, user, pingInterval or pongTimeout";
   }
-  return {
+  const parsed: Hello = {
     v: hello.v,
     id: hello.id,
     user: hello.user as string | null,
     pingInterval: hello.pingInterval as number,
     pongTimeout: hello.pongTimeout as number,
   };
+  if (typeof hello.expiresAt === "number" && Number.isFinite(hello.expiresAt)) {
+    parsed.expiresAt = hello.expiresAt;
+  }
+  return parsed;
 }

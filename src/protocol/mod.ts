@@ -55,6 +55,12 @@ export {
   type RoomRequest,
 } from "./rooms.ts";
 export { encodeBatch, splitBatch } from "./batch.ts";
+export {
+  type CredentialNotice,
+  encodeCredential,
+  encodeCredentialNotice,
+  MAX_CREDENTIAL_LENGTH,
+} from "./credentials.ts";
 export { encodeHello, type Hello, parseHello } from "./hello.ts";
 export {
   type ClientFrame,

@@ -58,6 +58,10 @@ export const Tag = Object.freeze(
     Room: "r",
     /** A presence event: a user joined or left a room. Server to client. */
     Presence: "u",
+    /** The hub about a connection's credential: a fresh one is wanted, or how a refresh went. Server to client. */
+    Credential: "t",
+    /** A fresh credential, asked for or not. Client to server. */
+    FreshCredential: "T",
     /** A presence query: who is in a room, or how many. Client to server. */
     Who: "w",
     /** The answer to a presence query. Server to client. */

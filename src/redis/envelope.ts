@@ -22,8 +22,8 @@ export type Envelope =
 interface Header {
   /** The sending process's id. */
   o: string;
-  /** Kind: b(roadcast), u(ser), r(oom), p(resence). */
-  k: "b" | "u" | "r" | "p";
+  /** Kind: b(roadcast), u(ser), r(oom), p(resence), d(isconnect a user). */
+  k: "b" | "u" | "r" | "p" | "d";
   /** The user or room, for u and r. */
   n?: string;
   /** 1 when the payload is a string, 2 the JSON text of a value that was not a string, 0 bytes. */
@@ -38,6 +38,10 @@ interface Header {
 
 /** Encodes a message from process `origin`. */
 export function encodeMessage(origin: string, message: BackplaneMessage): Uint8Array {
+  if (message.kind === "disconnect") {
+    const body = JSON.stringify({ code: message.code, reason: message.reason });
+    return join({ o: origin, k: "d", n: message.user }, encoder.encode(body));
+  }
   const data = message.data;
   const header: Header = {
     o: origin,
@@ -94,6 +98,17 @@ export function decodeEnvelope(bytes: Uint8Array, self: string): Envelope | unde
     try {
       const event = JSON.parse(decoder.decode(body)) as PresenceEvent;
       return { origin, presence: event };
+    } catch {
+      return undefined;
+    }
+  }
+  if (header.k === "d") {
+    try {
+      const { code, reason } = JSON.parse(decoder.decode(body));
+      if (typeof header.n !== "string" || !Number.isInteger(code) || typeof reason !== "string") {
+        return undefined;
+      }
+      return { origin, message: { kind: "disconnect", user: header.n, code, reason } };
     } catch {
       return undefined;
     }

@@ -372,7 +372,7 @@ export class RedisBackplane implements Backplane {
     if (this.#closed) return;
     const channel = message.kind === "broadcast"
       ? this.#channel("b")
-      : message.kind === "user"
+      : message.kind === "user" || message.kind === "disconnect"
       ? this.#channel("u", message.user)
       : this.#channel("r", message.room);
     const envelope = encodeMessage(this.node, message);

@@ -23,6 +23,7 @@ import {
   refuse,
 } from "./handshake.ts";
 import { attachReader, type ReaderContext } from "./reader.ts";
+import { checkIdentity } from "./identity.ts";
 import type { Identity } from "./types.ts";
 import type { Parts } from "./wiring.ts";
 
@@ -144,7 +145,7 @@ export class Admission {
     }
     const chosen: Admitted = { ...(negotiated as Negotiated), rooms };
     if (identify === undefined || (options !== undefined && "user" in options)) {
-      return this.#accept(req, options?.user, chosen);
+      return this.#accept(req, options?.user, undefined, chosen);
     }
     let identity: Identity | Promise<Identity>;
     try {
@@ -221,14 +222,18 @@ export class Admission {
       });
       return identity;
     }
-    if (identity !== undefined && typeof identity !== "string") {
-      return this.#identifyFailed(
-        new TypeError(
-          `identify returned a ${typeof identity}; return a user id string, undefined or a Response`,
-        ),
-      );
+    if (identity === undefined || typeof identity === "string") {
+      return this.#accept(req, identity, undefined, admitted);
     }
-    return this.#accept(req, identity, admitted);
+    const expiring = checkIdentity(identity, "identify");
+    if (expiring instanceof Error) return this.#identifyFailed(expiring);
+    if (expiring.expiresAt <= Date.now()) {
+      this.#parts.options.logger.debug("wshub: identify returned an expired identity", {
+        url: req.url,
+      });
+      return refuse(401, "Credentials expired");
+    }
+    return this.#accept(req, expiring.user, expiring.expiresAt, admitted);
   }
 
   #identifyFailed(error: unknown): Response {
@@ -266,7 +271,12 @@ export class Admission {
     return Math.ceil((2 * (pingInterval + pongTimeout)) / 1000);
   }
 
-  #accept(req: Request, user: string | undefined, admitted: Admitted): Response {
+  #accept(
+    req: Request,
+    user: string | undefined,
+    expiresAt: number | undefined,
+    admitted: Admitted,
+  ): Response {
     if (this.#closing) return refuse(503, "The hub is shutting down; reconnect later");
     const full = this.#checkCapacity(); // again: an async identify may have taken a while
     if (full !== undefined) return full;
@@ -290,7 +300,7 @@ export class Admission {
     const view = { push, requestTimeout: options.requestTimeout };
     const connection = new Connection(
       upgraded.socket,
-      { user, framed, json: version === 2, protocol: protocol ?? "", rooms },
+      { user, framed, json: version === 2, protocol: protocol ?? "", rooms, expiresAt },
       {
         framed,
         json: version === 2,

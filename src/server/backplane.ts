@@ -26,6 +26,11 @@ import type { PresenceEntry } from "./types.ts";
  */
 export type BackplaneMessage =
   | { kind: "broadcast"; data: string | Uint8Array; json?: boolean }
+  /**
+   * Close every connection of `user` with `code` and `reason`
+   * (`hub.disconnectUser`): travels where the user's messages do.
+   */
+  | { kind: "disconnect"; user: string; code: number; reason: string }
   | { kind: "user"; user: string; data: string | Uint8Array; json?: boolean }
   | {
     kind: "room";

@@ -72,6 +72,10 @@ export class ClientView implements Client<unknown> {
     return this.#connection.rooms;
   }
 
+  get expiresAt(): number | undefined {
+    return this.#connection.credential?.expiresAt;
+  }
+
   send(data: unknown): boolean {
     const connection = this.#connection;
     if (connection.closing) return false;

@@ -17,6 +17,22 @@ import { Liveness } from "./liveness.ts";
 import type { Client } from "./types.ts";
 import { Writer, type WriterOptions } from "./writer.ts";
 
+/**
+ * An expiring credential's state: when it expires, when it was granted (the
+ * hub asks for a fresh one a third of its lifetime before it expires), and
+ * whether a fresh one was asked for or is being checked.
+ */
+export interface Credential {
+  /** When it expires, in ms since the epoch. */
+  expiresAt: number;
+  /** When it was granted (or last refreshed), in ms since the epoch. */
+  grantedAt: number;
+  /** Whether the hub asked the client for a fresh one since. */
+  asked: boolean;
+  /** Whether a fresh one is being checked (`refresh` has not settled). */
+  checking: boolean;
+}
+
 /** The lifecycle of a connection, as the hub sees it. */
 export type ConnectionState = "connecting" | "open" | "closed";
 
@@ -32,6 +48,8 @@ export interface ConnectionInit {
   protocol: string;
   /** Rooms to join as it registers. */
   rooms: readonly string[];
+  /** When its credential expires, in ms since the epoch (`undefined`: never). */
+  expiresAt?: number;
 }
 
 const NO_ROOMS: ReadonlySet<string> = new Set();
@@ -54,6 +72,8 @@ export class Connection {
   readonly client: Client<unknown>;
   /** The rooms it is in; written by the registry only (`undefined`: none yet). */
   roomSet: Set<string> | undefined;
+  /** Its credential, when it expires (see `credentials.ts`; `undefined`: it does not). */
+  credential: Credential | undefined;
   #state: ConnectionState = "connecting";
   #closing = false;
   #closedWith: { code: number; reason: string } | undefined;
@@ -75,6 +95,14 @@ export class Connection {
     this.json = init.json;
     this.protocol = init.protocol;
     this.initialRooms = init.rooms;
+    if (init.expiresAt !== undefined) {
+      this.credential = {
+        expiresAt: init.expiresAt,
+        grantedAt: Date.now(),
+        asked: false,
+        checking: false,
+      };
+    }
     this.writer = new Writer(socket, writer, handOffs);
     this.client = view(this);
   }

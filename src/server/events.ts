@@ -80,6 +80,16 @@ export type HubEvent =
     ask: JoinAsk;
     page: StoredPage | undefined;
   }
+  // Credentials: a fresh one a client sent; `refresh`'s verdict on it; a user's access revoked.
+  | { type: "credential"; connection: Connection; token: string }
+  | { type: "credentialChecked"; connection: Connection; outcome: unknown }
+  | {
+    type: "disconnectUser";
+    user: string;
+    code: number;
+    reason: string;
+    done?: (count: number) => void;
+  }
   // A client's question: who is in a room (or how many).
   | { type: "presenceQuery"; connection: Connection; id: number; room: string; counts: boolean }
   | {
@@ -99,8 +109,9 @@ export type HubEvent =
   | { type: "appendFailed"; ref: number }
   | { type: "presence"; room: string; done: (entries: PresenceEntry[]) => void }
   // From the other processes, through the backplane.
-  | { type: "remote"; message: BackplaneMessage }
+  | { type: "remote"; message: Exclude<BackplaneMessage, { kind: "disconnect" }> }
   | { type: "remotePresence"; event: PresenceEvent; origin: boolean }
+  | { type: "remoteDisconnect"; user: string; code: number; reason: string }
   // The heartbeat's tick: what has a deadline besides connections (requests), and upkeep.
   | { type: "tick"; now: number }
   // The graceful shutdown: drain, then stop.

@@ -8,13 +8,16 @@
  * over the registry, and no timer is created per client or per ping. Each
  * connection's heartbeat state is a `Liveness` (`liveness.ts`), which the
  * reader tells what arrived. After its pass, a tick pushes a `tick` event:
- * the loop then times out what else has a deadline (requests).
+ * the loop then times out what else has a deadline (requests). Expiring
+ * credentials are checked in the same pass: a fresh one is asked for before
+ * expiry, and a connection still expired `expiredCloseDelay` later is closed.
  *
  * @module
  */
 
 import { CloseCode, encodePing } from "../protocol/mod.ts";
 import type { Connection } from "./connection.ts";
+import { askFrame, credentialDue } from "./credentials.ts";
 import { type Push, requestClose } from "./events.ts";
 
 /** The heartbeat's timings, in milliseconds. */
@@ -22,6 +25,10 @@ export interface HeartbeatOptions {
   pingInterval: number;
   pongTimeout: number;
   writeTimeout: number;
+  /** How long a connection whose credential expired is kept (see `credentials.ts`). */
+  expiredCloseDelay?: number;
+  /** The hub's `refresh` hook: fresh credentials are asked for only when there is one. */
+  refresh?: unknown;
 }
 
 /**
@@ -85,8 +92,22 @@ export class Heartbeat {
     const now = this.now = performance.now();
     const { pingInterval, pongTimeout, writeTimeout } = this.#options;
     const push = this.#push;
+    const epoch = Date.now();
+    const timing = {
+      delay: this.#options.expiredCloseDelay ?? 0,
+      tick: this.tick,
+      ask: this.#options.refresh !== undefined,
+    };
     for (const connection of this.#connections()) {
       if (connection.closing) continue;
+      if (connection.credential !== undefined) {
+        const due = credentialDue(connection, epoch, timing);
+        if (due === "close") {
+          requestClose(push, connection, CloseCode.CredentialsExpired, "credentials expired", true);
+          continue;
+        }
+        if (due === "ask") connection.writer.sendControl(askFrame(connection.credential));
+      }
       if (connection.framed) {
         const verdict = connection.liveness.check(now, pingInterval, pongTimeout);
         if (verdict === "dead") {

@@ -6,7 +6,14 @@
  */
 
 import { assertKnownOptions } from "../common/unknown_options.ts";
-import { encodePayload, payloadValue, roomNameProblem } from "../protocol/mod.ts";
+import {
+  assertApplicationCloseCode,
+  CloseCode,
+  encodePayload,
+  payloadValue,
+  roomNameProblem,
+} from "../protocol/mod.ts";
+import { REVOKED_REASON } from "./credentials.ts";
 import { Admission, type UpgradeOptions } from "./admission.ts";
 import { connectionOf } from "./client_view.ts";
 import type { BackplaneStatus } from "./backplane.ts";
@@ -14,7 +21,7 @@ import type { Connection } from "./connection.ts";
 import { HubClosedError } from "./errors.ts";
 import type { HubEvent } from "./events.ts";
 import type { HistoryPage, HistoryReadOptions } from "./history.ts";
-import type { HubApi, PublishOptions } from "./hub_api.ts";
+import type { DisconnectOptions, HubApi, PublishOptions } from "./hub_api.ts";
 import { METRICS_CONTENT_TYPE } from "./prometheus.ts";
 import { renderMetrics } from "./metrics.ts";
 import { type HubOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
@@ -25,7 +32,7 @@ import { snapshot } from "./stats_snapshot.ts";
 import type { Client, PresenceEntry } from "./types.ts";
 import { type Parts, wire } from "./wiring.ts";
 
-export type { PublishOptions, UpgradeOptions };
+export type { DisconnectOptions, PublishOptions, UpgradeOptions };
 
 /**
  * A WebSocket hub: it holds every live connection, fans messages out to all
@@ -87,7 +94,7 @@ export class Hub<T = unknown, In = unknown> implements HubApi<T>, AsyncDisposabl
   constructor(options?: HubOptions<T, In>) {
     const resolved = this.#options = resolveOptions(options ?? {});
     const { onMessage, onRequest, onConnect, onDisconnect, onError, logger } = resolved;
-    const { authorizeJoin, onPresence } = resolved;
+    const { authorizeJoin, onPresence, refresh } = resolved;
     const report = (error: Error, connection: Connection | undefined) => {
       if (onError !== undefined) {
         try {
@@ -117,6 +124,9 @@ export class Hub<T = unknown, In = unknown> implements HubApi<T>, AsyncDisposabl
         ? undefined
         : (connection, room) => authorizeJoin(viewOf<T>(connection), room),
       onPresence: onPresence === undefined ? undefined : (event) => onPresence(event, this),
+      refresh: refresh === undefined
+        ? undefined
+        : (token, connection) => refresh(token, viewOf<T>(connection)),
       report,
     });
     this.#admission = new Admission(this.#parts);
@@ -124,7 +134,17 @@ export class Hub<T = unknown, In = unknown> implements HubApi<T>, AsyncDisposabl
     const push = this.#parts.push;
     this.#backplaneStatus = this.#parts.backplane?.status ?? "none";
     this.#parts.backplane?.start({
-      deliver: (message) => void push({ type: "remote", message }),
+      deliver: (message) =>
+        void push(
+          message.kind === "disconnect"
+            ? {
+              type: "remoteDisconnect",
+              user: message.user,
+              code: message.code,
+              reason: message.reason,
+            }
+            : { type: "remote", message },
+        ),
       presence: (event, origin) => void push({ type: "remotePresence", event, origin }),
       status: (status, error) => {
         this.#backplaneStatus = status;
@@ -263,6 +283,39 @@ export class Hub<T = unknown, In = unknown> implements HubApi<T>, AsyncDisposabl
    */
   clientsOf(user: string): Client<T>[] {
     return Array.from(this.#parts.registry.ofUser(user), viewOf<T>);
+  }
+
+  /**
+   * Closes every connection of `user` — on every process, when the hub has
+   * a backplane — and is the way to revoke a user's access: a banned user,
+   * a password changed, a session ended. Default code 4003 (revoked, which
+   * the reference client does not retry), reason "access revoked".
+   * Connections whose credential expires are also closed when it does
+   * (see the `refresh` option); this is for now.
+   *
+   * @param options `code`: 4003 by default, or any application code
+   * (3000–4999, or 1000); `reason`: at most 123 UTF-8 bytes.
+   * @returns A promise of how many of the user's connections this process
+   * closed (the other processes close theirs within about one round trip
+   * through the backplane). It never rejects; 0 once the hub is closing.
+   * @throws {RangeError} If the code is not one an application may send.
+   *
+   * @example Ban a user everywhere
+   * ```ts
+   * import { Hub } from "@wshub/hub";
+   *
+   * const hub = new Hub();
+   * const closed = await hub.disconnectUser("mallory", { reason: "banned" });
+   * console.log(`closed ${closed} connections here`);
+   * await hub.close();
+   * ```
+   */
+  disconnectUser(user: string, options?: DisconnectOptions): Promise<number> {
+    if (options !== undefined) assertKnownOptions("disconnect option", options, ["code", "reason"]);
+    const code = options?.code ?? CloseCode.Revoked;
+    assertApplicationCloseCode(code);
+    const reason = options?.reason ?? REVOKED_REASON;
+    return this.#ask((done) => ({ type: "disconnectUser", user, code, reason, done }), 0);
   }
 
   /**

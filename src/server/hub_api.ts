@@ -32,6 +32,26 @@ export interface PublishOptions<T = unknown> {
 }
 
 /**
+ * Options of {@linkcode HubApi.disconnectUser}.
+ *
+ * @example
+ * ```ts
+ * import { type DisconnectOptions, Hub } from "@wshub/hub";
+ *
+ * const hub = new Hub();
+ * const banned: DisconnectOptions = { code: 4003, reason: "banned" };
+ * await hub.disconnectUser("mallory", banned);
+ * await hub.close();
+ * ```
+ */
+export interface DisconnectOptions {
+  /** The close code: 4003 (revoked) by default, or 1000 or 3000–4999. */
+  code?: number;
+  /** The close reason, at most 123 UTF-8 bytes. Default "access revoked". */
+  reason?: string;
+}
+
+/**
  * The hub as its callbacks see it (the `hub` argument of `onMessage`,
  * `onConnect`…): every public method of `Hub`, which is the one
  * implementation. See `Hub` for each method's documentation.
@@ -64,6 +84,8 @@ export interface HubApi<T = unknown> {
   join(client: Client<T>, room: string): Promise<boolean>;
   /** Takes a client out of a room; resolves with whether it was in it. */
   leave(client: Client<T>, room: string): Promise<boolean>;
+  /** Closes every connection of a user, on every process; resolves with this process's count. */
+  disconnectUser(user: string, options?: DisconnectOptions): Promise<number>;
   /** Who is in a room: one entry per identified user. */
   presence(room: string): Promise<PresenceEntry[]>;
   /** A room's recent publications and its stream's position. */

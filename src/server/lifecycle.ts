@@ -92,6 +92,9 @@ export class Lifecycle {
         user: connection.user ?? null,
         pingInterval: this.#hello.pingInterval,
         pongTimeout: this.#hello.pongTimeout,
+        ...(connection.credential === undefined
+          ? {}
+          : { expiresAt: connection.credential.expiresAt }),
       }));
     }
     for (const room of connection.initialRooms) rooms.join(connection, room);
@@ -130,6 +133,7 @@ export class Lifecycle {
       if (reason === IDLE_TIMEOUT_REASON) counters.timeout("idle");
       else if (code === CloseCode.HeartbeatTimeout) counters.timeout("heartbeat");
       else if (code === CloseCode.WriteTimeout) counters.timeout("write");
+      else if (code === CloseCode.CredentialsExpired) counters.expired++;
       this.#callbacks.logger.debug("wshub: closing client", { id: connection.id, code, reason });
       // A deliberate close (by the application or the shutdown) goes out
       // after what was queued before it; a close for cause does not wait.
@@ -187,7 +191,13 @@ export class Lifecycle {
   }
 }
 
+/**
+ * An application's own close code (deliberate: it goes out after what was
+ * queued), not one of the hub's codes for cause — deadlines, and access that
+ * ended (revoked, expired, forbidden), which close at once.
+ */
 function isApplicationCode(code: number): boolean {
   return code >= 3000 && code <= 4999 && code !== CloseCode.HeartbeatTimeout &&
-    code !== CloseCode.WriteTimeout;
+    code !== CloseCode.WriteTimeout && code !== CloseCode.Revoked &&
+    code !== CloseCode.CredentialsExpired && code !== CloseCode.Forbidden;
 }

@@ -262,6 +262,27 @@ export const HUB_METRICS: readonly Metric<HubStats>[] = Object.freeze([
     samples: (s) => s.requests.late,
   },
   {
+    name: "wshub_credential_refreshes_total",
+    type: "counter",
+    help: "Fresh credentials sent by clients, by outcome: refreshed (accepted) or refused.",
+    samples: (s) => [
+      [{ outcome: "refreshed" }, s.credentials.refreshed],
+      [{ outcome: "refused" }, s.credentials.refused],
+    ],
+  },
+  {
+    name: "wshub_credential_expiries_total",
+    type: "counter",
+    help: "Connections closed because their credential expired and was not refreshed (4004).",
+    samples: (s) => s.credentials.expired,
+  },
+  {
+    name: "wshub_revocations_total",
+    type: "counter",
+    help: "Connections closed by hub.disconnectUser on this process.",
+    samples: (s) => s.credentials.revoked,
+  },
+  {
     name: "wshub_recoveries_total",
     type: "counter",
     help: "Recoveries asked for by reconnecting clients, by outcome: recovered, or why not.",

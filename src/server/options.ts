@@ -27,7 +27,13 @@ import {
   type RateLimitOptions,
   type ResolvedRateLimit,
 } from "./rate_limit.ts";
-import type { Client, DisconnectInfo, Identity, OverflowPolicy } from "./types.ts";
+import type {
+  Client,
+  DisconnectInfo,
+  ExpiringIdentity,
+  Identity,
+  OverflowPolicy,
+} from "./types.ts";
 
 /**
  * Options of a `Hub`. Every option has a default; every time is in
@@ -126,6 +132,25 @@ export interface HubOptions<T = unknown, In = unknown> {
    * is sent as it is). May be async. Default: every connection is anonymous.
    */
   identify?: (req: Request) => Identity | Promise<Identity>;
+  /**
+   * Checks a fresh credential a connected client sent (`getToken` in the
+   * client module, asked for by the hub before its credential expires):
+   * return the identity it proves, `{ user, expiresAt }`, or a promise of it;
+   * throw (or reject) to refuse it. A refresh naming another user than the
+   * connection's is refused and the connection closed (4403). It gets
+   * `identifyTimeout` to settle. Default: none (credentials cannot be
+   * refreshed; an expiring connection is closed when it expires).
+   */
+  refresh?: (
+    token: string,
+    client: Client<T>,
+  ) => ExpiringIdentity | Promise<ExpiringIdentity>;
+  /**
+   * How long after its credential expired a connection that did not
+   * refresh it is kept before it is closed (4004, the reference client then
+   * gets a fresh credential and reconnects). Default 25,000 ms.
+   */
+  expiredCloseDelay?: number;
   /**
    * Origins allowed to open a connection, as `scheme://host[:port]`, or `"*"`
    * for any. Default: only the request's own origin (the `Origin` header's
@@ -257,6 +282,7 @@ export const NUMBERS = Object.freeze(
     maxTotalInboxBytes: { default: 64 * 1024 * 1024, min: 1 },
     idleTimeout: { default: 30_000, min: 0 },
     identifyTimeout: { default: 10_000, min: 1 },
+    expiredCloseDelay: { default: 25_000, min: 0 },
     maxRoomsPerConnection: { default: 128, min: 1 },
     maxRecover: { default: 1000, min: 1 },
     maxRequestsInFlight: { default: DEFAULT_MAX_REQUESTS_IN_FLIGHT, min: 1 },
@@ -287,6 +313,8 @@ export const OPTION_NAMES = Object.freeze(
     "maxRecover",
     "onError",
     "identify",
+    "refresh",
+    "expiredCloseDelay",
     "allowedOrigins",
     "decode",
     "acceptBinary",

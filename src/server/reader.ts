@@ -114,6 +114,20 @@ export function attachReader(connection: Connection, context: ReaderContext): vo
           push({ type: "joinRequest", connection, id, room, ask: { since, history } });
           return;
         }
+        case "credential":
+          if (!connection.json) {
+            // Expiring credentials are wshub.v2 only: a v1 client never sends T.
+            requestClose(
+              push,
+              connection,
+              CloseCode.ProtocolError,
+              "a credential frame (T) needs wshub.v2",
+              true,
+            );
+            return;
+          }
+          push({ type: "credential", connection, token: frame.token });
+          return;
         case "who":
           push({
             type: "presenceQuery",

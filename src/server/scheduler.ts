@@ -149,6 +149,29 @@ export class Scheduler {
         return rooms.appendFailed(event.ref);
       case "presence":
         return event.done(registry.presence(event.room));
+      case "credential":
+        if (event.connection.state !== "open") return;
+        return this.#parts.credentials.arrived(event.connection, event.token);
+      case "credentialChecked":
+        return this.#parts.credentials.checked(event.connection, event.outcome);
+      case "disconnectUser": {
+        const count = this.#parts.credentials.revoke(
+          registry.ofUser(event.user),
+          event.code,
+          event.reason,
+        );
+        if (event.done !== undefined) {
+          // Asked here: the other processes close theirs too.
+          event.done(count);
+          backplane?.publish({
+            kind: "disconnect",
+            user: event.user,
+            code: event.code,
+            reason: event.reason,
+          });
+        }
+        return;
+      }
       case "presenceQuery":
         return rooms.presenceQuery(event.connection, event.id, event.room, event.counts);
       case "remote": {
@@ -157,6 +180,11 @@ export class Scheduler {
         if (message.kind === "broadcast") this.#broadcast(payload);
         else if (message.kind === "user") this.#toUser(message.user, payload);
         else rooms.deliverRemote(message.room, payload, message.position, message.ref);
+        return;
+      }
+      case "remoteDisconnect": {
+        const { user, code, reason } = event;
+        this.#parts.credentials.revoke(registry.ofUser(user), code, reason);
         return;
       }
       case "remotePresence":

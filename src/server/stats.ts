@@ -91,6 +91,13 @@ export interface HubStats {
    * caught by the oversized-message guard (the process survived).
    */
   oversizedMessages: number;
+  /**
+   * Expiring credentials: fresh ones accepted (`refreshed`) and refused
+   * (`refused`), connections closed because theirs expired (`expired`,
+   * 4004), and connections closed by `hub.disconnectUser` on this process
+   * (`revoked`).
+   */
+  credentials: { refreshed: number; refused: number; expired: number; revoked: number };
   /** Requests in both directions: received, answered, failed, timed out… */
   requests: RequestStats;
   /**
@@ -180,6 +187,11 @@ export class Counters implements
   forcedReleases = 0;
   leakedSockets = 0;
   oversizedMessages = 0;
+  /** Fresh credentials accepted, refused; connections closed for expiry, revoked. */
+  refreshes = 0;
+  refreshesRefused = 0;
+  expired = 0;
+  revoked = 0;
   readonly closeCodes = new Map<number, number>();
 
   /** Counts one client cut off by a deadline. */

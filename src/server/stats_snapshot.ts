@@ -41,6 +41,12 @@ export function snapshot(parts: Parts, own: HubOwnStats): HubStats {
     leakedSockets: counters.leakedSockets,
     oversizedMessages: counters.oversizedMessages,
     closeCodes: Object.fromEntries(counters.closeCodes),
+    credentials: {
+      refreshed: counters.refreshes,
+      refused: counters.refreshesRefused,
+      expired: counters.expired,
+      revoked: counters.revoked,
+    },
     requests: requests.stats(),
     recoveries: { ...rooms.recoveries },
     ...own,

@@ -50,6 +50,11 @@ export interface Client<T = unknown> {
   /** The rooms this client is in now (a read-only view). */
   readonly rooms: ReadonlySet<string>;
   /**
+   * When this connection's credential expires, in ms since the epoch
+   * (moved by each accepted refresh); `undefined` when it does not expire.
+   */
+  readonly expiresAt: number | undefined;
+  /**
    * Queues a message for this client alone, in order with every broadcast
    * and user message queued before it. Strings and bytes go as they are;
    * other values are JSON-encoded.
@@ -117,8 +122,32 @@ export interface DisconnectInfo {
 }
 
 /**
+ * An identity that expires: the user (or `undefined` for an anonymous but
+ * expiring connection) and when its credential expires, in ms since the
+ * epoch. What `identify` may return, and what `refresh` returns.
+ *
+ * @example
+ * ```ts
+ * import { type ExpiringIdentity, Hub } from "@wshub/hub";
+ *
+ * const hub = new Hub({
+ *   identify: (): ExpiringIdentity => ({ user: "alice", expiresAt: Date.now() + 60_000 }),
+ *   refresh: (token): ExpiringIdentity => ({ user: token, expiresAt: Date.now() + 60_000 }),
+ * });
+ * await hub.close();
+ * ```
+ */
+export interface ExpiringIdentity {
+  /** The user, or `undefined` for an anonymous connection. */
+  user?: string;
+  /** When the credential expires, in milliseconds since the epoch. */
+  expiresAt: number;
+}
+
+/**
  * What the `identify` hook returns: a user id, `undefined` for an anonymous
- * connection, or a `Response` (such as 401 or 403) that refuses the upgrade.
+ * connection, an {@linkcode ExpiringIdentity} (a user whose credential
+ * expires), or a `Response` (such as 401 or 403) that refuses the upgrade.
  *
  * @example
  * ```ts
@@ -132,7 +161,7 @@ export interface DisconnectInfo {
  * await hub.close();
  * ```
  */
-export type Identity = string | undefined | Response;
+export type Identity = string | undefined | ExpiringIdentity | Response;
 
 /**
  * What the hub does when a client's send queue is full.

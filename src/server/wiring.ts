@@ -14,6 +14,7 @@
 import type { PresenceEvent } from "../protocol/mod.ts";
 import type { Backplane } from "./backplane.ts";
 import { Closer } from "./closer.ts";
+import { Credentials, type RefreshHook } from "./credentials.ts";
 import type { Connection } from "./connection.ts";
 import { Delivery } from "./delivery.ts";
 import { Dispatcher, type MessageHandler } from "./dispatch.ts";
@@ -42,6 +43,7 @@ export interface HubCallbacks {
   onDisconnect: ((connection: Connection, info: DisconnectInfo) => void) | undefined;
   authorizeJoin: AuthorizeJoin | undefined;
   onPresence: ((event: PresenceEvent) => void) | undefined;
+  refresh: RefreshHook | undefined;
   report: Report;
 }
 
@@ -65,6 +67,7 @@ export interface Parts {
   /** Where room streams are kept: this process, or the backplane's bus. */
   readonly store: HistoryStore;
   readonly rooms: Rooms;
+  readonly credentials: Credentials;
   readonly shutdown: Shutdown;
   readonly lifecycle: Lifecycle;
   readonly backplane: Backplane | undefined;
@@ -112,6 +115,12 @@ export function wire(options: ResolvedOptions<unknown, unknown>, callbacks: HubC
     onPresence: callbacks.onPresence,
     backplane,
   }, { delivery, dispatcher, push, report });
+  const credentials = new Credentials(
+    { refresh: callbacks.refresh, identifyTimeout: options.identifyTimeout },
+    push,
+    report,
+    counters,
+  );
   const shutdown = new Shutdown(closer, {
     flushAll: (now) => delivery.flushAll(registry.connections(), now),
     stop: () => push({ type: "stop" }),
@@ -153,6 +162,7 @@ export function wire(options: ResolvedOptions<unknown, unknown>, callbacks: HubC
     dispatcher,
     store,
     rooms,
+    credentials,
     shutdown,
     lifecycle,
     backplane,
