@@ -52,6 +52,23 @@ export function serveHub<T = unknown, In = unknown>(
 }
 
 /**
+ * Sends a valid upgrade request over plain `fetch`, for a hub expected to
+ * refuse it: the status and body of the answer (a 101 would leave the
+ * socket to the caller, so do not use it where the upgrade may succeed).
+ */
+export async function refusedUpgrade(url: string): Promise<{ status: number; body: string }> {
+  const response = await fetch(url.replace(/^ws/, "http"), {
+    headers: {
+      upgrade: "websocket",
+      connection: "Upgrade",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      "sec-websocket-version": "13",
+    },
+  });
+  return { status: response.status, body: await response.text() };
+}
+
+/**
  * Promises of a socket's open (rejected if it fails to open; the rejection is
  * handled, so a test that never awaits it does not crash) and of its close event.
  */
@@ -146,8 +163,8 @@ export class TestClient {
  * The first payload of `client`'s event `type` that satisfies `predicate`;
  * rejects after `ms`.
  */
-export function nextEvent<T, K extends keyof ClientEventMap<T>>(
-  client: HubClient<T>,
+export function nextEvent<T, K extends keyof ClientEventMap<T>, S = T>(
+  client: HubClient<T, S>,
   type: K,
   predicate: (value: ClientEventMap<T>[K]) => boolean = () => true,
   ms = 3_000,

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { CloseCode, Hub, HubClosedError, type Logger, protocolToken } from "../mod.ts";
-import { delay, RawPeer, serveHub, TestClient, until, within } from "./_helpers.ts";
+import { delay, RawPeer, refusedUpgrade, serveHub, TestClient, until, within } from "./_helpers.ts";
 
 function byUserQuery(req: Request): string | undefined {
   return new URL(req.url).searchParams.get("user") ?? undefined;
@@ -213,16 +213,7 @@ Deno.test("identify may be async; one that throws yields 500 and no upgrade", as
   const ok = await TestClient.open(`${served.url}?user=zoe`);
   await until(() => served.hub.size === 1, 2000, "registration");
   assert.equal(served.hub.clients()[0].user, "zoe");
-  const response = await fetch(`http://127.0.0.1:${served.port}/ws?user=crash`, {
-    headers: {
-      upgrade: "websocket",
-      connection: "Upgrade",
-      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-      "sec-websocket-version": "13",
-    },
-  });
-  assert.equal(response.status, 500);
-  await response.body?.cancel();
+  assert.equal((await refusedUpgrade(`${served.url}?user=crash`)).status, 500);
   assert.equal(served.hub.size, 1);
   await served.close();
   await ok.closed;

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { connect as natsConnect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { delay, serveHub, TestClient, until, within } from "./_helpers.ts";
+import { delay, nextEvent, serveHub, TestClient, until, within } from "./_helpers.ts";
 import { type Backplane, Hub, type PresenceEvent } from "../mod.ts";
 import { NatsBackplane } from "../src/nats/mod.ts";
 import { MAX_ESCAPED, token } from "../src/nats/subjects.ts";
@@ -632,6 +632,31 @@ natsTest(
       await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
       await Promise.all(served.map((s) => s.close()));
       await nats.stop();
+    }
+  },
+);
+
+natsTest(
+  "disconnectUser reaches every process over NATS: 4003 on A and B, A's count returned",
+  async () => {
+    const { nats, nodes } = await natsCluster(2);
+    const [a, b] = nodes;
+    const clients = [
+      framed(`${a.url}?u=mallory`),
+      framed(`${b.url}?u=mallory`),
+      framed(`${b.url}?u=bob`),
+    ];
+    try {
+      await Promise.all(clients.map(({ client }) => nextEvent(client, "open", undefined, 5_000)));
+      const closes = clients.slice(0, 2).map(({ client }) => nextEvent(client, "close"));
+      assert.equal(await a.call("/disconnect?u=mallory", ""), 1);
+      for (const info of await Promise.all(closes)) assert.equal(info.code, 4003);
+      await delay(100);
+      assert.equal(clients[2].client.state, "open");
+      assert.equal((await b.stats()).connections, 1);
+    } finally {
+      await closeAll(clients);
+      await teardown(nats, nodes);
     }
   },
 );

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { type DisconnectInfo, SUBPROTOCOL } from "../mod.ts";
 import { tickInterval } from "../src/server/heartbeat.ts";
+import { encodeCredential, Tag } from "../src/protocol/mod.ts";
 import { serveHub, TestClient, unbatch, until, within } from "./_helpers.ts";
 
 Deno.test("the b frames in docs/protocol.md are exactly what the hub sends", async () => {
@@ -162,4 +163,50 @@ Deno.test("history in docs/protocol.md: a join's position, a rejoin with since, 
   );
   await served.close();
   await Promise.all([first.closed, second.closed]);
+});
+
+Deno.test("the text-frame table of docs/protocol.md lists every tag once, and no two names share one", async () => {
+  const doc = await Deno.readTextFile(new URL("../docs/protocol.md", import.meta.url));
+  const section = doc.slice(
+    doc.indexOf("### Text frames"),
+    doc.indexOf("#### Counting `b` lengths"),
+  );
+  const documented = section.split("\n").filter((line) => /^\| `.` /.test(line))
+    .map((line) => line.slice(3, 4));
+  const tags = Object.values(Tag);
+  assert.equal(new Set(tags).size, tags.length, "every name has its own character");
+  assert.equal(new Set(documented).size, documented.length, "no tag documented twice");
+  assert.deepEqual([...documented].sort(), [...tags].sort());
+});
+
+Deno.test("the credential frames in docs/protocol.md are what the hub sends", async () => {
+  const doc = await Deno.readTextFile(new URL("../docs/protocol.md", import.meta.url));
+  const section = doc.slice(doc.indexOf("#### Expiring credentials"));
+  const expiresAt = Date.now() + 60_000;
+  let accept = true;
+  const served = serveHub({
+    identify: () => ({ user: "ann", expiresAt }),
+    refresh: () => {
+      if (accept) return { user: "ann", expiresAt: expiresAt + 300_000 };
+      throw new Error("no");
+    },
+  });
+  const client = await TestClient.open(served.url, "wshub.v2");
+  try {
+    await client.received(1);
+    assert.equal(JSON.parse((client.messages[0] as string).slice(1)).expiresAt, expiresAt);
+    client.socket.send(encodeCredential("fresh"));
+    await client.received(2);
+    const accepted = `t{"expiresAt":${expiresAt + 300_000},"refreshed":true}`;
+    assert.equal(client.messages[1], accepted);
+    assert.ok(section.includes('`t{"expiresAt":1767225900000,"refreshed":true}`'));
+    accept = false;
+    client.socket.send(encodeCredential("stale"));
+    await client.received(3);
+    const refused = (client.messages[2] as string).replace(/\d{13}/, "1767225600000");
+    assert.ok(section.includes(`\`${refused}\``), `${refused} is documented`);
+  } finally {
+    await client.close();
+    await served.close();
+  }
 });

@@ -4,7 +4,7 @@
 // and framed clients. Skips only where redis-server is absent (fails in CI).
 
 import assert from "node:assert/strict";
-import { delay, TestClient, until, within } from "./_helpers.ts";
+import { delay, nextEvent, TestClient, until, within } from "./_helpers.ts";
 import type { PresenceEvent } from "../mod.ts";
 import { redisCli, startRedis } from "../testing/redis.ts";
 import { cluster, framed, HubNode, redisTest, teardown } from "./_cluster.ts";
@@ -280,6 +280,45 @@ redisTest(
       assert.equal(onB.messages.includes("local only"), false);
     } finally {
       await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
+      await teardown(redis, nodes);
+    }
+  },
+);
+
+redisTest(
+  "disconnectUser on process A closes the user's connections on A and B (4003), returns A's count, leaves others",
+  async () => {
+    const { redis, nodes } = await cluster(2);
+    const [a, b] = nodes;
+    const clients = [
+      framed(`${a.url}?u=mallory`),
+      framed(`${a.url}?u=mallory`),
+      framed(`${b.url}?u=mallory`),
+      framed(`${a.url}?u=alice`),
+      framed(`${b.url}?u=bob`),
+    ];
+    try {
+      await Promise.all(clients.map(({ client }) => nextEvent(client, "open", undefined, 5_000)));
+      const closes = clients.slice(0, 3).map(({ client }) => nextEvent(client, "close"));
+      const started = performance.now();
+      assert.equal(await a.call("/disconnect?u=mallory", ""), 2, "A's own count");
+      const infos = await Promise.all(closes);
+      const elapsed = performance.now() - started;
+      for (const info of infos) {
+        assert.deepEqual(info, { code: 4003, reason: "access revoked", reconnecting: false });
+      }
+      console.log(`revoked on both processes in ${elapsed.toFixed(1)} ms`);
+      assert.ok(elapsed < 2_000, "a bus round trip, not a heartbeat or a TTL");
+      await delay(100);
+      assert.equal(clients[3].client.state, "open");
+      assert.equal(clients[4].client.state, "open");
+      const [statsA, statsB] = await Promise.all([a.stats(), b.stats()]);
+      assert.equal(statsA.connections, 1);
+      assert.equal(statsB.connections, 1);
+      assert.equal((statsA.credentials as { revoked: number }).revoked, 2);
+      assert.equal((statsB.credentials as { revoked: number }).revoked, 1);
+    } finally {
+      await Promise.all(clients.map(({ client }) => client.close()));
       await teardown(redis, nodes);
     }
   },

@@ -190,3 +190,60 @@ export class JoinError extends Error {
     this.code = code;
   }
 }
+
+/**
+ * Throw it from the `getToken` option to say the user is no longer
+ * authorized (signed out, account disabled): the client closes for good
+ * (state `"closed"`, close code 4401, no retry) instead of retrying with
+ * backoff as it does after any other failure of `getToken`.
+ *
+ * @example A token endpoint that answers 401 ends the client
+ * ```ts
+ * import { connect, UnauthorizedError } from "@wshub/hub/client";
+ *
+ * const client = connect("ws://127.0.0.1:8000/ws", {
+ *   getToken: async () => {
+ *     const response = await fetch("http://127.0.0.1:8000/token");
+ *     if (response.status === 401) throw new UnauthorizedError("signed out");
+ *     if (!response.ok) throw new Error(`token endpoint: ${response.status}`); // retried
+ *     return await response.text();
+ *   },
+ * });
+ * await client.close();
+ * ```
+ */
+export class UnauthorizedError extends Error {
+  /** Creates the error; `message` says why, and is the close reason the client reports. */
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message ?? "unauthorized", options);
+    this.name = "UnauthorizedError";
+  }
+}
+
+/**
+ * Reported through the `error` event when the `getToken` option failed
+ * (threw anything but an {@linkcode UnauthorizedError}, returned something
+ * that is not a token, or did not settle in time). The client retries: at
+ * the next reconnect attempt, or shortly after when the hub asked for a
+ * fresh credential. `cause` is what `getToken` threw.
+ *
+ * @example Watching token failures
+ * ```ts
+ * import { connect, TokenError } from "@wshub/hub/client";
+ *
+ * const client = connect("ws://127.0.0.1:8000/ws", {
+ *   getToken: () => fetch("/token").then((response) => response.text()),
+ * });
+ * client.on("error", (error) => {
+ *   if (error instanceof TokenError) console.warn("no token yet:", error.message);
+ * });
+ * await client.close();
+ * ```
+ */
+export class TokenError extends Error {
+  /** Creates the error; `detail` says what went wrong, `cause` is what `getToken` threw. */
+  constructor(detail: string, options?: ErrorOptions) {
+    super(`getToken failed: ${detail}; retrying`, options);
+    this.name = "TokenError";
+  }
+}

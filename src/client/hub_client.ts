@@ -16,8 +16,16 @@ import {
   type ServerFrame,
   SUBPROTOCOL,
   SUBPROTOCOL_V2,
+  TOKEN_PREFIX,
 } from "../protocol/mod.ts";
-import { ClientClosedError, DecodeError, ProtocolError, ServerError } from "./errors.ts";
+import { ClientCredentials } from "./credentials.ts";
+import {
+  ClientClosedError,
+  DecodeError,
+  ProtocolError,
+  ServerError,
+  UnauthorizedError,
+} from "./errors.ts";
 import { Emitter, iterate, type Listener } from "./events.ts";
 import { ClientLiveness } from "./liveness.ts";
 import {
@@ -123,6 +131,11 @@ export interface ClientEventMap<T> {
   recovery: RecoveryEvent;
   /** A connection received its hello; queued sends were flushed just before. */
   open: Hello;
+  /**
+   * The hub accepted a fresh credential from `getToken` on the open
+   * connection; the payload is the new expiry (ms since the epoch).
+   */
+  refresh: { expiresAt: number };
   /** The state changed; the payload is the new state. */
   state: ClientState;
   /** A connection ended; see {@linkcode CloseInfo}. */
@@ -198,6 +211,9 @@ export class HubClient<T, S = T> {
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   #signal: AbortSignal | undefined;
+  #credentials: ClientCredentials;
+  /** Bumped by each connection attempt, so that a late `getToken` opens nothing. */
+  #opening = 0;
   #onAbort = () => void this.close(1000, "aborted");
 
   /**
@@ -214,6 +230,15 @@ export class HubClient<T, S = T> {
     this.#requests = new ClientRequests<T>({
       ...this.#options,
       report: (error) => this.#events.emit("error", error),
+    });
+    this.#credentials = new ClientCredentials(this.#options.getToken, {
+      timeout: this.#options.connectTimeout,
+      backoff: this.#options.backoff,
+      random: this.#options.random,
+    }, {
+      error: (error) => this.#events.emit("error", error),
+      unauthorized: (error) => this.#unauthorized(error),
+      refreshed: (expiresAt) => this.#events.emit("refresh", { expiresAt }),
     });
     this.#signal = options.signal;
     if (this.#signal?.aborted) {
@@ -240,6 +265,15 @@ export class HubClient<T, S = T> {
   /** The hello of the current (or last) connection; `undefined` before the first. */
   get hello(): Hello | undefined {
     return this.#hello;
+  }
+
+  /**
+   * When the current connection's credential expires (ms since the epoch):
+   * from the hello, then from each accepted refresh; `undefined` when it
+   * does not expire.
+   */
+  get expiresAt(): number | undefined {
+    return this.#credentials.expiresAt;
   }
 
   /** The user the server identified this client as (from the last hello); `null` if anonymous. */
@@ -507,8 +541,48 @@ export class HubClient<T, S = T> {
     return this.#allSocketsClosed();
   }
 
+  /**
+   * Opens the next connection: with `getToken`, asks it for a token first.
+   * `connectTimeout` covers both.
+   */
   #openSocket(): void {
-    const protocols = this.#options.protocols;
+    const attempt = ++this.#opening;
+    this.#connectTimer = setTimeout(() => {
+      this.#connectTimer = undefined;
+      if (this.#ws !== undefined) {
+        return this.#abandon(
+          1006,
+          `no hello within ${this.#options.connectTimeout} ms (connectTimeout)`,
+        );
+      }
+      // Still waiting for getToken; callGetToken's own timeout reports it.
+    }, this.#options.connectTimeout);
+    if (!this.#credentials.dynamic) return this.#dial(this.#options.protocols);
+    this.#credentials.forConnect().then((token) => {
+      if (attempt !== this.#opening || this.#state === "closed") return;
+      this.#dial([...this.#options.protocols, TOKEN_PREFIX + token]);
+    }, (error: Error) => {
+      if (attempt !== this.#opening || this.#state === "closed") return;
+      clearTimeout(this.#connectTimer);
+      this.#connectTimer = undefined;
+      if (error instanceof UnauthorizedError) return this.#unauthorized(error);
+      this.#events.emit("error", error);
+      this.#lost({ code: 1006, reason: error.message });
+    });
+  }
+
+  /** `getToken` threw an {@linkcode UnauthorizedError}: the client ends (4401). */
+  #unauthorized(error: UnauthorizedError): void {
+    if (this.#state === "closed") return;
+    const ws = this.#ws;
+    this.#ws = undefined;
+    this.#stopTimers();
+    if (ws) closeQuietly(ws, 1000, "unauthorized");
+    this.#events.emit("error", error);
+    this.#finish({ code: 4401, reason: error.message, reconnecting: false });
+  }
+
+  #dial(protocols: string[]): void {
     let ws: WebSocket;
     try {
       ws = new WebSocket(this.url, protocols);
@@ -552,13 +626,6 @@ export class HubClient<T, S = T> {
       // §7.1.5 and browsers call that 1006, as CloseInfo documents.
       this.#ended(event.code === 0 ? 1006 : event.code, event.reason);
     };
-    this.#connectTimer = setTimeout(() => {
-      this.#connectTimer = undefined;
-      this.#abandon(
-        1006,
-        `no hello within ${this.#options.connectTimeout} ms (connectTimeout)`,
-      );
-    }, this.#options.connectTimeout);
   }
 
   /**
@@ -633,6 +700,10 @@ export class HubClient<T, S = T> {
         return this.#rooms.answeredPresence(frame.answer);
       case "presence":
         return this.#events.emit("presence", frame.event);
+      case "credential":
+        return this.#credentials.noticed(frame.notice, (text) => {
+          if (ws === this.#ws && ws.readyState === OPEN) ws.send(text);
+        });
       case "frames":
         for (const inner of frame.frames) {
           if (inner.kind === "invalid" || ws !== this.#ws) return;
@@ -673,6 +744,7 @@ export class HubClient<T, S = T> {
     this.#connectTimer = undefined;
     this.#hello = hello;
     this.#attempt = 0;
+    this.#credentials.attach(hello.expiresAt);
     this.#liveness.watch(hello, this.#options.deadlineSlack);
     // Rooms first: what the application queued while offline may be meant for them.
     this.#rooms.opened((frame) => ws.send(frame));
@@ -745,6 +817,7 @@ export class HubClient<T, S = T> {
   }
 
   #stopTimers(): void {
+    this.#credentials.detach();
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#connectTimer);
     this.#retryTimer = this.#connectTimer = undefined;

@@ -36,9 +36,10 @@
  * hello arrived. When a connection ends, the client waits a random delay in
  * `[0, min(maxDelay, initialDelay * factor ** attempt)]` and tries again,
  * except after `close()`, `reconnect: false`, or a close code listed in
- * {@linkcode NO_RECONNECT_CODES} (1000, 1002, 1003, 1007, 1008, 1009, 4401,
- * 4403: the server would refuse the same way again). 1001 (server restart),
- * 1006 (connection lost), 1011, 1013, 4000, 4001 and any other code are retried.
+ * {@linkcode NO_RECONNECT_CODES} (1000, 1002, 1003, 1007, 1008, 1009, 4003,
+ * 4401, 4403: the server would refuse the same way again). 1001 (server
+ * restart), 1006 (connection lost), 1011, 1013, 4000, 4001, 4004 (credentials
+ * expired) and any other code are retried.
  *
  * The client takes the server as dead when it has heard nothing (no message,
  * no ping) for the hello's `pingInterval + pongTimeout` plus a small slack,
@@ -130,9 +131,33 @@
  *    });
  *    ```
  *
+ * **Credentials that expire** (a JWT's `exp`): pass `getToken` instead of
+ * `token`. It is called before every connection (a token is never sent
+ * twice) and whenever the hub asks for a fresh one before the current one
+ * expires; that one is sent on the open connection, which lives on (no
+ * reconnect, rooms and queued messages untouched; a `refresh` event says
+ * the new expiry). Throw an {@linkcode UnauthorizedError} from it to stop
+ * the client (close code 4401); other failures are retried with backoff.
+ * A connection the hub closed because its credential expired (4004) is
+ * reopened with a fresh token; one closed because the user's access was
+ * revoked (4003) is not.
+ *
+ * ```ts
+ * import { connect, UnauthorizedError } from "@wshub/hub/client";
+ *
+ * const client = connect("ws://127.0.0.1:8000/ws", {
+ *   getToken: async () => {
+ *     const response = await fetch("http://127.0.0.1:8000/token");
+ *     if (response.status === 401) throw new UnauthorizedError("signed out");
+ *     return await response.text();
+ *   },
+ * });
+ * client.on("refresh", ({ expiresAt }) => console.log("token good until", new Date(expiresAt)));
+ * await client.close();
+ * ```
+ *
  * A server that rejects a client after the upgrade should close it with 4401
- * (unauthorized, e.g. an expired token) or 4403 (forbidden): the client does
- * not retry those; listen for `close` and connect again with a fresh token.
+ * (unauthorized) or 4403 (forbidden): the client does not retry those.
  *
  * @module
  */
@@ -154,6 +179,8 @@ export {
   ProtocolError,
   SendQueueFullError,
   ServerError,
+  TokenError,
+  UnauthorizedError,
 } from "./errors.ts";
 export type { RequestHandler, RequestOptions } from "./requests.ts";
 export {

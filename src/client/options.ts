@@ -16,6 +16,7 @@ import {
 import { assertKnownOptions } from "../common/unknown_options.ts";
 import { type Backoff, type ReconnectOptions, resolveBackoff } from "./reconnect.ts";
 import type { RequestHandler } from "./requests.ts";
+import type { GetToken } from "./credentials.ts";
 
 const DEFAULT_QUEUE_LIMIT = 100;
 const DEFAULT_CONNECT_TIMEOUT = 10_000;
@@ -43,6 +44,19 @@ export interface ConnectOptions<T> {
    * RFC 7230 token characters (base64url and JWTs qualify).
    */
   token?: string;
+  /**
+   * Where fresh credentials come from, for servers whose credentials expire
+   * (see "Expiring credentials" in the README): called before the first
+   * connection and **before every reconnect** (a token is never sent
+   * twice), its result offered like `token`; and called again when the hub
+   * asks for a fresh credential before the current one expires, its result
+   * sent on the open connection (no reconnect). Give it or `token`, not
+   * both. Each call may take up to `connectTimeout`. Throw an
+   * {@linkcode UnauthorizedError} to end the client (state `"closed"`,
+   * code 4401); any other failure is reported as a {@linkcode TokenError}
+   * and retried with the reconnect backoff.
+   */
+  getToken?: () => string | Promise<string>;
   /** Backoff between reconnect attempts, or `false` to never reconnect. */
   reconnect?: ReconnectOptions | false;
   /**
@@ -104,6 +118,7 @@ export interface ConnectOptions<T> {
 /** Every option of {@linkcode ConnectOptions} (a name missing here is a type error). */
 const CONNECT_OPTION_NAMES = [
   "token",
+  "getToken",
   "reconnect",
   "queueLimit",
   "decode",
@@ -127,6 +142,7 @@ void EVERY_CONNECT_OPTION_NAMED;
 export interface ResolvedOptions<T> {
   /** The subprotocols offered: `wshub.v2`, then `wshub.v1`, and the token when given. */
   protocols: string[];
+  getToken: GetToken | undefined;
   backoff: Backoff | false;
   queueLimit: number;
   decode: (text: string) => T;
@@ -167,6 +183,14 @@ export function resolveOptions<T>(options: ConnectOptions<T>): ResolvedOptions<T
   assertKnownOptions("connect option", options, CONNECT_OPTION_NAMES);
   // wshub.v2 first (texts as JSON both ways: the same value arrives); wshub.v1 for older hubs.
   const protocols = [SUBPROTOCOL_V2, SUBPROTOCOL];
+  if (options.getToken !== undefined && typeof options.getToken !== "function") {
+    throw new TypeError(`getToken must be a function, got ${typeof options.getToken}`);
+  }
+  if (options.token !== undefined && options.getToken !== undefined) {
+    throw new TypeError(
+      "Pass token or getToken, not both: getToken gives the token of every connection.",
+    );
+  }
   if (options.token !== undefined) {
     if (!isToken(options.token)) {
       throw new TypeError(
@@ -196,6 +220,7 @@ export function resolveOptions<T>(options: ConnectOptions<T>): ResolvedOptions<T
   }
   return {
     protocols,
+    getToken: options.getToken,
     backoff: options.reconnect === false ? false : resolveBackoff(options.reconnect),
     queueLimit,
     decode: options.decode ?? JSON.parse,

@@ -93,13 +93,15 @@ export function backoffDelay(
  * | 1007 | the server could not decode what this client sends |
  * | 1008 | policy violation (for example flooding a slow handler) |
  * | 1009 | this client sent a message larger than the server accepts |
- * | 4401 | unauthorized (for example an expired token): get a new one, then connect again |
+ * | 4003 | the user's access was revoked (`hub.disconnectUser()`) |
+ * | 4401 | unauthorized: `getToken` threw an `UnauthorizedError`, or a server closed with it |
  * | 4403 | forbidden |
  *
  * Every other code is retried with backoff, notably 1001 (server shutting
  * down or restarting), 1006 (connection lost, no close frame), 1011 (server
  * bug), 1013 (try again later: this client was too slow), 4000 (heartbeat
- * timeout) and 4001 (write timeout).
+ * timeout), 4001 (write timeout) and 4004 (credentials expired: the next
+ * attempt calls `getToken` for a fresh one).
  *
  * @example Telling a final close from a retried one
  * ```ts
@@ -119,6 +121,7 @@ export const NO_RECONNECT_CODES: ReadonlySet<number> = new Set([
   1007,
   1008,
   1009,
+  4003,
   4401,
   4403,
 ]);
