@@ -53,7 +53,7 @@ class ChatProcess {
   #wake: (() => void)[] = [];
   #drained: Promise<unknown>;
 
-  constructor(port: number) {
+  constructor(port: number, extra: string[] = []) {
     this.child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -64,6 +64,7 @@ class ChatProcess {
         "examples/chat/main.ts",
         `--port=${port}`,
         "--hostname=127.0.0.1",
+        ...extra,
       ],
       cwd: root,
       stdin: "null",
@@ -674,6 +675,46 @@ chromiumTest(
       assert.deepEqual(pageErrors, []);
     } finally {
       await relay.close();
+      await server.kill();
+    }
+  },
+);
+
+chromiumTest(
+  "chat in Chromium: short-lived tokens are refreshed on the open connection, which lives on",
+  async ({ port, url, context, pageErrors }) => {
+    // Tokens of 3 s (2-3 s: JWT expiries are whole seconds) with the hub's 25 s
+    // expiredCloseDelay: without in-band refresh the page would reconnect every few seconds.
+    const server = new ChatProcess(port, ["--token-ttl=3000"]);
+    try {
+      await server.ready;
+      const tokens: string[] = [];
+      const alice = context.pages()[0];
+      alice.on("request", (request) => {
+        if (new URL(request.url()).pathname === "/token") tokens.push(request.url());
+      });
+      await openAs(context, url, "alice", pageErrors, alice);
+      const bob = await openAs(context, url, "bob", pageErrors);
+      const status = alice.locator("#status");
+      const connection = await status.getAttribute("data-connection");
+      assert.ok(connection, "the page shows its connection's id");
+      // Several refreshes, each a new token from /token, on the same connection.
+      await alice.locator('#status[data-refreshes="4"]').waitFor({ timeout: 20_000 });
+      assert.equal(await status.getAttribute("data-connection"), connection, "the same connection");
+      assert.equal(await status.getAttribute("data-state"), "open");
+      assert.ok(
+        tokens.length >= 5,
+        `a token for the connection and one per refresh (${tokens.length})`,
+      );
+      assert.equal(server.count("alice connected"), 1, "never reconnected");
+      // It still carries the chat, both ways.
+      await say(alice, "still here after four tokens");
+      await inRoom(bob, "#general", "still here after four tokens").waitFor();
+      await say(bob, "and so am I");
+      await inRoom(alice, "#general", "and so am I").waitFor();
+      assert.equal(server.count("disconnected (4004)"), 0, "no connection expired");
+      assert.deepEqual(pageErrors, []);
+    } finally {
       await server.kill();
     }
   },

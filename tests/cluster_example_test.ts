@@ -101,7 +101,11 @@ async function servedBy(workers: WorkerReady[], id: string): Promise<number | un
 /** A chat user: a client-module connection that records the chat lines it receives. */
 function user(url: string, name: string) {
   const client: HubClient<ChatEvent, ChatRequest> = connect<ChatEvent, ChatRequest>(url, {
-    token: name,
+    // The chat's identity: a signed token from /token (any worker signs, every worker checks).
+    getToken: async () => {
+      const response = await fetch(new URL(`/token?name=${name}`, url.replace(/^ws/, "http")));
+      return await response.text();
+    },
     reconnect: { initialDelay: 100, maxDelay: 500 },
   });
   const lines: string[] = [];

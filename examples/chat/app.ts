@@ -26,6 +26,7 @@ import {
   JoinError,
   type PresenceEvent,
   SendQueueFullError,
+  UnauthorizedError,
 } from "../../src/client/mod.ts";
 import {
   CHANNEL_PATTERN,
@@ -90,10 +91,33 @@ function start(name: string): void {
   url.searchParams.set("name", name);
   history.replaceState(null, "", url);
 
-  // Demo-only identity: the name is the token. A real app passes a signed token.
   client = connect<ChatEvent, ChatRequest>("/ws", {
-    token: name,
+    // A short-lived signed token, fetched before every connection and whenever
+    // the hub asks for a fresh one (then sent on the same connection: no
+    // reconnect). Demo-only: /token signs the name typed; a real app's /token
+    // signs the user of the session cookie sent with this request.
+    getToken: async () => {
+      const response = await fetch(`/token?name=${encodeURIComponent(name)}`, {
+        cache: "no-store",
+      });
+      if (response.status === 400 || response.status === 401) {
+        throw new UnauthorizedError(await response.text()); // the client closes for good
+      }
+      if (!response.ok) throw new Error(`/token answered ${response.status}`); // retried
+      return await response.text();
+    },
     reconnect: { initialDelay: 250, maxDelay: 4_000 },
+  });
+  // Which connection this is, and how many fresh tokens it took (the Chromium test reads them).
+  let refreshes = 0;
+  client.on("open", (hello) => {
+    refreshes = 0;
+    status.dataset.connection = hello.id;
+    status.dataset.refreshes = "0";
+  });
+  client.on("refresh", () => {
+    refreshes++;
+    status.dataset.refreshes = String(refreshes);
   });
   const showState = (state: keyof typeof STATE_LABELS) => {
     status.dataset.state = state;

@@ -13,14 +13,19 @@
  * PORT=9000 deno task dev
  * ```
  *
- * IDENTITY IS DEMO-ONLY: the name typed on the page is sent as the token
- * (`wshub.token.<name>`) and trusted as is, so anyone can pick any name. A real
- * application verifies a token (for example a signed JWT) in `identify`.
+ * Identity is a short-lived signed JWT (one minute by default, `--token-ttl`):
+ * the page gets one from `/token` before every connection, and again on the
+ * same connection whenever the hub asks for a fresh one (`getToken`); the hub
+ * checks them with `@wshub/hub/jwt`. THE NAME IS DEMO-ONLY: `/token` signs any
+ * name it is given, so anyone can pick any name. A real application issues
+ * tokens only to a signed-in session (a cookie on `/token`).
  *
  * @module
  */
 
-import { Hub, protocolToken } from "../../mod.ts";
+import { SignJWT } from "jose";
+import { Hub } from "../../mod.ts";
+import { createJwtAuth } from "../../src/jwt/mod.ts";
 import {
   CHANNEL_PATTERN,
   type ChatEvent,
@@ -51,6 +56,13 @@ export interface ChatOptions {
    * (Linux spreads connections over them; needs `--unstable-net`). Default `false`.
    */
   reusePort?: boolean;
+  /** How long the tokens `/token` signs are valid, in ms (whole seconds in the JWT). Default 60 000. */
+  tokenTtl?: number;
+  /**
+   * The HMAC key that signs and checks the tokens. Default: a random one per
+   * process (processes serving one chat must share theirs: examples/cluster/).
+   */
+  tokenSecret?: Uint8Array;
 }
 
 /** A running chat server. */
@@ -138,14 +150,16 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
     Deno.readTextFile(new URL("index.html", here)),
     Deno.readTextFile(new URL("style.css", here)),
   ]);
+  const secret = options.tokenSecret ?? crypto.getRandomValues(new Uint8Array(32));
+  const tokenTtl = options.tokenTtl ?? 60_000;
+  // Tokens are JWTs: `sub` is the user, `exp` the expiry. `identify` checks the
+  // one offered with the upgrade (401 if invalid or expired); `refresh` checks
+  // a fresh one sent on the open connection, which then lives on.
+  const auth = createJwtAuth({ key: secret, audience: TOKEN_AUDIENCE, algorithms: ["HS256"] });
   const hub = new Hub<ChatEvent, ChatRequest>({
     backplane: options.backplane,
-    // Demo-only identity: the token *is* the user name, unverified.
-    identify(req) {
-      const name = protocolToken(req);
-      if (name !== undefined && NAME_PATTERN.test(name)) return name;
-      return new Response("Pick a name of 1-20 letters, digits, _ or -", { status: 401 });
-    },
+    identify: auth.identify,
+    refresh: auth.refresh,
     decode: parseRequest,
     // Channels are rooms the page joins itself (`client.join`); this decides
     // who may. A refusal is answered (the page's join rejects with a
@@ -210,6 +224,7 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
   const handler = (req: Request): Response | Promise<Response> => {
     const { pathname } = new URL(req.url);
     if (pathname === "/ws") return hub.upgrade(req);
+    if (pathname === "/token") return issueToken(req, secret, tokenTtl);
     if (req.method !== "GET" && req.method !== "HEAD") {
       return new Response("Method not allowed", { status: 405 });
     }
@@ -248,7 +263,32 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
   return { url, hub, handler, close };
 }
 
-/** Reads `--port=N`, `--port N`, `--hostname=H` and the PORT environment variable. */
+/** The `aud` of the chat's tokens. */
+const TOKEN_AUDIENCE = "wshub-chat";
+
+/**
+ * `GET /token?name=alice`: a JWT for that name, valid `ttl` ms. DEMO-ONLY:
+ * it signs any valid name; a real application checks who is asking (its
+ * session cookie) and signs that user's id.
+ */
+async function issueToken(req: Request, secret: Uint8Array, ttl: number): Promise<Response> {
+  const name = new URL(req.url).searchParams.get("name") ?? "";
+  if (!NAME_PATTERN.test(name)) {
+    return new Response("Pick a name of 1-20 letters, digits, _ or -", { status: 400 });
+  }
+  const token = await new SignJWT({})
+    .setProtectedHeader({ alg: "HS256" })
+    .setSubject(name)
+    .setAudience(TOKEN_AUDIENCE)
+    .setIssuedAt()
+    .setExpirationTime(Math.floor((Date.now() + ttl) / 1000))
+    .sign(secret);
+  return new Response(token, {
+    headers: { "content-type": "text/plain", "cache-control": "no-store" },
+  });
+}
+
+/** Reads `--port=N`, `--port N`, `--hostname=H`, `--token-ttl=MS` and the PORT and TOKEN_TTL environment variables. */
 function parseArgs(args: string[]): ChatOptions {
   const value = (name: string): string | undefined => {
     for (let i = 0; i < args.length; i++) {
@@ -261,7 +301,14 @@ function parseArgs(args: string[]): ChatOptions {
   if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) {
     throw new Error(`Invalid port ${JSON.stringify(portText)}: pass --port=N with 0 <= N < 65536`);
   }
-  return { port, hostname: value("hostname") };
+  const ttlText = value("token-ttl") ?? Deno.env.get("TOKEN_TTL");
+  const tokenTtl = ttlText === undefined ? undefined : Number(ttlText);
+  if (tokenTtl !== undefined && !(Number.isInteger(tokenTtl) && tokenTtl >= 2_000)) {
+    throw new Error(
+      `Invalid token TTL ${JSON.stringify(ttlText)}: pass --token-ttl=MS, MS >= 2000`,
+    );
+  }
+  return { port, hostname: value("hostname"), tokenTtl };
 }
 
 if (import.meta.main) {

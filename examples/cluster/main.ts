@@ -107,6 +107,16 @@ export function parseOptions(args: string[], env: (name: string) => string | und
   return options;
 }
 
+/**
+ * The key that signs the chat's tokens, shared by every worker (a token from
+ * one must be good on the others), handed over in the environment rather than
+ * the command line (which `ps` shows). New for each run of the supervisor.
+ */
+const TOKEN_SECRET = Array.from(
+  crypto.getRandomValues(new Uint8Array(32)),
+  (byte) => byte.toString(16).padStart(2, "0"),
+).join("");
+
 /** One worker process: its child, what it said when ready, and its output forwarded. */
 class Worker {
   readonly index: number;
@@ -139,6 +149,7 @@ class Worker {
         WORKER,
         JSON.stringify(config),
       ],
+      env: { CHAT_TOKEN_SECRET: TOKEN_SECRET },
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",

@@ -66,11 +66,16 @@ const backplane = new RedisBackplane({
     console.error(`Redis ${status}${error === undefined ? "" : ` (${error.message})`}`);
   },
 });
+// The supervisor's token key: a token signed by any worker is good on all of them.
+const secret = Deno.env.get("CHAT_TOKEN_SECRET");
 const chat = await startChat({
   hostname: config.hostname,
   port: config.port,
   reusePort: true,
   backplane,
+  tokenSecret: secret === undefined
+    ? undefined
+    : Uint8Array.from(secret.match(/../g) ?? [], (hex) => parseInt(hex, 16)),
 });
 
 const stats = (): WorkerStats => ({
