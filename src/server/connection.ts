@@ -32,6 +32,8 @@ export interface ConnectionInit {
   protocol: string;
   /** Rooms to join as it registers. */
   rooms: readonly string[];
+  /** The peer's address, as the application gave it (`UpgradeOptions.address`), for display. */
+  address?: string;
 }
 
 const NO_ROOMS: ReadonlySet<string> = new Set();
@@ -47,6 +49,8 @@ export class Connection {
   readonly connectedAt: number = Date.now();
   /** Rooms to join as it registers (from `hub.upgrade(req, { rooms })`). */
   readonly initialRooms: readonly string[];
+  /** The peer's address, as the application gave it (`UpgradeOptions.address`), for display. */
+  readonly address: string | undefined;
   readonly socket: WebSocket;
   readonly writer: Writer;
   readonly liveness: Liveness = new Liveness();
@@ -75,6 +79,7 @@ export class Connection {
     this.json = init.json;
     this.protocol = init.protocol;
     this.initialRooms = init.rooms;
+    this.address = init.address;
     this.writer = new Writer(socket, writer, handOffs);
     this.client = view(this);
   }
