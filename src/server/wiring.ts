@@ -30,6 +30,7 @@ import { type RequestHandler, Requests } from "./requests.ts";
 import { type AuthorizeJoin, Rooms } from "./rooms.ts";
 import { Shutdown } from "./shutdown.ts";
 import { Counters } from "./stats.ts";
+import { Tap } from "./tap.ts";
 import type { DisconnectInfo } from "./types.ts";
 
 /** The application's callbacks, bound to the hub (its options, called with its `Client` views). */
@@ -68,6 +69,8 @@ export interface Parts {
   readonly shutdown: Shutdown;
   readonly lifecycle: Lifecycle;
   readonly backplane: Backplane | undefined;
+  /** What the parts report as it happens, while an inspector listens (off otherwise). */
+  readonly tap: Tap;
 }
 
 /** Builds and connects the parts of a hub with these options and callbacks. */
@@ -81,6 +84,7 @@ export function wire(options: ResolvedOptions<unknown, unknown>, callbacks: HubC
   const report = callbacks.report;
   const counters = new Counters();
   const handOffs = new HandOffs();
+  const tap = new Tap();
   const registry = new Registry();
   const heartbeat = new Heartbeat(options, () => registry.connections(), push);
   const closer = new Closer(options, counters, callbacks.released);
@@ -111,7 +115,7 @@ export function wire(options: ResolvedOptions<unknown, unknown>, callbacks: HubC
     presenceEvents: options.presenceEvents,
     onPresence: callbacks.onPresence,
     backplane,
-  }, { delivery, dispatcher, push, report });
+  }, { delivery, dispatcher, push, report, tap });
   const shutdown = new Shutdown(closer, {
     flushAll: (now) => delivery.flushAll(registry.connections(), now),
     stop: () => push({ type: "stop" }),
@@ -129,6 +133,7 @@ export function wire(options: ResolvedOptions<unknown, unknown>, callbacks: HubC
       shutdown,
       backplane,
       events,
+      tap,
     },
     options,
     {
@@ -156,5 +161,6 @@ export function wire(options: ResolvedOptions<unknown, unknown>, callbacks: HubC
     shutdown,
     lifecycle,
     backplane,
+    tap,
   };
 }
