@@ -158,6 +158,10 @@ Deno.test("the live stream: hello, ticks that are hub.stats(), the event log; of
   const early = await TestClient.open(`${served.ws}?u=early`);
   await until(() => hub.size === 1, 2000, "early's registration");
   assert.equal(inspection.tap.on, false, "nobody watches: the tap is off");
+  const head = await served.get("/inspector/api/stream", { method: "HEAD", headers: AUTH });
+  assert.equal(head.status, 200);
+  assert.equal(head.headers.get("content-type"), "text/event-stream; charset=utf-8");
+  assert.equal(inspection.tap.on, false, "HEAD opens no stream");
 
   const stream = new Stream(await served.get("/inspector/api/stream"));
   const hello = await stream.hello();

@@ -200,10 +200,14 @@ export function createInspector<T, In>(
         return new Response(PAGE_JS, { headers: headers("text/javascript; charset=utf-8") });
       case "/style.css":
         return new Response(PAGE_CSS, { headers: headers("text/css; charset=utf-8") });
-      case "/api/stream":
-        return new Response(feed.open(), {
-          headers: headers("text/event-stream; charset=utf-8", { "x-accel-buffering": "no" }),
+      case "/api/stream": {
+        const streamHeaders = headers("text/event-stream; charset=utf-8", {
+          "x-accel-buffering": "no",
         });
+        // HEAD opens no stream: nobody would read it, and it would keep the feed running.
+        if (method === "HEAD") return new Response(null, { headers: streamHeaders });
+        return new Response(feed.open(), { headers: streamHeaders });
+      }
       case "/api/overview":
         return json(feed.tick(false));
       case "/api/clients":

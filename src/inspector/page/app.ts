@@ -655,6 +655,9 @@ function onHello(hello: Hello): void {
   waitHistory = [];
   document.body.classList.toggle("readonly", hello.readonly);
   $("#mode").hidden = !hello.readonly;
+  // The server's log as it is now: after a restart its numbering starts again.
+  events = [];
+  lastSeq = 0;
   addEvents(hello.events);
   renderTick(hello.tick);
 }
