@@ -325,6 +325,10 @@ Deno.test("the client table: bounded pages, filters, sorts; a stalled client fir
   assert.equal(typeof row.connectedAt, "number");
   assert.equal(row.queued, 0);
   assert.equal(row.expiresAt, undefined);
+  // A client whose credential expires (expiring identities give the view `expiresAt`): shown.
+  const expiring = views.at(-1)!;
+  Object.defineProperty(expiring, "expiresAt", { value: 1_900_000_000_000, configurable: true });
+  assert.equal((await page("limit=1")).rows[0].expiresAt, 1_900_000_000_000);
 
   const ofUser = await page("user=user3");
   assert.equal(ofUser.total, 3);

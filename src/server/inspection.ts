@@ -98,11 +98,12 @@ export class Inspection {
   }
 
   /**
-   * When the connection's credential expires (ms since the epoch), once
-   * connections carry one (`expiresAt`); `undefined` otherwise.
+   * When the connection's credential expires (ms since the epoch), read
+   * from its public view (`client.expiresAt`, from expiring identities);
+   * `undefined` when it has none, or clients do not say.
    */
   expiresAt(connection: Connection): number | undefined {
-    const expiresAt = (connection as { expiresAt?: unknown }).expiresAt;
+    const expiresAt = (connection.client as { expiresAt?: unknown }).expiresAt;
     return typeof expiresAt === "number" ? expiresAt : undefined;
   }
 
