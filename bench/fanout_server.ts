@@ -12,6 +12,10 @@
  * `--metrics-every=MS` (off by default) also builds `hub.metrics()` every MS milliseconds, as a
  * Prometheus scrape would, to compare the fan-out with metrics read against never read.
  *
+ * `--inspector` (off by default) also mounts `@wshub/hub/inspector` at /inspector and keeps one
+ * page's live stream open (read in this process and thrown away), as an operator with the
+ * inspector open would: to compare the fan-out with the inspector watched against not mounted.
+ *
  * `--redis=URL` (e.g. `redis://127.0.0.1:6379`) gives the hub a `RedisBackplane` on that Redis:
  * several of these processes are then one fan-out server, a message received by any of them
  * reaching the connections of all. It listens only once the backplane is up (exits with code 1
@@ -23,6 +27,7 @@
  */
 
 import { Hub } from "../mod.ts";
+import { createInspector } from "../src/inspector/mod.ts";
 import { backplaneUp, redisBackplane } from "./backplane_flag.ts";
 
 const arg = Deno.args.find((a) => a.startsWith("--port="));
@@ -37,7 +42,25 @@ const hub = new Hub({
   },
 });
 if (backplane !== undefined) await backplaneUp(backplane);
-Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, (req) => hub.upgrade(req));
+const inspected = Deno.args.includes("--inspector");
+const inspector = inspected
+  ? createInspector(hub, { auth: { user: "bench", password: "bench" } })
+  : undefined;
+Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, (req, info) => {
+  if (inspector !== undefined && new URL(req.url).pathname.startsWith("/inspector")) {
+    return inspector(req);
+  }
+  return hub.upgrade(req, inspected ? { address: info.remoteAddr.hostname } : undefined);
+});
+if (inspected) {
+  // One page watching: its live stream, read and dropped for as long as the server runs.
+  const stream = await fetch(`http://127.0.0.1:${port}/inspector/api/stream`, {
+    headers: { authorization: `Basic ${btoa("bench:bench")}` },
+  });
+  if (!stream.ok) throw new Error(`the inspector's stream answered ${stream.status}`);
+  void stream.body!.pipeTo(new WritableStream());
+  console.error("the inspector is mounted, and its live stream read");
+}
 
 const metricsArg = Deno.args.find((a) => a.startsWith("--metrics-every="));
 if (metricsArg !== undefined) {

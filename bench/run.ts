@@ -13,6 +13,8 @@
  *   the hub against it
  * - `--metrics-every=MS`: also run each hub server with `hub.metrics()` read every MS ms
  *   (`hub-plain-metrics`, `hub-framed-metrics`), to compare with the same server never read
+ * - `--inspector`: also run each hub server with the inspector mounted and one page's live stream
+ *   read (`hub-plain-inspector`, `hub-framed-inspector`), to compare with the same without
  * - `--no-micro`, `--no-docs`, `--loadgen=go|deno`
  * - `--scenarios=redis`: the cross-process scenario alone (bench/redis_scenario.ts: one process
  *   against two joined by Redis; needs redis-server and the Go load generator, else skipped)
@@ -32,6 +34,7 @@
 import { buildGoLoadgen, type GoLoadgen } from "./loadgen_go.ts";
 import {
   type Flags,
+  inspectorServers,
   metricsServers,
   parseFlags,
   revisionServers,
@@ -84,6 +87,7 @@ async function main(flags: Flags): Promise<void> {
   if (flags.metricsEvery !== undefined) {
     servers.push(...metricsServers(servers, flags.metricsEvery));
   }
+  if (flags.inspector) servers.push(...inspectorServers(SERVERS));
   const only = flags.only;
   if (only) {
     servers = servers.filter((s) => only.includes(s.id) || only.includes(s.id.split("@")[0]));

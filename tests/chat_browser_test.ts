@@ -18,31 +18,20 @@
 // same sender (or the server's own log) that the page did receive, so that
 // the absent one would have arrived first. Nothing sleeps.
 import assert from "node:assert/strict";
-import fs from "node:fs";
-// A test-only dependency, pinned here rather than in the published deno.json's imports.
-// deno-lint-ignore no-import-prefix
-import type { BrowserContext, Page } from "npm:playwright-core@1.65.1";
+import {
+  artifact,
+  type BrowserContext,
+  launch,
+  type Page,
+  root,
+  skipBrowser,
+} from "./_chromium.ts";
 import { freePort } from "./_helpers.ts";
 
-// playwright-core probes `/proc/sys/fs/binfmt_misc/WSLInterop` when it loads
-// (to detect WSL). Deno lets nothing short of --allow-all read under
-// /proc/sys, so under the test task's permissions the probe throws NotCapable.
-// Answer "not there" for exactly that path (this is not WSL) while it loads.
-const WSL_PROBE = "/proc/sys/fs/binfmt_misc/WSLInterop";
-const existsSync = fs.existsSync;
-fs.existsSync = (path) => String(path) === WSL_PROBE ? false : existsSync(path);
-// deno-lint-ignore no-import-prefix
-const { chromium } = await import("npm:playwright-core@1.65.1");
-fs.existsSync = existsSync;
-
-const CHROMIUM = "/usr/bin/chromium";
-const root = new URL("..", import.meta.url);
-const hasChromium = await Deno.stat(CHROMIUM).then((info) => info.isFile, () => false);
-// In CI (CI=true, set by .ci/run after it installs chromium) a missing browser
-// fails the test instead of skipping it, so a broken install cannot hide.
-const IN_CI = Deno.env.get("CI") === "true";
-if (!hasChromium && !IN_CI) {
-  console.log(`chat_browser_test: skipped, ${CHROMIUM} is absent (apt-get install -y chromium)`);
+if (skipBrowser) {
+  console.log(
+    "chat_browser_test: skipped, /usr/bin/chromium is absent (apt-get install -y chromium)",
+  );
 }
 
 /** The chat example running as a child process. */
@@ -322,39 +311,22 @@ function chromiumTest(
 ): void {
   Deno.test({
     name,
-    ignore: !hasChromium && !IN_CI,
+    ignore: skipBrowser,
     async fn() {
-      assert.ok(hasChromium, `${CHROMIUM} is absent, and CI=true: install chromium`);
       const port = freePort();
-      const { context, profile } = await launch();
+      const browser = await launch();
       try {
-        await fn({ port, url: `http://127.0.0.1:${port}/`, context, pageErrors: [] });
+        await fn({
+          port,
+          url: `http://127.0.0.1:${port}/`,
+          context: browser.context,
+          pageErrors: [],
+        });
       } finally {
-        await context.close();
-        await Deno.remove(profile, { recursive: true });
+        await browser.close();
       }
     },
   });
-}
-
-/** Headless Chromium with a new profile in a temporary directory (removed by the test). */
-async function launch(): Promise<{ context: BrowserContext; profile: string }> {
-  const profile = await Deno.makeTempDir({ prefix: "wshub-chat-chromium-" });
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-    viewport: { width: 960, height: 600 },
-  });
-  return { context, profile };
 }
 
 chromiumTest(
@@ -437,8 +409,7 @@ chromiumTest(
       await channel(alice, "#admins").waitFor({ state: "detached" });
       await alice.locator('#suggestions button[data-room="#admins"]').waitFor();
       assert.equal(await alice.locator("#status").getAttribute("data-state"), "open");
-      await Deno.mkdir(new URL("artifacts/", root), { recursive: true });
-      await alice.screenshot({ path: new URL("artifacts/chat-refused.png", root).pathname });
+      await alice.screenshot({ path: await artifact("chat-refused.png") });
 
       // Leaving #deno: bob sees carol leave, and carol gets #deno's lines no more.
       await view(bob, "#deno");
@@ -526,7 +497,7 @@ chromiumTest(
       await privately(alice, "private again").waitFor();
 
       for (const [name, page] of [["alice", alice], ["bob", bob], ["carol", carol]] as const) {
-        await page.screenshot({ path: new URL(`artifacts/chat-${name}.png`, root).pathname });
+        await page.screenshot({ path: await artifact(`chat-${name}.png`) });
       }
       assert.deepEqual(pageErrors, []);
     } finally {
@@ -669,9 +640,8 @@ chromiumTest(
       const after = general2.findIndex((text) => text.includes("said after the restart"));
       assert.ok(notice >= 0 && notice < after, `notice, then the reloaded line: ${general2}`);
 
-      await Deno.mkdir(new URL("artifacts/", root), { recursive: true });
       await bob.bringToFront();
-      await bob.screenshot({ path: new URL("artifacts/chat-history-bob.png", root).pathname });
+      await bob.screenshot({ path: await artifact("chat-history-bob.png") });
       assert.deepEqual(pageErrors, []);
     } finally {
       await relay.close();

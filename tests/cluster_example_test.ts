@@ -2,7 +2,9 @@
 // processes on one port (SO_REUSEPORT) sharing a private redis-server (testing/redis.ts). Clients
 // of the client module on different processes chat with each other, through the shared port and
 // through a worker's own port; a worker killed with -9 is started again and joins the chat. Which
-// process serves a connection is read from the workers' /stats (the hello's connection id).
+// process serves a connection is read from the workers' /stats (the hello's connection id). A
+// worker's inspector, on its own port, shows its own members of a channel and the cluster's
+// presence in it, and asks for the password the supervisor printed.
 // Skips only where redis-server is absent (fails in CI).
 
 import assert from "node:assert/strict";
@@ -10,6 +12,7 @@ import { connect, type HubClient } from "../src/client/mod.ts";
 import type { ChatEvent, ChatRequest } from "../examples/chat/messages.ts";
 import type { WorkerReady } from "../examples/cluster/main.ts";
 import type { WorkerStats } from "../examples/cluster/worker.ts";
+import type { RoomDetail } from "../src/inspector/api.ts";
 import { freePort, until } from "./_helpers.ts";
 import { type RedisServer, skipReason, startRedis } from "../testing/redis.ts";
 
@@ -84,6 +87,7 @@ class ClusterProcess {
 interface ClusterInfo {
   url: string;
   workers: WorkerReady[];
+  inspector: { user: string; password: string };
 }
 
 async function stats(worker: WorkerReady): Promise<WorkerStats> {
@@ -181,6 +185,19 @@ Deno.test({
       // The sender sees its own line: bob is online, on the other process (presence, not counts).
       await until(() => alice.lines.includes("alice→bob: psst"), 5_000, "alice to see her line");
       assert.equal(carol.lines.some((l) => l.includes("psst")), false, "a whisper is private");
+
+      // a's inspector: a's two members of #general, the cluster's three users in it.
+      const room = `http://127.0.0.1:${a.ownPort}/inspector/api/room?name=%23general`;
+      const anonymous = await fetch(room);
+      await anonymous.body?.cancel();
+      assert.equal(anonymous.status, 401);
+      const { user: login, password } = info.inspector;
+      const inspected = await fetch(room, {
+        headers: { authorization: `Basic ${btoa(`${login}:${password}`)}` },
+      });
+      const detail = await inspected.json() as RoomDetail;
+      assert.equal(detail.memberCount, 2, "alice and carol here");
+      assert.deepEqual(detail.cluster, { users: 3, connections: 3 }, "with bob, on b");
 
       // kill -9 bob's process: the supervisor starts it again; bob reconnects (to either) and
       // chats on; a user on the new process's own port hears a line said on a.

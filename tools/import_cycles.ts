@@ -2,7 +2,8 @@
  * Checks that no module under `src/` is part of an import cycle, type-only
  * imports included, and that each folder keeps to its place: the server
  * never imports the client, the client never imports the server,
- * `src/protocol/` imports neither, and `src/common/` imports nothing else.
+ * `src/protocol/` imports neither, `src/common/` imports nothing else, and
+ * nothing imports `src/inspector/` (which reads the server, not the client).
  *
  *     deno run --allow-read --allow-run tools/import_cycles.ts
  *
@@ -72,6 +73,12 @@ const forbidden: [string, string][] = [
   ["src/common/", "src/client/"],
   ["src/common/", "src/protocol/"],
   ["src/common/", "src/redis/"],
+  // The inspector reads the server (src/server/inspection.ts); nothing reads the inspector.
+  ["src/server/", "src/inspector/"],
+  ["src/protocol/", "src/inspector/"],
+  ["src/common/", "src/inspector/"],
+  ["src/client/", "src/inspector/"],
+  ["src/inspector/", "src/client/"],
 ];
 for (const [from, edges] of graph) {
   for (const to of edges) {

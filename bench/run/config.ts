@@ -20,6 +20,8 @@ export interface Flags {
   compare?: string;
   /** Also run each hub server with `hub.metrics()` read every this many ms (`hub-…-metrics`). */
   metricsEvery?: number;
+  /** Also run each hub server with the inspector mounted and its live stream read (`hub-…-inspector`). */
+  inspector: boolean;
   help: boolean;
 }
 
@@ -37,6 +39,9 @@ export const USAGE = `deno task bench [flags]      (deno run -A bench/run.ts [fl
                          hub-framed@<rev>
   --metrics-every=MS     also run each hub server with hub.metrics() read every MS ms
                          (hub-plain-metrics, hub-framed-metrics), against the same never read
+  --inspector            also run each hub server with the inspector mounted and one page's live
+                         stream open (hub-plain-inspector, hub-framed-inspector), against the
+                         same without
   --no-micro             skip deno bench
   --no-docs              do not write docs/benchmarks.md and docs/benchmarks.svg
   --loadgen=go|deno      the load generator (go; deno: bench/loadgen.ts, no rooms, no --duration)
@@ -63,6 +68,7 @@ export function parseFlags(args: readonly string[]): Flags {
     "loadgen",
     "compare",
     "metrics-every",
+    "inspector",
     "help",
   ];
   for (const k of given.keys()) {
@@ -103,6 +109,7 @@ export function parseFlags(args: readonly string[]): Flags {
     loadgen,
     compare,
     metricsEvery,
+    inspector: bool("inspector"),
     help: bool("help"),
   };
 }
@@ -306,6 +313,22 @@ export function scenarioList(quick: boolean): Scenario[] {
 /** Whether a server takes part in a scenario: it has a server for it (rooms, or fan-out). */
 export function serves(server: ServerSpec, sc: Scenario): boolean {
   return sc.rooms ? server.roomsCmd !== undefined : server.cmd !== undefined;
+}
+
+/**
+ * The hub's fan-out servers again, each with the inspector mounted and one page's live stream
+ * read (`--inspector`): to compare with the same server without it.
+ */
+export function inspectorServers(servers: readonly ServerSpec[]): ServerSpec[] {
+  return servers
+    .filter((server) => server.cmd?.includes("bench/fanout_server.ts") && server.cwd === undefined)
+    .map((server) => ({
+      ...server,
+      id: `${server.id}-inspector`,
+      label: `${server.label}, inspector open`,
+      cmd: [...server.cmd!, "--inspector"],
+      roomsCmd: undefined,
+    }));
 }
 
 /**

@@ -191,6 +191,7 @@ export function tables(res: Results): string {
 
   if (res.compare) out.push(...compareTable(res));
   out.push(...historyTable(res));
+  out.push(...inspectorTable(res));
 
   if (res.micro.length) {
     out.push("### Microbenchmarks (`deno bench -A bench/`)", "");
@@ -248,37 +249,59 @@ function compareTable(res: Results): string[] {
 }
 
 /**
- * What history costs: `hub-framed-history` (bench/rooms_server.ts `--history`) against
- * `hub-framed` (the same server without), paired within each round, in every scenario both ran.
+ * What a feature costs: each server that has it against the same server without, paired within
+ * each round, in every scenario both ran. `pairs` are `[with, without]` server ids.
  */
+function costTable(res: Results, title: string, text: string, pairs: [string, string][]): string[] {
+  const rows: string[] = [];
+  for (const sc of res.scenarios) {
+    for (const [on, off] of pairs) {
+      if (!res.runs[sc.id]?.[on] || !res.runs[sc.id]?.[off]) continue;
+      const p = (pick: Parameters<typeof pairedRatio>[4]) =>
+        times(pairedRatio(res.runs, sc.id, on, off, pick));
+      rows.push(
+        `| ${sc.id} | ${on} | ${p((r) => r.deliveriesPerSec)} | ${p((r) => r.latencyMs.p50)} | ${
+          p((r) => r.latencyMs.p99)
+        } | ${p((r) => r.server?.usPerDelivery ?? NaN)} | ${p((r) => r.server?.cpuPct ?? NaN)} |`,
+      );
+    }
+  }
+  if (rows.length === 0) return [];
+  return [
+    `### ${title}`,
+    "",
+    `${text} Paired ratios: the median over rounds of with ÷ without within a round (above 1× ` +
+    "for latency and CPU, below 1× for deliveries/s: it costs).",
+    "",
+    "| scenario | server | deliveries/s | p50 | p99 | server µs/delivery | server CPU |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ...rows,
+    "",
+  ];
+}
+
+/** What history costs: `hub-framed-history` against `hub-framed`. */
 function historyTable(res: Results): string[] {
-  const ids = res.scenarios.filter((s) =>
-    res.runs[s.id]?.["hub-framed-history"] && res.runs[s.id]?.["hub-framed"]
-  ).map((s) => s.id);
-  if (ids.length === 0) return [];
-  const out: string[] = ["### What history costs", ""];
-  out.push(
+  return costTable(
+    res,
+    "What history costs",
     "`hub-framed-history` is `bench/rooms_server.ts --history` (every room keeps its last 100 " +
       "publications for 60 s, in memory), against `hub-framed`, the same server without, run in " +
-      "the same rounds. Paired ratios: the median over rounds of history ÷ no history within a " +
-      "round (above 1× for latency and CPU, below 1× for deliveries/s: history costs).",
-    "",
+      "the same rounds.",
+    [["hub-framed-history", "hub-framed"]],
   );
-  out.push(
-    "| scenario | deliveries/s | p50 | p99 | server µs/delivery | server CPU |",
-    "| --- | ---: | ---: | ---: | ---: | ---: |",
+}
+
+/** What an open inspector costs: `hub-…-inspector` against `hub-…` (`--inspector`). */
+function inspectorTable(res: Results): string[] {
+  return costTable(
+    res,
+    "What an open inspector costs",
+    "`hub-…-inspector` is `bench/fanout_server.ts --inspector` (the inspector mounted, one " +
+      "page's live stream open and read, in the server's process), against the same server " +
+      "without, run in the same rounds.",
+    [["hub-plain-inspector", "hub-plain"], ["hub-framed-inspector", "hub-framed"]],
   );
-  for (const id of ids) {
-    const p = (pick: Parameters<typeof pairedRatio>[4]) =>
-      times(pairedRatio(res.runs, id, "hub-framed-history", "hub-framed", pick));
-    out.push(
-      `| ${id} | ${p((r) => r.deliveriesPerSec)} | ${p((r) => r.latencyMs.p50)} | ${
-        p((r) => r.latencyMs.p99)
-      } | ${p((r) => r.server?.usPerDelivery ?? NaN)} | ${p((r) => r.server?.cpuPct ?? NaN)} |`,
-    );
-  }
-  out.push("");
-  return out;
 }
 
 const COLORS: Record<string, string> = {

@@ -26,6 +26,7 @@
 import { SignJWT } from "jose";
 import { Hub } from "../../mod.ts";
 import { createJwtAuth } from "../../src/jwt/mod.ts";
+import { createInspector, type InspectorAuth } from "../../src/inspector/mod.ts";
 import {
   CHANNEL_PATTERN,
   type ChatEvent,
@@ -63,6 +64,12 @@ export interface ChatOptions {
    * process (processes serving one chat must share theirs: examples/cluster/).
    */
   tokenSecret?: Uint8Array;
+  /**
+   * Who may open the inspector at /inspector/ (`@wshub/hub/inspector`), or
+   * `false` for none. Default: the user `admin` with the password in
+   * `$WSHUB_INSPECTOR_PASSWORD`, else a random one (printed at start).
+   */
+  inspector?: InspectorAuth | false;
 }
 
 /** A running chat server. */
@@ -71,8 +78,13 @@ export interface ChatServer {
   url: string;
   /** The hub behind /ws. */
   hub: Hub<ChatEvent, ChatRequest>;
-  /** The server's request handler (page, script, styles, /ws), to serve on another listener too. */
-  handler: (req: Request) => Response | Promise<Response>;
+  /**
+   * The server's request handler (page, script, styles, /ws, /inspector/), to serve on another
+   * listener too; `info` gives the inspector the clients' addresses.
+   */
+  handler: (req: Request, info?: Deno.ServeHandlerInfo) => Response | Promise<Response>;
+  /** The inspector's credentials, when it has Basic ones (`undefined`: no inspector, or a function). */
+  inspector?: { user: string; password: string };
   /** Closes every chat connection (1001, so pages reconnect), then the server. */
   close(): Promise<void>;
 }
@@ -155,11 +167,11 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
   // Tokens are JWTs: `sub` is the user, `exp` the expiry. `identify` checks the
   // one offered with the upgrade (401 if invalid or expired); `refresh` checks
   // a fresh one sent on the open connection, which then lives on.
-  const auth = createJwtAuth({ key: secret, audience: TOKEN_AUDIENCE, algorithms: ["HS256"] });
+  const tokens = createJwtAuth({ key: secret, audience: TOKEN_AUDIENCE, algorithms: ["HS256"] });
   const hub = new Hub<ChatEvent, ChatRequest>({
     backplane: options.backplane,
-    identify: auth.identify,
-    refresh: auth.refresh,
+    identify: tokens.identify,
+    refresh: tokens.refresh,
     decode: parseRequest,
     // Channels are rooms the page joins itself (`client.join`); this decides
     // who may. A refusal is answered (the page's join rejects with a
@@ -221,10 +233,25 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
     "cache-control": "no-store",
     "x-content-type-options": "nosniff",
   });
-  const handler = (req: Request): Response | Promise<Response> => {
+  // The inspector, behind a password: see inside the hub at /inspector/.
+  const auth: InspectorAuth | false = options.inspector ?? {
+    user: "admin",
+    password: Deno.env.get("WSHUB_INSPECTOR_PASSWORD") ?? randomPassword(),
+  };
+  const inspector = auth === false ? undefined : createInspector(hub, { auth });
+  const handler = (req: Request, info?: Deno.ServeHandlerInfo): Response | Promise<Response> => {
     const { pathname } = new URL(req.url);
     if (pathname === "/ws") return hub.upgrade(req);
     if (pathname === "/token") return issueToken(req, secret, tokenTtl);
+    if (pathname === "/ws") {
+      const remote = info?.remoteAddr as Deno.NetAddr | undefined;
+      return hub.upgrade(req, { address: remote?.hostname });
+    }
+    if (
+      inspector !== undefined && (pathname === "/inspector" || pathname.startsWith("/inspector/"))
+    ) {
+      return inspector(req);
+    }
     if (req.method !== "GET" && req.method !== "HEAD") {
       return new Response("Method not allowed", { status: 405 });
     }
@@ -260,7 +287,14 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   const wildcard = hostname === "0.0.0.0" || hostname === "::";
   const url = `http://${options.hostname === undefined || wildcard ? "localhost" : host}:${port}/`;
-  return { url, hub, handler, close };
+  const credentials = auth === false || typeof auth === "function" ? undefined : auth;
+  return { url, hub, handler, inspector: credentials, close };
+}
+
+/** 18 random hex digits (72 bits): the inspector's password when none is given. */
+function randomPassword(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(9));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 /** The `aud` of the chat's tokens. */
@@ -314,6 +348,10 @@ function parseArgs(args: string[]): ChatOptions {
 if (import.meta.main) {
   const chat = await startChat(parseArgs(Deno.args));
   console.log(`wshub chat listening on ${chat.url}`);
+  if (chat.inspector !== undefined) {
+    const { user, password } = chat.inspector;
+    console.log(`inspector: ${chat.url}inspector/ (user ${user}, password ${password})`);
+  }
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, async () => {
       console.log(`\n${signal}: closing connections (1001, pages will reconnect)`);

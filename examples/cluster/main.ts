@@ -19,6 +19,11 @@
  * - `--json`: print one line of JSON once every worker is ready (and one per restart), for
  *   scripts and tests, instead of the banner
  *
+ * Each worker serves its own inspector (`@wshub/hub/inspector`: that process's clients, rooms and
+ * events, with the cluster-wide presence from Redis) at `/inspector/` on its own port, for the
+ * user `admin` with the password in `$WSHUB_INSPECTOR_PASSWORD`, else a random one printed at
+ * start. (Not on the shared port: its page, data and stream would each reach any process.)
+ *
  * A worker that dies (a crash, kill -9) is started again after a second, longer if it keeps
  * dying; its users reconnect to the others meanwhile. SIGINT or SIGTERM stops every worker
  * gracefully (pages are told 1001 and reconnect once a server is back).
@@ -47,6 +52,8 @@ export interface ClusterOptions {
   presenceTtl?: number;
   prefix?: string;
   json: boolean;
+  /** The password of every worker's inspector (user `admin`). */
+  inspectorPassword: string;
 }
 
 const WORKER = new URL("./worker.ts", import.meta.url).pathname;
@@ -90,6 +97,9 @@ export function parseOptions(args: string[], env: (name: string) => string | und
     port,
     workerPort: 0,
     json: flags.has("json"),
+    // 72 random bits, as the chat example's own default.
+    inspectorPassword: env("WSHUB_INSPECTOR_PASSWORD") ??
+      crypto.randomUUID().replaceAll("-", "").slice(0, 18),
   };
   options.workerPort = integer(
     "worker-port",
@@ -135,6 +145,7 @@ class Worker {
       redis: options.redis,
       presenceTtl: options.presenceTtl,
       prefix: options.prefix,
+      inspectorPassword: options.inspectorPassword,
     };
     this.child = new Deno.Command(Deno.execPath(), {
       args: [
@@ -333,8 +344,9 @@ if (import.meta.main) {
     console.error((error as Error).message);
     Deno.exit(1);
   }
+  const inspector = { user: "admin", password: options.inspectorPassword };
   if (options.json) {
-    console.log(JSON.stringify({ url, redis: options.redis, workers: cluster.workers }));
+    console.log(JSON.stringify({ url, redis: options.redis, workers: cluster.workers, inspector }));
   } else {
     console.log(
       `wshub chat cluster: ${options.processes} processes on ${url} sharing ${options.redis}`,
@@ -343,9 +355,10 @@ if (import.meta.main) {
       console.log(
         `  worker ${ready.worker} (pid ${ready.pid}, Redis ${ready.backplane}): also alone on ${
           origin(options.hostname, ready.ownPort)
-        } (GET /stats)`,
+        } (GET /stats, inspector at /inspector/)`,
       );
     }
+    console.log(`The inspectors' user is ${inspector.user}, password ${inspector.password}`);
     if (cluster.workers.some((ready) => ready.backplane !== "up")) {
       console.log(
         `Redis is not answering at ${options.redis}: each process serves only its own clients ` +

@@ -2,11 +2,11 @@
  * One process of the chat cluster; examples/cluster/main.ts starts N of them. It runs the chat
  * example's server (examples/chat/main.ts) with a `RedisBackplane`, on the shared port with
  * `SO_REUSEPORT`, and serves the same chat on a port of its own too, where `GET /stats` also
- * says which process this is and whom it serves.
+ * says which process this is and whom it serves, and `/inspector/` shows inside its hub.
  *
  * ```sh
  * deno run --unstable-bundle --unstable-net --allow-net --allow-read --allow-env \
- *   examples/cluster/worker.ts '{"worker":0,"hostname":"localhost","port":8000,"ownPort":8001,"redis":"redis://127.0.0.1:6379"}'
+ *   examples/cluster/worker.ts '{"worker":0,"hostname":"localhost","port":8000,"ownPort":8001,"redis":"redis://127.0.0.1:6379","inspectorPassword":"…"}'
  * ```
  *
  * Prints one line of JSON once both ports listen (`{"ready":true,…}`: the supervisor waits for
@@ -17,6 +17,7 @@
  * @module
  */
 
+import { createInspector } from "../../src/inspector/mod.ts";
 import { RedisBackplane } from "../../src/redis/mod.ts";
 import { startChat } from "../chat/main.ts";
 
@@ -36,6 +37,8 @@ export interface WorkerConfig {
   presenceTtl?: number;
   /** `RedisBackplane`'s `prefix`; its default when absent. */
   prefix?: string;
+  /** The inspector's password (user `admin`), served on this worker's own port only. */
+  inspectorPassword: string;
 }
 
 /** What `GET /stats` on a worker's own port answers. */
@@ -53,7 +56,10 @@ export interface WorkerStats {
 }
 
 const config = JSON.parse(Deno.args[0] ?? "null") as WorkerConfig;
-if (typeof config?.redis !== "string" || typeof config.port !== "number") {
+if (
+  typeof config?.redis !== "string" || typeof config.port !== "number" ||
+  typeof config.inspectorPassword !== "string"
+) {
   console.error("usage: worker.ts '<json config>' (examples/cluster/main.ts starts workers)");
   Deno.exit(2);
 }
@@ -76,6 +82,12 @@ const chat = await startChat({
   tokenSecret: secret === undefined
     ? undefined
     : Uint8Array.from(secret.match(/../g) ?? [], (hex) => parseInt(hex, 16)),
+  // Not on the shared port: the page, its data and its stream would each reach any process.
+  inspector: false,
+});
+// This process's inspector, on its own port (the backplane adds the cluster-wide presence).
+const inspector = createInspector(chat.hub, {
+  auth: { user: "admin", password: config.inspectorPassword },
 });
 
 const stats = (): WorkerStats => ({
@@ -88,7 +100,12 @@ const stats = (): WorkerStats => ({
 });
 const own = Deno.serve(
   { hostname: config.hostname, port: config.ownPort, onListen() {} },
-  (req) => new URL(req.url).pathname === "/stats" ? Response.json(stats()) : chat.handler(req),
+  (req, info) => {
+    const { pathname } = new URL(req.url);
+    if (pathname === "/stats") return Response.json(stats());
+    if (pathname === "/inspector" || pathname.startsWith("/inspector/")) return inspector(req);
+    return chat.handler(req, info);
+  },
 );
 
 let stopping: Promise<void> | undefined;

@@ -63,12 +63,19 @@ export interface UpgradeOptions {
    * the URL the application has already checked, such as `?room=`.
    */
   rooms?: readonly string[];
+  /**
+   * The peer's address, for display only (the inspector's client table):
+   * the hub never sees the `Deno.serve` handler's `info`, so pass
+   * `info.remoteAddr.hostname` (or a proxy's `X-Forwarded-For`, once
+   * checked). Not used for any decision.
+   */
+  address?: string;
 }
 
-const UPGRADE_OPTIONS = ["user", "protocol", "rooms"] satisfies (keyof UpgradeOptions)[];
+const UPGRADE_OPTIONS = ["user", "protocol", "rooms", "address"] satisfies (keyof UpgradeOptions)[];
 
-/** What admission decided for one request: the subprotocol, and rooms to join on registration. */
-type Admitted = Negotiated & { rooms: readonly string[] };
+/** What admission decided for one request: its subprotocol, rooms to join, the peer's address. */
+type Admitted = Negotiated & { rooms: readonly string[]; address?: string };
 
 /** Upgrades requests into connections of one hub. */
 export class Admission {
@@ -143,7 +150,7 @@ export class Admission {
       const problem = roomNameProblem(room);
       if (problem !== undefined) return this.#upgradeFailed(req, new RangeError(problem));
     }
-    const chosen: Admitted = { ...(negotiated as Negotiated), rooms };
+    const chosen: Admitted = { ...(negotiated as Negotiated), rooms, address: options?.address };
     if (identify === undefined || (options !== undefined && "user" in options)) {
       return this.#accept(req, options?.user, undefined, chosen);
     }
@@ -280,7 +287,7 @@ export class Admission {
     if (this.#closing) return refuse(503, "The hub is shutting down; reconnect later");
     const full = this.#checkCapacity(); // again: an async identify may have taken a while
     if (full !== undefined) return full;
-    const { protocol, framed, version, rooms } = admitted;
+    const { protocol, framed, version, rooms, address } = admitted;
     let upgraded: { socket: WebSocket; response: Response };
     try {
       // Deno finds the protocol to echo by splitting the offered list on ", "
@@ -300,7 +307,7 @@ export class Admission {
     const view = { push, requestTimeout: options.requestTimeout };
     const connection = new Connection(
       upgraded.socket,
-      { user, framed, json: version === 2, protocol: protocol ?? "", rooms, expiresAt },
+      { user, framed, json: version === 2, protocol: protocol ?? "", rooms, expiresAt, address },
       {
         framed,
         json: version === 2,

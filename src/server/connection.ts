@@ -50,6 +50,8 @@ export interface ConnectionInit {
   rooms: readonly string[];
   /** When its credential expires, in ms since the epoch (`undefined`: never). */
   expiresAt?: number;
+  /** The peer's address, as the application gave it (`UpgradeOptions.address`), for display. */
+  address?: string;
 }
 
 const NO_ROOMS: ReadonlySet<string> = new Set();
@@ -65,6 +67,8 @@ export class Connection {
   readonly connectedAt: number = Date.now();
   /** Rooms to join as it registers (from `hub.upgrade(req, { rooms })`). */
   readonly initialRooms: readonly string[];
+  /** The peer's address, as the application gave it (`UpgradeOptions.address`), for display. */
+  readonly address: string | undefined;
   readonly socket: WebSocket;
   readonly writer: Writer;
   readonly liveness: Liveness = new Liveness();
@@ -103,6 +107,7 @@ export class Connection {
         checking: false,
       };
     }
+    this.address = init.address;
     this.writer = new Writer(socket, writer, handOffs);
     this.client = view(this);
   }

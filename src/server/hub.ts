@@ -22,6 +22,7 @@ import { HubClosedError } from "./errors.ts";
 import type { HubEvent } from "./events.ts";
 import type { HistoryPage, HistoryReadOptions } from "./history.ts";
 import type { DisconnectOptions, HubApi, PublishOptions } from "./hub_api.ts";
+import { registerInspection } from "./inspection.ts";
 import { METRICS_CONTENT_TYPE } from "./prometheus.ts";
 import { renderMetrics } from "./metrics.ts";
 import { type HubOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
@@ -130,6 +131,7 @@ export class Hub<T = unknown, In = unknown> implements HubApi<T>, AsyncDisposabl
       report,
     });
     this.#admission = new Admission(this.#parts);
+    registerInspection(this, this.#parts, this.#admission); // for @wshub/hub/inspector
     this.#scheduler = new Scheduler(this.#parts);
     const push = this.#parts.push;
     this.#backplaneStatus = this.#parts.backplane?.status ?? "none";
@@ -204,7 +206,9 @@ export class Hub<T = unknown, In = unknown> implements HubApi<T>, AsyncDisposabl
    * ```
    */
   upgrade(req: Request, options?: UpgradeOptions): Response | Promise<Response> {
-    return this.#admission.upgrade(req, options);
+    const response = this.#admission.upgrade(req, options);
+    const tap = this.#parts.tap;
+    return tap.on ? tap.upgraded(response, options?.address) : response;
   }
 
   /**

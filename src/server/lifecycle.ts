@@ -25,6 +25,7 @@ import type { Rooms } from "./rooms.ts";
 import type { Shutdown } from "./shutdown.ts";
 import { detach } from "./socket.ts";
 import type { Counters } from "./stats.ts";
+import type { Tap } from "./tap.ts";
 import type { DisconnectInfo } from "./types.ts";
 
 /** The application's connection callbacks, bound to the hub. */
@@ -48,6 +49,7 @@ export interface LifecycleParts {
   shutdown: Shutdown;
   backplane: Backplane | undefined;
   events: EventQueue<HubEvent>;
+  tap: Tap;
 }
 
 /** Registering, unregistering and the final stop. */
@@ -83,6 +85,10 @@ export class Lifecycle {
     connection.markOpen();
     if (registry.add(connection)) backplane?.subscribe({ kind: "user", user: connection.user! });
     counters.connected++;
+    if (this.#parts.tap.on) {
+      const { id, user, framed, address } = connection;
+      this.#parts.tap.emit({ type: "connect", id, user, framed, address });
+    }
     heartbeat.watch(connection);
     heartbeat.start();
     if (connection.framed) {
@@ -149,6 +155,10 @@ export class Lifecycle {
     detach(connection.socket);
     if (registry.size === 0) heartbeat.stop();
     if (!wasOpen) return;
+    if (this.#parts.tap.on) {
+      const { id, user } = connection;
+      this.#parts.tap.emit({ type: "disconnect", id, user, code, reason, byHub });
+    }
     counters.disconnected++;
     counters.closed(code);
     const onDisconnect = this.#callbacks.onDisconnect;

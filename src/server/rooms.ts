@@ -39,6 +39,7 @@ import type { Dispatcher } from "./dispatch.ts";
 import { callbackError, type Report } from "./errors.ts";
 import type { JoinAsk, Push } from "./events.ts";
 import type { Registry, RoomJoin, RoomLeave } from "./registry.ts";
+import type { Tap } from "./tap.ts";
 
 /** Decides whether a client may join a room it asked for; `true` allows. */
 export type AuthorizeJoin = (connection: Connection, room: string) => boolean | Promise<boolean>;
@@ -77,6 +78,8 @@ export interface RoomsParts {
   dispatcher: Dispatcher;
   push: Push;
   report: Report;
+  /** Told of joins, leaves, refused joins and publications while an inspector listens. */
+  tap: Tap;
 }
 
 /** A publication of this process waiting for its copy from the backplane. */
@@ -212,6 +215,7 @@ export class Rooms {
     if (change?.firstInRoom && backplane !== undefined) backplane.subscribe({ kind: "room", room });
     this.#welcome(connection, room, id, ask);
     if (change === undefined) return true;
+    if (this.#parts.tap.on) this.#tapped("join", connection, room);
     if (backplane === undefined) {
       if (change.userJoined) {
         this.presenceEvent({ room, user: connection.user!, event: "join" }, true);
@@ -390,6 +394,7 @@ export class Rooms {
       this.#parts.delivery.deliver(connection, framedOnly(encodeLeft({ id, room })));
     }
     if (change === undefined) return false;
+    if (this.#parts.tap.on) this.#tapped("leave", connection, room);
     this.#left(connection, change);
     return true;
   }
@@ -507,6 +512,11 @@ export class Rooms {
     except: Connection | undefined,
   ): number {
     const members = this.#registry.inRoom(room);
+    const tap = this.#parts.tap;
+    if (tap.on) {
+      const offset = position?.offset ?? 0;
+      tap.emit({ type: "publish", room, payload: message, members: members.size, offset });
+    }
     if (members.size === 0) return 0;
     let notice: Payload | undefined;
     if (position !== undefined && this.#epochs.get(room) !== position.epoch) {
@@ -688,7 +698,16 @@ export class Rooms {
   }
 
   #refuse(connection: Connection, id: number, room: string, error: string, message: string): void {
+    const tap = this.#parts.tap;
+    if (tap.on) {
+      tap.emit({ type: "joinRefused", id: connection.id, user: connection.user, room, error });
+    }
     this.#answer(connection, { id, room, error, message });
+  }
+
+  /** Tells the tap (listening: the caller checked) that `connection` joined or left `room`. */
+  #tapped(type: "join" | "leave", connection: Connection, room: string): void {
+    this.#parts.tap.emit({ type, id: connection.id, user: connection.user, room });
   }
 
   #answer(connection: Connection, answer: JoinAnswer): void {

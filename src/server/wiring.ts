@@ -31,6 +31,7 @@ import { type RequestHandler, Requests } from "./requests.ts";
 import { type AuthorizeJoin, Rooms } from "./rooms.ts";
 import { Shutdown } from "./shutdown.ts";
 import { Counters } from "./stats.ts";
+import { Tap } from "./tap.ts";
 import type { DisconnectInfo } from "./types.ts";
 
 /** The application's callbacks, bound to the hub (its options, called with its `Client` views). */
@@ -71,6 +72,8 @@ export interface Parts {
   readonly shutdown: Shutdown;
   readonly lifecycle: Lifecycle;
   readonly backplane: Backplane | undefined;
+  /** What the parts report as it happens, while an inspector listens (off otherwise). */
+  readonly tap: Tap;
 }
 
 /** Builds and connects the parts of a hub with these options and callbacks. */
@@ -84,6 +87,7 @@ export function wire(options: ResolvedOptions<unknown, unknown>, callbacks: HubC
   const report = callbacks.report;
   const counters = new Counters();
   const handOffs = new HandOffs();
+  const tap = new Tap();
   const registry = new Registry();
   const heartbeat = new Heartbeat(options, () => registry.connections(), push);
   const closer = new Closer(options, counters, callbacks.released);
@@ -114,7 +118,7 @@ export function wire(options: ResolvedOptions<unknown, unknown>, callbacks: HubC
     presenceEvents: options.presenceEvents,
     onPresence: callbacks.onPresence,
     backplane,
-  }, { delivery, dispatcher, push, report });
+  }, { delivery, dispatcher, push, report, tap });
   const credentials = new Credentials(
     { refresh: callbacks.refresh, identifyTimeout: options.identifyTimeout },
     push,
@@ -138,6 +142,7 @@ export function wire(options: ResolvedOptions<unknown, unknown>, callbacks: HubC
       shutdown,
       backplane,
       events,
+      tap,
     },
     options,
     {
@@ -166,5 +171,6 @@ export function wire(options: ResolvedOptions<unknown, unknown>, callbacks: HubC
     shutdown,
     lifecycle,
     backplane,
+    tap,
   };
 }
