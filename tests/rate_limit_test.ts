@@ -73,8 +73,12 @@ Deno.test("by default a flooding client is closed with 1008 and a peer that read
   answerPings(bystander);
   const flooder = await TestClient.open(served.url, "wshub.v1");
   await until(() => served.hub.size === 2, 2000, "registrations");
+  const started = performance.now();
   for (let i = 0; i < 1000; i++) flooder.socket.send(`mflood ${i}`);
   await within(flooder.closed, 3000, "the flooder's close");
+  // The bucket refills at 100 a second while the flood is read: on a loaded machine that is more
+  // than nothing. Anything past the burst plus that refill would be a limit not applied.
+  const allowance = 200 + Math.ceil((performance.now() - started) / 10) + 1;
   // The close frame itself may be lost: Deno stops reading at the flooder's next frame and the
   // kernel then resets the connection. The close notice before it says why.
   const notice = flooder.messages.find((m) => typeof m === "string" && m[0] === "c") as string;
@@ -82,7 +86,7 @@ Deno.test("by default a flooding client is closed with 1008 and a peer that read
   const { code, reason } = JSON.parse(notice.slice(1));
   assert.equal(code, 1008);
   assert.match(reason, /rate limit: more than 100 messages or 1048576 bytes a second/);
-  assert.ok(received <= 201, `at most the burst reached onMessage (${received})`);
+  assert.ok(received <= allowance, `at most the burst reached onMessage (${received})`);
   assert.equal(served.hub.stats().rateLimited >= 1, true);
   assert.deepEqual(disconnects.map((info) => info.code), [1008]);
   await until(() => bystander.appMessages().length === received, 3000, "the bystander's copies");
@@ -128,12 +132,14 @@ Deno.test("pings count: a ping flood is closed with 1008 before it costs anythin
   const peer = await rawPeer(served.port, true);
   await until(() => view !== undefined, 2000, "registration");
   const ping = new TextEncoder().encode("p1");
+  const started = performance.now();
   for (let i = 0; i < 1000; i++) await peer.sendFrame(1, ping);
   const drained = await within(readAll(peer), 3000, "the close frame");
+  const allowance = 200 + Math.ceil((performance.now() - started) / 10); // burst + refill meanwhile
   const notice = drained.data.find((frame) => typeof frame === "string" && frame[0] === "c");
   assert.equal(JSON.parse((notice as string).slice(1)).code, 1008, "the close notice says 1008");
   const pongs = drained.data.filter((frame) => frame === "P1").length;
-  assert.ok(pongs <= 200, `at most the burst was answered (${pongs})`);
+  assert.ok(pongs <= allowance, `at most the burst was answered (${pongs} of ${allowance})`);
   peer.close();
   await served.close();
 });
