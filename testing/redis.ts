@@ -101,7 +101,7 @@ export async function startRedis(): Promise<RedisServer> {
     for (let attempt = 0; attempt < PORT_ATTEMPTS && child === undefined; attempt++) {
       port = freePort();
       try {
-        child = await spawn(port, dir);
+        child = await spawnRedisServer(port, dir);
       } catch (err) {
         lastError = err; // most likely the port was taken between freePort() and bind
       }
@@ -145,7 +145,7 @@ export async function startRedis(): Promise<RedisServer> {
     async restart() {
       if (stopped) throw new Error("restart() after stop()");
       await kill();
-      child = await spawn(port, dir);
+      child = await spawnRedisServer(port, dir);
     },
     async stop() {
       if (stopped) return;
@@ -163,8 +163,15 @@ export async function startRedis(): Promise<RedisServer> {
   return server;
 }
 
-/** Spawns redis-server on `port` and resolves once it answers PING; kills it and throws otherwise. */
-async function spawn(port: number, dir: string): Promise<Deno.ChildProcess> {
+/**
+ * Spawns redis-server on `port` (its files in `dir`, plus `extra` arguments)
+ * and resolves once it answers PING; kills it and throws otherwise.
+ */
+export async function spawnRedisServer(
+  port: number,
+  dir: string,
+  extra: readonly string[] = [],
+): Promise<Deno.ChildProcess> {
   const log = `${dir}/redis.log`;
   await Deno.writeTextFile(log, "");
   const child = new Deno.Command("redis-server", {
@@ -183,6 +190,7 @@ async function spawn(port: number, dir: string): Promise<Deno.ChildProcess> {
       log,
       "--daemonize",
       "no",
+      ...extra,
     ],
     stdin: "null",
     stdout: "null",
