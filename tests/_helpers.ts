@@ -1,7 +1,13 @@
 // Test helpers: a hub served on 127.0.0.1 port 0, real WebSocket clients
 // that collect what they receive, and raw TCP peers for misbehaviour.
 
-import { Hub, type HubOptions, quietLogger } from "../mod.ts";
+import {
+  Hub,
+  type HubOptions,
+  type PresenceDiff,
+  type PresenceEvent,
+  quietLogger,
+} from "../mod.ts";
 import { splitBatch } from "../src/protocol/mod.ts";
 import {
   type ClientEventMap,
@@ -14,6 +20,14 @@ import { within } from "../testing/async.ts";
 
 export { delay, until, within } from "../testing/async.ts";
 export { freePort } from "../testing/net.ts";
+
+/** A presence diff as one event per user: its joins, then its leaves. */
+export function eventsOf(diff: PresenceDiff): PresenceEvent[] {
+  return [
+    ...diff.joins.map((user) => ({ room: diff.room, user, event: "join" as const })),
+    ...diff.leaves.map((user) => ({ room: diff.room, user, event: "leave" as const })),
+  ];
+}
 
 /** A hub served by Deno.serve on a free port. */
 export interface Served<T, In> {

@@ -6,7 +6,16 @@
 import assert from "node:assert/strict";
 import type { Client, PresenceEvent } from "../mod.ts";
 import { connect, type HubClient, JoinError, type MessageMeta } from "../src/client/mod.ts";
-import { delay, maskedFrame, serveHub, TestClient, unbatch, until, within } from "./_helpers.ts";
+import {
+  delay,
+  eventsOf,
+  maskedFrame,
+  serveHub,
+  TestClient,
+  unbatch,
+  until,
+  within,
+} from "./_helpers.ts";
 import { rawPeer } from "./_wire.ts";
 
 type Received = { text: string; room?: string };
@@ -136,11 +145,12 @@ Deno.test("presence: a user with three tabs is one entry, and one join and one l
   const served = serveHub<string>({
     identify: (req) => new URL(req.url).searchParams.get("u") ?? undefined,
     presenceEvents: (room) => room === "doc",
+    presenceWindow: 0,
     onPresence: (event) => void events.push(event),
   });
   const watcher = member(`${served.url}?u=watcher`);
   const seen: PresenceEvent[] = [];
-  watcher.client.on("presence", (event) => seen.push(event));
+  watcher.client.on("presence", (diff) => seen.push(...eventsOf(diff)));
   await watcher.client.join("doc");
   const tabs = [0, 1, 2].map(() => member(`${served.url}?u=alice`));
   for (const tab of tabs) await tab.client.join("doc");
