@@ -70,7 +70,9 @@ export function serveHub<T = unknown, In = unknown>(
  * refuse it: the status and body of the answer (a 101 would leave the
  * socket to the caller, so do not use it where the upgrade may succeed).
  */
-export async function refusedUpgrade(url: string): Promise<{ status: number; body: string }> {
+export async function refusedUpgrade(
+  url: string,
+): Promise<{ status: number; body: string; headers: Headers }> {
   const response = await fetch(url.replace(/^ws/, "http"), {
     headers: {
       upgrade: "websocket",
@@ -79,7 +81,7 @@ export async function refusedUpgrade(url: string): Promise<{ status: number; bod
       "sec-websocket-version": "13",
     },
   });
-  return { status: response.status, body: await response.text() };
+  return { status: response.status, body: await response.text(), headers: response.headers };
 }
 
 /**

@@ -247,8 +247,10 @@ export class Admission {
     const admissions = this.#admissions;
     if (admissions.take(1, now)) return undefined;
     this.admissionsPaced++;
+    // The first one turned away comes back when the next admission is due; each next one a
+    // slot later.
     const interval = 1000 / this.#parts.options.admissionRate;
-    this.#nextSlot = Math.max(this.#nextSlot, now + admissions.wait(1, now)) + interval;
+    this.#nextSlot = Math.max(this.#nextSlot + interval, now + admissions.wait(1, now));
     return Math.min(MAX_RETRY_AFTER, Math.max(1, Math.ceil(this.#nextSlot - now)));
   }
 
