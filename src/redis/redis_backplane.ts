@@ -7,8 +7,9 @@
  * Two connections, as node-redis recommends: one for commands (PUBLISH, the
  * presence scripts, leases), one for subscriptions. A process subscribes to
  * one channel for broadcasts, and to a room's (or a user's) channel only
- * while it has a local member; changes made in one turn of the event loop go
- * out as one SUBSCRIBE and one UNSUBSCRIBE. Everything is fire-and-forget
+ * while it has a local member; changes made in one turn of the event loop
+ * (one batch of the hub's scheduler) go out as one SUBSCRIBE and one
+ * UNSUBSCRIBE. Everything is fire-and-forget
  * for the hub: nothing here ever throws into it, and while Redis is down
  * the hub goes on delivering locally.
  *
@@ -16,6 +17,7 @@
  */
 
 import { createClient, RESP_TYPES } from "@redis/client";
+import { clearImmediate, setImmediate } from "node:timers";
 import { assertKnownOptions } from "../common/unknown_options.ts";
 import { Buffer } from "node:buffer";
 import type {
@@ -171,7 +173,8 @@ export class RedisBackplane implements Backplane {
   readonly #channels = new Set<string>();
   readonly #toSubscribe = new Set<string>();
   readonly #toUnsubscribe = new Set<string>();
-  #flushScheduled = false;
+  /** The end of this turn of the event loop, when the (un)subscribes asked in it go out. */
+  #flushScheduled: ReturnType<typeof setImmediate> | undefined;
   readonly #presence: RedisPresence;
   /** `ready()` calls waiting for both connections to be up. */
   readonly #readyWaiters = new Set<(error?: Error) => void>();
@@ -445,6 +448,8 @@ export class RedisBackplane implements Backplane {
     this.#closed = true;
     clearInterval(this.#leaseTimer);
     this.#leaseTimer = undefined;
+    clearImmediate(this.#flushScheduled);
+    this.#flushScheduled = undefined;
     this.#presence.stop();
     this.#history.stop();
     await this.#presence.leave();
@@ -499,13 +504,14 @@ export class RedisBackplane implements Backplane {
   }
 
   #scheduleFlush(): void {
-    if (this.#flushScheduled || this.#closed) return;
-    this.#flushScheduled = true;
-    queueMicrotask(() => this.#flush());
+    if (this.#flushScheduled !== undefined || this.#closed) return;
+    // At the end of the turn (the hub's scheduler batch): a storm's thousands of joins and new
+    // users' channels go out as a few SUBSCRIBE commands, not one each.
+    this.#flushScheduled = setImmediate(() => this.#flush());
   }
 
   #flush(): void {
-    this.#flushScheduled = false;
+    this.#flushScheduled = undefined;
     if (this.#closed) return;
     if (this.#toUnsubscribe.size > 0) {
       const channels = [...this.#toUnsubscribe];

@@ -323,11 +323,19 @@ export class Hub<T = unknown, In = unknown> implements HubApi<T>, AsyncDisposabl
    * a framed client is told (`J`). Joining a room twice changes nothing.
    * Joins made here are trusted: `authorizeJoin` is not asked.
    *
+   * `options.presence` says how a framed client hears about presence in the
+   * room: `"events"` (default, `u` frames, which every framed client
+   * understands), `"diffs"` (`U` frames: only for clients known to read them,
+   * such as this version's client module) or `"none"`. A client already in
+   * the room keeps its mode. Server-side joins do not count against the
+   * client's room-change budget.
+   *
    * @returns A promise, resolved once applied, of whether the client is in
    * the room: `false` when it is closed, or already in `maxRoomsPerConnection`
    * rooms. It never rejects.
    * @throws {RangeError} If `room` is not a valid room name (1–128 ASCII
-   * letters, digits and `_-.:@/#+=~!`).
+   * letters, digits and `_-.:@/#+=~!`), or `presence` is not one of the three.
+   * @throws {TypeError} If an option's name is unknown.
    *
    * @example Put every connection of a user in their own room
    * ```ts
