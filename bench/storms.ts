@@ -37,7 +37,7 @@
 import { buildGoLoadgen } from "./loadgen_go.ts";
 import { processCpuMs } from "./proc.ts";
 import { freePort } from "../testing/net.ts";
-import { terminate } from "../testing/process.ts";
+import { firstLine, terminate } from "../testing/process.ts";
 import { redisCli, type RedisServer, startRedis } from "../testing/redis.ts";
 
 /** One hub to measure: this tree, or another revision's. */
@@ -155,16 +155,8 @@ class Server {
       stderr: "inherit",
       stdin: "null",
     }).spawn();
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let line = "";
-    while (!line.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`the ${variant.id} server ended before listening`);
-      line += value;
-    }
-    reader.releaseLock();
-    child.stdout.cancel().catch(() => {});
-    return new Server(child, JSON.parse(line.split("\n")[0]).port);
+    const line = await firstLine(child, `the ${variant.id} server`);
+    return new Server(child, JSON.parse(line).port);
   }
 
   /** The server's own pid (under taskset, the child exec'd into it: the same pid). */

@@ -7,6 +7,7 @@ import { connect, type HubClient, type MessageMeta } from "../src/client/mod.ts"
 import type { PresenceDiff, PresenceEvent } from "../mod.ts";
 import { eventsOf, until } from "./_helpers.ts";
 import { type RedisServer, skipReason, startRedis } from "../testing/redis.ts";
+import { firstLine } from "../testing/process.ts";
 
 const ignore = (await skipReason()) !== undefined;
 
@@ -55,16 +56,8 @@ export class HubNode {
       stdout: "piped",
       stderr: "inherit",
     }).spawn();
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let line = "";
-    while (!line.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("the node ended before listening");
-      line += value;
-    }
-    reader.releaseLock();
-    void child.stdout.cancel().catch(() => {});
-    const { port: listening, control, node } = JSON.parse(line.slice(0, line.indexOf("\n")));
+    const line = await firstLine(child, "the node");
+    const { port: listening, control, node } = JSON.parse(line);
     return new HubNode(child, listening, control, node);
   }
 

@@ -151,6 +151,22 @@ func (c *conn) send(text string) error {
 	return c.ws.WriteMessage(websocket.TextMessage, []byte(text))
 }
 
+// readAll reads the connection until it ends, answering pings, and calls each for every frame.
+func (c *conn) readAll(each func(f []byte)) {
+	for {
+		_, msg, err := c.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		frames(msg, func(f []byte) {
+			if f[0] == 'p' {
+				c.send("P" + string(f[1:]))
+			}
+			each(f)
+		})
+	}
+}
+
 // frames calls each for every frame of a text message: the message itself, or each item of a
 // `B` batch (a `b` batch carries application texts only, reported as `m` frames).
 func frames(msg []byte, each func(f []byte)) {
@@ -355,22 +371,11 @@ func runFlap(cfg *stormsConfig) (*flapReport, error) {
 		if err != nil {
 			return nil, err
 		}
-		go func() {
-			for {
-				_, msg, err := c.ws.ReadMessage()
-				if err != nil {
-					return
-				}
-				frames(msg, func(f []byte) {
-					if f[0] == 'p' {
-						c.send("P" + string(f[1:]))
-					}
-					if f[0] == 'J' && strings.Contains(string(f), `"error":"rate_limited"`) && measuring.Load() {
-						atomic.AddInt64(&flapRefused, 1)
-					}
-				})
+		go c.readAll(func(f []byte) {
+			if f[0] == 'J' && strings.Contains(string(f), `"error":"rate_limited"`) && measuring.Load() {
+				atomic.AddInt64(&flapRefused, 1)
 			}
-		}()
+		})
 		loops.Add(1)
 		go func(c *conn, i int) {
 			defer loops.Done()
@@ -402,19 +407,7 @@ func runFlap(cfg *stormsConfig) (*flapReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	go func() {
-		for {
-			_, msg, err := pub.ws.ReadMessage()
-			if err != nil {
-				return
-			}
-			frames(msg, func(f []byte) {
-				if f[0] == 'p' {
-					pub.send("P" + string(f[1:]))
-				}
-			})
-		}
-	}()
+	go pub.readAll(func([]byte) {})
 	var published int64
 	loops.Add(1)
 	go func() {
