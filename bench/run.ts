@@ -54,7 +54,7 @@ import {
 import { type MicroResult, type Results, tables, writeDocs, writeResults } from "./run/report.ts";
 import { summarizeAll } from "./run/stats.ts";
 import { runRedisScenario } from "./redis_scenario.ts";
-import { runStorms, stormsTables, writeStormsDocs } from "./storms.ts";
+import { runStorms, stormsTables, writeStormsDocs, writeStormsResults } from "./storms.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 
@@ -187,6 +187,7 @@ async function main(flags: Flags): Promise<void> {
       quick: flags.quick,
       scenarios: [...storms],
     });
+    console.error(`wrote ${await writeStormsResults(root, stormResults)}`);
     if (flags.docs && !flags.quick) {
       await writeStormsDocs(root, stormResults);
       console.error("wrote docs/benchmarks.md (storms)");

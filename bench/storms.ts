@@ -29,7 +29,8 @@
  * Each run starts fresh processes; the server is pinned to CPU 0 and the load generator (and
  * Redis) to CPU 1 when `taskset` exists. Flags: `--compare=<rev>`, `--rounds=N` (1), `--quick`
  * (smaller and shorter), `--scenarios=flap,storm`, `--no-docs` (print the tables instead of
- * writing them to docs/benchmarks.md between its `storms` markers), `--out=<file>` (the JSON).
+ * writing them to docs/benchmarks.md between its `storms` markers), `--out=<file>` (the JSON,
+ * also written to the git-ignored bench/results/storms.json).
  *
  * @module
  */
@@ -492,6 +493,14 @@ export function stormsTables(results: StormsResults): string {
   return lines.join("\n");
 }
 
+/** Writes bench/results/storms.json (git-ignored: every run's figures); returns its path. */
+export async function writeStormsResults(root: string, results: StormsResults): Promise<string> {
+  await Deno.mkdir(`${root}bench/results`, { recursive: true });
+  const path = `${root}bench/results/storms${results.quick ? "-quick" : ""}.json`;
+  await Deno.writeTextFile(path, JSON.stringify(results, null, 2));
+  return path;
+}
+
 /** Writes the tables to docs/benchmarks.md between the `storms` markers. */
 export async function writeStormsDocs(root: string, results: StormsResults): Promise<void> {
   const path = `${root}docs/benchmarks.md`;
@@ -532,6 +541,7 @@ if (import.meta.main) {
     });
     const out = flag("out");
     if (out !== undefined) await Deno.writeTextFile(out, JSON.stringify(results, null, 2));
+    console.error(`wrote ${await writeStormsResults(root, results)}`);
     if (Deno.args.includes("--no-docs")) console.log(stormsTables(results));
     else {
       await writeStormsDocs(root, results);
