@@ -54,8 +54,6 @@ export interface RoomsOptions {
   authorizeJoin: AuthorizeJoin | undefined;
   /** Rooms one connection may be in. */
   maxRoomsPerConnection: number;
-  /** Whether framed members of a room are sent presence events. */
-  presenceEvents: (room: string) => boolean;
   /** Told of every presence transition, in every room. */
   onPresence: ((event: PresenceEvent) => void) | undefined;
   /**

@@ -117,7 +117,6 @@ export function wire(options: ResolvedOptions<unknown, unknown>, callbacks: HubC
     maxRecover: options.maxRecover,
     authorizeJoin: callbacks.authorizeJoin,
     maxRoomsPerConnection: options.maxRoomsPerConnection,
-    presenceEvents: options.presenceEvents,
     onPresence: callbacks.onPresence,
     backplane,
     roomChangesPerSecond: options.roomChangesPerSecond,
