@@ -29,7 +29,12 @@
 
 export { Hub } from "./src/server/hub.ts";
 export { HubClosedError } from "./src/server/errors.ts";
-export type { DisconnectOptions, HubApi, PublishOptions } from "./src/server/hub_api.ts";
+export type {
+  DisconnectOptions,
+  HubApi,
+  PublishOptions,
+  RoomJoinOptions,
+} from "./src/server/hub_api.ts";
 export type { UpgradeOptions } from "./src/server/admission.ts";
 export type { HubOptions } from "./src/server/options.ts";
 export type {
@@ -39,6 +44,7 @@ export type {
   Identity,
   OverflowPolicy,
   PresenceEntry,
+  PresenceStats,
   RequestOptions,
 } from "./src/server/types.ts";
 export type { HubStats, RequestStats } from "./src/server/stats.ts";
@@ -53,7 +59,14 @@ export type {
 } from "./src/server/history.ts";
 export type { Backplane, BackplaneStatus } from "./src/server/backplane.ts";
 export { type Logger, quietLogger } from "./src/server/logger.ts";
-export { CloseCode, type PresenceEvent, protocolToken, SUBPROTOCOL } from "./src/protocol/mod.ts";
+export {
+  CloseCode,
+  type PresenceDiff,
+  type PresenceEvent,
+  type PresenceMode,
+  protocolToken,
+  SUBPROTOCOL,
+} from "./src/protocol/mod.ts";
 export {
   ConnectionClosedError,
   ReplyError,

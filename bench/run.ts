@@ -18,6 +18,9 @@
  * - `--no-micro`, `--no-docs`, `--loadgen=go|deno`
  * - `--scenarios=redis`: the cross-process scenario alone (bench/redis_scenario.ts: one process
  *   against two joined by Redis; needs redis-server and the Go load generator, else skipped)
+ * - `--scenarios=flap,storm`: the presence flap and reconnect storm (bench/storms.ts), against
+ *   `--compare`'s revision too when given; run only when named (they take minutes), written to
+ *   their own section of docs/benchmarks.md
  *
  * Servers start fresh for every run and are pinned to CPU 0, the load generator to CPU 1
  * (`taskset`), when there are at least two CPUs and `taskset` exists. Runs are interleaved: every
@@ -54,6 +57,7 @@ import {
 import { type MicroResult, type Results, tables, writeDocs, writeResults } from "./run/report.ts";
 import { summarizeAll } from "./run/stats.ts";
 import { runRedisScenario } from "./redis_scenario.ts";
+import { runStorms, stormsTables, writeStormsDocs, writeStormsResults } from "./storms.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 
@@ -97,7 +101,8 @@ async function main(flags: Flags): Promise<void> {
     !onlyScenarios || onlyScenarios.includes(s.id)
   );
   const withRedis = !onlyScenarios || onlyScenarios.includes("redis");
-  if (servers.length === 0 || (scenarios.length === 0 && !withRedis)) {
+  const storms = (["flap", "storm"] as const).filter((s) => onlyScenarios?.includes(s));
+  if (servers.length === 0 || (scenarios.length === 0 && !withRedis && storms.length === 0)) {
     console.error(`no server or no scenario left (--only, --scenarios)\n\n${USAGE}`);
     Deno.exitCode = 2;
     return;
@@ -151,7 +156,7 @@ async function main(flags: Flags): Promise<void> {
   // Microbenchmarks
 
   let micro: MicroResult[] = [];
-  if (flags.micro) {
+  if (flags.micro && (scenarios.length > 0 || withRedis)) {
     console.error("deno bench -A bench/");
     const r = await sh(["deno", "bench", "-A", "--json", "bench/"], root);
     try {
@@ -173,6 +178,29 @@ async function main(flags: Flags): Promise<void> {
   // The runs, then the report
 
   const t0 = performance.now();
+  if (storms.length > 0) {
+    // The presence and reconnect storms (bench/storms.ts), against --compare's tree too.
+    if (!goLoadgen) throw new Error("the storm scenarios need the Go load generator");
+    const stormResults = await runStorms({
+      root,
+      loadgen: goLoadgen.binary,
+      revision: revision && flags.compare !== undefined
+        ? { tag: revision.tag, dir: revision.dir, rev: flags.compare }
+        : undefined,
+      rounds: flags.rounds,
+      quick: flags.quick,
+      scenarios: [...storms],
+    });
+    console.error(`wrote ${await writeStormsResults(root, stormResults)}`);
+    if (flags.docs && !flags.quick) {
+      await writeStormsDocs(root, stormResults);
+      console.error("wrote docs/benchmarks.md (storms)");
+    } else console.log(stormsTables(stormResults));
+    if (scenarios.length === 0 && !withRedis) {
+      await cleanup();
+      return;
+    }
+  }
   const runs = await runAll(bench, servers, scenarios.filter((s) => !skipped[s.id]), flags.rounds);
   // Several processes over Redis (bench/redis_scenario.ts), unless other scenarios were chosen.
   const redis = withRedis

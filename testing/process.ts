@@ -31,3 +31,21 @@ export async function terminate(
   signal(child, "SIGKILL");
   return await child.status;
 }
+
+/**
+ * The first line a child prints on its stdout (a process that says where it
+ * listens), without the newline; the rest of its stdout is discarded.
+ * Throws when it ends first, saying `what` ended.
+ */
+export async function firstLine(child: Deno.ChildProcess, what: string): Promise<string> {
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let line = "";
+  while (!line.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${what} ended before listening`);
+    line += value;
+  }
+  reader.releaseLock();
+  void child.stdout.cancel().catch(() => {});
+  return line.slice(0, line.indexOf("\n"));
+}

@@ -4,9 +4,10 @@
 // record what they get.
 
 import { connect, type HubClient, type MessageMeta } from "../src/client/mod.ts";
-import type { PresenceEvent } from "../mod.ts";
-import { until } from "./_helpers.ts";
+import type { PresenceDiff, PresenceEvent } from "../mod.ts";
+import { eventsOf, until } from "./_helpers.ts";
 import { type RedisServer, skipReason, startRedis } from "../testing/redis.ts";
+import { firstLine } from "../testing/process.ts";
 
 const ignore = (await skipReason()) !== undefined;
 
@@ -20,6 +21,8 @@ export interface HubNodeOptions {
   history?: { size: number; ttl: number };
   /** Listen with SO_REUSEPORT, to share a port with other nodes. */
   reusePort?: boolean;
+  /** The hub's presenceWindow (default 0 here: every change told at once). */
+  presenceWindow?: number;
 }
 
 /** One hub process of the cluster, driven over HTTP. */
@@ -53,16 +56,8 @@ export class HubNode {
       stdout: "piped",
       stderr: "inherit",
     }).spawn();
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let line = "";
-    while (!line.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("the node ended before listening");
-      line += value;
-    }
-    reader.releaseLock();
-    void child.stdout.cancel().catch(() => {});
-    const { port: listening, control, node } = JSON.parse(line.slice(0, line.indexOf("\n")));
+    const line = await firstLine(child, "the node");
+    const { port: listening, control, node } = JSON.parse(line);
     return new HubNode(child, listening, control, node);
   }
 
@@ -109,14 +104,21 @@ export class HubNode {
   }
 }
 
-/** A framed client-module client that records messages with their room. */
+/**
+ * A framed client-module client that records messages with their room, and
+ * presence: each diff, and each user's change in it as an event.
+ */
 export function framed(url: string) {
   const client: HubClient<string> = connect<string>(url);
   const got: { text: string; room?: string }[] = [];
   const presence: PresenceEvent[] = [];
+  const diffs: PresenceDiff[] = [];
   client.on("message", (text, meta: MessageMeta) => got.push({ text, room: meta.room }));
-  client.on("presence", (event) => presence.push(event));
-  return { client, got, presence };
+  client.on("presence", (diff) => {
+    diffs.push(diff);
+    presence.push(...eventsOf(diff));
+  });
+  return { client, got, presence, diffs };
 }
 
 export async function cluster(count: number, options: HubNodeOptions = {}) {

@@ -1,7 +1,13 @@
 // Test helpers: a hub served on 127.0.0.1 port 0, real WebSocket clients
 // that collect what they receive, and raw TCP peers for misbehaviour.
 
-import { Hub, type HubOptions, quietLogger } from "../mod.ts";
+import {
+  Hub,
+  type HubOptions,
+  type PresenceDiff,
+  type PresenceEvent,
+  quietLogger,
+} from "../mod.ts";
 import { splitBatch } from "../src/protocol/mod.ts";
 import {
   type ClientEventMap,
@@ -14,6 +20,14 @@ import { within } from "../testing/async.ts";
 
 export { delay, until, within } from "../testing/async.ts";
 export { freePort } from "../testing/net.ts";
+
+/** A presence diff as one event per user: its joins, then its leaves. */
+export function eventsOf(diff: PresenceDiff): PresenceEvent[] {
+  return [
+    ...diff.joins.map((user) => ({ room: diff.room, user, event: "join" as const })),
+    ...diff.leaves.map((user) => ({ room: diff.room, user, event: "leave" as const })),
+  ];
+}
 
 /** A hub served by Deno.serve on a free port. */
 export interface Served<T, In> {
@@ -56,7 +70,9 @@ export function serveHub<T = unknown, In = unknown>(
  * refuse it: the status and body of the answer (a 101 would leave the
  * socket to the caller, so do not use it where the upgrade may succeed).
  */
-export async function refusedUpgrade(url: string): Promise<{ status: number; body: string }> {
+export async function refusedUpgrade(
+  url: string,
+): Promise<{ status: number; body: string; headers: Headers }> {
   const response = await fetch(url.replace(/^ws/, "http"), {
     headers: {
       upgrade: "websocket",
@@ -65,7 +81,7 @@ export async function refusedUpgrade(url: string): Promise<{ status: number; bod
       "sec-websocket-version": "13",
     },
   });
-  return { status: response.status, body: await response.text() };
+  return { status: response.status, body: await response.text(), headers: response.headers };
 }
 
 /**

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import { protocolToken } from "../mod.ts";
+import { type CloseInfo, connect } from "../src/client/mod.ts";
 import { checkOrigin, checkUpgrade, negotiate } from "../src/server/handshake.ts";
+import { refusedUpgrade, serveHub, TestClient, until, within } from "./_helpers.ts";
 
 const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
 
@@ -128,4 +131,78 @@ Deno.test("negotiate: 400 saying why for malformed lists and lists of credential
     assert.equal(refusal.status, 400, header);
     assert.match(await refusal.text(), reason, header);
   }
+});
+
+Deno.test("admission pace: past admissionRate a framed client is told when to come back, first thing (1013)", async () => {
+  const served = serveHub<string>({ admissionRate: 2 });
+  const admitted = [await TestClient.open(served.url, "wshub.v1")];
+  admitted.push(await TestClient.open(served.url, "wshub.v1"));
+  const paced = await TestClient.open(served.url, "wshub.v1");
+  const closed = await within(paced.closed, 3000, "the paced close");
+  assert.equal(closed.code, 1013);
+  const [notice] = paced.messages as string[];
+  assert.match(notice, /^c\{"code":1013,"reason":"the server is admitting connections at its pace/);
+  const { retryAfter } = JSON.parse(notice.slice(1));
+  assert.ok(retryAfter > 0 && retryAfter <= 1000, `retryAfter ${retryAfter} ms: the next slot`);
+  assert.equal(paced.messages.filter((m) => m === "pclose" || m[0] === "h").length, 1, "no hello");
+  // A plain client can read a status: 503 with Retry-After, in whole seconds.
+  const plain = await refusedUpgrade(served.url);
+  assert.equal(plain.status, 503);
+  assert.match(plain.body, /admitting connections at its pace/);
+  assert.ok(["1", "2"].includes(plain.headers.get("retry-after")!), "the next slot, in seconds");
+  const stats = served.hub.stats();
+  assert.equal(stats.admissionsPaced, 2);
+  assert.equal(stats.connections, 2, "the paced ones were never registered");
+  assert.match(served.hub.metrics(), /^wshub_admissions_paced_total 2$/m);
+  for (const client of admitted) client.socket.close();
+  await Promise.all(admitted.map((client) => client.closed));
+  await served.close();
+});
+
+Deno.test("admission pace: the reference client waits the retryAfter it is given (plus jitter), with a fresh token", async () => {
+  const tokens: string[] = [];
+  const served = serveHub<string>({
+    admissionRate: 4,
+    identify: (req) => {
+      const token = protocolToken(req)!;
+      tokens.push(token);
+      return token.split("-")[0];
+    },
+  });
+  const asked = new Map<number, number>();
+  const closes: CloseInfo[] = [];
+  const clients = Array.from({ length: 10 }, (_, i) => {
+    const client = connect(served.url, {
+      getToken: () => {
+        const n = (asked.get(i) ?? 0) + 1;
+        asked.set(i, n);
+        return `user${i}-${n}`;
+      },
+      reconnect: { initialDelay: 60_000, maxDelay: 60_000 }, // a backoff would be far longer
+    });
+    client.on("close", (info) => closes.push(info));
+    return client;
+  });
+  const started = performance.now();
+  await until(() => clients.every((client) => client.state === "open"), 10_000, "all admitted");
+  const took = performance.now() - started;
+  assert.ok(closes.length >= 6, `${closes.length} paced: 4 admitted at once, then 4 a second`);
+  for (const info of closes) {
+    assert.equal(info.code, 1013);
+    assert.equal(info.reconnecting, true);
+    assert.ok(info.retryAfter! > 0, "the hub said when");
+    assert.ok(
+      info.delay! >= info.retryAfter! && info.delay! <= info.retryAfter! * 1.2,
+      `delay ${info.delay} for retryAfter ${info.retryAfter}`,
+    );
+  }
+  assert.ok(took < 5000, `every client in within the pace (${took.toFixed(0)} ms), not a backoff`);
+  // getToken was called before every attempt, paced ones included (the pace is decided before
+  // identify, which saw only the attempts admitted: each client's last token).
+  const calls = [...asked.values()].reduce((sum, n) => sum + n, 0);
+  assert.equal(calls, 10 + closes.length);
+  assert.deepEqual(tokens.sort(), [...asked].map(([i, n]) => `user${i}-${n}`).sort());
+  assert.equal(served.hub.size, 10);
+  await Promise.all(clients.map((client) => client.close()));
+  await served.close();
 });

@@ -2,7 +2,8 @@
 // reads server frames) and of the backoff arithmetic (no sockets).
 import assert from "node:assert/strict";
 import { decodeServerFrame, encodePayload, splitBatch } from "../src/protocol/mod.ts";
-import { backoffCap, backoffDelay, resolveBackoff } from "../src/client/reconnect.ts";
+import { backoffCap, backoffDelay, pacedDelay, resolveBackoff } from "../src/client/reconnect.ts";
+import { diffOf } from "../src/client/rooms.ts";
 
 /** What the client puts on the wire for `client.send(data)`. */
 const encodeMessage = (data: unknown) => encodePayload(data).framed;
@@ -92,4 +93,41 @@ Deno.test("backoff: full jitter within [0, min(cap, base * factor^n)]", () => {
   assert.throws(() => resolveBackoff({ factor: 0.5 }), /factor must be/);
   assert.throws(() => resolveBackoff({ initialDelay: 10, maxDelay: 5 }), /maxDelay must be/);
   assert.throws(() => resolveBackoff({ initialDelay: -1 }), /initialDelay must be/);
+});
+
+Deno.test("pacedDelay: the hub's retryAfter plus up to a fifth more; diffOf: a run of u events as one diff", () => {
+  assert.equal(pacedDelay(1000, () => 0), 1000);
+  assert.equal(pacedDelay(1000, () => 0.5), 1100);
+  assert.equal(pacedDelay(1000, () => 0.999999), 1199);
+  for (let i = 0; i < 100; i++) {
+    const delay = pacedDelay(2500);
+    assert.ok(delay >= 2500 && delay < 3000, `${delay}`);
+  }
+  assert.deepEqual(
+    diffOf("doc", [
+      { user: "a", event: "join" },
+      { user: "b", event: "leave" },
+      { user: "a", event: "leave" }, // a's last event counts, in the order of last events
+      { user: "c", event: "join" },
+    ]),
+    { room: "doc", joins: ["c"], leaves: ["b", "a"] },
+  );
+  assert.deepEqual(diffOf("doc", []), { room: "doc", joins: [], leaves: [] });
+});
+
+Deno.test("decodeServerFrame reads a presence diff (U), and a close notice's retryAfter", () => {
+  assert.deepEqual(decodeServerFrame('U{"room":"doc","joins":["a"],"leaves":[]}'), {
+    kind: "presenceDiff",
+    diff: { room: "doc", joins: ["a"], leaves: [] },
+  });
+  assert.equal(decodeServerFrame('U{"room":"doc","joins":[1],"leaves":[]}').kind, "invalid");
+  assert.equal(decodeServerFrame('U{"room":"doc","joins":[]}').kind, "invalid");
+  assert.deepEqual(decodeServerFrame('c{"code":1013,"reason":"later","retryAfter":250}'), {
+    kind: "close",
+    notice: { code: 1013, reason: "later", retryAfter: 250 },
+  });
+  assert.deepEqual(decodeServerFrame('c{"code":1013,"reason":"later","retryAfter":-1}'), {
+    kind: "close",
+    notice: { code: 1013, reason: "later" },
+  });
 });

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import type { Backplane, BackplaneHost } from "../src/backplane/mod.ts";
 import { MemoryHistory, recoveryVerdict } from "../src/server/history.ts";
 import { cutStorm, inProcess } from "./_cut_storm.ts";
-import { follower, serveHub, TestClient, until } from "./_helpers.ts";
+import { delay, follower, serveHub, TestClient, unbatch, until } from "./_helpers.ts";
 
 Deno.test("MemoryHistory: offsets, size, ttl, since and limit, and a new epoch per stream", () => {
   let now = 0;
@@ -369,7 +369,7 @@ Deno.test("the client holds a publication back behind a gap, asks from its posit
   const f = follower(server.url);
   const joining = f.client.join("g");
   await until(() => server.received.length === 1, 2000, "the join");
-  assert.equal(server.received[0], 'j{"id":1,"room":"g"}');
+  assert.equal(server.received[0], 'j{"id":1,"room":"g","presence":"diffs"}');
   server.send('J{"id":1,"room":"g","epoch":"e1","offset":0}');
   assert.deepEqual(await joining, { room: "g", epoch: "e1", offset: 0 });
   server.send('r1:g1:"a"');
@@ -487,5 +487,59 @@ Deno.test("a rejoin whose history cannot be read: recovered false, unavailable; 
   await until(() => f.seen.length === 3, 2000, "three, recovered");
   assert.deepEqual(f.seen.map((s) => [s.text, s.offset]), [["one", 1], ["two", 2], ["three", 3]]);
   await f.client.close();
+  await served.close();
+});
+
+Deno.test("recovery budget: a client asking for the same publications in a loop is refused rate_limited; others are not", async () => {
+  const served = serveHub<string>({
+    history: { size: 100, ttl: 60_000 },
+    maxRecover: 50,
+    recoveryBudget: 100, // refilled at 10 a second
+  });
+  for (let i = 1; i <= 50; i++) await served.hub.publish("news", `n${i}`);
+  const { epoch } = await served.hub.history("news", { limit: 0 });
+  const looper = await TestClient.open(served.url, "wshub.v1");
+  const frames = (client: TestClient) =>
+    client.messages.flatMap((m) => typeof m === "string" && m[0] === "B" ? unbatch(m) : [m]);
+  const answers = (client: TestClient) =>
+    frames(client).filter((m): m is string => typeof m === "string" && m[0] === "J")
+      .map((m) => JSON.parse(m.slice(1)));
+  const published = (client: TestClient) =>
+    frames(client).filter((m) => typeof m === "string" && m.startsWith("r4:news")).length;
+  let id = 0;
+  const ask = async (client: TestClient, ask: Record<string, unknown>) => {
+    const before = answers(client).length;
+    client.socket.send(`j${JSON.stringify({ id: ++id, room: "news", ...ask })}`);
+    await until(() => answers(client).length > before, 2000, "the answer");
+    return answers(client).at(-1);
+  };
+  const since = { since: { offset: 0, epoch } };
+  assert.equal((await ask(looper, since)).recovered, true);
+  assert.equal((await ask(looper, since)).recovered, true);
+  assert.equal(published(looper), 100, "two recoveries of 50: the budget is spent");
+  assert.deepEqual(await ask(looper, since), {
+    id: 3,
+    room: "news",
+    epoch,
+    offset: 50,
+    recovered: false,
+    reason: "rate_limited",
+  }, "the position, and nothing else");
+  const history = await ask(looper, { history: 10 });
+  assert.deepEqual([history.recovered, history.reason], [false, "rate_limited"], "history too");
+  await delay(50);
+  assert.equal(published(looper), 100, "nothing was sent with the refusals");
+  // Another client has its own budget.
+  const other = await TestClient.open(served.url, "wshub.v1");
+  assert.equal((await ask(other, since)).recovered, true);
+  // The budget refills (10 a second): a recovery is allowed again once it is above zero.
+  await delay(200);
+  assert.equal((await ask(looper, since)).recovered, true);
+  assert.equal(published(looper), 150);
+  assert.equal((await ask(looper, since)).reason, "rate_limited", "in debt again");
+  assert.equal(served.hub.stats().recoveries.rate_limited, 2, "counted (joins with since)");
+  looper.socket.close();
+  other.socket.close();
+  await Promise.all([looper.closed, other.closed]);
   await served.close();
 });

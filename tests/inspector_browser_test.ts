@@ -180,6 +180,7 @@ Deno.test({
     const COUNT = 10_000;
     const served = serveInspected({
       idleTimeout: 300_000, // the crowd reads nothing, pongs included
+      admissionRate: 1_000_000, // the crowd arrives at once on purpose: no admission pace
       onConnect(client, hub) {
         void hub.join(client, `room${Number(client.user!.slice(4)) % 500}`);
       },

@@ -244,6 +244,11 @@ natsTest(
           [{ user: "alice", connections: 2 }, { user: "watcher", connections: 1 }],
           "a user with a tab on two processes is one entry, with 2 connections, seen from each",
         );
+        assert.deepEqual(
+          await node.call("/presenceStats?room=doc"),
+          { users: 2, connections: 3 },
+          "the counts, summed from the bucket",
+        );
       }
       await delay(200);
       assert.deepEqual(watcher.presence.map((e) => `${e.user} ${e.event}`), [

@@ -4,8 +4,10 @@
 // and framed clients. Skips only where redis-server is absent (fails in CI).
 
 import assert from "node:assert/strict";
-import { delay, nextEvent, TestClient, until, within } from "./_helpers.ts";
+import { delay, nextEvent, serveHub, TestClient, until, within } from "./_helpers.ts";
 import type { PresenceEvent } from "../mod.ts";
+import { connect } from "../src/client/mod.ts";
+import { RedisBackplane } from "../src/redis/mod.ts";
 import { redisCli, startRedis } from "../testing/redis.ts";
 import { cluster, framed, HubNode, redisTest, teardown } from "./_cluster.ts";
 
@@ -106,6 +108,13 @@ redisTest(
         [{ user: "alice", connections: 2 }, { user: "watcher", connections: 1 }],
         "a user with a tab on two processes is one entry, with 2 connections",
       );
+      for (const node of nodes) {
+        assert.deepEqual(
+          await node.call("/presenceStats?room=doc"),
+          { users: 2, connections: 3 },
+          "the counts, cluster-wide, from any process",
+        );
+      }
       await delay(200);
       assert.deepEqual(watcher.presence.map((e) => `${e.user} ${e.event}`), [
         "watcher join",
@@ -148,6 +157,7 @@ redisTest(
       await watcher.client.close();
       await b.stop();
       assert.equal(await redisCli(redis.port, "EXISTS", "wshub:p:doc"), "0");
+      assert.equal(await redisCli(redis.port, "EXISTS", "wshub:pc:doc"), "0", "nor its total");
     } finally {
       await teardown(redis, nodes);
     }
@@ -320,6 +330,78 @@ redisTest(
     } finally {
       await Promise.all(clients.map(({ client }) => client.close()));
       await teardown(redis, nodes);
+    }
+  },
+);
+
+redisTest(
+  "presence windows across two processes over Redis: one diff per window, a flapper's joins and leaves cancel",
+  async () => {
+    const { redis, nodes } = await cluster(2, { presenceWindow: 500 });
+    const [a, b] = nodes;
+    const watcher = framed(`${b.url}?u=watcher`);
+    const flapper = connect(`${a.url}?u=flapper`, { reconnect: false });
+    const carol = connect(`${a.url}?u=carol`, { reconnect: false });
+    try {
+      await watcher.client.join("doc");
+      await until(() => watcher.diffs.length === 1, 5000, "the watcher's own join");
+      // Inside one window (b's, opened by the first change it hears): the flapper comes and goes
+      // five times, on another process, and ends out; carol comes and stays.
+      for (let i = 0; i < 5; i++) {
+        await flapper.join("doc");
+        await flapper.leave("doc");
+      }
+      await carol.join("doc");
+      await until(() => watcher.diffs.length === 2, 5000, "the window's diff");
+      await delay(700); // a second window would have ended by now
+      assert.deepEqual(watcher.diffs, [
+        { room: "doc", joins: ["watcher"], leaves: [] },
+        { room: "doc", joins: ["carol"], leaves: [] },
+      ], "one frame for the window, the flapper's ten changes cancelled out");
+      // The server hook, on the process where each change was made, heard every one at once.
+      const events = await a.call<PresenceEvent[]>("/events");
+      assert.equal(events.filter((e) => e.user === "flapper").length, 10);
+    } finally {
+      await Promise.all([watcher.client.close(), flapper.close(), carol.close()]);
+      await teardown(redis, nodes);
+    }
+  },
+);
+
+redisTest(
+  "the presence changes of one turn go to Redis as one call; a leave and a rejoin in one turn cost none",
+  async () => {
+    const redis = await startRedis();
+    const backplane = new RedisBackplane({ url: redis.url });
+    const served = serveHub<string>({
+      backplane,
+      identify: (req) => new URL(req.url).searchParams.get("u") ?? undefined,
+    });
+    const clients = Array.from({ length: 30 }, (_, i) => connect(`${served.url}?u=user${i}`));
+    try {
+      await served.hub.ready();
+      await until(() => served.hub.size === 30, 5000, "30 connections");
+      const before = backplane.stats().presenceCalls;
+      await Promise.all(served.hub.clients().map((client) => served.hub.join(client, "lobby")));
+      await until(
+        async () => (await served.hub.presenceStats("lobby")).users === 30,
+        5000,
+        "30 users in Redis",
+      );
+      const calls = backplane.stats().presenceCalls - before;
+      assert.ok(calls <= 2, `30 joins in ${calls} call(s)`);
+      assert.deepEqual(await served.hub.presenceStats("lobby"), { users: 30, connections: 30 });
+      // A leave and a rejoin in one turn: the sum is nothing, so nothing is sent.
+      const [first] = served.hub.clients();
+      const again = backplane.stats().presenceCalls;
+      await Promise.all([served.hub.leave(first, "lobby"), served.hub.join(first, "lobby")]);
+      await delay(50);
+      assert.equal(backplane.stats().presenceCalls, again);
+      assert.equal((await served.hub.presence("lobby")).length, 30);
+    } finally {
+      await Promise.all(clients.map((client) => client.close()));
+      await served.close();
+      await redis.stop();
     }
   },
 );

@@ -64,6 +64,12 @@ Deno.test("rooms: membership, presence counts per user, and their transitions", 
     { user: "alice", connections: 2 },
     { user: "bob", connections: 1 },
   ]);
+  assert.deepEqual(
+    registry.presenceStats("lobby"),
+    { users: 2, connections: 3 },
+    "counts without the list; the anonymous connection is not counted",
+  );
+  assert.deepEqual(registry.presenceStats("nowhere"), { users: 0, connections: 0 });
   assert.deepEqual([...registry.roomsOf(a1)], ["lobby", "games"]);
   assert.equal(registry.rooms, 2);
   assert.deepEqual(registry.leave(a1, "lobby"), {
@@ -82,6 +88,7 @@ Deno.test("rooms: membership, presence counts per user, and their transitions", 
     userLeft: true,
   });
   assert.deepEqual(registry.presence("lobby"), [{ user: "bob", connections: 1 }]);
+  assert.deepEqual(registry.presenceStats("lobby"), { users: 1, connections: 1 });
   // Leaving the hub leaves every room.
   assert.deepEqual(registry.delete(a1), {
     lastOfUser: false,
@@ -100,5 +107,6 @@ Deno.test("rooms: membership, presence counts per user, and their transitions", 
     rooms: 0,
     roomsOf: 0,
     presence: 0,
+    identified: 0,
   });
 });

@@ -6,7 +6,16 @@
 import assert from "node:assert/strict";
 import type { Client, PresenceEvent } from "../mod.ts";
 import { connect, type HubClient, JoinError, type MessageMeta } from "../src/client/mod.ts";
-import { delay, maskedFrame, serveHub, TestClient, unbatch, until, within } from "./_helpers.ts";
+import {
+  delay,
+  eventsOf,
+  maskedFrame,
+  serveHub,
+  TestClient,
+  unbatch,
+  until,
+  within,
+} from "./_helpers.ts";
 import { rawPeer } from "./_wire.ts";
 
 type Received = { text: string; room?: string };
@@ -136,11 +145,12 @@ Deno.test("presence: a user with three tabs is one entry, and one join and one l
   const served = serveHub<string>({
     identify: (req) => new URL(req.url).searchParams.get("u") ?? undefined,
     presenceEvents: (room) => room === "doc",
+    presenceWindow: 0,
     onPresence: (event) => void events.push(event),
   });
   const watcher = member(`${served.url}?u=watcher`);
   const seen: PresenceEvent[] = [];
-  watcher.client.on("presence", (event) => seen.push(event));
+  watcher.client.on("presence", (diff) => seen.push(...eventsOf(diff)));
   await watcher.client.join("doc");
   const tabs = [0, 1, 2].map(() => member(`${served.url}?u=alice`));
   for (const tab of tabs) await tab.client.join("doc");
@@ -301,4 +311,60 @@ Deno.test("with an async authorizeJoin, later messages wait for the verdict (all
   assert.deepEqual(served.hub.stats().requests.inFlight, 0);
   peer.close();
   await served.close();
+});
+
+Deno.test("room changes budget: a flapping client's joins are refused rate_limited with retryAfter; others are not", async () => {
+  const served = serveHub<string>({ roomChangeBurst: 4, roomChangesPerSecond: 10 });
+  const flapper = member(served.url);
+  const other = member(served.url);
+  await flapper.client.join("a");
+  await flapper.client.leave("a");
+  await flapper.client.join("a");
+  await flapper.client.leave("a"); // four changes: the burst is spent
+  const refused = await flapper.client.join("a").then(
+    () => undefined,
+    (error: JoinError) => error,
+  );
+  assert.ok(refused instanceof JoinError);
+  assert.equal(refused.code, "rate_limited");
+  assert.ok(
+    refused.retryAfter! > 0 && refused.retryAfter! <= 100,
+    `retryAfter ${refused.retryAfter}`,
+  );
+  assert.match(refused.message, /more than 4 times at once or 10 a second; join again in \d+ ms/);
+  assert.equal(flapper.client.state, "open", "never closed for it");
+  // Others are not touched; the server's own joins do not count, nor are leaves ever refused.
+  await other.client.join("a");
+  const [flapperView] = served.hub.clients();
+  assert.equal(await served.hub.join(flapperView, "b"), true);
+  await until(() => flapper.client.rooms.has("b"), 2000, "the server's join");
+  await flapper.client.leave("b");
+  assert.equal(flapper.client.rooms.has("b"), false);
+  // After retryAfter, it may join again.
+  await delay(refused.retryAfter! + 20);
+  await flapper.client.join("a");
+  assert.deepEqual([...flapper.client.rooms], ["a"]);
+  assert.equal(served.hub.stats().roomChangesRefused, 1);
+  assert.match(served.hub.metrics(), /^wshub_room_changes_refused_total 1$/m);
+  await Promise.all([flapper.client.close(), other.client.close()]);
+  await served.close();
+});
+
+Deno.test("presenceStats: users and connections without the list; the counts query gives the same", async () => {
+  const served = serveHub<string>({
+    identify: (req) => new URL(req.url).searchParams.get("u") ?? undefined,
+  });
+  const tabs = [member(`${served.url}?u=alice`), member(`${served.url}?u=alice`)];
+  const bob = member(`${served.url}?u=bob`);
+  const anonymous = member(served.url);
+  for (const { client } of [...tabs, bob, anonymous]) await client.join("lobby");
+  assert.deepEqual(await served.hub.presenceStats("lobby"), { users: 2, connections: 3 });
+  assert.deepEqual(await bob.client.presenceCounts("lobby"), { users: 2, connections: 3 });
+  assert.deepEqual(await served.hub.presenceStats("empty"), { users: 0, connections: 0 });
+  await tabs[0].client.close();
+  assert.deepEqual(await served.hub.presenceStats("lobby"), { users: 2, connections: 2 });
+  assert.throws(() => served.hub.presenceStats("a b"), RangeError);
+  await Promise.all([tabs[1].client.close(), bob.client.close(), anonymous.client.close()]);
+  await served.close();
+  await assert.rejects(served.hub.presenceStats("lobby"), /hub.presenceStats\(\)/);
 });

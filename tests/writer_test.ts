@@ -445,6 +445,7 @@ Deno.test("drop-oldest never drops the protocol's own frames: a join's answer an
   const served = serveHub<string>({
     identify: () => "ann",
     presenceEvents: true,
+    presenceWindow: 0, // the event queued right behind the join's answer
     sendQueueLimit,
     overflow: "drop-oldest",
     maxBufferedBytes: 16 * KiB,

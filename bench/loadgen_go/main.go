@@ -902,6 +902,9 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
+	if stormsMain(os.Args[1:]) { // the scenarios of issue 20 (storms.go)
+		return
+	}
 	var out any
 	cfg, err := parseFlags(os.Args[1:])
 	if err == nil {

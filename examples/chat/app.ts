@@ -7,7 +7,9 @@
  * rejoins them after a reconnect. The server puts every connection in the
  * lobby; the online list is the lobby's presence and a channel's member list
  * its own: loaded once with `client.presence(room)`, then kept up to date by
- * `presence` events.
+ * `presence` events — one diff per room per window (the users who joined and
+ * left; one who came and went inside the window is in neither), applied as
+ * set operations.
  *
  * Channels keep history. A channel is joined with
  * `client.join(room, { history: HISTORY_LINES })`: its recent lines come
@@ -24,7 +26,7 @@ import {
   connect,
   type HubClient,
   JoinError,
-  type PresenceEvent,
+  type PresenceDiff,
   SendQueueFullError,
   UnauthorizedError,
 } from "../../src/client/mod.ts";
@@ -77,8 +79,8 @@ const unread = new Set<string>();
 const members = new Map<string, Set<string>>();
 /** When this page joined each channel (lines said before are recent ones). */
 const joinedAt = new Map<string, number>();
-/** Presence events that arrived while a room's member list was being loaded. */
-const catchingUp = new Map<string, PresenceEvent[]>();
+/** Presence diffs that arrived while a room's member list was being loaded. */
+const catchingUp = new Map<string, PresenceDiff[]>();
 
 function start(name: string): void {
   self = name;
@@ -168,12 +170,17 @@ function start(name: string): void {
       showMessage(event, meta.room, meta.offset, event.at < (joinedAt.get(meta.room) ?? 0));
     }
   });
-  client.on("presence", (event) => {
-    catchingUp.get(event.room)?.push(event);
-    const users = members.get(event.room);
-    if (users !== undefined) apply(users, event);
-    if (event.room !== LOBBY && event.user !== self && channels.includes(event.room)) {
-      notice(`${event.user} ${event.event === "join" ? "joined" : "left"}`, event.room);
+  client.on("presence", (diff) => {
+    catchingUp.get(diff.room)?.push(diff);
+    const users = members.get(diff.room);
+    if (users !== undefined) apply(users, diff);
+    if (diff.room !== LOBBY && channels.includes(diff.room)) {
+      const said = (list: string[], what: string) => {
+        const others = list.filter((user) => user !== self);
+        if (others.length > 0) notice(`${others.join(", ")} ${what}`, diff.room);
+      };
+      said(diff.joins, "joined");
+      said(diff.leaves, "left");
     }
     render();
   });
@@ -237,15 +244,16 @@ function dropChannel(room: string): void {
 
 /**
  * Loads who is in `room` (`client.presence`, cluster-wide with a backplane).
- * Presence events that arrive meanwhile may be newer than the answer: they
- * are applied on top of it, in order.
+ * Presence diffs that arrive meanwhile may be newer than the answer: they
+ * are applied on top of it, in order. (The hub sends the first diffs after
+ * an answer with every changed user's final state, so the list ends right.)
  */
 async function loadMembers(room: string): Promise<void> {
-  const since: PresenceEvent[] = [];
+  const since: PresenceDiff[] = [];
   catchingUp.set(room, since);
   try {
     const users = new Set((await client.presence(room)).map((entry) => entry.user));
-    for (const event of since) apply(users, event);
+    for (const diff of since) apply(users, diff);
     if (room === LOBBY || channels.includes(room)) members.set(room, users);
   } catch (error) {
     console.warn(`Could not load who is in ${room}:`, error); // asked again on the next open
@@ -255,9 +263,9 @@ async function loadMembers(room: string): Promise<void> {
   render();
 }
 
-function apply(users: Set<string>, event: PresenceEvent): void {
-  if (event.event === "join") users.add(event.user);
-  else users.delete(event.user);
+function apply(users: Set<string>, diff: PresenceDiff): void {
+  for (const user of diff.joins) users.add(user);
+  for (const user of diff.leaves) users.delete(user);
 }
 
 /** Shows `room`'s lines (and every private line and notice) and its members. */

@@ -178,16 +178,26 @@ export class ServerError extends Error {
 export class JoinError extends Error {
   /** The room. */
   readonly room: string;
-  /** Why: `forbidden`, `invalid_room`, `too_many_rooms`, `failed` or `left`. */
+  /**
+   * Why: `forbidden`, `invalid_room`, `too_many_rooms`, `failed`, `left`, or
+   * `rate_limited` (the connection joined and left rooms faster than the
+   * hub allows: see `retryAfter`).
+   */
   readonly code: string;
+  /** With `rate_limited`: in how many milliseconds a join may be asked again. */
+  readonly retryAfter: number | undefined;
 
-  /** Creates the error; `action` says what was refused (default `"join"`). */
-  constructor(room: string, code: string, message: string, action?: string) {
+  /**
+   * Creates the error; `action` says what was refused (default `"join"`),
+   * `retryAfter` when it may be asked again.
+   */
+  constructor(room: string, code: string, message: string, action?: string, retryAfter?: number) {
     action ??= "join";
     super(`Could not ${action} ${room} (${code}): ${message}`);
     this.name = "JoinError";
     this.room = room;
     this.code = code;
+    this.retryAfter = retryAfter;
   }
 }
 

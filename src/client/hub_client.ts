@@ -12,6 +12,7 @@ import {
   encodePayload,
   encodePong,
   type Hello,
+  type PresenceDiff,
   type PresenceEvent,
   type ServerFrame,
   SUBPROTOCOL,
@@ -35,9 +36,15 @@ import {
   resolveUrl,
 } from "./options.ts";
 import { Outbox } from "./outbox.ts";
-import { ClientRooms, type JoinOptions, type JoinResult, type RecoveryEvent } from "./rooms.ts";
+import {
+  ClientRooms,
+  diffOf,
+  type JoinOptions,
+  type JoinResult,
+  type RecoveryEvent,
+} from "./rooms.ts";
 import { assertKnownOptions } from "../common/unknown_options.ts";
-import { backoffDelay, shouldReconnect } from "./reconnect.ts";
+import { backoffDelay, pacedDelay, shouldReconnect } from "./reconnect.ts";
 import { ClientRequests, type RequestHandler, type RequestOptions } from "./requests.ts";
 
 /**
@@ -90,6 +97,12 @@ export interface CloseInfo {
   reconnecting: boolean;
   /** When reconnecting: the backoff delay before the next attempt, in milliseconds. */
   delay?: number;
+  /**
+   * When the hub turned the connection away to admit connections at its
+   * pace (1013): when it said to come back, in ms. `delay` is then this plus
+   * up to a fifth more, not the backoff.
+   */
+  retryAfter?: number;
 }
 
 /**
@@ -118,10 +131,14 @@ export interface ClientEventMap<T> {
   /** An incoming binary message (its bytes, without the tag), with its {@linkcode MessageMeta}. */
   binary: Uint8Array;
   /**
-   * A user joined or left a room this client is in (when the server sends
-   * presence events: its `presenceEvents` option). Once per user, not per tab.
+   * Users joined or left a room this client is in (when the server sends
+   * presence events: its `presenceEvents` option): one
+   * {@linkcode PresenceDiff} per room per window of the hub's
+   * `presenceWindow` (a join and a leave inside it cancel out), or per
+   * change when the window is 0 or the hub is older. Once per user, never
+   * per tab. Apply it as set operations: add `joins`, remove `leaves`.
    */
-  presence: PresenceEvent;
+  presence: PresenceDiff;
   /**
    * A room's continuity was checked (rooms with history): after a rejoin on
    * reconnect, after a gap was repaired, or when the room's stream started
@@ -324,13 +341,13 @@ export class HubClient<T, S = T> {
    * ```
    */
   join(room: string, options?: JoinOptions): Promise<JoinResult> {
-    if (options !== undefined) assertKnownOptions("join option", options, ["history"]);
+    if (options !== undefined) assertKnownOptions("join option", options, ["history", "presence"]);
     if (this.#state === "closed") {
       return Promise.reject(
         new ClientClosedError("close() was called or the server closed it", `join ${room}`),
       );
     }
-    return this.#rooms.join(room, this.#sender(), options?.history);
+    return this.#rooms.join(room, this.#sender(), options);
   }
 
   /**
@@ -632,14 +649,14 @@ export class HubClient<T, S = T> {
    * The current connection ended (its socket closed, or the server's close
    * notice said it will): retry, unless the code says not to.
    */
-  #ended(code: number, reason: string): void {
+  #ended(code: number, reason: string, retryAfter?: number): void {
     this.#ws = undefined;
     this.#stopTimers();
     this.#rooms.lost();
     if (!shouldReconnect(code)) {
       this.#finish({ code, reason, reconnecting: false });
     } else {
-      this.#lost({ code, reason: reason || (code === 1006 ? "connection lost" : "") });
+      this.#lost({ code, reason: reason || (code === 1006 ? "connection lost" : "") }, retryAfter);
     }
   }
 
@@ -647,9 +664,10 @@ export class HubClient<T, S = T> {
     if (frame.kind === "close") {
       // The server is about to close this connection, and says why here
       // because a close frame can be lost on a busy connection. Close it from
-      // this side at once (the server waits for that), and act on its code.
+      // this side at once (the server waits for that), and act on its code
+      // (and on when it says to come back, if it does).
       closeQuietly(ws, 1000, "closing as the server asked");
-      return this.#ended(frame.notice.code, frame.notice.reason);
+      return this.#ended(frame.notice.code, frame.notice.reason, frame.notice.retryAfter);
     }
     if (this.#state !== "open") {
       if (frame.kind !== "hello") {
@@ -699,17 +717,33 @@ export class HubClient<T, S = T> {
       case "who":
         return this.#rooms.answeredPresence(frame.answer);
       case "presence":
-        return this.#events.emit("presence", frame.event);
+        return this.#events.emit("presence", diffOf(frame.event.room, [frame.event]));
+      case "presenceDiff":
+        return this.#events.emit("presence", frame.diff);
       case "credential":
         return this.#credentials.noticed(frame.notice, (text) => {
           if (ws === this.#ws && ws.readyState === OPEN) ws.send(text);
         });
-      case "frames":
+      case "frames": {
+        // A run of presence events of one room (a window's, sent together) is one diff.
+        let run: PresenceEvent[] = [];
+        const told = () => {
+          if (run.length > 0) this.#events.emit("presence", diffOf(run[0].room, run));
+          run = [];
+        };
         for (const inner of frame.frames) {
+          if (inner.kind === "presence") {
+            if (run.length > 0 && run[0].room !== inner.event.room) told();
+            run.push(inner.event);
+            continue;
+          }
+          told();
           if (inner.kind === "invalid" || ws !== this.#ws) return;
           this.#handle(ws, inner);
         }
+        if (ws === this.#ws) told();
         return;
+      }
       case "ping":
         return ws.send(encodePong(frame.token));
       case "pong":
@@ -786,18 +820,27 @@ export class HubClient<T, S = T> {
     this.#finish({ code: 1002, reason: error.message, reconnecting: false });
   }
 
-  /** The current connection ended or could not be opened: retry, unless told not to. */
-  #lost(info: { code: number; reason: string }): void {
+  /**
+   * The current connection ended or could not be opened: retry, unless told
+   * not to. When the hub said when to come back (`retryAfter`, a hub
+   * admitting connections at its pace), the next attempt waits that long
+   * plus up to a fifth more (jitter), instead of the backoff; the backoff's
+   * attempt count is left as it was.
+   */
+  #lost(info: { code: number; reason: string }, retryAfter?: number): void {
     const backoff = this.#options.backoff;
     if (backoff === false) return this.#finish({ ...info, reconnecting: false });
     this.#requests.detach(info.code, info.reason);
-    const delay = backoffDelay(this.#attempt++, backoff, this.#options.random);
+    const delay = retryAfter === undefined
+      ? backoffDelay(this.#attempt++, backoff, this.#options.random)
+      : pacedDelay(retryAfter, this.#options.random);
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       this.#openSocket();
     }, delay);
     this.#setState("reconnecting");
-    this.#events.emit("close", { ...info, reconnecting: true, delay });
+    const paced = retryAfter === undefined ? {} : { retryAfter };
+    this.#events.emit("close", { ...info, ...paced, reconnecting: true, delay });
   }
 
   #finish(info: CloseInfo): void {

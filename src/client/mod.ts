@@ -171,7 +171,7 @@ export { NO_RECONNECT_CODES, type ReconnectOptions } from "./reconnect.ts";
 export type { Hello } from "../protocol/mod.ts";
 export type { Listener, MessageMeta } from "./events.ts";
 export type { JoinOptions, JoinResult, RecoveryEvent } from "./rooms.ts";
-export type { PresenceEvent } from "../protocol/mod.ts";
+export type { PresenceDiff, PresenceEvent } from "../protocol/mod.ts";
 export {
   ClientClosedError,
   DecodeError,

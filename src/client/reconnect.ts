@@ -82,6 +82,23 @@ export function backoffDelay(
 }
 
 /**
+ * The delay before coming back to a hub that said when (`retryAfter`, in a
+ * close notice: it admits connections at its pace): `retryAfter` plus up to
+ * a fifth more, at random, so that clients told the same time do not come
+ * back in step. Rounded down to whole milliseconds.
+ *
+ * @example
+ * ```ts
+ * import { pacedDelay } from "./reconnect.ts";
+ *
+ * console.log(pacedDelay(1000, () => 0.5)); // 1100
+ * ```
+ */
+export function pacedDelay(retryAfter: number, random: () => number = Math.random): number {
+  return Math.floor(retryAfter * (1 + random() / 5));
+}
+
+/**
  * Close codes after which the client does **not** reconnect, because the same
  * server would close the next connection the same way:
  *

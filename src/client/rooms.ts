@@ -14,6 +14,7 @@ import {
   type JoinAnswer,
   type LeaveAnswer,
   type PresenceAnswer,
+  type PresenceDiff,
   roomNameProblem,
 } from "../protocol/mod.ts";
 import { ClientClosedError, JoinError } from "./errors.ts";
@@ -83,6 +84,12 @@ export interface JoinOptions {
    * received instead.
    */
   history?: number;
+  /**
+   * Whether this client hears about presence in the room (`presence`
+   * events, when the hub sends them): `false` asks the hub for none.
+   * Default `true`: one {@linkcode PresenceDiff} per room per window.
+   */
+  presence?: boolean;
 }
 
 /**
@@ -135,6 +142,8 @@ export class ClientRooms {
   #send: ((frame: string) => void) | undefined;
   /** Rooms joined with `history`: how many publications to ask for again if a recovery fails. */
   readonly #history = new Map<string, number>();
+  /** Rooms joined with `presence: false`: rejoined asking for no presence either. */
+  readonly #quiet = new Set<string>();
   /** Rooms this client asked to join (and did not leave): rejoined after a reconnect. */
   readonly #wanted = new Set<string>();
   /** Rooms the server says this client is in, on the current connection. */
@@ -170,11 +179,15 @@ export class ClientRooms {
   join(
     room: string,
     send: ((frame: string) => void) | undefined,
-    history?: number,
+    options: JoinOptions = {},
   ): Promise<JoinResult> {
     assertRoom(room);
+    const { history, presence } = options;
     if (history !== undefined && (!Number.isSafeInteger(history) || history < 1)) {
       throw new RangeError(`Invalid join option history: ${history}; expected an integer >= 1`);
+    }
+    if (presence !== undefined && typeof presence !== "boolean") {
+      throw new RangeError(`Invalid join option presence: ${presence}; expected true or false`);
     }
     this.#wanted.add(room);
     const { promise, resolve, reject } = Promise.withResolvers<JoinResult>();
@@ -188,6 +201,8 @@ export class ClientRooms {
       return promise;
     }
     if (history !== undefined) this.#history.set(room, history);
+    if (presence === false) this.#quiet.add(room);
+    else this.#quiet.delete(room);
     const pending: Pending = { room, kind: "join", resolve, reject, history };
     if (send === undefined) this.#waiting.push(pending);
     else this.#request(pending, send);
@@ -204,6 +219,7 @@ export class ClientRooms {
     assertRoom(room);
     this.#wanted.delete(room);
     this.#history.delete(room);
+    this.#quiet.delete(room);
     for (let i = this.#waiting.length - 1; i >= 0; i--) {
       const waiting = this.#waiting[i];
       if (waiting.room === room) {
@@ -240,7 +256,13 @@ export class ClientRooms {
   answered(answer: JoinAnswer): void {
     const pending = answer.id === undefined ? undefined : this.#take(answer.id, "join");
     if (answer.error !== undefined) {
-      const error = new JoinError(answer.room, answer.error, answer.message ?? answer.error);
+      const error = new JoinError(
+        answer.room,
+        answer.error,
+        answer.message ?? answer.error,
+        undefined,
+        answer.retryAfter,
+      );
       this.#wanted.delete(answer.room);
       this.#positions.delete(answer.room);
       if (pending === undefined) return;
@@ -449,6 +471,7 @@ export class ClientRooms {
     this.#joined.clear();
     this.#wanted.clear();
     this.#history.clear();
+    this.#quiet.clear();
     this.#positions.clear();
     this.#send = undefined;
   }
@@ -464,7 +487,8 @@ export class ClientRooms {
     const since = tracked === undefined
       ? undefined
       : { offset: tracked.offset, epoch: tracked.epoch };
-    send(encodeJoin({ id, room: pending.room, since, history }));
+    const presence = this.#quiet.has(pending.room) ? "none" : "diffs";
+    send(encodeJoin({ id, room: pending.room, since, history, presence }));
   }
 
   /** A recovery join for a gap: nobody waits for its answer but the room's position. */
@@ -480,6 +504,26 @@ export class ClientRooms {
     this.#pending.delete(id);
     return pending;
   }
+}
+
+/**
+ * Presence events (`u`) of one room as one {@linkcode PresenceDiff}: each
+ * user where its last event left it. The client hands a run of `u` events of
+ * one room that arrive together (one WebSocket message: a hub sends a
+ * window's events at once) to the application as one diff.
+ */
+export function diffOf(
+  room: string,
+  events: readonly { user: string; event: "join" | "leave" }[],
+): PresenceDiff {
+  const state = new Map<string, boolean>();
+  for (const { user, event } of events) {
+    state.delete(user);
+    state.set(user, event === "join");
+  }
+  const diff: PresenceDiff = { room, joins: [], leaves: [] };
+  for (const [user, joined] of state) (joined ? diff.joins : diff.leaves).push(user);
+  return diff;
 }
 
 function NOOP(): void {}

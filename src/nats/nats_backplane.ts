@@ -26,7 +26,7 @@ import type {
   BackplaneTopic,
 } from "../server/backplane.ts";
 import { assertKnownOptions } from "../common/unknown_options.ts";
-import type { PresenceEntry } from "../server/types.ts";
+import type { PresenceEntry, PresenceStats } from "../server/types.ts";
 import { decodeEnvelope, encodeMessage, encodePresenceEnvelope } from "../redis/envelope.ts";
 import { KvPresence } from "./presence.ts";
 import { token } from "./subjects.ts";
@@ -309,6 +309,18 @@ export class NatsBackplane implements Backplane {
 
   presence(room: string): Promise<PresenceEntry[]> {
     return this.#presence.read(room);
+  }
+
+  /**
+   * A room's users and connections across the cluster. The bucket keeps no
+   * total: this reads the room's keys as `presence` does (one request per
+   * user, 64 at a time) and sums them, without handing a list to the hub.
+   */
+  async presenceStats(room: string): Promise<PresenceStats> {
+    const entries = await this.#presence.read(room);
+    let connections = 0;
+    for (const entry of entries) connections += entry.connections;
+    return { users: entries.length, connections };
   }
 
   /**

@@ -36,6 +36,12 @@ export const CloseCode = {
   InternalError: 1011,
   /** The client's send queue overflowed: it reads too slowly. */
   SlowConsumer: 1013,
+  /**
+   * The same code, for a new connection turned away because connections
+   * came faster than `admissionRate`: its close notice's `retryAfter` says
+   * when to come back.
+   */
+  TryAgainLater: 1013,
   /** Nothing was heard from a framed client for `pingInterval + pongTimeout`. */
   HeartbeatTimeout: 4000,
   /** A frame could not be flushed to the peer within `writeTimeout`. */

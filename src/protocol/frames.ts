@@ -23,11 +23,13 @@ import {
   parseLeaveAnswer,
   parsePresence,
   parsePresenceAnswer,
+  parsePresenceDiff,
   parsePresenceQuery,
   parseRoomBinary,
   parseRoomRequest,
   parseRoomText,
   type PresenceAnswer,
+  type PresenceDiff,
   type PresenceEvent,
   type PresenceQuery,
   type RoomRequest,
@@ -57,6 +59,7 @@ export type ServerFrame =
   | { kind: "joined"; answer: JoinAnswer }
   | { kind: "left"; answer: LeaveAnswer }
   | { kind: "presence"; event: PresenceEvent }
+  | { kind: "presenceDiff"; diff: PresenceDiff }
   | { kind: "who"; answer: PresenceAnswer }
   | { kind: "credential"; notice: CredentialNotice }
   | { kind: "frames"; frames: ServerFrame[] }
@@ -105,10 +108,9 @@ export function decodeClientFrame(data: string | ArrayBuffer | Uint8Array): Clie
 
 /**
  * Decodes one frame a server sent: `h`, `m`, `b`, `B`, `r`, `J`, `L`, `u`,
- * `p`, `P`, `e`, `c`, or binary `m` and `r`. A `B` batch holds whole frames,
- * never a batch or a hello.
+ * `U`, `W`, `t`, `p`, `P`, `e`, `c`, `q`, `a`, or binary `m` and `r`. A `B`
+ * batch holds whole frames, never a batch or a hello.
  */
-/** Decodes one frame a server sent: `h`, `m`, `b`, `p`, `P`, `e`, `c`, `q`, `a`, or binary `m`. */
 export function decodeServerFrame(data: string | ArrayBuffer | Uint8Array): ServerFrame {
   if (typeof data === "string") return decodeServerText(data, true);
   const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
@@ -160,6 +162,10 @@ function decodeServerText(data: string, outer: boolean): ServerFrame {
     case Tag.Presence: {
       const event = parsePresence(body);
       return typeof event === "string" ? invalid(event) : { kind: "presence", event };
+    }
+    case Tag.PresenceDiff: {
+      const diff = parsePresenceDiff(body);
+      return typeof diff === "string" ? invalid(diff) : { kind: "presenceDiff", diff };
     }
     case Tag.Credential: {
       const notice = parseCredentialNotice(body);

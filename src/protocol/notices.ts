@@ -24,6 +24,12 @@ export interface CloseNotice {
   code: number;
   /** The close reason that follows. */
   reason: string;
+  /**
+   * With code 1013 from a hub admitting connections at its pace: come back
+   * after this many milliseconds (a client adds jitter), rather than after
+   * its own backoff.
+   */
+  retryAfter?: number;
 }
 
 /** Builds an error notice frame: `e` + JSON. */
@@ -52,6 +58,10 @@ export function parseCloseNotice(body: string): CloseNotice | string {
   if (typeof value === "string") return value;
   if (!Number.isInteger(value.code) || typeof value.reason !== "string") {
     return "close notice lacks code or reason";
+  }
+  const retryAfter = value.retryAfter;
+  if (typeof retryAfter === "number" && Number.isFinite(retryAfter) && retryAfter >= 0) {
+    return { code: value.code as number, reason: value.reason, retryAfter };
   }
   return { code: value.code as number, reason: value.reason };
 }

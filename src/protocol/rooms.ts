@@ -2,9 +2,10 @@
  * The frames of rooms and presence: room names, join and leave requests
  * (`j`, `l`, client to server) and their answers (`J`, `L`), messages
  * published to a room (`r`), presence events (`u`), and presence queries
- * (`w`, client to server) and their answers (`W`). Bodies of `j`, `l`, `J`,
- * `L`, `u`, `w` and `W` are JSON objects; unknown fields are ignored, so
- * they can grow (history positions) without breaking anyone.
+ * (`w`, client to server) and their answers (`W`), and presence diffs (`U`,
+ * to the members that asked for them). Bodies of `j`, `l`, `J`, `L`, `u`,
+ * `U`, `w` and `W` are JSON objects; unknown fields are ignored, so they can
+ * grow (history positions) without breaking anyone.
  *
  * @module
  */
@@ -42,6 +43,16 @@ export function roomNameProblem(room: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * How a member of a room hears about presence there: `"events"`, one `u`
+ * frame per user who joined or left (what every client understands);
+ * `"diffs"`, one `U` frame per window with every user who joined and left
+ * (a client asks for it when it joins); `"none"`, nothing.
+ */
+export type PresenceMode = "events" | "diffs" | "none";
+
+const PRESENCE_MODES: readonly string[] = ["events", "diffs", "none"];
+
 /** A client's request to join or leave a room (`j`, `l`). */
 export interface RoomRequest {
   /** The client's number for this request, echoed in the answer: a positive safe integer. */
@@ -60,6 +71,12 @@ export interface RoomRequest {
    * `recovered: false`, and its offset is the one before the first sent).
    */
   history?: number;
+  /**
+   * On a join: how this member hears about presence in the room (see
+   * {@linkcode PresenceMode}); absent, `"events"`. Kept while it is a
+   * member: a later join of a room it is in does not change it.
+   */
+  presence?: PresenceMode;
 }
 
 /** The answer to a join (`J`), also sent without `id` when the server joined the client itself. */
@@ -84,8 +101,16 @@ export interface JoinAnswer {
    * answer (`true`), or not (`false`, with `reason`).
    */
   recovered?: boolean;
-  /** Why a recovery was not complete: `epoch_changed`, `expired`, `trimmed`, `too_many`, `no_history`. */
+  /**
+   * Why a recovery was not complete: `epoch_changed`, `expired`, `trimmed`,
+   * `too_many`, `no_history`, `unavailable`, `rate_limited`.
+   */
   reason?: string;
+  /**
+   * With the error `rate_limited`: in how many milliseconds the connection
+   * may join again.
+   */
+  retryAfter?: number;
 }
 
 /** The answer to a leave (`L`), also sent without `id` when the server removed the client itself. */
@@ -136,6 +161,22 @@ export interface PresenceEvent {
   user: string;
   /** Whether the user joined or left. */
   event: "join" | "leave";
+}
+
+/**
+ * A presence diff (`U`): over one window, the users whose first connection
+ * joined the room (`joins`) and whose last one left it (`leaves`). A user
+ * appears at most once, in the list of where it ended; a join and a leave
+ * of the same user inside the window cancel out. Apply it as set
+ * operations: add every `joins` user, remove every `leaves` user.
+ */
+export interface PresenceDiff {
+  /** The room. */
+  room: string;
+  /** Users who joined (present at the window's end). */
+  joins: string[];
+  /** Users who left (absent at the window's end). */
+  leaves: string[];
 }
 
 /** A message published to a room, as a framed client reads it (`r`). */
@@ -226,6 +267,23 @@ export function encodePresence(event: PresenceEvent): string {
   return Tag.Presence + JSON.stringify(event);
 }
 
+/** Builds a presence diff frame (`U`). */
+export function encodePresenceDiff(diff: PresenceDiff): string {
+  return Tag.PresenceDiff + JSON.stringify(diff);
+}
+
+/** Reads the body of a presence diff. */
+export function parsePresenceDiff(body: string): PresenceDiff | string {
+  const value = parseJsonObject(body, "the frame's body");
+  if (typeof value === "string") return value;
+  const users = (list: unknown) =>
+    Array.isArray(list) && list.every((user) => typeof user === "string");
+  if (typeof value.room !== "string" || !users(value.joins) || !users(value.leaves)) {
+    return "a presence diff needs a room, and joins and leaves as lists of users";
+  }
+  return { room: value.room, joins: value.joins as string[], leaves: value.leaves as string[] };
+}
+
 /**
  * Reads the body of a join or leave request. The room name is not checked
  * here (a bad one gets an answer, not a protocol error); the shape is.
@@ -243,24 +301,23 @@ export function parseRoomRequest(body: string): RoomRequest | string {
   ) {
     return "a join's history is a positive integer";
   }
+  const presence = value.presence;
+  if (presence !== undefined && !PRESENCE_MODES.includes(presence as string)) {
+    return 'a join\'s presence is "events", "diffs" or "none"';
+  }
   const since = value.since as { offset?: unknown; epoch?: unknown } | undefined;
-  if (since === undefined) {
-    return history === undefined
-      ? { id: value.id as number, room: value.room }
-      : { id: value.id as number, room: value.room, history: history as number };
+  const request: RoomRequest = { id: value.id as number, room: value.room };
+  if (since !== undefined) {
+    if (
+      typeof since !== "object" || since === null || !Number.isSafeInteger(since.offset) ||
+      (since.offset as number) < 0 || typeof since.epoch !== "string"
+    ) {
+      return "a join's since is { offset, epoch }";
+    }
+    request.since = { offset: since.offset as number, epoch: since.epoch };
   }
-  if (
-    typeof since !== "object" || since === null || !Number.isSafeInteger(since.offset) ||
-    (since.offset as number) < 0 || typeof since.epoch !== "string"
-  ) {
-    return "a join's since is { offset, epoch }";
-  }
-  const request: RoomRequest = {
-    id: value.id as number,
-    room: value.room,
-    since: { offset: since.offset as number, epoch: since.epoch },
-  };
   if (history !== undefined) request.history = history as number;
+  if (presence !== undefined) request.presence = presence as PresenceMode;
   return request;
 }
 
@@ -284,6 +341,9 @@ export function parseJoinAnswer(body: string): JoinAnswer | string {
     offset: Number.isSafeInteger(value.offset) ? value.offset as number : undefined,
     recovered: typeof value.recovered === "boolean" ? value.recovered : undefined,
     reason: typeof value.reason === "string" ? value.reason : undefined,
+    retryAfter: Number.isFinite(value.retryAfter) && (value.retryAfter as number) >= 0
+      ? value.retryAfter as number
+      : undefined,
   };
 }
 

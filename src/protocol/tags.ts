@@ -58,6 +58,11 @@ export const Tag = Object.freeze(
     Room: "r",
     /** A presence event: a user joined or left a room. Server to client. */
     Presence: "u",
+    /**
+     * A presence diff: the users who joined and left a room over one window.
+     * Server to client, only to members that asked for diffs when they joined.
+     */
+    PresenceDiff: "U",
     /** The hub about a connection's credential: a fresh one is wanted, or how a refresh went. Server to client. */
     Credential: "t",
     /** A fresh credential, asked for or not. Client to server. */

@@ -14,9 +14,14 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const NEWLINE = 0x0a;
 
-/** A decoded envelope: a message for the hub, or a presence event, and who sent it. */
+/**
+ * A decoded envelope: a message for the hub, or a presence event, and who
+ * sent it. A room publication with history also says when it expires from
+ * the stream (ms, Redis's clock) and the stream's size, when its append
+ * script said so.
+ */
 export type Envelope =
-  | { origin: string; message: BackplaneMessage }
+  | { origin: string; message: BackplaneMessage; expires?: number; size?: number }
   | { origin: string; presence: PresenceEvent };
 
 interface Header {
@@ -34,6 +39,10 @@ interface Header {
   x?: number;
   /** The stream's epoch (set by the append script). */
   e?: string;
+  /** When the publication expires from the stream, in ms of Redis's clock (the append script). */
+  y?: number;
+  /** The stream's size, its most publications kept (the append script). */
+  z?: number;
 }
 
 /** Encodes a message from process `origin`. */
@@ -125,7 +134,10 @@ export function decodeEnvelope(bytes: Uint8Array, self: string): Envelope | unde
     message.position = { offset: header.x!, epoch: header.e };
   }
   if (origin === self && Number.isSafeInteger(header.q)) message.ref = header.q;
-  return { origin, message };
+  const stream = Number.isSafeInteger(header.y) && Number.isSafeInteger(header.z)
+    ? { expires: header.y!, size: header.z! }
+    : {};
+  return { origin, message, ...stream };
 }
 
 /** The header's `t`: 1 a string, 2 the JSON text of a value, 0 bytes. */

@@ -6,19 +6,21 @@
  *
  * The scripts (`scripts.ts`) apply every change atomically: two processes
  * changing one room's presence at once cannot both see themselves first or
- * last. While Redis is down, or after a failed change, this process's share
- * is "dirty": the next upkeep makes Redis hold exactly what it holds
- * (`PRESENCE_SYNC`), firing events for what changed meanwhile.
+ * last. The changes made in one turn of the event loop (one batch of the
+ * hub's scheduler: a reconnect storm's thousands of joins come in few) go
+ * to Redis as one call, each user's changes in a room summed first (a leave
+ * and a rejoin in one turn cost nothing). While Redis is down, or after a
+ * failed change, this process's share is "dirty": the next upkeep makes
+ * Redis hold exactly what it holds (`PRESENCE_SYNC`), firing events for
+ * what changed meanwhile.
  *
  * @module
  */
 
-import type { Buffer } from "node:buffer";
+import { clearImmediate, setImmediate } from "node:timers";
 import type { PresenceEvent } from "../protocol/mod.ts";
 import type { BackplaneHost } from "../server/backplane.ts";
-import type { PresenceEntry } from "../server/types.ts";
-import { asBuffer } from "./bytes.ts";
-import { encodePresenceEnvelope } from "./envelope.ts";
+import type { PresenceEntry, PresenceStats } from "../server/types.ts";
 
 /** What presence needs from its backplane: the commands connection's operations, and names. */
 export interface PresenceLink {
@@ -30,17 +32,13 @@ export interface PresenceLink {
   name(...parts: string[]): string;
   /** The hub, once started. */
   host(): BackplaneHost | undefined;
-  /** `PRESENCE_DELTA`: resolves 1 (first in the cluster), -1 (last), or 0. */
-  delta(
-    roomKey: string,
-    nodeKey: string,
-    channel: string,
-    user: string,
-    field: string,
-    delta: number,
-    join: Buffer,
-    leave: Buffer,
-  ): Promise<number>;
+  /**
+   * `PRESENCE_DELTAS`: applies triples room, user, delta; resolves with
+   * room, user, event triples of the transitions it made.
+   */
+  deltas(nodeKey: string, header: string, triples: string[]): Promise<string[]>;
+  /** `PRESENCE_STATS`: a room's users and connections. */
+  stats(room: string): Promise<PresenceStats>;
   /** `PRESENCE_SYNC`: resolves with room, user, event triples of the transitions it caused. */
   sync(
     nodeKey: string,
@@ -72,6 +70,11 @@ export class RedisPresence {
   readonly #counts = new Map<string, number>();
   /** Whether Redis may not hold this process's share as it is (after an outage, a failure). */
   #dirty = true;
+  /** Changes of this turn, summed per `room\0user`, going to Redis as one call. */
+  readonly #pending = new Map<string, number>();
+  #flush: ReturnType<typeof setImmediate> | undefined;
+  /** Calls that carried changes to Redis (each with every change of one turn). */
+  calls = 0;
 
   /** `ttl` is the lease's length, `presenceTtl`. */
   constructor(link: PresenceLink, ttl: number) {
@@ -86,37 +89,59 @@ export class RedisPresence {
 
   /**
    * This process's count of `user`'s connections in `room` changed by
-   * `delta`: the cluster's count follows at once (or at the next upkeep when
-   * Redis is not ready), and the hub hears a cluster-wide transition.
+   * `delta`: the cluster's count follows at the end of this turn of the
+   * event loop, with every other change of the turn (or at the next upkeep
+   * when Redis is not ready), and the hub hears the cluster-wide
+   * transitions it made.
    */
   changed(room: string, user: string, delta: 1 | -1): void {
     const field = room + SEPARATOR + user;
     const count = (this.#counts.get(field) ?? 0) + delta;
     if (count > 0) this.#counts.set(field, count);
     else this.#counts.delete(field);
-    const link = this.#link;
-    if (this.#dirty || !link.ready()) {
+    if (this.#dirty || !this.#link.ready()) {
       this.#dirty = true; // the next sync sets Redis to what we hold
       return;
     }
-    const join = asBuffer(encodePresenceEnvelope(link.node, { room, user, event: "join" }));
-    const leave = asBuffer(encodePresenceEnvelope(link.node, { room, user, event: "leave" }));
-    link.delta(
-      link.name("p", room),
-      this.#nodeKey(),
-      link.name("r", room),
-      user,
-      field,
-      delta,
-      join,
-      leave,
-    ).then(
-      (transition) => {
-        if (transition === 1) link.host()?.presence({ room, user, event: "join" }, true);
-        else if (transition === -1) link.host()?.presence({ room, user, event: "leave" }, true);
-      },
+    this.#pending.set(field, (this.#pending.get(field) ?? 0) + delta);
+    this.#flush ??= setImmediate(() => this.#send());
+  }
+
+  /** Sends this turn's changes as one call (changes that summed to nothing are not sent). */
+  #send(): void {
+    this.#flush = undefined;
+    const link = this.#link;
+    if (this.#dirty || !link.ready()) {
+      this.#pending.clear();
+      this.#dirty = true;
+      return;
+    }
+    const triples: string[] = [];
+    for (const [field, delta] of this.#pending) {
+      if (delta === 0) continue;
+      const sep = field.indexOf(SEPARATOR);
+      triples.push(field.slice(0, sep), field.slice(sep + 1), String(delta));
+    }
+    this.#pending.clear();
+    if (triples.length === 0) return;
+    this.calls++;
+    const header = JSON.stringify({ o: link.node, k: "p" });
+    link.deltas(this.#nodeKey(), header, triples).then(
+      (changes) => this.#fired(changes),
       () => this.#dirty = true,
     );
+  }
+
+  /** Stops the turn's call, if one is due (the backplane is closing). */
+  stop(): void {
+    clearImmediate(this.#flush);
+    this.#flush = undefined;
+    this.#pending.clear();
+  }
+
+  /** A room's users and connections across the cluster, without the list. */
+  stats(room: string): Promise<PresenceStats> {
+    return this.#link.stats(room);
   }
 
   /** The identified users in `room` across the cluster, with their connection counts. */
@@ -186,13 +211,19 @@ export class RedisPresence {
       this.#ttl,
       entries,
     );
+    this.#fired(changes);
+  }
+
+  /** Tells the hub the transitions a script made: room, user, event triples. */
+  #fired(changes: string[]): void {
+    const host = this.#link.host();
     for (let i = 0; i + 2 < changes.length; i += 3) {
       const event = {
         room: changes[i],
         user: changes[i + 1],
         event: changes[i + 2],
       } as PresenceEvent;
-      link.host()?.presence(event, true);
+      host?.presence(event, true);
     }
   }
 

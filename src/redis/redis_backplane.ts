@@ -7,8 +7,9 @@
  * Two connections, as node-redis recommends: one for commands (PUBLISH, the
  * presence scripts, leases), one for subscriptions. A process subscribes to
  * one channel for broadcasts, and to a room's (or a user's) channel only
- * while it has a local member; changes made in one turn of the event loop go
- * out as one SUBSCRIBE and one UNSUBSCRIBE. Everything is fire-and-forget
+ * while it has a local member; changes made in one turn of the event loop
+ * (one batch of the hub's scheduler) go out as one SUBSCRIBE and one
+ * UNSUBSCRIBE. Everything is fire-and-forget
  * for the hub: nothing here ever throws into it, and while Redis is down
  * the hub goes on delivering locally.
  *
@@ -16,6 +17,7 @@
  */
 
 import { createClient, RESP_TYPES } from "@redis/client";
+import { clearImmediate, setImmediate } from "node:timers";
 import { assertKnownOptions } from "../common/unknown_options.ts";
 import { Buffer } from "node:buffer";
 import type {
@@ -27,7 +29,7 @@ import type {
   BackplaneTopic,
 } from "../server/backplane.ts";
 import type { HistoryStore } from "../server/history.ts";
-import type { PresenceEntry } from "../server/types.ts";
+import type { PresenceEntry, PresenceStats } from "../server/types.ts";
 import { asBuffer } from "./bytes.ts";
 import { decodeEnvelope, encodeMessage } from "./envelope.ts";
 import { RedisPresence } from "./presence.ts";
@@ -81,8 +83,18 @@ export interface RedisBackplaneOptions {
 export interface RedisBackplaneStats extends BackplaneStats {
   /** Publications stored in room streams by this process. */
   historyAppends: number;
-  /** Room streams read (recoveries, `hub.history`). */
+  /** Room stream reads asked (recoveries, `hub.history`), answered by Redis or shared. */
   historyReads: number;
+  /** Calls to Redis that read streams: each carries every distinct read of one turn. */
+  historyReadCalls: number;
+  /**
+   * Reads answered without a read of their own: from a room's recent read
+   * (kept a few seconds, up to date by its channel), or an identical read
+   * of the same turn or on its way.
+   */
+  historyReadsShared: number;
+  /** Calls to Redis that carried presence changes: each carries every change of one turn. */
+  presenceCalls: number;
   /** Appends and reads that failed (Redis down or erroring). */
   historyFailures: number;
   /** This process's publications kept to match their copy from Redis (bounded; for leak checks). */
@@ -161,7 +173,8 @@ export class RedisBackplane implements Backplane {
   readonly #channels = new Set<string>();
   readonly #toSubscribe = new Set<string>();
   readonly #toUnsubscribe = new Set<string>();
-  #flushScheduled = false;
+  /** The end of this turn of the event loop, when the (un)subscribes asked in it go out. */
+  #flushScheduled: ReturnType<typeof setImmediate> | undefined;
   readonly #presence: RedisPresence;
   /** `ready()` calls waiting for both connections to be up. */
   readonly #readyWaiters = new Set<(error?: Error) => void>();
@@ -176,6 +189,9 @@ export class RedisBackplane implements Backplane {
     roundTrip: undefined,
     historyAppends: 0,
     historyReads: 0,
+    historyReadCalls: 0,
+    historyReadsShared: 0,
+    presenceCalls: 0,
     historyFailures: 0,
     historyPending: 0,
   };
@@ -239,9 +255,11 @@ export class RedisBackplane implements Backplane {
         if (!this.#commands.isReady) return Promise.reject(new RedisDownError());
         return this.#commands.historyAppend(keys, args, payload) as Promise<[number, string]>;
       },
-      read: (keys, args) => {
+      read: (quadruples) => {
         if (!this.#commands.isReady) return Promise.reject(new RedisDownError());
-        return this.#binary.historyRead(keys, args) as Promise<Buffer[]>;
+        return this.#binary.historyReadMany(this.#prefix, quadruples) as Promise<
+          [Buffer, ...Buffer[][]]
+        >;
       },
       name: (...parts) => this.#key(...parts),
       subscription: (channel) =>
@@ -260,8 +278,9 @@ export class RedisBackplane implements Backplane {
       ready: () => commands.isReady,
       name: (...parts) => this.#key(...parts),
       host: () => this.#host,
-      delta: (roomKey, nodeKey, channel, user, field, delta, join, leave) =>
-        commands.presenceDelta(roomKey, nodeKey, channel, user, field, delta, join, leave),
+      deltas: (nodeKey, header, triples) =>
+        commands.presenceDeltas(this.#prefix, nodeKey, header, triples) as Promise<string[]>,
+      stats: (room) => commands.presenceStats(this.#prefix, room),
       sync: (nodeKey, nodesKey, leaseKey, node, leaseMs, entries) =>
         commands.presenceSync(nodeKey, nodesKey, leaseKey, this.#prefix, node, leaseMs, entries),
       drop: (nodeKey, nodesKey, leaseKey, node) =>
@@ -331,6 +350,9 @@ export class RedisBackplane implements Backplane {
       channels: this.#channels.size,
       historyAppends: this.#history.appends,
       historyReads: this.#history.reads,
+      historyReadCalls: this.#history.readCalls,
+      historyReadsShared: this.#history.readsShared,
+      presenceCalls: this.#presence.calls,
       historyFailures: this.#history.failures,
       historyPending: this.#history.pending,
     };
@@ -411,6 +433,11 @@ export class RedisBackplane implements Backplane {
     return this.#presence.list(room);
   }
 
+  /** A room's users and connections across the cluster: one small script, no list built. */
+  presenceStats(room: string): Promise<PresenceStats> {
+    return this.#presence.stats(room);
+  }
+
   /**
    * Leaves the cluster: this process's presence is removed at once (leave
    * events fire for users who had no connection elsewhere), its lease is
@@ -421,6 +448,10 @@ export class RedisBackplane implements Backplane {
     this.#closed = true;
     clearInterval(this.#leaseTimer);
     this.#leaseTimer = undefined;
+    clearImmediate(this.#flushScheduled);
+    this.#flushScheduled = undefined;
+    this.#presence.stop();
+    this.#history.stop();
     await this.#presence.leave();
     await Promise.all([closeClient(this.#commands), closeClient(this.#subscriber)]);
     const left = this.#reconnectUntil - performance.now();
@@ -473,13 +504,14 @@ export class RedisBackplane implements Backplane {
   }
 
   #scheduleFlush(): void {
-    if (this.#flushScheduled || this.#closed) return;
-    this.#flushScheduled = true;
-    queueMicrotask(() => this.#flush());
+    if (this.#flushScheduled !== undefined || this.#closed) return;
+    // At the end of the turn (the hub's scheduler batch): a storm's thousands of joins and new
+    // users' channels go out as a few SUBSCRIBE commands, not one each.
+    this.#flushScheduled = setImmediate(() => this.#flush());
   }
 
   #flush(): void {
-    this.#flushScheduled = false;
+    this.#flushScheduled = undefined;
     if (this.#closed) return;
     if (this.#toUnsubscribe.size > 0) {
       const channels = [...this.#toUnsubscribe];
@@ -579,6 +611,10 @@ export class RedisBackplane implements Backplane {
     if (envelope === undefined) {
       this.#stats.malformed++;
       return;
+    }
+    // A publication with a position extends the room's recent reads kept in this process.
+    if ("message" in envelope && envelope.message.kind === "room") {
+      this.#history.heard(envelope.message, envelope.expires, envelope.size);
     }
     if (envelope.origin === this.node) {
       // Delivered locally already, except a room publication with history: its copy is its delivery.

@@ -11,6 +11,8 @@
  *
  * Keys, with `<p>` the prefix:
  * - `<p>:p:<room>`: hash user → the cluster's count of that user's connections in the room;
+ * - `<p>:pc:<room>`: the sum of that hash's counts (the room's connections), made by
+ *   `PRESENCE_STATS` when first asked and kept by every script that changes the hash;
  * - `<p>:n:<node>:p`: hash `<room>\0<user>` → that process's share of it (to undo it if the
  *   process dies);
  * - `<p>:n:<node>`: the process's lease, expiring after `presenceTtl` unless renewed;
@@ -29,49 +31,96 @@ import { defineScript } from "@redis/client";
 import type { Buffer } from "node:buffer";
 
 /**
- * Applies one process's change of one user's connection count in one room.
- * KEYS: room hash, node hash, room channel. ARGV: user, field, delta,
- * envelope prefix for a join event, for a leave event (the JSON body's start:
- * the script appends nothing; both envelopes are complete).
- * Returns 1 when the user's first connection in the cluster joined, -1 when
- * its last left, 0 otherwise.
+ * Applies one process's changes of users' connection counts in rooms, made
+ * in one turn of its event loop: one call for all of them. For each triple
+ * room, user, delta: the process's share (its node hash) and the cluster's
+ * count (the room's hash, and its total of connections) change by `delta`,
+ * and a user whose count went from 0 (or to 0) is published as a join (or
+ * leave) event on the room's channel. KEYS: none (each room's keys are
+ * named from the prefix). ARGV: prefix, node hash key, the envelope header
+ * (the JSON line before a presence event, with its origin), then triples
+ * room, user, delta. Returns a flat list room, user, event ("join" or
+ * "leave") of the transitions it made, in order.
  */
-export const PRESENCE_DELTA = `
-local delta = tonumber(ARGV[3])
-local mine = redis.call('HINCRBY', KEYS[2], ARGV[2], delta)
-if mine <= 0 then redis.call('HDEL', KEYS[2], ARGV[2]) end
-local total = redis.call('HINCRBY', KEYS[1], ARGV[1], delta)
-if total <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
-if delta > 0 and total == delta then
-  redis.call('PUBLISH', KEYS[3], ARGV[4])
-  return 1
+export const PRESENCE_DELTAS = `
+local prefix = ARGV[1]
+local nodeKey = ARGV[2]
+local header = ARGV[3]
+local out = {}
+for i = 4, #ARGV, 3 do
+  local room = ARGV[i]
+  local user = ARGV[i + 1]
+  local delta = tonumber(ARGV[i + 2])
+  local field = room .. '\\0' .. user
+  local mine = redis.call('HINCRBY', nodeKey, field, delta)
+  if mine <= 0 then redis.call('HDEL', nodeKey, field) end
+  local roomKey = prefix .. ':p:' .. room
+  local countKey = prefix .. ':pc:' .. room
+  local total = redis.call('HINCRBY', roomKey, user, delta)
+  if total <= 0 then redis.call('HDEL', roomKey, user) end
+  if redis.call('EXISTS', countKey) == 1 then
+    if redis.call('INCRBY', countKey, delta) <= 0 or redis.call('EXISTS', roomKey) == 0 then
+      redis.call('DEL', countKey)
+    end
+  end
+  local event = nil
+  if delta > 0 and total == delta then event = 'join' end
+  if delta < 0 and total <= 0 and total > delta then event = 'leave' end
+  if event then
+    local body = cjson.encode({room = room, user = user, event = event})
+    redis.call('PUBLISH', prefix .. ':r:' .. room, header .. '\\n' .. body)
+    out[#out + 1] = room
+    out[#out + 1] = user
+    out[#out + 1] = event
+  end
 end
-if delta < 0 and total <= 0 and total > delta then
-  redis.call('PUBLISH', KEYS[3], ARGV[5])
-  return -1
-end
-return 0
+return out
 `;
 
-/** The binding of {@linkcode PRESENCE_DELTA}. */
-const presenceDelta = defineScript({
-  NUMBER_OF_KEYS: 3,
-  SCRIPT: PRESENCE_DELTA,
-  parseCommand(
-    parser,
-    roomKey: string,
-    nodeKey: string,
-    channel: string,
-    user: string,
-    field: string,
-    delta: number,
-    join: Buffer,
-    leave: Buffer,
-  ) {
-    parser.pushKeys([roomKey, nodeKey, channel]);
-    parser.push(user, field, String(delta), join, leave);
+/** The binding of {@linkcode PRESENCE_DELTAS}. */
+const presenceDeltas = defineScript({
+  NUMBER_OF_KEYS: 0,
+  SCRIPT: PRESENCE_DELTAS,
+  parseCommand(parser, prefix: string, nodeKey: string, header: string, triples: string[]) {
+    parser.push(prefix, nodeKey, header, ...triples);
   },
-  transformReply: (reply: unknown) => reply as number,
+  transformReply: (reply: unknown) => reply as string[],
+});
+
+/**
+ * A room's presence counts: how many users (the hash's fields) and how many
+ * of their connections (a total kept beside the hash, made from the hash
+ * the first time it is asked, and dropped with it). KEYS: none. ARGV:
+ * prefix, room. Returns { users, connections }.
+ */
+export const PRESENCE_STATS = `
+local roomKey = ARGV[1] .. ':p:' .. ARGV[2]
+local countKey = ARGV[1] .. ':pc:' .. ARGV[2]
+local users = redis.call('HLEN', roomKey)
+if users == 0 then
+  redis.call('DEL', countKey)
+  return {0, 0}
+end
+local connections = redis.call('GET', countKey)
+if not connections then
+  connections = 0
+  for _, count in ipairs(redis.call('HVALS', roomKey)) do connections = connections + tonumber(count) end
+  redis.call('SET', countKey, connections)
+end
+return {users, tonumber(connections)}
+`;
+
+/** The binding of {@linkcode PRESENCE_STATS}. */
+const presenceStats = defineScript({
+  NUMBER_OF_KEYS: 0,
+  SCRIPT: PRESENCE_STATS,
+  parseCommand(parser, prefix: string, room: string) {
+    parser.push(prefix, room);
+  },
+  transformReply: (reply: unknown) => {
+    const [users, connections] = reply as [number, number];
+    return { users: Number(users), connections: Number(connections) };
+  },
 });
 
 /**
@@ -92,9 +141,15 @@ for i = 1, #entries, 2 do
   local room = string.sub(field, 1, sep - 1)
   local user = string.sub(field, sep + 1)
   local roomKey = ARGV[1] .. ':p:' .. room
+  local countKey = ARGV[1] .. ':pc:' .. room
   local total = redis.call('HINCRBY', roomKey, user, -count)
+  if total <= 0 then redis.call('HDEL', roomKey, user) end
+  if redis.call('EXISTS', countKey) == 1 then
+    if redis.call('INCRBY', countKey, -count) <= 0 or redis.call('EXISTS', roomKey) == 0 then
+      redis.call('DEL', countKey)
+    end
+  end
   if total <= 0 then
-    redis.call('HDEL', roomKey, user)
     if total + count > 0 then
       local event = cjson.encode({room = room, user = user, event = 'leave'})
       local header = cjson.encode({o = ARGV[3], k = 'p'})
@@ -152,6 +207,7 @@ local function apply(field, delta)
   local room = string.sub(field, 1, sep - 1)
   local user = string.sub(field, sep + 1)
   local roomKey = prefix .. ':p:' .. room
+  local countKey = prefix .. ':pc:' .. room
   local total = redis.call('HINCRBY', roomKey, user, delta)
   local event = nil
   if total <= 0 then
@@ -159,6 +215,11 @@ local function apply(field, delta)
     if total - delta > 0 then event = 'leave' end
   elseif total == delta then
     event = 'join'
+  end
+  if redis.call('EXISTS', countKey) == 1 then
+    if redis.call('INCRBY', countKey, delta) <= 0 or redis.call('EXISTS', roomKey) == 0 then
+      redis.call('DEL', countKey)
+    end
   end
   if event then
     local body = cjson.encode({room = room, user = user, event = event})
@@ -211,8 +272,9 @@ const presenceSync = defineScript({
 
 /**
  * Appends a publication to a room's stream and publishes it, with its
- * position, on the room's channel: one atomic step, so the channel carries
- * the room's publications in offset order. A room without a position gets
+ * position (and when it expires, and the stream's size), on the room's
+ * channel: one atomic step, so the channel carries the room's publications
+ * in offset order. A room without a position gets
  * a new epoch (and its stream, if a stale one is left, is dropped).
  * KEYS: position hash, stream, room channel. ARGV: size, ttl ms, position
  * ttl ms, a new epoch (used if the room has none), the envelope's header
@@ -233,7 +295,7 @@ local expires = string.format('%.0f', now + tonumber(ARGV[2]))
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[1], offset .. '-0', 'd', ARGV[6], 't', ARGV[7], 'x', expires)
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('PUBLISH', KEYS[3], ARGV[5] .. ',"x":' .. offset .. ',"e":"' .. epoch .. '"}\\n' .. ARGV[6])
+redis.call('PUBLISH', KEYS[3], ARGV[5] .. ',"x":' .. offset .. ',"e":"' .. epoch .. '","y":' .. expires .. ',"z":' .. ARGV[1] .. '}\\n' .. ARGV[6])
 return {offset, epoch}
 `;
 
@@ -252,69 +314,85 @@ const historyAppend = defineScript({
 });
 
 /**
- * Reads a room's stream: its position, then the unexpired publications
- * asked for. KEYS: position hash, stream. ARGV: the offset to read after
- * (empty: the newest), the epoch it belongs to (empty: any), the most to
- * return (empty: all). Returns a flat list: epoch (empty when the room has
- * no position), last offset, then offset, 1 or 0 (text or bytes), payload
- * for each publication, oldest first. With an epoch that is not the
- * room's, no publication is returned.
+ * Reads rooms' streams, several in one call (the reads a process asks for
+ * in one turn of its event loop). For each read: the room's position, how
+ * long it is kept, then the publications asked for, expired ones included
+ * with their expiry (the caller drops them; a process keeping a room's
+ * recent publications needs to know when each one expires). KEYS: none.
+ * ARGV: prefix, then quadruples room, the offset to read after (empty: the
+ * newest), the epoch it belongs to (empty: any), the most to return
+ * (empty: all). Returns Redis's time in ms, then one list per read: epoch
+ * (empty when the room has no position), last offset, the position's
+ * remaining time in ms (PTTL), then offset, kind (1 text, 2 JSON, 0
+ * bytes), payload, expiry (ms) per publication, oldest first. With an epoch
+ * that is not the room's, no publication is returned.
  */
-export const HISTORY_READ = `
-local meta = redis.call('HMGET', KEYS[1], 'e', 's')
-if not meta[1] then return {'', '0'} end
-local out = {meta[1], meta[2]}
-local limit = tonumber(ARGV[3])
-local entries
-if limit == 0 then
-  -- Redis 7.0 answers XRANGE/XREVRANGE ... COUNT 0 with nil, 7.2 with an empty list: ask neither.
-  entries = {}
-elseif ARGV[1] ~= '' then
-  if ARGV[2] ~= '' and ARGV[2] ~= meta[1] then return out end
-  local start = (tonumber(ARGV[1]) + 1) .. '-0'
-  if limit then
-    entries = redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', limit)
-  else
-    entries = redis.call('XRANGE', KEYS[2], start, '+')
-  end
-elseif limit then
-  local newest = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', limit)
-  entries = {}
-  for i = #newest, 1, -1 do entries[#entries + 1] = newest[i] end
-else
-  entries = redis.call('XRANGE', KEYS[2], '-', '+')
-end
+export const HISTORY_READ_MANY = `
+local prefix = ARGV[1]
 local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-for _, entry in ipairs(entries) do
-  local fields = {}
-  for i = 1, #entry[2], 2 do fields[entry[2][i]] = entry[2][i + 1] end
-  if tonumber(fields.x) > now then
-    local id = entry[1]
-    out[#out + 1] = string.sub(id, 1, string.find(id, '-', 1, true) - 1)
-    out[#out + 1] = fields.t
-    out[#out + 1] = fields.d
+local out = {tostring(tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000))}
+for i = 2, #ARGV, 4 do
+  local meta = prefix .. ':hm:' .. ARGV[i]
+  local stream = prefix .. ':h:' .. ARGV[i]
+  local position = redis.call('HMGET', meta, 'e', 's')
+  local page
+  if not position[1] then
+    page = {'', '0', '0'}
+  else
+    page = {position[1], position[2], tostring(redis.call('PTTL', meta))}
+    local after = ARGV[i + 1]
+    local epoch = ARGV[i + 2]
+    local limit = tonumber(ARGV[i + 3])
+    local entries = {}
+    if limit == 0 then
+      -- Redis 7.0 answers XRANGE/XREVRANGE ... COUNT 0 with nil, 7.2 with an empty list: ask neither.
+      entries = {}
+    elseif after ~= '' then
+      if epoch == '' or epoch == position[1] then
+        local start = (tonumber(after) + 1) .. '-0'
+        if limit then
+          entries = redis.call('XRANGE', stream, start, '+', 'COUNT', limit)
+        else
+          entries = redis.call('XRANGE', stream, start, '+')
+        end
+      end
+    elseif limit then
+      local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', limit)
+      for j = #newest, 1, -1 do entries[#entries + 1] = newest[j] end
+    else
+      entries = redis.call('XRANGE', stream, '-', '+')
+    end
+    for _, entry in ipairs(entries) do
+      local fields = {}
+      for j = 1, #entry[2], 2 do fields[entry[2][j]] = entry[2][j + 1] end
+      local id = entry[1]
+      page[#page + 1] = string.sub(id, 1, string.find(id, '-', 1, true) - 1)
+      page[#page + 1] = fields.t
+      page[#page + 1] = fields.d
+      page[#page + 1] = fields.x
+    end
   end
+  out[#out + 1] = page
 end
 return out
 `;
 
-/** The binding of {@linkcode HISTORY_READ}. */
-const historyRead = defineScript({
-  NUMBER_OF_KEYS: 2,
-  SCRIPT: HISTORY_READ,
-  parseCommand(parser, keys: string[], args: string[]) {
-    parser.pushKeys(keys);
-    parser.push(...args);
+/** The binding of {@linkcode HISTORY_READ_MANY}. */
+const historyReadMany = defineScript({
+  NUMBER_OF_KEYS: 0,
+  SCRIPT: HISTORY_READ_MANY,
+  parseCommand(parser, prefix: string, quadruples: string[]) {
+    parser.push(prefix, ...quadruples);
   },
-  transformReply: (reply: unknown) => reply as Buffer[],
+  transformReply: (reply: unknown) => reply as [Buffer, ...Buffer[][]],
 });
 
 /** Every script, for node-redis `createClient({ scripts })`. */
 export const scripts = {
-  presenceDelta,
+  presenceDeltas,
+  presenceStats,
   presenceDropNode,
   presenceSync,
   historyAppend,
-  historyRead,
+  historyReadMany,
 };

@@ -1,17 +1,26 @@
 /**
  * Admission: from an upgrade request to a connection waiting for its socket
  * to open. In order: the hub's capacity (`maxConnections`), the handshake
- * checks (`handshake.ts`), the rooms asked for, `identify` (bounded by
- * `identifyTimeout`, and abandoned when the client hangs up meanwhile),
- * `Deno.upgradeWebSocket`, then the connection's record, its view and its
- * reader. It also keeps the set of sockets the hub holds, which
- * `maxConnections` bounds.
+ * checks (`handshake.ts`), the pace (`admissionRate`), the rooms asked for,
+ * `identify` (bounded by `identifyTimeout`, and abandoned when the client
+ * hangs up meanwhile), `Deno.upgradeWebSocket`, then the connection's
+ * record, its view and its reader. It also keeps the set of sockets the hub
+ * holds, which `maxConnections` bounds.
+ *
+ * The pace: new connections are admitted from a token bucket of
+ * `admissionRate` a second (bursts of one second's worth). One that finds it
+ * empty is turned away with a time to come back: each one turned away gets
+ * the next free slot at that pace, so that a crowd coming back together is
+ * spread out. A framed client cannot read an HTTP status from a failed
+ * handshake (browsers and Deno report 1006), so it is accepted and closed
+ * at once with 1013 and a close notice carrying `retryAfter`; a plain client
+ * gets 503 with `Retry-After`.
  *
  * @module
  */
 
 import { assertKnownOptions } from "../common/unknown_options.ts";
-import { roomNameProblem } from "../protocol/mod.ts";
+import { CloseCode, roomNameProblem } from "../protocol/mod.ts";
 import { ClientView } from "./client_view.ts";
 import { Connection } from "./connection.ts";
 import {
@@ -24,6 +33,7 @@ import {
 } from "./handshake.ts";
 import { attachReader, type ReaderContext } from "./reader.ts";
 import { checkIdentity } from "./identity.ts";
+import { TokenBucket } from "./rate_limit.ts";
 import type { Identity } from "./types.ts";
 import type { Parts } from "./wiring.ts";
 
@@ -77,6 +87,9 @@ const UPGRADE_OPTIONS = ["user", "protocol", "rooms", "address"] satisfies (keyo
 /** What admission decided for one request: its subprotocol, rooms to join, the peer's address. */
 type Admitted = Negotiated & { rooms: readonly string[]; address?: string };
 
+/** The longest a client turned away by the pace is told to wait, in ms. */
+export const MAX_RETRY_AFTER = 60_000;
+
 /** Upgrades requests into connections of one hub. */
 export class Admission {
   readonly #parts: Parts;
@@ -86,10 +99,18 @@ export class Admission {
   #closing = false;
   /** Upgrades refused with 503 because `maxConnections` sockets were held. */
   refusedForCapacity = 0;
+  /** Upgrades turned away because they came faster than `admissionRate`. */
+  admissionsPaced = 0;
+  /** New connections admitted, `admissionRate` a second. */
+  readonly #admissions: TokenBucket;
+  /** The next slot given to a client turned away (`performance.now()` time). */
+  #nextSlot = 0;
 
   constructor(parts: Parts) {
     this.#parts = parts;
     const { options, heartbeat, counters, push, report } = parts;
+    const rate = options.admissionRate;
+    this.#admissions = new TokenBucket(rate, rate / 1000, performance.now());
     this.#reader = {
       clock: heartbeat,
       maxMessageBytes: options.maxMessageBytes,
@@ -145,6 +166,8 @@ export class Admission {
       logger.debug("wshub: upgrade refused", { status: refusal.status, url: req.url });
       return refusal;
     }
+    const retryAfter = this.#pace();
+    if (retryAfter !== undefined) return this.#turnAway(req, negotiated as Negotiated, retryAfter);
     const rooms = options?.rooms ?? [];
     for (const room of rooms) {
       const problem = roomNameProblem(room);
@@ -219,6 +242,56 @@ export class Admission {
       `The server holds its maximum of ${maxConnections} connections; try again later`,
       { "retry-after": "5" },
     );
+  }
+
+  /**
+   * Takes an admission from the bucket; when there is none, returns in how
+   * many ms the client should come back: the next free slot at the
+   * admission rate (see the module's doc).
+   */
+  #pace(): number | undefined {
+    const now = performance.now();
+    const admissions = this.#admissions;
+    if (admissions.take(1, now)) return undefined;
+    this.admissionsPaced++;
+    // The first one turned away comes back when the next admission is due; each next one a
+    // slot later.
+    const interval = 1000 / this.#parts.options.admissionRate;
+    this.#nextSlot = Math.max(this.#nextSlot + interval, now + admissions.wait(1, now));
+    return Math.min(MAX_RETRY_AFTER, Math.max(1, Math.ceil(this.#nextSlot - now)));
+  }
+
+  /**
+   * Turns a client away until `retryAfter` ms from now: a plain one with 503
+   * and `Retry-After` (whole seconds), a framed one by accepting it and
+   * closing it at once with 1013 and a close notice that carries
+   * `retryAfter` (it cannot read a status). The socket counts against
+   * `maxConnections` until it is released.
+   */
+  #turnAway(req: Request, negotiated: Negotiated, retryAfter: number): Response {
+    const reason = `the server is admitting connections at its pace; come back in ${retryAfter} ms`;
+    if (!negotiated.framed) {
+      return refuse(503, `Too many new connections: ${reason}`, {
+        "retry-after": String(Math.ceil(retryAfter / 1000)),
+      });
+    }
+    let upgraded: { socket: WebSocket; response: Response };
+    try {
+      upgraded = Deno.upgradeWebSocket(req, { idleTimeout: 0 });
+      upgraded.response.headers.set("sec-websocket-protocol", negotiated.protocol!);
+    } catch (error) {
+      return this.#upgradeFailed(req, error);
+    }
+    const { socket, response } = upgraded;
+    const closer = this.#parts.closer;
+    this.#sockets.add(socket);
+    socket.addEventListener("close", () => this.#sockets.delete(socket), { once: true });
+    socket.addEventListener(
+      "open",
+      () => closer.close(socket, CloseCode.TryAgainLater, reason, { retryAfter }),
+      { once: true },
+    );
+    return response;
   }
 
   #admit(req: Request, identity: unknown, admitted: Admitted): Response {

@@ -16,7 +16,7 @@
 import type { PresenceEvent } from "../protocol/mod.ts";
 import type { Logger } from "./logger.ts";
 import type { HistoryStore, Position } from "./history.ts";
-import type { PresenceEntry } from "./types.ts";
+import type { PresenceEntry, PresenceStats } from "./types.ts";
 
 /**
  * A message for, or from, the other processes: to every connection, to one
@@ -86,8 +86,14 @@ export interface BackplaneStats {
   roundTrip: number | undefined;
   /** Publications stored in room streams by this process (backplanes that keep history). */
   historyAppends?: number;
-  /** Room streams read. */
+  /** Room stream reads asked (recoveries, `hub.history`), answered by the bus or shared. */
   historyReads?: number;
+  /** Calls to the bus that read streams (several reads may share one). */
+  historyReadCalls?: number;
+  /** Reads answered without a call of their own (an identical read, a room's recent read). */
+  historyReadsShared?: number;
+  /** Calls to the bus that carried presence changes (several changes may share one). */
+  presenceCalls?: number;
   /** Appends and reads that failed. */
   historyFailures?: number;
 }
@@ -189,8 +195,33 @@ export interface Backplane {
   presenceChanged(room: string, user: string, delta: 1 | -1): void;
   /** The identified users in `room` across the cluster, with their connection counts. */
   presence(room: string): Promise<PresenceEntry[]>;
+  /**
+   * How many identified users are in `room` across the cluster, and how
+   * many of their connections, without building the list (optional:
+   * without it the hub counts the entries of `presence(room)`).
+   */
+  presenceStats?(room: string): Promise<PresenceStats>;
   /** Leaves the cluster (this process's presence is removed at once) and disconnects. */
   close(): Promise<void>;
   /** Its counters, for the hub's metrics (optional). */
   stats?(): BackplaneStats;
+}
+
+/**
+ * A room's presence counts from a backplane: its `presenceStats` when it
+ * has one, else counted from its `presence` list.
+ *
+ * @example
+ * ```ts ignore
+ * import { backplanePresenceStats } from "./backplane.ts";
+ *
+ * const { users } = await backplanePresenceStats(backplane, "lobby");
+ * ```
+ */
+export function backplanePresenceStats(backplane: Backplane, room: string): Promise<PresenceStats> {
+  if (backplane.presenceStats !== undefined) return backplane.presenceStats(room);
+  return backplane.presence(room).then((entries) => ({
+    users: entries.length,
+    connections: entries.reduce((sum, entry) => sum + entry.connections, 0),
+  }));
 }

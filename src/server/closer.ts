@@ -26,7 +26,13 @@
  * @module
  */
 
-import { encodeCloseNotice, encodePing, encodePong, truncateReason } from "../protocol/mod.ts";
+import {
+  type CloseNotice,
+  encodeCloseNotice,
+  encodePing,
+  encodePong,
+  truncateReason,
+} from "../protocol/mod.ts";
 import { closeSocket, forceRelease } from "./socket.ts";
 
 /** How long a framed peer sent a close notice has to read it and close the connection itself, in ms. */
@@ -113,14 +119,21 @@ export class Closer {
    * that may still be reading), a close notice goes first and the peer has
    * {@linkcode NOTICE_GRACE} ms to close the connection itself; otherwise, or
    * when Deno's buffer is too full for the notice, the close frame goes now.
+   * A `notice` object adds its fields to the notice (`retryAfter`).
    * Closing a socket twice does nothing.
    */
-  close(socket: WebSocket, code: number, reason: string, notice: boolean): void {
+  close(
+    socket: WebSocket,
+    code: number,
+    reason: string,
+    notice: boolean | { retryAfter: number },
+  ): void {
     if (this.#closing.has(socket) || socket.readyState === WebSocket.CLOSED) return;
     const now = performance.now();
     reason = truncateReason(reason);
     socket.addEventListener("close", () => this.#released(socket), { once: true });
-    if (notice && this.#sendNotice(socket, code, reason)) {
+    const extra = typeof notice === "object" ? notice : undefined;
+    if (notice !== false && this.#sendNotice(socket, { code, reason, ...extra })) {
       this.#closing.set(socket, { code, reason, phase: "notice", deadline: now + NOTICE_GRACE });
       const pong = encodePong(NOTICE_PING);
       let frames = 0;
@@ -187,11 +200,11 @@ export class Closer {
     }
   }
 
-  #sendNotice(socket: WebSocket, code: number, reason: string): boolean {
+  #sendNotice(socket: WebSocket, notice: CloseNotice): boolean {
     if (socket.readyState !== WebSocket.OPEN) return false;
     if (socket.bufferedAmount > this.#options.maxBufferedBytes + NOTICE_ROOM) return false;
     try {
-      socket.send(encodeCloseNotice({ code, reason }));
+      socket.send(encodeCloseNotice(notice));
       socket.send(encodePing(NOTICE_PING));
       return true;
     } catch {

@@ -14,6 +14,7 @@
 
 import type { HandOffs } from "./hand_offs.ts";
 import { Liveness } from "./liveness.ts";
+import type { TokenBucket } from "./rate_limit.ts";
 import type { Client } from "./types.ts";
 import { Writer, type WriterOptions } from "./writer.ts";
 
@@ -78,6 +79,11 @@ export class Connection {
   roomSet: Set<string> | undefined;
   /** Its credential, when it expires (see `credentials.ts`; `undefined`: it does not). */
   credential: Credential | undefined;
+  /**
+   * Its budgets, made by `rooms.ts` on first use: the joins and leaves it
+   * may ask for, and the publications it may recover.
+   */
+  budgets: { roomChanges: TokenBucket; recoveries: TokenBucket } | undefined;
   #state: ConnectionState = "connecting";
   #closing = false;
   #closedWith: { code: number; reason: string } | undefined;

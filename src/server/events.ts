@@ -13,22 +13,25 @@
  * @module
  */
 
-import type { AnswerFrame, Payload, PresenceEvent } from "../protocol/mod.ts";
+import type { AnswerFrame, Payload, PresenceEvent, PresenceMode } from "../protocol/mod.ts";
 import type { BackplaneMessage } from "./backplane.ts";
 import type { Connection } from "./connection.ts";
 import type { Position, RecoveryFailure, StoredPage } from "./history.ts";
 import { closeSocket } from "./socket.ts";
-import type { PresenceEntry } from "./types.ts";
+import type { PresenceEntry, PresenceStats } from "./types.ts";
 
 /**
  * What a join asks for besides membership: `since`, a recovery from that
  * position; `history`, the room's last publications (alone, or when the
- * recovery fails); `failed`, set by the hub when it falls back to them.
+ * recovery fails); `failed`, set by the hub when it falls back to them (or
+ * refuses them: `rate_limited`); `presence`, how the member hears about
+ * presence in the room (used when the join makes it a member).
  */
 export interface JoinAsk {
   since?: Position;
   history?: number;
   failed?: RecoveryFailure;
+  presence?: PresenceMode;
 }
 
 /** Everything that changes the hub's state or sends something. */
@@ -70,6 +73,7 @@ export type HubEvent =
     type: "join";
     connection: Connection;
     room: string;
+    presence?: PresenceMode;
     done?: (joined: boolean) => void;
   }
   | {
@@ -90,8 +94,16 @@ export type HubEvent =
     reason: string;
     done?: (count: number) => void;
   }
-  // A client's question: who is in a room (or how many).
+  // A client's question: who is in a room (or how many), and its answer (`listed`: a list, which
+  // starts the client's view of the room's presence).
   | { type: "presenceQuery"; connection: Connection; id: number; room: string; counts: boolean }
+  | {
+    type: "presenceAnswer";
+    connection: Connection;
+    room: string;
+    payload: Payload;
+    listed: boolean;
+  }
   | {
     type: "leave";
     connection: Connection;
@@ -108,6 +120,9 @@ export type HubEvent =
   }
   | { type: "appendFailed"; ref: number }
   | { type: "presence"; room: string; done: (entries: PresenceEntry[]) => void }
+  | { type: "presenceStats"; room: string; done: (stats: PresenceStats) => void }
+  // The presence windows' timer: rooms whose window ended are told their diff.
+  | { type: "presenceFlush" }
   // From the other processes, through the backplane.
   | { type: "remote"; message: Exclude<BackplaneMessage, { kind: "disconnect" }> }
   | { type: "remotePresence"; event: PresenceEvent; origin: boolean }

@@ -423,8 +423,10 @@ export function recoveryVerdict(
  * Why a recovery was not complete: the room's stream was lost and started
  * again (`epoch_changed`), expired (`expired`), no longer holds the first
  * publication missed (`trimmed`), more were missed than the server sends
- * (`too_many`), the room keeps no history (`no_history`), or its history
- * could not be read (`unavailable`: the backplane's store is down).
+ * (`too_many`), the room keeps no history (`no_history`), its history
+ * could not be read (`unavailable`: the backplane's store is down), or the
+ * connection spent its recovery budget (`rate_limited`: see the hub's
+ * `recoveryBudget`).
  */
 export type RecoveryFailure =
   | "epoch_changed"
@@ -432,7 +434,8 @@ export type RecoveryFailure =
   | "trimmed"
   | "too_many"
   | "no_history"
-  | "unavailable";
+  | "unavailable"
+  | "rate_limited";
 
 /** Every outcome of a recovery, for counters: `recovered`, or why not. */
 export const RECOVERY_OUTCOMES: readonly ("recovered" | RecoveryFailure)[] = Object.freeze([
@@ -443,4 +446,5 @@ export const RECOVERY_OUTCOMES: readonly ("recovered" | RecoveryFailure)[] = Obj
   "too_many",
   "no_history",
   "unavailable",
+  "rate_limited",
 ]);

@@ -16,12 +16,12 @@ import {
 import { REVOKED_REASON } from "./credentials.ts";
 import { Admission, type UpgradeOptions } from "./admission.ts";
 import { connectionOf } from "./client_view.ts";
-import type { BackplaneStatus } from "./backplane.ts";
+import { backplanePresenceStats, type BackplaneStatus } from "./backplane.ts";
 import type { Connection } from "./connection.ts";
 import { HubClosedError } from "./errors.ts";
 import type { HubEvent } from "./events.ts";
 import type { HistoryPage, HistoryReadOptions } from "./history.ts";
-import type { DisconnectOptions, HubApi, PublishOptions } from "./hub_api.ts";
+import type { DisconnectOptions, HubApi, PublishOptions, RoomJoinOptions } from "./hub_api.ts";
 import { registerInspection } from "./inspection.ts";
 import { METRICS_CONTENT_TYPE } from "./prometheus.ts";
 import { renderMetrics } from "./metrics.ts";
@@ -30,10 +30,10 @@ import { watchOversizedMessages } from "./runtime_guard.ts";
 import { Scheduler } from "./scheduler.ts";
 import type { HubStats } from "./stats.ts";
 import { snapshot } from "./stats_snapshot.ts";
-import type { Client, PresenceEntry } from "./types.ts";
+import type { Client, PresenceEntry, PresenceStats } from "./types.ts";
 import { type Parts, wire } from "./wiring.ts";
 
-export type { DisconnectOptions, PublishOptions, UpgradeOptions };
+export type { DisconnectOptions, PublishOptions, RoomJoinOptions, UpgradeOptions };
 
 /**
  * A WebSocket hub: it holds every live connection, fans messages out to all
@@ -327,11 +327,19 @@ export class Hub<T = unknown, In = unknown> implements HubApi<T>, AsyncDisposabl
    * a framed client is told (`J`). Joining a room twice changes nothing.
    * Joins made here are trusted: `authorizeJoin` is not asked.
    *
+   * `options.presence` says how a framed client hears about presence in the
+   * room: `"events"` (default, `u` frames, which every framed client
+   * understands), `"diffs"` (`U` frames: only for clients known to read them,
+   * such as this version's client module) or `"none"`. A client already in
+   * the room keeps its mode. Server-side joins do not count against the
+   * client's room-change budget.
+   *
    * @returns A promise, resolved once applied, of whether the client is in
    * the room: `false` when it is closed, or already in `maxRoomsPerConnection`
    * rooms. It never rejects.
    * @throws {RangeError} If `room` is not a valid room name (1–128 ASCII
-   * letters, digits and `_-.:@/#+=~!`).
+   * letters, digits and `_-.:@/#+=~!`), or `presence` is not one of the three.
+   * @throws {TypeError} If an option's name is unknown.
    *
    * @example Put every connection of a user in their own room
    * ```ts
@@ -345,11 +353,20 @@ export class Hub<T = unknown, In = unknown> implements HubApi<T>, AsyncDisposabl
    * await hub.close();
    * ```
    */
-  join(client: Client<T>, room: string): Promise<boolean> {
+  join(client: Client<T>, room: string, options?: RoomJoinOptions): Promise<boolean> {
     assertRoomName(room);
+    if (options !== undefined) assertKnownOptions("join option", options, ["presence"]);
+    const presence = options?.presence;
+    if (presence !== undefined && !["events", "diffs", "none"].includes(presence)) {
+      throw new RangeError(
+        `Invalid join option presence: ${
+          JSON.stringify(presence)
+        }; expected "events", "diffs" or "none"`,
+      );
+    }
     const connection = connectionOf(client as Client<unknown>);
     if (connection === undefined) return Promise.resolve(false);
-    return this.#ask((done) => ({ type: "join", connection, room, done }), false);
+    return this.#ask((done) => ({ type: "join", connection, room, presence, done }), false);
   }
 
   /**
@@ -444,6 +461,42 @@ export class Hub<T = unknown, In = unknown> implements HubApi<T>, AsyncDisposabl
 
   #localPresence(room: string): Promise<PresenceEntry[]> {
     return this.#ask<PresenceEntry[]>((done) => ({ type: "presence", room, done }), []);
+  }
+
+  /**
+   * How many identified users are in a room, and how many of their
+   * connections — without building the list, so cheap on big rooms: O(1)
+   * in this process, one small Redis script with `RedisBackplane` (NATS:
+   * see docs/clusters.md). Cluster-wide with a backplane that is up, else
+   * for this process; answered like {@linkcode Hub.presence}.
+   *
+   * @returns A promise that rejects with {@linkcode HubClosedError} once the
+   * hub is closing.
+   * @throws {RangeError} If `room` is not a valid room name.
+   *
+   * @example
+   * ```ts
+   * import { Hub } from "@wshub/hub";
+   *
+   * const hub = new Hub();
+   * const { users, connections } = await hub.presenceStats("lobby");
+   * console.log(`${users} online in ${connections} tabs`);
+   * await hub.close();
+   * ```
+   */
+  presenceStats(room: string): Promise<PresenceStats> {
+    assertRoomName(room);
+    if (this.#closing) return Promise.reject(new HubClosedError("hub.presenceStats()"));
+    const local = () =>
+      this.#ask<PresenceStats>((done) => ({ type: "presenceStats", room, done }), {
+        users: 0,
+        connections: 0,
+      });
+    const backplane = this.#parts.backplane;
+    if (backplane !== undefined && backplane.status === "up") {
+      return backplanePresenceStats(backplane, room).catch(local);
+    }
+    return local();
   }
 
   /**
@@ -575,6 +628,7 @@ export class Hub<T = unknown, In = unknown> implements HubApi<T>, AsyncDisposabl
     return snapshot(this.#parts, {
       sockets: this.#admission.sockets,
       refusedForCapacity: this.#admission.refusedForCapacity,
+      admissionsPaced: this.#admission.admissionsPaced,
       backplane: this.#parts.backplane?.status ?? "none",
     });
   }

@@ -6,9 +6,10 @@
  * @module
  */
 
+import type { PresenceMode } from "../protocol/mod.ts";
 import type { HistoryPage, HistoryReadOptions } from "./history.ts";
 import type { HubStats } from "./stats.ts";
-import type { Client, PresenceEntry } from "./types.ts";
+import type { Client, PresenceEntry, PresenceStats } from "./types.ts";
 
 /**
  * Options of {@linkcode HubApi.publish}.
@@ -29,6 +30,29 @@ import type { Client, PresenceEntry } from "./types.ts";
 export interface PublishOptions<T = unknown> {
   /** A client in the room that is not sent the message. */
   except?: Client<T>;
+}
+
+/**
+ * Options of {@linkcode HubApi.join}.
+ *
+ * @example A room the client hears no presence in
+ * ```ts
+ * import { Hub, type RoomJoinOptions } from "@wshub/hub";
+ *
+ * const quiet: RoomJoinOptions = { presence: "none" };
+ * const hub = new Hub({ presenceEvents: true, onConnect: (client, hub) => hub.join(client, "feed", quiet) });
+ * await hub.close();
+ * ```
+ */
+export interface RoomJoinOptions {
+  /**
+   * How the client hears about presence in the room: `"events"` (default:
+   * one `u` frame per user who joined or left, which every framed client
+   * understands), `"diffs"` (one `U` frame per window; only for clients
+   * known to read it, such as this version's client module), or `"none"`.
+   * A client that is already in the room keeps the mode it joined with.
+   */
+  presence?: PresenceMode;
 }
 
 /**
@@ -81,13 +105,15 @@ export interface HubApi<T = unknown> {
   /** Queues a message for every member of a room; resolves with their number. */
   publish(room: string, data: T, options?: PublishOptions<T>): Promise<number>;
   /** Puts a client in a room; resolves with whether it is in it. */
-  join(client: Client<T>, room: string): Promise<boolean>;
+  join(client: Client<T>, room: string, options?: RoomJoinOptions): Promise<boolean>;
   /** Takes a client out of a room; resolves with whether it was in it. */
   leave(client: Client<T>, room: string): Promise<boolean>;
   /** Closes every connection of a user, on every process; resolves with this process's count. */
   disconnectUser(user: string, options?: DisconnectOptions): Promise<number>;
   /** Who is in a room: one entry per identified user. */
   presence(room: string): Promise<PresenceEntry[]>;
+  /** How many identified users, and connections of theirs, are in a room (no list built). */
+  presenceStats(room: string): Promise<PresenceStats>;
   /** A room's recent publications and its stream's position. */
   history(room: string, options?: HistoryReadOptions): Promise<HistoryPage<T>>;
   /** Resolves once the backplane (if any) is connected. */

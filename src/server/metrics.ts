@@ -165,6 +165,12 @@ export const HUB_METRICS: readonly Metric<HubStats>[] = Object.freeze([
     samples: (s) => s.refusedForCapacity,
   },
   {
+    name: "wshub_admissions_paced_total",
+    type: "counter",
+    help: "Upgrades turned away because new connections came faster than admissionRate.",
+    samples: (s) => s.admissionsPaced,
+  },
+  {
     name: "wshub_sockets",
     type: "gauge",
     help: "Sockets upgraded and not yet released: open, opening or closing.",
@@ -288,6 +294,18 @@ export const HUB_METRICS: readonly Metric<HubStats>[] = Object.freeze([
     help: "Recoveries asked for by reconnecting clients, by outcome: recovered, or why not.",
     samples: (s) => Object.entries(s.recoveries).map(([outcome, count]) => [{ outcome }, count]),
   },
+  {
+    name: "wshub_presence_diffs_total",
+    type: "counter",
+    help: "Presence diffs sent: one per room per window in which some member was told something.",
+    samples: (s) => s.presenceDiffs,
+  },
+  {
+    name: "wshub_room_changes_refused_total",
+    type: "counter",
+    help: "Joins clients asked for that were refused with rate_limited (roomChangesPerSecond).",
+    samples: (s) => s.roomChangesRefused,
+  },
 ]);
 
 /** The delivery-wait histogram's name and help (written after `wshub_sent_bytes_total`). */
@@ -362,8 +380,27 @@ export const BACKPLANE_METRICS: readonly Metric<BackplaneReading>[] = Object.fre
   {
     name: "wshub_history_reads_total",
     type: "counter",
-    help: "Room streams read.",
+    help: "Room stream reads asked of the bus (recoveries, hub.history), shared or not.",
     samples: (b) => b.stats?.historyAppends === undefined ? undefined : b.stats.historyReads ?? 0,
+  },
+  {
+    name: "wshub_history_read_calls_total",
+    type: "counter",
+    help: "Calls to the bus that read room streams (each carries every distinct read of one turn).",
+    samples: (b) => b.stats?.historyReadCalls,
+  },
+  {
+    name: "wshub_history_reads_shared_total",
+    type: "counter",
+    help:
+      "Stream reads answered without a read of their own (a room's recent read, or an identical one).",
+    samples: (b) => b.stats?.historyReadsShared,
+  },
+  {
+    name: "wshub_presence_calls_total",
+    type: "counter",
+    help: "Calls to the bus that carried presence changes (each with every change of one turn).",
+    samples: (b) => b.stats?.presenceCalls,
   },
   {
     name: "wshub_history_failures_total",

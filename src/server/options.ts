@@ -96,8 +96,31 @@ export interface HubOptions<T = unknown, In = unknown> {
    * function choosing per room. Default `false`.
    */
   presenceEvents?: boolean | ((room: string) => boolean);
+  /**
+   * How long a room's presence changes are collected before its members are
+   * told, in ms: the first change in a room opens its window, and when the
+   * window ends the members get one diff — the users who joined and the
+   * users who left — in which a join and a leave of the same user inside
+   * the window cancel out. `0` tells every change at once. Default 1,000.
+   */
+  presenceWindow?: number;
   /** Rooms one connection may be in at once. Default 128. */
   maxRoomsPerConnection?: number;
+  /**
+   * Joins and leaves a client may ask for (`j`, `l`) per second, on average,
+   * after its burst (`roomChangeBurst`): past it a join is refused with
+   * `rate_limited` (the client may try again after the answer's
+   * `retryAfter`); a leave is never refused, but counts. `hub.join` and
+   * `hub.leave` do not count. Default 5.
+   */
+  roomChangesPerSecond?: number;
+  /**
+   * How many joins and leaves a client may ask for at once before
+   * `roomChangesPerSecond` applies. Keep it at least `maxRoomsPerConnection`:
+   * a client that reconnects rejoins all its rooms at once. Default: twice
+   * `maxRoomsPerConnection` (256).
+   */
+  roomChangeBurst?: number;
   /**
    * A message bus that makes several hub processes act as one (broadcasts,
    * user messages, room publishes and presence reach every process), such
@@ -120,6 +143,26 @@ export interface HubOptions<T = unknown, In = unknown> {
    * it the client is told it is not recovered (`too_many`). Default 1,000.
    */
   maxRecover?: number;
+  /**
+   * Publications one connection may be sent by recoveries (joins with
+   * `since`: rejoins, gap repairs) and by joins with `history`, at once;
+   * refilled at a tenth of it per second. A recovery asked while the budget
+   * is spent is answered `recovered: false`, `rate_limited`, with the room's
+   * position and nothing else (a client asking for the same publications in
+   * a loop is refused). Default: ten times `maxRecover` (10,000).
+   */
+  recoveryBudget?: number;
+  /**
+   * New connections the hub admits per second, in bursts of one second's
+   * worth: past it, a framed client's upgrade is accepted and closed at
+   * once with 1013 and a close notice whose `retryAfter` spreads the
+   * refused clients over time at this pace (the reference client comes
+   * back then, with jitter, instead of after its own backoff); a plain
+   * client's upgrade is refused with 503 and `Retry-After`. Keeps a storm
+   * of reconnects from stalling the clients already connected. Default
+   * 2,000.
+   */
+  admissionRate?: number;
   /**
    * Called when something goes wrong with a client or a callback: a throwing
    * handler, an undecodable message, a peer cut off. Default: log it as a
@@ -264,8 +307,9 @@ export interface HubOptions<T = unknown, In = unknown> {
 
 /**
  * The numeric options: default and smallest value allowed, in one table.
- * Every one is a finite number; `maxConnections`'s default is computed
- * ({@linkcode defaultMaxConnections}).
+ * Every one is a finite number. A default of `undefined` is computed (see
+ * {@linkcode COMPUTED}): `maxConnections` from the descriptor limit,
+ * `roomChangeBurst` and `recoveryBudget` from other options.
  */
 export const NUMBERS = Object.freeze(
   {
@@ -283,8 +327,13 @@ export const NUMBERS = Object.freeze(
     idleTimeout: { default: 30_000, min: 0 },
     identifyTimeout: { default: 10_000, min: 1 },
     expiredCloseDelay: { default: 25_000, min: 0 },
+    presenceWindow: { default: 1000, min: 0 },
     maxRoomsPerConnection: { default: 128, min: 1 },
+    roomChangesPerSecond: { default: 5, min: 0 },
+    roomChangeBurst: { default: undefined, min: 1 },
     maxRecover: { default: 1000, min: 1 },
+    recoveryBudget: { default: undefined, min: 1 },
+    admissionRate: { default: 2000, min: 1 },
     maxRequestsInFlight: { default: DEFAULT_MAX_REQUESTS_IN_FLIGHT, min: 1 },
     requestTimeout: { default: DEFAULT_REQUEST_TIMEOUT, min: 1 },
     maxConnections: { default: undefined, min: 0 },
@@ -307,10 +356,15 @@ export const OPTION_NAMES = Object.freeze(
     "authorizeJoin",
     "onPresence",
     "presenceEvents",
+    "presenceWindow",
     "maxRoomsPerConnection",
+    "roomChangesPerSecond",
+    "roomChangeBurst",
     "backplane",
     "history",
     "maxRecover",
+    "recoveryBudget",
+    "admissionRate",
     "onError",
     "identify",
     "refresh",
@@ -350,13 +404,33 @@ void EVERY_OPTION_NAMED;
 /** The names of the numeric options. */
 type NumberOption = keyof typeof NUMBERS;
 
-/** Every default, as the options tables document them (`maxConnections`: computed). */
+/** The numeric options whose default is computed. */
+type ComputedOption = {
+  [K in NumberOption]: (typeof NUMBERS)[K]["default"] extends undefined ? K : never;
+}[NumberOption];
+
+/**
+ * How the computed defaults are computed, from the other numeric options
+ * (already resolved): `maxConnections` from the descriptor limit
+ * ({@linkcode defaultMaxConnections}); `roomChangeBurst`, twice
+ * `maxRoomsPerConnection` (a reconnecting client rejoins every room at
+ * once); `recoveryBudget`, ten times `maxRecover`.
+ */
+export const COMPUTED: Readonly<
+  Record<ComputedOption, (resolved: Record<NumberOption, number>) => number>
+> = Object.freeze({
+  maxConnections: () => defaultMaxConnections(),
+  roomChangeBurst: (resolved) => 2 * resolved.maxRoomsPerConnection,
+  recoveryBudget: (resolved) => 10 * resolved.maxRecover,
+});
+
+/** Every default, as the options tables document them (computed ones: see {@linkcode COMPUTED}). */
 export const DEFAULTS = Object.freeze({
   ...Object.fromEntries(
     Object.entries(NUMBERS).filter(([, n]) => n.default !== undefined).map((
       [name, n],
     ) => [name, n.default]),
-  ) as { [K in Exclude<NumberOption, "maxConnections">]: (typeof NUMBERS)[K]["default"] },
+  ) as { [K in Exclude<NumberOption, ComputedOption>]: (typeof NUMBERS)[K]["default"] },
   acceptBinary: true,
   overflow: "close" as OverflowPolicy,
   coalesce: true,
@@ -429,13 +503,14 @@ function positive(name: string, value: number | undefined, fallback: number, min
 /** Each numeric option, checked against its bounds, or its default. */
 function resolveNumbers(options: HubOptions<unknown, unknown>): Record<NumberOption, number> {
   const resolved = {} as Record<NumberOption, number>;
+  const computed: ComputedOption[] = [];
   for (const name of Object.keys(NUMBERS) as NumberOption[]) {
     const { default: fallback, min } = NUMBERS[name];
     const value = options[name];
-    resolved[name] = value === undefined && fallback === undefined
-      ? defaultMaxConnections()
-      : positive(name, value, fallback ?? 0, min);
+    if (value === undefined && fallback === undefined) computed.push(name as ComputedOption);
+    else resolved[name] = positive(name, value, fallback ?? 0, min);
   }
+  for (const name of computed) resolved[name] = COMPUTED[name](resolved);
   const idle = resolved.idleTimeout;
   if (idle > 0 && idle < 1000) {
     throw new RangeError(

@@ -1,6 +1,8 @@
 /**
  * Per-connection inbound rate limits: two token buckets (messages, bytes)
  * refilled from the clock on each use, so a check is O(1) and needs no timer.
+ * The same buckets bound a connection's joins and leaves, its recoveries,
+ * and the hub's admissions.
  *
  * @module
  */
@@ -86,13 +88,35 @@ export class TokenBucket {
 
   /** Takes `count` tokens if there are that many; returns whether it did. */
   take(count: number, now: number): boolean {
+    this.#refill(now);
+    if (this.#tokens < count) return false;
+    this.#tokens -= count;
+    return true;
+  }
+
+  /**
+   * Takes `count` tokens whatever there are: the bucket may go below zero
+   * (a debt, paid back by the refill before anything is taken again). For a
+   * cost known only after it was allowed.
+   */
+  charge(count: number, now: number): void {
+    this.#refill(now);
+    this.#tokens -= count;
+  }
+
+  /** How long until `count` tokens are there, in ms (0: now; `Infinity` if never). */
+  wait(count: number, now: number): number {
+    this.#refill(now);
+    const missing = count - this.#tokens;
+    if (missing <= 0) return 0;
+    return this.#perMs > 0 ? missing / this.#perMs : Infinity;
+  }
+
+  #refill(now: number): void {
     if (now > this.#last) {
       this.#tokens = Math.min(this.#capacity, this.#tokens + (now - this.#last) * this.#perMs);
       this.#last = now;
     }
-    if (this.#tokens < count) return false;
-    this.#tokens -= count;
-    return true;
   }
 }
 

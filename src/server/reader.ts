@@ -110,8 +110,8 @@ export function attachReader(connection: Connection, context: ReaderContext): vo
           connection.liveness.pong(frame.token);
           return;
         case "join": {
-          const { id, room, since, history } = frame.request;
-          push({ type: "joinRequest", connection, id, room, ask: { since, history } });
+          const { id, room, since, history, presence } = frame.request;
+          push({ type: "joinRequest", connection, id, room, ask: { since, history, presence } });
           return;
         }
         case "credential":

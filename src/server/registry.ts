@@ -9,7 +9,7 @@
  */
 
 import type { Connection } from "./connection.ts";
-import type { PresenceEntry } from "./types.ts";
+import type { PresenceEntry, PresenceStats } from "./types.ts";
 
 const EMPTY: ReadonlySet<Connection> = new Set();
 
@@ -97,6 +97,8 @@ export class Registry {
   #inRooms = 0;
   /** Per room, per identified user, how many of the user's connections are in it. */
   readonly #presence = new Map<string, Map<string, number>>();
+  /** Per room, how many identified connections are in it (the sum of `#presence`'s counts). */
+  readonly #identified = new Map<string, number>();
 
   /** How many connections are registered. */
   get size(): number {
@@ -143,6 +145,17 @@ export class Registry {
     const users = this.#presence.get(room);
     if (users === undefined) return [];
     return Array.from(users, ([user, connections]) => ({ user, connections }));
+  }
+
+  /**
+   * How many identified users are in `room`, and how many of their
+   * connections: O(1), no list built.
+   */
+  presenceStats(room: string): PresenceStats {
+    return {
+      users: this.#presence.get(room)?.size ?? 0,
+      connections: this.#identified.get(room) ?? 0,
+    };
   }
 
   /** Whether `connection` is registered. */
@@ -192,6 +205,7 @@ export class Registry {
     if (users === undefined) this.#presence.set(room, users = new Map());
     const count = users.get(user) ?? 0;
     users.set(user, count + 1);
+    this.#identified.set(room, (this.#identified.get(room) ?? 0) + 1);
     return { firstInRoom, userJoined: count === 0 };
   }
 
@@ -207,6 +221,9 @@ export class Registry {
     const user = connection.user;
     if (user === undefined) return { room, lastInRoom, userLeft: false };
     const users = this.#presence.get(room)!;
+    const identified = this.#identified.get(room)! - 1;
+    if (identified > 0) this.#identified.set(room, identified);
+    else this.#identified.delete(room);
     const count = users.get(user)! - 1;
     if (count > 0) {
       users.set(user, count);
@@ -225,6 +242,7 @@ export class Registry {
       rooms: this.#byRoom.size,
       roomsOf: this.#inRooms,
       presence: this.#presence.size,
+      identified: this.#identified.size,
     };
   }
 }

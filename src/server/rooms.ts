@@ -1,9 +1,11 @@
 /**
  * Rooms and presence: joining and leaving (asked by the server, or by a
- * framed client and then authorized), publishing to a room's members, and
- * presence events when a user's first connection joins a room or its last
- * one leaves. The scheduler calls these as it applies its events; the
- * membership itself lives in the {@linkcode Registry}.
+ * framed client and then authorized, within its budget of room changes),
+ * publishing to a room's members, recoveries (within the connection's
+ * recovery budget), and presence transitions when a user's first connection
+ * joins a room or its last one leaves (told to members by
+ * {@linkcode Presence}). The scheduler calls these as it applies its events;
+ * the membership itself lives in the {@linkcode Registry}.
  *
  * @module
  */
@@ -11,7 +13,6 @@
 import {
   encodeJoined,
   encodeLeft,
-  encodePresence,
   encodePresenceAnswer,
   framedOnly,
   type JoinAnswer,
@@ -21,7 +22,7 @@ import {
   roomNameProblem,
   roomPayload,
 } from "../protocol/mod.ts";
-import type { Backplane } from "./backplane.ts";
+import { type Backplane, backplanePresenceStats } from "./backplane.ts";
 import {
   type HistoryOptions,
   type HistoryReadOptions,
@@ -38,7 +39,11 @@ import type { Delivery } from "./delivery.ts";
 import type { Dispatcher } from "./dispatch.ts";
 import { callbackError, type Report } from "./errors.ts";
 import type { JoinAsk, Push } from "./events.ts";
+import type { Presence } from "./presence.ts";
+import { TokenBucket } from "./rate_limit.ts";
 import type { Registry, RoomJoin, RoomLeave } from "./registry.ts";
+import type { Counters } from "./stats.ts";
+import type { PresenceStats } from "./types.ts";
 import type { Tap } from "./tap.ts";
 
 /** Decides whether a client may join a room it asked for; `true` allows. */
@@ -50,8 +55,6 @@ export interface RoomsOptions {
   authorizeJoin: AuthorizeJoin | undefined;
   /** Rooms one connection may be in. */
   maxRoomsPerConnection: number;
-  /** Whether framed members of a room are sent presence events. */
-  presenceEvents: (room: string) => boolean;
   /** Told of every presence transition, in every room. */
   onPresence: ((event: PresenceEvent) => void) | undefined;
   /**
@@ -66,6 +69,12 @@ export interface RoomsOptions {
   store: HistoryStore;
   /** The most publications sent to one client recovering after a reconnect. */
   maxRecover: number;
+  /** Joins and leaves a client may ask for per second, after its burst. */
+  roomChangesPerSecond: number;
+  /** Joins and leaves a client may ask for at once. */
+  roomChangeBurst: number;
+  /** Publications one connection may recover at once (refilled at a tenth of it a second). */
+  recoveryBudget: number;
 }
 
 /**
@@ -76,6 +85,8 @@ export interface RoomsOptions {
 export interface RoomsParts {
   delivery: Delivery;
   dispatcher: Dispatcher;
+  presence: Presence;
+  counters: Counters;
   push: Push;
   report: Report;
   /** Told of joins, leaves, refused joins and publications while an inspector listens. */
@@ -115,6 +126,14 @@ export class Rooms {
   readonly #recovering = new Map<Connection, Map<string, Waiting[]>>();
   /** The epoch last sent to the members of each room with history and members here. */
   readonly #epochs = new Map<string, string>();
+  /** The highest offset delivered to each room's members here (in its epoch in `#epochs`). */
+  readonly #high = new Map<string, number>();
+  /**
+   * Members whose join was answered from a stream read ahead of what this
+   * process has delivered live (the read saw publications still on their way
+   * here): the live copies up to that position are not sent to them again.
+   */
+  readonly #ahead = new Map<Connection, Map<string, Position>>();
   /**
    * This process's publications to rooms whose stream the backplane keeps,
    * by `ref`, until their copy comes back through the backplane (then they
@@ -157,6 +176,21 @@ export class Rooms {
         "too_many_rooms",
         `this connection is in ${this.#options.maxRoomsPerConnection} rooms, the most allowed`,
       );
+    }
+    const changes = this.#budgets(connection).roomChanges;
+    const now = performance.now();
+    if (!changes.take(1, now)) {
+      this.#parts.counters.roomChangesRefused++;
+      const { roomChangeBurst, roomChangesPerSecond } = this.#options;
+      const retryAfter = Math.ceil(Math.min(changes.wait(1, now), 3_600_000));
+      return this.#answer(connection, {
+        id,
+        room,
+        error: "rate_limited",
+        message: `this connection joined or left rooms more than ${roomChangeBurst} times at ` +
+          `once or ${roomChangesPerSecond} a second; join again in ${retryAfter} ms`,
+        retryAfter,
+      });
     }
     const authorize = this.#options.authorizeJoin;
     if (authorize === undefined) return void this.join(connection, room, id, ask);
@@ -210,6 +244,9 @@ export class Rooms {
       return false;
     }
     const change = member ? undefined : this.#registry.join(connection, room) as RoomJoin;
+    if (change !== undefined) {
+      this.#parts.presence.joined(connection, room, ask.presence ?? "events");
+    }
     const backplane = this.#options.backplane;
     // Subscribed before the stream is read: what is published after the read comes on the channel.
     if (change?.firstInRoom && backplane !== undefined) backplane.subscribe({ kind: "room", room });
@@ -234,6 +271,15 @@ export class Rooms {
       if (since === undefined) return this.#answer(connection, { id, room });
       this.#counted("no_history");
       return this.#answer(connection, { id, room, recovered: false, reason: "no_history" });
+    }
+    if (
+      (since !== undefined || ask.history !== undefined) &&
+      this.#budgets(connection).recoveries.wait(1, performance.now()) > 0
+    ) {
+      // The connection spent its recovery budget: the room's position only, and the client is
+      // told it was not recovered.
+      if (since !== undefined) this.#counted("rate_limited");
+      return this.#read(connection, room, id, { failed: "rate_limited" }, { limit: 0 });
     }
     // A recovery reads what was missed (one more than sent, to tell "too many"); a join with
     // history the room's last ones, at most maxRecover; any other join only the position.
@@ -331,6 +377,14 @@ export class Rooms {
       }
     } else {
       missed = [];
+      if (ask.failed !== undefined) {
+        // Refused by the recovery budget: the position, and nothing sent.
+        answer.recovered = false;
+        answer.reason = ask.failed;
+      }
+    }
+    if (since !== undefined || ask.history !== undefined) {
+      this.#budgets(connection).recoveries.charge(missed.length, performance.now());
     }
     if (page.epoch !== "" && !this.#epochs.has(room)) this.#epochs.set(room, page.epoch);
     this.#answer(connection, answer);
@@ -354,7 +408,20 @@ export class Rooms {
           framedOnly(encodeJoined({ room, epoch, offset: last })),
         );
       }
-      if (offset === 0 || offset > last) this.#parts.delivery.deliver(connection, payload);
+      if (offset === 0) this.#parts.delivery.deliver(connection, payload);
+      else if (offset > last) {
+        last = offset;
+        this.#parts.delivery.deliver(connection, payload);
+      }
+    }
+    // The read may have seen publications not delivered here yet: their live copies, when they
+    // come, are not for this member.
+    if (
+      epoch !== "" && !(this.#epochs.get(room) === epoch && (this.#high.get(room) ?? 0) >= last)
+    ) {
+      let rooms = this.#ahead.get(connection);
+      if (rooms === undefined) this.#ahead.set(connection, rooms = new Map());
+      rooms.set(room, { epoch, offset: last });
     }
   }
 
@@ -395,6 +462,8 @@ export class Rooms {
     }
     if (change === undefined) return false;
     if (this.#parts.tap.on) this.#tapped("leave", connection, room);
+    // A leave the client asked for counts against its room changes, but is never refused.
+    if (id !== undefined) this.#budgets(connection).roomChanges.take(1, performance.now());
     this.#left(connection, change);
     return true;
   }
@@ -403,6 +472,18 @@ export class Rooms {
   departed(connection: Connection, leaves: readonly RoomLeave[]): void {
     this.#recovering.delete(connection);
     for (const change of leaves) this.#left(connection, change);
+    this.#parts.presence.departed(connection);
+  }
+
+  /** The connection's budgets of room changes and recoveries, made on first use. */
+  #budgets(connection: Connection): NonNullable<Connection["budgets"]> {
+    if (connection.budgets !== undefined) return connection.budgets;
+    const now = performance.now();
+    const { roomChangeBurst, roomChangesPerSecond, recoveryBudget } = this.#options;
+    return connection.budgets = {
+      roomChanges: new TokenBucket(roomChangeBurst, roomChangesPerSecond / 1000, now),
+      recoveries: new TokenBucket(recoveryBudget, recoveryBudget / 10_000, now),
+    };
   }
 
   /**
@@ -485,6 +566,7 @@ export class Rooms {
    * publications all expired are dropped, once a second at most.
    */
   upkeep(now: number): void {
+    this.#parts.presence.upkeep(now);
     const store = this.#options.store;
     if (now - this.#prunedAt < 1000 || !(store instanceof MemoryHistory)) return;
     this.#prunedAt = now;
@@ -495,6 +577,7 @@ export class Rooms {
   stopped(): void {
     for (const own of this.#own.values()) own.done(0);
     this.#own.clear();
+    this.#parts.presence.stop();
   }
 
   /**
@@ -527,9 +610,18 @@ export class Rooms {
     }
     const offset = position?.offset ?? 0;
     const epoch = position?.epoch;
+    if (position !== undefined) this.#high.set(room, offset);
     const payload = roomPayload(room, message, position === undefined ? "" : String(offset));
     let count = 0;
     for (const connection of members) {
+      const ahead = this.#ahead.get(connection)?.get(room);
+      if (ahead !== undefined && position !== undefined) {
+        if (ahead.epoch === epoch && offset <= ahead.offset) {
+          count++; // sent already, with what its join read
+          continue;
+        }
+        this.#behind(connection, room);
+      }
       const waiting = this.#recovering.get(connection)?.get(room);
       if (waiting !== undefined) {
         // Its join is reading the stream: its answer carries the epoch, and `welcomed` announces
@@ -560,6 +652,13 @@ export class Rooms {
     return count;
   }
 
+  /** `connection` is no longer ahead of the live publications of `room`. */
+  #behind(connection: Connection, room: string): void {
+    const rooms = this.#ahead.get(connection);
+    if (rooms === undefined || !rooms.delete(room)) return;
+    if (rooms.size === 0) this.#ahead.delete(connection);
+  }
+
   /** The notice that the publication at `position` is not for a member (`J` with no id). */
   #skip(room: string, position: Position): Payload {
     return framedOnly(encodeJoined({ room, epoch: position.epoch, offset: position.offset }));
@@ -567,7 +666,12 @@ export class Rooms {
 
   #left(connection: Connection, change: RoomLeave): void {
     this.#takeWaiting(connection, change.room);
-    if (change.lastInRoom) this.#epochs.delete(change.room);
+    this.#behind(connection, change.room);
+    this.#parts.presence.left(connection, change.room);
+    if (change.lastInRoom) {
+      this.#epochs.delete(change.room);
+      this.#high.delete(change.room);
+    }
     const backplane = this.#options.backplane;
     if (backplane === undefined) {
       if (change.userLeft) {
@@ -631,45 +735,49 @@ export class Rooms {
     } else decided(verdict === true);
   }
 
-  /** Answers a presence query with the room's presence, cluster-wide when the backplane is up. */
+  /**
+   * Answers a presence query with the room's presence (or its counts, built
+   * without a list), cluster-wide when the backplane is up.
+   */
   #presenceFor(connection: Connection, id: number, room: string, counts: boolean): void {
-    const answer = (entries: { user: string; connections: number }[]) =>
-      this.#answerPresence(
-        connection,
-        counts
-          ? {
-            id,
-            room,
-            users: entries.length,
-            connections: entries.reduce((sum, entry) => sum + entry.connections, 0),
-          }
-          : { id, room, presence: entries },
-      );
     const backplane = this.#options.backplane;
-    if (backplane === undefined || backplane.status !== "up") {
-      return answer(this.#registry.presence(room));
+    const up = backplane !== undefined && backplane.status === "up";
+    if (counts) {
+      const answer = (stats: PresenceStats) =>
+        this.#answerPresence(connection, { id, room, ...stats });
+      const local = this.#registry.presenceStats(room);
+      if (!up) return answer(local);
+      backplanePresenceStats(backplane, room).then(answer, () => answer(local));
+      return;
     }
+    const answer = (presence: { user: string; connections: number }[]) =>
+      this.#answerPresence(connection, { id, room, presence });
     const local = this.#registry.presence(room);
+    if (!up) return answer(local);
     backplane.presence(room).then(answer, () => answer(local));
   }
 
   /**
-   * Sends a `W` answer: through a `send` event, since it may come from an
-   * async verdict or a backplane read, outside the loop.
+   * Sends a `W` answer: through an event, since it may come from an async
+   * verdict or a backplane read, outside the loop. A list starts the
+   * client's view of the room's presence (see `presence.ts`).
    */
   #answerPresence(connection: Connection, answer: PresenceAnswer): void {
     if (!connection.framed) return;
     this.#parts.push({
-      type: "send",
+      type: "presenceAnswer",
       connection,
+      room: answer.room,
       payload: framedOnly(encodePresenceAnswer(answer)),
+      listed: answer.presence !== undefined,
     });
   }
 
   /**
    * A presence transition (this process's own, or the cluster's through the
-   * backplane): framed members of the room are told when the room has
-   * presence events on, and `onPresence` hears it where it originated.
+   * backplane): `onPresence` hears it where it originated, and framed
+   * members of the room are told when the room has presence events on
+   * (at the end of the room's window, see {@linkcode Presence}).
    */
   presenceEvent(event: PresenceEvent, origin: boolean): void {
     const onPresence = this.#options.onPresence;
@@ -680,11 +788,7 @@ export class Rooms {
         this.#parts.report(callbackError("onPresence", error), undefined);
       }
     }
-    if (!this.#options.presenceEvents(event.room)) return;
-    const payload = framedOnly(encodePresence(event));
-    for (const member of this.#registry.inRoom(event.room)) {
-      if (member.framed) this.#parts.delivery.deliver(member, payload);
-    }
+    this.#parts.presence.changed(event);
   }
 
   #full(connection: Connection): boolean {

@@ -131,7 +131,8 @@ export class Scheduler {
         // What the client sent after its join request is handled now.
         return dispatcher.release(event.connection);
       case "join": {
-        const joined = registry.has(event.connection) && rooms.join(event.connection, event.room);
+        const joined = registry.has(event.connection) &&
+          rooms.join(event.connection, event.room, undefined, { presence: event.presence });
         event.done?.(joined);
         return;
       }
@@ -149,6 +150,14 @@ export class Scheduler {
         return rooms.appendFailed(event.ref);
       case "presence":
         return event.done(registry.presence(event.room));
+      case "presenceStats":
+        return event.done(registry.presenceStats(event.room));
+      case "presenceAnswer":
+        if (!registry.has(event.connection)) return;
+        if (event.listed) this.#parts.presence.listed(event.connection, event.room);
+        return delivery.deliver(event.connection, event.payload);
+      case "presenceFlush":
+        return this.#parts.presence.flush(performance.now());
       case "credential":
         if (event.connection.state !== "open") return;
         return this.#parts.credentials.arrived(event.connection, event.token);

@@ -105,6 +105,16 @@ export interface HubStats {
    * by outcome: `recovered`, or why not (see `RecoveryFailure`).
    */
   recoveries: Record<"recovered" | RecoveryFailure, number>;
+  /** Presence diffs sent: one per room per window in which some member was told something. */
+  presenceDiffs: number;
+  /** Joins clients asked for and were refused with `rate_limited` (`roomChangesPerSecond`). */
+  roomChangesRefused: number;
+  /**
+   * Upgrades turned away because new connections came faster than
+   * `admissionRate` (framed clients closed at once with 1013 and a
+   * `retryAfter`, plain ones refused with 503).
+   */
+  admissionsPaced: number;
 }
 
 /**
@@ -173,6 +183,8 @@ export class Counters implements
     | "forcedReleases"
     | "leakedSockets"
     | "oversizedMessages"
+    | "presenceDiffs"
+    | "roomChangesRefused"
   > {
   connected = 0;
   disconnected = 0;
@@ -187,6 +199,8 @@ export class Counters implements
   forcedReleases = 0;
   leakedSockets = 0;
   oversizedMessages = 0;
+  presenceDiffs = 0;
+  roomChangesRefused = 0;
   /** Fresh credentials accepted, refused; connections closed for expiry, revoked. */
   refreshes = 0;
   refreshesRefused = 0;

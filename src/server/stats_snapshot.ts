@@ -9,7 +9,10 @@ import type { Parts } from "./wiring.ts";
 import type { HubStats } from "./stats.ts";
 
 /** What only the hub itself knows: its sockets, its refusals, its backplane's status. */
-export type HubOwnStats = Pick<HubStats, "sockets" | "refusedForCapacity" | "backplane">;
+export type HubOwnStats = Pick<
+  HubStats,
+  "sockets" | "refusedForCapacity" | "admissionsPaced" | "backplane"
+>;
 
 /** The snapshot of `hub.stats()`, from the parts and what the hub adds. */
 export function snapshot(parts: Parts, own: HubOwnStats): HubStats {
@@ -49,6 +52,8 @@ export function snapshot(parts: Parts, own: HubOwnStats): HubStats {
     },
     requests: requests.stats(),
     recoveries: { ...rooms.recoveries },
+    presenceDiffs: counters.presenceDiffs,
+    roomChangesRefused: counters.roomChangesRefused,
     ...own,
   };
 }

@@ -206,6 +206,28 @@ export interface PresenceEntry {
 }
 
 /**
+ * How many identified users are in a room, and how many of their
+ * connections (`hub.presenceStats(room)`): cluster-wide with a backplane,
+ * counted without building the list.
+ *
+ * @example
+ * ```ts
+ * import { Hub, type PresenceStats } from "@wshub/hub";
+ *
+ * const hub = new Hub();
+ * const stats: PresenceStats = await hub.presenceStats("lobby");
+ * console.log(`${stats.users} online, ${stats.connections} tabs`);
+ * await hub.close();
+ * ```
+ */
+export interface PresenceStats {
+  /** Identified users with at least one connection in the room. */
+  users: number;
+  /** Their connections in the room (a user with three tabs counts three). */
+  connections: number;
+}
+
+/**
  * Options of one `client.request()` call.
  *
  * @example A request that may take longer than the hub's `requestTimeout`

@@ -5,8 +5,8 @@
  *
  * The parts, from the bottom up: the event queue and `push`; the counters
  * and the writers' hand-offs; the registry; the heartbeat; the closer;
- * delivery; requests; the dispatcher; the history store; rooms; the
- * shutdown; the lifecycle.
+ * delivery; requests; the dispatcher; the history store; presence; rooms;
+ * the shutdown; the lifecycle.
  *
  * @module
  */
@@ -25,6 +25,7 @@ import { HandOffs } from "./hand_offs.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { type HistoryStore, MemoryHistory } from "./history.ts";
 import { Lifecycle } from "./lifecycle.ts";
+import { Presence } from "./presence.ts";
 import type { ResolvedOptions } from "./options.ts";
 import { Registry } from "./registry.ts";
 import { type RequestHandler, Requests } from "./requests.ts";
@@ -67,6 +68,7 @@ export interface Parts {
   readonly dispatcher: Dispatcher;
   /** Where room streams are kept: this process, or the backplane's bus. */
   readonly store: HistoryStore;
+  readonly presence: Presence;
   readonly rooms: Rooms;
   readonly credentials: Credentials;
   readonly shutdown: Shutdown;
@@ -109,16 +111,22 @@ export function wire(options: ResolvedOptions<unknown, unknown>, callbacks: HubC
   const dispatcher = new Dispatcher(requests.route(callbacks.onMessage), options, push, report);
   const backplane = options.backplane;
   const store = backplane?.history ?? new MemoryHistory();
+  const presence = new Presence(
+    { window: options.presenceWindow, presenceEvents: options.presenceEvents },
+    { registry, delivery, counters, push },
+  );
   const rooms = new Rooms(registry, {
     history: options.history,
     store,
     maxRecover: options.maxRecover,
     authorizeJoin: callbacks.authorizeJoin,
     maxRoomsPerConnection: options.maxRoomsPerConnection,
-    presenceEvents: options.presenceEvents,
     onPresence: callbacks.onPresence,
     backplane,
-  }, { delivery, dispatcher, push, report, tap });
+    roomChangesPerSecond: options.roomChangesPerSecond,
+    roomChangeBurst: options.roomChangeBurst,
+    recoveryBudget: options.recoveryBudget,
+  }, { delivery, dispatcher, presence, counters, push, report, tap });
   const credentials = new Credentials(
     { refresh: callbacks.refresh, identifyTimeout: options.identifyTimeout },
     push,
@@ -166,6 +174,7 @@ export function wire(options: ResolvedOptions<unknown, unknown>, callbacks: HubC
     requests,
     dispatcher,
     store,
+    presence,
     rooms,
     credentials,
     shutdown,
