@@ -49,6 +49,8 @@ const hub = new Hub({
   backplane,
   history,
   rateLimit: false,
+  // The load generator opens every connection at once; this measures throughput, not admission.
+  admissionRate: 1_000_000,
   identify(req) {
     const room = new URL(req.url).searchParams.get("room");
     if (room === null) return new Response("missing ?room=\n", { status: 400 });
