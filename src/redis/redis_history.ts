@@ -28,21 +28,54 @@ import type {
 import { newEpoch, positionTtl } from "../server/history.ts";
 import { asBuffer } from "./bytes.ts";
 import { encodeAppendHeader } from "./envelope.ts";
+import type { Names } from "./names.ts";
+
+/**
+ * One run of the append script (scripts.ts `HISTORY_APPEND`): its keys, its
+ * arguments but the payload, and the payload.
+ */
+export interface AppendRequest {
+  keys: [position: string, stream: string, channel: string];
+  args: string[];
+  payload: Buffer;
+}
+
+/**
+ * The append script's keys and arguments for a publication to `room` from
+ * process `origin`: what a hub's history and an emitter both send, so that
+ * a room's stream has one format (docs/channel-format.md).
+ */
+export function appendRequest(
+  names: Names,
+  origin: string,
+  room: string,
+  data: string | Uint8Array,
+  options: AppendOptions,
+): AppendRequest {
+  return {
+    keys: [names.position(room), names.stream(room), names.room(room)],
+    args: [
+      String(options.size),
+      String(Math.ceil(options.ttl)),
+      String(Math.ceil(positionTtl(options))),
+      newEpoch(),
+      encodeAppendHeader(origin, room, data, options.ref, options.json),
+      typeof data !== "string" ? "0" : options.json ? "2" : "1",
+    ],
+    payload: typeof data === "string" ? Buffer.from(data) : asBuffer(data),
+  };
+}
 
 /** What the history needs from its backplane. */
 export interface HistoryLink {
   /** The process's id (the envelopes' origin). */
   readonly node: string;
   /** Runs the append script; resolves with `[offset, epoch]`. */
-  append(
-    keys: [position: string, stream: string, channel: string],
-    args: string[],
-    payload: Buffer,
-  ): Promise<[number, string]>;
+  append(request: AppendRequest): Promise<[number, string]>;
   /** Runs the read script; resolves with its flat reply, every item as bytes. */
   read(keys: [position: string, stream: string], args: string[]): Promise<Buffer[]>;
-  /** The key or channel name for its parts (prefixed). */
-  name(...parts: string[]): string;
+  /** The names of keys and channels. */
+  readonly names: Names;
   /**
    * Whether the subscription to `channel` is known to be in effect in Redis
    * (`confirmed`: a copy published from now on will come), asked but not
@@ -65,7 +98,9 @@ export interface HistoryLink {
  * What `hub.history()` rejects with, and why a publication to a room with
  * history was delivered without a position, while the backplane's Redis is
  * not connected (still connecting at start, or down). The backplane
- * reconnects by itself; `hub.ready()` resolves once it is up.
+ * reconnects by itself; `hub.ready()` resolves once it is up. A
+ * `RedisEmitter`'s calls reject with it too while its Redis is down: then
+ * nothing was sent, and the call can be made again.
  *
  * @example
  * ```ts ignore
@@ -84,8 +119,12 @@ export interface HistoryLink {
  * ```
  */
 export class RedisDownError extends Error {
-  constructor() {
-    super("Redis is not connected; the backplane reconnects by itself (hub.ready() waits for it)");
+  /** `message` says what was not done; by default, the backplane's. */
+  constructor(
+    message =
+      "Redis is not connected; the backplane reconnects by itself (hub.ready() waits for it)",
+  ) {
+    super(message);
     this.name = "RedisDownError";
   }
 }
@@ -125,23 +164,13 @@ export class RedisHistory implements HistoryStore {
   async append(room: string, data: string | Uint8Array, options: AppendOptions): Promise<Position> {
     const link = this.#link;
     const ref = options.ref;
-    const channel = link.name("r", room);
+    const channel = link.names.room(room);
     const subscription = link.subscription(channel);
     const generation = link.generation();
-    const payload = typeof data === "string" ? Buffer.from(data) : asBuffer(data);
     let position: Position;
     try {
       const [offset, epoch] = await link.append(
-        [link.name("hm", room), link.name("h", room), channel],
-        [
-          String(options.size),
-          String(Math.ceil(options.ttl)),
-          String(Math.ceil(positionTtl(options))),
-          newEpoch(),
-          encodeAppendHeader(link.node, room, data, ref, options.json),
-          typeof data !== "string" ? "0" : options.json ? "2" : "1",
-        ],
-        payload,
+        appendRequest(link.names, link.node, room, data, options),
       );
       position = { offset, epoch };
       this.appends++;
@@ -177,12 +206,12 @@ export class RedisHistory implements HistoryStore {
     // A member joining: what is appended after the read must come on the room's channel, so the
     // read waits until the subscription is in effect (else a publication between the two is in
     // neither: a gap).
-    const channel = link.name("r", room);
+    const channel = link.names.room(room);
     if (link.subscription(channel) === "pending") await link.confirmation(channel);
     let reply: Buffer[];
     try {
       reply = await link.read(
-        [link.name("hm", room), link.name("h", room)],
+        [link.names.position(room), link.names.stream(room)],
         [
           since === undefined ? "" : String(since.offset),
           since?.epoch ?? "",
@@ -234,7 +263,7 @@ export class RedisHistory implements HistoryStore {
    */
   unsubscribed(channel?: string): void {
     for (const [ref, { message }] of this.#awaiting) {
-      if (channel !== undefined && this.#link.name("r", message.room) !== channel) continue;
+      if (channel !== undefined && this.#link.names.room(message.room) !== channel) continue;
       this.#deliverWithoutCopy(ref, message);
     }
   }

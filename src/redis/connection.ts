@@ -1,0 +1,71 @@
+/**
+ * How `@wshub/hub/redis` connects its node-redis clients: the `url` option
+ * checked, reconnects, closing. Shared by `RedisBackplane` and
+ * `RedisEmitter`, so that both take the same URLs, back off the same way,
+ * and neither leaves a timer behind once closed.
+ *
+ * @module
+ */
+
+/**
+ * Checks a `url` option (`owner` names whose): a redis:// or rediss:// URL.
+ *
+ * @throws {TypeError} If it is not one.
+ */
+export function checkUrl(owner: string, url: unknown): string {
+  if (typeof url !== "string" || !/^rediss?:\/\//.test(url)) {
+    throw new TypeError(
+      `Invalid ${owner} option url: ${
+        url === undefined ? "missing" : JSON.stringify(url)
+      }; give the Redis server as redis://host:port (or rediss:// for TLS)`,
+    );
+  }
+  return url;
+}
+
+/**
+ * The reconnect strategy of a set of clients (50 ms doubling to a 1 s cap,
+ * plus up to 0.1 s of jitter; it never gives up), and when its last sleep
+ * ends: node-redis's sleep between attempts cannot be cancelled, so a close
+ * waits for it ({@linkcode Reconnects.settled}).
+ *
+ * @example
+ * ```ts ignore
+ * import { createClient } from "@redis/client";
+ * import { Reconnects } from "./connection.ts";
+ *
+ * const reconnects = new Reconnects();
+ * const client = createClient({ socket: { reconnectStrategy: reconnects.strategy } });
+ * // …
+ * await client.close();
+ * await reconnects.settled();
+ * ```
+ */
+export class Reconnects {
+  #until = 0;
+
+  /** node-redis's `socket.reconnectStrategy`: the ms to wait before attempt `retries + 1`. */
+  readonly strategy = (retries: number): number => {
+    const ms = Math.min(50 * 2 ** retries, 1_000) + Math.floor(Math.random() * 100);
+    this.#until = Math.max(this.#until, performance.now() + ms);
+    return ms;
+  };
+
+  /** Resolves once the last sleep between attempts has ended. */
+  async settled(): Promise<void> {
+    const left = this.#until - performance.now();
+    if (left > 0) await new Promise((resolve) => setTimeout(resolve, left + 5));
+  }
+}
+
+/** Closes a node-redis client: gracefully when it is ready, else at once. Never throws. */
+export async function closeClient(
+  client: { isReady: boolean; isOpen: boolean; close(): Promise<unknown>; destroy(): void },
+): Promise<void> {
+  try {
+    if (client.isReady) await client.close();
+    else if (client.isOpen) client.destroy();
+  } catch {
+    // already closed
+  }
+}
