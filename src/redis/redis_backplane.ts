@@ -30,7 +30,7 @@ import type {
 import type { HistoryStore } from "../server/history.ts";
 import type { PresenceEntry } from "../server/types.ts";
 import { asBuffer } from "./bytes.ts";
-import { decodeEnvelope, encodeMessage } from "./envelope.ts";
+import { decodeEnvelope, encodeMessage, unknownVersionWarning } from "./envelope.ts";
 import { checkPrefix, Names } from "./names.ts";
 import { checkUrl, closeClient, Reconnects } from "./connection.ts";
 import { RedisPresence } from "./presence.ts";
@@ -82,6 +82,8 @@ export interface RedisBackplaneOptions {
  * ```
  */
 export interface RedisBackplaneStats extends BackplaneStats {
+  /** Messages of an envelope version this process does not know, ignored (docs/channel-format.md). */
+  unknownVersion: number;
   /** Publications stored in room streams by this process. */
   historyAppends: number;
   /** Room streams read (recoveries, `hub.history`). */
@@ -175,6 +177,7 @@ export class RedisBackplane implements Backplane {
     received: 0,
     dropped: 0,
     malformed: 0,
+    unknownVersion: 0,
     channels: 0,
     roundTrip: undefined,
     historyAppends: 0,
@@ -553,6 +556,12 @@ export class RedisBackplane implements Backplane {
     const envelope = decodeEnvelope(message, this.node);
     if (envelope === undefined) {
       this.#stats.malformed++;
+      return;
+    }
+    if ("version" in envelope) {
+      if (this.#stats.unknownVersion++ === 0) {
+        this.#host?.logger.warn(unknownVersionWarning(envelope), { channel: name });
+      }
       return;
     }
     if (envelope.origin === this.node) {
