@@ -80,6 +80,7 @@ export {
   assertApplicationCloseCode,
   CLIENT_PROTOCOL_ERROR,
   CloseCode,
+  closeReasonProblem,
   isApplicationCloseCode,
   isSendableCloseCode,
   MAX_REASON_BYTES,
