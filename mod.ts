@@ -29,7 +29,12 @@
 
 export { Hub } from "./src/server/hub.ts";
 export { HubClosedError } from "./src/server/errors.ts";
-export type { DisconnectOptions, HubApi, PublishOptions } from "./src/server/hub_api.ts";
+export type {
+  DisconnectOptions,
+  HubApi,
+  PublishOptions,
+  PublishResult,
+} from "./src/server/hub_api.ts";
 export type { UpgradeOptions } from "./src/server/admission.ts";
 export type { HubOptions } from "./src/server/options.ts";
 export type {
