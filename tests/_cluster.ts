@@ -22,6 +22,8 @@ export interface HubNodeOptions {
   historyRooms?: string;
   /** Listen with SO_REUSEPORT, to share a port with other nodes. */
   reusePort?: boolean;
+  /** Serve createApi's HTTP API under /api (on the control port too) with this key. */
+  apiKey?: string;
 }
 
 /** One hub process of the cluster, driven over HTTP. */
