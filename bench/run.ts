@@ -16,6 +16,8 @@
  * - `--no-micro`, `--no-docs`, `--loadgen=go|deno`
  * - `--scenarios=redis`: the cross-process scenario alone (bench/redis_scenario.ts: one process
  *   against two joined by Redis; needs redis-server and the Go load generator, else skipped)
+ * - `--scenarios=publish`: publishing from other processes alone (bench/publish_scenario.ts:
+ *   `RedisEmitter` and the HTTP API against `hub.publish`; needs redis-server, else skipped)
  *
  * Servers start fresh for every run and are pinned to CPU 0, the load generator to CPU 1
  * (`taskset`), when there are at least two CPUs and `taskset` exists. Runs are interleaved: every
@@ -51,6 +53,7 @@ import {
 import { type MicroResult, type Results, tables, writeDocs, writeResults } from "./run/report.ts";
 import { summarizeAll } from "./run/stats.ts";
 import { runRedisScenario } from "./redis_scenario.ts";
+import { publishTable, runPublishScenario } from "./publish_scenario.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 
@@ -93,7 +96,8 @@ async function main(flags: Flags): Promise<void> {
     !onlyScenarios || onlyScenarios.includes(s.id)
   );
   const withRedis = !onlyScenarios || onlyScenarios.includes("redis");
-  if (servers.length === 0 || (scenarios.length === 0 && !withRedis)) {
+  const withPublish = !onlyScenarios || onlyScenarios.includes("publish");
+  if (servers.length === 0 || (scenarios.length === 0 && !withRedis && !withPublish)) {
     console.error(`no server or no scenario left (--only, --scenarios)\n\n${USAGE}`);
     Deno.exitCode = 2;
     return;
@@ -179,6 +183,10 @@ async function main(flags: Flags): Promise<void> {
       rounds: flags.rounds,
     })
     : undefined;
+  // Publishing from other processes (bench/publish_scenario.ts), unless other scenarios were chosen.
+  const publish = withPublish
+    ? await runPublishScenario({ root, quick: flags.quick, rounds: flags.rounds })
+    : undefined;
   const results: Results = {
     machine,
     loadgen: {
@@ -206,6 +214,7 @@ async function main(flags: Flags): Promise<void> {
     summary: summarizeAll(runs),
     runs,
     redis,
+    publish,
     seconds: Math.round((performance.now() - t0) / 1000),
   };
   await cleanup();
@@ -216,6 +225,7 @@ async function main(flags: Flags): Promise<void> {
     console.error("wrote docs/benchmarks.md and docs/benchmarks.svg");
   } else {
     console.log(tables(results));
+    if (results.publish) console.log(publishTable(results.publish));
   }
 }
 

@@ -31,7 +31,8 @@ export const USAGE = `deno task bench [flags]      (deno run -A bench/run.ts [fl
   --rounds=N             interleaved rounds (3; 1 with --quick)
   --only=raw,hub-plain   servers to run (raw, hub-plain, hub-framed, hub-framed-history,
                          node-ws, socketio)
-  --scenarios=rooms,…    scenarios to run (fanout1000, fanout100, paced, fanout5000, rooms, idle)
+  --scenarios=rooms,…    scenarios to run (fanout1000, fanout100, paced, fanout5000, rooms, idle,
+                         redis, publish)
   --compare=<rev>        also run <rev>'s bench/fanout_server.ts (and bench/rooms_server.ts in
                          the rooms scenario, when it has one), as hub-plain@<rev> and
                          hub-framed@<rev>
