@@ -355,6 +355,23 @@ redisTest(
   },
 );
 
+redisTest("close() does not wait forever on a Redis that stopped answering", async () => {
+  const redis = await startRedis();
+  const emitter = new RedisEmitter({ url: redis.url, timeout: 300 });
+  try {
+    await emitter.ready({ signal: AbortSignal.timeout(5000) });
+    redis.freeze();
+    const pending = emitter.broadcast("into the void").then(() => "resolved", (e) => e.message);
+    await within(emitter.close(), 5000, "close, despite the frozen Redis");
+    assert.match(await pending, /may or may not have been published|not connected/);
+    assert.equal(emitter.status, "closed");
+  } finally {
+    redis.thaw();
+    await emitter.close();
+    await redis.stop();
+  }
+});
+
 Deno.test("RedisEmitter checks its options and every call's arguments, naming what is wrong", async () => {
   type Loose = ConstructorParameters<typeof RedisEmitter>[0];
   assert.throws(() => new RedisEmitter({} as Loose), /Invalid RedisEmitter option url: missing/);

@@ -58,13 +58,32 @@ export class Reconnects {
   }
 }
 
-/** Closes a node-redis client: gracefully when it is ready, else at once. Never throws. */
+/**
+ * Closes a node-redis client: gracefully when it is ready (its pending
+ * commands answered first), else at once; with `within` (ms), at once if the
+ * graceful close takes longer (a Redis that stopped answering). Never throws.
+ */
 export async function closeClient(
   client: { isReady: boolean; isOpen: boolean; close(): Promise<unknown>; destroy(): void },
+  within?: number,
 ): Promise<void> {
   try {
-    if (client.isReady) await client.close();
-    else if (client.isOpen) client.destroy();
+    if (!client.isReady) {
+      if (client.isOpen) client.destroy();
+      return;
+    }
+    if (within === undefined) return void await client.close();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((resolve) =>
+      timer = setTimeout(() => resolve("late"), within)
+    );
+    const closed = client.close().catch(() => {});
+    const outcome = await Promise.race([closed, late]);
+    clearTimeout(timer);
+    if (outcome === "late") {
+      client.destroy();
+      await closed;
+    }
   } catch {
     // already closed
   }

@@ -414,8 +414,8 @@ export class RedisEmitter<T = unknown> implements AsyncDisposable {
         this.#waiting.splice(this.#waiting.indexOf(waiting), 1);
         reject(
           new RedisDownError(
-            `Redis did not answer within ${this.#timeout} ms of the emitter's creation: ` +
-              "nothing was sent; the emitter goes on trying",
+            `Redis was not connected within ${this.#timeout} ms of the call (the emitter's ` +
+              "first connection): nothing was sent; the emitter goes on trying",
           ),
         );
       }, this.#timeout),

@@ -89,7 +89,8 @@ export class SingleServer implements EmitterConnection {
   async close(): Promise<void> {
     if (this.#status === "closed") return;
     this.#set("closed");
-    await closeClient(this.#client);
+    // Answered calls first, but not forever: a Redis that stopped answering is cut.
+    await closeClient(this.#client, this.#settings.timeout);
     await this.#reconnects.settled();
   }
 
