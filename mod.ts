@@ -18,6 +18,10 @@
  * await server.shutdown();
  * ```
  *
+ * `createApi(hub, { key })` serves a JSON HTTP API to the hub (publish,
+ * broadcast, message a user, disconnect, presence, history, stats) for
+ * backends in any language.
+ *
  * Other entry points: `@wshub/hub/client` (the browser and Deno client),
  * `@wshub/hub/redis` (several processes over Redis), `@wshub/hub/backplane`
  * (what a new backplane implements), `@wshub/hub/serve` (`Deno.serve` that
@@ -28,11 +32,13 @@
  */
 
 export { Hub } from "./src/server/hub.ts";
+export { type ApiOptions, createApi } from "./src/api/create_api.ts";
 export { HubClosedError } from "./src/server/errors.ts";
 export type {
   DisconnectOptions,
   HubApi,
   PublishOptions,
+  PublishResult,
   RoomJoinOptions,
 } from "./src/server/hub_api.ts";
 export type { UpgradeOptions } from "./src/server/admission.ts";

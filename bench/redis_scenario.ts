@@ -194,7 +194,7 @@ async function output(cmd: string[]): Promise<{ code: number; out: string; err: 
 }
 
 /** `cmd` in bash with the open-file limit raised to the hard limit (1,000 connections and more). */
-function unlimited(cmd: string[]): string[] {
+export function unlimited(cmd: string[]): string[] {
   const quoted = cmd.map((c) => `'${c.replaceAll("'", "'\\''")}'`).join(" ");
   return ["bash", "-c", `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec ${quoted}`];
 }
@@ -444,7 +444,8 @@ function failures(
   return parts.join(", ") || "not ok";
 }
 
-function median(xs: (number | undefined)[]): number {
+/** The median of the finite numbers among `xs` (NaN without any). */
+export function median(xs: (number | undefined)[]): number {
   const v = xs.filter((x): x is number => typeof x === "number" && Number.isFinite(x))
     .sort((a, b) => a - b);
   if (v.length === 0) return NaN;
@@ -545,7 +546,8 @@ export async function runRedisScenario(
   };
 }
 
-const fmt = (x: number, d = 0) =>
+/** A number for a table: `d` decimals, thousands separated, "–" when it is not finite. */
+export const fmt = (x: number, d = 0): string =>
   Number.isFinite(x)
     ? x.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d })
     : "–";

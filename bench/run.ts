@@ -21,6 +21,8 @@
  * - `--scenarios=flap,storm`: the presence flap and reconnect storm (bench/storms.ts), against
  *   `--compare`'s revision too when given; run only when named (they take minutes), written to
  *   their own section of docs/benchmarks.md
+ * - `--scenarios=publish`: publishing from other processes alone (bench/publish_scenario.ts:
+ *   `RedisEmitter` and the HTTP API against `hub.publish`; needs redis-server, else skipped)
  *
  * Servers start fresh for every run and are pinned to CPU 0, the load generator to CPU 1
  * (`taskset`), when there are at least two CPUs and `taskset` exists. Runs are interleaved: every
@@ -58,6 +60,7 @@ import { type MicroResult, type Results, tables, writeDocs, writeResults } from 
 import { summarizeAll } from "./run/stats.ts";
 import { runRedisScenario } from "./redis_scenario.ts";
 import { runStorms, stormsTables, writeStormsDocs, writeStormsResults } from "./storms.ts";
+import { publishTable, runPublishScenario } from "./publish_scenario.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 
@@ -102,7 +105,11 @@ async function main(flags: Flags): Promise<void> {
   );
   const withRedis = !onlyScenarios || onlyScenarios.includes("redis");
   const storms = (["flap", "storm"] as const).filter((s) => onlyScenarios?.includes(s));
-  if (servers.length === 0 || (scenarios.length === 0 && !withRedis && storms.length === 0)) {
+  const withPublish = !onlyScenarios || onlyScenarios.includes("publish");
+  if (
+    servers.length === 0 ||
+    (scenarios.length === 0 && !withRedis && !withPublish && storms.length === 0)
+  ) {
     console.error(`no server or no scenario left (--only, --scenarios)\n\n${USAGE}`);
     Deno.exitCode = 2;
     return;
@@ -211,6 +218,10 @@ async function main(flags: Flags): Promise<void> {
       rounds: flags.rounds,
     })
     : undefined;
+  // Publishing from other processes (bench/publish_scenario.ts), unless other scenarios were chosen.
+  const publish = withPublish
+    ? await runPublishScenario({ root, quick: flags.quick, rounds: flags.rounds })
+    : undefined;
   const results: Results = {
     machine,
     loadgen: {
@@ -238,6 +249,7 @@ async function main(flags: Flags): Promise<void> {
     summary: summarizeAll(runs),
     runs,
     redis,
+    publish,
     seconds: Math.round((performance.now() - t0) / 1000),
   };
   await cleanup();
@@ -248,6 +260,7 @@ async function main(flags: Flags): Promise<void> {
     console.error("wrote docs/benchmarks.md and docs/benchmarks.svg");
   } else {
     console.log(tables(results));
+    if (results.publish) console.log(publishTable(results.publish));
   }
 }
 

@@ -17,12 +17,16 @@ export interface HubNodeOptions {
   presenceTtl?: number;
   /** The port (default: any free one). */
   port?: number;
-  /** Room history for every room, kept in Redis. */
+  /** Room history for every room (or those `historyRooms` starts), kept in Redis. */
   history?: { size: number; ttl: number };
+  /** Only rooms whose name starts with this keep `history`. */
+  historyRooms?: string;
   /** Listen with SO_REUSEPORT, to share a port with other nodes. */
   reusePort?: boolean;
   /** The hub's presenceWindow (default 0 here: every change told at once). */
   presenceWindow?: number;
+  /** Serve createApi's HTTP API under /api (on the control port too) with this key. */
+  apiKey?: string;
 }
 
 /** One hub process of the cluster, driven over HTTP. */

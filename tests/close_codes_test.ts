@@ -5,7 +5,12 @@
 
 import assert from "node:assert/strict";
 import { type Client, CloseCode, type DisconnectInfo, type HubOptions } from "../mod.ts";
-import { isSendableCloseCode, MAX_REASON_BYTES, truncateReason } from "../src/protocol/mod.ts";
+import {
+  closeReasonProblem,
+  isSendableCloseCode,
+  MAX_REASON_BYTES,
+  truncateReason,
+} from "../src/protocol/mod.ts";
 import { connectionOf } from "../src/server/client_view.ts";
 import { delay, serveHub, TestClient, until, within } from "./_helpers.ts";
 import { random, randomString, rawPeer, readAll, seqPayload } from "./_wire.ts";
@@ -74,6 +79,17 @@ Deno.test("truncateReason: at most 123 UTF-8 bytes, whole characters, as long as
       assert.ok(bytes(cut + nextChar) > MAX_REASON_BYTES, `seed ${seed}: as long as possible`);
     }
   }
+});
+
+Deno.test("closeReasonProblem: up to 123 UTF-8 bytes is fine; longer, or not a string, says why", () => {
+  assert.equal(closeReasonProblem(""), undefined);
+  assert.equal(closeReasonProblem("x".repeat(123)), undefined);
+  assert.equal(closeReasonProblem("é".repeat(61)), undefined, "122 bytes");
+  assert.equal(
+    closeReasonProblem("é".repeat(62)),
+    "the close reason is 124 UTF-8 bytes; at most 123 fit in a close frame",
+  );
+  assert.equal(closeReasonProblem(4003), "a close reason is a string, not number");
 });
 
 Deno.test("client.close refuses codes an application may not send, before anything happens", async () => {

@@ -1,16 +1,17 @@
 // The cluster example (examples/cluster/) as a user runs it: its one command starts two chat
-// processes on one port (SO_REUSEPORT) sharing a private redis-server (testing/redis.ts). Clients
-// of the client module on different processes chat with each other, through the shared port and
-// through a worker's own port; a worker killed with -9 is started again and joins the chat. Which
-// process serves a connection is read from the workers' /stats (the hello's connection id). A
-// worker's inspector, on its own port, shows its own members of a channel and the cluster's
-// presence in it, and asks for the password the supervisor printed.
-// Skips only where redis-server is absent (fails in CI).
+// processes on one port (SO_REUSEPORT) sharing a private redis-server (testing/redis.ts), and the
+// announcer. Clients of the client module on different processes chat with each other, through
+// the shared port and through a worker's own port; the announcer (a RedisEmitter, no hub) says the
+// time to both, and the HTTP API on the shared port reaches both; a worker killed with -9 is
+// started again and joins the chat. Which process serves a connection is read from the workers'
+// /stats (the hello's connection id). A worker's inspector, on its own port, shows its own
+// members of a channel and the cluster's presence in it, and asks for the password the
+// supervisor printed. Skips only where redis-server is absent (fails in CI).
 
 import assert from "node:assert/strict";
 import { connect, type HubClient } from "../src/client/mod.ts";
 import type { ChatEvent, ChatRequest } from "../examples/chat/messages.ts";
-import type { WorkerReady } from "../examples/cluster/main.ts";
+import type { AnnouncerReady, WorkerReady } from "../examples/cluster/main.ts";
 import type { WorkerStats } from "../examples/cluster/worker.ts";
 import type { RoomDetail } from "../src/inspector/api.ts";
 import { freePort, until } from "./_helpers.ts";
@@ -40,6 +41,7 @@ class ClusterProcess {
         "--hostname=127.0.0.1",
         "--worker-port=0",
         "--presence-ttl=1000",
+        "--announce=300",
         "--json",
       ],
       cwd: root,
@@ -88,6 +90,8 @@ interface ClusterInfo {
   url: string;
   workers: WorkerReady[];
   inspector: { user: string; password: string };
+  announcer: AnnouncerReady;
+  api: { key: string };
 }
 
 async function stats(worker: WorkerReady): Promise<WorkerStats> {
@@ -199,6 +203,44 @@ Deno.test({
       assert.equal(detail.memberCount, 2, "alice and carol here");
       assert.deepEqual(detail.cluster, { users: 3, connections: 3 }, "with bob, on b");
 
+      // The announcer, a process without a hub, says the time in #general through its
+      // RedisEmitter: both processes' members hear it, with offsets in the channel's stream.
+      assert.equal(info.announcer.redis, "up");
+      for (const u of [alice, bob]) {
+        await until(
+          () => u.lines.some((l) => /^clock: It is \d\d:\d\d:\d\d UTC\.$/.test(l)),
+          5_000,
+          `${u.name} to hear the clock`,
+        );
+      }
+      // The HTTP API on the shared port (either process) reaches both; without the key, 401.
+      const post = (key: string | undefined) =>
+        fetch(`http://127.0.0.1:${port}/api/publish`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            ...key === undefined ? {} : { authorization: `Bearer ${key}` },
+          },
+          body: JSON.stringify({
+            room: "#general",
+            data: { type: "message", from: "curl", text: "hello from the API", at: Date.now() },
+          }),
+        });
+      const refused = await post(undefined);
+      assert.equal(refused.status, 401);
+      await refused.body?.cancel();
+      const posted = await post(info.api.key);
+      assert.equal(posted.status, 200);
+      const { offset } = await posted.json();
+      assert.ok(Number.isInteger(offset) && offset > 1, "after the hello and the clock's lines");
+      for (const u of [alice, bob, carol]) {
+        await until(
+          () => u.lines.includes("curl: hello from the API"),
+          5_000,
+          `${u.name}: the API's`,
+        );
+      }
+
       // kill -9 bob's process: the supervisor starts it again; bob reconnects (to either) and
       // chats on; a user on the new process's own port hears a line said on a.
       const restartedAfter = cluster.lines.length;
@@ -227,7 +269,7 @@ Deno.test({
       const code = await cluster.stop();
       cluster = undefined;
       assert.equal(code, 0);
-      for (const pid of [a.pid, restarted.pid]) {
+      for (const pid of [a.pid, restarted.pid, info.announcer.pid]) {
         assert.equal(await Deno.stat(`/proc/${pid}`).then(() => true, () => false), false);
       }
     } finally {

@@ -207,6 +207,31 @@ Deno.test("publications get positions; hub.history returns them; plain members g
   await plain.closed;
 });
 
+Deno.test("publishWithPosition: the count and the position in a room with history; none without", async () => {
+  const served = serveHub<string>({
+    history: (room) => room === "news" ? { size: 10, ttl: 60_000 } : undefined,
+  });
+  const f = follower(served.url);
+  try {
+    await f.client.join("news");
+    await f.client.join("chat");
+    assert.equal(served.hub.backplaneStatus, "none");
+    const first = await served.hub.publishWithPosition("news", "one");
+    const second = await served.hub.publishWithPosition("news", "two");
+    assert.equal(first.count, 1);
+    assert.deepEqual(second, { count: 1, position: { offset: 2, epoch: first.position!.epoch } });
+    assert.deepEqual(await served.hub.publishWithPosition("chat", "hi"), { count: 1 });
+    assert.deepEqual(await served.hub.publishWithPosition("empty", "x"), { count: 0 });
+    await until(() => f.seen.length === 3, 2000, "three publications");
+    assert.deepEqual(f.seen.map((s) => s.offset), [1, 2, undefined]);
+    assert.throws(() => served.hub.publishWithPosition("bad room", "x"), /Invalid room name/);
+  } finally {
+    await f.client.close();
+    await served.close();
+  }
+  assert.deepEqual(await served.hub.publishWithPosition("news", "late"), { count: 0 }, "closed");
+});
+
 Deno.test("a client cut off rejoins and gets exactly what it missed, in order, before newer messages", async () => {
   const served = serveHub<string>({ history: { size: 100, ttl: 60_000 } });
   const f = follower(served.url);

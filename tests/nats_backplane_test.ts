@@ -665,3 +665,33 @@ natsTest(
     }
   },
 );
+
+natsTest(
+  "NATS: a message of an unknown envelope version is ignored and counted; version 1 is delivered",
+  async () => {
+    const nats = await startNats();
+    const backplane = new NatsBackplane({ servers: nats.url });
+    const served = serveHub({ backplane });
+    const plain = await TestClient.open(served.url);
+    const raw = await natsConnect({ servers: nats.url });
+    try {
+      await until(() => backplane.status === "up" && served.hub.size === 1, 5000, "up");
+      // The broadcast subject is subscribed at start; a round trip proves it is in effect.
+      await raw.flush();
+      await delay(100);
+      raw.publish("wshub.b", '{"v":7,"o":"a-newer-hub","k":"b","t":1}\nfrom the future');
+      raw.publish("wshub.b", '{"v":1,"o":"publisher","k":"b","t":1}\nversion 1');
+      await raw.flush();
+      await plain.received(1);
+      await delay(100);
+      assert.deepEqual(plain.messages, ["version 1"]);
+      assert.equal(backplane.stats().unknownVersion, 1);
+      assert.match(served.hub.metrics(), /^wshub_backplane_unknown_version_total 1$/m);
+    } finally {
+      await raw.close();
+      await plain.close();
+      await served.close();
+      await nats.stop();
+    }
+  },
+);

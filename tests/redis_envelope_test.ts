@@ -1,8 +1,8 @@
 // The envelopes carried on Redis channels between hub processes
 // (src/redis/envelope.ts): every kind round-trips, bytes stay bytes, a room
 // publication's position is read from the header the append script
-// completes, a `ref` is kept only by its own process, and anything malformed
-// decodes to undefined.
+// completes, a `ref` is kept only by its own process, anything malformed
+// decodes to undefined, and a header of another version is not decoded.
 
 import assert from "node:assert/strict";
 import {
@@ -67,8 +67,35 @@ Deno.test("envelopes: malformed ones decode to undefined", () => {
       '{"o":"n","k":"u"}\nno user',
       '{"o":"n","k":"z","n":"x"}\nunknown kind',
       '{"o":"n","k":"p"}\nnot json',
+      '{"o":"n","k":"p"}\n{"room":"r","user":"u","event":"wave"}',
+      '{"o":"n","k":"p"}\n{"room":"r","event":"join"}',
+      '{"o":"n","k":"d","n":"u"}\n{"code":"4003","reason":"r"}',
+      "[1,2]\nan array",
+      "null\nnull",
     ]
   ) {
     assert.equal(decodeEnvelope(encoder.encode(text), "n"), undefined, text);
   }
+});
+
+Deno.test("envelopes: version 1 is v absent or 1; any other v is reported, not decoded", () => {
+  const one = { origin: "n", message: { kind: "broadcast", data: "hi" } };
+  assert.deepEqual(decodeEnvelope(encoder.encode('{"o":"n","k":"b","t":1}\nhi'), "me"), one);
+  assert.deepEqual(decodeEnvelope(encoder.encode('{"v":1,"o":"n","k":"b","t":1}\nhi'), "me"), one);
+  for (const [header, version] of [["2", 2], ['"1"', "1"], ["1.5", 1.5], ["null", null]]) {
+    assert.deepEqual(
+      decodeEnvelope(encoder.encode(`{"v":${header},"o":"n","k":"b","t":1}\nhi`), "me"),
+      { version, origin: "n" },
+      `v ${header}`,
+    );
+  }
+  // A future version may lay out its header differently: no origin needed to be reported.
+  assert.deepEqual(decodeEnvelope(encoder.encode('{"v":3,"from":7}\n'), "me"), {
+    version: 3,
+    origin: undefined,
+  });
+  // What this release writes carries no v (version 1).
+  const written = new TextDecoder().decode(encodeMessage("n", { kind: "broadcast", data: "x" }));
+  assert.equal(written, '{"o":"n","k":"b","t":1}\nx');
+  assert.ok(!encodeAppendHeader("n", "news", "x", undefined).includes('"v"'));
 });

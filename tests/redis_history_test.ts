@@ -603,3 +603,36 @@ redisTest(
     }
   },
 );
+
+redisTest(
+  "publishWithPosition with history in Redis: the stream's position; while Redis is down, none",
+  async () => {
+    const redis = await startRedis();
+    const served = serveHub<string>({
+      backplane: new RedisBackplane({ url: redis.url }),
+      history: HISTORY,
+    });
+    const f = follower(served.url);
+    try {
+      await served.hub.ready({ signal: AbortSignal.timeout(5000) });
+      assert.equal(served.hub.backplaneStatus, "up");
+      await f.client.join("news");
+      const first = await served.hub.publishWithPosition("news", "one");
+      assert.equal(first.count, 1, "counted once its copy came back from Redis");
+      assert.equal(first.position?.offset, 1);
+      const second = await served.hub.publishWithPosition("news", "two");
+      assert.deepEqual(second.position, { offset: 2, epoch: first.position!.epoch });
+      await redis.kill();
+      await until(() => served.hub.backplaneStatus === "down", 5000, "the hub sees Redis gone");
+      assert.deepEqual(
+        await served.hub.publishWithPosition("news", "local only"),
+        { count: 1 },
+        "delivered here, without a position: the stream did not take it",
+      );
+    } finally {
+      await f.client.close();
+      await served.close();
+      await redis.stop();
+    }
+  },
+);

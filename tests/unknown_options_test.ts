@@ -86,7 +86,7 @@ Deno.test("RedisBackplane: a misspelt option is named, and a missing url says wh
   );
   assert.throws(
     () => new RedisBackplane({} as Loose),
-    /Invalid RedisBackplane option url: missing; give the server as redis:\/\/host:port/,
+    /Invalid RedisBackplane option url: missing; give the Redis server as redis:\/\/host:port/,
   );
 });
 

@@ -34,7 +34,7 @@ export const USAGE = `deno task bench [flags]      (deno run -A bench/run.ts [fl
   --only=raw,hub-plain   servers to run (raw, hub-plain, hub-framed, hub-framed-history,
                          node-ws, socketio)
   --scenarios=rooms,…    scenarios to run (fanout1000, fanout100, paced, fanout5000, rooms, idle;
-                         redis; flap and storm, the presence and reconnect storms of
+                         redis; publish; flap and storm, the presence and reconnect storms of
                          bench/storms.ts, run only when named here)
   --compare=<rev>        also run <rev>'s bench/fanout_server.ts (and bench/rooms_server.ts in
                          the rooms scenario, when it has one), as hub-plain@<rev> and

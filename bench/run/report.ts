@@ -7,6 +7,7 @@
 
 import type { Scenario } from "./config.ts";
 import { type RedisScenarioResult, redisTable } from "../redis_scenario.ts";
+import { type PublishScenarioResult, publishTable } from "../publish_scenario.ts";
 import { type Machine, sh } from "./machine.ts";
 import { isReport, median, pairedRatio, type Runs, type Summary } from "./stats.ts";
 
@@ -43,6 +44,8 @@ export interface Results {
   runs: Runs;
   /** The cross-process scenario (bench/redis_scenario.ts), when it ran. */
   redis?: RedisScenarioResult;
+  /** Publishing from other processes (bench/publish_scenario.ts), when it ran. */
+  publish?: PublishScenarioResult;
   seconds: number;
 }
 
@@ -412,8 +415,8 @@ export async function writeDocs(root: string, res: Results): Promise<void> {
   const end = "<!-- results:end -->";
   const block = `${begin}\n\n${runText(res)}\n${
     tables(res)
-  }\n![Fan-out throughput](benchmarks.svg)\n\n${
-    res.redis ? `${redisTable(res.redis)}\n` : ""
+  }\n![Fan-out throughput](benchmarks.svg)\n\n${res.redis ? `${redisTable(res.redis)}\n` : ""}${
+    res.publish ? `${publishTable(res.publish)}\n` : ""
   }${end}`;
   if (doc.includes(begin) && doc.includes(end)) {
     doc = doc.slice(0, doc.indexOf(begin)) + block + doc.slice(doc.indexOf(end) + end.length);

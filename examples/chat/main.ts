@@ -20,11 +20,14 @@
  * name it is given, so anyone can pick any name. A real application issues
  * tokens only to a signed-in session (a cookie on `/token`).
  *
+ * Other processes post to channels over HTTP (`createApi` under `/api/`, with
+ * the key `CHAT_API_KEY` or a new one printed at start, with a `curl` line).
+ *
  * @module
  */
 
 import { SignJWT } from "jose";
-import { Hub } from "../../mod.ts";
+import { createApi, Hub } from "../../mod.ts";
 import { createJwtAuth } from "../../src/jwt/mod.ts";
 import { createInspector, type InspectorAuth } from "../../src/inspector/mod.ts";
 import {
@@ -70,6 +73,11 @@ export interface ChatOptions {
    * `$WSHUB_INSPECTOR_PASSWORD`, else a random one (printed at start).
    */
   inspector?: InspectorAuth | false;
+  /**
+   * The key of the HTTP API under /api/ (`createApi`: publish to a channel,
+   * message a user… with `curl`). Default: a random one, in `ChatServer.apiKey`.
+   */
+  apiKey?: string;
 }
 
 /** A running chat server. */
@@ -79,12 +87,14 @@ export interface ChatServer {
   /** The hub behind /ws. */
   hub: Hub<ChatEvent, ChatRequest>;
   /**
-   * The server's request handler (page, script, styles, /ws, /inspector/), to serve on another
-   * listener too; `info` gives the inspector the clients' addresses.
+   * The server's request handler (page, script, styles, /ws, /api/, /inspector/), to serve on
+   * another listener too; `info` gives the inspector the clients' addresses.
    */
   handler: (req: Request, info?: Deno.ServeHandlerInfo) => Response | Promise<Response>;
   /** The inspector's credentials, when it has Basic ones (`undefined`: no inspector, or a function). */
   inspector?: { user: string; password: string };
+  /** The key of the HTTP API under /api/. */
+  apiKey: string;
   /** Closes every chat connection (1001, so pages reconnect), then the server. */
   close(): Promise<void>;
 }
@@ -96,6 +106,10 @@ const here = new URL("./", import.meta.url);
  * memory, so a restart loses them; with a `RedisBackplane`, in Redis.)
  */
 export const CHANNEL_HISTORY: HistoryOptions = { size: 100, ttl: 60 * 60_000 };
+
+/** Which rooms keep history: channels do, the lobby does not (the hub's and an emitter's `history`). */
+export const chatHistory = (room: string): HistoryOptions | undefined =>
+  CHANNEL_PATTERN.test(room) ? CHANNEL_HISTORY : undefined;
 
 /**
  * Bundles app.ts (and the client module it imports) for the browser, in
@@ -183,7 +197,7 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
     // that comes back after a disconnect is sent what it missed by the hub
     // itself (or, if it cannot be, the last ones again). The lobby, only
     // there for its presence, keeps none.
-    history: (room) => CHANNEL_PATTERN.test(room) ? CHANNEL_HISTORY : undefined,
+    history: chatHistory,
     // Members of every room get `presence` events: a user's first tab joined,
     // or their last one left. The online list is the lobby's presence.
     presenceEvents: true,
@@ -239,9 +253,12 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
     password: Deno.env.get("WSHUB_INSPECTOR_PASSWORD") ?? randomPassword(),
   };
   const inspector = auth === false ? undefined : createInspector(hub, { auth });
+  // Other processes and languages publish to channels, message users… over HTTP, with the key.
+  const apiKey = options.apiKey ?? crypto.randomUUID();
+  const api = createApi(hub, { key: apiKey });
   const handler = (req: Request, info?: Deno.ServeHandlerInfo): Response | Promise<Response> => {
     const { pathname } = new URL(req.url);
-    if (pathname === "/ws") return hub.upgrade(req);
+    if (pathname.startsWith("/api/")) return api(req);
     if (pathname === "/token") return issueToken(req, secret, tokenTtl);
     if (pathname === "/ws") {
       const remote = info?.remoteAddr as Deno.NetAddr | undefined;
@@ -288,7 +305,7 @@ export async function startChat(options: ChatOptions = {}): Promise<ChatServer> 
   const wildcard = hostname === "0.0.0.0" || hostname === "::";
   const url = `http://${options.hostname === undefined || wildcard ? "localhost" : host}:${port}/`;
   const credentials = auth === false || typeof auth === "function" ? undefined : auth;
-  return { url, hub, handler, inspector: credentials, close };
+  return { url, hub, handler, inspector: credentials, apiKey, close };
 }
 
 /** 18 random hex digits (72 bits): the inspector's password when none is given. */
@@ -322,7 +339,14 @@ async function issueToken(req: Request, secret: Uint8Array, ttl: number): Promis
   });
 }
 
-/** Reads `--port=N`, `--port N`, `--hostname=H`, `--token-ttl=MS` and the PORT and TOKEN_TTL environment variables. */
+/** A `curl` line that posts a chat line to #general through the HTTP API. */
+export function apiExample(url: string, key: string): string {
+  return `curl -sS -H 'Authorization: Bearer ${key}' -H 'Content-Type: application/json' ` +
+    `${url}api/publish -d '{"room":"#general","data":{"type":"message","from":"curl",` +
+    `"text":"hello from curl","at":'$(date +%s000)'}}'`;
+}
+
+/** Reads `--port=N`, `--port N`, `--hostname=H`, `--token-ttl=MS` and the PORT, TOKEN_TTL and CHAT_API_KEY environment variables. */
 function parseArgs(args: string[]): ChatOptions {
   const value = (name: string): string | undefined => {
     for (let i = 0; i < args.length; i++) {
@@ -342,7 +366,7 @@ function parseArgs(args: string[]): ChatOptions {
       `Invalid token TTL ${JSON.stringify(ttlText)}: pass --token-ttl=MS, MS >= 2000`,
     );
   }
-  return { port, hostname: value("hostname"), tokenTtl };
+  return { port, hostname: value("hostname"), tokenTtl, apiKey: Deno.env.get("CHAT_API_KEY") };
 }
 
 if (import.meta.main) {
@@ -352,6 +376,9 @@ if (import.meta.main) {
     const { user, password } = chat.inspector;
     console.log(`inspector: ${chat.url}inspector/ (user ${user}, password ${password})`);
   }
+  console.log(
+    `HTTP API (CHAT_API_KEY, else a new key each start): ${apiExample(chat.url, chat.apiKey)}`,
+  );
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, async () => {
       console.log(`\n${signal}: closing connections (1001, pages will reconnect)`);

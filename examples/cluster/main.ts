@@ -16,6 +16,8 @@
  * - `--worker-port=N` (port + 1): worker i also serves the chat alone on N + i, with
  *   `GET /stats` (which process, whose connections, the backplane's counters); 0: free ports
  * - `--presence-ttl=MS`, `--prefix=P`: `RedisBackplane`'s options (defaults 15000, `wshub`)
+ * - `--announce=MS` (10000): a job worker (examples/cluster/announcer.ts) says the time in
+ *   `#general` every MS ms through a `RedisEmitter`, without a hub; 0: none
  * - `--json`: print one line of JSON once every worker is ready (and one per restart), for
  *   scripts and tests, instead of the banner
  *
@@ -24,12 +26,17 @@
  * user `admin` with the password in `$WSHUB_INSPECTOR_PASSWORD`, else a random one printed at
  * start. (Not on the shared port: its page, data and stream would each reach any process.)
  *
+ * Each worker serves the chat's HTTP API under /api/ with one key (`CHAT_API_KEY`, else a new
+ * one per run): the banner prints a `curl` line that posts to `#general` through it.
+ *
  * A worker that dies (a crash, kill -9) is started again after a second, longer if it keeps
  * dying; its users reconnect to the others meanwhile. SIGINT or SIGTERM stops every worker
  * gracefully (pages are told 1001 and reconnect once a server is back).
  *
  * @module
  */
+
+import { apiExample } from "../chat/main.ts";
 
 /** What a worker says once it listens (its first line of output). */
 export interface WorkerReady {
@@ -42,6 +49,15 @@ export interface WorkerReady {
   backplane: string;
 }
 
+/** What the announcer says once connected (its first line of output). */
+export interface AnnouncerReady {
+  announcer: true;
+  pid: number;
+  room: string;
+  every: number;
+  redis: string;
+}
+
 /** The supervisor's options, from the command line. */
 export interface ClusterOptions {
   processes: number;
@@ -51,12 +67,15 @@ export interface ClusterOptions {
   workerPort: number;
   presenceTtl?: number;
   prefix?: string;
+  /** How often the announcer says the time, in ms; 0: no announcer. */
+  announce: number;
   json: boolean;
   /** The password of every worker's inspector (user `admin`). */
   inspectorPassword: string;
 }
 
 const WORKER = new URL("./worker.ts", import.meta.url).pathname;
+const ANNOUNCER = new URL("./announcer.ts", import.meta.url).pathname;
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 const READY_TIMEOUT = 120_000; // the first run fetches the bundler (esbuild) from npm
 const STOP_TIMEOUT = 10_000;
@@ -77,6 +96,7 @@ export function parseOptions(args: string[], env: (name: string) => string | und
     "worker-port",
     "presence-ttl",
     "prefix",
+    "announce",
     "json",
   ];
   for (const name of flags.keys()) {
@@ -96,6 +116,7 @@ export function parseOptions(args: string[], env: (name: string) => string | und
     hostname: flags.get("hostname") ?? "localhost",
     port,
     workerPort: 0,
+    announce: integer("announce", flags.get("announce") ?? "10000", 0, 86_400_000),
     json: flags.has("json"),
     // 72 random bits, as the chat example's own default.
     inspectorPassword: env("WSHUB_INSPECTOR_PASSWORD") ??
@@ -127,47 +148,40 @@ const TOKEN_SECRET = Array.from(
   (byte) => byte.toString(16).padStart(2, "0"),
 ).join("");
 
-/** One worker process: its child, what it said when ready, and its output forwarded. */
-class Worker {
-  readonly index: number;
+/**
+ * The key of the workers' HTTP API (/api/), the same on every worker: `CHAT_API_KEY`, else new
+ * for each run of the supervisor. Handed over in the environment, like the token key.
+ */
+const API_KEY = Deno.env.get("CHAT_API_KEY") ?? crypto.randomUUID();
+
+/**
+ * One child process (a hub worker, or the announcer): its child, what it said when ready (its
+ * first line of JSON starting with `readyLine`), and its output forwarded.
+ */
+class Child<R> {
+  readonly label: string;
   readonly child: Deno.ChildProcess;
-  readonly ready: Promise<WorkerReady>;
+  readonly ready: Promise<R>;
   readonly started = performance.now();
   readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
 
-  constructor(index: number, options: ClusterOptions, log: (line: string) => void) {
-    this.index = index;
-    const config = {
-      worker: index,
-      hostname: options.hostname,
-      port: options.port,
-      ownPort: options.workerPort === 0 ? 0 : options.workerPort + index,
-      redis: options.redis,
-      presenceTtl: options.presenceTtl,
-      prefix: options.prefix,
-      inspectorPassword: options.inspectorPassword,
-    };
+  constructor(
+    label: string,
+    args: string[],
+    readyLine: string,
+    log: (line: string) => void,
+  ) {
+    this.label = label;
     this.child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--quiet",
-        `--config=${CONFIG}`,
-        "--unstable-bundle",
-        "--unstable-net",
-        "--allow-net",
-        "--allow-read",
-        "--allow-env",
-        WORKER,
-        JSON.stringify(config),
-      ],
-      env: { CHAT_TOKEN_SECRET: TOKEN_SECRET },
+      args: ["run", "--quiet", `--config=${CONFIG}`, ...args],
+      env: { CHAT_TOKEN_SECRET: TOKEN_SECRET, CHAT_API_KEY: API_KEY },
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
     this.#stdin = this.child.stdin.getWriter();
-    const prefix = `[worker ${index}]`;
-    let announce: (ready: WorkerReady) => void;
+    const prefix = `[${label}]`;
+    let announce: (ready: R) => void;
     let fail: (error: Error) => void;
     this.ready = new Promise((resolve, reject) => {
       announce = resolve;
@@ -176,7 +190,7 @@ class Worker {
     this.ready.catch(() => {}); // awaited by start(); a restart may never be awaited
     let said = false;
     const stdout = forEachLine(this.child.stdout, (line) => {
-      if (!said && line.startsWith('{"ready":true')) {
+      if (!said && line.startsWith(readyLine)) {
         said = true;
         announce(JSON.parse(line));
       } else log(`${prefix} ${line}`);
@@ -187,7 +201,7 @@ class Worker {
     });
   }
 
-  /** Graceful: closing stdin and SIGTERM both make the worker close its hub; SIGKILL after 10 s. */
+  /** Graceful: closing stdin and SIGTERM both make a worker close its hub; SIGKILL after 10 s. */
   async stop(): Promise<void> {
     await this.#stdin.close().catch(() => {});
     signal(this.child, "SIGTERM");
@@ -195,6 +209,49 @@ class Worker {
     await this.child.status;
     clearTimeout(timer);
   }
+}
+
+/** Hub worker `index`: the chat on the shared port (and its own), with a RedisBackplane. */
+function worker(index: number, options: ClusterOptions, log: (line: string) => void) {
+  const config = {
+    worker: index,
+    hostname: options.hostname,
+    port: options.port,
+    ownPort: options.workerPort === 0 ? 0 : options.workerPort + index,
+    redis: options.redis,
+    presenceTtl: options.presenceTtl,
+    prefix: options.prefix,
+    inspectorPassword: options.inspectorPassword,
+  };
+  const flags = [
+    "--unstable-bundle",
+    "--unstable-net",
+    "--allow-net",
+    "--allow-read",
+    "--allow-env",
+  ];
+  return new Child<WorkerReady>(
+    `worker ${index}`,
+    [...flags, WORKER, JSON.stringify(config)],
+    '{"ready":true',
+    log,
+  );
+}
+
+/** The announcer: no hub, a RedisEmitter saying the time in #general. */
+function announcer(options: ClusterOptions, log: (line: string) => void) {
+  const config = {
+    redis: options.redis,
+    prefix: options.prefix,
+    every: options.announce,
+    room: "#general",
+  };
+  return new Child<AnnouncerReady>(
+    "announcer",
+    ["--allow-net", "--allow-read", "--allow-env", ANNOUNCER, JSON.stringify(config)],
+    '{"announcer":true',
+    log,
+  );
 }
 
 function signal(child: Deno.ChildProcess, name: Deno.Signal): void {
@@ -226,15 +283,20 @@ async function forEachLine(
 export interface Cluster {
   /** The workers as they are now (a restarted one is replaced). */
   readonly workers: readonly WorkerReady[];
-  /** Stops every worker gracefully. */
+  /** The announcer as it is now (`undefined` without one). */
+  readonly announcer: AnnouncerReady | undefined;
+  /** The key of the workers' HTTP API (/api/). */
+  readonly apiKey: string;
+  /** Stops every worker (and the announcer) gracefully. */
   stop(): Promise<void>;
   /** Resolves once stopped. */
   readonly stopped: Promise<void>;
 }
 
 /**
- * Starts the workers, waits until every one listens, and keeps them running (restarting any that
- * dies) until `stop()`. Rejects, having stopped the others, when a worker fails to start.
+ * Starts the workers (and the announcer), waits until every one is ready, and keeps them running
+ * (restarting any that dies) until `stop()`. Rejects, having stopped the others, when one fails
+ * to start.
  */
 export async function startCluster(
   options: ClusterOptions,
@@ -243,49 +305,55 @@ export async function startCluster(
     restarted?: (ready: WorkerReady) => void;
   },
 ): Promise<Cluster> {
-  const workers: Worker[] = [];
+  const workers: Child<WorkerReady>[] = [];
   const readies: WorkerReady[] = [];
+  let announcing: Child<AnnouncerReady> | undefined;
+  let announced: AnnouncerReady | undefined;
   let stopping = false;
   const { promise: stopped, resolve: markStopped } = Promise.withResolvers<void>();
   const stop = async () => {
     if (stopping) return await stopped;
     stopping = true;
-    await Promise.all(workers.map((worker) => worker.stop()));
+    await Promise.all([...workers, ...announcing ? [announcing] : []].map((child) => child.stop()));
     markStopped();
   };
 
-  const watch = (worker: Worker, delay: number) => {
-    void worker.child.status.then(async (status) => {
+  /** Starts a child again whenever it dies (after a second, longer if it keeps dying). */
+  const keep = <R>(
+    child: Child<R>,
+    spawn: () => Child<R>,
+    replaced: (next: Child<R>) => void,
+    ready: (ready: R) => void,
+    delay: number,
+  ) => {
+    void child.child.status.then(async (status) => {
       if (stopping) return;
-      const ranFor = performance.now() - worker.started;
+      const ranFor = performance.now() - child.started;
       const wait = ranFor > 30_000 ? 1_000 : Math.min(delay * 2, 30_000);
       events.log(
-        `[worker ${worker.index}] exited (${
+        `[${child.label}] exited (${
           status.signal ?? `code ${status.code}`
         }); starting it again in ${wait / 1000} s`,
       );
       await new Promise((resolve) => setTimeout(resolve, wait));
       if (stopping) return;
-      const next = new Worker(worker.index, options, events.log);
-      workers[worker.index] = next;
-      watch(next, wait);
+      const next = spawn();
+      replaced(next);
+      keep(next, spawn, replaced, ready, wait);
       try {
-        const ready = await next.ready;
-        readies[worker.index] = ready;
-        events.restarted?.(ready);
+        ready(await next.ready);
       } catch (error) {
         events.log(String(error instanceof Error ? error.message : error));
       }
     });
   };
 
-  for (let i = 0; i < options.processes; i++) {
-    workers.push(new Worker(i, options, events.log));
-  }
+  for (let i = 0; i < options.processes; i++) workers.push(worker(i, options, events.log));
+  if (options.announce > 0) announcing = announcer(options, events.log);
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    const all = await Promise.race([
-      Promise.all(workers.map((worker) => worker.ready)),
+    const [all, first] = await Promise.race([
+      Promise.all([Promise.all(workers.map((child) => child.ready)), announcing?.ready]),
       new Promise<never>((_, reject) => {
         timer = setTimeout(
           () => reject(new Error(`the workers did not listen within ${READY_TIMEOUT / 1000} s`)),
@@ -294,14 +362,37 @@ export async function startCluster(
       }),
     ]);
     readies.push(...all);
+    announced = first;
   } catch (error) {
     await stop();
     throw error;
   } finally {
     clearTimeout(timer);
   }
-  for (const worker of workers) watch(worker, 500);
-  return { workers: readies, stop, stopped };
+  workers.forEach((child, i) =>
+    keep(child, () => worker(i, options, events.log), (next) => workers[i] = next, (ready) => {
+      readies[i] = ready;
+      events.restarted?.(ready);
+    }, 500)
+  );
+  if (announcing !== undefined) {
+    keep(
+      announcing,
+      () => announcer(options, events.log),
+      (next) => announcing = next,
+      (ready) => announced = ready,
+      500,
+    );
+  }
+  return {
+    workers: readies,
+    get announcer() {
+      return announced;
+    },
+    apiKey: API_KEY,
+    stop,
+    stopped,
+  };
 }
 
 function origin(hostname: string, port: number): string {
@@ -346,7 +437,14 @@ if (import.meta.main) {
   }
   const inspector = { user: "admin", password: options.inspectorPassword };
   if (options.json) {
-    console.log(JSON.stringify({ url, redis: options.redis, workers: cluster.workers, inspector }));
+    console.log(JSON.stringify({
+      url,
+      redis: options.redis,
+      workers: cluster.workers,
+      announcer: cluster.announcer,
+      api: { key: cluster.apiKey },
+      inspector,
+    }));
   } else {
     console.log(
       `wshub chat cluster: ${options.processes} processes on ${url} sharing ${options.redis}`,
@@ -365,12 +463,23 @@ if (import.meta.main) {
           "until it does (start it with: redis-server --save '' --appendonly no)",
       );
     }
+    if (cluster.announcer !== undefined) {
+      console.log(
+        `  announcer (pid ${cluster.announcer.pid}, no hub): the time in #general every ${
+          options.announce / 1000
+        } s, through a RedisEmitter`,
+      );
+    }
+    console.log(
+      `Post to #general through any worker's HTTP API (CHAT_API_KEY, else new each run):`,
+    );
+    console.log(`  ${apiExample(url, cluster.apiKey)}`);
     console.log("Ctrl-C stops them all.");
   }
   let signals = 0;
   const shutdown = () => {
     if (++signals > 1) {
-      for (const ready of cluster.workers) {
+      for (const ready of [...cluster.workers, ...cluster.announcer ? [cluster.announcer] : []]) {
         try {
           Deno.kill(ready.pid, "SIGKILL");
         } catch { /* gone */ }

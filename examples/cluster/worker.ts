@@ -82,6 +82,8 @@ const chat = await startChat({
   tokenSecret: secret === undefined
     ? undefined
     : Uint8Array.from(secret.match(/../g) ?? [], (hex) => parseInt(hex, 16)),
+  // The supervisor's API key: any worker takes a call to /api/ and reaches every process's pages.
+  apiKey: Deno.env.get("CHAT_API_KEY"),
   // Not on the shared port: the page, its data and its stream would each reach any process.
   inspector: false,
 });

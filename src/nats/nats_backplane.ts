@@ -27,7 +27,12 @@ import type {
 } from "../server/backplane.ts";
 import { assertKnownOptions } from "../common/unknown_options.ts";
 import type { PresenceEntry, PresenceStats } from "../server/types.ts";
-import { decodeEnvelope, encodeMessage, encodePresenceEnvelope } from "../redis/envelope.ts";
+import {
+  decodeEnvelope,
+  encodeMessage,
+  encodePresenceEnvelope,
+  unknownVersionWarning,
+} from "../redis/envelope.ts";
 import { KvPresence } from "./presence.ts";
 import { token } from "./subjects.ts";
 
@@ -165,11 +170,12 @@ export class NatsBackplane implements Backplane {
   /** The last presence event seen of each user in each room: its revision, and when. */
   readonly #versions = new Map<string, { revision: number; at: number }>();
   #warnedPayload = false;
-  readonly #stats: BackplaneStats = {
+  readonly #stats: BackplaneStats & { unknownVersion: number } = {
     published: 0,
     received: 0,
     dropped: 0,
     malformed: 0,
+    unknownVersion: 0,
     channels: 0,
     roundTrip: undefined,
   };
@@ -498,6 +504,12 @@ export class NatsBackplane implements Backplane {
     const envelope = decodeEnvelope(bytes, this.node);
     if (envelope === undefined) {
       this.#stats.malformed++;
+      return;
+    }
+    if ("version" in envelope) {
+      if (this.#stats.unknownVersion++ === 0) {
+        this.#host?.logger.warn(unknownVersionWarning(envelope));
+      }
       return;
     }
     if (envelope.origin === this.node) return; // noEcho: never, unless the server ignores it

@@ -105,6 +105,20 @@ export function assertApplicationCloseCode(code: number): void {
   }
 }
 
+/**
+ * Why `reason` cannot go in a close frame as it is (not a string, or past
+ * 123 UTF-8 bytes), or `undefined` when it can: for APIs that refuse what
+ * `close()` would silently cut.
+ */
+export function closeReasonProblem(reason: unknown): string | undefined {
+  if (typeof reason !== "string") return `a close reason is a string, not ${typeof reason}`;
+  if (reason.length * 3 <= MAX_REASON_BYTES) return undefined;
+  const bytes = encoder.encode(reason).length;
+  return bytes <= MAX_REASON_BYTES
+    ? undefined
+    : `the close reason is ${bytes} UTF-8 bytes; at most ${MAX_REASON_BYTES} fit in a close frame`;
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 

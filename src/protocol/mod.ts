@@ -83,6 +83,7 @@ export {
   assertApplicationCloseCode,
   CLIENT_PROTOCOL_ERROR,
   CloseCode,
+  closeReasonProblem,
   isApplicationCloseCode,
   isSendableCloseCode,
   MAX_REASON_BYTES,

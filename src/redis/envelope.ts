@@ -4,6 +4,11 @@
  * newline, then the payload's bytes exactly as a plain client gets them.
  * Binary-safe, and the header is small next to most payloads.
  *
+ * This is a contract (docs/channel-format.md): emitters and publishers in
+ * other languages write it too. Its version is the header's `v`, absent in
+ * what this release writes, which means 1; a message of any other version
+ * is not decoded (the backplane ignores and counts it).
+ *
  * @module
  */
 
@@ -13,6 +18,9 @@ import type { PresenceEvent } from "../protocol/mod.ts";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const NEWLINE = 0x0a;
+
+/** The version of the envelope this release reads and writes. */
+export const ENVELOPE_VERSION = 1;
 
 /**
  * A decoded envelope: a message for the hub, or a presence event, and who
@@ -24,7 +32,21 @@ export type Envelope =
   | { origin: string; message: BackplaneMessage; expires?: number; size?: number }
   | { origin: string; presence: PresenceEvent };
 
+/**
+ * A message whose header says it is of another version than
+ * {@linkcode ENVELOPE_VERSION}: not decoded (written by a newer release, or
+ * by a publisher that got the format wrong).
+ */
+export interface UnknownVersion {
+  /** The header's `v`, as it was. */
+  version: unknown;
+  /** The header's `o`, when it is a string. */
+  origin: string | undefined;
+}
+
 interface Header {
+  /** The format's version: absent (what this release writes) or 1. */
+  v?: unknown;
   /** The sending process's id. */
   o: string;
   /** Kind: b(roadcast), u(ser), r(oom), p(resence), d(isconnect a user). */
@@ -85,11 +107,15 @@ export function encodePresenceEnvelope(origin: string, event: PresenceEvent): Ui
 }
 
 /**
- * Decodes an envelope; `undefined` for anything malformed (it is dropped,
- * and logged by the caller). A room publication's `ref` is kept only when
- * `self` sent it: another process's refs mean nothing here.
+ * Decodes an envelope; `undefined` for anything malformed, an
+ * {@linkcode UnknownVersion} for a header of another version (both are
+ * dropped, and counted by the caller). A room publication's `ref` is kept
+ * only when `self` sent it: another process's refs mean nothing here.
  */
-export function decodeEnvelope(bytes: Uint8Array, self: string): Envelope | undefined {
+export function decodeEnvelope(
+  bytes: Uint8Array,
+  self: string,
+): Envelope | UnknownVersion | undefined {
   const newline = bytes.indexOf(NEWLINE);
   if (newline < 0) return undefined;
   let header: Header;
@@ -98,15 +124,24 @@ export function decodeEnvelope(bytes: Uint8Array, self: string): Envelope | unde
   } catch {
     return undefined;
   }
-  if (typeof header !== "object" || header === null || typeof header.o !== "string") {
-    return undefined;
+  if (typeof header !== "object" || header === null || Array.isArray(header)) return undefined;
+  // The version first: another version may lay out the rest differently.
+  if (header.v !== undefined && header.v !== ENVELOPE_VERSION) {
+    return { version: header.v, origin: typeof header.o === "string" ? header.o : undefined };
   }
+  if (typeof header.o !== "string") return undefined;
   const body = bytes.subarray(newline + 1);
   const origin = header.o;
   if (header.k === "p") {
     try {
-      const event = JSON.parse(decoder.decode(body)) as PresenceEvent;
-      return { origin, presence: event };
+      const event = JSON.parse(decoder.decode(body));
+      if (
+        typeof event !== "object" || event === null || typeof event.room !== "string" ||
+        typeof event.user !== "string" || (event.event !== "join" && event.event !== "leave")
+      ) {
+        return undefined;
+      }
+      return { origin, presence: event as PresenceEvent };
     } catch {
       return undefined;
     }
@@ -138,6 +173,17 @@ export function decodeEnvelope(bytes: Uint8Array, self: string): Envelope | unde
     ? { expires: header.y!, size: header.z! }
     : {};
   return { origin, message, ...stream };
+}
+
+/**
+ * What to log, once, when a message of an unknown version arrives: which
+ * version, from which process, and what to do about it.
+ */
+export function unknownVersionWarning(unknown: UnknownVersion): string {
+  return `wshub: ignored a message of envelope version ${JSON.stringify(unknown.version)} from ` +
+    `process ${unknown.origin ?? "(unknown)"}: this process reads version ${ENVELOPE_VERSION} ` +
+    "(docs/channel-format.md); upgrade it, or fix the publisher. Further ones are only counted " +
+    "(wshub_backplane_unknown_version_total)";
 }
 
 /** The header's `t`: 1 a string, 2 the JSON text of a value, 0 bytes. */

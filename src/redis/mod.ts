@@ -6,6 +6,11 @@
  * whole cluster. Uses node-redis (`@redis/client`); the core module does not
  * import it.
  *
+ * A process that runs no hub publishes to the hubs' clients with a
+ * {@linkcode RedisEmitter} (a job worker, a cron): what it sends reaches
+ * them exactly as if a hub had sent it. What it writes on Redis is
+ * documented in docs/channel-format.md, for publishers in other languages.
+ *
  * @example Serve one hub per process, all sharing one Redis
  * ```ts ignore
  * import { Hub } from "@wshub/hub";
@@ -20,6 +25,12 @@
  * @module
  */
 
+export {
+  type EmittedPublication,
+  type EmitterStatus,
+  RedisEmitter,
+  type RedisEmitterOptions,
+} from "./emitter.ts";
 export {
   RedisBackplane,
   type RedisBackplaneOptions,

@@ -19,6 +19,7 @@
 import { createClient, RESP_TYPES } from "@redis/client";
 import { clearImmediate, setImmediate } from "node:timers";
 import { assertKnownOptions } from "../common/unknown_options.ts";
+import { Waiters } from "../common/waiters.ts";
 import { Buffer } from "node:buffer";
 import type {
   Backplane,
@@ -31,7 +32,9 @@ import type {
 import type { HistoryStore } from "../server/history.ts";
 import type { PresenceEntry, PresenceStats } from "../server/types.ts";
 import { asBuffer } from "./bytes.ts";
-import { decodeEnvelope, encodeMessage } from "./envelope.ts";
+import { decodeEnvelope, encodeMessage, unknownVersionWarning } from "./envelope.ts";
+import { checkPrefix, Names } from "./names.ts";
+import { checkUrl, closeClient, Reconnects } from "./connection.ts";
 import { RedisPresence } from "./presence.ts";
 import { scripts } from "./scripts.ts";
 import { RedisDownError, RedisHistory } from "./redis_history.ts";
@@ -81,6 +84,8 @@ export interface RedisBackplaneOptions {
  * ```
  */
 export interface RedisBackplaneStats extends BackplaneStats {
+  /** Messages of an envelope version this process does not know, ignored (docs/channel-format.md). */
+  unknownVersion: number;
   /** Publications stored in room streams by this process. */
   historyAppends: number;
   /** Room stream reads asked (recoveries, `hub.history`), answered by Redis or shared. */
@@ -146,7 +151,7 @@ const CONFIRMATION_WAIT = 2_000;
 export class RedisBackplane implements Backplane {
   /** This process's id in the cluster. */
   readonly node: string = crypto.randomUUID();
-  readonly #prefix: string;
+  readonly #names: Names;
   readonly #presenceTtl: number;
   readonly #onStatus: ((status: BackplaneStatus, error?: Error) => void) | undefined;
   readonly #commands;
@@ -177,14 +182,15 @@ export class RedisBackplane implements Backplane {
   #flushScheduled: ReturnType<typeof setImmediate> | undefined;
   readonly #presence: RedisPresence;
   /** `ready()` calls waiting for both connections to be up. */
-  readonly #readyWaiters = new Set<(error?: Error) => void>();
+  readonly #readyWaiters = new Waiters();
   #leaseTimer: ReturnType<typeof setInterval> | undefined;
-  #reconnectUntil = 0;
+  readonly #reconnects = new Reconnects();
   readonly #stats: RedisBackplaneStats = {
     published: 0,
     received: 0,
     dropped: 0,
     malformed: 0,
+    unknownVersion: 0,
     channels: 0,
     roundTrip: undefined,
     historyAppends: 0,
@@ -212,14 +218,7 @@ export class RedisBackplane implements Backplane {
       "prefix",
       "onStatus",
     ]);
-    const { url } = options;
-    if (typeof url !== "string" || !/^rediss?:\/\//.test(url)) {
-      throw new TypeError(
-        `Invalid RedisBackplane option url: ${
-          url === undefined ? "missing" : JSON.stringify(url)
-        }; give the server as redis://host:port (or rediss:// for TLS)`,
-      );
-    }
+    const url = checkUrl("RedisBackplane", options.url);
     const ttl = options.presenceTtl ?? DEFAULT_PRESENCE_TTL;
     if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl < 100) {
       throw new RangeError(
@@ -227,15 +226,10 @@ export class RedisBackplane implements Backplane {
       );
     }
     this.#presenceTtl = ttl;
-    this.#prefix = options.prefix ?? "wshub";
+    this.#names = new Names(checkPrefix("RedisBackplane", options.prefix));
     this.#onStatus = options.onStatus;
-    const reconnectStrategy = (retries: number): number => {
-      // 50 ms doubling to a 1 s cap, with jitter; never gives up. node-redis's
-      // sleep cannot be cancelled: close() waits for the last one to end.
-      const ms = Math.min(50 * 2 ** retries, 1_000) + Math.floor(Math.random() * 100);
-      this.#reconnectUntil = Math.max(this.#reconnectUntil, performance.now() + ms);
-      return ms;
-    };
+    // Never gives up; close() waits for the last sleep between attempts to end.
+    const reconnectStrategy = this.#reconnects.strategy;
     this.#commands = createClient({
       url,
       maintNotifications: "disabled",
@@ -251,17 +245,17 @@ export class RedisBackplane implements Backplane {
     this.#subscriber = this.#commands.duplicate({ disableOfflineQueue: false });
     this.#history = new RedisHistory({
       node: this.node,
-      append: (keys, args, payload) => {
+      append: ({ keys, args, payload }) => {
         if (!this.#commands.isReady) return Promise.reject(new RedisDownError());
         return this.#commands.historyAppend(keys, args, payload) as Promise<[number, string]>;
       },
       read: (quadruples) => {
         if (!this.#commands.isReady) return Promise.reject(new RedisDownError());
-        return this.#binary.historyReadMany(this.#prefix, quadruples) as Promise<
+        return this.#binary.historyReadMany(this.#names.prefix, quadruples) as Promise<
           [Buffer, ...Buffer[][]]
         >;
       },
-      name: (...parts) => this.#key(...parts),
+      names: this.#names,
       subscription: (channel) =>
         this.#confirmed.has(channel)
           ? "confirmed"
@@ -276,15 +270,23 @@ export class RedisBackplane implements Backplane {
     this.#presence = new RedisPresence({
       node: this.node,
       ready: () => commands.isReady,
-      name: (...parts) => this.#key(...parts),
+      name: (...parts) => this.#names.key(...parts),
       host: () => this.#host,
       deltas: (nodeKey, header, triples) =>
-        commands.presenceDeltas(this.#prefix, nodeKey, header, triples) as Promise<string[]>,
-      stats: (room) => commands.presenceStats(this.#prefix, room),
+        commands.presenceDeltas(this.#names.prefix, nodeKey, header, triples) as Promise<string[]>,
+      stats: (room) => commands.presenceStats(this.#names.prefix, room),
       sync: (nodeKey, nodesKey, leaseKey, node, leaseMs, entries) =>
-        commands.presenceSync(nodeKey, nodesKey, leaseKey, this.#prefix, node, leaseMs, entries),
+        commands.presenceSync(
+          nodeKey,
+          nodesKey,
+          leaseKey,
+          this.#names.prefix,
+          node,
+          leaseMs,
+          entries,
+        ),
       drop: (nodeKey, nodesKey, leaseKey, node) =>
-        commands.presenceDropNode(nodeKey, nodesKey, leaseKey, this.#prefix, node, this.node),
+        commands.presenceDropNode(nodeKey, nodesKey, leaseKey, this.#names.prefix, node, this.node),
       hGetAll: (key) => commands.hGetAll(key) as Promise<Record<string, string>>,
       set: (key, value, ttl, nx) =>
         commands.set(key, value, nx ? { NX: true, PX: ttl } : { PX: ttl }) as Promise<
@@ -326,21 +328,7 @@ export class RedisBackplane implements Backplane {
   ready(options?: { signal?: AbortSignal }): Promise<void> {
     if (this.#status === "up") return Promise.resolve();
     if (this.#closed) return Promise.reject(new Error("The RedisBackplane is closed"));
-    const signal = options?.signal;
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    const { promise, resolve, reject } = Promise.withResolvers<void>();
-    const onAbort = () => {
-      this.#readyWaiters.delete(waiter);
-      reject(signal!.reason);
-    };
-    const waiter = (error?: Error) => {
-      signal?.removeEventListener("abort", onAbort);
-      if (error === undefined) resolve();
-      else reject(error);
-    };
-    this.#readyWaiters.add(waiter);
-    signal?.addEventListener("abort", onAbort, { once: true });
-    return promise;
+    return this.#readyWaiters.wait(options?.signal);
   }
 
   /** Counters of what it has done. */
@@ -380,7 +368,7 @@ export class RedisBackplane implements Backplane {
     // node-redis; until a message proves one in effect again, it is not.
     this.#subscriber.on("error", () => this.#subscriberLost());
     this.#subscriber.on("reconnecting", () => this.#subscriberLost());
-    this.#want(this.#channel("b"));
+    this.#want(this.#names.broadcast());
     this.#want(this.#pingChannel());
     this.#commands.connect().catch(() => {});
     this.#subscriber.connect().catch(() => {});
@@ -392,11 +380,7 @@ export class RedisBackplane implements Backplane {
 
   publish(message: BackplaneMessage): void {
     if (this.#closed) return;
-    const channel = message.kind === "broadcast"
-      ? this.#channel("b")
-      : message.kind === "user" || message.kind === "disconnect"
-      ? this.#channel("u", message.user)
-      : this.#channel("r", message.room);
+    const channel = this.#names.channelOf(message);
     const envelope = encodeMessage(this.node, message);
     if (!this.#commands.isReady) {
       this.#stats.dropped++;
@@ -407,15 +391,11 @@ export class RedisBackplane implements Backplane {
   }
 
   subscribe(topic: BackplaneTopic): void {
-    this.#want(
-      topic.kind === "room" ? this.#channel("r", topic.room) : this.#channel("u", topic.user),
-    );
+    this.#want(this.#topicChannel(topic));
   }
 
   unsubscribe(topic: BackplaneTopic): void {
-    const channel = topic.kind === "room"
-      ? this.#channel("r", topic.room)
-      : this.#channel("u", topic.user);
+    const channel = this.#topicChannel(topic);
     if (!this.#channels.delete(channel)) return;
     this.#wake(channel);
     this.#confirmed.delete(channel);
@@ -454,8 +434,7 @@ export class RedisBackplane implements Backplane {
     this.#history.stop();
     await this.#presence.leave();
     await Promise.all([closeClient(this.#commands), closeClient(this.#subscriber)]);
-    const left = this.#reconnectUntil - performance.now();
-    if (left > 0) await new Promise((resolve) => setTimeout(resolve, left + 5));
+    await this.#reconnects.settled();
     this.#setStatus("closed");
   }
 
@@ -483,8 +462,7 @@ export class RedisBackplane implements Backplane {
     this.#status = status;
     if (status === "up" || status === "closed") {
       const failure = status === "closed" ? new Error("The RedisBackplane is closed") : undefined;
-      for (const waiter of this.#readyWaiters) waiter(failure);
-      this.#readyWaiters.clear();
+      this.#readyWaiters.settle(failure);
     }
     this.#host?.status(status, error);
     try {
@@ -612,6 +590,12 @@ export class RedisBackplane implements Backplane {
       this.#stats.malformed++;
       return;
     }
+    if ("version" in envelope) {
+      if (this.#stats.unknownVersion++ === 0) {
+        this.#host?.logger.warn(unknownVersionWarning(envelope), { channel: name });
+      }
+      return;
+    }
     // A publication with a position extends the room's recent reads kept in this process.
     if ("message" in envelope && envelope.message.kind === "room") {
       this.#history.heard(envelope.message, envelope.expires, envelope.size);
@@ -649,27 +633,12 @@ export class RedisBackplane implements Backplane {
 
   // Names
 
-  #channel(kind: "b" | "u" | "r", name?: string): string {
-    return name === undefined ? `${this.#prefix}:${kind}` : `${this.#prefix}:${kind}:${name}`;
-  }
-
-  #key(...parts: string[]): string {
-    return [this.#prefix, ...parts].join(":");
+  #topicChannel(topic: BackplaneTopic): string {
+    return topic.kind === "room" ? this.#names.room(topic.room) : this.#names.user(topic.user);
   }
 
   /** This process's own channel, for measuring the round trip through Redis. */
   #pingChannel(): string {
-    return this.#key("n", this.node, "ping");
-  }
-}
-
-async function closeClient(
-  client: { isReady: boolean; isOpen: boolean; close(): Promise<unknown>; destroy(): void },
-) {
-  try {
-    if (client.isReady) await client.close();
-    else if (client.isOpen) client.destroy();
-  } catch {
-    // already closed
+    return this.#names.key("n", this.node, "ping");
   }
 }

@@ -42,25 +42,58 @@ import type {
 import { newEpoch, positionTtl } from "../server/history.ts";
 import { asBuffer } from "./bytes.ts";
 import { encodeAppendHeader } from "./envelope.ts";
+import type { Names } from "./names.ts";
+
+/**
+ * One run of the append script (scripts.ts `HISTORY_APPEND`): its keys, its
+ * arguments but the payload, and the payload.
+ */
+export interface AppendRequest {
+  keys: [position: string, stream: string, channel: string];
+  args: string[];
+  payload: Buffer;
+}
+
+/**
+ * The append script's keys and arguments for a publication to `room` from
+ * process `origin`: what a hub's history and an emitter both send, so that
+ * a room's stream has one format (docs/channel-format.md).
+ */
+export function appendRequest(
+  names: Names,
+  origin: string,
+  room: string,
+  data: string | Uint8Array,
+  options: AppendOptions,
+): AppendRequest {
+  return {
+    keys: [names.position(room), names.stream(room), names.room(room)],
+    args: [
+      String(options.size),
+      String(Math.ceil(options.ttl)),
+      String(Math.ceil(positionTtl(options))),
+      newEpoch(),
+      encodeAppendHeader(origin, room, data, options.ref, options.json),
+      typeof data !== "string" ? "0" : options.json ? "2" : "1",
+    ],
+    payload: typeof data === "string" ? Buffer.from(data) : asBuffer(data),
+  };
+}
 
 /** What the history needs from its backplane. */
 export interface HistoryLink {
   /** The process's id (the envelopes' origin). */
   readonly node: string;
   /** Runs the append script; resolves with `[offset, epoch]`. */
-  append(
-    keys: [position: string, stream: string, channel: string],
-    args: string[],
-    payload: Buffer,
-  ): Promise<[number, string]>;
+  append(request: AppendRequest): Promise<[number, string]>;
   /**
    * Runs the read script for several reads (quadruples room, after, epoch,
    * limit); resolves with Redis's time, then each read's flat reply, every
    * item as bytes.
    */
   read(quadruples: string[]): Promise<[Buffer, ...Buffer[][]]>;
-  /** The key or channel name for its parts (prefixed). */
-  name(...parts: string[]): string;
+  /** The names of keys and channels. */
+  readonly names: Names;
   /**
    * Whether the subscription to `channel` is known to be in effect in Redis
    * (`confirmed`: a copy published from now on will come), asked but not
@@ -83,7 +116,9 @@ export interface HistoryLink {
  * What `hub.history()` rejects with, and why a publication to a room with
  * history was delivered without a position, while the backplane's Redis is
  * not connected (still connecting at start, or down). The backplane
- * reconnects by itself; `hub.ready()` resolves once it is up.
+ * reconnects by itself; `hub.ready()` resolves once it is up. A
+ * `RedisEmitter`'s calls reject with it too while its Redis is down: then
+ * nothing was sent, and the call can be made again.
  *
  * @example
  * ```ts ignore
@@ -102,8 +137,12 @@ export interface HistoryLink {
  * ```
  */
 export class RedisDownError extends Error {
-  constructor() {
-    super("Redis is not connected; the backplane reconnects by itself (hub.ready() waits for it)");
+  /** `message` says what was not done; by default, the backplane's. */
+  constructor(
+    message =
+      "Redis is not connected; the backplane reconnects by itself (hub.ready() waits for it)",
+  ) {
+    super(message);
     this.name = "RedisDownError";
   }
 }
@@ -218,23 +257,13 @@ export class RedisHistory implements HistoryStore {
   async append(room: string, data: string | Uint8Array, options: AppendOptions): Promise<Position> {
     const link = this.#link;
     const ref = options.ref;
-    const channel = link.name("r", room);
+    const channel = link.names.room(room);
     const subscription = link.subscription(channel);
     const generation = link.generation();
-    const payload = typeof data === "string" ? Buffer.from(data) : asBuffer(data);
     let position: Position;
     try {
       const [offset, epoch] = await link.append(
-        [link.name("hm", room), link.name("h", room), channel],
-        [
-          String(options.size),
-          String(Math.ceil(options.ttl)),
-          String(Math.ceil(positionTtl(options))),
-          newEpoch(),
-          encodeAppendHeader(link.node, room, data, ref, options.json),
-          typeof data !== "string" ? "0" : options.json ? "2" : "1",
-        ],
-        payload,
+        appendRequest(link.names, link.node, room, data, options),
       );
       position = { offset, epoch };
       this.appends++;
@@ -273,7 +302,7 @@ export class RedisHistory implements HistoryStore {
     // A member joining: what is appended after the read must come on the room's channel, so the
     // read waits until the subscription is in effect (else a publication between the two is in
     // neither: a gap).
-    const channel = link.name("r", room);
+    const channel = link.names.room(room);
     if (link.subscription(channel) === "pending") await link.confirmation(channel);
     this.reads++;
     const kept = this.#fromTail(room, options);
@@ -323,7 +352,7 @@ export class RedisHistory implements HistoryStore {
         options.since?.epoch ?? "",
         options.limit === undefined ? "" : String(options.limit),
       );
-      queued.confirmed = link.subscription(link.name("r", room)) === "confirmed";
+      queued.confirmed = link.subscription(link.names.room(room)) === "confirmed";
       this.#flying.set(queued.key, queued);
       let listening = this.#listening.get(room);
       if (listening === undefined) this.#listening.set(room, listening = new Set());
@@ -385,7 +414,7 @@ export class RedisHistory implements HistoryStore {
     const room = queued.room;
     if (
       !queued.confirmed || generation !== link.generation() ||
-      link.subscription(link.name("r", room)) !== "confirmed"
+      link.subscription(link.names.room(room)) !== "confirmed"
     ) return;
     const epoch = raw[0].toString();
     if (epoch === "") return;
@@ -429,7 +458,7 @@ export class RedisHistory implements HistoryStore {
     const now = Date.now();
     if (
       now >= tail.until || tail.generation !== link.generation() ||
-      link.subscription(link.name("r", room)) !== "confirmed"
+      link.subscription(link.names.room(room)) !== "confirmed"
     ) {
       this.#tails.delete(room);
       return undefined;
@@ -524,10 +553,12 @@ export class RedisHistory implements HistoryStore {
   unsubscribed(channel?: string): void {
     // The channel no longer tells of every publication: rooms' kept reads would go stale.
     for (const room of [...this.#tails.keys()]) {
-      if (channel === undefined || this.#link.name("r", room) === channel) this.#tails.delete(room);
+      if (channel === undefined || this.#link.names.room(room) === channel) {
+        this.#tails.delete(room);
+      }
     }
     for (const [ref, { message }] of this.#awaiting) {
-      if (channel !== undefined && this.#link.name("r", message.room) !== channel) continue;
+      if (channel !== undefined && this.#link.names.room(message.room) !== channel) continue;
       this.#deliverWithoutCopy(ref, message);
     }
   }

@@ -21,8 +21,8 @@
  * - `<p>:hm:<room>`: the room's stream position, hash `e` (epoch), `s` (last offset), kept for
  *   `positionTtl` after the last publication;
  * - `<p>:h:<room>`: the room's stream, entry ids `<offset>-0`, fields `d` (the payload), `t`
- *   (1 text, 0 bytes), `x` (when it expires, ms); at most `size` entries, kept for `ttl` after
- *   the last publication.
+ *   (1 a string, 2 the JSON text of a value, 0 bytes), `x` (when it expires, ms); at most `size`
+ *   entries, kept for `ttl` after the last publication.
  *
  * @module
  */
@@ -278,8 +278,10 @@ const presenceSync = defineScript({
  * a new epoch (and its stream, if a stale one is left, is dropped).
  * KEYS: position hash, stream, room channel. ARGV: size, ttl ms, position
  * ttl ms, a new epoch (used if the room has none), the envelope's header
- * without its closing brace, the payload, 1 for text or 0 for bytes.
- * Returns { offset, epoch }.
+ * without its closing brace, the payload, the stream's `t` (1 a string, 2
+ * the JSON text of a value, 0 bytes). Returns { offset, epoch, the number of
+ * subscribers the PUBLISH reached }. docs/channel-format.md quotes it: a
+ * publisher in another language runs it as it is.
  */
 export const HISTORY_APPEND = `
 local epoch = redis.call('HGET', KEYS[1], 'e')
@@ -295,8 +297,8 @@ local expires = string.format('%.0f', now + tonumber(ARGV[2]))
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[1], offset .. '-0', 'd', ARGV[6], 't', ARGV[7], 'x', expires)
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('PUBLISH', KEYS[3], ARGV[5] .. ',"x":' .. offset .. ',"e":"' .. epoch .. '","y":' .. expires .. ',"z":' .. ARGV[1] .. '}\\n' .. ARGV[6])
-return {offset, epoch}
+local receivers = redis.call('PUBLISH', KEYS[3], ARGV[5] .. ',"x":' .. offset .. ',"e":"' .. epoch .. '","y":' .. expires .. ',"z":' .. ARGV[1] .. '}\\n' .. ARGV[6])
+return {offset, epoch, receivers}
 `;
 
 /** The binding of {@linkcode HISTORY_APPEND}. */
@@ -308,8 +310,8 @@ const historyAppend = defineScript({
     parser.push(...args.slice(0, 5), payload, ...args.slice(5));
   },
   transformReply: (reply: unknown) => {
-    const [offset, epoch] = reply as [number, string | Buffer];
-    return [Number(offset), String(epoch)] as [number, string];
+    const [offset, epoch, receivers] = reply as [number, string | Buffer, number];
+    return [Number(offset), String(epoch), Number(receivers)] as [number, string, number];
   },
 });
 

@@ -80,6 +80,12 @@ export interface BackplaneStats {
   dropped: number;
   /** Malformed messages received and ignored. */
   malformed: number;
+  /**
+   * Messages of a format version this process does not know, received and
+   * ignored (backplanes whose messages carry a version: a newer release, or
+   * a publisher that got the format wrong).
+   */
+  unknownVersion?: number;
   /** Topics (channels) listened to now. */
   channels: number;
   /** The last round trip through the bus, in ms (`undefined` before the first). */

@@ -116,7 +116,8 @@ export type HubEvent =
     room: string;
     payload: Payload;
     except: Connection | undefined;
-    done: (count: number) => void;
+    /** How many it was queued for here, and its position in the room's stream (if it has one). */
+    done: (count: number, position?: Position) => void;
   }
   | { type: "appendFailed"; ref: number }
   | { type: "presence"; room: string; done: (entries: PresenceEntry[]) => void }

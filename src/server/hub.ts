@@ -20,8 +20,14 @@ import { backplanePresenceStats, type BackplaneStatus } from "./backplane.ts";
 import type { Connection } from "./connection.ts";
 import { HubClosedError } from "./errors.ts";
 import type { HubEvent } from "./events.ts";
-import type { HistoryPage, HistoryReadOptions } from "./history.ts";
-import type { DisconnectOptions, HubApi, PublishOptions, RoomJoinOptions } from "./hub_api.ts";
+import type { HistoryPage, HistoryReadOptions, Position } from "./history.ts";
+import type {
+  DisconnectOptions,
+  HubApi,
+  PublishOptions,
+  PublishResult,
+  RoomJoinOptions,
+} from "./hub_api.ts";
 import { registerInspection } from "./inspection.ts";
 import { METRICS_CONTENT_TYPE } from "./prometheus.ts";
 import { renderMetrics } from "./metrics.ts";
@@ -33,7 +39,7 @@ import { snapshot } from "./stats_snapshot.ts";
 import type { Client, PresenceEntry, PresenceStats } from "./types.ts";
 import { type Parts, wire } from "./wiring.ts";
 
-export type { DisconnectOptions, PublishOptions, RoomJoinOptions, UpgradeOptions };
+export type { DisconnectOptions, PublishOptions, PublishResult, RoomJoinOptions, UpgradeOptions };
 
 /**
  * A WebSocket hub: it holds every live connection, fans messages out to all
@@ -177,6 +183,15 @@ export class Hub<T = unknown, In = unknown> implements HubApi<T>, AsyncDisposabl
   /** Whether `close()` has been called (or the signal aborted). */
   get closed(): boolean {
     return this.#closing;
+  }
+
+  /**
+   * Where the backplane's connection to its bus is (`connecting`, `up`,
+   * `down`, `closed`); `"none"` without a backplane. While it is not `up`,
+   * what this hub sends reaches this process's connections only.
+   */
+  get backplaneStatus(): BackplaneStatus | "none" {
+    return this.#backplaneStatus;
   }
 
   /**
@@ -419,13 +434,57 @@ export class Hub<T = unknown, In = unknown> implements HubApi<T>, AsyncDisposabl
    * ```
    */
   publish(room: string, data: T, options?: PublishOptions<T>): Promise<number> {
+    return this.#ask(this.#publishEvent(room, data, options), 0);
+  }
+
+  /**
+   * {@linkcode Hub.prototype.publish}, resolving with the publication's
+   * position in the room's stream too (rooms with history): what an API
+   * that publishes on behalf of others answers (`createApi`'s
+   * `/api/publish`). With a backplane that keeps history, it resolves once
+   * the stream took the publication.
+   *
+   * @returns A promise of `{ count, position? }` (see {@linkcode PublishResult}).
+   * It never rejects; `{ count: 0 }` once the hub is closing.
+   * @throws {RangeError} If `room` is not a valid room name.
+   * @throws {TypeError} If the value has no JSON form.
+   *
+   * @example
+   * ```ts
+   * import { Hub } from "@wshub/hub";
+   *
+   * const hub = new Hub<string>({ history: { size: 100, ttl: 60_000 } });
+   * const { position } = await hub.publishWithPosition("news", "first");
+   * console.log(position?.offset); // 1
+   * await hub.close();
+   * ```
+   */
+  publishWithPosition(
+    room: string,
+    data: T,
+    options?: PublishOptions<T>,
+  ): Promise<PublishResult> {
+    const event = this.#publishEvent(room, data, options);
+    return this.#ask<PublishResult>(
+      (done) =>
+        event((count, position) => done(position === undefined ? { count } : { count, position })),
+      { count: 0 },
+    );
+  }
+
+  /** The publish event for `room`, checked and encoded now, given its `done` later. */
+  #publishEvent(
+    room: string,
+    data: T,
+    options: PublishOptions<T> | undefined,
+  ): (done: (count: number, position?: Position) => void) => HubEvent {
     assertRoomName(room);
     if (options !== undefined) assertKnownOptions("publish option", options, ["except"]);
     const payload = encodePayload(data);
     const except = options?.except === undefined
       ? undefined
       : connectionOf(options.except as Client<unknown>);
-    return this.#ask((done) => ({ type: "publish", room, payload, except, done }), 0);
+    return (done) => ({ type: "publish", room, payload, except, done });
   }
 
   /**

@@ -7,7 +7,8 @@
  */
 
 import type { PresenceMode } from "../protocol/mod.ts";
-import type { HistoryPage, HistoryReadOptions } from "./history.ts";
+import type { BackplaneStatus } from "./backplane.ts";
+import type { HistoryPage, HistoryReadOptions, Position } from "./history.ts";
 import type { HubStats } from "./stats.ts";
 import type { Client, PresenceEntry, PresenceStats } from "./types.ts";
 
@@ -56,6 +57,31 @@ export interface RoomJoinOptions {
 }
 
 /**
+ * What {@linkcode HubApi.publishWithPosition} resolves to.
+ *
+ * @example
+ * ```ts
+ * import { Hub, type PublishResult } from "@wshub/hub";
+ *
+ * const hub = new Hub<string>({ history: { size: 100, ttl: 60_000 } });
+ * const result: PublishResult = await hub.publishWithPosition("news", "hello");
+ * console.log(result.count, result.position?.offset); // 0 1
+ * await hub.close();
+ * ```
+ */
+export interface PublishResult {
+  /** How many of this process's connections it was queued for. */
+  count: number;
+  /**
+   * Its position in the room's stream, in a room with history. Absent in a
+   * room without history, and when the stream could not take it (the
+   * backplane's Redis down): it was then delivered to this process's members
+   * only, without a position.
+   */
+  position?: Position;
+}
+
+/**
  * Options of {@linkcode HubApi.disconnectUser}.
  *
  * @example
@@ -98,12 +124,20 @@ export interface HubApi<T = unknown> {
   readonly size: number;
   /** Whether `close()` has been called (or the signal aborted). */
   readonly closed: boolean;
+  /** Where the backplane's connection to its bus is; `"none"` without a backplane. */
+  readonly backplaneStatus: BackplaneStatus | "none";
   /** Queues a message for every registered connection; resolves with their number. */
   broadcast(data: T): Promise<number>;
   /** Queues a message for every connection of one user; resolves with their number. */
   sendToUser(user: string, data: T): Promise<number>;
   /** Queues a message for every member of a room; resolves with their number. */
   publish(room: string, data: T, options?: PublishOptions<T>): Promise<number>;
+  /** {@linkcode HubApi.publish}, resolving with the count and the publication's position. */
+  publishWithPosition(
+    room: string,
+    data: T,
+    options?: PublishOptions<T>,
+  ): Promise<PublishResult>;
   /** Puts a client in a room; resolves with whether it is in it. */
   join(client: Client<T>, room: string, options?: RoomJoinOptions): Promise<boolean>;
   /** Takes a client out of a room; resolves with whether it was in it. */

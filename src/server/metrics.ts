@@ -360,6 +360,12 @@ export const BACKPLANE_METRICS: readonly Metric<BackplaneReading>[] = Object.fre
     samples: (b) => b.stats?.malformed,
   },
   {
+    name: "wshub_backplane_unknown_version_total",
+    type: "counter",
+    help: "Messages of a format version this process does not know, received and ignored.",
+    samples: (b) => b.stats?.unknownVersion,
+  },
+  {
     name: "wshub_backplane_channels",
     type: "gauge",
     help: "Channels this process listens to.",

@@ -606,36 +606,52 @@ function resolveHistory(
   option: HubOptions<unknown, unknown>["history"],
   backplane: Backplane | undefined,
 ): (room: string) => HistoryOptions | undefined {
-  if (option === undefined) return () => undefined;
-  if (backplane !== undefined && backplane.history === undefined) {
+  if (option !== undefined && backplane !== undefined && backplane.history === undefined) {
     throw new RangeError(
       "Invalid hub options: history needs a backplane that keeps it (such as RedisBackplane); " +
         "this backplane keeps none",
     );
   }
+  return historyChooser(option, "hub option");
+}
+
+/**
+ * Which rooms keep history, and how much, from a `history` option (the
+ * hub's, or a `RedisEmitter`'s, which must match its hubs'): each choice is
+ * checked when made. `what` names the option in error messages (`"hub
+ * option"`, `"RedisEmitter option"`).
+ *
+ * @throws {RangeError} If a fixed choice is invalid (a function's choices
+ * throw when made).
+ */
+export function historyChooser(
+  option: HistoryOptions | ((room: string) => HistoryOptions | undefined) | undefined,
+  what: string,
+): (room: string) => HistoryOptions | undefined {
+  if (option === undefined) return () => undefined;
   if (typeof option === "function") {
     return (room) => {
       const chosen = option(room);
-      return chosen === undefined ? undefined : checkHistory(chosen);
+      return chosen === undefined ? undefined : checkHistory(chosen, what);
     };
   }
-  const checked = checkHistory(option);
+  const checked = checkHistory(option, what);
   return () => checked;
 }
 
-function checkHistory(option: HistoryOptions): HistoryOptions {
+function checkHistory(option: HistoryOptions, what: string): HistoryOptions {
   if (typeof option !== "object" || option === null) {
-    throw new RangeError("Invalid hub option history: expected { size, ttl }");
+    throw new RangeError(`Invalid ${what} history: expected { size, ttl }`);
   }
   assertKnownOptions("history option", option, HISTORY_OPTION_NAMES);
   if (!Number.isInteger(option.size) || option.size < 1) {
     throw new RangeError(
-      `Invalid hub option history.size: ${option.size}; expected an integer of at least 1`,
+      `Invalid ${what} history.size: ${option.size}; expected an integer of at least 1`,
     );
   }
   if (typeof option.ttl !== "number" || !Number.isFinite(option.ttl) || option.ttl <= 0) {
     throw new RangeError(
-      `Invalid hub option history.ttl: ${option.ttl}; expected a number of ms above 0`,
+      `Invalid ${what} history.ttl: ${option.ttl}; expected a number of ms above 0`,
     );
   }
   const positionTtl = option.positionTtl;
@@ -644,7 +660,7 @@ function checkHistory(option: HistoryOptions): HistoryOptions {
     (typeof positionTtl !== "number" || !Number.isFinite(positionTtl) || positionTtl <= 0)
   ) {
     throw new RangeError(
-      `Invalid hub option history.positionTtl: ${positionTtl}; expected a number of ms above 0`,
+      `Invalid ${what} history.positionTtl: ${positionTtl}; expected a number of ms above 0`,
     );
   }
   return positionTtl === undefined

@@ -98,7 +98,7 @@ interface OwnPublication {
   room: string;
   message: Payload;
   except: Connection | undefined;
-  done: (count: number) => void;
+  done: (count: number, position?: Position) => void;
 }
 
 /**
@@ -488,7 +488,8 @@ export class Rooms {
 
   /**
    * Queues `message` for every member of `room` but `except`, encoded once
-   * for all of them, and calls `done` with how many it was queued for; then
+   * for all of them, and calls `done` with how many it was queued for (and
+   * its position, in a room with history whose stream took it); then
    * hands it to the backplane, if any, for the other processes. A room with
    * history first gets the publication its position: at once from
    * this process's store; from a backplane's store, the publication is
@@ -499,7 +500,7 @@ export class Rooms {
     room: string,
     message: Payload,
     except: Connection | undefined,
-    done: (count: number) => void,
+    done: (count: number, position?: Position) => void,
   ): void {
     const history = this.#historyOf(room);
     if (history === undefined) {
@@ -526,7 +527,7 @@ export class Rooms {
       } catch {
         // delivered without a position, as when a backplane's store fails
       }
-      return done(this.deliver(room, message, position, except));
+      return done(this.deliver(room, message, position, except), position);
     }
     const ref = ++this.#nextRef;
     this.#own.set(ref, { room, message, except, done });
@@ -558,7 +559,7 @@ export class Rooms {
     const own = ref === undefined ? undefined : this.#own.get(ref);
     if (own === undefined) return void this.deliver(room, message, position, undefined);
     this.#own.delete(ref!);
-    own.done(this.deliver(own.room, own.message, position, own.except));
+    own.done(this.deliver(own.room, own.message, position, own.except), position);
   }
 
   /**
