@@ -7,6 +7,8 @@
  * @module
  */
 
+import { sameBytes } from "../common/same_bytes.ts";
+
 const encoder = new TextEncoder();
 
 /** What a key may be: visible ASCII (it travels in a header), at least this long. */
@@ -80,18 +82,11 @@ export class Bearer {
     const offered = await digest(match?.[1] ?? "");
     this.#digests ??= Promise.all(this.#keys.map(digest));
     let allowed = false;
-    for (const key of await this.#digests) allowed = equal(offered, key) || allowed;
+    for (const key of await this.#digests) allowed = sameBytes(offered, key) || allowed;
     return allowed && match !== null;
   }
 }
 
 async function digest(text: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
-}
-
-/** Whether two digests of the same length are equal, looking at every byte. */
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  let difference = a.length ^ b.length;
-  for (let i = 0; i < a.length; i++) difference |= a[i] ^ b[i];
-  return difference === 0;
 }

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { sameBytes } from "../common/same_bytes.ts";
+
 /**
  * Who may use the inspector: one user and password for HTTP Basic
  * authentication (the browser asks for them), or a function that decides
@@ -71,12 +73,4 @@ function basicCredentials(header: string | null): Uint8Array | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Whether two byte strings are equal, in a time that depends on their lengths only. */
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  const length = Math.max(a.length, b.length);
-  let difference = a.length ^ b.length;
-  for (let i = 0; i < length; i++) difference |= (a[i] ?? 0) ^ (b[i] ?? 0);
-  return difference === 0;
 }
