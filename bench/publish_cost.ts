@@ -24,9 +24,14 @@
  * deno run -A bench/publish_cost.ts                    # ns (thread CPU) per publish, by stage
  * deno run -A bench/publish_cost.ts --profile          # and the V8 profile's split of the full path
  * deno run -A bench/publish_cost.ts --burst=8 --history
- * # instructions per publish: two runs under callgrind, the difference ÷ the extra publishes
- * deno run -A bench/publish_cost.ts --callgrind
+ * # this tree against another one (git archive <rev> | tar -x -C DIR), in the same process
+ * deno run -A bench/publish_cost.ts --stages=full --compare=DIR
  * ```
+ *
+ * With `--compare=DIR` both trees' hubs are built in one process and measured in turns (A B, B A,
+ * …): the paired ratio is what to read on a busy machine. (Instructions under callgrind were
+ * tried and are not repeatable here: V8's garbage collection and tiering make two identical runs
+ * differ by tens of percent.)
  *
  * Stages (`--stages=`, all by default), each a variant of the server, cumulative:
  *
@@ -44,8 +49,8 @@
  * (1000), `members` (10, the publisher included), `subs` (1000), `burst` (1), `ticks` (200
  * measured), `warmup` (100 ticks), `repeat` (5: the median is printed), `history` (every room
  * keeps 100 publications, in memory), `hub` (the directory whose `mod.ts` is measured: another
- * revision's tree; this one by default), `profile`, `top` (N: also list the N functions with the
- * most self time), `json`, `callgrind`.
+ * revision's tree; this one by default), `compare` (another tree, measured against it),
+ * `profile`, `top` (N: also list the N functions with the most self time), `json`.
  *
  * @module
  */
@@ -78,12 +83,22 @@ if (MODE !== "plain" && MODE !== "framed") throw new Error("--mode: plain or fra
 const STAGES =
   (flags.get("stages") ?? (SCENARIO === "rooms" ? "read,dispatch,publish0,full" : "full"))
     .split(",");
-/** The tree whose `mod.ts` is measured (`--hub=DIR`, another revision's checkout; default this one). */
-const HUB_DIR = flags.get("hub") ?? new URL("../", import.meta.url).pathname;
-const { Hub, quietLogger } = await import(
-  `file://${HUB_DIR.replace(/\/?$/, "/")}mod.ts`
-) as typeof import("../mod.ts");
+type HubModule = typeof import("../mod.ts");
 type Hub = HubType;
+/** The hub of a tree: its `mod.ts` (this checkout's, or another revision's, `--hub`, `--compare`). */
+async function hubOf(dir: string): Promise<HubModule> {
+  return await import(`file://${dir.replace(/\/?$/, "/")}mod.ts`) as HubModule;
+}
+/** The trees measured: `--hub` (this checkout by default), and `--compare`'s, alternately. */
+const TREES: { label: string; hub: HubModule }[] = [
+  {
+    label: flags.get("hub") ?? "this tree",
+    hub: await hubOf(flags.get("hub") ?? new URL("../", import.meta.url).pathname),
+  },
+];
+if (flags.has("compare")) {
+  TREES.push({ label: flags.get("compare")!, hub: await hubOf(flags.get("compare")!) });
+}
 
 /** A 128-byte payload as the load generator sends it, framed (`m` + text). */
 const FRAME = "m" + "0:1:1234567890:".padEnd(128, "x");
@@ -133,7 +148,10 @@ function upgradeRequest(room: string | undefined): Request {
 
 // --- The server ---------------------------------------------------------------------------------
 
-function options(stage: string): HubOptions<unknown, unknown> {
+function options(
+  stage: string,
+  quietLogger: HubModule["quietLogger"],
+): HubOptions<unknown, unknown> {
   if (SCENARIO === "fanout") {
     // bench/fanout_server.ts, the rate limit on as above.
     return {
@@ -184,8 +202,11 @@ const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
  * A hub with `ROOMS` rooms of `MEMBERS` connections (or `SUBS` subscribers and a publisher);
  * returns it and the publishers.
  */
-async function build(stage: string): Promise<{ hub: Hub; publishers: FakeSocket[] }> {
-  const hub = new Hub(options(stage));
+async function build(
+  stage: string,
+  { Hub, quietLogger }: HubModule,
+): Promise<{ hub: Hub; publishers: FakeSocket[] }> {
+  const hub = new Hub(options(stage, quietLogger));
   const publishers: FakeSocket[] = [];
   if (SCENARIO === "fanout") {
     for (let i = 0; i <= SUBS; i++) {
@@ -231,28 +252,51 @@ async function run(publishers: FakeSocket[], ticks: number): Promise<void> {
   }
 }
 
-/** One stage: CPU ns per publish (median over `REPEAT`), frames and bytes per publish. */
+/**
+ * One stage: CPU ns per publish in each tree (median over `REPEAT`, the trees taking turns, in
+ * alternating order), frames and bytes per publish; with two trees, the paired ratio (the median
+ * over repeats of the second ÷ the first).
+ */
 async function measure(stage: string) {
-  const { hub, publishers } = await build(stage);
-  await run(publishers, WARMUP);
-  const samples: number[] = [];
-  sent.frames = sent.bytes = 0;
-  const perTick = publishers.length * BURST;
+  const built: {
+    tree: (typeof TREES)[number];
+    hub: Hub;
+    publishers: FakeSocket[];
+    samples: number[];
+    frames: number;
+    bytes: number;
+  }[] = [];
+  for (const tree of TREES) {
+    const { hub, publishers } = await build(stage, tree.hub);
+    await run(publishers, WARMUP);
+    built.push({ tree, hub, publishers, samples: [], frames: 0, bytes: 0 });
+  }
+  const perTick = built[0].publishers.length * BURST;
   for (let i = 0; i < REPEAT; i++) {
-    const t0 = cpuNs();
-    await run(publishers, TICKS);
-    samples.push((cpuNs() - t0) / (TICKS * perTick));
+    const order = i % 2 === 0 ? built : [...built].reverse();
+    for (const b of order) {
+      sent.frames = sent.bytes = 0;
+      const t0 = cpuNs();
+      await run(b.publishers, TICKS);
+      b.samples.push((cpuNs() - t0) / (TICKS * perTick));
+      b.frames += sent.frames;
+      b.bytes += sent.bytes;
+    }
   }
   const publishes = REPEAT * TICKS * perTick;
-  const result = {
+  const results = built.map((b) => ({
     stage,
-    nsPerPublish: median(samples),
-    spread: [Math.min(...samples), Math.max(...samples)],
-    framesPerPublish: sent.frames / publishes,
-    bytesPerPublish: sent.bytes / publishes,
-  };
-  await hub.close();
-  return { result, publishers, hub };
+    tree: b.tree.label,
+    nsPerPublish: median(b.samples),
+    spread: [Math.min(...b.samples), Math.max(...b.samples)],
+    framesPerPublish: b.frames / publishes,
+    bytesPerPublish: b.bytes / publishes,
+  }));
+  const ratio = built.length === 2
+    ? median(built[1].samples.map((x, i) => x / built[0].samples[i]))
+    : undefined;
+  for (const b of built) await b.hub.close();
+  return { results, ratio };
 }
 
 function median(xs: number[]): number {
@@ -302,7 +346,7 @@ function rowOf(url: string, fn: string): string {
 }
 
 async function profileFull(): Promise<Map<string, number>> {
-  const { hub, publishers } = await build("full");
+  const { hub, publishers } = await build("full", TREES[0].hub);
   await run(publishers, WARMUP);
   const session = new Session();
   session.connect();
@@ -341,86 +385,26 @@ async function profileFull(): Promise<Map<string, number>> {
   return rows;
 }
 
-// --- Callgrind ----------------------------------------------------------------------------------
-
-/**
- * Instructions per publish: the same stage run twice under callgrind, with `ticks` and with
- * 3 × `ticks` measured ticks; the difference ÷ the extra publishes. V8 runs single-threaded
- * (`--single-threaded`: compilation and GC on the main thread, so that both runs do the same).
- */
-async function callgrind(stage: string): Promise<number> {
-  const self = new URL(import.meta.url).pathname;
-  const counts: number[] = [];
-  const ticks = [TICKS, 3 * TICKS];
-  for (const t of ticks) {
-    const out = await Deno.makeTempFile({ prefix: "wshub-callgrind-" });
-    const r = await new Deno.Command("valgrind", {
-      args: [
-        "--tool=callgrind",
-        `--callgrind-out-file=${out}`,
-        "deno",
-        "run",
-        "-A",
-        "--v8-flags=--single-threaded",
-        self,
-        `--stages=${stage}`,
-        `--ticks=${t}`,
-        "--repeat=1",
-        `--warmup=${WARMUP}`,
-        `--rooms=${ROOMS}`,
-        `--members=${MEMBERS}`,
-        `--burst=${BURST}`,
-        `--scenario=${SCENARIO}`,
-        `--subs=${SUBS}`,
-        `--mode=${MODE}`,
-        `--hub=${HUB_DIR}`,
-        ...(HISTORY ? ["--history"] : []),
-        "--json",
-      ],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    await Deno.remove(out).catch(() => {});
-    const m = /Collected : (\d+)/.exec(new TextDecoder().decode(r.stderr));
-    if (!m) throw new Error(`callgrind: ${new TextDecoder().decode(r.stderr).slice(-500)}`);
-    counts.push(Number(m[1]));
-  }
-  const perTick = (SCENARIO === "fanout" ? 1 : ROOMS) * BURST;
-  return (counts[1] - counts[0]) / ((ticks[1] - ticks[0]) * perTick);
-}
-
 // --- Main ---------------------------------------------------------------------------------------
 
-if (flags.has("callgrind")) {
-  const rows = [];
-  for (const stage of STAGES) rows.push({ stage, instructionsPerPublish: await callgrind(stage) });
-  if (flags.has("json")) console.log(JSON.stringify(rows));
-  else {
-    let previous = 0;
-    for (const { stage, instructionsPerPublish } of rows) {
-      console.log(
-        `${stage.padEnd(10)} ${Math.round(instructionsPerPublish).toString().padStart(8)} ` +
-          `instructions per publish  (+${Math.round(instructionsPerPublish - previous)})`,
-      );
-      previous = instructionsPerPublish;
-    }
-  }
+const measured = [];
+for (const stage of STAGES) measured.push(await measure(stage));
+const split = flags.has("profile") ? await profileFull() : undefined;
+if (flags.has("json")) {
+  console.log(JSON.stringify({ measured, split: split && Object.fromEntries(split) }));
 } else {
-  const results = [];
-  for (const stage of STAGES) results.push((await measure(stage)).result);
-  const split = flags.has("profile") ? await profileFull() : undefined;
-  if (flags.has("json")) {
-    console.log(JSON.stringify({ results, split: split && Object.fromEntries(split) }));
-  } else {
-    const what = SCENARIO === "fanout"
-      ? `fan-out to ${SUBS} + 1 (${MODE})`
-      : `${ROOMS} rooms of ${MEMBERS} (${MODE}), history ${HISTORY ? "on" : "off"}`;
-    console.log(
-      `${what}, ${BURST} frame(s) per publisher per tick; main thread CPU per publish, ` +
-        `median of ${REPEAT} × ${TICKS} ticks`,
-    );
+  const what = SCENARIO === "fanout"
+    ? `fan-out to ${SUBS} + 1 (${MODE})`
+    : `${ROOMS} rooms of ${MEMBERS} (${MODE}), history ${HISTORY ? "on" : "off"}`;
+  console.log(
+    `${what}, ${BURST} frame(s) per publisher per tick; main thread CPU per publish, ` +
+      `median of ${REPEAT} × ${TICKS} ticks`,
+  );
+  for (const [t, tree] of TREES.entries()) {
+    if (TREES.length > 1) console.log(`${tree.label}:`);
     let previous = 0;
-    for (const r of results) {
+    for (const { results } of measured) {
+      const r = results[t];
       console.log(
         `  ${r.stage.padEnd(9)} ${r.nsPerPublish.toFixed(0).padStart(6)} ns  ` +
           `(+${(r.nsPerPublish - previous).toFixed(0)})  ` +
@@ -429,13 +413,20 @@ if (flags.has("callgrind")) {
       );
       previous = r.nsPerPublish;
     }
-    if (split) {
-      const full = results.find((r) => r.stage === "full")?.nsPerPublish;
-      console.log("\nV8 profile of the full path (self time by row):");
-      for (const [row, share] of [...split].sort((a, b) => b[1] - a[1])) {
-        const ns = full === undefined ? "" : `${(share * full).toFixed(0).padStart(6)} ns`;
-        console.log(`  ${row.padEnd(18)} ${(share * 100).toFixed(1).padStart(5)} %  ${ns}`);
-      }
+  }
+  for (const { results, ratio } of measured) {
+    if (ratio !== undefined) {
+      console.log(
+        `${results[0].stage}: ${TREES[1].label} ÷ ${TREES[0].label} = ${ratio.toFixed(3)} (paired)`,
+      );
+    }
+  }
+  if (split) {
+    const full = measured.find((m) => m.results[0].stage === "full")?.results[0].nsPerPublish;
+    console.log("\nV8 profile of the full path (self time by row):");
+    for (const [row, share] of [...split].sort((a, b) => b[1] - a[1])) {
+      const ns = full === undefined ? "" : `${(share * full).toFixed(0).padStart(6)} ns`;
+      console.log(`  ${row.padEnd(18)} ${(share * 100).toFixed(1).padStart(5)} %  ${ns}`);
     }
   }
 }
