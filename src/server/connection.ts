@@ -54,6 +54,8 @@ export class Connection {
   readonly client: Client<unknown>;
   /** The rooms it is in; written by the registry only (`undefined`: none yet). */
   roomSet: Set<string> | undefined;
+  /** Whether its writer is listed to be flushed at the end of the batch; written by delivery only. */
+  flushPending = false;
   #state: ConnectionState = "connecting";
   #closing = false;
   #closedWith: { code: number; reason: string } | undefined;
