@@ -59,6 +59,39 @@ export interface SendSocket {
   readonly bufferedAmount: number;
 }
 
+/** A batch frame, the run of payloads it was built from, and whether it is `wshub.v2`'s. */
+interface Batch {
+  payloads: Payload[];
+  json: boolean;
+  frame: string;
+  bytes: number;
+}
+
+/** The batch frame built last (see {@linkcode sharedBatch}). */
+let lastBatch: Batch | undefined;
+
+/**
+ * The batch frame of `queue[start..end)`: the one built last when it was
+ * built from the same payloads, else a new one. At the end of a scheduler
+ * batch, writers are flushed one after the other, and consecutive ones
+ * mostly hold the same run of payloads (every subscriber of a broadcast,
+ * every member of a room): they share one frame instead of building one
+ * each. Comparing the runs costs a pointer comparison per payload; building
+ * costs a copy of every byte. The last frame and its payloads are kept until
+ * another is built.
+ */
+function sharedBatch(queue: readonly Payload[], start: number, end: number, json: boolean): Batch {
+  const last = lastBatch;
+  if (last !== undefined && last.json === json && last.payloads.length === end - start) {
+    const payloads = last.payloads;
+    let i = 0;
+    while (i < payloads.length && payloads[i] === queue[start + i]) i++;
+    if (i === payloads.length) return last;
+  }
+  const { frame, bytes } = encodeBatch(queue, start, end, json);
+  return lastBatch = { payloads: queue.slice(start, end), json, frame, bytes };
+}
+
 /**
  * Writes one client's frames in order, never more than it was told to hold.
  */
@@ -209,7 +242,7 @@ export class Writer {
           if (!this.#hasRoom(size)) break;
           if (this.#write(this.#form(payload), size)) this.#handOffs?.handed(payload);
         } else {
-          const batch = encodeBatch(queue, head, runEnd, this.#json);
+          const batch = sharedBatch(queue, head, runEnd, this.#json);
           if (this.#write(batch.frame, batch.bytes)) this.#handOffs?.handedRun(queue, head, runEnd);
         }
         for (let i = head; i < runEnd; i++) queue[i] = undefined as unknown as Payload;
