@@ -20,12 +20,19 @@ export interface Flags {
   compare?: string;
   /** Also run each hub server with `hub.metrics()` read every this many ms (`hub-…-metrics`). */
   metricsEvery?: number;
+  /** The short check before landing a change to src/server/ (bench/run/guard.ts), alone. */
+  guard: boolean;
   help: boolean;
 }
 
 /** The usage text of `deno task bench --help`. */
 export const USAGE = `deno task bench [flags]      (deno run -A bench/run.ts [flags])
 
+  --guard                before landing a change to src/server/: the hub's own CPU per
+                         publish and per broadcast (bench/publish_cost.ts: rooms and fan-out,
+                         framed and plain), this working tree against --compare's revision
+                         (main by default); about half a minute; prints a table, flags a case
+                         past 1.05×, and runs nothing else
   --quick                one round of short, smaller scenarios; no microbenchmarks; writes
                          bench/results/quick.json and prints the tables (docs/ untouched)
   --rounds=N             interleaved rounds (3; 1 with --quick)
@@ -63,6 +70,7 @@ export function parseFlags(args: readonly string[]): Flags {
     "loadgen",
     "compare",
     "metrics-every",
+    "guard",
     "help",
   ];
   for (const k of given.keys()) {
@@ -103,6 +111,7 @@ export function parseFlags(args: readonly string[]): Flags {
     loadgen,
     compare,
     metricsEvery,
+    guard: bool("guard"),
     help: bool("help"),
   };
 }
