@@ -243,7 +243,10 @@ export class Writer {
           if (this.#write(this.#form(payload), size)) this.#handOffs?.handed(payload);
         } else {
           const batch = sharedBatch(queue, head, runEnd, this.#json);
-          if (this.#write(batch.frame, batch.bytes)) this.#handOffs?.handedRun(queue, head, runEnd);
+          if (this.#write(batch.frame, batch.bytes)) {
+            // The shared batch's own array: the hand-offs see a run they just observed as such.
+            this.#handOffs?.handedRun(batch.payloads, 0, batch.payloads.length);
+          }
         }
         for (let i = head; i < runEnd; i++) queue[i] = undefined as unknown as Payload;
         head = runEnd;
