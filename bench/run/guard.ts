@@ -27,7 +27,7 @@ interface GuardCase {
 }
 
 const ROOMS = ["--scenario=rooms", "--burst=1", "--ticks=30", "--warmup=50", "--repeat=6"];
-const FANOUT = ["--scenario=fanout", "--burst=32", "--ticks=20", "--warmup=30", "--repeat=6"];
+const FANOUT = ["--scenario=fanout", "--burst=32", "--ticks=40", "--warmup=40", "--repeat=8"];
 
 /** The cases, in the order they run. */
 export const GUARD_CASES: readonly GuardCase[] = [
