@@ -6,15 +6,22 @@
  *
  * ```sh
  * deno run -A bench/profile.ts --server=bench/fanout_server.ts --mode=plain --subs=1000 --messages=200
+ * # the rooms scenario, with the Go load generator (built first), for 6 s
+ * deno run -A bench/profile.ts --server=bench/rooms_server.ts --mode=framed --loadgen=go \
+ *   --rooms=1000 --subs=9000 --pubs=1 --duration=6 --warmup=1
  * ```
  *
  * Flags: `server` (bench/fanout_server.ts), `mode`, `subs`, `messages`, `size`, `rate` (passed to
- * the load generator), `out` (bench/profile/<server>-<mode>.cpuprofile), `top` (25),
- * `interval` sampling µs (200).
+ * the load generator; with `--loadgen=go` also `rooms`, `pubs`, `duration`, `warmup`), `loadgen`
+ * (`deno`: bench/loadgen.ts, the default; `go`: bench/loadgen_go, built into a temp directory),
+ * `out` (bench/profile/<server>-<mode>.cpuprofile), `top` (25), `interval` sampling µs (200),
+ * `skip` (0): seconds after the load generator starts before profiling starts (to leave out
+ * connecting 10,000 clients and the warm-up: the profile then covers the steady state only).
  *
  * @module
  */
 
+import { buildGoLoadgen } from "./loadgen_go.ts";
 import { delay, until } from "../testing/async.ts";
 import { accepting } from "../testing/net.ts";
 
@@ -33,6 +40,18 @@ const inspectPort = port + 1000;
 const pin = (
   cpu: number,
 ) => (navigator.hardwareConcurrency >= 2 ? ["taskset", "-c", String(cpu)] : []);
+
+// The load generator, and the flags passed to it.
+let loadgen = ["deno", "run", "-A", "bench/loadgen.ts"];
+let passed = ["subs", "messages", "size", "rate"];
+let loadgenDir: string | undefined;
+if (flags.get("loadgen") === "go") {
+  const built = await buildGoLoadgen(root);
+  if ("error" in built) throw new Error(`--loadgen=go: ${built.error}`);
+  loadgen = [built.binary];
+  loadgenDir = built.dir;
+  passed = [...passed, "rooms", "pubs", "duration", "warmup"];
+}
 
 const srvCmd = [
   ...pin(0),
@@ -81,22 +100,23 @@ try {
   await call("Profiler.enable");
   await call("Profiler.setSamplingInterval", { interval: Number(flags.get("interval") ?? 200) });
   await until(() => accepting(port), 5_000, "the server to listen", 50).catch(() => {});
-  await call("Profiler.start");
+  const skip = Number(flags.get("skip") ?? 0);
+  if (skip === 0) await call("Profiler.start");
   const lg = [
     ...pin(1),
-    "deno",
-    "run",
-    "-A",
-    "bench/loadgen.ts",
+    ...loadgen,
     `--url=ws://127.0.0.1:${port}/ws`,
     `--mode=${mode}`,
     `--server-pid=${child.pid}`,
-    ...["subs", "messages", "size", "rate"].filter((k) => flags.has(k)).map((k) =>
-      `--${k}=${flags.get(k)}`
-    ),
+    ...passed.filter((k) => flags.has(k)).map((k) => `--${k}=${flags.get(k)}`),
   ];
-  const r = await new Deno.Command(lg[0], { args: lg.slice(1), cwd: root, stdout: "piped" })
+  const running = new Deno.Command(lg[0], { args: lg.slice(1), cwd: root, stdout: "piped" })
     .output();
+  if (skip > 0) {
+    await delay(skip * 1000);
+    await call("Profiler.start");
+  }
+  const r = await running;
   const report = new TextDecoder().decode(r.stdout).trim();
   const { profile } = await call("Profiler.stop") as { profile: CpuProfile };
   ws.close();
@@ -110,6 +130,7 @@ try {
     child.kill("SIGTERM");
   } catch { /* gone */ }
   await child.status;
+  if (loadgenDir !== undefined) await Deno.remove(loadgenDir, { recursive: true });
 }
 
 interface CpuProfile {
@@ -129,7 +150,7 @@ function printTop(p: CpuProfile): void {
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const key = (id: number) => {
     const f = byId.get(id)!.callFrame;
-    const file = f.url.replace(/^file:\/\/\/work\/main\//, "").replace(/^.*\/ext\//, "ext:");
+    const file = f.url.replace(`file://${root}`, "").replace(/^.*\/ext\//, "ext:");
     return `${f.functionName || "(anonymous)"}  ${file}${file ? `:${f.lineNumber + 1}` : ""}`;
   };
   const self = new Map<string, number>();

@@ -4,6 +4,9 @@
  *
  * `deno task bench --help` lists the flags (bench/run/config.ts). The main ones:
  *
+ * - `--guard`: the check before landing a change to `src/server/` (bench/run/guard.ts): the hub's
+ *   own CPU per publish and per broadcast, this working tree against `--compare` (default
+ *   `main`), in about half a minute; nothing else runs
  * - `--quick`: one round of short, smaller scenarios, no microbenchmarks; writes
  *   bench/results/quick.json and prints the tables
  * - `--rounds=N` (3), `--only=raw,hub-plain,…` servers, `--scenarios=fanout1000,rooms,…`
@@ -61,6 +64,7 @@ import { summarizeAll } from "./run/stats.ts";
 import { runRedisScenario } from "./redis_scenario.ts";
 import { runStorms, stormsTables, writeStormsDocs, writeStormsResults } from "./storms.ts";
 import { publishTable, runPublishScenario } from "./publish_scenario.ts";
+import { GUARD_THRESHOLD, runGuard } from "./run/guard.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 
@@ -71,6 +75,11 @@ async function cleanup(): Promise<void> {
 }
 
 async function main(flags: Flags): Promise<void> {
+  if (flags.guard) {
+    const results = await runGuard(root, flags.compare ?? "main");
+    if (results.some((r) => r.ratio !== undefined && r.ratio > GUARD_THRESHOLD)) Deno.exitCode = 1;
+    return;
+  }
   const machine = await readMachine(root);
   console.error(`machine: ${JSON.stringify(machine)}`);
 

@@ -190,6 +190,32 @@ Deno.test("HandOffs: a reading of the clock is not reused after the synchronous 
   assert.equal(fresh, 1, `the second wait is at least 25 ms: ${[...counts]}`);
 });
 
+Deno.test("HandOffs: a run or a payload handed again to other sockets is observed again, once per socket", async () => {
+  await delay(Math.max(0, 800 - performance.now())); // stamps 700 ms back are not negative
+  const base = performance.now();
+  const stamped = (text: string, ago: number) => new Payload(text, { queuedAt: base - ago });
+  // Waits far from their buckets' bounds: the test's own milliseconds move none across one.
+  const run = [stamped("a", 35), framedOnly("x"), stamped("b", 700), stamped("c", 170)];
+  const single = stamped("d", 370);
+  // Each hand-off observed on its own: new arrays and payloads, nothing to reuse.
+  const expected = new HandOffs();
+  for (let i = 0; i < 20; i++) expected.handedRun([...run], 1, 4);
+  for (let i = 0; i < 20; i++) expected.handed(stamped("d", 370));
+  // The same run and the same payload handed to 20 sockets each.
+  const handOffs = new HandOffs();
+  for (let i = 0; i < 20; i++) handOffs.handedRun(run, 1, 4);
+  for (let i = 0; i < 20; i++) handOffs.handed(single);
+  await delay(0); // readings of the clock are forgotten after the synchronous run
+  handOffs.handedRun(run, 0, 4); // another range of the same array: observed afresh
+  expected.handedRun([...run], 0, 4);
+  assert.deepEqual([...handOffs.waits.counts], [...expected.waits.counts]);
+  assert.equal(handOffs.waits.count, 20 * 2 + 20 + 3);
+  assert.ok(
+    Math.abs(handOffs.waits.sum - expected.waits.sum) < 0.05,
+    `${handOffs.waits.sum} vs ${expected.waits.sum}`,
+  );
+});
+
 /** A socket that takes everything, or fails once `fail` is set. */
 class FakeSocket implements SendSocket {
   bufferedAmount = 0;

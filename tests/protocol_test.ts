@@ -11,7 +11,9 @@ import {
   encodeBatch,
   encodeHello,
   encodePayload,
+  framedOnly,
   Payload,
+  roomPayload,
   utf8Length,
 } from "../src/protocol/mod.ts";
 import { unbatch } from "./_helpers.ts";
@@ -147,6 +149,11 @@ Deno.test("utf8Length matches TextEncoder, surrogates included", () => {
     "\ud800a",
     "\ud83d\ud83d\ude00",
     "x".repeat(1000),
+    // Past 31 characters a regular expression finds the first non-ASCII one.
+    "x".repeat(40) + "\x80",
+    "x".repeat(40) + "\uffff",
+    "x".repeat(40) + "\ud800",
+    "x".repeat(40) + "😀" + "x".repeat(40),
   ];
   for (const text of edges) {
     assert.equal(utf8Length(text), encoder.encode(text).length, JSON.stringify(text));
@@ -185,6 +192,30 @@ Deno.test("encodePayload: strings and bytes as they are, other values as JSON, o
   const cyclic: Record<string, unknown> = {};
   cyclic.self = cyclic;
   assert.throws(() => encodePayload(cyclic), /JSON\.stringify failed/);
+});
+
+Deno.test("a payload's sizes are its forms' UTF-8 sizes: plain, tagged v1 and v2, room copies", () => {
+  const size = (data: string | Uint8Array) =>
+    typeof data === "string" ? encoder.encode(data).length : data.byteLength;
+  const { seed, next } = random(7);
+  const values: unknown[] = ["", "hello", "héllo", "é😀", "\ud800 lone", { a: ["é", 1] }, 42];
+  for (let i = 0; i < 200; i++) values.push(randomString(next, 30));
+  values.push(new Uint8Array([1, 2, 3]), new Uint8Array(0));
+  for (const value of values) {
+    const message = encodePayload(value);
+    const payloads = [
+      message,
+      roomPayload("chat:general", message),
+      roomPayload("r1", message, "17"),
+      framedOnly('J{"room":"é"}'),
+    ];
+    for (const payload of payloads) {
+      const what = `${JSON.stringify(String(value))} (seed ${seed})`;
+      assert.equal(payload.bytes, size(payload.plain), `bytes of ${what}`);
+      assert.equal(payload.framedBytes, size(payload.framed), `framedBytes of ${what}`);
+      assert.equal(payload.framed2Bytes, size(payload.framed2), `framed2Bytes of ${what}`);
+    }
+  }
 });
 
 Deno.test("encodeBatch: a b frame that unpacks to the same messages, with its exact UTF-8 size", () => {

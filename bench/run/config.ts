@@ -22,12 +22,19 @@ export interface Flags {
   metricsEvery?: number;
   /** Also run each hub server with the inspector mounted and its live stream read (`hub-…-inspector`). */
   inspector: boolean;
+  /** The short check before landing a change to src/server/ (bench/run/guard.ts), alone. */
+  guard: boolean;
   help: boolean;
 }
 
 /** The usage text of `deno task bench --help`. */
 export const USAGE = `deno task bench [flags]      (deno run -A bench/run.ts [flags])
 
+  --guard                before landing a change to src/server/: the hub's own CPU per
+                         publish and per broadcast (bench/publish_cost.ts: rooms and fan-out,
+                         framed and plain), this working tree against --compare's revision
+                         (main by default); about half a minute; prints a table, flags a case
+                         past 1.05×, and runs nothing else
   --quick                one round of short, smaller scenarios; no microbenchmarks; writes
                          bench/results/quick.json and prints the tables (docs/ untouched)
   --rounds=N             interleaved rounds (3; 1 with --quick)
@@ -71,6 +78,7 @@ export function parseFlags(args: readonly string[]): Flags {
     "compare",
     "metrics-every",
     "inspector",
+    "guard",
     "help",
   ];
   for (const k of given.keys()) {
@@ -112,6 +120,7 @@ export function parseFlags(args: readonly string[]): Flags {
     compare,
     metricsEvery,
     inspector: bool("inspector"),
+    guard: bool("guard"),
     help: bool("help"),
   };
 }

@@ -30,6 +30,11 @@ export interface PayloadInit {
    * object, a number…). Default `false`: a string as it was given (or bytes).
    */
   json?: boolean;
+  /**
+   * The UTF-8 size of `plain`, when the caller already knows it (a room's
+   * copy of a message whose size was computed): not computed again.
+   */
+  bytes?: number;
 }
 
 /**
@@ -77,6 +82,7 @@ export class Payload {
     this.json = init.json ?? false;
     this.#frame = init.frame;
     this.#prefix = init.prefix ?? (typeof plain === "string" ? Tag.Message : BINARY_PREFIX);
+    if (init.bytes !== undefined) this.#bytes = init.bytes;
   }
 
   /** Whether this is a text message (in every form). */
@@ -116,9 +122,17 @@ export class Payload {
     return this.#framed;
   }
 
-  /** UTF-8 bytes of the `wshub.v1` tagged form. */
+  /**
+   * UTF-8 bytes of the `wshub.v1` tagged form: the prefix's and the
+   * payload's, added (the tagged form is not scanned: for a room's copy of a
+   * message it would be a new string, and the payload's size is known).
+   */
   get framedBytes(): number {
-    if (this.#framedBytes < 0) this.#framedBytes = sizeOf(this.framed);
+    if (this.#framedBytes < 0) {
+      this.#framedBytes = this.#frame !== undefined
+        ? sizeOf(this.#frame)
+        : sizeOf(this.#prefix) + this.bytes;
+    }
     return this.#framedBytes;
   }
 
@@ -135,7 +149,9 @@ export class Payload {
   /** UTF-8 bytes of the `wshub.v2` tagged form. */
   get framed2Bytes(): number {
     if (this.#framed2Bytes < 0) {
-      this.#framed2Bytes = this.framed2 === this.framed ? this.framedBytes : sizeOf(this.framed2);
+      this.#framed2Bytes = this.#frame !== undefined || this.json || !this.text
+        ? this.framedBytes
+        : sizeOf(this.#prefix) + utf8Length(this.jsonText);
     }
     return this.#framed2Bytes;
   }
@@ -175,7 +191,8 @@ const encoder = new TextEncoder();
  */
 export function roomPayload(room: string, message: Payload, offset = ""): Payload {
   const header = `${room.length}:${room}${offset}:`;
-  const init = { queuedAt: message.queuedAt, json: message.json };
+  // The message's size, computed once for every room it is published to.
+  const init = { queuedAt: message.queuedAt, json: message.json, bytes: message.bytes };
   if (typeof message.plain === "string") {
     return new Payload(message.plain, { ...init, prefix: Tag.Room + header });
   }

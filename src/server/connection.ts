@@ -84,6 +84,8 @@ export class Connection {
    * may ask for, and the publications it may recover.
    */
   budgets: { roomChanges: TokenBucket; recoveries: TokenBucket } | undefined;
+  /** Whether its writer is listed to be flushed at the end of the batch; written by delivery only. */
+  flushPending = false;
   #state: ConnectionState = "connecting";
   #closing = false;
   #closedWith: { code: number; reason: string } | undefined;

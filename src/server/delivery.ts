@@ -31,6 +31,9 @@ import type { Payload } from "../protocol/mod.ts";
 /** How often backlogged writers are retried, in ms. */
 export const DRAIN_POLL = 5;
 
+/** How many slots of the list of writers to flush are kept for the next batch, at least. */
+const RETAINED_SLOTS = 1024;
+
 /** How many event-loop turns a suspect writer gets to drain before it is called slow. */
 const RELIEF_TURNS = 4;
 
@@ -46,8 +49,11 @@ export function yieldToEventLoop(): Promise<void> {
 
 /** What delivery needs from the scheduler. */
 export interface DeliveryHost {
-  /** The hub's coarse clock. */
-  readonly now: number;
+  /**
+   * The hub's coarse clock (the heartbeat: its `now` is a field, read once
+   * per delivery, where a getter was a call per member not inlined).
+   */
+  readonly clock: { readonly now: number };
   /** Whether the loop has stopped (no timer may be started then). */
   readonly stopped: boolean;
   /** A writer stayed past its queue limit under the `"close"` policy: a slow consumer (1013). */
@@ -60,8 +66,15 @@ export class Delivery {
   readonly #counters: Counters;
   readonly #host: DeliveryHost;
   readonly #closer: Closer;
-  /** Connections handed payloads in the current batch, to flush when it ends. */
-  readonly #dirty = new Set<Connection>();
+  /**
+   * Connections handed payloads in the current batch, to flush when it ends;
+   * each once, marked by its `flushPending` (a flag, not a `Set`: a `Set`
+   * hashes every connection on every delivery, at 10,000 members that
+   * costs a cache miss each).
+   */
+  readonly #dirty: (Connection | undefined)[] = [];
+  /** How many of `#dirty`'s slots are in use (the array keeps its length between batches). */
+  #dirtyCount = 0;
   /** Connections whose writer still holds payloads (Deno's buffer was full). */
   readonly #backlog = new Set<Connection>();
   /**
@@ -83,7 +96,7 @@ export class Delivery {
 
   /** Whether payloads were handed to writers in the current batch. */
   get pending(): boolean {
-    return this.#dirty.size > 0;
+    return this.#dirtyCount > 0;
   }
 
   /** Whether a writer went past its queue limit: the scheduler must call {@linkcode Delivery.prototype.relieve}. */
@@ -99,13 +112,13 @@ export class Delivery {
   /** Hands `payload` to the connection's writer; an overflow closes it (see the host). */
   deliver(connection: Connection, payload: Payload): void {
     this.#counters.deliveries++;
-    const result = connection.writer.push(payload, this.#host.now);
-    if (result === Push.Queued) {
-      this.#dirty.add(connection);
-    } else if (result === Push.OverLimit) {
-      this.#dirty.add(connection);
-      this.#suspects.add(connection);
+    const result = connection.writer.push(payload, this.#host.clock.now);
+    if (result === Push.Sent) return;
+    if (!connection.flushPending) {
+      connection.flushPending = true;
+      this.#dirty[this.#dirtyCount++] = connection;
     }
+    if (result === Push.OverLimit) this.#suspects.add(connection);
   }
 
   /**
@@ -133,17 +146,25 @@ export class Delivery {
 
   /** Flushes the writers handed payloads in this batch; keeps the ones Deno could not take. */
   flush(): void {
-    const now = this.#host.now;
-    for (const connection of this.#dirty) {
+    const now = this.#host.clock.now;
+    const dirty = this.#dirty;
+    // A writer's flush may deliver nothing more, so the count stays as it is during the loop.
+    const count = this.#dirtyCount;
+    for (let i = 0; i < count; i++) {
+      const connection = dirty[i]!;
+      dirty[i] = undefined;
+      if (!connection.flushPending) continue; // forgotten meanwhile
+      connection.flushPending = false;
       if (!connection.writer.flush(now)) this.#backlog.add(connection);
     }
-    this.#dirty.clear();
+    this.#dirtyCount = 0;
+    if (dirty.length > RETAINED_SLOTS && count * 4 < dirty.length) dirty.length = count;
     this.#scheduleRetry();
   }
 
   /** Forgets a connection that was unregistered. */
   forget(connection: Connection): void {
-    this.#dirty.delete(connection);
+    connection.flushPending = false;
     this.#backlog.delete(connection);
     this.#suspects.delete(connection);
   }
@@ -154,7 +175,7 @@ export class Delivery {
    * framed client is sent a close notice after its last message.
    */
   closeAfterQueue(connection: Connection, code: number, reason: string): void {
-    if (connection.writer.flush(this.#host.now)) {
+    if (connection.writer.flush(this.#host.clock.now)) {
       this.#close(connection, code, reason);
       return;
     }
@@ -180,7 +201,7 @@ export class Delivery {
 
   /** Hands what it can to Deno for every connection given; returns whether anything is left. */
   flushAll(connections: Iterable<Connection>, now: number): boolean {
-    if (this.#dirty.size > 0) this.flush();
+    if (this.#dirtyCount > 0) this.flush();
     let pending = this.#lingering.size > 0;
     for (const connection of connections) {
       connection.writer.flush(now);
@@ -198,7 +219,9 @@ export class Delivery {
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     this.#backlog.clear();
-    this.#dirty.clear();
+    for (let i = 0; i < this.#dirtyCount; i++) this.#dirty[i]!.flushPending = false;
+    this.#dirty.length = 0;
+    this.#dirtyCount = 0;
     this.#suspects.clear();
   }
 

@@ -56,26 +56,97 @@ export class HandOffs {
     this.#forgetQueued = false;
   };
 
+  /**
+   * What the last call of `handed` or `handedRun` observed, to observe it
+   * again without looking at each payload: at the end of a batch, writers
+   * are flushed one after the other and mostly hand off the same payloads
+   * (every subscriber of a broadcast, every member of a room). With the same
+   * clock reading, the same payloads have the same waits: the same buckets
+   * and the same sum. `#last` is the payload, or the array of the run (a
+   * writer passes the same array for the same run: see `writer.ts`),
+   * `#lastClock` the reading (-1: none), `#lastBuckets` pairs of bucket and
+   * count (`#lastPairs` of them), `#lastSum` the sum of the waits.
+   */
+  #last: Payload | readonly Payload[] | undefined;
+  #lastFrom = 0;
+  #lastTo = 0;
+  #lastClock = -1;
+  readonly #lastBuckets: number[] = [];
+  #lastPairs = 0;
+  #lastSum = 0;
+
   /** One payload was handed to a socket: observe its wait, if it carries a stamp. */
   handed(payload: Payload): void {
     const queuedAt = payload.queuedAt;
     if (queuedAt < 0) return;
-    const wait = this.#clock() - queuedAt;
-    this.waits.observe(wait > 0 ? wait : 0);
+    const now = this.#clock();
+    if (payload === this.#last && now === this.#lastClock) {
+      this.waits.add(this.#lastBuckets[0], 1, this.#lastSum);
+      return;
+    }
+    const wait = now - queuedAt > 0 ? now - queuedAt : 0;
+    this.#lastBuckets[0] = this.waits.observeNear(wait, 0);
+    this.#lastBuckets[1] = 1;
+    this.#lastPairs = 1;
+    this.#remember(payload, 0, 0, now, wait);
   }
 
   /** `payloads[from]` to `payloads[to - 1]` were handed to a socket in one frame. */
   handedRun(payloads: readonly Payload[], from: number, to: number): void {
-    let now = -1;
+    if (
+      payloads === this.#last && from === this.#lastFrom && to === this.#lastTo &&
+      this.#lastClock >= 0
+    ) {
+      const now = this.#clock();
+      if (now === this.#lastClock) {
+        const buckets = this.#lastBuckets;
+        const waits = this.waits;
+        waits.add(buckets[0], buckets[1], this.#lastSum);
+        for (let i = 1; i < this.#lastPairs; i++) waits.add(buckets[2 * i], buckets[2 * i + 1], 0);
+        return;
+      }
+      return this.#observeRun(payloads, from, to, now);
+    }
+    this.#observeRun(payloads, from, to, -1);
+  }
+
+  /** Observes each stamped payload's wait (`now`: the clock, if already read, else -1). */
+  #observeRun(payloads: readonly Payload[], from: number, to: number, now: number): void {
+    const buckets = this.#lastBuckets;
+    let pairs = 0;
     let bucket = 0;
+    let sum = 0;
     for (let i = from; i < to; i++) {
       const queuedAt = payloads[i].queuedAt;
       if (queuedAt < 0) continue;
       if (now < 0) now = this.#clock();
-      const wait = now - queuedAt;
+      const wait = now - queuedAt > 0 ? now - queuedAt : 0;
       // Queued in order, handed at once: each wait is close to the previous one's.
-      bucket = this.waits.observeNear(wait > 0 ? wait : 0, bucket);
+      bucket = this.waits.observeNear(wait, bucket);
+      sum += wait;
+      if (pairs > 0 && buckets[2 * pairs - 2] === bucket) buckets[2 * pairs - 1]++;
+      else {
+        buckets[2 * pairs] = bucket;
+        buckets[2 * pairs + 1] = 1;
+        pairs++;
+      }
     }
+    this.#lastPairs = pairs;
+    this.#remember(payloads, from, to, pairs === 0 ? -1 : now, sum);
+  }
+
+  #remember(
+    last: Payload | readonly Payload[],
+    from: number,
+    to: number,
+    clock: number,
+    sum: number,
+  ): void {
+    this.#last = last;
+    this.#lastFrom = from;
+    this.#lastTo = to;
+    this.#lastClock = clock;
+    this.#lastSum = sum;
   }
 
   #clock(): number {

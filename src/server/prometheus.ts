@@ -246,6 +246,16 @@ export class Histogram {
     return i;
   }
 
+  /**
+   * Counts `count` more observations in bucket `bucket` whose values add up
+   * to `sum` (in the observed unit): observations already made once, made
+   * again (see `HandOffs`).
+   */
+  add(bucket: number, count: number, sum: number): void {
+    this.counts[bucket] += count;
+    this.#sum += sum;
+  }
+
   /** The sum of the observations, in the exposed unit. */
   get sum(): number {
     return this.#sum / this.#scale;

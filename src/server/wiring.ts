@@ -94,9 +94,7 @@ export function wire(options: ResolvedOptions<unknown, unknown>, callbacks: HubC
   const heartbeat = new Heartbeat(options, () => registry.connections(), push);
   const closer = new Closer(options, counters, callbacks.released);
   const delivery = new Delivery(options.writeTimeout, counters, closer, {
-    get now() {
-      return heartbeat.now;
-    },
+    clock: heartbeat,
     get stopped() {
       return events.closed;
     },

@@ -31,6 +31,9 @@ export const Push = Object.freeze(
   } as const,
 );
 
+/** How many slots an emptied queue keeps for the next batch (more are given back). */
+const RETAINED_SLOTS = 64;
+
 /** One of the {@linkcode Push} outcomes. */
 export type Push = typeof Push[keyof typeof Push];
 
@@ -56,6 +59,39 @@ export interface SendSocket {
   readonly bufferedAmount: number;
 }
 
+/** A batch frame, the run of payloads it was built from, and whether it is `wshub.v2`'s. */
+interface Batch {
+  payloads: Payload[];
+  json: boolean;
+  frame: string;
+  bytes: number;
+}
+
+/** The batch frame built last (see {@linkcode sharedBatch}). */
+let lastBatch: Batch | undefined;
+
+/**
+ * The batch frame of `queue[start..end)`: the one built last when it was
+ * built from the same payloads, else a new one. At the end of a scheduler
+ * batch, writers are flushed one after the other, and consecutive ones
+ * mostly hold the same run of payloads (every subscriber of a broadcast,
+ * every member of a room): they share one frame instead of building one
+ * each. Comparing the runs costs a pointer comparison per payload; building
+ * costs a copy of every byte. The last frame and its payloads are kept until
+ * another is built.
+ */
+function sharedBatch(queue: readonly Payload[], start: number, end: number, json: boolean): Batch {
+  const last = lastBatch;
+  if (last !== undefined && last.json === json && last.payloads.length === end - start) {
+    const payloads = last.payloads;
+    let i = 0;
+    while (i < payloads.length && payloads[i] === queue[start + i]) i++;
+    if (i === payloads.length) return last;
+  }
+  const { frame, bytes } = encodeBatch(queue, start, end, json);
+  return lastBatch = { payloads: queue.slice(start, end), json, frame, bytes };
+}
+
 /**
  * Writes one client's frames in order, never more than it was told to hold.
  */
@@ -70,8 +106,21 @@ export class Writer {
   readonly #maxBuffered: number;
   /** The hub's bytes-out counter and delivery-wait histogram (none in unit tests). */
   readonly #handOffs: HandOffs | undefined;
-  #queue: Payload[] = [];
+  /**
+   * The queue: `#queue[#head..#tail)`. Slots outside that range hold `undefined`, and the array
+   * keeps its length when the queue empties (see `flush`).
+   */
+  #queue: (Payload | undefined)[] = [];
   #head = 0;
+  #tail = 0;
+  /**
+   * A queue of one message is kept here, not in `#queue`: the usual case
+   * for a room's member, one message per batch, then touches neither the
+   * array nor its slots (two cache misses per member per batch at 10,000
+   * clients). A second message moves both to `#queue`: `#single` is set
+   * only while `#queue` is empty.
+   */
+  #single: Payload | undefined;
   /** An upper bound of the socket's `bufferedAmount`, refreshed only when it could exceed the cap. */
   #bound = 0;
   /** Bytes handed to the socket so far. */
@@ -85,8 +134,10 @@ export class Writer {
   /**
    * Control frames waiting for room in Deno's buffer, at most one per tag
    * (a newer pong replaces an older one): they never queue without bound.
+   * `undefined` when none waits, so that a delivery or a flush does not
+   * touch another object (a cache miss per client at 10,000 clients).
    */
-  #controls: string[] = [];
+  #controls: string[] | undefined;
   /** Messages dropped by the `"drop-oldest"` policy. */
   dropped = 0;
 
@@ -104,7 +155,7 @@ export class Writer {
 
   /** Messages waiting in the writer's own queue. */
   get queued(): number {
-    return this.#queue.length - this.#head;
+    return this.#single !== undefined ? 1 : this.#tail - this.#head;
   }
 
   /** Whether more than `sendQueueLimit` messages wait (see {@linkcode Push.OverLimit}). */
@@ -127,7 +178,10 @@ export class Writer {
   push(payload: Payload, now: number): Push {
     if (this.#closed) return Push.Sent;
     if (!this.#framed && !payload.forPlain) return Push.Sent; // a frame plain clients never get
-    if (this.#head === this.#queue.length && this.#controls.length === 0 && !this.#batching) {
+    if (
+      !this.#batching && this.#single === undefined && this.#head === this.#tail &&
+      this.#controls === undefined
+    ) {
       const data = this.#form(payload);
       const bytes = this.#size(payload);
       if (this.#hasRoom(bytes)) {
@@ -143,8 +197,17 @@ export class Writer {
     if (this.queued >= this.#limit && !(this.#dropOldest && this.#dropOldestMessage())) {
       result = Push.OverLimit;
     }
-    if (this.#head === this.#queue.length) this.#queuedSince = now;
-    this.#queue.push(payload);
+    if (this.#head === this.#tail) {
+      // The array is empty: this is the queue's first message, or its second.
+      if (this.#single === undefined) {
+        this.#queuedSince = now;
+        this.#single = payload;
+        return result;
+      }
+      this.#queue[this.#tail++] = this.#single;
+      this.#single = undefined;
+    }
+    this.#queue[this.#tail++] = payload;
     return result;
   }
 
@@ -156,14 +219,21 @@ export class Writer {
    * only such frames are queued (the client is then over its limit).
    */
   #dropOldestMessage(): boolean {
+    const single = this.#single;
+    if (single !== undefined) {
+      if (!single.forPlain) return false;
+      this.#single = undefined;
+      this.dropped++;
+      return true;
+    }
     const queue = this.#queue;
     const head = this.#head;
     let oldest = head;
-    while (oldest < queue.length && !queue[oldest].forPlain) oldest++;
-    if (oldest === queue.length) return false;
+    while (oldest < this.#tail && !queue[oldest]!.forPlain) oldest++;
+    if (oldest === this.#tail) return false;
     // Move the protocol frames before it up by one, keeping their order, over the dropped one.
     queue.copyWithin(head + 1, head, oldest);
-    queue[head] = undefined as unknown as Payload;
+    queue[head] = undefined;
     this.#head++;
     this.dropped++;
     return true;
@@ -177,10 +247,20 @@ export class Writer {
    */
   flush(now: number): boolean {
     if (this.#closed) return true;
-    if (this.#controls.length > 0 && !this.#flushControls()) return false;
-    const queue = this.#queue;
+    if (this.#controls !== undefined && !this.#flushControls()) return false;
+    const single = this.#single;
+    if (single !== undefined) {
+      // What the loop below does with a queue of one.
+      const bytes = this.#size(single);
+      if (!this.#hasRoom(bytes)) return false;
+      if (this.#write(this.#form(single), bytes)) this.#handOffs?.handed(single);
+      this.#single = undefined;
+      this.#queuedSince = -1;
+      return true;
+    }
+    const queue = this.#queue as Payload[]; // [head, end) holds payloads
     let head = this.#head;
-    const end = queue.length;
+    const end = this.#tail;
     const start = head;
     while (head < end) {
       const payload = queue[head];
@@ -199,8 +279,11 @@ export class Writer {
           if (!this.#hasRoom(size)) break;
           if (this.#write(this.#form(payload), size)) this.#handOffs?.handed(payload);
         } else {
-          const batch = encodeBatch(queue, head, runEnd, this.#json);
-          if (this.#write(batch.frame, batch.bytes)) this.#handOffs?.handedRun(queue, head, runEnd);
+          const batch = sharedBatch(queue, head, runEnd, this.#json);
+          if (this.#write(batch.frame, batch.bytes)) {
+            // The shared batch's own array: the hand-offs see a run they just observed as such.
+            this.#handOffs?.handedRun(batch.payloads, 0, batch.payloads.length);
+          }
         }
         for (let i = head; i < runEnd; i++) queue[i] = undefined as unknown as Payload;
         head = runEnd;
@@ -214,17 +297,22 @@ export class Writer {
       queue[head++] = undefined as unknown as Payload;
     }
     if (head === end) {
-      // Reuse the array: a coalescing writer empties its queue on every
-      // batch, and a new array per client per batch is garbage the young
-      // generation must collect under load.
-      queue.length = 0;
+      // Reuse the array and its slots (all `undefined` now): a coalescing
+      // writer empties its queue on every batch. Setting its length to 0
+      // would free its backing store, and the next batch's first message
+      // would allocate another (~0.1 µs per client per batch, and garbage
+      // the young generation must collect). A queue that once grew long
+      // gives its slots back.
+      if (end > RETAINED_SLOTS) this.#queue = [];
       this.#head = 0;
+      this.#tail = 0;
       this.#queuedSince = -1;
       return true;
     }
     if (head > start) this.#queuedSince = now;
     if (head > 1024 && head * 2 > end) {
-      this.#queue = queue.slice(head);
+      this.#queue = queue.slice(head, end);
+      this.#tail = end - head;
       head = 0;
     }
     this.#head = head;
@@ -244,14 +332,15 @@ export class Writer {
   sendControl(frame: string): boolean {
     if (this.#closed) return false;
     const bytes = utf8Length(frame);
-    if (this.#controls.length === 0 && this.#hasRoom(bytes)) {
+    if (this.#controls === undefined && this.#hasRoom(bytes)) {
       this.#write(frame, bytes);
       return true;
     }
     const tag = frame[0];
-    const slot = this.#controls.findIndex((waiting) => waiting[0] === tag);
-    if (slot >= 0) this.#controls.splice(slot, 1);
-    this.#controls.push(frame);
+    const controls = this.#controls ??= [];
+    const slot = controls.findIndex((waiting) => waiting[0] === tag);
+    if (slot >= 0) controls.splice(slot, 1);
+    controls.push(frame);
     return false;
   }
 
@@ -285,7 +374,9 @@ export class Writer {
   /** Whether nothing is queued here nor waiting in Deno's buffer. */
   drained(): boolean {
     if (this.#closed) return true;
-    if (this.#head !== this.#queue.length || this.#controls.length > 0) return false;
+    if (this.#single !== undefined || this.#head !== this.#tail || this.#controls !== undefined) {
+      return false;
+    }
     if (this.#bound === 0) return true;
     this.#bound = this.#socket.bufferedAmount;
     return this.#bound === 0;
@@ -294,9 +385,11 @@ export class Writer {
   /** Stops writing and releases the queue. Later calls do nothing. */
   dispose(): void {
     this.#closed = true;
-    this.#controls = [];
+    this.#controls = undefined;
     this.#queue = [];
     this.#head = 0;
+    this.#tail = 0;
+    this.#single = undefined;
     this.#queuedSince = -1;
   }
 
@@ -312,13 +405,15 @@ export class Writer {
 
   /** Writes the waiting control frames while there is room; returns whether none is left. */
   #flushControls(): boolean {
-    while (this.#controls.length > 0) {
-      const frame = this.#controls[0];
+    const controls = this.#controls!;
+    while (controls.length > 0) {
+      const frame = controls[0];
       const bytes = utf8Length(frame);
       if (!this.#hasRoom(bytes)) return false;
-      this.#controls.shift();
+      controls.shift();
       this.#write(frame, bytes);
     }
+    if (this.#controls === controls) this.#controls = undefined;
     return true;
   }
 
