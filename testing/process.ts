@@ -49,3 +49,33 @@ export async function firstLine(child: Deno.ChildProcess, what: string): Promise
   void child.stdout.cancel().catch(() => {});
   return line.slice(0, line.indexOf("\n"));
 }
+
+const warnedAbout = new Set<string>();
+
+/**
+ * Why tests that need the server `binary` (installed by the Debian package
+ * `apt`) should be skipped, or `undefined` to run them: `undefined` when it
+ * is `available`, and always in CI (`CI=true`), where the tests run and fail
+ * with an explicit message instead. Warns once per binary.
+ */
+export function missingServerReason(
+  available: boolean,
+  binary: string,
+  apt: string,
+): string | undefined {
+  if (available || inCI()) return undefined;
+  const reason = `${binary} not found on PATH (apt-get install ${apt}); its tests skipped`;
+  if (!warnedAbout.has(binary)) {
+    warnedAbout.add(binary);
+    console.warn(`%c${reason}`, "color: yellow");
+  }
+  return reason;
+}
+
+function inCI(): boolean {
+  try {
+    return Deno.env.get("CI") === "true";
+  } catch {
+    return false; // no --allow-env
+  }
+}

@@ -10,7 +10,7 @@
 
 import { delay } from "./async.ts";
 import { freePort } from "./net.ts";
-import { signal, terminate } from "./process.ts";
+import { missingServerReason, signal, terminate } from "./process.ts";
 
 /** A redis-server started by {@link startRedis}. */
 export interface RedisServer {
@@ -66,24 +66,7 @@ export function redisAvailable(): Promise<boolean> {
  * Use as `Deno.test({ ignore: (await skipReason()) !== undefined, ... })`.
  */
 export async function skipReason(): Promise<string | undefined> {
-  if (await redisAvailable()) return undefined;
-  if (inCI()) return undefined;
-  const reason =
-    "redis-server not found on PATH (apt-get install redis-server); Redis tests skipped";
-  if (!warned) {
-    warned = true;
-    console.warn(`%c${reason}`, "color: yellow");
-  }
-  return reason;
-}
-let warned = false;
-
-function inCI(): boolean {
-  try {
-    return Deno.env.get("CI") === "true";
-  } catch {
-    return false; // no --allow-env
-  }
+  return missingServerReason(await redisAvailable(), "redis-server", "redis-server");
 }
 
 /** Starts a private redis-server on a free 127.0.0.1 port and waits until it answers PING. */

@@ -5,6 +5,7 @@
 // install step cannot hide.
 
 import { freePort } from "./_helpers.ts";
+import { missingServerReason } from "../testing/process.ts";
 
 /** A nats-server started by {@link startNats}. */
 export interface NatsServer {
@@ -62,23 +63,7 @@ export async function natsAvailable(): Promise<boolean> {
  * {@link startNats} with an explicit message when nats-server is missing.
  */
 export async function natsSkipReason(): Promise<string | undefined> {
-  if (await natsAvailable()) return undefined;
-  if (inCI()) return undefined;
-  const reason = "nats-server not found on PATH (apt-get install nats-server); NATS tests skipped";
-  if (!warned) {
-    warned = true;
-    console.warn(`%c${reason}`, "color: yellow");
-  }
-  return reason;
-}
-let warned = false;
-
-function inCI(): boolean {
-  try {
-    return Deno.env.get("CI") === "true";
-  } catch {
-    return false; // no --allow-env
-  }
+  return missingServerReason(await natsAvailable(), "nats-server", "nats-server");
 }
 
 const ignore = (await natsSkipReason()) !== undefined;
