@@ -15,29 +15,27 @@ import {
 } from "../protocol/mod.ts";
 import { assertKnownOptions } from "../common/unknown_options.ts";
 import { type Backoff, type ReconnectOptions, resolveBackoff } from "./reconnect.ts";
-import type { RequestHandler } from "./requests.ts";
 import type { GetToken } from "./credentials.ts";
 
 const DEFAULT_QUEUE_LIMIT = 100;
 const DEFAULT_CONNECT_TIMEOUT = 10_000;
 
 /**
- * Options of {@linkcode connect}.
+ * Options of `connect()` from `@wshub/hub/client/core`: every option of the
+ * full client's {@linkcode ConnectOptions} but those of requests.
  *
- * @example A browser client with a token and JSON messages
+ * @example A light client with a token
  * ```ts
- * import { connect } from "@wshub/hub/client";
+ * import { connect } from "@wshub/hub/client/core";
  *
- * type Chat = { text: string };
- * const client = connect<Chat>("ws://127.0.0.1:8000/ws", {
+ * const client = connect<{ text: string }>("ws://127.0.0.1:8000/ws", {
  *   token: "eyJhbGciOi",
- *   queueLimit: 50,
  *   reconnect: { initialDelay: 250, maxDelay: 5_000 },
  * });
  * await client.close();
  * ```
  */
-export interface ConnectOptions<T> {
+export interface CoreOptions<T> {
   /**
    * A credential offered as the second subprotocol `wshub.token.<token>`; the
    * server reads it with `protocolToken(req)` in its `identify` hook. Only
@@ -76,7 +74,7 @@ export interface ConnectOptions<T> {
    */
   decode?: (text: string) => T;
   /**
-   * How often the client pings the server to measure {@linkcode HubClient.rtt},
+   * How often the client pings the server to measure {@linkcode CoreClient.rtt},
    * in milliseconds, or `false` for never. Default: the server's
    * `pingInterval` from the hello. The first ping goes out right after the hello.
    */
@@ -97,6 +95,25 @@ export interface ConnectOptions<T> {
   signal?: AbortSignal;
   /** Source of randomness for the backoff jitter, values in `[0, 1)`. Default `Math.random` (tests pass their own). */
   random?: () => number;
+}
+
+/**
+ * Options of {@linkcode connect}.
+ *
+ * @example A browser client with a token and JSON messages
+ * ```ts
+ * import { connect } from "@wshub/hub/client";
+ *
+ * type Chat = { text: string };
+ * const client = connect<Chat>("ws://127.0.0.1:8000/ws", {
+ *   token: "eyJhbGciOi",
+ *   queueLimit: 50,
+ *   reconnect: { initialDelay: 250, maxDelay: 5_000 },
+ * });
+ * await client.close();
+ * ```
+ */
+export interface ConnectOptions<T> extends CoreOptions<T> {
   /**
    * Answers the server's requests (`client.request()` on the hub's side);
    * see {@linkcode RequestHandler}. Replace it later with
@@ -115,8 +132,32 @@ export interface ConnectOptions<T> {
   maxRequestsInFlight?: number;
 }
 
-/** Every option of {@linkcode ConnectOptions} (a name missing here is a type error). */
-const CONNECT_OPTION_NAMES = [
+/**
+ * Answers the server's requests: its return value, or what its promise
+ * resolves to, is the reply (a string as it is, anything else JSON-encoded,
+ * `undefined` as `null`; text only). Throw a `ReplyError` to fail the
+ * request with a message the server may see; anything else thrown is
+ * reported as an `error` event and the server gets `handler_error`, "The
+ * request failed".
+ *
+ * @typeParam T What the server sends, decoded with the client's `decode`.
+ *
+ * @example Answering the server
+ * ```ts
+ * import { connect, ReplyError, type RequestHandler } from "@wshub/hub/client";
+ *
+ * const answer: RequestHandler<{ op: string }> = (request) => {
+ *   if (request.op === "ping") return "pong";
+ *   throw new ReplyError(`unknown op ${request.op}`, "bad_op");
+ * };
+ * const client = connect<{ op: string }>("ws://127.0.0.1:8000/ws", { onRequest: answer });
+ * await client.close();
+ * ```
+ */
+export type RequestHandler<T> = (message: T) => unknown;
+
+/** Every option of {@linkcode CoreOptions}. */
+export const CORE_OPTION_NAMES = [
   "token",
   "getToken",
   "reconnect",
@@ -127,6 +168,10 @@ const CONNECT_OPTION_NAMES = [
   "deadlineSlack",
   "signal",
   "random",
+] as const satisfies readonly (keyof CoreOptions<unknown>)[];
+/** Every option of {@linkcode ConnectOptions} (a name missing here is a type error). */
+const CONNECT_OPTION_NAMES = [
+  ...CORE_OPTION_NAMES,
   "onRequest",
   "requestTimeout",
   "maxRequestsInFlight",
