@@ -646,6 +646,8 @@ export class CoreClient<T, S = T> {
     if (!ws) return;
     this.#ws = undefined;
     this.#stopTimers();
+    // As in #ended: its socket's close will not be heard, and what waited on it is sent again.
+    this.#rooms?.lost();
     closeQuietly(ws, 4000, reason);
     this.#lost({ code, reason });
   }
