@@ -9,7 +9,7 @@
 import { assertKnownOptions } from "../common/unknown_options.ts";
 import { CoreClient } from "./core_client.ts";
 import { ClientClosedError, ProtocolError } from "./errors.ts";
-import type { ConnectOptions, RequestHandler } from "./options.ts";
+import { type ConnectOptions, type RequestHandler, resolveRequestOptions } from "./options.ts";
 import type { Core } from "./parts.ts";
 import { ClientRequests, type RequestOptions } from "./requests.ts";
 import { ClientRooms, type JoinOptions, type JoinResult } from "./rooms.ts";
@@ -62,7 +62,11 @@ export class HubClient<T, S = T> extends CoreClient<T, S> {
       parts = {
         core,
         rooms: new ClientRooms(core.error, core.recovery),
-        requests: new ClientRequests<T>({ ...core.options, report: core.error }),
+        requests: new ClientRequests<T>({
+          ...resolveRequestOptions(options ?? {}),
+          decode: core.options.decode,
+          report: core.error,
+        }),
       });
     this.#core = parts.core;
     this.#rooms = parts.rooms;

@@ -170,8 +170,9 @@
  * @module
  */
 
+import { assertKnownOptions } from "../common/unknown_options.ts";
 import { HubClient } from "./hub_client.ts";
-import type { ConnectOptions } from "./options.ts";
+import { type ConnectOptions, CORE_OPTION_NAMES, REQUEST_OPTION_NAMES } from "./options.ts";
 
 export type { HubClient } from "./hub_client.ts";
 export type { ClientEventMap, ClientState, CloseInfo, CoreClient } from "./core_client.ts";
@@ -231,5 +232,8 @@ export function connect<T = unknown, S = T>(
   url: string | URL,
   options?: ConnectOptions<T>,
 ): HubClient<T, S> {
+  if (options !== undefined) {
+    assertKnownOptions("connect option", options, [...CORE_OPTION_NAMES, ...REQUEST_OPTION_NAMES]);
+  }
   return new HubClient<T, S>(url, options);
 }

@@ -13,7 +13,6 @@ import {
   SUBPROTOCOL_V2,
   TOKEN_PREFIX,
 } from "../protocol/mod.ts";
-import { assertKnownOptions } from "../common/unknown_options.ts";
 import { type Backoff, type ReconnectOptions, resolveBackoff } from "./reconnect.ts";
 import type { GetToken } from "./credentials.ts";
 
@@ -169,21 +168,20 @@ export const CORE_OPTION_NAMES = [
   "signal",
   "random",
 ] as const satisfies readonly (keyof CoreOptions<unknown>)[];
-/** Every option of {@linkcode ConnectOptions} (a name missing here is a type error). */
-const CONNECT_OPTION_NAMES = [
-  ...CORE_OPTION_NAMES,
+/** The options {@linkcode ConnectOptions} adds for requests. */
+export const REQUEST_OPTION_NAMES = [
   "onRequest",
   "requestTimeout",
   "maxRequestsInFlight",
 ] as const satisfies readonly (keyof ConnectOptions<unknown>)[];
-const EVERY_CONNECT_OPTION_NAMED: Exclude<
-  keyof ConnectOptions<unknown>,
-  typeof CONNECT_OPTION_NAMES[number]
-> extends never ? true
-  : Exclude<keyof ConnectOptions<unknown>, typeof CONNECT_OPTION_NAMES[number]> = true;
+/** Every option of {@linkcode ConnectOptions} is in one of the two lists: else a type error. */
+type OptionName = typeof CORE_OPTION_NAMES[number] | typeof REQUEST_OPTION_NAMES[number];
+const EVERY_CONNECT_OPTION_NAMED: Exclude<keyof ConnectOptions<unknown>, OptionName> extends never
+  ? true
+  : Exclude<keyof ConnectOptions<unknown>, OptionName> = true;
 void EVERY_CONNECT_OPTION_NAMED;
 
-/** {@linkcode ConnectOptions} with every default filled in. */
+/** {@linkcode CoreOptions} with every default filled in. */
 export interface ResolvedOptions<T> {
   /** The subprotocols offered: `wshub.v2`, then `wshub.v1`, and the token when given. */
   protocols: string[];
@@ -195,9 +193,6 @@ export interface ResolvedOptions<T> {
   connectTimeout: number;
   deadlineSlack: number | undefined;
   random: () => number;
-  onRequest: RequestHandler<T> | undefined;
-  requestTimeout: number;
-  maxRequestsInFlight: number;
 }
 
 export function resolveUrl(url: string | URL): string {
@@ -224,8 +219,11 @@ export function resolveUrl(url: string | URL): string {
   return parsed.href;
 }
 
-export function resolveOptions<T>(options: ConnectOptions<T>): ResolvedOptions<T> {
-  assertKnownOptions("connect option", options, CONNECT_OPTION_NAMES);
+/**
+ * Checks the options of {@linkcode CoreOptions} and fills in their defaults.
+ * Unknown names are refused by each `connect()`, which knows its options.
+ */
+export function resolveOptions<T>(options: CoreOptions<T>): ResolvedOptions<T> {
   // wshub.v2 first (texts as JSON both ways: the same value arrives); wshub.v1 for older hubs.
   const protocols = [SUBPROTOCOL_V2, SUBPROTOCOL];
   if (options.getToken !== undefined && typeof options.getToken !== "function") {
@@ -257,12 +255,6 @@ export function resolveOptions<T>(options: ConnectOptions<T>): ResolvedOptions<T
   if (options.deadlineSlack !== undefined && !(options.deadlineSlack >= 0)) {
     throw new RangeError(`deadlineSlack must be a number >= 0, got ${options.deadlineSlack}`);
   }
-  const requestTimeout = options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT;
-  positive("requestTimeout", requestTimeout);
-  const maxRequestsInFlight = options.maxRequestsInFlight ?? DEFAULT_MAX_REQUESTS_IN_FLIGHT;
-  if (!(Number.isInteger(maxRequestsInFlight) && maxRequestsInFlight >= 1)) {
-    throw new RangeError(`maxRequestsInFlight must be an integer >= 1, got ${maxRequestsInFlight}`);
-  }
   return {
     protocols,
     getToken: options.getToken,
@@ -273,10 +265,26 @@ export function resolveOptions<T>(options: ConnectOptions<T>): ResolvedOptions<T
     connectTimeout,
     deadlineSlack: options.deadlineSlack,
     random: options.random ?? Math.random,
-    onRequest: options.onRequest,
-    requestTimeout,
-    maxRequestsInFlight,
   };
+}
+
+/**
+ * Checks the options of requests (those {@linkcode ConnectOptions} adds to
+ * {@linkcode CoreOptions}) and fills in their defaults; only the full
+ * client's bundle holds this.
+ */
+export function resolveRequestOptions<T>(options: ConnectOptions<T>): {
+  onRequest: RequestHandler<T> | undefined;
+  requestTimeout: number;
+  maxRequestsInFlight: number;
+} {
+  const requestTimeout = options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT;
+  positive("requestTimeout", requestTimeout);
+  const maxRequestsInFlight = options.maxRequestsInFlight ?? DEFAULT_MAX_REQUESTS_IN_FLIGHT;
+  if (!(Number.isInteger(maxRequestsInFlight) && maxRequestsInFlight >= 1)) {
+    throw new RangeError(`maxRequestsInFlight must be an integer >= 1, got ${maxRequestsInFlight}`);
+  }
+  return { onRequest: options.onRequest, requestTimeout, maxRequestsInFlight };
 }
 
 function positive(name: string, value: number): void {
