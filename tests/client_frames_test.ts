@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { decodeServerFrame, encodePayload, splitBatch } from "../src/protocol/mod.ts";
 import { backoffCap, backoffDelay, pacedDelay, resolveBackoff } from "../src/client/reconnect.ts";
-import { diffOf } from "../src/client/rooms.ts";
+import { diffOf } from "../src/client/presence.ts";
 
 /** What the client puts on the wire for `client.send(data)`. */
 const encodeMessage = (data: unknown) => encodePayload(data).framed;

@@ -4,7 +4,7 @@
 // and no server at all (backoff timings).
 import assert from "node:assert/strict";
 import { type ClientState, type CloseInfo, connect } from "../src/client/mod.ts";
-import { delay, nextEvent, until } from "./_helpers.ts";
+import { delay, nextEvent, until, within } from "./_helpers.ts";
 import { writeAll } from "../testing/ws_frames.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -266,4 +266,29 @@ Deno.test("backoff: delays grow with full jitter and stay within [0, min(cap, ba
   }
   assert.equal(states[0], "reconnecting");
   assert.equal(states.at(-1), "closed");
+});
+
+Deno.test("a join in flight when the server went silent is sent again on the next connection", async () => {
+  // The first connection never answers the join, then goes silent: the client drops it (4000)
+  // without waiting for its socket to close. The join must not stay pending on the dead
+  // connection: it goes out again (id 2) on the next one, whose answer settles it.
+  const server = new RawServer(async (peer, index) => {
+    if (index === 0) return await peer.sendText(hello("c0", 100, 100));
+    await peer.sendText(hello(`c${index}`, 25_000, 10_000));
+    await delay(50);
+    await peer.sendText('J{"id":2,"room":"lobby"}');
+  });
+  const client = connect(server.url, {
+    reconnect: { initialDelay: 10, maxDelay: 20 },
+    pingInterval: false,
+  });
+  try {
+    await until(() => client.state === "open", 2_000, "the first connection");
+    assert.deepEqual(await within(client.join("lobby"), 3_000, "the join"), { room: "lobby" });
+    assert.equal(client.hello?.id, "c1");
+    assert.deepEqual([...client.rooms], ["lobby"]);
+  } finally {
+    await server.close();
+    await client.close();
+  }
 });

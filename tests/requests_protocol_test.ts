@@ -19,7 +19,7 @@ import {
   Tag,
 } from "../src/protocol/mod.ts";
 import { resolveOptions as resolveHubOptions } from "../src/server/options.ts";
-import { resolveOptions as resolveClientOptions } from "../src/client/options.ts";
+import { resolveRequestOptions as resolveClientOptions } from "../src/client/options.ts";
 import { random, randomString } from "./_wire.ts";
 
 Deno.test("requests codec: q and a frames round-trip, texts may hold anything", () => {

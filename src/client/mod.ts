@@ -78,6 +78,14 @@
  * await client.close();
  * ```
  *
+ * ## Without rooms and requests
+ *
+ * An application that uses neither can import `connect` from
+ * `@wshub/hub/client/core` instead: the same client without `join`,
+ * `leave`, `presence`, `request` and `onRequest` (a {@linkcode CoreClient}),
+ * whose bundle holds none of their code (about a quarter less, gzipped; see
+ * docs/benchmarks.md). Everything else, identity included, is the same.
+ *
  * ## Identity
  *
  * Browsers cannot set headers on a WebSocket. Three ways to tell the server who
@@ -162,11 +170,13 @@
  * @module
  */
 
+import { assertKnownOptions } from "../common/unknown_options.ts";
 import { HubClient } from "./hub_client.ts";
-import type { ConnectOptions } from "./options.ts";
+import { type ConnectOptions, CORE_OPTION_NAMES, REQUEST_OPTION_NAMES } from "./options.ts";
 
-export type { ClientEventMap, ClientState, CloseInfo, HubClient } from "./hub_client.ts";
-export type { ConnectOptions } from "./options.ts";
+export type { HubClient } from "./hub_client.ts";
+export type { ClientEventMap, ClientState, CloseInfo, CoreClient } from "./core_client.ts";
+export type { ConnectOptions, CoreOptions, RequestHandler } from "./options.ts";
 export { NO_RECONNECT_CODES, type ReconnectOptions } from "./reconnect.ts";
 export type { Hello } from "../protocol/mod.ts";
 export type { Listener, MessageMeta } from "./events.ts";
@@ -182,7 +192,7 @@ export {
   TokenError,
   UnauthorizedError,
 } from "./errors.ts";
-export type { RequestHandler, RequestOptions } from "./requests.ts";
+export type { RequestOptions } from "./requests.ts";
 export {
   ConnectionClosedError,
   ReplyError,
@@ -192,7 +202,7 @@ export {
 
 /**
  * Connects to a wshub hub and keeps the connection alive until
- * {@linkcode HubClient.close} is called. Returns at once; the client starts in
+ * `client.close()` is called. Returns at once; the client starts in
  * state `"connecting"` and sends made before it is open are queued.
  *
  * `url` may be `ws:`/`wss:`, `http:`/`https:` (turned into `ws:`/`wss:`), or in
@@ -222,5 +232,8 @@ export function connect<T = unknown, S = T>(
   url: string | URL,
   options?: ConnectOptions<T>,
 ): HubClient<T, S> {
+  if (options !== undefined) {
+    assertKnownOptions("connect option", options, [...CORE_OPTION_NAMES, ...REQUEST_OPTION_NAMES]);
+  }
   return new HubClient<T, S>(url, options);
 }

@@ -13,31 +13,28 @@ import {
   SUBPROTOCOL_V2,
   TOKEN_PREFIX,
 } from "../protocol/mod.ts";
-import { assertKnownOptions } from "../common/unknown_options.ts";
 import { type Backoff, type ReconnectOptions, resolveBackoff } from "./reconnect.ts";
-import type { RequestHandler } from "./requests.ts";
 import type { GetToken } from "./credentials.ts";
 
 const DEFAULT_QUEUE_LIMIT = 100;
 const DEFAULT_CONNECT_TIMEOUT = 10_000;
 
 /**
- * Options of {@linkcode connect}.
+ * Options of `connect()` from `@wshub/hub/client/core`: every option of the
+ * full client's {@linkcode ConnectOptions} but those of requests.
  *
- * @example A browser client with a token and JSON messages
+ * @example A light client with a token
  * ```ts
- * import { connect } from "@wshub/hub/client";
+ * import { connect } from "@wshub/hub/client/core";
  *
- * type Chat = { text: string };
- * const client = connect<Chat>("ws://127.0.0.1:8000/ws", {
+ * const client = connect<{ text: string }>("ws://127.0.0.1:8000/ws", {
  *   token: "eyJhbGciOi",
- *   queueLimit: 50,
  *   reconnect: { initialDelay: 250, maxDelay: 5_000 },
  * });
  * await client.close();
  * ```
  */
-export interface ConnectOptions<T> {
+export interface CoreOptions<T> {
   /**
    * A credential offered as the second subprotocol `wshub.token.<token>`; the
    * server reads it with `protocolToken(req)` in its `identify` hook. Only
@@ -76,7 +73,7 @@ export interface ConnectOptions<T> {
    */
   decode?: (text: string) => T;
   /**
-   * How often the client pings the server to measure {@linkcode HubClient.rtt},
+   * How often the client pings the server to measure {@linkcode CoreClient.rtt},
    * in milliseconds, or `false` for never. Default: the server's
    * `pingInterval` from the hello. The first ping goes out right after the hello.
    */
@@ -97,6 +94,25 @@ export interface ConnectOptions<T> {
   signal?: AbortSignal;
   /** Source of randomness for the backoff jitter, values in `[0, 1)`. Default `Math.random` (tests pass their own). */
   random?: () => number;
+}
+
+/**
+ * Options of {@linkcode connect}.
+ *
+ * @example A browser client with a token and JSON messages
+ * ```ts
+ * import { connect } from "@wshub/hub/client";
+ *
+ * type Chat = { text: string };
+ * const client = connect<Chat>("ws://127.0.0.1:8000/ws", {
+ *   token: "eyJhbGciOi",
+ *   queueLimit: 50,
+ *   reconnect: { initialDelay: 250, maxDelay: 5_000 },
+ * });
+ * await client.close();
+ * ```
+ */
+export interface ConnectOptions<T> extends CoreOptions<T> {
   /**
    * Answers the server's requests (`client.request()` on the hub's side);
    * see {@linkcode RequestHandler}. Replace it later with
@@ -115,8 +131,32 @@ export interface ConnectOptions<T> {
   maxRequestsInFlight?: number;
 }
 
-/** Every option of {@linkcode ConnectOptions} (a name missing here is a type error). */
-const CONNECT_OPTION_NAMES = [
+/**
+ * Answers the server's requests: its return value, or what its promise
+ * resolves to, is the reply (a string as it is, anything else JSON-encoded,
+ * `undefined` as `null`; text only). Throw a `ReplyError` to fail the
+ * request with a message the server may see; anything else thrown is
+ * reported as an `error` event and the server gets `handler_error`, "The
+ * request failed".
+ *
+ * @typeParam T What the server sends, decoded with the client's `decode`.
+ *
+ * @example Answering the server
+ * ```ts
+ * import { connect, ReplyError, type RequestHandler } from "@wshub/hub/client";
+ *
+ * const answer: RequestHandler<{ op: string }> = (request) => {
+ *   if (request.op === "ping") return "pong";
+ *   throw new ReplyError(`unknown op ${request.op}`, "bad_op");
+ * };
+ * const client = connect<{ op: string }>("ws://127.0.0.1:8000/ws", { onRequest: answer });
+ * await client.close();
+ * ```
+ */
+export type RequestHandler<T> = (message: T) => unknown;
+
+/** Every option of {@linkcode CoreOptions}. */
+export const CORE_OPTION_NAMES = [
   "token",
   "getToken",
   "reconnect",
@@ -127,18 +167,21 @@ const CONNECT_OPTION_NAMES = [
   "deadlineSlack",
   "signal",
   "random",
+] as const satisfies readonly (keyof CoreOptions<unknown>)[];
+/** The options {@linkcode ConnectOptions} adds for requests. */
+export const REQUEST_OPTION_NAMES = [
   "onRequest",
   "requestTimeout",
   "maxRequestsInFlight",
 ] as const satisfies readonly (keyof ConnectOptions<unknown>)[];
-const EVERY_CONNECT_OPTION_NAMED: Exclude<
-  keyof ConnectOptions<unknown>,
-  typeof CONNECT_OPTION_NAMES[number]
-> extends never ? true
-  : Exclude<keyof ConnectOptions<unknown>, typeof CONNECT_OPTION_NAMES[number]> = true;
+/** Every option of {@linkcode ConnectOptions} is in one of the two lists: else a type error. */
+type OptionName = typeof CORE_OPTION_NAMES[number] | typeof REQUEST_OPTION_NAMES[number];
+const EVERY_CONNECT_OPTION_NAMED: Exclude<keyof ConnectOptions<unknown>, OptionName> extends never
+  ? true
+  : Exclude<keyof ConnectOptions<unknown>, OptionName> = true;
 void EVERY_CONNECT_OPTION_NAMED;
 
-/** {@linkcode ConnectOptions} with every default filled in. */
+/** {@linkcode CoreOptions} with every default filled in. */
 export interface ResolvedOptions<T> {
   /** The subprotocols offered: `wshub.v2`, then `wshub.v1`, and the token when given. */
   protocols: string[];
@@ -150,9 +193,6 @@ export interface ResolvedOptions<T> {
   connectTimeout: number;
   deadlineSlack: number | undefined;
   random: () => number;
-  onRequest: RequestHandler<T> | undefined;
-  requestTimeout: number;
-  maxRequestsInFlight: number;
 }
 
 export function resolveUrl(url: string | URL): string {
@@ -179,8 +219,11 @@ export function resolveUrl(url: string | URL): string {
   return parsed.href;
 }
 
-export function resolveOptions<T>(options: ConnectOptions<T>): ResolvedOptions<T> {
-  assertKnownOptions("connect option", options, CONNECT_OPTION_NAMES);
+/**
+ * Checks the options of {@linkcode CoreOptions} and fills in their defaults.
+ * Unknown names are refused by each `connect()`, which knows its options.
+ */
+export function resolveOptions<T>(options: CoreOptions<T>): ResolvedOptions<T> {
   // wshub.v2 first (texts as JSON both ways: the same value arrives); wshub.v1 for older hubs.
   const protocols = [SUBPROTOCOL_V2, SUBPROTOCOL];
   if (options.getToken !== undefined && typeof options.getToken !== "function") {
@@ -212,12 +255,6 @@ export function resolveOptions<T>(options: ConnectOptions<T>): ResolvedOptions<T
   if (options.deadlineSlack !== undefined && !(options.deadlineSlack >= 0)) {
     throw new RangeError(`deadlineSlack must be a number >= 0, got ${options.deadlineSlack}`);
   }
-  const requestTimeout = options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT;
-  positive("requestTimeout", requestTimeout);
-  const maxRequestsInFlight = options.maxRequestsInFlight ?? DEFAULT_MAX_REQUESTS_IN_FLIGHT;
-  if (!(Number.isInteger(maxRequestsInFlight) && maxRequestsInFlight >= 1)) {
-    throw new RangeError(`maxRequestsInFlight must be an integer >= 1, got ${maxRequestsInFlight}`);
-  }
   return {
     protocols,
     getToken: options.getToken,
@@ -228,10 +265,26 @@ export function resolveOptions<T>(options: ConnectOptions<T>): ResolvedOptions<T
     connectTimeout,
     deadlineSlack: options.deadlineSlack,
     random: options.random ?? Math.random,
-    onRequest: options.onRequest,
-    requestTimeout,
-    maxRequestsInFlight,
   };
+}
+
+/**
+ * Checks the options of requests (those {@linkcode ConnectOptions} adds to
+ * {@linkcode CoreOptions}) and fills in their defaults; only the full
+ * client's bundle holds this.
+ */
+export function resolveRequestOptions<T>(options: ConnectOptions<T>): {
+  onRequest: RequestHandler<T> | undefined;
+  requestTimeout: number;
+  maxRequestsInFlight: number;
+} {
+  const requestTimeout = options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT;
+  positive("requestTimeout", requestTimeout);
+  const maxRequestsInFlight = options.maxRequestsInFlight ?? DEFAULT_MAX_REQUESTS_IN_FLIGHT;
+  if (!(Number.isInteger(maxRequestsInFlight) && maxRequestsInFlight >= 1)) {
+    throw new RangeError(`maxRequestsInFlight must be an integer >= 1, got ${maxRequestsInFlight}`);
+  }
+  return { onRequest: options.onRequest, requestTimeout, maxRequestsInFlight };
 }
 
 function positive(name: string, value: number): void {

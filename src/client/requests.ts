@@ -34,6 +34,8 @@ import {
   RequestTimeoutError,
 } from "../protocol/mod.ts";
 import { DecodeError } from "./errors.ts";
+import type { RequestHandler } from "./options.ts";
+import { NO_HANDLER } from "./parts.ts";
 
 /**
  * Options of one {@linkcode HubClient.request} call.
@@ -56,30 +58,6 @@ export interface RequestOptions {
    */
   timeout?: number;
 }
-
-/**
- * Answers the server's requests: its return value, or what its promise
- * resolves to, is the reply (a string as it is, anything else JSON-encoded,
- * `undefined` as `null`; text only). Throw a `ReplyError` to fail the
- * request with a message the server may see; anything else thrown is
- * reported as an `error` event and the server gets `handler_error`, "The
- * request failed".
- *
- * @typeParam T What the server sends, decoded with the client's `decode`.
- *
- * @example Answering the server
- * ```ts
- * import { connect, ReplyError, type RequestHandler } from "@wshub/hub/client";
- *
- * const answer: RequestHandler<{ op: string }> = (request) => {
- *   if (request.op === "ping") return "pong";
- *   throw new ReplyError(`unknown op ${request.op}`, "bad_op");
- * };
- * const client = connect<{ op: string }>("ws://127.0.0.1:8000/ws", { onRequest: answer });
- * await client.close();
- * ```
- */
-export type RequestHandler<T> = (message: T) => unknown;
 
 /** What the requests need from their client. */
 export interface RequestsSettings<T> {
@@ -265,10 +243,7 @@ export class ClientRequests<T> {
     session.lastInbound = id;
     const handler = this.#handler;
     if (handler === undefined) {
-      this.#fail(session, id, {
-        error: RequestErrorCode.NoHandler,
-        message: "This client answers no requests",
-      });
+      this.#fail(session, id, NO_HANDLER);
       return undefined;
     }
     const max = this.#settings.maxRequestsInFlight;

@@ -14,7 +14,6 @@ import {
   type JoinAnswer,
   type LeaveAnswer,
   type PresenceAnswer,
-  type PresenceDiff,
   roomNameProblem,
 } from "../protocol/mod.ts";
 import { ClientClosedError, JoinError } from "./errors.ts";
@@ -87,7 +86,7 @@ export interface JoinOptions {
   /**
    * Whether this client hears about presence in the room (`presence`
    * events, when the hub sends them): `false` asks the hub for none.
-   * Default `true`: one {@linkcode PresenceDiff} per room per window.
+   * Default `true`: one `PresenceDiff` per room per window.
    */
   presence?: boolean;
 }
@@ -504,26 +503,6 @@ export class ClientRooms {
     this.#pending.delete(id);
     return pending;
   }
-}
-
-/**
- * Presence events (`u`) of one room as one {@linkcode PresenceDiff}: each
- * user where its last event left it. The client hands a run of `u` events of
- * one room that arrive together (one WebSocket message: a hub sends a
- * window's events at once) to the application as one diff.
- */
-export function diffOf(
-  room: string,
-  events: readonly { user: string; event: "join" | "leave" }[],
-): PresenceDiff {
-  const state = new Map<string, boolean>();
-  for (const { user, event } of events) {
-    state.delete(user);
-    state.set(user, event === "join");
-  }
-  const diff: PresenceDiff = { room, joins: [], leaves: [] };
-  for (const [user, joined] of state) (joined ? diff.joins : diff.leaves).push(user);
-  return diff;
 }
 
 function NOOP(): void {}
