@@ -1,31 +1,52 @@
 /**
- * `--redis=URL` for the benchmark servers (bench/fanout_server.ts, bench/rooms_server.ts): a
- * `RedisBackplane` on that Redis, its module loaded only when the flag is given, and a wait until
- * it is up before the server listens.
+ * The backplane flags of the benchmark servers (bench/fanout_server.ts, bench/rooms_server.ts,
+ * bench/publish_server.ts): `--redis=URL` for a `RedisBackplane` on that Redis, `--nats=URL` for a
+ * `NatsBackplane` on that NATS server; the backplane's module is loaded only when its flag is
+ * given, and the server waits until it is up before it listens.
  *
  * @module
  */
 
-import type { RedisBackplane } from "../src/redis/mod.ts";
+import type { Backplane, BackplaneStatus } from "../mod.ts";
 import { until } from "../testing/async.ts";
 
-/** The backplane `--redis=URL` asks for, or `undefined` without the flag. */
-export async function redisBackplane(args: readonly string[]): Promise<RedisBackplane | undefined> {
-  const url = args.find((a) => a.startsWith("--redis="))?.slice("--redis=".length);
-  if (url === undefined) return undefined;
-  const { RedisBackplane } = await import("../src/redis/mod.ts");
-  return new RedisBackplane({ url });
+/** A backplane whose status can be watched (both of ours). */
+export type WatchedBackplane = Backplane & { readonly status: BackplaneStatus };
+
+/** The backplane the flags ask for, or `undefined` without one. */
+export async function flagBackplane(
+  args: readonly string[],
+): Promise<WatchedBackplane | undefined> {
+  const flag = (name: string) =>
+    args.find((a) => a.startsWith(`--${name}=`))?.slice(`--${name}=`.length);
+  const redis = flag("redis");
+  const nats = flag("nats");
+  if (redis !== undefined && nats !== undefined) {
+    throw new Error("--redis and --nats: give one backplane, not both");
+  }
+  if (redis !== undefined) {
+    const { RedisBackplane } = await import("../src/redis/mod.ts");
+    return new RedisBackplane({ url: redis });
+  }
+  if (nats !== undefined) {
+    const { NatsBackplane } = await import("../src/nats/mod.ts");
+    return new NatsBackplane({ servers: nats });
+  }
+  return undefined;
 }
 
 /**
  * Resolves once `backplane` (started by its hub) is up; exits the process with code 1 after
  * `ms` without it.
  */
-export async function backplaneUp(backplane: RedisBackplane, ms = 10_000): Promise<void> {
+export async function backplaneUp(
+  backplane: { readonly status: BackplaneStatus },
+  ms = 10_000,
+): Promise<void> {
   try {
-    await until(() => backplane.status === "up", ms, "the Redis backplane", 10);
+    await until(() => backplane.status === "up", ms, "the backplane", 10);
   } catch {
-    console.error(`the Redis backplane did not come up within ${ms / 1000} s: check --redis=URL`);
+    console.error(`the backplane did not come up within ${ms / 1000} s: check --redis or --nats`);
     Deno.exit(1);
   }
 }

@@ -28,12 +28,12 @@
 
 import { Hub } from "../mod.ts";
 import { createInspector } from "../src/inspector/mod.ts";
-import { backplaneUp, redisBackplane } from "./backplane_flag.ts";
+import { backplaneUp, flagBackplane } from "./backplane_flag.ts";
 
 const arg = Deno.args.find((a) => a.startsWith("--port="));
 const port = arg === undefined ? 8080 : Number(arg.slice("--port=".length));
 
-const backplane = await redisBackplane(Deno.args);
+const backplane = await flagBackplane(Deno.args);
 const hub = new Hub({
   backplane,
   rateLimit: false,

@@ -18,7 +18,7 @@
  */
 
 import { createApi, Hub } from "../mod.ts";
-import { backplaneUp, redisBackplane } from "./backplane_flag.ts";
+import { backplaneUp, flagBackplane } from "./backplane_flag.ts";
 import { isRoomName } from "../src/protocol/mod.ts";
 import { payload } from "./publish_payload.ts";
 
@@ -28,7 +28,7 @@ const port = Number(flag("port") ?? 8080);
 const key = flag("key");
 if (key === undefined) throw new Error("--key=K is required (the HTTP API's key)");
 
-const backplane = await redisBackplane(Deno.args);
+const backplane = await flagBackplane(Deno.args);
 const hub = new Hub<string>({
   backplane,
   history: Deno.args.includes("--history") ? { size: 100, ttl: 60_000 } : undefined,

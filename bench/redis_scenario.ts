@@ -9,7 +9,7 @@
  * deno run -A bench/redis_scenario.ts --quick --setups=two+room,two+history   # history alone
  * ```
  *
- * Five setups, each run fresh, interleaved round by round (A B C D E, then E D C B A, …);
+ * Six setups, each run fresh, interleaved round by round (A B C D E, then E D C B A, …);
  * `--setups=` (or the `setups` option) runs some of them:
  *
  * - `one`: one `bench/fanout_server.ts`, no backplane (the baseline);
@@ -27,6 +27,8 @@
  *   position), and every process, the publisher's included, delivers it when it comes back from
  *   Redis, with its offset. The paired ratio to `two+room` is what history in Redis costs; the
  *   local latency shows the publisher's members now waiting for the round trip through Redis.
+ * - `two+nats`: as `two+room`, over one nats-server (`--nats`, JetStream on for presence) instead
+ *   of Redis: the room's subject instead of its channel. Skipped, saying so, without nats-server.
  *
  * The fan-out servers run with `--no-rate-limit`: the hub's default inbound limit (100 msg/s)
  * would close an unpaced publisher (bench/rooms_server.ts has the limit off without a flag).
@@ -51,6 +53,7 @@ import { delay, until } from "../testing/async.ts";
 import { accepting, freePort } from "../testing/net.ts";
 import { terminate } from "../testing/process.ts";
 import { redisCli, type RedisServer, startRedis } from "../testing/redis.ts";
+import { natsAvailable, type NatsServer, startNats } from "../testing/nats.ts";
 
 /** How to run the scenario. */
 export interface RedisScenarioOptions {
@@ -71,23 +74,31 @@ export interface RedisScenarioOptions {
 }
 
 /** The setups compared. */
-export type Setup = "one" | "one+redis" | "two" | "two+room" | "two+history";
+export type Setup = "one" | "one+redis" | "two" | "two+room" | "two+history" | "two+nats";
 /** The loads. */
 export type Load = "unpaced" | "paced";
 
 /** Every setup, in the order of a round. */
-export const SETUPS: readonly Setup[] = ["one", "one+redis", "two", "two+room", "two+history"];
+export const SETUPS: readonly Setup[] = [
+  "one",
+  "one+redis",
+  "two",
+  "two+room",
+  "two+history",
+  "two+nats",
+];
 const SETUP_LABELS: Record<Setup, string> = {
   one: "one process, no backplane",
   "one+redis": "one process + RedisBackplane",
   two: "two processes + Redis",
   "two+room": "two processes + Redis, one room",
   "two+history": "two processes + Redis, one room with history",
+  "two+nats": "two processes + NATS, one room",
 };
 
 /** Whether a setup runs bench/rooms_server.ts, every connection in one room. */
 function inRoom(setup: Setup): boolean {
-  return setup === "two+room" || setup === "two+history";
+  return setup === "two+room" || setup === "two+history" || setup === "two+nats";
 }
 
 /** Parses a `--setups=` list; throws on an unknown setup. */
@@ -297,6 +308,7 @@ async function runOnce(
   const { root } = options;
   const children: Child[] = [];
   let redis: RedisServer | undefined;
+  let nats: NatsServer | undefined;
   const base: RedisRun = {
     setup,
     load,
@@ -313,7 +325,8 @@ async function runOnce(
     loadgenSaturated: false,
   };
   try {
-    if (setup !== "one") redis = await startRedis();
+    if (setup === "two+nats") nats = await startNats({ jetstream: true });
+    else if (setup !== "one") redis = await startRedis();
     const servers: { child: Child; port: number }[] = [];
     const room = inRoom(setup);
     for (let i = 0; i < (setup.startsWith("two") ? 2 : 1); i++) {
@@ -323,6 +336,7 @@ async function runOnce(
         : ["deno", "run", "-A", "bench/fanout_server.ts", `--port=${port}`, "--no-rate-limit"];
       if (setup === "two+history") cmd.push("--history");
       if (redis) cmd.push(`--redis=${redis.url}`);
+      if (nats) cmd.push(`--nats=${nats.url}`);
       const child = new Child(unlimited(cmd), root);
       children.push(child);
       servers.push({ child, port });
@@ -345,7 +359,8 @@ async function runOnce(
       if (!subscribed) return { ...base, error: "the servers did not subscribe in Redis" };
     }
     await delay(200);
-    const extras = [...servers.slice(1).map((s) => s.child.pid), ...redis ? [redis.pid] : []];
+    const broker = redis?.pid ?? nats?.pid;
+    const extras = [...servers.slice(1).map((s) => s.child.pid), ...broker ? [broker] : []];
     const urls = servers.map((s) => `ws://127.0.0.1:${s.port}/ws`);
     const lg = [
       options.loadgen!,
@@ -376,7 +391,7 @@ async function runOnce(
     ];
     const serverCpuMs = (report.server?.cpuMs ?? NaN) +
       extra.slice(0, servers.length - 1).reduce((sum, e) => sum + e.cpuMs, 0);
-    const redisCpu = redis ? extra[servers.length - 1] : undefined;
+    const redisCpu = broker ? extra[servers.length - 1] : undefined;
     const byUrl = report.latencyByUrl;
     const side = (i: number) =>
       byUrl?.[i] === undefined ? undefined : {
@@ -427,6 +442,7 @@ async function runOnce(
   } finally {
     await Promise.all(children.reverse().map((child) => child.stop()));
     await redis?.stop();
+    await nats?.stop();
   }
 }
 
@@ -507,7 +523,11 @@ export async function runRedisScenario(
   }
   const specs = loads(options.quick);
   const modes = options.modes ?? ["framed"];
-  const setups = options.setups ?? SETUPS;
+  let setups = options.setups ?? SETUPS;
+  if (setups.includes("two+nats") && !await natsAvailable()) {
+    log("redis scenario: two+nats skipped: nats-server not found (apt-get install nats-server)");
+    setups = setups.filter((s) => s !== "two+nats");
+  }
   const runs: RedisRun[] = [];
   const t0 = performance.now();
   for (const load of ["unpaced", "paced"] as const) {
@@ -561,11 +581,12 @@ export function redisTable(result: RedisScenarioResult): string {
   out.push(
     `${result.subs.toLocaleString("en-US")} subscribers and one publisher, ${result.size} B ` +
       `messages; with two processes half the subscribers are on each and the publisher on the ` +
-      `first, so half the deliveries cross Redis. The room setups run bench/rooms_server.ts ` +
-      `with every connection in one room and each message published to it, without and with ` +
-      `the room's history kept in Redis. Median of ${result.rounds} interleaved ` +
+      `first, so half the deliveries cross the broker (Redis or NATS). The room setups run ` +
+      `bench/rooms_server.ts with every connection in one room and each message published to ` +
+      `it: over Redis without and with the room's history kept in Redis, and over NATS. ` +
+      `Median of ${result.rounds} interleaved ` +
       `runs. Nothing pinned: CPU is % of one core over the measured window, for the servers ` +
-      `(together), Redis, the load generator, and everything else on the machine.`,
+      `(together), the broker, the load generator, and everything else on the machine.`,
     "",
   );
   for (const load of ["unpaced", "paced"] as const) {
@@ -573,7 +594,7 @@ export function redisTable(result: RedisScenarioResult): string {
     if (rows.length === 0) continue;
     out.push(`**${result.loads[load]}**`, "");
     out.push(
-      "| setup | clients | deliveries/s | vs one process | p50 ms | p99 ms | local p50 / p99 | across Redis p50 / p99 | Redis hop (p50) | servers CPU | Redis CPU | loadgen CPU | other CPU | servers µs/delivery | Redis µs/message |",
+      "| setup | clients | deliveries/s | vs one process | p50 ms | p99 ms | local p50 / p99 | across the broker p50 / p99 | broker hop (p50) | servers CPU | broker CPU | loadgen CPU | other CPU | servers µs/delivery | broker µs/message |",
       "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     );
     for (const s of rows) {

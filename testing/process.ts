@@ -6,7 +6,7 @@
  * @module
  */
 
-import { atMost } from "./async.ts";
+import { atMost, delay } from "./async.ts";
 
 /** Sends `sig` to `child`; nothing happens when it has already exited. */
 export function signal(child: Deno.ChildProcess, sig: Deno.Signal): void {
@@ -78,4 +78,60 @@ function inCI(): boolean {
   } catch {
     return false; // no --allow-env
   }
+}
+
+/** How {@linkcode spawnServer} starts a server and knows it is ready. */
+export interface SpawnServerOptions {
+  /** Its arguments; they must send its log to `log`. */
+  args: readonly string[];
+  /** Its log file (made empty first); its last lines go into the error when it fails to start. */
+  log: string;
+  /** Whether it is ready: polled every `pollMs` until true. */
+  ready: () => Promise<boolean>;
+  /** What "ready" means, for the error: "did not answer PING". */
+  notReady: string;
+  /** The port it listens on, for the error. */
+  port: number;
+  /** How long it may take, in ms. */
+  startupMs: number;
+  /** How often `ready` is asked, in ms (10). */
+  pollMs?: number;
+}
+
+/**
+ * Spawns the server `binary` and resolves once `ready()` says so; when it
+ * exits first or is not ready in time, kills it and throws with the last
+ * lines of its log.
+ */
+export async function spawnServer(
+  binary: string,
+  options: SpawnServerOptions,
+): Promise<Deno.ChildProcess> {
+  const { args, log, ready, notReady, port, startupMs, pollMs = 10 } = options;
+  await Deno.writeTextFile(log, "");
+  const child = new Deno.Command(binary, {
+    args: [...args],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  const deadline = performance.now() + startupMs;
+  while (!exited && performance.now() < deadline) {
+    if (await ready()) return child;
+    await delay(pollMs);
+  }
+  if (!exited) signal(child, "SIGKILL");
+  const { code } = await status;
+  const text = await Deno.readTextFile(log).catch(() => "");
+  const name = binary.split("/").pop();
+  throw new Error(
+    `${name} on port ${port} ${
+      exited ? `exited with code ${code}` : `${notReady} within ${startupMs} ms`
+    }:\n${text.trim().split("\n").slice(-5).join("\n")}`,
+  );
 }

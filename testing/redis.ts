@@ -8,9 +8,8 @@
  * @module
  */
 
-import { delay } from "./async.ts";
 import { freePort } from "./net.ts";
-import { missingServerReason, signal, terminate } from "./process.ts";
+import { missingServerReason, signal, spawnServer, terminate } from "./process.ts";
 
 /** A redis-server started by {@link startRedis}. */
 export interface RedisServer {
@@ -156,8 +155,7 @@ export async function spawnRedisServer(
   extra: readonly string[] = [],
 ): Promise<Deno.ChildProcess> {
   const log = `${dir}/redis.log`;
-  await Deno.writeTextFile(log, "");
-  const child = new Deno.Command("redis-server", {
+  return await spawnServer("redis-server", {
     args: [
       "--port",
       String(port),
@@ -175,28 +173,12 @@ export async function spawnRedisServer(
       "no",
       ...extra,
     ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  let exited = false;
-  const status = child.status.then((s) => {
-    exited = true;
-    return s;
+    log,
+    ready: () => ping(port),
+    notReady: "did not answer PING",
+    port,
+    startupMs: STARTUP_MS,
   });
-  const deadline = performance.now() + STARTUP_MS;
-  while (!exited && performance.now() < deadline) {
-    if (await ping(port)) return child;
-    await delay(10);
-  }
-  if (!exited) signal(child, "SIGKILL");
-  const { code } = await status;
-  const text = await Deno.readTextFile(log).catch(() => "");
-  throw new Error(
-    `redis-server on port ${port} ${
-      exited ? `exited with code ${code}` : `did not answer PING within ${STARTUP_MS} ms`
-    }:\n${text.trim().split("\n").slice(-5).join("\n")}`,
-  );
 }
 
 /** One PING over a fresh TCP connection; true on +PONG. */

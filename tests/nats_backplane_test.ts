@@ -1,7 +1,7 @@
 // The NATS backplane (src/nats/) with real processes: two and three hub
 // processes (separate `deno run`s of tests/fixtures/cluster_node.ts with a
 // "nats" URL) on different ports sharing one real nats-server with JetStream
-// (tests/_nats.ts), with plain and framed clients; and hubs in this process
+// (testing/nats.ts), with plain and framed clients; and hubs in this process
 // for presence races. Skips only where nats-server is absent (fails in CI).
 
 import assert from "node:assert/strict";
@@ -12,7 +12,7 @@ import { type Backplane, Hub, type PresenceEvent } from "../mod.ts";
 import { NatsBackplane } from "../src/nats/mod.ts";
 import { MAX_ESCAPED, token } from "../src/nats/subjects.ts";
 import { framed, HubNode } from "./_cluster.ts";
-import { type NatsServer, natsTest, startNats } from "./_nats.ts";
+import { type NatsServer, natsTest, startNats } from "../testing/nats.ts";
 
 async function natsCluster(count: number, options: { presenceTtl?: number } = {}) {
   const nats = await startNats();

@@ -1,11 +1,16 @@
-// Test helpers for a real nats-server: one private server per test on a free
-// 127.0.0.1 port, with JetStream on (-js) and its monitoring port, that a test
-// can kill and bring back on the same port. Tests skip when nats-server is
-// not installed, except in CI (CI=true), where they fail instead so a missing
-// install step cannot hide.
+/**
+ * A real nats-server for tests and benchmarks: one private server per test on
+ * a free 127.0.0.1 port, with JetStream on (-js) and its monitoring port, that
+ * a test can kill and bring back on the same port. Tests skip when
+ * nats-server is not installed, except in CI (CI=true), where they fail
+ * instead so a missing install step cannot hide. Not part of the published
+ * package.
+ *
+ * @module
+ */
 
-import { freePort } from "./_helpers.ts";
-import { missingServerReason } from "../testing/process.ts";
+import { freePort } from "./net.ts";
+import { missingServerReason, spawnServer } from "./process.ts";
 
 /** A nats-server started by {@link startNats}. */
 export interface NatsServer {
@@ -16,6 +21,8 @@ export interface NatsServer {
   readonly monitor: number;
   /** Whether the process is running (false after `kill()` until `restart()`). */
   readonly running: boolean;
+  /** The running process's id (`undefined` while it is not running): for CPU accounting. */
+  readonly pid: number | undefined;
   /** Ends the server (SIGTERM, then SIGKILL after 2 s) and removes its temp dir. Idempotent. */
   stop(): Promise<void>;
   /** Kills the server if running, then starts a fresh one on the same ports: all data is gone. */
@@ -121,6 +128,9 @@ export async function startNats({ jetstream = true } = {}): Promise<NatsServer> 
     get running() {
       return child !== undefined;
     },
+    get pid() {
+      return child?.pid;
+    },
     kill,
     async restart() {
       if (stopped) throw new Error("restart() after stop()");
@@ -171,8 +181,7 @@ async function spawn(
   jetstream: boolean,
 ): Promise<Deno.ChildProcess> {
   const log = `${dir}/nats.log`;
-  await Deno.writeTextFile(log, "");
-  const child = new Deno.Command((await natsBinary())!, {
+  return await spawnServer((await natsBinary())!, {
     args: [
       "-a",
       "127.0.0.1",
@@ -184,32 +193,13 @@ async function spawn(
       "-l",
       log,
     ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  let exited = false;
-  const status = child.status.then((s) => {
-    exited = true;
-    return s;
+    log,
+    ready: () => healthy(monitor),
+    notReady: "was not healthy",
+    port,
+    startupMs: STARTUP_MS,
+    pollMs: 20,
   });
-  const deadline = performance.now() + STARTUP_MS;
-  while (!exited && performance.now() < deadline) {
-    if (await healthy(monitor)) return child;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  if (!exited) {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited meanwhile */ }
-  }
-  const { code } = await status;
-  const text = await Deno.readTextFile(log).catch(() => "");
-  throw new Error(
-    `nats-server on port ${port} ${
-      exited ? `exited with code ${code}` : `was not healthy within ${STARTUP_MS} ms`
-    }:\n${text.trim().split("\n").slice(-5).join("\n")}`,
-  );
 }
 
 async function healthy(monitor: number): Promise<boolean> {
