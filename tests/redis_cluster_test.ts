@@ -314,11 +314,13 @@ redisTest(
       const lost = gaps(member.messages, sentMoving);
       const other = gaps(bystander.messages, sentStaying);
       const { redis: stats } = await b.call<{ redis: { resubscribed: number } }>("/stats");
+      const { redis: publisher } = await a.call<{ redis: { dropped: number } }>("/stats");
       console.log(
         `slot ${slot} migrated in ${migrated.toFixed(0)} ms; the room's publications reached b ` +
           `again ${back.toFixed(0)} ms after the migration began; lost ${lost.missing} of ` +
-          `${sentMoving} (${lost.runs.join(", ") || "none"}); another shard's room lost ` +
-          `${other.missing} of ${sentStaying}; b resubscribed ${stats.resubscribed} channel(s)`,
+          `${sentMoving} (${lost.runs.join(", ") || "none"}), a's publishes refused ` +
+          `${publisher.dropped}; another shard's room lost ${other.missing} of ${sentStaying}; ` +
+          `b resubscribed ${stats.resubscribed} time(s)`,
       );
       assert.equal(other.missing, 0, "a room on another slot loses nothing");
       assert.ok(stats.resubscribed >= 1, "b took the dropped subscription again");
@@ -335,6 +337,114 @@ redisTest(
     } finally {
       await member.close();
       await bystander.close();
+      await down(redis, nodes);
+    }
+  },
+);
+
+redisTest(
+  "Redis Cluster: a master killed under traffic: its replica takes over, and the backplane follows",
+  async () => {
+    const { redis, nodes } = await onCluster(2, { presenceTtl: 1500 }, { replicas: 1 });
+    const [a, b] = nodes;
+    const member = await TestClient.open(`${b.url}?u=mia&room=failing`);
+    const bystander = await TestClient.open(`${b.url}?room=staying`);
+    try {
+      await delay(300);
+      const slot = await redis.slotOf("{failing}");
+      const owner = await redis.ownerOf(slot);
+      const otherSlot = await redis.slotOf("{staying}");
+      assert.notEqual((await redis.ownerOf(otherSlot)).port, owner.port, "two shards");
+      const failing = pump(a, "failing");
+      const staying = pump(a, "staying");
+      await until(() => member.messages.length >= 20, 5000, "traffic before");
+      const killedAt = failing.sent;
+      const started = performance.now();
+      await owner.kill();
+      await redis.healthy(20_000);
+      const promoted = performance.now() - started;
+      const healthyAt = failing.sent;
+      await until(
+        () => member.messages.some((text) => Number(text) > healthyAt),
+        15_000,
+        "a publication made after the failover",
+      );
+      const back = performance.now() - started;
+      await delay(500);
+      const [sentFailing, sentStaying] = await Promise.all([failing.stop(), staying.stop()]);
+      await until(
+        () =>
+          member.messages.includes(String(sentFailing)) &&
+          bystander.messages.includes(String(sentStaying)),
+        5000,
+        "the last publications",
+      );
+      const lost = gaps(member.messages, sentFailing);
+      const other = gaps(bystander.messages, sentStaying);
+      const { redis: stats } = await a.call<{ redis: { dropped: number } }>("/stats");
+      console.log(
+        `master of slot ${slot} killed at publication ${killedAt}: replica promoted (cluster ` +
+          `healthy) after ${promoted.toFixed(0)} ms; the room's publications reached b again ` +
+          `${back.toFixed(0)} ms after the kill; lost ${lost.missing} of ${sentFailing} ` +
+          `(${lost.runs.join(", ") || "none"}); a's publishes refused meanwhile: ` +
+          `${stats.dropped}; another shard's room lost ${other.missing} of ${sentStaying}`,
+      );
+      assert.equal(other.missing, 0, "a room on another shard loses nothing");
+      assert.ok(lost.missing > 0, "the failing shard's publications are lost meanwhile");
+      assert.equal(new Set(member.messages).size, member.messages.length, "none twice");
+      assert.ok(
+        member.messages.every((text, i, all) => i === 0 || Number(text) > Number(all[i - 1])),
+        "in order",
+      );
+      // Presence is on the new master (replicated, or written again by b's upkeep).
+      await until(
+        async () =>
+          JSON.stringify(await a.call("/presenceStats?room=failing")) ===
+            JSON.stringify({ users: 1, connections: 1 }),
+        5000,
+        "mia's presence on the new master",
+      );
+    } finally {
+      await member.close();
+      await bystander.close();
+      await down(redis, nodes);
+    }
+  },
+);
+
+redisTest(
+  "Redis Cluster: every node stopped and started again: local delivery goes on, cross-process resumes",
+  async () => {
+    const { redis, nodes } = await onCluster(2);
+    const [a, b] = nodes;
+    const onA = await TestClient.open(`${a.url}?room=lobby`);
+    const onB = await TestClient.open(`${b.url}?room=lobby`);
+    try {
+      await delay(300);
+      await a.call("/broadcast", "before");
+      await a.call("/publish?room=lobby", "room before");
+      await until(() => onB.messages.includes("room before"), 5000, "cross-process before");
+      await Promise.all(redis.nodes.map((node) => node.kill()));
+      assert.equal(await a.call("/broadcast", "during"), 1, "local delivery while Redis is gone");
+      await until(() => onA.messages.includes("during"), 2000, "local delivery");
+      await Promise.all(redis.nodes.map((node) => node.restart()));
+      await redis.healthy(20_000);
+      const started = performance.now();
+      for (let i = 0; !onB.messages.includes(`room after ${i - 1}`); i++) {
+        assert.ok(performance.now() - started < 15_000, "cross-process traffic resumed");
+        await a.call("/broadcast", `after ${i}`);
+        await a.call("/publish?room=lobby", `room after ${i}`);
+        await delay(100);
+      }
+      await until(() => onB.messages.some((text) => String(text).startsWith("after ")), 3000, "b");
+      console.log(
+        `after the cluster came back, cross-process traffic resumed within ${
+          (performance.now() - started).toFixed(0)
+        } ms`,
+      );
+    } finally {
+      await onA.close();
+      await onB.close();
       await down(redis, nodes);
     }
   },
