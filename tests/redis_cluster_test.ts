@@ -274,6 +274,42 @@ function gaps(got: readonly unknown[], sent: number): { missing: number; runs: s
   return { missing, runs };
 }
 
+/**
+ * Waits for `member` to get a publication made after `after`, then stops
+ * both pumps and waits for their last publications; resolves with when the
+ * member got traffic again (ms after `started`) and what each lost.
+ */
+async function settle(
+  [affected, member]: [ReturnType<typeof pump>, TestClient],
+  [control, bystander]: [ReturnType<typeof pump>, TestClient],
+  after: number,
+  started: number,
+  ms: number,
+) {
+  await until(
+    () => member.messages.some((text) => Number(text) > after),
+    ms,
+    "a publication made after the event",
+  );
+  const back = performance.now() - started;
+  await delay(500);
+  const [sent, sentControl] = await Promise.all([affected.stop(), control.stop()]);
+  await until(
+    () =>
+      member.messages.includes(String(sent)) &&
+      bystander.messages.includes(String(sentControl)),
+    5000,
+    "the last publications",
+  );
+  return {
+    back,
+    sent,
+    lost: gaps(member.messages, sent),
+    sentControl,
+    other: gaps(bystander.messages, sentControl),
+  };
+}
+
 redisTest(
   "Redis Cluster: a room's slot migrated under traffic: the subscription Redis drops is taken again",
   async () => {
@@ -293,26 +329,15 @@ redisTest(
       // The old owner knows first: node-redis's own attempt to follow the channel meets the new
       // owner still importing (MOVED back), and gives up; the backplane must notice by itself.
       await redis.migrate(slot, to, { lag: 300 });
-      const migratedAt = moving.sent;
       const migrated = performance.now() - started;
       // Publications after the migration reach b again: its subscription is back.
-      await until(
-        () => member.messages.some((text) => Number(text) > migratedAt),
+      const { back, sent: sentMoving, lost, sentControl: sentStaying, other } = await settle(
+        [moving, member],
+        [staying, bystander],
+        moving.sent,
+        started,
         5000,
-        "a publication made after the migration",
       );
-      const back = performance.now() - started;
-      await delay(500);
-      const [sentMoving, sentStaying] = await Promise.all([moving.stop(), staying.stop()]);
-      await until(
-        () =>
-          member.messages.includes(String(sentMoving)) &&
-          bystander.messages.includes(String(sentStaying)),
-        5000,
-        "the last publications",
-      );
-      const lost = gaps(member.messages, sentMoving);
-      const other = gaps(bystander.messages, sentStaying);
       const { redis: stats } = await b.call<{ redis: { resubscribed: number } }>("/stats");
       const { redis: publisher } = await a.call<{ redis: { dropped: number } }>("/stats");
       console.log(
@@ -363,24 +388,13 @@ redisTest(
       await owner.kill();
       await redis.healthy(20_000);
       const promoted = performance.now() - started;
-      const healthyAt = failing.sent;
-      await until(
-        () => member.messages.some((text) => Number(text) > healthyAt),
+      const { back, sent: sentFailing, lost, sentControl: sentStaying, other } = await settle(
+        [failing, member],
+        [staying, bystander],
+        failing.sent,
+        started,
         15_000,
-        "a publication made after the failover",
       );
-      const back = performance.now() - started;
-      await delay(500);
-      const [sentFailing, sentStaying] = await Promise.all([failing.stop(), staying.stop()]);
-      await until(
-        () =>
-          member.messages.includes(String(sentFailing)) &&
-          bystander.messages.includes(String(sentStaying)),
-        5000,
-        "the last publications",
-      );
-      const lost = gaps(member.messages, sentFailing);
-      const other = gaps(bystander.messages, sentStaying);
       const { redis: stats } = await a.call<{ redis: { dropped: number } }>("/stats");
       console.log(
         `master of slot ${slot} killed at publication ${killedAt}: replica promoted (cluster ` +
