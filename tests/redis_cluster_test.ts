@@ -10,7 +10,8 @@
 import assert from "node:assert/strict";
 import type { HistoryPage } from "../mod.ts";
 import { delay, follower, TestClient, until } from "./_helpers.ts";
-import { RedisBackplane } from "../src/redis/mod.ts";
+import { RedisBackplane, RedisEmitter } from "../src/redis/mod.ts";
+import { HISTORY as HISTORY_OF_H, of, recorder } from "./_publishers.ts";
 import { type RedisCluster, startRedisCluster } from "../testing/redis_cluster.ts";
 import { redisCli } from "../testing/redis.ts";
 import { framed, HubNode, type HubNodeOptions, redisTest } from "./_cluster.ts";
@@ -54,16 +55,24 @@ async function otherMaster(redis: RedisCluster, not: { port: number }) {
   throw new Error("no other master");
 }
 
-Deno.test("RedisBackplane: exactly one of url and cluster; a cluster's prefix holds no braces", () => {
+Deno.test("RedisBackplane, RedisEmitter: exactly one of url and cluster; a cluster's prefix holds no braces", () => {
   assert.throws(
     () => new RedisBackplane({ url: "redis://127.0.0.1:1", cluster: ["redis://127.0.0.1:2"] }),
     /exactly one of url .* and cluster/,
   );
-  assert.throws(() => new RedisBackplane({}), /exactly one of url .* and cluster/);
+  assert.throws(() => new RedisBackplane({}), /option url: missing/);
   assert.throws(() => new RedisBackplane({ cluster: [] }), /option cluster: \[\]/);
   assert.throws(() => new RedisBackplane({ cluster: ["127.0.0.1:7000"] }), /redis:\/\/host:port/);
   assert.throws(
     () => new RedisBackplane({ cluster: ["redis://127.0.0.1:7000"], prefix: "a{b}" }),
+    /holds no \{ or \}/,
+  );
+  assert.throws(
+    () => new RedisEmitter({ url: "redis://127.0.0.1:1", cluster: ["redis://127.0.0.1:2"] }),
+    /RedisEmitter needs exactly one of url .* and cluster/,
+  );
+  assert.throws(
+    () => new RedisEmitter({ cluster: ["redis://127.0.0.1:7000"], prefix: "{x}" }),
     /holds no \{ or \}/,
   );
   // A single server's prefix may hold braces, as before.
@@ -459,6 +468,52 @@ redisTest(
     } finally {
       await onA.close();
       await onB.close();
+      await down(redis, nodes);
+    }
+  },
+);
+
+redisTest(
+  "Redis Cluster: a RedisEmitter with cluster speaks the backplane's channels and keys",
+  async () => {
+    const { redis, nodes } = await onCluster(2, { history: HISTORY_OF_H, historyRooms: "h:" });
+    const [a, b] = nodes;
+    const alice = recorder(`${a.url}?u=alice`);
+    const bob = recorder(`${b.url}?u=bob`);
+    const emitter = new RedisEmitter({
+      cluster: redis.seeds,
+      history: (room) => room.startsWith("h:") ? HISTORY_OF_H : undefined,
+    });
+    try {
+      for (const { client } of [alice, bob]) {
+        await client.join("lobby");
+        await client.join("h:news");
+      }
+      await a.call("/publish?room=h:news", "hub 1");
+      await until(() => alice.got.length === 1 && bob.got.length === 1, 5000, "the hub's own");
+      await emitter.ready({ signal: AbortSignal.timeout(10_000) });
+      assert.equal(await emitter.broadcast("to all"), 2, "both processes listen to broadcasts");
+      assert.equal(await emitter.sendToUser("alice", { to: "alice" }), 1, "a has alice");
+      assert.equal((await emitter.publish("lobby", "lobby 1")).processes, 2);
+      const sent = await emitter.publish("h:news", "emitted 2");
+      assert.equal(sent.position?.offset, 2, "the emitter's publication continues the stream");
+      assert.equal(sent.processes, 2);
+      await until(() => alice.got.length === 5 && bob.got.length === 4, 5000, "everything");
+      assert.deepEqual(of(alice.got, undefined), ["to all", { to: "alice" }]);
+      assert.deepEqual(of(bob.got, undefined), ["to all"]);
+      assert.deepEqual(of(bob.got, "lobby"), ["lobby 1"]);
+      assert.deepEqual(
+        bob.got.filter((got) => got.room === "h:news").map((got) => [got.data, got.offset]),
+        [["hub 1", 1], ["emitted 2", 2]],
+      );
+      const page = await b.call<HistoryPage>("/history?room=h:news");
+      assert.deepEqual(page.publications.map((p) => p.data), ["hub 1", "emitted 2"]);
+      assert.equal(await emitter.disconnectUser("bob", { code: 4003, reason: "revoked" }), 1);
+      await until(() => bob.closes.some((c) => c.code === 4003), 5000, "bob disconnected");
+    } finally {
+      await emitter.close();
+      await alice.client.close();
+      await bob.client.close();
       await down(redis, nodes);
     }
   },

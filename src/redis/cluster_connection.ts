@@ -39,6 +39,26 @@ import type { Names } from "./names.ts";
 import type { AppendRequest } from "./redis_history.ts";
 
 /**
+ * Checks the `url` and `cluster` options (`owner` names whose): exactly
+ * one is given; resolves with the server's URL or the cluster's seeds.
+ *
+ * @throws {TypeError} If both are given, or neither, or either is invalid.
+ */
+export function checkServers(
+  owner: string,
+  options: { url?: unknown; cluster?: unknown },
+): { url: string; seeds?: undefined } | { url?: undefined; seeds: string[] } {
+  if (options.url !== undefined && options.cluster !== undefined) {
+    throw new TypeError(
+      `${owner} needs exactly one of url (one Redis server) and cluster (a Redis Cluster's seed nodes)`,
+    );
+  }
+  return options.cluster === undefined
+    ? { url: checkUrl(owner, options.url) }
+    : { seeds: checkSeeds(owner, options.cluster) };
+}
+
+/**
  * Checks a `cluster` option (`owner` names whose): a non-empty list of
  * redis:// or rediss:// URLs, the seed nodes.
  *

@@ -33,9 +33,8 @@ import type { PresenceEntry, PresenceStats } from "../server/types.ts";
 import { asBuffer } from "./bytes.ts";
 import { decodeEnvelope, encodeMessage, unknownVersionWarning } from "./envelope.ts";
 import { checkPrefix, Names } from "./names.ts";
-import { checkUrl } from "./connection.ts";
 import { type BackplaneConnection, SingleConnection } from "./backplane_connection.ts";
-import { checkSeeds, ClusterConnection } from "./cluster_connection.ts";
+import { checkServers, ClusterConnection } from "./cluster_connection.ts";
 import { RedisPresence } from "./presence.ts";
 import { RedisDownError, RedisHistory } from "./redis_history.ts";
 
@@ -234,15 +233,7 @@ export class RedisBackplane implements Backplane {
       "prefix",
       "onStatus",
     ]);
-    if ((options.url === undefined) === (options.cluster === undefined)) {
-      throw new TypeError(
-        "RedisBackplane needs exactly one of url (one Redis server) and cluster (a Redis Cluster's seed nodes)",
-      );
-    }
-    const seeds = options.cluster === undefined
-      ? undefined
-      : checkSeeds("RedisBackplane", options.cluster);
-    const url = seeds === undefined ? checkUrl("RedisBackplane", options.url) : undefined;
+    const { url, seeds } = checkServers("RedisBackplane", options);
     const ttl = options.presenceTtl ?? DEFAULT_PRESENCE_TTL;
     if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl < 100) {
       throw new RangeError(
@@ -255,7 +246,7 @@ export class RedisBackplane implements Backplane {
     this.#onStatus = options.onStatus;
     const connection = { node: this.node, names: this.#names, ttl };
     this.#connection = seeds === undefined
-      ? new SingleConnection(url!, connection)
+      ? new SingleConnection(url, connection)
       : new ClusterConnection(seeds, connection);
     this.#history = new RedisHistory({
       node: this.node,
