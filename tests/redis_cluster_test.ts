@@ -419,6 +419,11 @@ redisTest(
         member.messages.every((text, i, all) => i === 0 || Number(text) > Number(all[i - 1])),
         "in order",
       );
+      await until(
+        async () => (await a.stats()).backplane === "up" && (await b.stats()).backplane === "up",
+        10_000,
+        "both backplanes up again",
+      );
       // Presence is on the new master (replicated, or written again by b's upkeep).
       await until(
         async () =>

@@ -51,6 +51,15 @@ export type { EmitterStatus };
  * const emitter = new RedisEmitter(options);
  * await emitter.close();
  * ```
+ *
+ * @example On a Redis Cluster, as the hubs' backplanes
+ * ```ts ignore
+ * import { RedisEmitter } from "@wshub/hub/redis";
+ *
+ * const emitter = new RedisEmitter({ cluster: ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"] });
+ * await emitter.broadcast("reaches every hub process on the cluster");
+ * await emitter.close();
+ * ```
  */
 export interface RedisEmitterOptions {
   /**
@@ -107,7 +116,8 @@ export interface RedisEmitterOptions {
 export interface EmittedPublication {
   /**
    * How many subscribers Redis handed it to: the hub processes with a member
-   * in the room (each listens on one connection), on one Redis server.
+   * in the room (each listens on one connection), on one Redis server (on a
+   * Redis Cluster, on the room's shard: the same processes).
    */
   processes: number;
   /** Its position in the room's stream, for a room with history. */
@@ -129,7 +139,8 @@ interface Waiting {
  * Publishes to the clients of every hub process joined by `RedisBackplane`,
  * from a process that runs no hub: `broadcast`, `sendToUser`, `publish` and
  * `disconnectUser` reach the right connections on every process, exactly as
- * if a hub had called them. One connection to Redis; no subscription.
+ * if a hub had called them. One connection to Redis (to each master of a
+ * Redis Cluster, given `cluster`); no subscription.
  *
  * What it guarantees, and what it does not:
  * - **Accepted means sent.** Each call resolves once Redis has taken the

@@ -51,6 +51,15 @@ import { RedisDownError, RedisHistory } from "./redis_history.ts";
  *   onStatus: (status) => console.log("backplane", status),
  * });
  * ```
+ *
+ * @example A Redis Cluster instead of one server
+ * ```ts ignore
+ * import { RedisBackplane } from "@wshub/hub/redis";
+ *
+ * const backplane = new RedisBackplane({
+ *   cluster: ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000", "redis://10.0.0.3:7000"],
+ * });
+ * ```
  */
 export interface RedisBackplaneOptions {
   /** The Redis server, as `redis://[user:password@]host:port[/db]` (or give `cluster`). */
@@ -143,6 +152,10 @@ const RETRY_WAIT = 250;
  *   connections; what crosses processes meanwhile is lost (Redis pub/sub
  *   keeps nothing). It reconnects by itself (back-off up to ~1 s) and
  *   resubscribes; cross-process traffic resumes without a restart.
+ * - On a Redis Cluster (`cluster`), the same per shard: a shard failing
+ *   over loses what crosses processes on its rooms' and users' channels
+ *   for a few seconds, and subscriptions Redis drops when a slot moves are
+ *   taken again (docs/clusters.md).
  * - A process subscribes to a room's channel only while it has a member in
  *   the room (and to a user's while it has a connection of the user).
  * - Presence is cluster-wide: `hub.presence(room)` reads Redis; join and
