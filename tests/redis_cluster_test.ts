@@ -221,7 +221,16 @@ redisTest(
       assert.equal(await redisCli(owner.port, "HGET", "wshub:hm:{news}", "s"), "100");
 
       // ben leaves b; 10 more are published; ben joins on a and is sent them from the stream.
+      const roomsOfB = `wshub:n:{${b.id}}:rooms`;
+      const holder = await redis.ownerOf(await redis.slotOf(roomsOfB));
+      assert.equal(await redisCli(holder.port, "SMEMBERS", roomsOfB), "news", "b's rooms set");
       await fB.client.close();
+      // b has no share left in the room: it leaves b's rooms set.
+      await until(
+        async () => await redisCli(holder.port, "SISMEMBER", roomsOfB, "news") === "0",
+        5000,
+        "news out of b's rooms set",
+      );
       for (let i = 0; i < 10; i++) await a.call("/publish?room=news", `late${i}`);
       const again = follower(`${a.url}?u=ben`);
       try {

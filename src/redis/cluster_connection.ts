@@ -101,6 +101,8 @@ export class ClusterConnection implements BackplaneConnection {
   #listener: ((message: Buffer, channel: Buffer) => void) | undefined;
   /** Rooms this process's rooms set is known to hold. */
   readonly #registered = new Set<string>();
+  /** Rooms with changes of this process's share on their way to Redis, and how many calls. */
+  readonly #inFlight = new Map<string, number>();
   /** The first connection (discovering the cluster's slots), once started. */
   #connecting: Promise<unknown> = Promise.resolve();
   readonly presence: PresenceCommands;
@@ -253,11 +255,32 @@ export class ClusterConnection implements BackplaneConnection {
     }
     await this.#register([...rooms.keys()]);
     const node = this.#node;
+    for (const room of rooms.keys()) this.#inFlight.set(room, (this.#inFlight.get(room) ?? 0) + 1);
     const changes = await Promise.all(
       [...rooms].map(([room, pairs]) =>
         this.#client.presenceRoomDeltas(this.#keys(room, node), room, header, pairs)
+          .finally(() => {
+            const left = this.#inFlight.get(room)! - 1;
+            if (left > 0) this.#inFlight.set(room, left);
+            else this.#inFlight.delete(room);
+          })
       ),
     );
+    // A room where this process has no share left leaves its rooms set (so that the set, and
+    // what removing this process costs, follow the rooms it is in, not every room it was in),
+    // unless a later change of it is on its way (it may have added a share again).
+    const emptied: string[] = [];
+    for (const [i, room] of [...rooms.keys()].entries()) {
+      if (changes[i].length % 3 !== 1) continue;
+      changes[i].pop();
+      if (this.#inFlight.has(room)) continue;
+      emptied.push(room);
+      this.#registered.delete(room);
+    }
+    if (emptied.length > 0) {
+      // Sent before any later SADD of these rooms, on the same connection: applied before it.
+      this.#client.sRem(this.#names.rooms(node), emptied).catch(() => {});
+    }
     return changes.flat();
   }
 

@@ -92,7 +92,8 @@ end
 /**
  * One process's changes in one room, made in one turn. ARGV: room, header,
  * then pairs user, delta. Returns room, user, event triples of the
- * transitions it made.
+ * transitions it made, and one more item (empty) when the process has no
+ * share left in the room (it may leave the process's rooms set).
  */
 export const PRESENCE_ROOM_DELTAS = APPLY + `
 for i = 3, #ARGV, 2 do
@@ -102,6 +103,7 @@ for i = 3, #ARGV, 2 do
   if mine <= 0 then redis.call('HDEL', KEYS[3], user) end
   apply(user, delta)
 end
+if redis.call('EXISTS', KEYS[3]) == 0 then out[#out + 1] = '' end
 return out
 `;
 
