@@ -525,7 +525,8 @@ export class RedisBackplane implements Backplane {
       this.#retryTimer = undefined;
       const retrying = [...this.#retrying];
       this.#retrying.clear();
-      this.#resubscribe(retrying);
+      // Only those still not subscribed: another attempt may have made it meanwhile.
+      this.#resubscribe(this.#connection.lost(retrying));
     }, RETRY_WAIT);
   }
 
@@ -630,8 +631,10 @@ export class RedisBackplane implements Backplane {
   #resubscribe(channels: string[]): void {
     if (this.#closed) return;
     let any = false;
+    // Not one with a (un)subscribe on its way: if that fails, it is retried (#retryLater).
     channels = channels.filter((channel) =>
-      this.#channels.has(channel) && !this.#toSubscribe.has(channel)
+      this.#channels.has(channel) && !this.#toSubscribe.has(channel) &&
+      !this.#changing.has(channel)
     );
     this.#connection.forget(channels);
     for (const channel of channels) {
