@@ -2,7 +2,9 @@
 // processes (tests/fixtures/cluster_node.ts) on a real cluster of
 // redis-servers (testing/redis_cluster.ts), the same guarantees as on one
 // Redis: delivery once and in order, cluster-wide presence, history and
-// recovery; then the cluster's own events under traffic: a slot migrated
+// recovery (a client of a process killed with -9 recovers through another),
+// a RedisEmitter on the cluster; then the cluster's own events under
+// traffic: a slot migrated
 // (Redis drops the subscriptions of its channels: the backplane takes them
 // again) and a master killed (its replica takes over). Skips only where
 // redis-server is absent (fails in CI).
@@ -552,6 +554,49 @@ redisTest(
       await emitter.close();
       await alice.client.close();
       await bob.client.close();
+      await down(redis, nodes);
+    }
+  },
+);
+
+redisTest(
+  "Redis Cluster: a client of a process killed with -9 reconnects to another and recovers from the cluster",
+  async () => {
+    const redis = await startRedisCluster({ masters: 3 });
+    const nodes: HubNode[] = [];
+    let g: ReturnType<typeof follower> | undefined;
+    try {
+      const first = await HubNode.start(redis.seeds, { history: HISTORY, reusePort: true });
+      nodes.push(first);
+      nodes.push(
+        await HubNode.start(redis.seeds, { history: HISTORY, reusePort: true, port: first.port }),
+      );
+      for (const node of nodes) {
+        await until(async () => (await node.stats()).backplane === "up", 10_000, "the backplanes");
+      }
+      g = follower(first.url, 300);
+      await g.client.join("news");
+      const connected = await Promise.all(nodes.map((node) => node.stats()));
+      const victim = connected[0].connections === 1 ? nodes[0] : nodes[1];
+      const survivor = victim === nodes[0] ? nodes[1] : nodes[0];
+      for (let i = 1; i <= 3; i++) await survivor.call("/publish?room=news", `before ${i}`);
+      await until(() => g!.seen.length === 3, 5000, "the first three, through the cluster");
+      victim.kill();
+      await victim.reaped();
+      // The client waits 300 ms before reconnecting: these five are published while it is away.
+      for (let i = 1; i <= 5; i++) await survivor.call("/publish?room=news", `missed ${i}`);
+      await until(() => g!.recoveries.length === 1, 10_000, "the rejoin's verdict");
+      assert.deepEqual(g.recoveries[0], { room: "news", recovered: true });
+      await survivor.call("/publish?room=news", "after");
+      await until(() => g!.seen.length === 9, 5000, "everything");
+      assert.deepEqual(g.seen.map((s) => s.offset), range(1, 9));
+      assert.deepEqual(
+        g.seen.map((s) => s.text).slice(3, 8),
+        range(1, 5).map((i) => `missed ${i}`),
+      );
+      assert.equal((await survivor.stats()).connections, 1, "it is on the survivor now");
+    } finally {
+      await g?.client.close();
       await down(redis, nodes);
     }
   },
