@@ -1,5 +1,5 @@
 /**
- * `--redis=URL` for the benchmark servers (bench/fanout_server.ts, bench/rooms_server.ts): a
+ * `--redis=URL` (or `--redis-cluster=URL,URL…`) for the benchmark servers (bench/fanout_server.ts, bench/rooms_server.ts): a
  * `RedisBackplane` on that Redis, its module loaded only when the flag is given, and a wait until
  * it is up before the server listens.
  *
@@ -9,12 +9,18 @@
 import type { RedisBackplane } from "../src/redis/mod.ts";
 import { until } from "../testing/async.ts";
 
-/** The backplane `--redis=URL` asks for, or `undefined` without the flag. */
+/**
+ * The backplane `--redis=URL` asks for (or `--redis-cluster=URL,URL…`: a Redis Cluster's seed
+ * nodes), or `undefined` without either flag.
+ */
 export async function redisBackplane(args: readonly string[]): Promise<RedisBackplane | undefined> {
   const url = args.find((a) => a.startsWith("--redis="))?.slice("--redis=".length);
-  if (url === undefined) return undefined;
+  const seeds = args.find((a) => a.startsWith("--redis-cluster="))?.slice(
+    "--redis-cluster=".length,
+  );
+  if (url === undefined && seeds === undefined) return undefined;
   const { RedisBackplane } = await import("../src/redis/mod.ts");
-  return new RedisBackplane({ url });
+  return new RedisBackplane(url !== undefined ? { url } : { cluster: seeds!.split(",") });
 }
 
 /**

@@ -28,6 +28,14 @@
  *   Redis, with its offset. The paired ratio to `two+room` is what history in Redis costs; the
  *   local latency shows the publisher's members now waiting for the round trip through Redis.
  *
+ * Two more, on a Redis Cluster of 3 masters (testing/redis_cluster.ts), run only when `--setups=`
+ * names them: `two+cluster` (as `two`) and `two+cluster+history` (as `two+history`); their Redis
+ * CPU is the nodes' together:
+ *
+ * ```sh
+ * deno run -A bench/redis_scenario.ts --quick --rounds=3 --setups=two,two+cluster,two+history,two+cluster+history
+ * ```
+ *
  * The fan-out servers run with `--no-rate-limit`: the hub's default inbound limit (100 msg/s)
  * would close an unpaced publisher (bench/rooms_server.ts has the limit off without a flag).
  *
@@ -51,6 +59,7 @@ import { delay, until } from "../testing/async.ts";
 import { accepting, freePort } from "../testing/net.ts";
 import { terminate } from "../testing/process.ts";
 import { redisCli, type RedisServer, startRedis } from "../testing/redis.ts";
+import { type RedisCluster, startRedisCluster } from "../testing/redis_cluster.ts";
 
 /** How to run the scenario. */
 export interface RedisScenarioOptions {
@@ -71,31 +80,49 @@ export interface RedisScenarioOptions {
 }
 
 /** The setups compared. */
-export type Setup = "one" | "one+redis" | "two" | "two+room" | "two+history";
+export type Setup =
+  | "one"
+  | "one+redis"
+  | "two"
+  | "two+room"
+  | "two+history"
+  | "two+cluster"
+  | "two+cluster+history";
 /** The loads. */
 export type Load = "unpaced" | "paced";
 
-/** Every setup, in the order of a round. */
+/** Every setup run by default, in the order of a round. */
 export const SETUPS: readonly Setup[] = ["one", "one+redis", "two", "two+room", "two+history"];
+/**
+ * Setups on a Redis Cluster (3 masters, testing/redis_cluster.ts), run only when `--setups=`
+ * names them: `two+cluster` is `two` with the servers' `RedisBackplane` on the cluster (sharded
+ * channels: the broadcast channel's shard carries everything), `two+cluster+history` is
+ * `two+history` on it (the room's append script on its shard).
+ */
+export const CLUSTER_SETUPS: readonly Setup[] = ["two+cluster", "two+cluster+history"];
 const SETUP_LABELS: Record<Setup, string> = {
   one: "one process, no backplane",
   "one+redis": "one process + RedisBackplane",
   two: "two processes + Redis",
   "two+room": "two processes + Redis, one room",
   "two+history": "two processes + Redis, one room with history",
+  "two+cluster": "two processes + a Redis Cluster (3 masters)",
+  "two+cluster+history": "two processes + a Redis Cluster, one room with history",
 };
 
 /** Whether a setup runs bench/rooms_server.ts, every connection in one room. */
 function inRoom(setup: Setup): boolean {
-  return setup === "two+room" || setup === "two+history";
+  return setup === "two+room" || setup.endsWith("history");
 }
 
 /** Parses a `--setups=` list; throws on an unknown setup. */
 export function parseSetups(list: string): Setup[] {
   const setups = list.split(",").filter((s) => s !== "");
   for (const s of setups) {
-    if (!(SETUPS as readonly string[]).includes(s)) {
-      throw new Error(`--setups: unknown setup ${s} (${SETUPS.join(", ")})`);
+    if (![...SETUPS, ...CLUSTER_SETUPS].includes(s as Setup)) {
+      throw new Error(
+        `--setups: unknown setup ${s} (${[...SETUPS, ...CLUSTER_SETUPS].join(", ")})`,
+      );
     }
   }
   if (setups.length === 0) throw new Error("--setups: no setup");
@@ -297,6 +324,7 @@ async function runOnce(
   const { root } = options;
   const children: Child[] = [];
   let redis: RedisServer | undefined;
+  let cluster: RedisCluster | undefined;
   const base: RedisRun = {
     setup,
     load,
@@ -313,7 +341,9 @@ async function runOnce(
     loadgenSaturated: false,
   };
   try {
-    if (setup !== "one") redis = await startRedis();
+    const onCluster = setup.includes("cluster");
+    if (onCluster) cluster = await startRedisCluster({ masters: 3 });
+    else if (setup !== "one") redis = await startRedis();
     const servers: { child: Child; port: number }[] = [];
     const room = inRoom(setup);
     for (let i = 0; i < (setup.startsWith("two") ? 2 : 1); i++) {
@@ -321,8 +351,9 @@ async function runOnce(
       const cmd = room
         ? ["deno", "run", "-A", "bench/rooms_server.ts", `--port=${port}`]
         : ["deno", "run", "-A", "bench/fanout_server.ts", `--port=${port}`, "--no-rate-limit"];
-      if (setup === "two+history") cmd.push("--history");
+      if (setup.endsWith("history")) cmd.push("--history");
       if (redis) cmd.push(`--redis=${redis.url}`);
+      if (cluster) cmd.push(`--redis-cluster=${cluster.seeds.join(",")}`);
       const child = new Child(unlimited(cmd), root);
       children.push(child);
       servers.push({ child, port });
@@ -344,8 +375,23 @@ async function runOnce(
       );
       if (!subscribed) return { ...base, error: "the servers did not subscribe in Redis" };
     }
+    if (cluster) {
+      const owner = await cluster.ownerOf(await cluster.slotOf("wshub:{b}"));
+      const subscribed = await comesTrue(
+        async () =>
+          (await redisCli(owner.port, "PUBSUB", "SHARDNUMSUB", "wshub:{b}").catch(() => ""))
+            .endsWith(`\n${servers.length}`),
+        5000,
+        "the servers' subscriptions",
+      );
+      if (!subscribed) return { ...base, error: "the servers did not subscribe in the cluster" };
+    }
     await delay(200);
-    const extras = [...servers.slice(1).map((s) => s.child.pid), ...redis ? [redis.pid] : []];
+    const extras = [
+      ...servers.slice(1).map((s) => s.child.pid),
+      ...redis ? [redis.pid] : [],
+      ...cluster ? cluster.nodes.map((node) => node.pid!) : [],
+    ];
     const urls = servers.map((s) => `ws://127.0.0.1:${s.port}/ws`);
     const lg = [
       options.loadgen!,
@@ -376,7 +422,15 @@ async function runOnce(
     ];
     const serverCpuMs = (report.server?.cpuMs ?? NaN) +
       extra.slice(0, servers.length - 1).reduce((sum, e) => sum + e.cpuMs, 0);
-    const redisCpu = redis ? extra[servers.length - 1] : undefined;
+    // One Redis, or every node of the cluster together.
+    const redisCpu = redis
+      ? extra[servers.length - 1]
+      : cluster
+      ? extra.slice(servers.length - 1).reduce(
+        (sum, e) => ({ pid: 0, cpuMs: sum.cpuMs + e.cpuMs, cpuPct: sum.cpuPct + e.cpuPct }),
+        { pid: 0, cpuMs: 0, cpuPct: 0 },
+      )
+      : undefined;
     const byUrl = report.latencyByUrl;
     const side = (i: number) =>
       byUrl?.[i] === undefined ? undefined : {
@@ -427,6 +481,7 @@ async function runOnce(
   } finally {
     await Promise.all(children.reverse().map((child) => child.stop()));
     await redis?.stop();
+    await cluster?.stop();
   }
 }
 

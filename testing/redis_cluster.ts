@@ -21,6 +21,8 @@ export interface ClusterNode {
   readonly url: string;
   /** Whether its process runs. */
   readonly running: boolean;
+  /** Its process's id while it runs (for CPU accounting in benchmarks). */
+  readonly pid: number | undefined;
   /** Its cluster node id. */
   id(): Promise<string>;
   /** `master` or `slave`, as it says of itself. */
@@ -220,6 +222,10 @@ class Node implements ClusterNode {
 
   get running(): boolean {
     return this.#child !== undefined;
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
   }
 
   async id(): Promise<string> {
