@@ -30,6 +30,14 @@
  * - `two+nats`: as `two+room`, over one nats-server (`--nats`, JetStream on for presence) instead
  *   of Redis: the room's subject instead of its channel. Skipped, saying so, without nats-server.
  *
+ * Two more, on a Redis Cluster of 3 masters (testing/redis_cluster.ts), run only when `--setups=`
+ * names them: `two+cluster` (as `two`) and `two+cluster+history` (as `two+history`); their Redis
+ * CPU is the nodes' together:
+ *
+ * ```sh
+ * deno run -A bench/redis_scenario.ts --quick --rounds=3 --setups=two,two+cluster,two+history,two+cluster+history
+ * ```
+ *
  * The fan-out servers run with `--no-rate-limit`: the hub's default inbound limit (100 msg/s)
  * would close an unpaced publisher (bench/rooms_server.ts has the limit off without a flag).
  *
@@ -54,6 +62,7 @@ import { accepting, freePort } from "../testing/net.ts";
 import { terminate } from "../testing/process.ts";
 import { redisCli, type RedisServer, startRedis } from "../testing/redis.ts";
 import { natsAvailable, type NatsServer, startNats } from "../testing/nats.ts";
+import { type RedisCluster, startRedisCluster } from "../testing/redis_cluster.ts";
 
 /** How to run the scenario. */
 export interface RedisScenarioOptions {
@@ -74,11 +83,19 @@ export interface RedisScenarioOptions {
 }
 
 /** The setups compared. */
-export type Setup = "one" | "one+redis" | "two" | "two+room" | "two+history" | "two+nats";
+export type Setup =
+  | "one"
+  | "one+redis"
+  | "two"
+  | "two+room"
+  | "two+history"
+  | "two+nats"
+  | "two+cluster"
+  | "two+cluster+history";
 /** The loads. */
 export type Load = "unpaced" | "paced";
 
-/** Every setup, in the order of a round. */
+/** Every setup run by default, in the order of a round. */
 export const SETUPS: readonly Setup[] = [
   "one",
   "one+redis",
@@ -87,6 +104,13 @@ export const SETUPS: readonly Setup[] = [
   "two+history",
   "two+nats",
 ];
+/**
+ * Setups on a Redis Cluster (3 masters, testing/redis_cluster.ts), run only when `--setups=`
+ * names them: `two+cluster` is `two` with the servers' `RedisBackplane` on the cluster (sharded
+ * channels: the broadcast channel's shard carries everything), `two+cluster+history` is
+ * `two+history` on it (the room's append script on its shard).
+ */
+export const CLUSTER_SETUPS: readonly Setup[] = ["two+cluster", "two+cluster+history"];
 const SETUP_LABELS: Record<Setup, string> = {
   one: "one process, no backplane",
   "one+redis": "one process + RedisBackplane",
@@ -94,19 +118,23 @@ const SETUP_LABELS: Record<Setup, string> = {
   "two+room": "two processes + Redis, one room",
   "two+history": "two processes + Redis, one room with history",
   "two+nats": "two processes + NATS, one room",
+  "two+cluster": "two processes + a Redis Cluster (3 masters)",
+  "two+cluster+history": "two processes + a Redis Cluster, one room with history",
 };
 
 /** Whether a setup runs bench/rooms_server.ts, every connection in one room. */
 function inRoom(setup: Setup): boolean {
-  return setup === "two+room" || setup === "two+history" || setup === "two+nats";
+  return setup === "two+room" || setup === "two+nats" || setup.endsWith("history");
 }
 
 /** Parses a `--setups=` list; throws on an unknown setup. */
 export function parseSetups(list: string): Setup[] {
   const setups = list.split(",").filter((s) => s !== "");
   for (const s of setups) {
-    if (!(SETUPS as readonly string[]).includes(s)) {
-      throw new Error(`--setups: unknown setup ${s} (${SETUPS.join(", ")})`);
+    if (![...SETUPS, ...CLUSTER_SETUPS].includes(s as Setup)) {
+      throw new Error(
+        `--setups: unknown setup ${s} (${[...SETUPS, ...CLUSTER_SETUPS].join(", ")})`,
+      );
     }
   }
   if (setups.length === 0) throw new Error("--setups: no setup");
@@ -309,6 +337,7 @@ async function runOnce(
   const children: Child[] = [];
   let redis: RedisServer | undefined;
   let nats: NatsServer | undefined;
+  let cluster: RedisCluster | undefined;
   const base: RedisRun = {
     setup,
     load,
@@ -325,7 +354,9 @@ async function runOnce(
     loadgenSaturated: false,
   };
   try {
+    const onCluster = setup.includes("cluster");
     if (setup === "two+nats") nats = await startNats({ jetstream: true });
+    else if (onCluster) cluster = await startRedisCluster({ masters: 3 });
     else if (setup !== "one") redis = await startRedis();
     const servers: { child: Child; port: number }[] = [];
     const room = inRoom(setup);
@@ -334,9 +365,10 @@ async function runOnce(
       const cmd = room
         ? ["deno", "run", "-A", "bench/rooms_server.ts", `--port=${port}`]
         : ["deno", "run", "-A", "bench/fanout_server.ts", `--port=${port}`, "--no-rate-limit"];
-      if (setup === "two+history") cmd.push("--history");
+      if (setup.endsWith("history")) cmd.push("--history");
       if (redis) cmd.push(`--redis=${redis.url}`);
       if (nats) cmd.push(`--nats=${nats.url}`);
+      if (cluster) cmd.push(`--redis-cluster=${cluster.seeds.join(",")}`);
       const child = new Child(unlimited(cmd), root);
       children.push(child);
       servers.push({ child, port });
@@ -358,9 +390,24 @@ async function runOnce(
       );
       if (!subscribed) return { ...base, error: "the servers did not subscribe in Redis" };
     }
+    if (cluster) {
+      const owner = await cluster.ownerOf(await cluster.slotOf("wshub:{b}"));
+      const subscribed = await comesTrue(
+        async () =>
+          (await redisCli(owner.port, "PUBSUB", "SHARDNUMSUB", "wshub:{b}").catch(() => ""))
+            .endsWith(`\n${servers.length}`),
+        5000,
+        "the servers' subscriptions",
+      );
+      if (!subscribed) return { ...base, error: "the servers did not subscribe in the cluster" };
+    }
     await delay(200);
-    const broker = redis?.pid ?? nats?.pid;
-    const extras = [...servers.slice(1).map((s) => s.child.pid), ...broker ? [broker] : []];
+    const extras = [
+      ...servers.slice(1).map((s) => s.child.pid),
+      ...redis ? [redis.pid] : [],
+      ...nats?.pid ? [nats.pid] : [],
+      ...cluster ? cluster.nodes.map((node) => node.pid!) : [],
+    ];
     const urls = servers.map((s) => `ws://127.0.0.1:${s.port}/ws`);
     const lg = [
       options.loadgen!,
@@ -391,7 +438,15 @@ async function runOnce(
     ];
     const serverCpuMs = (report.server?.cpuMs ?? NaN) +
       extra.slice(0, servers.length - 1).reduce((sum, e) => sum + e.cpuMs, 0);
-    const redisCpu = broker ? extra[servers.length - 1] : undefined;
+    // One Redis, one NATS server, or every node of the cluster together.
+    const redisCpu = redis || nats
+      ? extra[servers.length - 1]
+      : cluster
+      ? extra.slice(servers.length - 1).reduce(
+        (sum, e) => ({ pid: 0, cpuMs: sum.cpuMs + e.cpuMs, cpuPct: sum.cpuPct + e.cpuPct }),
+        { pid: 0, cpuMs: 0, cpuPct: 0 },
+      )
+      : undefined;
     const byUrl = report.latencyByUrl;
     const side = (i: number) =>
       byUrl?.[i] === undefined ? undefined : {
@@ -443,6 +498,7 @@ async function runOnce(
     await Promise.all(children.reverse().map((child) => child.stop()));
     await redis?.stop();
     await nats?.stop();
+    await cluster?.stop();
   }
 }
 

@@ -21,6 +21,8 @@ export interface ClusterNode {
   readonly url: string;
   /** Whether its process runs. */
   readonly running: boolean;
+  /** Its process's id while it runs (for CPU accounting in benchmarks). */
+  readonly pid: number | undefined;
   /** Its cluster node id. */
   id(): Promise<string>;
   /** `master` or `slave`, as it says of itself. */
@@ -43,8 +45,10 @@ export interface RedisCluster {
   /**
    * Moves `slot`, keys included, from its owner to the master `to`, the way
    * `redis-cli --cluster reshard` does (IMPORTING, MIGRATING, MIGRATE, NODE).
+   * With `lag` (ms), the old owner is told the new one first, and every
+   * other master `lag` ms later: news that spreads slowly, as by gossip.
    */
-  migrate(slot: number, to: ClusterNode): Promise<void>;
+  migrate(slot: number, to: ClusterNode, options?: { lag?: number }): Promise<void>;
   /**
    * Waits until every running node says `cluster_state:ok`, they agree on the
    * owners, every owner runs and every replica has synced.
@@ -112,7 +116,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     async slotOf(key) {
       return Number(await redisCli(anyRunning(nodes).port, "CLUSTER", "KEYSLOT", key));
     },
-    async migrate(slot, to) {
+    async migrate(slot, to, options = {}) {
       const from = await cluster.ownerOf(slot);
       if (from === to) return;
       const [fromId, toId] = await Promise.all([from.id(), to.id()]);
@@ -133,6 +137,10 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
           "KEYS",
           ...keys,
         );
+      }
+      if (options.lag !== undefined) {
+        await redisCli(from.port, "CLUSTER", "SETSLOT", String(slot), "NODE", toId);
+        await delay(options.lag);
       }
       for (const node of nodes) {
         if (node.running && (await node.role()) === "master") {
@@ -214,6 +222,10 @@ class Node implements ClusterNode {
 
   get running(): boolean {
     return this.#child !== undefined;
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
   }
 
   async id(): Promise<string> {

@@ -49,10 +49,17 @@ export class HubNode {
     void child.status.then(() => this.#alive = false);
   }
 
-  /** Starts a node on `redis`, or on NATS when `redis` is a nats:// URL. */
-  static async start(redis: string, options: HubNodeOptions = {}): Promise<HubNode> {
+  /**
+   * Starts a node on `redis`, or on NATS when `redis` is a nats:// URL, or
+   * on a Redis Cluster when it is a list of seed URLs.
+   */
+  static async start(redis: string | string[], options: HubNodeOptions = {}): Promise<HubNode> {
     const script = new URL("./fixtures/cluster_node.ts", import.meta.url).pathname;
-    const bus = redis.startsWith("nats://") ? { nats: redis } : { redis };
+    const bus = Array.isArray(redis)
+      ? { redisCluster: redis }
+      : redis.startsWith("nats://")
+      ? { nats: redis }
+      : { redis };
     const config = { ...bus, presenceTtl: 1500, ...options };
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--quiet", "--unstable-net", script, JSON.stringify(config)],

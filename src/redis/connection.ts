@@ -17,7 +17,9 @@ export function checkUrl(owner: string, url: unknown): string {
     throw new TypeError(
       `Invalid ${owner} option url: ${
         url === undefined ? "missing" : JSON.stringify(url)
-      }; give the Redis server as redis://host:port (or rediss:// for TLS)`,
+      }; give the Redis server as redis://host:port (or rediss:// for TLS)${
+        url === undefined ? ", or a Redis Cluster's nodes as cluster: [url, …]" : ""
+      }`,
     );
   }
   return url;

@@ -24,8 +24,13 @@ import type { HistoryOptions, Position } from "../server/history.ts";
 import type { DisconnectOptions } from "../server/hub_api.ts";
 import { historyChooser } from "../server/options.ts";
 import { encodeMessage } from "./envelope.ts";
-import { type EmitterConnection, type EmitterStatus, SingleServer } from "./emitter_connection.ts";
-import { checkUrl } from "./connection.ts";
+import {
+  ClusterServers,
+  type EmitterConnection,
+  type EmitterStatus,
+  SingleServer,
+} from "./emitter_connection.ts";
+import { checkServers } from "./cluster_connection.ts";
 import { Deadlines } from "./deadlines.ts";
 import { checkPrefix, Names } from "./names.ts";
 import { appendRequest, RedisDownError } from "./redis_history.ts";
@@ -46,14 +51,31 @@ export type { EmitterStatus };
  * const emitter = new RedisEmitter(options);
  * await emitter.close();
  * ```
+ *
+ * @example On a Redis Cluster, as the hubs' backplanes
+ * ```ts ignore
+ * import { RedisEmitter } from "@wshub/hub/redis";
+ *
+ * const emitter = new RedisEmitter({ cluster: ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"] });
+ * await emitter.broadcast("reaches every hub process on the cluster");
+ * await emitter.close();
+ * ```
  */
 export interface RedisEmitterOptions {
   /**
    * The Redis server the hubs' `RedisBackplane`s share, as
-   * `redis://[user:password@]host:port[/db]` (or `rediss://`). One server;
-   * a Redis Cluster will be a second way to connect.
+   * `redis://[user:password@]host:port[/db]` (or `rediss://`). Or give
+   * `cluster`.
    */
-  url: string;
+  url?: string;
+  /**
+   * The Redis Cluster the hubs' `RedisBackplane`s share (their `cluster`
+   * option): some of its nodes as `redis://host:port` URLs. The emitter
+   * then speaks the cluster's channels and keys (sharded channels, hash
+   * tags: docs/channel-format.md). Exactly one of `url` and `cluster` is
+   * given.
+   */
+  cluster?: string[];
   /** The prefix of every key and channel: the hubs' `RedisBackplane` `prefix`. Default `"wshub"`. */
   prefix?: string;
   /**
@@ -94,7 +116,8 @@ export interface RedisEmitterOptions {
 export interface EmittedPublication {
   /**
    * How many subscribers Redis handed it to: the hub processes with a member
-   * in the room (each listens on one connection), on one Redis server.
+   * in the room (each listens on one connection), on one Redis server (on a
+   * Redis Cluster, on the room's shard: the same processes).
    */
   processes: number;
   /** Its position in the room's stream, for a room with history. */
@@ -116,7 +139,8 @@ interface Waiting {
  * Publishes to the clients of every hub process joined by `RedisBackplane`,
  * from a process that runs no hub: `broadcast`, `sendToUser`, `publish` and
  * `disconnectUser` reach the right connections on every process, exactly as
- * if a hub had called them. One connection to Redis; no subscription.
+ * if a hub had called them. One connection to Redis (to each master of a
+ * Redis Cluster, given `cluster`); no subscription.
  *
  * What it guarantees, and what it does not:
  * - **Accepted means sent.** Each call resolves once Redis has taken the
@@ -177,7 +201,8 @@ export class RedisEmitter<T = unknown> implements AsyncDisposable {
   /**
    * Creates the emitter and starts connecting.
    *
-   * @throws {TypeError} If `url` is not a redis:// or rediss:// URL, or an option is unknown.
+   * @throws {TypeError} If not exactly one of `url` and `cluster` is given, or
+   * not as redis:// or rediss:// URLs, or an option is unknown.
    * @throws {RangeError} If `timeout`, `maxPending` or `history` is out of range.
    */
   constructor(options: RedisEmitterOptions) {
@@ -186,24 +211,29 @@ export class RedisEmitter<T = unknown> implements AsyncDisposable {
     }
     assertKnownOptions("RedisEmitter option", options, [
       "url",
+      "cluster",
       "prefix",
       "history",
       "timeout",
       "maxPending",
       "onStatus",
     ]);
-    const url = checkUrl("RedisEmitter", options.url);
+    const { url, seeds } = checkServers("RedisEmitter", options);
     this.#timeout = positiveInteger("timeout", options.timeout, DEFAULT_TIMEOUT);
     this.#maxPending = positiveInteger("maxPending", options.maxPending, DEFAULT_MAX_PENDING);
-    this.#names = new Names(checkPrefix("RedisEmitter", options.prefix));
+    const cluster = seeds !== undefined;
+    this.#names = new Names(checkPrefix("RedisEmitter", options.prefix, cluster), cluster);
     this.#history = historyChooser(options.history, "RedisEmitter option");
     this.#onStatus = options.onStatus;
     this.#deadlines = new Deadlines(this.#timeout);
-    this.#connection = new SingleServer(url, {
+    const settings = {
       timeout: this.#timeout,
       maxPending: this.#maxPending,
-      status: (status, error) => this.#statusChanged(status, error),
-    });
+      status: (status: EmitterStatus, error?: Error) => this.#statusChanged(status, error),
+    };
+    this.#connection = seeds === undefined
+      ? new SingleServer(url, settings)
+      : new ClusterServers(seeds, settings);
   }
 
   /** Where its connection to Redis is: `connecting`, `up`, `down` or `closed`. */

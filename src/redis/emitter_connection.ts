@@ -1,18 +1,21 @@
 /**
  * What a `RedisEmitter` needs from Redis — publish a message, run the
- * history append script, report where its connection is — and the one way
- * to get it today: a single Redis server over one node-redis connection.
- * A Redis Cluster will be a second {@linkcode EmitterConnection} (sharded
- * channels, a client per shard); the emitter itself does not change.
+ * history append script, report where its connection is — and the two ways
+ * to get it: a single Redis server over one node-redis connection
+ * ({@linkcode SingleServer}), or a Redis Cluster through a node-redis
+ * cluster client, on sharded channels ({@linkcode ClusterServers}); the
+ * emitter itself does not change.
  *
  * @module
  */
 
-import { createClient } from "@redis/client";
+import { createClient, createCluster } from "@redis/client";
 import { asBuffer } from "./bytes.ts";
 import { closeClient, Reconnects } from "./connection.ts";
 import type { AppendRequest } from "./redis_history.ts";
 import { HISTORY_APPEND, scripts } from "./scripts.ts";
+import { CLUSTER_HISTORY_APPEND } from "./cluster_scripts.ts";
+import { clusterOptions } from "./cluster_connection.ts";
 
 /** Where an emitter's connection to Redis is. */
 export type EmitterStatus = "connecting" | "up" | "down" | "closed";
@@ -51,12 +54,10 @@ export interface ConnectionSettings {
  */
 export class SingleServer implements EmitterConnection {
   readonly #client;
-  readonly #settings: ConnectionSettings;
-  readonly #reconnects = new Reconnects();
-  #status: EmitterStatus = "connecting";
+  readonly #life: Lifecycle;
 
   constructor(url: string, settings: ConnectionSettings) {
-    this.#settings = settings;
+    const life = this.#life = new Lifecycle(settings);
     this.#client = createClient({
       url,
       maintNotifications: "disabled",
@@ -64,16 +65,16 @@ export class SingleServer implements EmitterConnection {
       disableOfflineQueue: true,
       commandOptions: { timeout: settings.timeout },
       commandsQueueMaxLength: settings.maxPending,
-      socket: { connectTimeout: settings.timeout, reconnectStrategy: this.#reconnects.strategy },
+      socket: { connectTimeout: settings.timeout, reconnectStrategy: life.reconnects.strategy },
       scripts,
     });
-    this.#client.on("error", (error: Error) => this.#set("down", error));
+    this.#client.on("error", (error: Error) => life.set("down", error));
     this.#client.on("ready", () => void this.#loadScript());
     this.#client.connect().catch(() => {});
   }
 
   get status(): EmitterStatus {
-    return this.#status;
+    return this.#life.status;
   }
 
   publish(channel: string, message: Uint8Array): Promise<number> {
@@ -86,12 +87,8 @@ export class SingleServer implements EmitterConnection {
     >;
   }
 
-  async close(): Promise<void> {
-    if (this.#status === "closed") return;
-    this.#set("closed");
-    // Answered calls first, but not forever: a Redis that stopped answering is cut.
-    await closeClient(this.#client, this.#settings.timeout);
-    await this.#reconnects.settled();
+  close(): Promise<void> {
+    return this.#life.close(this.#client);
   }
 
   async #loadScript(): Promise<void> {
@@ -100,20 +97,110 @@ export class SingleServer implements EmitterConnection {
     } catch (error) {
       // A lost connection says so itself; anything else (an ACL without SCRIPT) would keep the
       // emitter down for good: say why.
-      if (this.#client.isReady) {
-        this.#set(
-          "down",
-          new Error(`Redis refused to load the history script: ${(error as Error).message}`),
-        );
-      }
+      if (this.#client.isReady) this.#life.refused(error);
       return;
     }
-    if (this.#client.isReady) this.#set("up");
+    if (this.#client.isReady) this.#life.set("up");
+  }
+}
+
+/** What both ways share: the status, the reconnects, and closing. */
+class Lifecycle {
+  readonly reconnects = new Reconnects();
+  readonly #settings: ConnectionSettings;
+  #status: EmitterStatus = "connecting";
+
+  constructor(settings: ConnectionSettings) {
+    this.#settings = settings;
   }
 
-  #set(status: EmitterStatus, error?: Error): void {
+  get status(): EmitterStatus {
+    return this.#status;
+  }
+
+  set(status: EmitterStatus, error?: Error): void {
     if (this.#status === "closed" || status === this.#status) return;
     this.#status = status;
     this.#settings.status(status, error);
+  }
+
+  /** Redis refused the append script: down, saying why. */
+  refused(error: unknown): void {
+    this.set(
+      "down",
+      new Error(`Redis refused to load the history script: ${(error as Error).message}`),
+    );
+  }
+
+  async close(client: Parameters<typeof closeClient>[0]): Promise<void> {
+    if (this.#status === "closed") return;
+    this.set("closed");
+    // Answered calls first, but not forever: a Redis that stopped answering is cut.
+    await closeClient(client, this.#settings.timeout);
+    await this.reconnects.settled();
+  }
+}
+
+/**
+ * A Redis Cluster: one node-redis cluster client, which keeps a connection
+ * to each master. Messages go out with SPUBLISH on the channels a
+ * cluster-mode backplane subscribes to, the append script runs on the
+ * room's shard. It is `up` once the cluster's slots are known and the
+ * append script is loaded on every master (again whenever a node
+ * connects, a new master after a failover included); a call to a shard
+ * that is failing over rejects by itself meanwhile, the others go on.
+ * Calls on one channel keep their order (one connection per shard); calls
+ * on channels of different shards have none between them.
+ */
+export class ClusterServers implements EmitterConnection {
+  readonly #client;
+  readonly #life: Lifecycle;
+
+  constructor(seeds: string[], settings: ConnectionSettings) {
+    const life = this.#life = new Lifecycle(settings);
+    const options = clusterOptions(seeds, life.reconnects, settings.timeout);
+    this.#client = createCluster({
+      ...options,
+      defaults: { ...options.defaults, commandsQueueMaxLength: settings.maxPending },
+    });
+    this.#client.on("error", (error: Error) => {
+      if (!this.#client.isReady) life.set("down", error);
+    });
+    this.#client.on("node-ready", () => void this.#loadScript());
+    this.#client.connect().then(() => this.#loadScript(), () => {});
+  }
+
+  get status(): EmitterStatus {
+    return this.#life.status;
+  }
+
+  publish(channel: string, message: Uint8Array): Promise<number> {
+    return this.#client.sPublish(channel, asBuffer(message));
+  }
+
+  append(request: AppendRequest): Promise<[number, string, number]> {
+    return this.#client.historyAppend(request.keys, request.args, request.payload) as Promise<
+      [number, string, number]
+    >;
+  }
+
+  close(): Promise<void> {
+    return this.#life.close(this.#client);
+  }
+
+  async #loadScript(): Promise<void> {
+    if (!this.#client.isReady) return;
+    try {
+      await Promise.all(
+        this.#client.masters.map(async (master) =>
+          (await this.#client.nodeClient(master)).scriptLoad(CLUSTER_HISTORY_APPEND)
+        ),
+      );
+    } catch (error) {
+      // A master failing over loads it when it is back (node-ready); until then its calls fail.
+      if (this.#life.status === "connecting") this.#life.refused(error);
+      return;
+    }
+    if (this.#client.isReady) this.#life.set("up");
   }
 }

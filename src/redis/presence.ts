@@ -21,6 +21,7 @@ import { clearImmediate, setImmediate } from "node:timers";
 import type { PresenceEvent } from "../protocol/mod.ts";
 import type { BackplaneHost } from "../server/backplane.ts";
 import type { PresenceEntry, PresenceStats } from "../server/types.ts";
+import type { Names } from "./names.ts";
 
 /** What presence needs from its backplane: the commands connection's operations, and names. */
 export interface PresenceLink {
@@ -28,8 +29,8 @@ export interface PresenceLink {
   readonly node: string;
   /** Whether the commands connection is ready. */
   ready(): boolean;
-  /** The key or channel name for its parts (prefixed). */
-  name(...parts: string[]): string;
+  /** The names of keys and channels. */
+  readonly names: Names;
   /** The hub, once started. */
   host(): BackplaneHost | undefined;
   /**
@@ -146,7 +147,7 @@ export class RedisPresence {
 
   /** The identified users in `room` across the cluster, with their connection counts. */
   async list(room: string): Promise<PresenceEntry[]> {
-    const users = await this.#link.hGetAll(this.#link.name("p", room));
+    const users = await this.#link.hGetAll(this.#link.names.presence(room));
     return Object.entries(users).map(([user, connections]) => ({
       user,
       connections: Number(connections),
@@ -182,7 +183,7 @@ export class RedisPresence {
     try {
       const left = await link.drop(
         this.#nodeKey(),
-        link.name("nodes"),
+        link.names.nodes(),
         this.#leaseKey(link.node),
         link.node,
       );
@@ -205,7 +206,7 @@ export class RedisPresence {
     }
     const changes = await link.sync(
       this.#nodeKey(),
-      link.name("nodes"),
+      link.names.nodes(),
       this.#leaseKey(link.node),
       link.node,
       this.#ttl,
@@ -230,15 +231,15 @@ export class RedisPresence {
   /** Removes the shares of processes whose lease expired (one process does it: SET NX). */
   async #reapDead(): Promise<void> {
     const link = this.#link;
-    const nodes = await link.sMembers(link.name("nodes"));
+    const nodes = await link.sMembers(link.names.nodes());
     for (const node of nodes) {
       if (node === link.node) continue;
       if (await link.exists(this.#leaseKey(node))) continue;
-      const claimed = await link.set(link.name("reap", node), link.node, this.#ttl, true);
+      const claimed = await link.set(link.names.reap(node), link.node, this.#ttl, true);
       if (claimed !== "OK") continue;
       const left = await link.drop(
-        link.name("n", node, "p"),
-        link.name("nodes"),
+        link.names.share(node),
+        link.names.nodes(),
         this.#leaseKey(node),
         node,
       );
@@ -260,10 +261,10 @@ export class RedisPresence {
   }
 
   #nodeKey(): string {
-    return this.#link.name("n", this.#link.node, "p");
+    return this.#link.names.share(this.#link.node);
   }
 
   #leaseKey(node: string): string {
-    return this.#link.name("n", node);
+    return this.#link.names.lease(node);
   }
 }

@@ -16,11 +16,10 @@
  * @module
  */
 
-import { createClient, RESP_TYPES } from "@redis/client";
 import { clearImmediate, setImmediate } from "node:timers";
 import { assertKnownOptions } from "../common/unknown_options.ts";
 import { Waiters } from "../common/waiters.ts";
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import type {
   Backplane,
   BackplaneHost,
@@ -34,9 +33,9 @@ import type { PresenceEntry, PresenceStats } from "../server/types.ts";
 import { asBuffer } from "./bytes.ts";
 import { decodeEnvelope, encodeMessage, unknownVersionWarning } from "./envelope.ts";
 import { checkPrefix, Names } from "./names.ts";
-import { checkUrl, closeClient, Reconnects } from "./connection.ts";
+import { type BackplaneConnection, SingleConnection } from "./backplane_connection.ts";
+import { checkServers, ClusterConnection } from "./cluster_connection.ts";
 import { RedisPresence } from "./presence.ts";
-import { scripts } from "./scripts.ts";
 import { RedisDownError, RedisHistory } from "./redis_history.ts";
 
 /**
@@ -52,10 +51,27 @@ import { RedisDownError, RedisHistory } from "./redis_history.ts";
  *   onStatus: (status) => console.log("backplane", status),
  * });
  * ```
+ *
+ * @example A Redis Cluster instead of one server
+ * ```ts ignore
+ * import { RedisBackplane } from "@wshub/hub/redis";
+ *
+ * const backplane = new RedisBackplane({
+ *   cluster: ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000", "redis://10.0.0.3:7000"],
+ * });
+ * ```
  */
 export interface RedisBackplaneOptions {
-  /** The Redis server, as `redis://[user:password@]host:port[/db]`. */
-  url: string;
+  /** The Redis server, as `redis://[user:password@]host:port[/db]` (or give `cluster`). */
+  url?: string;
+  /**
+   * A Redis Cluster (Redis ≥ 7), instead of one server: some of its nodes
+   * as `redis://host:port` URLs (the seeds; the others are discovered).
+   * Channels are then sharded (SSUBSCRIBE/SPUBLISH), and names carry hash
+   * tags (docs/channel-format.md); see docs/clusters.md. Exactly one of
+   * `url` and `cluster` is given.
+   */
+  cluster?: string[];
   /**
    * How long a process's presence outlives it when it dies without closing
    * (kill -9, a lost machine), in milliseconds: its lease expires after this
@@ -104,11 +120,18 @@ export interface RedisBackplaneStats extends BackplaneStats {
   historyFailures: number;
   /** This process's publications kept to match their copy from Redis (bounded; for leak checks). */
   historyPending: number;
+  /**
+   * Subscriptions taken again because Redis dropped them by itself (a
+   * Redis Cluster's slot moved to another master).
+   */
+  resubscribed: number;
 }
 
 const DEFAULT_PRESENCE_TTL = 15_000;
 /** The longest a join's history read waits for its room's subscription, in ms. */
 const CONFIRMATION_WAIT = 2_000;
+/** How long after a failed SUBSCRIBE it is sent again, in ms. */
+const RETRY_WAIT = 250;
 
 /**
  * Makes several hub processes act as one over Redis: a broadcast, a user
@@ -129,6 +152,10 @@ const CONFIRMATION_WAIT = 2_000;
  *   connections; what crosses processes meanwhile is lost (Redis pub/sub
  *   keeps nothing). It reconnects by itself (back-off up to ~1 s) and
  *   resubscribes; cross-process traffic resumes without a restart.
+ * - On a Redis Cluster (`cluster`), the same per shard: a shard failing
+ *   over loses what crosses processes on its rooms' and users' channels
+ *   for a few seconds, and subscriptions Redis drops when a slot moves are
+ *   taken again (docs/clusters.md).
  * - A process subscribes to a room's channel only while it has a member in
  *   the room (and to a user's while it has a connection of the user).
  * - Presence is cluster-wide: `hub.presence(room)` reads Redis; join and
@@ -154,10 +181,7 @@ export class RedisBackplane implements Backplane {
   readonly #names: Names;
   readonly #presenceTtl: number;
   readonly #onStatus: ((status: BackplaneStatus, error?: Error) => void) | undefined;
-  readonly #commands;
-  /** The commands connection, replying with bytes (history reads). */
-  readonly #binary;
-  readonly #subscriber;
+  readonly #connection: BackplaneConnection;
   readonly #history: RedisHistory;
   /** Channels whose subscription is known to be in effect (this subscriber generation). */
   readonly #confirmed = new Set<string>();
@@ -178,13 +202,15 @@ export class RedisBackplane implements Backplane {
   readonly #channels = new Set<string>();
   readonly #toSubscribe = new Set<string>();
   readonly #toUnsubscribe = new Set<string>();
+  /** Channels whose SUBSCRIBE failed, subscribed again when `#retryTimer` fires. */
+  readonly #retrying = new Set<string>();
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** The end of this turn of the event loop, when the (un)subscribes asked in it go out. */
   #flushScheduled: ReturnType<typeof setImmediate> | undefined;
   readonly #presence: RedisPresence;
   /** `ready()` calls waiting for both connections to be up. */
   readonly #readyWaiters = new Waiters();
   #leaseTimer: ReturnType<typeof setInterval> | undefined;
-  readonly #reconnects = new Reconnects();
   readonly #stats: RedisBackplaneStats = {
     published: 0,
     received: 0,
@@ -200,6 +226,7 @@ export class RedisBackplane implements Backplane {
     presenceCalls: 0,
     historyFailures: 0,
     historyPending: 0,
+    resubscribed: 0,
   };
 
   /**
@@ -214,11 +241,12 @@ export class RedisBackplane implements Backplane {
     }
     assertKnownOptions("RedisBackplane option", options, [
       "url",
+      "cluster",
       "presenceTtl",
       "prefix",
       "onStatus",
     ]);
-    const url = checkUrl("RedisBackplane", options.url);
+    const { url, seeds } = checkServers("RedisBackplane", options);
     const ttl = options.presenceTtl ?? DEFAULT_PRESENCE_TTL;
     if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl < 100) {
       throw new RangeError(
@@ -226,34 +254,22 @@ export class RedisBackplane implements Backplane {
       );
     }
     this.#presenceTtl = ttl;
-    this.#names = new Names(checkPrefix("RedisBackplane", options.prefix));
+    const cluster = seeds !== undefined;
+    this.#names = new Names(checkPrefix("RedisBackplane", options.prefix, cluster), cluster);
     this.#onStatus = options.onStatus;
-    // Never gives up; close() waits for the last sleep between attempts to end.
-    const reconnectStrategy = this.#reconnects.strategy;
-    this.#commands = createClient({
-      url,
-      maintNotifications: "disabled",
-      disableOfflineQueue: true,
-      commandOptions: { timeout: 0 },
-      pingInterval: Math.min(5_000, Math.max(100, Math.floor(ttl / 3))),
-      socket: { connectTimeout: 2_000, socketTimeout: Math.max(1_000, ttl), reconnectStrategy },
-      scripts,
-    });
-    this.#binary = this.#commands.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
-    // The subscriber keeps its offline queue: (un)subscribes made while Redis is
-    // down are applied once it is back.
-    this.#subscriber = this.#commands.duplicate({ disableOfflineQueue: false });
+    const connection = { node: this.node, names: this.#names, ttl };
+    this.#connection = seeds === undefined
+      ? new SingleConnection(url, connection)
+      : new ClusterConnection(seeds, connection);
     this.#history = new RedisHistory({
       node: this.node,
-      append: ({ keys, args, payload }) => {
-        if (!this.#commands.isReady) return Promise.reject(new RedisDownError());
-        return this.#commands.historyAppend(keys, args, payload) as Promise<[number, string]>;
+      append: (request) => {
+        if (!this.#connection.commandsReady) return Promise.reject(new RedisDownError());
+        return this.#connection.append(request);
       },
       read: (quadruples) => {
-        if (!this.#commands.isReady) return Promise.reject(new RedisDownError());
-        return this.#binary.historyReadMany(this.#names.prefix, quadruples) as Promise<
-          [Buffer, ...Buffer[][]]
-        >;
+        if (!this.#connection.commandsReady) return Promise.reject(new RedisDownError());
+        return this.#connection.read(quadruples);
       },
       names: this.#names,
       subscription: (channel) =>
@@ -266,34 +282,13 @@ export class RedisBackplane implements Backplane {
       generation: () => this.#generation,
       host: () => this.#host,
     });
-    const commands = this.#commands;
+    const commands = this.#connection;
     this.#presence = new RedisPresence({
       node: this.node,
-      ready: () => commands.isReady,
-      name: (...parts) => this.#names.key(...parts),
+      ready: () => commands.commandsReady,
+      names: this.#names,
       host: () => this.#host,
-      deltas: (nodeKey, header, triples) =>
-        commands.presenceDeltas(this.#names.prefix, nodeKey, header, triples) as Promise<string[]>,
-      stats: (room) => commands.presenceStats(this.#names.prefix, room),
-      sync: (nodeKey, nodesKey, leaseKey, node, leaseMs, entries) =>
-        commands.presenceSync(
-          nodeKey,
-          nodesKey,
-          leaseKey,
-          this.#names.prefix,
-          node,
-          leaseMs,
-          entries,
-        ),
-      drop: (nodeKey, nodesKey, leaseKey, node) =>
-        commands.presenceDropNode(nodeKey, nodesKey, leaseKey, this.#names.prefix, node, this.node),
-      hGetAll: (key) => commands.hGetAll(key) as Promise<Record<string, string>>,
-      set: (key, value, ttl, nx) =>
-        commands.set(key, value, nx ? { NX: true, PX: ttl } : { PX: ttl }) as Promise<
-          string | null
-        >,
-      sMembers: (key) => commands.sMembers(key) as Promise<string[]>,
-      exists: async (key) => await commands.exists(key) > 0,
+      ...commands.presence,
     }, ttl);
   }
 
@@ -355,23 +350,15 @@ export class RedisBackplane implements Backplane {
       throw new Error("A RedisBackplane serves one hub; create one per hub");
     }
     this.#host = host;
-    for (
-      const [name, client] of [["commands", this.#commands], [
-        "subscriber",
-        this.#subscriber,
-      ]] as const
-    ) {
-      client.on("error", (error: Error) => this.#down(error, name));
-      client.on("ready", () => this.#ready());
-    }
-    // Subscriptions lost with the subscriber's connection are renewed by
-    // node-redis; until a message proves one in effect again, it is not.
-    this.#subscriber.on("error", () => this.#subscriberLost());
-    this.#subscriber.on("reconnecting", () => this.#subscriberLost());
+    this.#connection.start({
+      ready: () => this.#ready(),
+      down: (error, name) => this.#down(error, name),
+      subscriberLost: () => this.#subscriberLost(),
+      heard: (message, channel) => this.#heard(message, channel),
+      dropped: (channels) => this.#resubscribe(channels),
+    });
     this.#want(this.#names.broadcast());
     this.#want(this.#pingChannel());
-    this.#commands.connect().catch(() => {});
-    this.#subscriber.connect().catch(() => {});
     this.#leaseTimer = setInterval(
       () => void this.#tick(),
       Math.max(50, Math.floor(this.#presenceTtl / 3)),
@@ -382,12 +369,12 @@ export class RedisBackplane implements Backplane {
     if (this.#closed) return;
     const channel = this.#names.channelOf(message);
     const envelope = encodeMessage(this.node, message);
-    if (!this.#commands.isReady) {
+    if (!this.#connection.commandsReady) {
       this.#stats.dropped++;
       return;
     }
     this.#stats.published++;
-    this.#commands.publish(channel, asBuffer(envelope)).catch(() => this.#stats.dropped++);
+    this.#connection.publish(channel, asBuffer(envelope)).catch(() => this.#stats.dropped++);
   }
 
   subscribe(topic: BackplaneTopic): void {
@@ -429,12 +416,12 @@ export class RedisBackplane implements Backplane {
     clearInterval(this.#leaseTimer);
     this.#leaseTimer = undefined;
     clearImmediate(this.#flushScheduled);
+    clearTimeout(this.#retryTimer);
     this.#flushScheduled = undefined;
     this.#presence.stop();
     this.#history.stop();
     await this.#presence.leave();
-    await Promise.all([closeClient(this.#commands), closeClient(this.#subscriber)]);
-    await this.#reconnects.settled();
+    await this.#connection.close();
     this.#setStatus("closed");
   }
 
@@ -442,7 +429,7 @@ export class RedisBackplane implements Backplane {
 
   #ready(): void {
     if (this.#closed) return;
-    if (!this.#commands.isReady || !this.#subscriber.isReady) return;
+    if (!this.#connection.ready) return;
     this.#presence.invalidate();
     this.#setStatus("up");
     void this.#tick();
@@ -496,7 +483,7 @@ export class RedisBackplane implements Backplane {
       this.#toUnsubscribe.clear();
       const generation = this.#generation;
       this.#changes(channels, 1);
-      this.#subscriber.unsubscribe(channels)
+      this.#connection.unsubscribe(channels)
         .catch((error: Error) => this.#host?.logger.warn("wshub: UNSUBSCRIBE failed", { error }))
         .finally(() => this.#changed(channels, generation));
     }
@@ -505,11 +492,7 @@ export class RedisBackplane implements Backplane {
       this.#toSubscribe.clear();
       const generation = this.#generation;
       this.#changes(channels, 1);
-      this.#subscriber.subscribe(
-        channels,
-        (message: Buffer, channel: Buffer) => this.#heard(message, channel),
-        true,
-      ).then(
+      this.#connection.subscribe(channels).then(
         () => {
           this.#changed(channels, generation);
           if (generation !== this.#generation) return;
@@ -523,9 +506,28 @@ export class RedisBackplane implements Backplane {
         (error: Error) => {
           this.#changed(channels, generation);
           this.#host?.logger.warn("wshub: SUBSCRIBE failed", { error });
+          this.#retryLater(channels);
         },
       );
     }
+  }
+
+  /**
+   * Subscribes again to `channels` (those still wanted) after
+   * {@linkcode RETRY_WAIT} ms: a Redis Cluster refuses an SSUBSCRIBE while
+   * its nodes disagree on who owns the slot, for a moment during a
+   * migration or a failover.
+   */
+  #retryLater(channels: string[]): void {
+    for (const channel of channels) this.#retrying.add(channel);
+    if (this.#retryTimer !== undefined || this.#closed) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      const retrying = [...this.#retrying];
+      this.#retrying.clear();
+      // Only those still not subscribed: another attempt may have made it meanwhile.
+      this.#resubscribe(this.#connection.lost(retrying));
+    }, RETRY_WAIT);
   }
 
   #confirm(channel: string): void {
@@ -614,6 +616,42 @@ export class RedisBackplane implements Backplane {
     else host.deliver(envelope.message);
   }
 
+  /** Wanted channels with no (un)subscribe on its way: those believed subscribed. */
+  *#settled(): Iterable<string> {
+    for (const channel of this.#channels) {
+      if (!this.#changing.has(channel) && !this.#toSubscribe.has(channel)) yield channel;
+    }
+  }
+
+  /**
+   * Redis dropped these channels' subscriptions by itself (a cluster's slot
+   * moved to another master): those still wanted are subscribed again, at
+   * the end of this turn, and none is in effect until that is answered.
+   */
+  #resubscribe(channels: string[]): void {
+    if (this.#closed) return;
+    let any = false;
+    // Not one with a (un)subscribe on its way: if that fails, it is retried (#retryLater).
+    channels = channels.filter((channel) =>
+      this.#channels.has(channel) && !this.#toSubscribe.has(channel) &&
+      !this.#changing.has(channel)
+    );
+    this.#connection.forget(channels);
+    for (const channel of channels) {
+      this.#confirmed.delete(channel);
+      this.#history.unsubscribed(channel);
+      this.#toSubscribe.add(channel);
+      this.#stats.resubscribed++;
+      any = true;
+    }
+    if (any) {
+      this.#host?.logger.info("wshub: Redis dropped subscriptions; subscribing again", {
+        channels: channels.length,
+      });
+      this.#scheduleFlush();
+    }
+  }
+
   #subscriberLost(): void {
     this.#generation++;
     this.#confirmed.clear();
@@ -625,9 +663,11 @@ export class RedisBackplane implements Backplane {
   /** Every third of `presenceTtl`: history upkeep, the round-trip ping, presence upkeep. */
   async #tick(): Promise<void> {
     this.#history.prune();
-    if (this.#closed || !this.#commands.isReady) return;
+    if (this.#closed || !this.#connection.commandsReady) return;
+    // Subscriptions Redis dropped without a word (a cluster's slot moved): take them again.
+    this.#resubscribe(this.#connection.lost(this.#settled()));
     // The round trip a message takes through Redis: PUBLISH here, received on our subscription.
-    this.#commands.publish(this.#pingChannel(), String(performance.now())).catch(() => {});
+    this.#connection.publish(this.#pingChannel(), String(performance.now())).catch(() => {});
     await this.#presence.upkeep();
   }
 
@@ -639,6 +679,6 @@ export class RedisBackplane implements Backplane {
 
   /** This process's own channel, for measuring the round trip through Redis. */
   #pingChannel(): string {
-    return this.#names.key("n", this.node, "ping");
+    return this.#names.ping(this.node);
   }
 }

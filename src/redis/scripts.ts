@@ -301,19 +301,23 @@ local receivers = redis.call('PUBLISH', KEYS[3], ARGV[5] .. ',"x":' .. offset ..
 return {offset, epoch, receivers}
 `;
 
-/** The binding of {@linkcode HISTORY_APPEND}. */
-const historyAppend = defineScript({
-  NUMBER_OF_KEYS: 3,
-  SCRIPT: HISTORY_APPEND,
-  parseCommand(parser, keys: string[], args: string[], payload: Buffer) {
-    parser.pushKeys(keys);
-    parser.push(...args.slice(0, 5), payload, ...args.slice(5));
-  },
-  transformReply: (reply: unknown) => {
-    const [offset, epoch, receivers] = reply as [number, string | Buffer, number];
-    return [Number(offset), String(epoch), Number(receivers)] as [number, string, number];
-  },
-});
+/** The binding of an append script: {@linkcode HISTORY_APPEND}, or its cluster twin. */
+export function appendScript(script: string) {
+  return defineScript({
+    NUMBER_OF_KEYS: 3,
+    SCRIPT: script,
+    parseCommand(parser, keys: string[], args: string[], payload: Buffer) {
+      parser.pushKeys(keys);
+      parser.push(...args.slice(0, 5), payload, ...args.slice(5));
+    },
+    transformReply: (reply: unknown) => {
+      const [offset, epoch, receivers] = reply as [number, string | Buffer, number];
+      return [Number(offset), String(epoch), Number(receivers)] as [number, string, number];
+    },
+  });
+}
+
+const historyAppend = appendScript(HISTORY_APPEND);
 
 /**
  * Reads rooms' streams, several in one call (the reads a process asks for
@@ -334,55 +338,59 @@ local prefix = ARGV[1]
 local time = redis.call('TIME')
 local out = {tostring(tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000))}
 for i = 2, #ARGV, 4 do
-  local meta = prefix .. ':hm:' .. ARGV[i]
-  local stream = prefix .. ':h:' .. ARGV[i]
-  local position = redis.call('HMGET', meta, 'e', 's')
-  local page
-  if not position[1] then
-    page = {'', '0', '0'}
-  else
-    page = {position[1], position[2], tostring(redis.call('PTTL', meta))}
-    local after = ARGV[i + 1]
-    local epoch = ARGV[i + 2]
-    local limit = tonumber(ARGV[i + 3])
-    local entries = {}
-    if limit == 0 then
-      -- Redis 7.0 answers XRANGE/XREVRANGE ... COUNT 0 with nil, 7.2 with an empty list: ask neither.
-      entries = {}
-    elseif after ~= '' then
-      if epoch == '' or epoch == position[1] then
-        local start = (tonumber(after) + 1) .. '-0'
-        if limit then
-          entries = redis.call('XRANGE', stream, start, '+', 'COUNT', limit)
-        else
-          entries = redis.call('XRANGE', stream, start, '+')
-        end
-      end
-    elseif limit then
-      local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', limit)
-      for j = #newest, 1, -1 do entries[#entries + 1] = newest[j] end
-    else
-      entries = redis.call('XRANGE', stream, '-', '+')
-    end
-    for _, entry in ipairs(entries) do
-      local fields = {}
-      for j = 1, #entry[2], 2 do fields[entry[2][j]] = entry[2][j + 1] end
-      local id = entry[1]
-      page[#page + 1] = string.sub(id, 1, string.find(id, '-', 1, true) - 1)
-      page[#page + 1] = fields.t
-      page[#page + 1] = fields.d
-      page[#page + 1] = fields.x
-    end
-  end
-  out[#out + 1] = page
+  local room = ARGV[i]
+  out[#out + 1] = readPage(prefix .. ':hm:' .. room, prefix .. ':h:' .. room, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
 end
 return out
+`;
+
+/**
+ * The Lua function `readPage(meta, stream, after, epoch, limit)`: one read
+ * of {@linkcode HISTORY_READ_MANY}, what it answers for it. The read
+ * scripts start with it.
+ */
+export const READ_PAGE = `
+local function readPage(meta, stream, after, epoch, limit)
+  local position = redis.call('HMGET', meta, 'e', 's')
+  if not position[1] then return {'', '0', '0'} end
+  local page = {position[1], position[2], tostring(redis.call('PTTL', meta))}
+  limit = tonumber(limit)
+  local entries = {}
+  if limit == 0 then
+    -- Redis 7.0 answers XRANGE/XREVRANGE ... COUNT 0 with nil, 7.2 with an empty list: ask neither.
+    entries = {}
+  elseif after ~= '' then
+    if epoch == '' or epoch == position[1] then
+      local start = (tonumber(after) + 1) .. '-0'
+      if limit then
+        entries = redis.call('XRANGE', stream, start, '+', 'COUNT', limit)
+      else
+        entries = redis.call('XRANGE', stream, start, '+')
+      end
+    end
+  elseif limit then
+    local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', limit)
+    for j = #newest, 1, -1 do entries[#entries + 1] = newest[j] end
+  else
+    entries = redis.call('XRANGE', stream, '-', '+')
+  end
+  for _, entry in ipairs(entries) do
+    local fields = {}
+    for j = 1, #entry[2], 2 do fields[entry[2][j]] = entry[2][j + 1] end
+    local id = entry[1]
+    page[#page + 1] = string.sub(id, 1, string.find(id, '-', 1, true) - 1)
+    page[#page + 1] = fields.t
+    page[#page + 1] = fields.d
+    page[#page + 1] = fields.x
+  end
+  return page
+end
 `;
 
 /** The binding of {@linkcode HISTORY_READ_MANY}. */
 const historyReadMany = defineScript({
   NUMBER_OF_KEYS: 0,
-  SCRIPT: HISTORY_READ_MANY,
+  SCRIPT: READ_PAGE + HISTORY_READ_MANY,
   parseCommand(parser, prefix: string, quadruples: string[]) {
     parser.push(prefix, ...quadruples);
   },
