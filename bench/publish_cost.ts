@@ -199,6 +199,24 @@ function options(
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
+ * `{ admissionRate }` high enough that building thousands of connections at once is never paced
+ * (the default, 2,000 a second, would turn most of them away), for a tree whose hub has the
+ * option; `{}` for an older tree, which would refuse the unknown option.
+ */
+async function unpaced(
+  Hub: HubModule["Hub"],
+  quietLogger: HubModule["quietLogger"],
+): Promise<{ admissionRate?: number }> {
+  try {
+    await new Hub({ logger: quietLogger, admissionRate: 1e9 } as HubOptions<unknown, unknown>)
+      .close();
+    return { admissionRate: 1e9 };
+  } catch {
+    return {};
+  }
+}
+
+/**
  * A hub of each module with `ROOMS` rooms of `MEMBERS` connections (or `SUBS` subscribers and a
  * publisher); returns each hub and its publishers. The hubs are built in lockstep, a connection
  * of each in turn, and warmed up in turns, so that neither has its objects laid out or its code
@@ -209,10 +227,10 @@ async function build(
   stage: string,
   modules: HubModule[],
 ): Promise<{ hub: Hub; publishers: FakeSocket[] }[]> {
-  const built = modules.map(({ Hub, quietLogger }) => ({
-    hub: new Hub(options(stage, quietLogger)),
+  const built = await Promise.all(modules.map(async ({ Hub, quietLogger }) => ({
+    hub: new Hub({ ...options(stage, quietLogger), ...await unpaced(Hub, quietLogger) }),
     publishers: [] as FakeSocket[],
-  }));
+  })));
   const connections = SCENARIO === "fanout" ? SUBS + 1 : ROOMS * MEMBERS;
   for (let c = 0; c < connections; c++) {
     const room = SCENARIO === "fanout" ? undefined : `r${Math.floor(c / MEMBERS)}`;
