@@ -11,60 +11,9 @@ import { type ApiOptions, createApi, Hub, type HubApi, quietLogger } from "../mo
 import { RedisBackplane } from "../src/redis/mod.ts";
 import { startRedis } from "../testing/redis.ts";
 import { cluster, redisTest, teardown } from "./_cluster.ts";
+import { answer, audience, KEY, newHub, serveApi } from "./_api.ts";
 import { TestClient, until } from "./_helpers.ts";
 import { HISTORY, recorder } from "./_publishers.ts";
-
-const KEY = "test-key-0123456789";
-
-/** A hub and its API served together: /ws upgrades, /api/ is the API. */
-function serveApi(hub: Hub<unknown>, options: Partial<ApiOptions> = {}) {
-  const api = createApi(hub, { key: KEY, ...options });
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
-    const { pathname } = new URL(req.url);
-    return pathname === "/ws" ? hub.upgrade(req) : api(req);
-  });
-  const base = `http://127.0.0.1:${server.addr.port}`;
-  return {
-    ws: `ws://127.0.0.1:${server.addr.port}/ws`,
-    /** A request to `path`: JSON `body` POSTed (a string as it is), with the key unless `key` says otherwise. */
-    async call(
-      path: string,
-      init: { body?: unknown; method?: string; key?: string | null; headers?: HeadersInit } = {},
-    ): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
-      const headers = new Headers(init.headers);
-      const key = init.key === undefined ? KEY : init.key;
-      if (key !== null) headers.set("authorization", `Bearer ${key}`);
-      let body: BodyInit | undefined;
-      if (init.body !== undefined) {
-        const raw = typeof init.body === "string" || init.body instanceof ReadableStream ||
-          init.body instanceof Uint8Array;
-        body = raw ? init.body as BodyInit : JSON.stringify(init.body);
-        if (!headers.has("content-type")) headers.set("content-type", "application/json");
-      }
-      const response = await fetch(`${base}${path}`, {
-        method: init.method ?? (init.body === undefined ? "GET" : "POST"),
-        headers,
-        body,
-      });
-      const text = await response.text();
-      assert.equal(response.headers.get("content-type"), "application/json; charset=utf-8");
-      assert.doesNotMatch(text, /\n\s+at /, "never a stack trace");
-      return { status: response.status, body: JSON.parse(text), headers: response.headers };
-    },
-    async close() {
-      await hub.close();
-      await server.shutdown();
-    },
-  };
-}
-
-function newHub(): Hub<unknown> {
-  return new Hub({
-    logger: quietLogger,
-    identify: (req) => new URL(req.url).searchParams.get("u") ?? undefined,
-    history: (room) => room.startsWith("h:") ? HISTORY : undefined,
-  });
-}
 
 Deno.test("createApi refuses to start without a good key, and checks its options", () => {
   const hub = newHub();
@@ -84,26 +33,19 @@ Deno.test("createApi refuses to start without a good key, and checks its options
     );
     assert.throws(() => createApi(hub, { key: KEY, prefix: "/api/" }), /does not end with one/);
     assert.throws(() => createApi(hub, { key: KEY, maxBodyBytes: 0 }), /maxBodyBytes: 0/);
+    assert.throws(() => createApi(hub, { key: KEY, maxBatch: 0 }), /maxBatch: 0/);
+    assert.throws(() => createApi(hub, { key: KEY, maxBatch: 1.5 }), /maxBatch: 1.5/);
     assert.equal(typeof createApi(hub, { key: [KEY, `${KEY}-next`] }), "function");
   } finally {
     void hub.close();
   }
 });
 
-/** Status and body of an answer, for deepEqual. */
-const answer = ({ status, body }: { status: number; body: unknown }) => ({ status, body });
-
 Deno.test("every route succeeds: publish, broadcast, user, disconnect, presence, history, info", async () => {
   const hub = newHub();
   const served = serveApi(hub);
-  const alice = recorder(`${served.ws}?u=alice`);
-  const plain = await TestClient.open(`${served.ws}?u=bob`);
-  const carol = recorder(`${served.ws}?u=carol`);
+  const { alice, plain, carol } = await audience(hub, served.ws);
   try {
-    await alice.client.join("lobby");
-    await alice.client.join("h:news");
-    await until(() => hub.size === 3, 2000, "all registered");
-    await hub.join(hub.clientsOf("bob")[0], "lobby");
     const ok = { status: 200, body: {} };
 
     // Data is published as given: "42" stays a string, an object an object, null null.
