@@ -258,6 +258,84 @@ Deno.test("refusals: 401 (no detail), 404, 405, 415, 413 and 400 say what is wro
   }
 });
 
+Deno.test("history with since: exactly what followed the position, and whether anything is missing", async () => {
+  const hub = newHub();
+  const served = serveApi(hub);
+  const history = async (query: string) => answer(await served.call(`/api/history?${query}`));
+  try {
+    for (let i = 1; i <= 5; i++) await hub.publish("h:s", `s${i}`);
+    const { epoch } = await hub.history("h:s");
+    const page = (from: number, to: number) =>
+      Array.from({ length: to - from + 1 }, (_, i) => ({ offset: from + i, data: `s${from + i}` }));
+
+    assert.deepEqual(await history(`room=h:s&since=2&epoch=${epoch}`), {
+      status: 200,
+      body: { epoch, offset: 5, publications: page(3, 5), recovered: true },
+    });
+    assert.deepEqual(await history(`room=h:s&since=2&epoch=${epoch}&limit=2`), {
+      status: 200,
+      body: { epoch, offset: 5, publications: page(3, 4), recovered: true },
+    });
+    assert.deepEqual(await history(`room=h:s&since=5&epoch=${epoch}`), {
+      status: 200,
+      body: { epoch, offset: 5, publications: [], recovered: true },
+    });
+    // epoch= (empty): the room had no stream when the position was taken; all of it follows.
+    assert.deepEqual(await history("room=h:s&since=0&epoch="), {
+      status: 200,
+      body: { epoch, offset: 5, publications: page(1, 5), recovered: true },
+    });
+
+    // A stale epoch: the stream started again, nothing after the position can be told.
+    assert.deepEqual(await history("room=h:s&since=2&epoch=0000000000000000"), {
+      status: 200,
+      body: {
+        epoch,
+        offset: 5,
+        publications: [],
+        recovered: false,
+        reason: "epoch_changed",
+      },
+    });
+    // No stream (expired, or a room without history): nothing, and not recovered.
+    assert.deepEqual(await history(`room=lobby&since=2&epoch=${epoch}`), {
+      status: 200,
+      body: { epoch: "", offset: 0, publications: [], recovered: false, reason: "expired" },
+    });
+    // Trimmed: the stream keeps 100; after 105, offsets 1 to 5 are gone.
+    for (let i = 6; i <= 105; i++) await hub.publish("h:s", `s${i}`);
+    assert.deepEqual(await history(`room=h:s&since=1&epoch=${epoch}&limit=3`), {
+      status: 200,
+      body: { epoch, offset: 105, publications: page(6, 8), recovered: false, reason: "trimmed" },
+    });
+    assert.deepEqual(await history(`room=h:s&since=5&epoch=${epoch}&limit=1`), {
+      status: 200,
+      body: { epoch, offset: 105, publications: page(6, 6), recovered: true },
+    });
+
+    const refused = async (query: string, error: RegExp) => {
+      const result = await served.call(`/api/history?${query}`);
+      assert.equal(result.status, 400, query);
+      assert.match(result.body.error as string, error, query);
+    };
+    await refused(`room=h:s&since=-1&epoch=${epoch}`, /invalid since "-1": an integer ≥ 0/);
+    await refused(`room=h:s&since=1.5&epoch=${epoch}`, /invalid since "1.5"/);
+    await refused(`room=h:s&since=x&epoch=${epoch}`, /invalid since "x"/);
+    await refused(`room=h:s&since=1e3&epoch=${epoch}`, /invalid since "1e3"/);
+    await refused(`room=h:s&since=${2 ** 53}&epoch=${epoch}`, /invalid since/);
+    await refused("room=h:s&since=1", /since and epoch go together/);
+    await refused(`room=h:s&epoch=${epoch}`, /since and epoch go together/);
+    await refused(`room=h:s&since=1&since=2&epoch=${epoch}`, /parameter "since" given twice/);
+    await refused(`room=h:s&since=1&epoch=${"e".repeat(65)}`, /invalid epoch/);
+    await refused(`room=h:s&since=1&epoch=a%20b`, /invalid epoch "a b"/);
+    await refused(`room=h:s&since=1&epoch=${epoch}&limit=0`, /invalid limit 0 with since/);
+    await refused(`room=h:s&since=1&epoch=${epoch}&limit=-2`, /invalid limit "-2"/);
+    await refused(`since=1&epoch=${epoch}`, /room is missing/);
+  } finally {
+    await served.close();
+  }
+});
+
 Deno.test("a failure the API did not expect is a 500 with no detail, logged", async () => {
   const errors: unknown[] = [];
   const hub = newHub();

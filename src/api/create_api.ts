@@ -91,7 +91,10 @@ export const DEFAULT_MAX_BATCH = 1_000;
  *   the body is bounded by `maxBodyBytes` like any other;
  * - `GET /api/presence?room=R` → `{"presence": [{"user", "connections"}]}`;
  * - `GET /api/history?room=R&limit=N` → `{"epoch", "offset", "publications":
- *   [{"offset", "data"}]}` (bytes as `"base64"` instead of `"data"`);
+ *   [{"offset", "data"}]}` (bytes as `"base64"` instead of `"data"`); with
+ *   `since=<offset>&epoch=<epoch>`, the publications after that position and
+ *   `"recovered"`: `true` when they follow it with nothing missing, else
+ *   `false` with a `"reason"` (`"epoch_changed"`, `"expired"`, `"trimmed"`);
  * - `GET /api/info` → this process's `hub.stats()`.
  *
  * `data` is any JSON value and is published as given: a string stays a

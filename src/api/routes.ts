@@ -7,6 +7,7 @@
  */
 
 import { closeReasonProblem, isApplicationCloseCode, roomNameProblem } from "../protocol/mod.ts";
+import { type Position, recoveryVerdict } from "../server/history.ts";
 import type { HubApi } from "../server/hub_api.ts";
 import type { Logger } from "../server/logger.ts";
 import { ApiError, json, problemOf } from "./api_error.ts";
@@ -199,18 +200,31 @@ export const ROUTES: Readonly<Record<string, Route>> = Object.freeze({
   },
   "/history": {
     method: "GET",
-    fields: ["room", "limit"],
+    fields: ["room", "limit", "since", "epoch"],
     sends: false,
     async run(hub, query) {
       const room = roomOf(query.room);
-      let limit: number | undefined;
-      if (query.limit !== undefined) {
-        limit = Number(query.limit);
-        if (!/^\d+$/.test(query.limit as string) || !Number.isSafeInteger(limit)) {
-          throw new ApiError(400, `invalid limit ${JSON.stringify(query.limit)}: an integer ≥ 0`);
+      const limit = query.limit === undefined ? undefined : countOf("limit", query.limit);
+      let since: Position | undefined;
+      if (query.since !== undefined || query.epoch !== undefined) {
+        if (query.since === undefined || query.epoch === undefined) {
+          throw new ApiError(
+            400,
+            "since and epoch go together: the offset and the epoch of a position (epoch= empty " +
+              "for a room that had no stream)",
+          );
         }
+        const epoch = query.epoch as string;
+        if (epoch.length > 64 || !/^[\x21-\x7e]*$/.test(epoch)) {
+          throw new ApiError(400, `invalid epoch ${JSON.stringify(epoch)}: as the API gave it`);
+        }
+        since = { offset: countOf("since", query.since), epoch };
+        if (limit === 0) throw new ApiError(400, "invalid limit 0 with since: at least 1");
       }
-      const page = await hub.history(room, limit === undefined ? {} : { limit });
+      const page = await hub.history(room, {
+        ...(since === undefined ? {} : { since }),
+        ...(limit === undefined ? {} : { limit }),
+      });
       return json({
         epoch: page.epoch,
         offset: page.offset,
@@ -218,6 +232,12 @@ export const ROUTES: Readonly<Record<string, Route>> = Object.freeze({
         publications: page.publications.map(({ offset, data }) =>
           data instanceof Uint8Array ? { offset, base64: encodeBase64(data) } : { offset, data }
         ),
+        // Whether the page starts right after `since`, judged as a reconnecting client's recovery.
+        ...(since === undefined ? {} : recoveryVerdict(since, {
+          epoch: page.epoch,
+          offset: page.offset,
+          publications: page.publications.slice(0, 1).map(({ offset }) => ({ offset, data: "" })),
+        }, Infinity)),
       });
     },
   },
@@ -237,6 +257,15 @@ function roomOf(room: unknown): string {
   const problem = roomNameProblem(room);
   if (problem !== undefined) throw new ApiError(400, `invalid room: ${problem}`);
   return room;
+}
+
+/** A query parameter that is a count or an offset: an integer ≥ 0. */
+function countOf(name: string, value: unknown): number {
+  const count = Number(value);
+  if (!/^\d+$/.test(value as string) || !Number.isSafeInteger(count)) {
+    throw new ApiError(400, `invalid ${name} ${JSON.stringify(value)}: an integer ≥ 0`);
+  }
+  return count;
 }
 
 function userOf(user: unknown): string {
