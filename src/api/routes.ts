@@ -39,8 +39,8 @@ export interface Route {
  * Something that sends, as a route of its own (`POST /api/<name>`) and as a
  * command of a batch: the fields it takes, and `check`, which validates
  * them (400 with what is wrong) and returns the act, the hub call that
- * resolves to the reply. Checking and acting are apart so that a batch can
- * check every command, then start every act in one turn.
+ * resolves to the reply. A check throws; an act rejects: a batch keeps
+ * both as that command's reply.
  */
 interface Command {
   fields: readonly string[];
@@ -166,20 +166,12 @@ export const ROUTES: Readonly<Record<string, Route>> = Object.freeze({
           `the batch has ${commands.length} commands, past maxBatch (${maxBatch}): split it`,
         );
       }
-      // Every command checked, then every act started in this one turn and in order: the hub
-      // applies them in order, and its writers send the publications to each client together,
-      // in as few frames as they fit. A command that fails, fails alone.
-      const acts = commands.map((entry) => {
+      // Every command checked and handed to the hub in this one turn, in order: the hub applies
+      // them in order, and its writers send the publications to each client together, in as few
+      // frames as they fit. A command that fails, fails alone.
+      const started = commands.map((entry) => {
         try {
-          return checkCommand(entry);
-        } catch (error) {
-          return error;
-        }
-      });
-      const started = acts.map((act) => {
-        if (typeof act !== "function") return Promise.reject(act);
-        try {
-          return act(hub);
+          return checkCommand(entry)(hub);
         } catch (error) {
           return Promise.reject(error);
         }
