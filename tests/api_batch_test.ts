@@ -56,7 +56,7 @@ Deno.test("batch: mixed commands reach real clients in order, one reply each; a 
           '"publish", "broadcast"',
       ),
       error("a command must be an object with one of publish, broadcast, user, disconnect"),
-      error("broadcast: broadcast must be a JSON object with data"),
+      error("broadcast: its value must be a JSON object with data"),
       error("disconnect: invalid code 1001: 1000 or 3000–4999"),
       { offset: 2, epoch },
       {},

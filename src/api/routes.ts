@@ -135,7 +135,7 @@ function checkCommand(entry: unknown): (hub: HubApi<unknown>) => Promise<Reply> 
   }
   const command = COMMANDS[name];
   try {
-    return command.check(objectOf((entry as Reply)[name], command.fields, name));
+    return command.check(objectOf((entry as Reply)[name], command.fields, "its value"));
   } catch (error) {
     if (error instanceof ApiError) throw new ApiError(error.status, `${name}: ${error.message}`);
     throw error;
