@@ -13,7 +13,8 @@
  * One hub (bench/publish_server.ts) with a `RedisBackplane` on a private redis-server, 1,000
  * `wshub.v1` subscribers in one room (bench/publish_subscribers.ts, one process), and for each
  * run one publisher: the hub's own `/burst` route (`hub.publish` in the hub's process), or
- * bench/publish_client.ts (`--mode=emitter` or `--mode=api`). Every path publishes the same
+ * bench/publish_client.ts (`--mode=emitter`, `--mode=api`, or `--mode=batch`: `/api/batch` with
+ * `BATCH` publications a request, the `api-batch` path). Every path publishes the same
  * payloads (bench/publish_payload.ts, 128 B) to the same room; the subscribers check each
  * connection gets every one, in order.
  *
@@ -23,7 +24,8 @@
  *   once per setup; each path gets one unmeasured warm-up run.
  * - Loads: `sequential` (each call awaited before the next: what a naive worker does; bounded by
  *   each path's round trip) and `pipelined` (64 calls unanswered at most: bounded by the
- *   fan-out or by the path).
+ *   fan-out or by the path). A call of `api-batch` is a request of `BATCH` publications: one
+ *   request at a time (sequential), or 64 publications unanswered in whole requests (pipelined).
  * - Runs are interleaved round by round (A B C, then C B A, …); the ratios to `hub.publish` are
  *   paired within each round (median over rounds).
  *
@@ -62,17 +64,20 @@ export type PublishSetup = "room" | "history";
 /** The loads. */
 export type PublishLoad = "sequential" | "pipelined";
 /** Who publishes. */
-export type PublishPath = "hub.publish" | "emitter" | "api";
+export type PublishPath = "hub.publish" | "emitter" | "api" | "api-batch";
 
-const PATHS: readonly PublishPath[] = ["hub.publish", "emitter", "api"];
+const PATHS: readonly PublishPath[] = ["hub.publish", "emitter", "api", "api-batch"];
+const SUBS = 1000;
+const SIZE = 128;
+const WINDOW = 64;
+/** Publications a request of the `api-batch` path carries. */
+const BATCH = 32;
 const PATH_LABELS: Record<PublishPath, string> = {
   "hub.publish": "`hub.publish`, in the hub's process",
   emitter: "`RedisEmitter`, another process",
   api: "HTTP API (`fetch`), another process",
+  "api-batch": `HTTP API, \`/api/batch\` of ${BATCH}, another process`,
 };
-const SUBS = 1000;
-const SIZE = 128;
-const WINDOW = 64;
 const KEY = "bench-key-0123456789abcdef";
 
 /** What one run measured. */
@@ -285,7 +290,8 @@ async function runSetup(
             "run",
             "-A",
             "bench/publish_client.ts",
-            `--mode=${path}`,
+            `--mode=${path === "api-batch" ? "batch" : path}`,
+            `--batch=${BATCH}`,
             `--redis=${redis!.url}`,
             `--api=http://127.0.0.1:${port}/api`,
             `--key=${KEY}`,
@@ -298,7 +304,8 @@ async function runSetup(
           await client.next("ready", 30_000);
         }
         // Concurrent HTTP requests have no order between them: only the others promise one.
-        const ordered = path !== "api" || window === 1;
+        const requests = path === "api-batch" ? Math.max(1, Math.floor(window / BATCH)) : window;
+        const ordered = !path.startsWith("api") || requests === 1;
         await subscribers.send({ expect: count, ordered });
         await subscribers.next("armed", 10_000);
         const pids: Record<string, number> = {

@@ -11,60 +11,9 @@ import { type ApiOptions, createApi, Hub, type HubApi, quietLogger } from "../mo
 import { RedisBackplane } from "../src/redis/mod.ts";
 import { startRedis } from "../testing/redis.ts";
 import { cluster, redisTest, teardown } from "./_cluster.ts";
+import { answer, audience, KEY, newHub, serveApi } from "./_api.ts";
 import { TestClient, until } from "./_helpers.ts";
 import { HISTORY, recorder } from "./_publishers.ts";
-
-const KEY = "test-key-0123456789";
-
-/** A hub and its API served together: /ws upgrades, /api/ is the API. */
-function serveApi(hub: Hub<unknown>, options: Partial<ApiOptions> = {}) {
-  const api = createApi(hub, { key: KEY, ...options });
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
-    const { pathname } = new URL(req.url);
-    return pathname === "/ws" ? hub.upgrade(req) : api(req);
-  });
-  const base = `http://127.0.0.1:${server.addr.port}`;
-  return {
-    ws: `ws://127.0.0.1:${server.addr.port}/ws`,
-    /** A request to `path`: JSON `body` POSTed (a string as it is), with the key unless `key` says otherwise. */
-    async call(
-      path: string,
-      init: { body?: unknown; method?: string; key?: string | null; headers?: HeadersInit } = {},
-    ): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
-      const headers = new Headers(init.headers);
-      const key = init.key === undefined ? KEY : init.key;
-      if (key !== null) headers.set("authorization", `Bearer ${key}`);
-      let body: BodyInit | undefined;
-      if (init.body !== undefined) {
-        const raw = typeof init.body === "string" || init.body instanceof ReadableStream ||
-          init.body instanceof Uint8Array;
-        body = raw ? init.body as BodyInit : JSON.stringify(init.body);
-        if (!headers.has("content-type")) headers.set("content-type", "application/json");
-      }
-      const response = await fetch(`${base}${path}`, {
-        method: init.method ?? (init.body === undefined ? "GET" : "POST"),
-        headers,
-        body,
-      });
-      const text = await response.text();
-      assert.equal(response.headers.get("content-type"), "application/json; charset=utf-8");
-      assert.doesNotMatch(text, /\n\s+at /, "never a stack trace");
-      return { status: response.status, body: JSON.parse(text), headers: response.headers };
-    },
-    async close() {
-      await hub.close();
-      await server.shutdown();
-    },
-  };
-}
-
-function newHub(): Hub<unknown> {
-  return new Hub({
-    logger: quietLogger,
-    identify: (req) => new URL(req.url).searchParams.get("u") ?? undefined,
-    history: (room) => room.startsWith("h:") ? HISTORY : undefined,
-  });
-}
 
 Deno.test("createApi refuses to start without a good key, and checks its options", () => {
   const hub = newHub();
@@ -84,26 +33,19 @@ Deno.test("createApi refuses to start without a good key, and checks its options
     );
     assert.throws(() => createApi(hub, { key: KEY, prefix: "/api/" }), /does not end with one/);
     assert.throws(() => createApi(hub, { key: KEY, maxBodyBytes: 0 }), /maxBodyBytes: 0/);
+    assert.throws(() => createApi(hub, { key: KEY, maxBatch: 0 }), /maxBatch: 0/);
+    assert.throws(() => createApi(hub, { key: KEY, maxBatch: 1.5 }), /maxBatch: 1.5/);
     assert.equal(typeof createApi(hub, { key: [KEY, `${KEY}-next`] }), "function");
   } finally {
     void hub.close();
   }
 });
 
-/** Status and body of an answer, for deepEqual. */
-const answer = ({ status, body }: { status: number; body: unknown }) => ({ status, body });
-
 Deno.test("every route succeeds: publish, broadcast, user, disconnect, presence, history, info", async () => {
   const hub = newHub();
   const served = serveApi(hub);
-  const alice = recorder(`${served.ws}?u=alice`);
-  const plain = await TestClient.open(`${served.ws}?u=bob`);
-  const carol = recorder(`${served.ws}?u=carol`);
+  const { alice, plain, carol } = await audience(hub, served.ws);
   try {
-    await alice.client.join("lobby");
-    await alice.client.join("h:news");
-    await until(() => hub.size === 3, 2000, "all registered");
-    await hub.join(hub.clientsOf("bob")[0], "lobby");
     const ok = { status: 200, body: {} };
 
     // Data is published as given: "42" stays a string, an object an object, null null.
@@ -311,6 +253,84 @@ Deno.test("refusals: 401 (no detail), 404, 405, 415, 413 and 400 say what is wro
     await refused("/api/history?room=a&limit=-1", {}, 400, /invalid limit "-1"/);
     await refused("/api/history?room=a&limit=two", {}, 400, /invalid limit "two"/);
     await refused("/api/info?verbose=1", {}, 400, /unknown parameter "verbose"; known: none/);
+  } finally {
+    await served.close();
+  }
+});
+
+Deno.test("history with since: exactly what followed the position, and whether anything is missing", async () => {
+  const hub = newHub();
+  const served = serveApi(hub);
+  const history = async (query: string) => answer(await served.call(`/api/history?${query}`));
+  try {
+    for (let i = 1; i <= 5; i++) await hub.publish("h:s", `s${i}`);
+    const { epoch } = await hub.history("h:s");
+    const page = (from: number, to: number) =>
+      Array.from({ length: to - from + 1 }, (_, i) => ({ offset: from + i, data: `s${from + i}` }));
+
+    assert.deepEqual(await history(`room=h:s&since=2&epoch=${epoch}`), {
+      status: 200,
+      body: { epoch, offset: 5, publications: page(3, 5), recovered: true },
+    });
+    assert.deepEqual(await history(`room=h:s&since=2&epoch=${epoch}&limit=2`), {
+      status: 200,
+      body: { epoch, offset: 5, publications: page(3, 4), recovered: true },
+    });
+    assert.deepEqual(await history(`room=h:s&since=5&epoch=${epoch}`), {
+      status: 200,
+      body: { epoch, offset: 5, publications: [], recovered: true },
+    });
+    // epoch= (empty): the room had no stream when the position was taken; all of it follows.
+    assert.deepEqual(await history("room=h:s&since=0&epoch="), {
+      status: 200,
+      body: { epoch, offset: 5, publications: page(1, 5), recovered: true },
+    });
+
+    // A stale epoch: the stream started again, nothing after the position can be told.
+    assert.deepEqual(await history("room=h:s&since=2&epoch=0000000000000000"), {
+      status: 200,
+      body: {
+        epoch,
+        offset: 5,
+        publications: [],
+        recovered: false,
+        reason: "epoch_changed",
+      },
+    });
+    // No stream (expired, or a room without history): nothing, and not recovered.
+    assert.deepEqual(await history(`room=lobby&since=2&epoch=${epoch}`), {
+      status: 200,
+      body: { epoch: "", offset: 0, publications: [], recovered: false, reason: "expired" },
+    });
+    // Trimmed: the stream keeps 100; after 105, offsets 1 to 5 are gone.
+    for (let i = 6; i <= 105; i++) await hub.publish("h:s", `s${i}`);
+    assert.deepEqual(await history(`room=h:s&since=1&epoch=${epoch}&limit=3`), {
+      status: 200,
+      body: { epoch, offset: 105, publications: page(6, 8), recovered: false, reason: "trimmed" },
+    });
+    assert.deepEqual(await history(`room=h:s&since=5&epoch=${epoch}&limit=1`), {
+      status: 200,
+      body: { epoch, offset: 105, publications: page(6, 6), recovered: true },
+    });
+
+    const refused = async (query: string, error: RegExp) => {
+      const result = await served.call(`/api/history?${query}`);
+      assert.equal(result.status, 400, query);
+      assert.match(result.body.error as string, error, query);
+    };
+    await refused(`room=h:s&since=-1&epoch=${epoch}`, /invalid since "-1": an integer ≥ 0/);
+    await refused(`room=h:s&since=1.5&epoch=${epoch}`, /invalid since "1.5"/);
+    await refused(`room=h:s&since=x&epoch=${epoch}`, /invalid since "x"/);
+    await refused(`room=h:s&since=1e3&epoch=${epoch}`, /invalid since "1e3"/);
+    await refused(`room=h:s&since=${2 ** 53}&epoch=${epoch}`, /invalid since/);
+    await refused("room=h:s&since=1", /since and epoch go together/);
+    await refused(`room=h:s&epoch=${epoch}`, /since and epoch go together/);
+    await refused(`room=h:s&since=1&since=2&epoch=${epoch}`, /parameter "since" given twice/);
+    await refused(`room=h:s&since=1&epoch=${"e".repeat(65)}`, /invalid epoch/);
+    await refused(`room=h:s&since=1&epoch=a%20b`, /invalid epoch "a b"/);
+    await refused(`room=h:s&since=1&epoch=${epoch}&limit=0`, /invalid limit 0 with since/);
+    await refused(`room=h:s&since=1&epoch=${epoch}&limit=-2`, /invalid limit "-2"/);
+    await refused(`since=1&epoch=${epoch}`, /room is missing/);
   } finally {
     await served.close();
   }

@@ -6,6 +6,9 @@
  * @module
  */
 
+import { HubClosedError } from "../server/errors.ts";
+import type { Logger } from "../server/logger.ts";
+
 /** Headers on every answer of the API. */
 const HEADERS = {
   "content-type": "application/json; charset=utf-8",
@@ -42,6 +45,38 @@ export class ApiError extends Error {
   response(): Response {
     return json({ error: this.message }, this.status, this.headers);
   }
+
+  /** A batch's reply for a command that failed: `{"error": {"status", "message"}}`. */
+  reply(): { error: { status: number; message: string } } {
+    return { error: { status: this.status, message: this.message } };
+  }
+}
+
+/**
+ * What a failure is to the caller: an {@linkcode ApiError} as it is, 503 for
+ * a closing hub or an unreachable history store, else 500 (logged, with no
+ * detail in the answer).
+ *
+ * @example
+ * ```ts
+ * import { problemOf } from "./api_error.ts";
+ * import { quietLogger } from "../server/logger.ts";
+ *
+ * console.log(problemOf(new Error("boom"), quietLogger).status); // 500
+ * ```
+ */
+export function problemOf(error: unknown, logger: Logger): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error instanceof HubClosedError) {
+    return new ApiError(503, "the hub is closing; try another process");
+  }
+  if (error instanceof Error && error.name === "RedisDownError") {
+    return new ApiError(503, "the history store is not reachable now; try again shortly", {
+      "retry-after": "1",
+    });
+  }
+  logger.error("wshub: the HTTP API failed a request", { error });
+  return new ApiError(500, "internal error");
 }
 
 /**

@@ -12,7 +12,7 @@ import { assertKnownOptions } from "../common/unknown_options.ts";
 import { HubClosedError } from "../server/errors.ts";
 import type { HubApi } from "../server/hub_api.ts";
 import { defaultLogger, type Logger } from "../server/logger.ts";
-import { ApiError } from "./api_error.ts";
+import { ApiError, problemOf } from "./api_error.ts";
 import { Bearer, checkKeys } from "./bearer.ts";
 import { readJsonObject } from "./request_body.ts";
 import { type Route, ROUTES } from "./routes.ts";
@@ -40,14 +40,35 @@ export interface ApiOptions {
   key: string | readonly string[];
   /** The path the routes are under. Default `"/api"`. */
   prefix?: string;
-  /** The largest request body, in bytes; a larger one is refused with 413. Default 65,536. */
+  /**
+   * The largest request body, in bytes; a larger one is refused with 413.
+   * A batch is one body: its commands together must fit. Default 65,536.
+   */
   maxBodyBytes?: number;
+  /**
+   * The most commands one `POST /api/batch` may hold; a longer batch is
+   * refused whole with 413 (nothing of it is sent). Default 1,000.
+   *
+   * @example
+   * ```ts
+   * import { createApi, Hub } from "@wshub/hub";
+   *
+   * const hub = new Hub();
+   * const api = createApi(hub, { key: crypto.randomUUID(), maxBatch: 100, maxBodyBytes: 262_144 });
+   * await hub.close();
+   * void api;
+   * ```
+   */
+  maxBatch?: number;
   /** Where an unexpected failure (answered 500) is logged. Default: the console. */
   logger?: Logger;
 }
 
 /** The default {@linkcode ApiOptions.maxBodyBytes}. */
 export const DEFAULT_MAX_BODY_BYTES = 65_536;
+
+/** The default {@linkcode ApiOptions.maxBatch}. */
+export const DEFAULT_MAX_BATCH = 1_000;
 
 /**
  * A JSON HTTP API to `hub`, as a request handler to mount in a `Deno.serve`
@@ -61,9 +82,19 @@ export const DEFAULT_MAX_BODY_BYTES = 65_536;
  * - `POST /api/broadcast` `{"data"}` → `{}`;
  * - `POST /api/user` `{"user", "data"}` → `{}`;
  * - `POST /api/disconnect` `{"user", "code"?, "reason"?}` → `{}` (4003 by default);
+ * - `POST /api/batch` `{"commands": [{"publish": {"room", "data"}}, {"broadcast":
+ *   {…}}, {"user": {…}}, {"disconnect": {…}}, …]}` → `{"replies": […]}`, one
+ *   reply per command in order: what its own route answers, or `{"error":
+ *   {"status", "message"}}` for a command that failed (alone). The commands
+ *   are handed to the hub together, in order, so publications are sent to
+ *   each client in as few frames as they fit. At most `maxBatch` commands;
+ *   the body is bounded by `maxBodyBytes` like any other;
  * - `GET /api/presence?room=R` → `{"presence": [{"user", "connections"}]}`;
  * - `GET /api/history?room=R&limit=N` → `{"epoch", "offset", "publications":
- *   [{"offset", "data"}]}` (bytes as `"base64"` instead of `"data"`);
+ *   [{"offset", "data"}]}` (bytes as `"base64"` instead of `"data"`); with
+ *   `since=<offset>&epoch=<epoch>`, the publications after that position and
+ *   `"recovered"`: `true` when they follow it with nothing missing, else
+ *   `false` with a `"reason"` (`"epoch_changed"`, `"expired"`, `"trimmed"`);
  * - `GET /api/info` → this process's `hub.stats()`.
  *
  * `data` is any JSON value and is published as given: a string stays a
@@ -106,7 +137,13 @@ export function createApi<T>(
   if (typeof options !== "object" || options === null) {
     throw new TypeError("createApi needs options: createApi(hub, { key })");
   }
-  assertKnownOptions("createApi option", options, ["key", "prefix", "maxBodyBytes", "logger"]);
+  assertKnownOptions("createApi option", options, [
+    "key",
+    "prefix",
+    "maxBodyBytes",
+    "maxBatch",
+    "logger",
+  ]);
   const bearer = new Bearer(checkKeys(options.key));
   const prefix = options.prefix ?? "/api";
   if (typeof prefix !== "string" || !/^\/[^?#]*$/.test(prefix) || prefix.endsWith("/")) {
@@ -122,7 +159,14 @@ export function createApi<T>(
       `Invalid createApi option maxBodyBytes: ${maxBodyBytes}; expected an integer of at least 1`,
     );
   }
+  const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+  if (!Number.isSafeInteger(maxBatch) || maxBatch < 1) {
+    throw new TypeError(
+      `Invalid createApi option maxBatch: ${maxBatch}; expected an integer of at least 1`,
+    );
+  }
   const logger = options.logger ?? defaultLogger;
+  const settings = { maxBatch, logger };
   const api = hub as unknown as HubApi<unknown>;
 
   return async (req) => {
@@ -155,9 +199,9 @@ export function createApi<T>(
         ? await readJsonObject(req, maxBodyBytes, route.fields)
         : queryOf(url, route);
       if (route.sends) reachable(api);
-      return await route.run(api, input);
+      return await route.run(api, input, settings);
     } catch (error) {
-      return failure(error, logger);
+      return problemOf(error, logger).response();
     }
   };
 }
@@ -190,19 +234,4 @@ function reachable(hub: HubApi<unknown>): void {
       { "retry-after": "1" },
     );
   }
-}
-
-/** The answer to a failed request: its own status, 503 for an unavailable hub, else 500. */
-function failure(error: unknown, logger: Logger): Response {
-  if (error instanceof ApiError) return error.response();
-  if (error instanceof HubClosedError) {
-    return new ApiError(503, "the hub is closing; try another process").response();
-  }
-  if (error instanceof Error && error.name === "RedisDownError") {
-    return new ApiError(503, "the history store is not reachable now; try again shortly", {
-      "retry-after": "1",
-    }).response();
-  }
-  logger.error("wshub: the HTTP API failed a request", { error });
-  return new ApiError(500, "internal error").response();
 }

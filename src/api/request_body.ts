@@ -52,8 +52,29 @@ export async function readJsonObject(
         : "the body is not valid UTF-8",
     );
   }
+  return objectOf(value, fields, "the body");
+}
+
+/**
+ * `value` as a JSON object whose fields are all among `fields`: a request's
+ * body, or one command of a batch (`what` names it in the messages).
+ *
+ * @throws {ApiError} 400 for anything else, naming an unknown field.
+ *
+ * @example
+ * ```ts
+ * import { objectOf } from "./request_body.ts";
+ *
+ * console.log(objectOf({ data: 1 }, ["data"], "broadcast")); // { data: 1 }
+ * ```
+ */
+export function objectOf(
+  value: unknown,
+  fields: readonly string[],
+  what: string,
+): Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new ApiError(400, `the body must be a JSON object with ${fields.join(", ")}`);
+    throw new ApiError(400, `${what} must be a JSON object with ${fields.join(", ")}`);
   }
   for (const name of Object.keys(value)) {
     if (!fields.includes(name)) {

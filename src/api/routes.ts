@@ -7,8 +7,19 @@
  */
 
 import { closeReasonProblem, isApplicationCloseCode, roomNameProblem } from "../protocol/mod.ts";
+import { type Position, recoveryVerdict } from "../server/history.ts";
 import type { HubApi } from "../server/hub_api.ts";
-import { ApiError, json } from "./api_error.ts";
+import type { Logger } from "../server/logger.ts";
+import { ApiError, json, problemOf } from "./api_error.ts";
+import { objectOf } from "./request_body.ts";
+
+/** What a route may need besides the hub and its input: createApi's options. */
+export interface RouteSettings {
+  /** The most commands a batch may hold. */
+  maxBatch: number;
+  /** Where an unexpected failure of one command of a batch is logged. */
+  logger: Logger;
+}
 
 /** One route: its method, the body fields or query parameters it takes, and what it does. */
 export interface Route {
@@ -17,44 +28,64 @@ export interface Route {
   fields: readonly string[];
   /** Whether it sends to clients (refused while the backplane cannot reach the others). */
   sends: boolean;
-  run(hub: HubApi<unknown>, input: Record<string, unknown>): Promise<Response>;
+  run(
+    hub: HubApi<unknown>,
+    input: Record<string, unknown>,
+    settings: RouteSettings,
+  ): Promise<Response>;
 }
 
-/** Every route, by its path after the prefix. */
-export const ROUTES: Readonly<Record<string, Route>> = Object.freeze({
-  "/publish": {
-    method: "POST",
+/**
+ * Something that sends, as a route of its own (`POST /api/<name>`) and as a
+ * command of a batch: the fields it takes, and `check`, which validates
+ * them (400 with what is wrong) and returns the act, the hub call that
+ * resolves to the reply. A check throws; an act rejects: a batch keeps
+ * both as that command's reply.
+ */
+interface Command {
+  fields: readonly string[];
+  check(body: Record<string, unknown>): (hub: HubApi<unknown>) => Promise<Reply>;
+}
+
+type Reply = Record<string, unknown>;
+
+/** Every command, by name: each is also the route `/<name>`. */
+const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
+  publish: {
     fields: ["room", "data"],
-    sends: true,
-    async run(hub, body) {
+    check(body) {
       const room = roomOf(body.room);
-      const { position } = await hub.publishWithPosition(room, dataOf(body));
-      return json(position === undefined ? {} : { offset: position.offset, epoch: position.epoch });
+      const data = dataOf(body);
+      return async (hub) => {
+        const { position } = await hub.publishWithPosition(room, data);
+        return position === undefined ? {} : { offset: position.offset, epoch: position.epoch };
+      };
     },
   },
-  "/broadcast": {
-    method: "POST",
+  broadcast: {
     fields: ["data"],
-    sends: true,
-    async run(hub, body) {
-      await hub.broadcast(dataOf(body));
-      return json({});
+    check(body) {
+      const data = dataOf(body);
+      return async (hub) => {
+        await hub.broadcast(data);
+        return {};
+      };
     },
   },
-  "/user": {
-    method: "POST",
+  user: {
     fields: ["user", "data"],
-    sends: true,
-    async run(hub, body) {
-      await hub.sendToUser(userOf(body.user), dataOf(body));
-      return json({});
+    check(body) {
+      const user = userOf(body.user);
+      const data = dataOf(body);
+      return async (hub) => {
+        await hub.sendToUser(user, data);
+        return {};
+      };
     },
   },
-  "/disconnect": {
-    method: "POST",
+  disconnect: {
     fields: ["user", "code", "reason"],
-    sends: true,
-    async run(hub, body) {
+    check(body) {
       const user = userOf(body.user);
       const { code, reason } = body;
       if (code !== undefined && (typeof code !== "number" || !isApplicationCloseCode(code))) {
@@ -62,8 +93,93 @@ export const ROUTES: Readonly<Record<string, Route>> = Object.freeze({
       }
       const problem = reason === undefined ? undefined : closeReasonProblem(reason);
       if (problem !== undefined) throw new ApiError(400, `invalid reason: ${problem}`);
-      await hub.disconnectUser(user, { code: code as number, reason: reason as string });
-      return json({});
+      return async (hub) => {
+        await hub.disconnectUser(user, { code: code as number, reason: reason as string });
+        return {};
+      };
+    },
+  },
+});
+
+const COMMAND_NAMES = Object.keys(COMMANDS).join(", ");
+
+/** A command as a route of its own. */
+function commandRoute(command: Command): Route {
+  return {
+    method: "POST",
+    fields: command.fields,
+    sends: true,
+    async run(hub, body) {
+      return json(await command.check(body)(hub));
+    },
+  };
+}
+
+/** One command of a batch, `{"<name>": {fields}}`, checked as its own route checks it. */
+function checkCommand(entry: unknown): (hub: HubApi<unknown>) => Promise<Reply> {
+  if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+    throw new ApiError(400, `a command must be an object with one of ${COMMAND_NAMES}`);
+  }
+  const names = Object.keys(entry);
+  if (names.length !== 1) {
+    throw new ApiError(
+      400,
+      `a command has exactly one of ${COMMAND_NAMES}; this one has ${
+        names.length === 0 ? "none" : names.map((name) => JSON.stringify(name)).join(", ")
+      }`,
+    );
+  }
+  const name = names[0];
+  if (!Object.hasOwn(COMMANDS, name)) {
+    throw new ApiError(400, `unknown command ${JSON.stringify(name)}; known: ${COMMAND_NAMES}`);
+  }
+  const command = COMMANDS[name];
+  try {
+    return command.check(objectOf((entry as Reply)[name], command.fields, "its value"));
+  } catch (error) {
+    if (error instanceof ApiError) throw new ApiError(error.status, `${name}: ${error.message}`);
+    throw error;
+  }
+}
+
+/** Every route, by its path after the prefix. */
+export const ROUTES: Readonly<Record<string, Route>> = Object.freeze({
+  "/publish": commandRoute(COMMANDS.publish),
+  "/broadcast": commandRoute(COMMANDS.broadcast),
+  "/user": commandRoute(COMMANDS.user),
+  "/disconnect": commandRoute(COMMANDS.disconnect),
+  "/batch": {
+    method: "POST",
+    fields: ["commands"],
+    sends: true,
+    async run(hub, body, { maxBatch, logger }) {
+      const { commands } = body;
+      if (commands === undefined) {
+        throw new ApiError(400, `commands is missing: an array of {"<command>": {…}}`);
+      }
+      if (!Array.isArray(commands)) {
+        throw new ApiError(400, `commands must be an array of {"<command>": {…}}`);
+      }
+      if (commands.length > maxBatch) {
+        throw new ApiError(
+          413,
+          `the batch has ${commands.length} commands, past maxBatch (${maxBatch}): split it`,
+        );
+      }
+      // Every command checked and handed to the hub in this one turn, in order: the hub applies
+      // them in order, and its writers send the publications to each client together, in as few
+      // frames as they fit. A command that fails, fails alone.
+      const started = commands.map((entry) => {
+        try {
+          return checkCommand(entry)(hub);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      });
+      const replies = (await Promise.allSettled(started)).map((outcome) =>
+        outcome.status === "fulfilled" ? outcome.value : problemOf(outcome.reason, logger).reply()
+      );
+      return json({ replies });
     },
   },
   "/presence": {
@@ -76,18 +192,31 @@ export const ROUTES: Readonly<Record<string, Route>> = Object.freeze({
   },
   "/history": {
     method: "GET",
-    fields: ["room", "limit"],
+    fields: ["room", "limit", "since", "epoch"],
     sends: false,
     async run(hub, query) {
       const room = roomOf(query.room);
-      let limit: number | undefined;
-      if (query.limit !== undefined) {
-        limit = Number(query.limit);
-        if (!/^\d+$/.test(query.limit as string) || !Number.isSafeInteger(limit)) {
-          throw new ApiError(400, `invalid limit ${JSON.stringify(query.limit)}: an integer ≥ 0`);
+      const limit = query.limit === undefined ? undefined : countOf("limit", query.limit);
+      let since: Position | undefined;
+      if (query.since !== undefined || query.epoch !== undefined) {
+        if (query.since === undefined || query.epoch === undefined) {
+          throw new ApiError(
+            400,
+            "since and epoch go together: the offset and the epoch of a position (epoch= empty " +
+              "for a room that had no stream)",
+          );
         }
+        const epoch = query.epoch as string;
+        if (epoch.length > 64 || !/^[\x21-\x7e]*$/.test(epoch)) {
+          throw new ApiError(400, `invalid epoch ${JSON.stringify(epoch)}: as the API gave it`);
+        }
+        since = { offset: countOf("since", query.since), epoch };
+        if (limit === 0) throw new ApiError(400, "invalid limit 0 with since: at least 1");
       }
-      const page = await hub.history(room, limit === undefined ? {} : { limit });
+      const page = await hub.history(room, {
+        ...(since === undefined ? {} : { since }),
+        ...(limit === undefined ? {} : { limit }),
+      });
       return json({
         epoch: page.epoch,
         offset: page.offset,
@@ -95,6 +224,12 @@ export const ROUTES: Readonly<Record<string, Route>> = Object.freeze({
         publications: page.publications.map(({ offset, data }) =>
           data instanceof Uint8Array ? { offset, base64: encodeBase64(data) } : { offset, data }
         ),
+        // Whether the page starts right after `since`, judged as a reconnecting client's recovery.
+        ...(since === undefined ? {} : recoveryVerdict(since, {
+          epoch: page.epoch,
+          offset: page.offset,
+          publications: page.publications.slice(0, 1).map(({ offset }) => ({ offset, data: "" })),
+        }, Infinity)),
       });
     },
   },
@@ -114,6 +249,15 @@ function roomOf(room: unknown): string {
   const problem = roomNameProblem(room);
   if (problem !== undefined) throw new ApiError(400, `invalid room: ${problem}`);
   return room;
+}
+
+/** A query parameter that is a count or an offset: an integer ≥ 0. */
+function countOf(name: string, value: unknown): number {
+  const count = Number(value);
+  if (!/^\d+$/.test(value as string) || !Number.isSafeInteger(count)) {
+    throw new ApiError(400, `invalid ${name} ${JSON.stringify(value)}: an integer ≥ 0`);
+  }
+  return count;
 }
 
 function userOf(user: unknown): string {
