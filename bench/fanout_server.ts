@@ -20,6 +20,8 @@
  * several of these processes are then one fan-out server, a message received by any of them
  * reaching the connections of all. It listens only once the backplane is up (exits with code 1
  * after 10 s without it). Without the flag the backplane module is not even loaded.
+ * `--redis-cluster=URL,URL…` does the same on a Redis Cluster (its seed nodes), `--nats=URL` with
+ * a `NatsBackplane` on that NATS server (bench/backplane_flag.ts).
  *
  * `--no-rate-limit` is accepted and changes nothing: the limit is always off here (see above).
  *

@@ -354,9 +354,8 @@ async function runOnce(
     loadgenSaturated: false,
   };
   try {
-    const onCluster = setup.includes("cluster");
     if (setup === "two+nats") nats = await startNats({ jetstream: true });
-    else if (onCluster) cluster = await startRedisCluster({ masters: 3 });
+    else if (setup.includes("cluster")) cluster = await startRedisCluster({ masters: 3 });
     else if (setup !== "one") redis = await startRedis();
     const servers: { child: Child; port: number }[] = [];
     const room = inRoom(setup);

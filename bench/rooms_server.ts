@@ -19,7 +19,7 @@
  * returns it): the public API has no other per-connection field, and the user index it fills is
  * O(1) per connection and off the publish path (presence events are off by default).
  *
- * Three flags change it, all off by default (without them the server is exactly the one above):
+ * Four flags change it, all off by default (without them the server is exactly the one above):
  *
  * - `--history`: every room keeps its history (`history: { size: 100, ttl: 60_000 }`): each
  *   publication is appended to the room's stream and `wshub.v1` clients get its offset
@@ -32,6 +32,7 @@
  *   from Redis. It listens only once the backplane is up (exits with code 1 after 10 s without
  *   it). Without the flag the backplane module is not even loaded. With a backplane, the room as
  *   user id also makes each join a presence change in Redis (at connect time, not per message).
+ * - `--redis-cluster=URL,URL…`: the same on a Redis Cluster (its seed nodes), streams included.
  * - `--nats=URL` (e.g. `nats://127.0.0.1:4222`): the same with a `NatsBackplane` on that NATS
  *   server (JetStream on, for presence); not with `--history`, which the NATS backplane refuses.
  *
