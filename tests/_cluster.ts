@@ -6,7 +6,7 @@
 import { connect, type HubClient, type MessageMeta } from "../src/client/mod.ts";
 import type { PresenceDiff, PresenceEvent } from "../mod.ts";
 import { eventsOf, until } from "./_helpers.ts";
-import { type RedisServer, skipReason, startRedis } from "../testing/redis.ts";
+import { skipReason, startRedis } from "../testing/redis.ts";
 import { firstLine } from "../testing/process.ts";
 
 const ignore = (await skipReason()) !== undefined;
@@ -132,19 +132,39 @@ export function framed(url: string) {
   return { client, got, presence, diffs };
 }
 
-export async function cluster(count: number, options: HubNodeOptions = {}) {
-  const redis = await startRedis();
+/** Starts `count` hub processes on the bus at `url` and waits until each one's backplane is up. */
+export async function startNodes(
+  url: string | string[],
+  count: number,
+  options: HubNodeOptions = {},
+): Promise<HubNode[]> {
   const nodes: HubNode[] = [];
-  for (let i = 0; i < count; i++) nodes.push(await HubNode.start(redis.url, options));
+  for (let i = 0; i < count; i++) nodes.push(await HubNode.start(url, options));
+  await upAll(nodes);
+  return nodes;
+}
+
+/** Waits until every node's backplane says it is up. */
+export async function upAll(nodes: readonly HubNode[]): Promise<void> {
   for (const node of nodes) {
     await until(async () => (await node.stats()).backplane === "up", 5000, "the backplane");
   }
+}
+
+/** A redis-server and `count` hub processes on it, every backplane up. */
+export async function cluster(count: number, options: HubNodeOptions = {}) {
+  const redis = await startRedis();
+  const nodes = await startNodes(redis.url, count, options);
   return { redis, nodes };
 }
 
-export async function teardown(redis: RedisServer, nodes: HubNode[]): Promise<void> {
+/** Stops the nodes still alive (reaps the killed ones), then the bus's server. */
+export async function teardown(
+  server: { stop(): Promise<void> },
+  nodes: readonly HubNode[],
+): Promise<void> {
   await Promise.all(nodes.map((node) => node.alive ? node.stop() : node.reaped()));
-  await redis.stop();
+  await server.stop();
 }
 
 export function redisTest(name: string, fn: () => Promise<void>): void {

@@ -7,30 +7,17 @@
 import assert from "node:assert/strict";
 import { connect as natsConnect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { delay, nextEvent, serveHub, TestClient, until, within } from "./_helpers.ts";
+import { delay, serveHub, TestClient, until, within } from "./_helpers.ts";
 import { type Backplane, Hub, type PresenceEvent } from "../mod.ts";
 import { NatsBackplane } from "../src/nats/mod.ts";
 import { MAX_ESCAPED, token } from "../src/nats/subjects.ts";
-import { framed, HubNode } from "./_cluster.ts";
+import { framed, type HubNode, startNodes, teardown, upAll } from "./_cluster.ts";
+import { backplaneConformance } from "./_backplane_conformance.ts";
 import { type NatsServer, natsTest, startNats } from "../testing/nats.ts";
 
 async function natsCluster(count: number, options: { presenceTtl?: number } = {}) {
   const nats = await startNats();
-  const nodes: HubNode[] = [];
-  for (let i = 0; i < count; i++) nodes.push(await HubNode.start(nats.url, options));
-  await upAll(nodes);
-  return { nats, nodes };
-}
-
-async function upAll(nodes: HubNode[]): Promise<void> {
-  for (const node of nodes) {
-    await until(async () => (await node.stats()).backplane === "up", 5000, "the backplane");
-  }
-}
-
-async function teardown(nats: NatsServer, nodes: HubNode[]): Promise<void> {
-  await Promise.all(nodes.map((node) => node.alive ? node.stop() : node.reaped()));
-  await nats.stop();
+  return { nats, nodes: await startNodes(nats.url, count, options) };
 }
 
 async function closeAll(clients: ReturnType<typeof framed>[]): Promise<void> {
@@ -61,6 +48,36 @@ async function subscribedSubjects(nats: NatsServer): Promise<string[]> {
   return connz.connections.flatMap((c) => c.subscriptions_list ?? [])
     .filter((subject) => subject.startsWith("wshub.")).sort();
 }
+
+// What every backplane promises (tests/_backplane_conformance.ts), on NATS: one subscription per
+// process to broadcasts and to each room and user with members there (subjects escaped), and no
+// presence left in the bucket once the rooms are empty.
+backplaneConformance({
+  name: "NATS",
+  test: natsTest,
+  start: () => startNats(),
+  statsKey: "nats",
+  subscriptions: subscribedSubjects,
+  expectedSubscriptions(nodes, members) {
+    return [
+      ...nodes.map(() => "wshub.b"),
+      ...members.flatMap((m) => [
+        ...m.rooms.map((room) => `wshub.r.${token(room)}`),
+        ...m.users.map((user) => `wshub.u.${token(user)}`),
+      ]),
+    ].sort();
+  },
+  async afterEmptied(nats, nodes) {
+    await until(
+      async () => (await bucketKeys(nats)).every((key) => key.startsWith("l.")),
+      5000,
+      "empty presence purged (only the processes' leases left)",
+    );
+    assert.equal((await bucketKeys(nats)).length, nodes.length);
+    const jsz = await nats.monitoring<{ consumers: number }>("/jsz");
+    assert.equal(jsz.consumers, 0, "presence upkeep leaves no consumer behind");
+  },
+});
 
 Deno.test("subject tokens: every allowed room name, any user id, injective, never a wildcard", () => {
   assert.equal(token("lobby"), "lobby");
@@ -135,80 +152,6 @@ Deno.test("a hub given history with a NatsBackplane throws at construction, sayi
       /this backplane keeps none/.test(error.message),
   );
 });
-
-natsTest(
-  "NATS: broadcast and room publishes reach every process once, in order; a user message only its user",
-  async () => {
-    const { nats, nodes } = await natsCluster(3);
-    const [a, b, c] = nodes;
-    const clients: TestClient[] = [];
-    const framedClients: ReturnType<typeof framed>[] = [];
-    try {
-      const plainB = await TestClient.open(`${b.url}?u=bob`);
-      const plainC = await TestClient.open(`${c.url}?u=carol&room=lobby`);
-      clients.push(plainB, plainC);
-      const aliceA = framed(`${a.url}?u=alice&room=lobby`);
-      const aliceC = framed(`${c.url}?u=alice`);
-      framedClients.push(aliceA, aliceC);
-      await until(
-        () => aliceA.client.state === "open" && aliceC.client.state === "open",
-        5000,
-        "open",
-      );
-      await until(async () => (await c.stats()).connections === 2, 5000, "c's registrations");
-      await delay(200); // every process's SUBs reach the server
-
-      for (let i = 0; i < 20; i++) await a.call("/broadcast", `b${i}`);
-      const expected = Array.from({ length: 20 }, (_, i) => `b${i}`);
-      await until(
-        () => plainB.messages.length >= 20 && plainC.messages.length >= 20,
-        5000,
-        "broadcasts",
-      );
-      assert.deepEqual(plainB.messages, expected, "bob on b: each once, in order");
-      assert.deepEqual(plainC.messages, expected, "carol on c");
-      await until(() => aliceA.got.length >= 20 && aliceC.got.length >= 20, 5000, "alice's");
-      assert.deepEqual(aliceA.got.map((m) => m.text), expected, "alice on a (local, no echo)");
-      assert.deepEqual(aliceC.got.map((m) => m.text), expected);
-
-      assert.equal(await b.call("/user?u=alice", "psst"), 0, "b has no connection of alice");
-      await until(
-        () => aliceA.got.length === 21 && aliceC.got.length === 21,
-        5000,
-        "alice's message",
-      );
-      assert.equal(aliceA.got[20].text, "psst");
-      assert.equal(aliceC.got[20].text, "psst");
-
-      await b.call("/publish?room=lobby", "to the lobby");
-      const ids = await a.call<{ id: string; user: string }[]>("/ids");
-      await a.call(`/publish?room=lobby&except=${ids[0].id}`, "not to alice on a");
-      await until(() => plainC.messages.length === 22, 5000, "carol's room messages");
-      assert.deepEqual(plainC.messages.slice(20), ["to the lobby", "not to alice on a"]);
-      await until(() => aliceA.got.length === 22, 5000, "alice's room message");
-      assert.deepEqual(aliceA.got[21], { text: "to the lobby", room: "lobby" });
-      await delay(100);
-      assert.equal(aliceA.got.length, 22, "except: alice on a was not sent the second");
-      assert.equal(plainB.messages.length, 20, "bob is in no room and is not alice");
-      assert.equal(aliceC.got.length, 21, "alice on c is not in the lobby");
-      for (const node of nodes) {
-        const { nats: stats } = await node.call<
-          { nats: { roundTrip?: number; malformed: number; dropped: number } }
-        >("/stats");
-        assert.ok(
-          typeof stats.roundTrip === "number" && stats.roundTrip >= 0 && stats.roundTrip < 1000,
-          `roundTrip ${stats.roundTrip}`,
-        );
-        assert.equal(stats.malformed, 0);
-        assert.equal(stats.dropped, 0);
-      }
-    } finally {
-      await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
-      await closeAll(framedClients);
-      await teardown(nats, nodes);
-    }
-  },
-);
 
 natsTest(
   "NATS: presence across processes, one entry and one event per user; kill -9 leaves within 4/3 presenceTtl",
@@ -393,50 +336,6 @@ natsTest(
 );
 
 natsTest(
-  "NATS: a process subscribes only while it has members; emptied rooms leave only the broadcast subject",
-  async () => {
-    const { nats, nodes } = await natsCluster(2);
-    const [a, b] = nodes;
-    const members: ReturnType<typeof framed>[] = [];
-    try {
-      for (let i = 0; i < 3; i++) members.push(framed(`${a.url}?u=u${i}&room=room.${i}`));
-      members.push(framed(`${b.url}?u=u9&room=room.0`));
-      await until(() => members.every((m) => m.client.rooms.size === 1), 5000, "joins");
-      await delay(100);
-      assert.deepEqual(await subscribedSubjects(nats), [
-        "wshub.b",
-        "wshub.b",
-        "wshub.r.room_2E0",
-        "wshub.r.room_2E0",
-        "wshub.r.room_2E1",
-        "wshub.r.room_2E2",
-        "wshub.u.u0",
-        "wshub.u.u1",
-        "wshub.u.u2",
-        "wshub.u.u9",
-      ]);
-      await Promise.all(members.map((m) => m.client.close()));
-      await until(
-        async () => (await subscribedSubjects(nats)).join() === "wshub.b,wshub.b",
-        5000,
-        "unsubscribes",
-      );
-      await until(
-        async () => (await bucketKeys(nats)).every((key) => key.startsWith("l.")),
-        5000,
-        "empty presence purged (only the two leases left)",
-      );
-      assert.equal((await bucketKeys(nats)).length, 2);
-      const jsz = await nats.monitoring<{ consumers: number }>("/jsz");
-      assert.equal(jsz.consumers, 0, "presence upkeep leaves no consumer behind");
-    } finally {
-      await Promise.all(members.map((m) => m.client.close()));
-      await teardown(nats, nodes);
-    }
-  },
-);
-
-natsTest(
   "NATS: room names with every allowed special character, and odd user ids, cross processes intact",
   async () => {
     const { nats, nodes } = await natsCluster(2);
@@ -482,34 +381,6 @@ natsTest(
       assert.ok(members.every((m, i) => m.got.length === (i === 3 ? 2 : 1)), "no one else");
     } finally {
       await Promise.all(members.map((m) => m.client.close()));
-      await teardown(nats, nodes);
-    }
-  },
-);
-
-natsTest(
-  "NATS: a hub started while NATS is down serves its own clients, and joins the cluster once NATS is up",
-  async () => {
-    const nats = await startNats();
-    await nats.kill();
-    const nodes = [await HubNode.start(nats.url), await HubNode.start(nats.url)];
-    const [a, b] = nodes;
-    const clients: TestClient[] = [];
-    try {
-      assert.notEqual((await a.stats()).backplane, "up");
-      const onA = await TestClient.open(a.url);
-      const onB = await TestClient.open(b.url);
-      clients.push(onA, onB);
-      assert.equal(await a.call("/broadcast", "local only"), 1);
-      await until(() => onA.messages.includes("local only"), 2000, "local delivery without NATS");
-      await nats.restart();
-      await upAll(nodes);
-      await delay(200);
-      await a.call("/broadcast", "across");
-      await until(() => onB.messages.includes("across"), 3000, "cross-process delivery");
-      assert.equal(onB.messages.includes("local only"), false);
-    } finally {
-      await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
       await teardown(nats, nodes);
     }
   },
@@ -637,31 +508,6 @@ natsTest(
       await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
       await Promise.all(served.map((s) => s.close()));
       await nats.stop();
-    }
-  },
-);
-
-natsTest(
-  "disconnectUser reaches every process over NATS: 4003 on A and B, A's count returned",
-  async () => {
-    const { nats, nodes } = await natsCluster(2);
-    const [a, b] = nodes;
-    const clients = [
-      framed(`${a.url}?u=mallory`),
-      framed(`${b.url}?u=mallory`),
-      framed(`${b.url}?u=bob`),
-    ];
-    try {
-      await Promise.all(clients.map(({ client }) => nextEvent(client, "open", undefined, 5_000)));
-      const closes = clients.slice(0, 2).map(({ client }) => nextEvent(client, "close"));
-      assert.equal(await a.call("/disconnect?u=mallory", ""), 1);
-      for (const info of await Promise.all(closes)) assert.equal(info.code, 4003);
-      await delay(100);
-      assert.equal(clients[2].client.state, "open");
-      assert.equal((await b.stats()).connections, 1);
-    } finally {
-      await closeAll(clients);
-      await teardown(nats, nodes);
     }
   },
 );

@@ -4,85 +4,31 @@
 // and framed clients. Skips only where redis-server is absent (fails in CI).
 
 import assert from "node:assert/strict";
-import { delay, nextEvent, serveHub, TestClient, until, within } from "./_helpers.ts";
+import { delay, serveHub, TestClient, until, within } from "./_helpers.ts";
 import type { PresenceEvent } from "../mod.ts";
 import { connect } from "../src/client/mod.ts";
 import { RedisBackplane } from "../src/redis/mod.ts";
 import { redisCli, startRedis } from "../testing/redis.ts";
-import { cluster, framed, HubNode, redisTest, teardown } from "./_cluster.ts";
+import { cluster, framed, redisTest, teardown } from "./_cluster.ts";
+import { backplaneConformance } from "./_backplane_conformance.ts";
 
-redisTest(
-  "broadcast and room publishes reach every process once, in order; a user message only its user",
-  async () => {
-    const { redis, nodes } = await cluster(3);
-    const [a, b, c] = nodes;
-    const clients: TestClient[] = [];
-    try {
-      const plainB = await TestClient.open(`${b.url}?u=bob`);
-      const plainC = await TestClient.open(`${c.url}?u=carol&room=lobby`);
-      clients.push(plainB, plainC);
-      const aliceA = framed(`${a.url}?u=alice&room=lobby`);
-      const aliceC = framed(`${c.url}?u=alice`);
-      await until(
-        () => aliceA.client.state === "open" && aliceC.client.state === "open",
-        5000,
-        "open",
-      );
-      await until(async () => (await c.stats()).connections === 2, 5000, "c's registrations");
-      // Let every process's subscriptions reach Redis before publishing.
-      await delay(200);
-
-      for (let i = 0; i < 20; i++) await a.call("/broadcast", `b${i}`);
-      const expected = Array.from({ length: 20 }, (_, i) => `b${i}`);
-      await until(
-        () => plainB.messages.length >= 20 && plainC.messages.length >= 20,
-        5000,
-        "broadcasts",
-      );
-      assert.deepEqual(plainB.messages, expected, "bob on b: each once, in order");
-      assert.deepEqual(plainC.messages, expected, "carol on c");
-      await until(() => aliceA.got.length >= 20 && aliceC.got.length >= 20, 5000, "alice's");
-      assert.deepEqual(aliceA.got.map((m) => m.text), expected, "alice on a (local delivery)");
-      assert.deepEqual(aliceC.got.map((m) => m.text), expected);
-
-      // A user message sent from b reaches alice on a and on c, and no one else.
-      assert.equal(await b.call("/user?u=alice", "psst"), 0, "b has no connection of alice");
-      await until(
-        () => aliceA.got.length === 21 && aliceC.got.length === 21,
-        5000,
-        "alice's message",
-      );
-      assert.equal(aliceA.got[20].text, "psst");
-      assert.equal(aliceC.got[20].text, "psst");
-
-      // A room publish from b reaches the lobby's members on a and c; except on the publisher's own.
-      await b.call("/publish?room=lobby", "to the lobby");
-      const ids = await a.call<{ id: string; user: string }[]>("/ids");
-      await a.call(`/publish?room=lobby&except=${ids[0].id}`, "not to alice on a");
-      await until(() => plainC.messages.length === 22, 5000, "carol's room messages");
-      assert.deepEqual(plainC.messages.slice(20), ["to the lobby", "not to alice on a"]);
-      await until(() => aliceA.got.length === 22, 5000, "alice's room message");
-      assert.deepEqual(aliceA.got[21], { text: "to the lobby", room: "lobby" });
-      await delay(100);
-      assert.equal(aliceA.got.length, 22, "except: alice on a was not sent the second");
-      assert.equal(plainB.messages.length, 20, "bob is in no room and is not alice");
-      assert.equal(aliceC.got.length, 21, "alice on c is not in the lobby");
-      // Each backplane measures the round trip through Redis on its own pings (every 500 ms here).
-      for (const node of nodes) {
-        const { redis: stats } = await node.call<{ redis: { roundTrip?: number } }>("/stats");
-        assert.ok(
-          typeof stats.roundTrip === "number" && stats.roundTrip > 0 && stats.roundTrip < 1000,
-          `roundTrip ${stats.roundTrip}`,
-        );
-      }
-      await aliceA.client.close();
-      await aliceC.client.close();
-    } finally {
-      await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
-      await teardown(redis, nodes);
-    }
+// What every backplane promises (tests/_backplane_conformance.ts), on Redis: one channel per
+// room and per user with members here, whoever else listens, and two fixed ones per process.
+backplaneConformance({
+  name: "Redis",
+  test: redisTest,
+  start: startRedis,
+  statsKey: "redis",
+  async subscriptions(redis) {
+    return (await redisCli(redis.port, "PUBSUB", "CHANNELS")).split("\n").sort();
   },
-);
+  expectedSubscriptions(nodes, members) {
+    const rooms = new Set(members.flatMap((m) => m.rooms.map((room) => `wshub:r:${room}`)));
+    const users = new Set(members.flatMap((m) => m.users.map((user) => `wshub:u:${user}`)));
+    const pings = nodes.map((node) => `wshub:n:${node.id}:ping`);
+    return ["wshub:b", ...pings, ...rooms, ...users].sort();
+  },
+});
 
 redisTest(
   "presence across processes: one entry and one event per user; kill -9 leaves within presenceTtl",
@@ -215,120 +161,6 @@ redisTest(
       );
     } finally {
       await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
-      await teardown(redis, nodes);
-    }
-  },
-);
-
-redisTest(
-  "a process subscribes only while it has members: emptied rooms leave only the fixed channels",
-  async () => {
-    const { redis, nodes } = await cluster(2);
-    const [a, b] = nodes;
-    const members: ReturnType<typeof framed>[] = [];
-    try {
-      for (let i = 0; i < 5; i++) members.push(framed(`${a.url}?u=u${i}&room=room${i}`));
-      members.push(framed(`${b.url}?u=u9&room=room0`));
-      await until(() => members.every((m) => m.client.rooms.size === 1), 5000, "joins");
-      await delay(100);
-      // The fixed channels: broadcasts, and each process's own (its round-trip pings).
-      const fixed = ["wshub:b", ...nodes.map((node) => `wshub:n:${node.id}:ping`)].sort();
-      const channels = (await redisCli(redis.port, "PUBSUB", "CHANNELS")).split("\n").sort();
-      assert.deepEqual(channels, [
-        ...fixed,
-        "wshub:r:room0",
-        "wshub:r:room1",
-        "wshub:r:room2",
-        "wshub:r:room3",
-        "wshub:r:room4",
-        "wshub:u:u0",
-        "wshub:u:u1",
-        "wshub:u:u2",
-        "wshub:u:u3",
-        "wshub:u:u4",
-        "wshub:u:u9",
-      ]);
-      await Promise.all(members.map((m) => m.client.close()));
-      await until(
-        async () =>
-          (await redisCli(redis.port, "PUBSUB", "CHANNELS")).split("\n").sort().join() ===
-            fixed.join(),
-        5000,
-        "unsubscribes",
-      );
-    } finally {
-      await Promise.all(members.map((m) => m.client.close()));
-      await teardown(redis, nodes);
-    }
-  },
-);
-
-redisTest(
-  "a hub started while Redis is down serves its own clients, and joins the cluster once Redis is up",
-  async () => {
-    const redis = await startRedis();
-    await redis.kill();
-    const nodes = [await HubNode.start(redis.url), await HubNode.start(redis.url)];
-    const [a, b] = nodes;
-    const clients: TestClient[] = [];
-    try {
-      assert.notEqual((await a.stats()).backplane, "up");
-      const onA = await TestClient.open(a.url);
-      const onB = await TestClient.open(b.url);
-      clients.push(onA, onB);
-      assert.equal(await a.call("/broadcast", "local only"), 1);
-      await until(() => onA.messages.includes("local only"), 2000, "local delivery without Redis");
-      await redis.restart();
-      await until(
-        async () => (await a.stats()).backplane === "up" && (await b.stats()).backplane === "up",
-        5000,
-        "up",
-      );
-      await delay(200);
-      await a.call("/broadcast", "across");
-      await until(() => onB.messages.includes("across"), 3000, "cross-process delivery");
-      assert.equal(onB.messages.includes("local only"), false);
-    } finally {
-      await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
-      await teardown(redis, nodes);
-    }
-  },
-);
-
-redisTest(
-  "disconnectUser on process A closes the user's connections on A and B (4003), returns A's count, leaves others",
-  async () => {
-    const { redis, nodes } = await cluster(2);
-    const [a, b] = nodes;
-    const clients = [
-      framed(`${a.url}?u=mallory`),
-      framed(`${a.url}?u=mallory`),
-      framed(`${b.url}?u=mallory`),
-      framed(`${a.url}?u=alice`),
-      framed(`${b.url}?u=bob`),
-    ];
-    try {
-      await Promise.all(clients.map(({ client }) => nextEvent(client, "open", undefined, 5_000)));
-      const closes = clients.slice(0, 3).map(({ client }) => nextEvent(client, "close"));
-      const started = performance.now();
-      assert.equal(await a.call("/disconnect?u=mallory", ""), 2, "A's own count");
-      const infos = await Promise.all(closes);
-      const elapsed = performance.now() - started;
-      for (const info of infos) {
-        assert.deepEqual(info, { code: 4003, reason: "access revoked", reconnecting: false });
-      }
-      console.log(`revoked on both processes in ${elapsed.toFixed(1)} ms`);
-      assert.ok(elapsed < 2_000, "a bus round trip, not a heartbeat or a TTL");
-      await delay(100);
-      assert.equal(clients[3].client.state, "open");
-      assert.equal(clients[4].client.state, "open");
-      const [statsA, statsB] = await Promise.all([a.stats(), b.stats()]);
-      assert.equal(statsA.connections, 1);
-      assert.equal(statsB.connections, 1);
-      assert.equal((statsA.credentials as { revoked: number }).revoked, 2);
-      assert.equal((statsB.credentials as { revoked: number }).revoked, 1);
-    } finally {
-      await Promise.all(clients.map(({ client }) => client.close()));
       await teardown(redis, nodes);
     }
   },
