@@ -11,7 +11,6 @@ import {
   CLIENT_PROTOCOL_ERROR,
   decodeServerFrame,
   encodeFailure,
-  encodePayload,
   encodePong,
   type Hello,
   type PresenceDiff,
@@ -32,6 +31,7 @@ import {
 import { Emitter, iterate, type Listener } from "./events.ts";
 import { ClientLiveness } from "./liveness.ts";
 import { type CoreOptions, type ResolvedOptions, resolveOptions, resolveUrl } from "./options.ts";
+import { encodeMessage } from "./message.ts";
 import { Outbox } from "./outbox.ts";
 import { type Install, NO_HANDLER, type RequestsPart, type RoomsPart } from "./parts.ts";
 import { diffOf } from "./presence.ts";
@@ -358,7 +358,7 @@ export class CoreClient<T, S = T> {
     if (this.#state === "closed") {
       throw new ClientClosedError("close() was called or the server closed it for good");
     }
-    const payload = encodePayload(data);
+    const payload = encodeMessage(data);
     const ws = this.#ws;
     if (this.#state === "open" && ws?.readyState === OPEN) {
       ws.send(this.#json ? payload.framed2 : payload.framed);

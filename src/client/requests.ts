@@ -21,11 +21,9 @@ import {
   ConnectionClosedError,
   encodeAnswer,
   encodeFailure,
-  encodePayload,
   encodeRequest,
   GENERIC_FAILURE_MESSAGE,
   MAX_REQUEST_ID,
-  type Payload,
   ReplyError,
   RequestError,
   RequestErrorCode,
@@ -34,6 +32,7 @@ import {
   RequestTimeoutError,
 } from "../protocol/mod.ts";
 import { DecodeError } from "./errors.ts";
+import { encodeMessage, type OutgoingMessage } from "./message.ts";
 import type { RequestHandler } from "./options.ts";
 import { NO_HANDLER } from "./parts.ts";
 
@@ -170,9 +169,9 @@ export class ClientRequests<T> {
         ),
       );
     }
-    let payload: Payload;
+    let payload: OutgoingMessage;
     try {
-      payload = encodePayload(data);
+      payload = encodeMessage(data);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -289,9 +288,9 @@ export class ClientRequests<T> {
     if (session.gone) return;
     session.inFlight--;
     if ("reply" in outcome) {
-      let reply: Payload | undefined;
+      let reply: OutgoingMessage | undefined;
       try {
-        reply = encodePayload(outcome.reply === undefined ? null : outcome.reply);
+        reply = encodeMessage(outcome.reply === undefined ? null : outcome.reply);
       } catch (error) {
         this.#settings.report(handlerError(error));
       }
@@ -366,6 +365,6 @@ function handlerError(error: unknown): Error {
 }
 
 /** A text payload as the session's connection carries it: JSON for `wshub.v2`, as given for v1. */
-function textOf(payload: Payload, session: Session): string {
+function textOf(payload: OutgoingMessage, session: Session): string {
   return session.json ? payload.jsonText : payload.plain as string;
 }
