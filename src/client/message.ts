@@ -7,7 +7,7 @@
  */
 
 import { encodeJson } from "../protocol/json_text.ts";
-import { BINARY_TAG, Tag } from "../protocol/tags.ts";
+import { BINARY_TAG, TAG_MESSAGE } from "../protocol/tags.ts";
 
 /** One message the client sends: its body and its tagged frame, in each version. */
 export interface OutgoingMessage {
@@ -45,7 +45,7 @@ export function encodeMessage(data: unknown): OutgoingMessage {
     text: true,
     plain,
     jsonText,
-    framed: Tag.Message + plain,
-    framed2: Tag.Message + jsonText,
+    framed: TAG_MESSAGE + plain,
+    framed2: TAG_MESSAGE + jsonText,
   };
 }
