@@ -9,13 +9,15 @@
 import {
   assertApplicationCloseCode,
   CLIENT_PROTOCOL_ERROR,
-  decodeServerFrame,
+  decodeServerFrameWith,
   encodeFailure,
   encodePong,
   type Hello,
   type PresenceDiff,
   type PresenceEvent,
+  type RoomAnswerReader,
   type ServerFrame,
+  skipRoomAnswer,
   SUBPROTOCOL,
   SUBPROTOCOL_V2,
   TOKEN_PREFIX,
@@ -214,6 +216,8 @@ export class CoreClient<T, S = T> {
   #json = false;
   #rooms: RoomsPart | undefined;
   #requests: RequestsPart | undefined;
+  /** How `J`, `L` and `W` frames are read: unread without rooms. */
+  #readAnswer: RoomAnswerReader;
   #liveness = new ClientLiveness((idle) =>
     this.#abandon(
       4000,
@@ -254,6 +258,7 @@ export class CoreClient<T, S = T> {
     });
     this.#rooms = parts?.rooms;
     this.#requests = parts?.requests;
+    this.#readAnswer = parts?.readRoomAnswer ?? skipRoomAnswer;
     this.#credentials = new ClientCredentials(this.#options.getToken, {
       timeout: this.#options.connectTimeout,
       backoff: this.#options.backoff,
@@ -460,7 +465,7 @@ export class CoreClient<T, S = T> {
     ws.onmessage = (event: MessageEvent) => {
       if (ws !== this.#ws) return;
       this.#liveness.heard();
-      const frame = decodeServerFrame(event.data);
+      const frame = decodeServerFrameWith(event.data, this.#readAnswer);
       if (frame.kind === "invalid") return this.#protocolError(new ProtocolError(frame.reason));
       this.#handle(ws, frame);
     };
@@ -543,7 +548,8 @@ export class CoreClient<T, S = T> {
         }
         return deliver();
       }
-      // Without rooms, answers to joins and presence queries (a join the server made) are ignored.
+      // Without rooms, answers to joins and presence queries (a join the server made) come
+      // "unread", and no case takes them.
       case "joined":
         return this.#rooms?.answered(frame.answer);
       case "left":

@@ -94,6 +94,8 @@ export type ServerFrame =
   | { kind: "close"; notice: CloseNotice }
   | { kind: "request"; request: RequestFrame }
   | { kind: "answer"; answer: AnswerFrame }
+  /** A `J`, `L` or `W` frame that a client without rooms leaves unread. */
+  | { kind: "unread" }
   | { kind: "invalid"; reason: string };
 
 /**
@@ -132,12 +134,31 @@ export function decodeClientFrame(data: string | ArrayBuffer | Uint8Array): Clie
 }
 
 /**
+ * Reads the frames that answer what only a client with rooms sends: `J`,
+ * `L` and `W`, given the tag and the frame's body.
+ */
+export type RoomAnswerReader = (tag: string, body: string) => ServerFrame;
+
+/**
  * Decodes one frame a server sent: `h`, `m`, `b`, `B`, `r`, `J`, `L`, `u`,
  * `U`, `W`, `t`, `p`, `P`, `e`, `c`, `q`, `a`, or binary `m` and `r`. A `B`
  * batch holds whole frames, never a batch or a hello.
  */
 export function decodeServerFrame(data: string | ArrayBuffer | Uint8Array): ServerFrame {
-  if (typeof data === "string") return decodeServerText(data, true);
+  return decodeServerFrameWith(data, readRoomAnswer);
+}
+
+/**
+ * {@linkcode decodeServerFrame}, with `J`, `L` and `W` frames read by
+ * `readAnswer`: {@linkcode readRoomAnswer}, or {@linkcode skipRoomAnswer}
+ * for a client without rooms, which ignores them (and whose bundle then
+ * holds none of their parsers).
+ */
+export function decodeServerFrameWith(
+  data: string | ArrayBuffer | Uint8Array,
+  readAnswer: RoomAnswerReader,
+): ServerFrame {
+  if (typeof data === "string") return decodeServerText(data, readAnswer, true);
   const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
   if (bytes[0] === ROOM_BINARY_TAG) {
     const message = parseRoomBinary(bytes);
@@ -147,7 +168,30 @@ export function decodeServerFrame(data: string | ArrayBuffer | Uint8Array): Serv
   return binary.kind === "message" ? { kind: "binary", bytes: binary.data } : binary;
 }
 
-function decodeServerText(data: string, outer: boolean): ServerFrame {
+/** Reads a `J`, `L` or `W` frame in full. */
+export function readRoomAnswer(tag: string, body: string): ServerFrame {
+  switch (tag) {
+    case TAG_JOINED: {
+      const answer = parseJoinAnswer(body);
+      return typeof answer === "string" ? invalid(answer) : { kind: "joined", answer };
+    }
+    case TAG_LEFT: {
+      const answer = parseLeaveAnswer(body);
+      return typeof answer === "string" ? invalid(answer) : { kind: "left", answer };
+    }
+    default: {
+      const answer = parsePresenceAnswer(body);
+      return typeof answer === "string" ? invalid(answer) : { kind: "who", answer };
+    }
+  }
+}
+
+/** Leaves a `J`, `L` or `W` frame unread (`{ kind: "unread" }`): a client without rooms. */
+export function skipRoomAnswer(): ServerFrame {
+  return { kind: "unread" };
+}
+
+function decodeServerText(data: string, readAnswer: RoomAnswerReader, outer: boolean): ServerFrame {
   const body = data.slice(1);
   switch (data[0]) {
     case TAG_MESSAGE:
@@ -163,7 +207,7 @@ function decodeServerText(data: string, outer: boolean): ServerFrame {
       if (typeof items === "string") return invalid(items);
       const frames: ServerFrame[] = [];
       for (const item of items) {
-        const frame = decodeServerText(item, false);
+        const frame = decodeServerText(item, readAnswer, false);
         if (frame.kind === "invalid") return frame;
         if (frame.kind === "hello") return invalid("a hello inside a batch");
         frames.push(frame);
@@ -174,14 +218,10 @@ function decodeServerText(data: string, outer: boolean): ServerFrame {
       const message = parseRoomText(body);
       return typeof message === "string" ? invalid(message) : { kind: "room", ...message };
     }
-    case TAG_JOINED: {
-      const answer = parseJoinAnswer(body);
-      return typeof answer === "string" ? invalid(answer) : { kind: "joined", answer };
-    }
-    case TAG_LEFT: {
-      const answer = parseLeaveAnswer(body);
-      return typeof answer === "string" ? invalid(answer) : { kind: "left", answer };
-    }
+    case TAG_JOINED:
+    case TAG_LEFT:
+    case TAG_WHO_ANSWER:
+      return readAnswer(data[0], body);
     case TAG_PRESENCE: {
       const event = parsePresence(body);
       return typeof event === "string" ? invalid(event) : { kind: "presence", event };
@@ -193,10 +233,6 @@ function decodeServerText(data: string, outer: boolean): ServerFrame {
     case TAG_CREDENTIAL: {
       const notice = parseCredentialNotice(body);
       return typeof notice === "string" ? invalid(notice) : { kind: "credential", notice };
-    }
-    case TAG_WHO_ANSWER: {
-      const answer = parsePresenceAnswer(body);
-      return typeof answer === "string" ? invalid(answer) : { kind: "who", answer };
     }
     case TAG_HELLO: {
       const hello = parseHello(body);
