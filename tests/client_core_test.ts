@@ -132,8 +132,9 @@ Deno.test("core client: the server's requests are answered no_handler at once", 
 });
 
 Deno.test("core client: answers to what it never asked are ignored, but an answer to a request is a protocol error", async () => {
-  // A hand-written wshub.v2 server: join, leave and presence answers (ignored), a message, then
-  // an answer to a request this client cannot have sent.
+  // A hand-written wshub.v2 server: join, leave and presence answers (ignored, even malformed:
+  // the light client does not read them), a message, then an answer to a request this client
+  // cannot have sent.
   const ac = new AbortController();
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {}, signal: ac.signal },
@@ -144,6 +145,8 @@ Deno.test("core client: answers to what it never asked are ignored, but an answe
         socket.send(encodeJoined({ room: "r", id: 1 }));
         socket.send(encodeLeft({ room: "r", id: 2 }));
         socket.send(encodePresenceAnswer({ id: 3, room: "r", presence: [] }));
+        socket.send("J{not json");
+        socket.send("B3:L{}1:W");
         socket.send('m{"text":"still here"}');
         socket.send('a1:"never asked"');
       };

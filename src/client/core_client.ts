@@ -9,14 +9,15 @@
 import {
   assertApplicationCloseCode,
   CLIENT_PROTOCOL_ERROR,
-  decodeServerFrame,
+  decodeServerFrameWith,
   encodeFailure,
-  encodePayload,
   encodePong,
   type Hello,
   type PresenceDiff,
   type PresenceEvent,
+  type RoomAnswerReader,
   type ServerFrame,
+  skipRoomAnswer,
   SUBPROTOCOL,
   SUBPROTOCOL_V2,
   TOKEN_PREFIX,
@@ -29,9 +30,10 @@ import {
   ServerError,
   UnauthorizedError,
 } from "./errors.ts";
-import { Emitter, iterate, type Listener } from "./events.ts";
+import { Emitter, iterate, type Listener, type MessageMeta } from "./events.ts";
 import { ClientLiveness } from "./liveness.ts";
 import { type CoreOptions, type ResolvedOptions, resolveOptions, resolveUrl } from "./options.ts";
+import { encodeMessage } from "./message.ts";
 import { Outbox } from "./outbox.ts";
 import { type Install, NO_HANDLER, type RequestsPart, type RoomsPart } from "./parts.ts";
 import { diffOf } from "./presence.ts";
@@ -214,6 +216,8 @@ export class CoreClient<T, S = T> {
   #json = false;
   #rooms: RoomsPart | undefined;
   #requests: RequestsPart | undefined;
+  /** How `J`, `L` and `W` frames are read: unread without rooms. */
+  #readAnswer: RoomAnswerReader;
   #liveness = new ClientLiveness((idle) =>
     this.#abandon(
       4000,
@@ -254,11 +258,8 @@ export class CoreClient<T, S = T> {
     });
     this.#rooms = parts?.rooms;
     this.#requests = parts?.requests;
-    this.#credentials = new ClientCredentials(this.#options.getToken, {
-      timeout: this.#options.connectTimeout,
-      backoff: this.#options.backoff,
-      random: this.#options.random,
-    }, {
+    this.#readAnswer = parts?.readRoomAnswer ?? skipRoomAnswer;
+    this.#credentials = new ClientCredentials(this.#options, {
       error: (error) => this.#events.emit("error", error),
       unauthorized: (error) => this.#unauthorized(error),
       refreshed: (expiresAt) => this.#events.emit("refresh", { expiresAt }),
@@ -358,7 +359,7 @@ export class CoreClient<T, S = T> {
     if (this.#state === "closed") {
       throw new ClientClosedError("close() was called or the server closed it for good");
     }
-    const payload = encodePayload(data);
+    const payload = encodeMessage(data);
     const ws = this.#ws;
     if (this.#state === "open" && ws?.readyState === OPEN) {
       ws.send(this.#json ? payload.framed2 : payload.framed);
@@ -382,10 +383,7 @@ export class CoreClient<T, S = T> {
     assertApplicationCloseCode(code); // the hub's client.close() says the same
 
     if (this.#state !== "closed") {
-      const ws = this.#ws;
-      this.#ws = undefined;
-      this.#stopTimers();
-      if (ws) closeQuietly(ws, code, reason);
+      this.#drop(code, reason);
       this.#finish({ code, reason: reason || "closed by the client", reconnecting: false });
     }
     return this.#allSocketsClosed();
@@ -424,10 +422,7 @@ export class CoreClient<T, S = T> {
   /** `getToken` threw an {@linkcode UnauthorizedError}: the client ends (4401). */
   #unauthorized(error: UnauthorizedError): void {
     if (this.#state === "closed") return;
-    const ws = this.#ws;
-    this.#ws = undefined;
-    this.#stopTimers();
-    if (ws) closeQuietly(ws, 1000, "unauthorized");
+    this.#drop(1000, "unauthorized");
     this.#events.emit("error", error);
     this.#finish({ code: 4401, reason: error.message, reconnecting: false });
   }
@@ -460,7 +455,7 @@ export class CoreClient<T, S = T> {
     ws.onmessage = (event: MessageEvent) => {
       if (ws !== this.#ws) return;
       this.#liveness.heard();
-      const frame = decodeServerFrame(event.data);
+      const frame = decodeServerFrameWith(event.data, this.#readAnswer);
       if (frame.kind === "invalid") return this.#protocolError(new ProtocolError(frame.reason));
       this.#handle(ws, frame);
     };
@@ -511,14 +506,7 @@ export class CoreClient<T, S = T> {
     switch (frame.kind) {
       case "text":
         for (const text of frame.texts) {
-          let message: T;
-          try {
-            message = this.#options.decode(text);
-          } catch (error) {
-            this.#events.emit("error", new DecodeError(text, error));
-            continue;
-          }
-          this.#events.emit("message", message);
+          this.#deliver(text);
           if (ws !== this.#ws) return; // a listener closed the client
         }
         return;
@@ -526,24 +514,15 @@ export class CoreClient<T, S = T> {
         return this.#events.emit("binary", frame.bytes);
       case "room": {
         const meta = { room: frame.room, offset: frame.offset };
-        const data = frame.data;
-        const deliver = () => {
-          if (typeof data !== "string") return this.#events.emit("binary", data, meta);
-          let message: T;
-          try {
-            message = this.#options.decode(data);
-          } catch (error) {
-            return this.#events.emit("error", new DecodeError(data, error));
-          }
-          this.#events.emit("message", message, meta);
-        };
+        const deliver = () => this.#deliver(frame.data, meta);
         // A room with history: in order, once each, and a gap is repaired first.
         if (frame.offset !== undefined && this.#rooms !== undefined) {
           return this.#rooms.accept(frame.room, frame.offset, deliver);
         }
         return deliver();
       }
-      // Without rooms, answers to joins and presence queries (a join the server made) are ignored.
+      // Without rooms, answers to joins and presence queries (a join the server made) come
+      // "unread", and no case takes them.
       case "joined":
         return this.#rooms?.answered(frame.answer);
       case "left":
@@ -607,6 +586,18 @@ export class CoreClient<T, S = T> {
     }
   }
 
+  /** Fires `message` (a text, decoded) or `binary`; a text that does not decode fires `error`. */
+  #deliver(data: string | Uint8Array, meta?: MessageMeta): void {
+    if (typeof data !== "string") return this.#events.emit("binary", data, meta);
+    let message: T;
+    try {
+      message = this.#options.decode(data);
+    } catch (error) {
+      return this.#events.emit("error", new DecodeError(data, error));
+    }
+    this.#events.emit("message", message, meta);
+  }
+
   /** A function that writes to the open socket, or `undefined` while none is open. */
   #sender(): ((frame: string) => void) | undefined {
     const ws = this.#ws;
@@ -642,23 +633,25 @@ export class CoreClient<T, S = T> {
    * half-open connection may take minutes to), then reconnects.
    */
   #abandon(code: number, reason: string): void {
-    const ws = this.#ws;
-    if (!ws) return;
-    this.#ws = undefined;
-    this.#stopTimers();
+    if (!this.#ws) return;
+    this.#drop(4000, reason);
     // As in #ended: its socket's close will not be heard, and what waited on it is sent again.
     this.#rooms?.lost();
-    closeQuietly(ws, 4000, reason);
     this.#lost({ code, reason });
   }
 
-  #protocolError(error: ProtocolError): void {
+  /** Stops using the current socket, if any: its timers stopped, itself closed with `code`. */
+  #drop(code: number, reason: string): void {
     const ws = this.#ws;
     this.#ws = undefined;
     this.#stopTimers();
+    if (ws) closeQuietly(ws, code, reason);
+  }
+
+  #protocolError(error: ProtocolError): void {
     // Browsers only let a client send 1000 or 3000-4999, so 1002 cannot go on
     // the wire: 4002 tells the server the same. Locally the close is a 1002.
-    if (ws) closeQuietly(ws, CLIENT_PROTOCOL_ERROR, "protocol error");
+    this.#drop(CLIENT_PROTOCOL_ERROR, "protocol error");
     this.#events.emit("error", error);
     this.#finish({ code: 1002, reason: error.message, reconnecting: false });
   }

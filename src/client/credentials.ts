@@ -29,10 +29,12 @@ export interface CredentialsEvents {
   refreshed: (expiresAt: number) => void;
 }
 
-/** Timings of {@linkcode ClientCredentials}. */
-export interface CredentialsTiming {
-  /** How long one call of `getToken` may take, in ms (the client's `connectTimeout`). */
-  timeout: number;
+/** The client's options that {@linkcode ClientCredentials} reads (its resolved options). */
+export interface CredentialsOptions {
+  /** The `getToken` option, if given. */
+  getToken: GetToken | undefined;
+  /** How long one call of `getToken` may take, in ms. */
+  connectTimeout: number;
   /** The delays between retries of a failed in-band refresh. */
   backoff: Backoff | false;
   random: () => number;
@@ -97,8 +99,7 @@ function describe(value: unknown): string {
 export class ClientCredentials {
   /** When the current connection's credential expires (ms since the epoch), if it does. */
   expiresAt: number | undefined;
-  readonly #getToken: GetToken | undefined;
-  readonly #timing: CredentialsTiming;
+  readonly #options: CredentialsOptions;
   readonly #events: CredentialsEvents;
   /** Bumped when a connection ends, so that a late `getToken` sends nothing. */
   #connection = 0;
@@ -106,24 +107,19 @@ export class ClientCredentials {
   #failures = 0;
   #retry: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(
-    getToken: GetToken | undefined,
-    timing: CredentialsTiming,
-    events: CredentialsEvents,
-  ) {
-    this.#getToken = getToken;
-    this.#timing = timing;
+  constructor(options: CredentialsOptions, events: CredentialsEvents) {
+    this.#options = options;
     this.#events = events;
   }
 
   /** Whether the client has a `getToken`. */
   get dynamic(): boolean {
-    return this.#getToken !== undefined;
+    return this.#options.getToken !== undefined;
   }
 
   /** A token for the next connection (only with `getToken`). */
   forConnect(): Promise<string> {
-    return callGetToken(this.#getToken!, this.#timing.timeout);
+    return callGetToken(this.#options.getToken!, this.#options.connectTimeout);
   }
 
   /** A connection opened; `expiresAt` is its hello's. */
@@ -159,14 +155,14 @@ export class ClientCredentials {
     // Asked. Without getToken there is nothing fresh to send: the hub closes the
     // connection at expiry (4004) and the client reconnects with its token.
     this.expiresAt = notice.expiresAt;
-    if (this.#getToken === undefined || this.#refreshing) return;
+    if (this.#options.getToken === undefined || this.#refreshing) return;
     this.#refresh(send);
   }
 
   #refresh(send: (frame: string) => void): void {
     const connection = this.#connection;
     this.#refreshing = true;
-    callGetToken(this.#getToken!, this.#timing.timeout).then((token) => {
+    callGetToken(this.#options.getToken!, this.#options.connectTimeout).then((token) => {
       if (connection !== this.#connection) return;
       this.#refreshing = false;
       this.#failures = 0;
@@ -179,8 +175,8 @@ export class ClientCredentials {
       // Retried until it works or the connection ends (at expiry + the hub's delay at the latest).
       const delay = backoffDelay(
         this.#failures++,
-        this.#timing.backoff || DEFAULT_BACKOFF,
-        this.#timing.random,
+        this.#options.backoff || DEFAULT_BACKOFF,
+        this.#options.random,
       );
       this.#retry = setTimeout(() => {
         this.#retry = undefined;

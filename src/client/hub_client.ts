@@ -7,10 +7,11 @@
  */
 
 import { assertKnownOptions } from "../common/unknown_options.ts";
+import { readRoomAnswer } from "../protocol/mod.ts";
 import { CoreClient } from "./core_client.ts";
 import { ClientClosedError, ProtocolError } from "./errors.ts";
 import { type ConnectOptions, type RequestHandler, resolveRequestOptions } from "./options.ts";
-import type { Core } from "./parts.ts";
+import type { Core, Parts } from "./parts.ts";
 import { ClientRequests, type RequestOptions } from "./requests.ts";
 import { ClientRooms, type JoinOptions, type JoinResult } from "./rooms.ts";
 
@@ -57,11 +58,12 @@ export class HubClient<T, S = T> extends CoreClient<T, S> {
    * @throws {RangeError} on an invalid numeric option.
    */
   constructor(url: string | URL, options?: ConnectOptions<T>) {
-    let parts!: { core: Core<T>; rooms: ClientRooms; requests: ClientRequests<T> };
+    let parts!: Parts & { core: Core<T>; rooms: ClientRooms; requests: ClientRequests<T> };
     super(url, options, (core) =>
       parts = {
         core,
         rooms: new ClientRooms(core.error, core.recovery),
+        readRoomAnswer,
         requests: new ClientRequests<T>({
           ...resolveRequestOptions(options ?? {}),
           decode: core.options.decode,

@@ -5,13 +5,13 @@
  * @module
  */
 
-import type { Payload } from "../protocol/mod.ts";
+import type { OutgoingMessage } from "./message.ts";
 import { SendQueueFullError } from "./errors.ts";
 
 /** Messages waiting for a connection, at most `limit` of them. */
 export class Outbox {
   readonly #limit: number;
-  #frames: Payload[] = [];
+  #frames: OutgoingMessage[] = [];
 
   constructor(limit: number) {
     this.#limit = limit;
@@ -28,13 +28,13 @@ export class Outbox {
    *
    * @throws {SendQueueFullError} When `limit` messages are already waiting.
    */
-  push(frame: Payload): void {
+  push(frame: OutgoingMessage): void {
     if (this.#frames.length >= this.#limit) throw new SendQueueFullError(this.#limit);
     this.#frames.push(frame);
   }
 
   /** Takes every waiting message, in order, leaving the queue empty. */
-  take(): Payload[] {
+  take(): OutgoingMessage[] {
     return this.#frames.splice(0);
   }
 

@@ -16,6 +16,7 @@ import {
   RequestErrorCode,
   type RequestFailure,
   type RequestFrame,
+  type RoomAnswerReader,
 } from "../protocol/mod.ts";
 import type { ResolvedOptions } from "./options.ts";
 import type { RecoveryEvent } from "./rooms.ts";
@@ -54,6 +55,12 @@ export interface RequestsPart {
 export interface Parts {
   rooms?: RoomsPart;
   requests?: RequestsPart;
+  /**
+   * How the client reads `J`, `L` and `W` frames, with rooms
+   * (`readRoomAnswer`); without, it leaves them unread and its bundle holds
+   * none of their parsers.
+   */
+  readRoomAnswer?: RoomAnswerReader;
 }
 
 /** What the core client lends the parts it installs. */

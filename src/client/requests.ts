@@ -21,11 +21,9 @@ import {
   ConnectionClosedError,
   encodeAnswer,
   encodeFailure,
-  encodePayload,
   encodeRequest,
   GENERIC_FAILURE_MESSAGE,
   MAX_REQUEST_ID,
-  type Payload,
   ReplyError,
   RequestError,
   RequestErrorCode,
@@ -34,6 +32,7 @@ import {
   RequestTimeoutError,
 } from "../protocol/mod.ts";
 import { DecodeError } from "./errors.ts";
+import { encodeMessage, type OutgoingMessage } from "./message.ts";
 import type { RequestHandler } from "./options.ts";
 import { NO_HANDLER } from "./parts.ts";
 
@@ -146,53 +145,42 @@ export class ClientRequests<T> {
 
   /**
    * Sends a request over the current connection; `state` says why there is
-   * none. Never throws: every failure is a rejection.
+   * none. Never throws (it is async): every failure is a rejection.
    */
-  request(data: unknown, options: RequestOptions | undefined, state: string): Promise<unknown> {
-    try {
-      if (options !== undefined) assertKnownOptions("request option", options, ["timeout"]);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  async request(
+    data: unknown,
+    options: RequestOptions | undefined,
+    state: string,
+  ): Promise<unknown> {
+    if (options !== undefined) assertKnownOptions("request option", options, ["timeout"]);
     const timeout = options?.timeout ?? this.#settings.requestTimeout;
     if (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout <= 0) {
-      return Promise.reject(
-        new RangeError(`Invalid request timeout ${String(timeout)}: expected a number of ms > 0`),
+      throw new RangeError(
+        `Invalid request timeout ${String(timeout)}: expected a number of ms > 0`,
       );
     }
     const session = this.#session;
     if (session === undefined || session.ws.readyState !== OPEN) {
-      return Promise.reject(
-        new ConnectionClosedError(
-          state === "closed"
-            ? "the client is closed"
-            : `the client is ${state}, not open; requests are not queued while offline`,
-        ),
+      throw new ConnectionClosedError(
+        state === "closed"
+          ? "the client is closed"
+          : `the client is ${state}, not open; requests are not queued while offline`,
       );
     }
-    let payload: Payload;
-    try {
-      payload = encodePayload(data);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    const payload = encodeMessage(data);
     if (!payload.text) {
-      return Promise.reject(
-        new TypeError("Cannot send a binary request: requests and replies are text only"),
-      );
+      throw new TypeError("Cannot send a binary request: requests and replies are text only");
     }
     const max = this.#settings.maxRequestsInFlight;
     if (session.pending.size >= max) {
-      return Promise.reject(
-        new RequestError(
-          RequestErrorCode.TooManyRequests,
-          `${max} requests are already waiting for their answer (maxRequestsInFlight); ` +
-            "wait for some before sending more",
-        ),
+      throw new RequestError(
+        RequestErrorCode.TooManyRequests,
+        `${max} requests are already waiting for their answer (maxRequestsInFlight); ` +
+          "wait for some before sending more",
       );
     }
     if (session.nextId > MAX_REQUEST_ID) {
-      return Promise.reject(new RangeError("This connection has used every request id"));
+      throw new RangeError("This connection has used every request id");
     }
     const id = session.nextId++;
     const { promise, resolve, reject } = Promise.withResolvers<unknown>();
@@ -200,7 +188,7 @@ export class ClientRequests<T> {
     session.pending.set(id, { resolve, reject, deadline, timeout });
     session.ws.send(encodeRequest(id, textOf(payload, session)));
     if (deadline < this.#timerAt) this.#schedule(deadline);
-    return promise;
+    return await promise;
   }
 
   /**
@@ -289,9 +277,9 @@ export class ClientRequests<T> {
     if (session.gone) return;
     session.inFlight--;
     if ("reply" in outcome) {
-      let reply: Payload | undefined;
+      let reply: OutgoingMessage | undefined;
       try {
-        reply = encodePayload(outcome.reply === undefined ? null : outcome.reply);
+        reply = encodeMessage(outcome.reply === undefined ? null : outcome.reply);
       } catch (error) {
         this.#settings.report(handlerError(error));
       }
@@ -366,6 +354,6 @@ function handlerError(error: unknown): Error {
 }
 
 /** A text payload as the session's connection carries it: JSON for `wshub.v2`, as given for v1. */
-function textOf(payload: Payload, session: Session): string {
+function textOf(payload: OutgoingMessage, session: Session): string {
   return session.json ? payload.jsonText : payload.plain as string;
 }

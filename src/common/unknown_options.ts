@@ -56,23 +56,24 @@ export function closestName(name: string, known: readonly string[]): string | un
   return bestDistance <= limit ? best : undefined;
 }
 
-/** Levenshtein distance, with an adjacent swap counting as one edit. */
+/** Levenshtein distance, with an adjacent swap counting as one edit (row by row). */
 function editDistance(a: string, b: string): number {
-  const rows = a.length + 1, cols = b.length + 1;
-  const d: number[][] = Array.from({ length: rows }, (_, i) => {
-    const row = new Array<number>(cols).fill(0);
-    row[0] = i;
-    return row;
-  });
-  for (let j = 0; j < cols; j++) d[0][j] = j;
-  for (let i = 1; i < rows; i++) {
-    for (let j = 1; j < cols; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+  let before: number[] = []; // the row above `above`
+  let above = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        above[j] + 1,
+        row[j - 1] + 1,
+        above[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
       if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+        row[j] = Math.min(row[j], before[j - 2] + 1);
       }
     }
+    before = above;
+    above = row;
   }
-  return d[a.length][b.length];
+  return above[b.length];
 }

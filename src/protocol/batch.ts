@@ -9,7 +9,7 @@
  */
 
 import type { Payload } from "./payload.ts";
-import { Tag } from "./tags.ts";
+import { TAG_BATCH, TAG_FRAMES } from "./tags.ts";
 
 /**
  * Builds one batch frame from the text payloads `payloads[start..end)`, in
@@ -26,7 +26,7 @@ export function encodeBatch(
 ): { frame: string; bytes: number } {
   let tagged = false;
   for (let i = start; i < end && !tagged; i++) tagged = payloads[i].tagged;
-  let frame: string = tagged ? Tag.Frames : Tag.Batch;
+  let frame: string = tagged ? TAG_FRAMES : TAG_BATCH;
   let bytes = 1;
   for (let i = start; i < end; i++) {
     const payload = payloads[i];

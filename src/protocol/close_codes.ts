@@ -119,8 +119,8 @@ export function closeReasonProblem(reason: unknown): string | undefined {
     : `the close reason is ${bytes} UTF-8 bytes; at most ${MAX_REASON_BYTES} fit in a close frame`;
 }
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+const encoder = /* @__PURE__ */ new TextEncoder();
+const decoder = /* @__PURE__ */ new TextDecoder();
 
 /** Cuts `reason` to at most 123 UTF-8 bytes without splitting a character. */
 export function truncateReason(reason: string): string {

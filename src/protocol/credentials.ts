@@ -8,7 +8,7 @@
  */
 
 import { parseJsonObject } from "./json_object.ts";
-import { Tag } from "./tags.ts";
+import { TAG_CREDENTIAL, TAG_FRESH_CREDENTIAL } from "./tags.ts";
 
 /** The longest credential a `T` frame may carry, in UTF-16 code units. */
 export const MAX_CREDENTIAL_LENGTH = 8192;
@@ -32,12 +32,12 @@ export interface CredentialNotice {
 
 /** Builds a `t` frame. */
 export function encodeCredentialNotice(notice: CredentialNotice): string {
-  return Tag.Credential + JSON.stringify(notice);
+  return TAG_CREDENTIAL + JSON.stringify(notice);
 }
 
 /** Builds a `T` frame: a fresh credential. */
 export function encodeCredential(token: string): string {
-  return Tag.FreshCredential + JSON.stringify({ token });
+  return TAG_FRESH_CREDENTIAL + JSON.stringify({ token });
 }
 
 /** Reads the body of a `t` frame. */

@@ -35,7 +35,32 @@ import {
   type RoomRequest,
 } from "./rooms.ts";
 import { type AnswerFrame, decodeRequestFrame, type RequestFrame } from "./requests.ts";
-import { BINARY_TAG, MAX_TOKEN_LENGTH, ROOM_BINARY_TAG, Tag } from "./tags.ts";
+import {
+  BINARY_TAG,
+  MAX_TOKEN_LENGTH,
+  ROOM_BINARY_TAG,
+  TAG_ANSWER,
+  TAG_BATCH,
+  TAG_CLOSE,
+  TAG_CREDENTIAL,
+  TAG_ERROR,
+  TAG_FRAMES,
+  TAG_FRESH_CREDENTIAL,
+  TAG_HELLO,
+  TAG_JOIN,
+  TAG_JOINED,
+  TAG_LEAVE,
+  TAG_LEFT,
+  TAG_MESSAGE,
+  TAG_PING,
+  TAG_PONG,
+  TAG_PRESENCE,
+  TAG_PRESENCE_DIFF,
+  TAG_REQUEST,
+  TAG_ROOM,
+  TAG_WHO,
+  TAG_WHO_ANSWER,
+} from "./tags.ts";
 
 /** A frame that a client sent, as the server reads it. */
 export type ClientFrame =
@@ -69,6 +94,8 @@ export type ServerFrame =
   | { kind: "close"; notice: CloseNotice }
   | { kind: "request"; request: RequestFrame }
   | { kind: "answer"; answer: AnswerFrame }
+  /** A `J`, `L` or `W` frame that a client without rooms leaves unread. */
+  | { kind: "unread" }
   | { kind: "invalid"; reason: string };
 
 /**
@@ -78,28 +105,28 @@ export type ServerFrame =
 export function decodeClientFrame(data: string | ArrayBuffer | Uint8Array): ClientFrame {
   if (typeof data !== "string") return decodeBinary(data);
   switch (data[0]) {
-    case Tag.Message:
+    case TAG_MESSAGE:
       return { kind: "message", data: data.slice(1) };
-    case Tag.Join:
-    case Tag.Leave: {
+    case TAG_JOIN:
+    case TAG_LEAVE: {
       const request = parseRoomRequest(data.slice(1));
       if (typeof request === "string") return { kind: "invalid", reason: request };
-      return { kind: data[0] === Tag.Join ? "join" : "leave", request };
+      return { kind: data[0] === TAG_JOIN ? "join" : "leave", request };
     }
-    case Tag.Who: {
+    case TAG_WHO: {
       const query = parsePresenceQuery(data.slice(1));
       return typeof query === "string"
         ? { kind: "invalid", reason: query }
         : { kind: "who", query };
     }
-    case Tag.FreshCredential: {
+    case TAG_FRESH_CREDENTIAL: {
       const token = parseCredential(data.slice(1));
       return typeof token === "string"
         ? { kind: "credential", token }
         : { kind: "invalid", reason: token.problem };
     }
-    case Tag.Request:
-    case Tag.Answer:
+    case TAG_REQUEST:
+    case TAG_ANSWER:
       return decodeRequestFrame(data);
     default:
       return controlFrame(data);
@@ -107,88 +134,120 @@ export function decodeClientFrame(data: string | ArrayBuffer | Uint8Array): Clie
 }
 
 /**
+ * Reads the frames that answer what only a client with rooms sends: `J`,
+ * `L` and `W`, given the tag and the frame's body.
+ */
+export type RoomAnswerReader = (tag: string, body: string) => ServerFrame;
+
+/**
  * Decodes one frame a server sent: `h`, `m`, `b`, `B`, `r`, `J`, `L`, `u`,
  * `U`, `W`, `t`, `p`, `P`, `e`, `c`, `q`, `a`, or binary `m` and `r`. A `B`
  * batch holds whole frames, never a batch or a hello.
  */
 export function decodeServerFrame(data: string | ArrayBuffer | Uint8Array): ServerFrame {
-  if (typeof data === "string") return decodeServerText(data, true);
+  return decodeServerFrameWith(data, readRoomAnswer);
+}
+
+/**
+ * {@linkcode decodeServerFrame}, with `J`, `L` and `W` frames read by
+ * `readAnswer`: {@linkcode readRoomAnswer}, or {@linkcode skipRoomAnswer}
+ * for a client without rooms, which ignores them (and whose bundle then
+ * holds none of their parsers).
+ */
+export function decodeServerFrameWith(
+  data: string | ArrayBuffer | Uint8Array,
+  readAnswer: RoomAnswerReader,
+): ServerFrame {
+  if (typeof data === "string") return decodeServerText(data, readAnswer, true);
   const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
   if (bytes[0] === ROOM_BINARY_TAG) {
     const message = parseRoomBinary(bytes);
-    return typeof message === "string"
-      ? { kind: "invalid", reason: message }
-      : { kind: "room", ...message };
+    return typeof message === "string" ? invalid(message) : { kind: "room", ...message };
   }
   const binary = decodeBinary(bytes);
   return binary.kind === "message" ? { kind: "binary", bytes: binary.data } : binary;
 }
 
-function decodeServerText(data: string, outer: boolean): ServerFrame {
+/** Reads a `J`, `L` or `W` frame in full. */
+export function readRoomAnswer(tag: string, body: string): ServerFrame {
+  switch (tag) {
+    case TAG_JOINED: {
+      const answer = parseJoinAnswer(body);
+      return typeof answer === "string" ? invalid(answer) : { kind: "joined", answer };
+    }
+    case TAG_LEFT: {
+      const answer = parseLeaveAnswer(body);
+      return typeof answer === "string" ? invalid(answer) : { kind: "left", answer };
+    }
+    default: {
+      const answer = parsePresenceAnswer(body);
+      return typeof answer === "string" ? invalid(answer) : { kind: "who", answer };
+    }
+  }
+}
+
+/** Leaves a `J`, `L` or `W` frame unread (`{ kind: "unread" }`): a client without rooms. */
+export function skipRoomAnswer(): ServerFrame {
+  return { kind: "unread" };
+}
+
+function decodeServerText(data: string, readAnswer: RoomAnswerReader, outer: boolean): ServerFrame {
   const body = data.slice(1);
   switch (data[0]) {
-    case Tag.Message:
+    case TAG_MESSAGE:
       return { kind: "text", texts: [body] };
-    case Tag.Batch: {
-      if (!outer) return { kind: "invalid", reason: "a batch inside a batch" };
+    case TAG_BATCH: {
+      if (!outer) return invalid("a batch inside a batch");
       const texts = splitBatch(body);
       return typeof texts === "string" ? invalid(texts) : { kind: "text", texts };
     }
-    case Tag.Frames: {
-      if (!outer) return { kind: "invalid", reason: "a batch inside a batch" };
+    case TAG_FRAMES: {
+      if (!outer) return invalid("a batch inside a batch");
       const items = splitBatch(body);
       if (typeof items === "string") return invalid(items);
       const frames: ServerFrame[] = [];
       for (const item of items) {
-        const frame = decodeServerText(item, false);
+        const frame = decodeServerText(item, readAnswer, false);
         if (frame.kind === "invalid") return frame;
         if (frame.kind === "hello") return invalid("a hello inside a batch");
         frames.push(frame);
       }
       return { kind: "frames", frames };
     }
-    case Tag.Room: {
+    case TAG_ROOM: {
       const message = parseRoomText(body);
       return typeof message === "string" ? invalid(message) : { kind: "room", ...message };
     }
-    case Tag.Joined: {
-      const answer = parseJoinAnswer(body);
-      return typeof answer === "string" ? invalid(answer) : { kind: "joined", answer };
-    }
-    case Tag.Left: {
-      const answer = parseLeaveAnswer(body);
-      return typeof answer === "string" ? invalid(answer) : { kind: "left", answer };
-    }
-    case Tag.Presence: {
+    case TAG_JOINED:
+    case TAG_LEFT:
+    case TAG_WHO_ANSWER:
+      return readAnswer(data[0], body);
+    case TAG_PRESENCE: {
       const event = parsePresence(body);
       return typeof event === "string" ? invalid(event) : { kind: "presence", event };
     }
-    case Tag.PresenceDiff: {
+    case TAG_PRESENCE_DIFF: {
       const diff = parsePresenceDiff(body);
       return typeof diff === "string" ? invalid(diff) : { kind: "presenceDiff", diff };
     }
-    case Tag.Credential: {
+    case TAG_CREDENTIAL: {
       const notice = parseCredentialNotice(body);
       return typeof notice === "string" ? invalid(notice) : { kind: "credential", notice };
     }
-    case Tag.WhoAnswer: {
-      const answer = parsePresenceAnswer(body);
-      return typeof answer === "string" ? invalid(answer) : { kind: "who", answer };
-    }
-    case Tag.Hello: {
+    case TAG_HELLO: {
       const hello = parseHello(body);
       return typeof hello === "string" ? invalid(hello) : { kind: "hello", hello };
     }
-    case Tag.Error: {
+    case TAG_ERROR: {
       const notice = parseErrorNotice(body);
       return typeof notice === "string" ? invalid(notice) : { kind: "error", notice };
     }
-    case Tag.Close: {
+    case TAG_CLOSE: {
       const notice = parseCloseNotice(body);
       return typeof notice === "string" ? invalid(notice) : { kind: "close", notice };
     }
-    case Tag.Request:
-    case Tag.Answer:
+    case TAG_REQUEST:
+    case TAG_ANSWER:
       return decodeRequestFrame(data);
     default:
       return controlFrame(data);
@@ -201,24 +260,21 @@ function invalid(reason: string): { kind: "invalid"; reason: string } {
 
 /** The ping frame `p<token>`. */
 export function encodePing(token: string): string {
-  return Tag.Ping + token;
+  return TAG_PING + token;
 }
 
 /** The pong frame `P<token>`, answering the ping with the same token. */
 export function encodePong(token: string): string {
-  return Tag.Pong + token;
+  return TAG_PONG + token;
 }
 
 function decodeBinary(
   data: ArrayBuffer | Uint8Array,
 ): { kind: "message"; data: Uint8Array } | { kind: "invalid"; reason: string } {
   const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
-  if (bytes.byteLength === 0) return { kind: "invalid", reason: "empty frame" };
+  if (bytes.byteLength === 0) return invalid("empty frame");
   if (bytes[0] !== BINARY_TAG) {
-    return {
-      kind: "invalid",
-      reason: `unknown binary frame tag 0x${bytes[0].toString(16).padStart(2, "0")}`,
-    };
+    return invalid(`unknown binary frame tag 0x${bytes[0].toString(16).padStart(2, "0")}`);
   }
   return { kind: "message", data: bytes.subarray(1) };
 }
@@ -228,14 +284,14 @@ function controlFrame(
   data: string,
 ): { kind: "ping" | "pong"; token: string } | { kind: "invalid"; reason: string } {
   switch (data[0]) {
-    case Tag.Ping:
+    case TAG_PING:
       return tokenFrame("ping", data);
-    case Tag.Pong:
+    case TAG_PONG:
       return tokenFrame("pong", data);
     case undefined:
-      return { kind: "invalid", reason: "empty frame" };
+      return invalid("empty frame");
     default:
-      return { kind: "invalid", reason: unknownTag(data) };
+      return invalid(unknownTag(data));
   }
 }
 
@@ -245,7 +301,7 @@ function tokenFrame(
 ): { kind: "ping" | "pong"; token: string } | { kind: "invalid"; reason: string } {
   const token = data.slice(1);
   if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
-    return { kind: "invalid", reason: `${kind} token must be 1-${MAX_TOKEN_LENGTH} characters` };
+    return invalid(`${kind} token must be 1-${MAX_TOKEN_LENGTH} characters`);
   }
   return { kind, token };
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { PROTOCOL_VERSION, Tag } from "./tags.ts";
+import { PROTOCOL_VERSION, TAG_HELLO } from "./tags.ts";
 import { parseJsonObject } from "./json_object.ts";
 
 /**
@@ -41,7 +41,7 @@ export interface Hello {
 
 /** Builds the hello frame. */
 export function encodeHello(hello: Hello): string {
-  return Tag.Hello + JSON.stringify(hello);
+  return TAG_HELLO + JSON.stringify(hello);
 }
 
 /**

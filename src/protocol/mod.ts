@@ -69,9 +69,13 @@ export {
   type ClientFrame,
   decodeClientFrame,
   decodeServerFrame,
+  decodeServerFrameWith,
   encodePing,
   encodePong,
+  readRoomAnswer,
+  type RoomAnswerReader,
   type ServerFrame,
+  skipRoomAnswer,
 } from "./frames.ts";
 export {
   type CloseNotice,

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Tag } from "./tags.ts";
+import { TAG_CLOSE, TAG_ERROR } from "./tags.ts";
 import { parseJsonObject } from "./json_object.ts";
 
 /** The body of an error notice: a machine-readable `error` and a human `message`. */
@@ -34,12 +34,12 @@ export interface CloseNotice {
 
 /** Builds an error notice frame: `e` + JSON. */
 export function encodeErrorNotice(notice: ErrorNotice): string {
-  return Tag.Error + JSON.stringify(notice);
+  return TAG_ERROR + JSON.stringify(notice);
 }
 
 /** Builds a close notice frame: `c` + JSON. */
 export function encodeCloseNotice(notice: CloseNotice): string {
-  return Tag.Close + JSON.stringify(notice);
+  return TAG_CLOSE + JSON.stringify(notice);
 }
 
 /** Reads the body of an error notice; a string says what is wrong with it. */

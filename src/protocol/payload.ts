@@ -9,6 +9,7 @@
  */
 
 import { BINARY_TAG, ROOM_BINARY_TAG, Tag } from "./tags.ts";
+import { encodeJson } from "./json_text.ts";
 import { utf8Length } from "./utf8.ts";
 
 /** How a {@linkcode Payload} is made: its tagged forms, who gets it, when it was queued. */
@@ -158,7 +159,7 @@ export class Payload {
 }
 
 /** The prefix of a binary application message (never written to). */
-const BINARY_PREFIX = Uint8Array.of(BINARY_TAG);
+const BINARY_PREFIX = /* @__PURE__ */ Uint8Array.of(BINARY_TAG);
 
 function withPrefix(prefix: string | Uint8Array, data: string | Uint8Array): string | Uint8Array {
   if (typeof data === "string") return (prefix as string) + data;
@@ -178,7 +179,7 @@ export function framedOnly(frame: string): Payload {
   return new Payload("", { frame, forPlain: false });
 }
 
-const encoder = new TextEncoder();
+const encoder = /* @__PURE__ */ new TextEncoder();
 
 /**
  * A message published to a room, encoded once for all its members: plain
@@ -219,30 +220,6 @@ export function encodePayload(data: unknown): Payload {
   if (data instanceof Uint8Array) return new Payload(data, { queuedAt });
   if (data instanceof ArrayBuffer) return new Payload(new Uint8Array(data), { queuedAt });
   return new Payload(encodeJson(data), { queuedAt, json: true });
-}
-
-function encodeJson(data: unknown): string {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(data);
-  } catch (error) {
-    throw new TypeError(
-      `Cannot send this message: JSON.stringify failed (${(error as Error).message}); ` +
-        "send a string, a Uint8Array or a JSON-serialisable value",
-    );
-  }
-  if (json === undefined) {
-    throw new TypeError(
-      `Cannot send this message: ${describe(data)} has no JSON form; ` +
-        "send a string, a Uint8Array or a JSON-serialisable value",
-    );
-  }
-  return json;
-}
-
-/** A value with no JSON form, as a message names it: "undefined", "a function", "a symbol". */
-function describe(data: unknown): string {
-  return data === undefined ? "undefined" : `a ${typeof data}`;
 }
 
 /**

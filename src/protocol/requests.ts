@@ -19,7 +19,7 @@
  * @module
  */
 
-import { Tag } from "./tags.ts";
+import { TAG_ANSWER, TAG_REQUEST } from "./tags.ts";
 import { parseJsonObject } from "./json_object.ts";
 
 /** The largest request id: 15 decimal digits. */
@@ -69,17 +69,17 @@ export type AnswerFrame =
 
 /** Builds a request frame `q<id>:<text>`. */
 export function encodeRequest(id: number, text: string): string {
-  return `${Tag.Request}${id}:${text}`;
+  return `${TAG_REQUEST}${id}:${text}`;
 }
 
 /** Builds a success answer `a<id>:<text>`. */
 export function encodeAnswer(id: number, text: string): string {
-  return `${Tag.Answer}${id}:${text}`;
+  return `${TAG_ANSWER}${id}:${text}`;
 }
 
 /** Builds a failure answer `a<id>!{"error":…,"message":…}`. */
 export function encodeFailure(id: number, failure: RequestFailure): string {
-  return `${Tag.Answer}${id}!${JSON.stringify({ error: failure.error, message: failure.message })}`;
+  return `${TAG_ANSWER}${id}!${JSON.stringify({ error: failure.error, message: failure.message })}`;
 }
 
 /** Whether `id` is a valid request id: an integer from 1 to {@linkcode MAX_REQUEST_ID}. */
@@ -140,7 +140,7 @@ export type RequestOrAnswer =
 
 /** Decodes a whole frame whose tag is `q` or `a` (frames.ts calls it for both directions). */
 export function decodeRequestFrame(data: string): RequestOrAnswer {
-  if (data[0] === Tag.Request) {
+  if (data[0] === TAG_REQUEST) {
     const request = parseRequest(data.slice(1));
     return typeof request === "string"
       ? { kind: "invalid", reason: request }

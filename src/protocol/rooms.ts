@@ -10,7 +10,17 @@
  * @module
  */
 
-import { ROOM_BINARY_TAG, Tag } from "./tags.ts";
+import {
+  ROOM_BINARY_TAG,
+  TAG_JOIN,
+  TAG_JOINED,
+  TAG_LEAVE,
+  TAG_LEFT,
+  TAG_PRESENCE,
+  TAG_PRESENCE_DIFF,
+  TAG_WHO,
+  TAG_WHO_ANSWER,
+} from "./tags.ts";
 import { parseJsonObject } from "./json_object.ts";
 
 /** The longest room name, in characters. */
@@ -191,32 +201,32 @@ export interface RoomMessage<D = string> {
 
 /** Builds a join request frame. */
 export function encodeJoin(request: RoomRequest): string {
-  return Tag.Join + JSON.stringify(request);
+  return TAG_JOIN + JSON.stringify(request);
 }
 
 /** Builds a leave request frame. */
 export function encodeLeave(request: RoomRequest): string {
-  return Tag.Leave + JSON.stringify(request);
+  return TAG_LEAVE + JSON.stringify(request);
 }
 
 /** Builds a join answer frame. */
 export function encodeJoined(answer: JoinAnswer): string {
-  return Tag.Joined + JSON.stringify(answer);
+  return TAG_JOINED + JSON.stringify(answer);
 }
 
 /** Builds a leave answer frame. */
 export function encodeLeft(answer: LeaveAnswer): string {
-  return Tag.Left + JSON.stringify(answer);
+  return TAG_LEFT + JSON.stringify(answer);
 }
 
 /** Builds a presence query frame (`w`). */
 export function encodePresenceQuery(query: PresenceQuery): string {
-  return Tag.Who + JSON.stringify(query);
+  return TAG_WHO + JSON.stringify(query);
 }
 
 /** Builds a presence answer frame (`W`). */
 export function encodePresenceAnswer(answer: PresenceAnswer): string {
-  return Tag.WhoAnswer + JSON.stringify(answer);
+  return TAG_WHO_ANSWER + JSON.stringify(answer);
 }
 
 /** Reads the body of a presence query. */
@@ -264,12 +274,12 @@ export function parsePresenceAnswer(body: string): PresenceAnswer | string {
 
 /** Builds a presence event frame. */
 export function encodePresence(event: PresenceEvent): string {
-  return Tag.Presence + JSON.stringify(event);
+  return TAG_PRESENCE + JSON.stringify(event);
 }
 
 /** Builds a presence diff frame (`U`). */
 export function encodePresenceDiff(diff: PresenceDiff): string {
-  return Tag.PresenceDiff + JSON.stringify(diff);
+  return TAG_PRESENCE_DIFF + JSON.stringify(diff);
 }
 
 /** Reads the body of a presence diff. */
