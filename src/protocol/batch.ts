@@ -49,6 +49,16 @@ export function encodeBatch(
 }
 
 /**
+ * Joins whole frames into one `B` frame, in order: `B` + `<length>:<frame>`
+ * for each (the length in UTF-16 code units).
+ */
+export function joinFrames(frames: readonly string[]): string {
+  let frame: string = Tag.Frames;
+  for (const item of frames) frame += item.length + ":" + item;
+  return frame;
+}
+
+/**
  * Splits the body of a `b` or `B` frame (the frame without its tag) into
  * its items. Returns a string that says what is wrong instead of an array
  * when the body is malformed (empty, a length that is not 1–15 digits, or a

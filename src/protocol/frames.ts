@@ -73,7 +73,9 @@ export type ServerFrame =
 
 /**
  * Decodes one frame a client sent: `m` (text or binary), `j`, `l`, `w`, `q`,
- * `a`, `p` or `P`. Every other tag, including the server-only ones, is invalid.
+ * `a`, `p`, `P` or `T`. Every other tag, including the server-only ones, is
+ * invalid. A client's `B` frame is split before (the server's reader): a `B`
+ * here is one inside another, invalid too.
  */
 export function decodeClientFrame(data: string | ArrayBuffer | Uint8Array): ClientFrame {
   if (typeof data !== "string") return decodeBinary(data);
@@ -101,6 +103,8 @@ export function decodeClientFrame(data: string | ArrayBuffer | Uint8Array): Clie
     case Tag.Request:
     case Tag.Answer:
       return decodeRequestFrame(data);
+    case Tag.Frames:
+      return invalid("a B frame inside a B frame");
     default:
       return controlFrame(data);
   }

@@ -44,7 +44,10 @@ export const Tag = Object.freeze(
     Error: "e",
     /** A close notice: the code and reason of the close that follows. Server to client. */
     Close: "c",
-    /** Several tagged text frames coalesced into one, in order. Server to client. */
+    /**
+     * Several tagged text frames coalesced into one, in order. Server to client; client to
+     * server too when the hello announces `batch`.
+     */
     Frames: "B",
     /** A request to join a room. Client to server. */
     Join: "j",

@@ -13,6 +13,7 @@ import {
   decodeClientFrame,
   encodeErrorNotice,
   encodePong,
+  splitBatch,
   utf8Length,
 } from "../protocol/mod.ts";
 import type { Connection } from "./connection.ts";
@@ -74,13 +75,12 @@ export function attachReader(connection: Connection, context: ReaderContext): vo
   };
   const limits = context.rateLimit;
   const limiter = limits === undefined ? undefined : new RateLimiter(limits, performance.now());
+  // Size first: a message over maxMessageBytes is closed with 1009, whatever the rate limits say.
+  const limit = context.maxMessageBytes + (connection.framed ? 1 : 0);
   socket.onmessage = (event) => {
     if (!connection.open) return;
     connection.liveness.heard(context.clock.now);
     const raw = event.data as string | ArrayBuffer;
-    const size = typeof raw === "string" ? raw.length : raw.byteLength;
-    // Size first: a message over maxMessageBytes is closed with 1009, whatever the rate limits say.
-    const limit = context.maxMessageBytes + (connection.framed ? 1 : 0);
     if (tooBig(raw, limit)) {
       requestClose(
         push,
@@ -91,6 +91,36 @@ export function attachReader(connection: Connection, context: ReaderContext): vo
       );
       return;
     }
+    if (typeof raw === "string" && raw.charCodeAt(0) === FRAMES && connection.framed) {
+      receiveBatch(raw);
+    } else {
+      receive(raw, false);
+    }
+  };
+
+  /**
+   * A client's `B` frame (as large as any frame may be, so each frame in it
+   * is too): each frame in it is received as if it had come alone, in order,
+   * until one closes the connection. A body that does not split is refused
+   * whole.
+   */
+  const receiveBatch = (raw: string) => {
+    const frames = splitBatch(raw.slice(1));
+    if (typeof frames === "string") return protocolError(frames);
+    for (const frame of frames) {
+      if (!connection.open) return;
+      receive(frame, true);
+    }
+  };
+
+  const protocolError = (reason: string) => {
+    logger.debug("wshub: protocol error", { id: connection.id, reason });
+    requestClose(push, connection, CloseCode.ProtocolError, reason, true);
+  };
+
+  /** One frame, alone or from a `B` frame (`batched`): rate limits, decoding, the loop's queue. */
+  const receive = (raw: string | ArrayBuffer, batched: boolean) => {
+    const size = typeof raw === "string" ? raw.length : raw.byteLength;
     if (limiter !== undefined && !limiter.allow(size, performance.now())) {
       limited(connection, limiter, context);
       return;
@@ -148,9 +178,7 @@ export function attachReader(connection: Connection, context: ReaderContext): vo
           push({ type: "answer", connection, answer: frame.answer });
           return;
         case "invalid":
-          logger.debug("wshub: protocol error", { id: connection.id, reason: frame.reason });
-          requestClose(push, connection, CloseCode.ProtocolError, frame.reason, true);
-          return;
+          return protocolError(batched ? `in a B frame: ${frame.reason}` : frame.reason);
       }
     } else {
       data = typeof raw === "string" ? raw : new Uint8Array(raw);
@@ -197,6 +225,9 @@ export function attachReader(connection: Connection, context: ReaderContext): vo
     }
   };
 }
+
+/** The tag of a `B` frame, as a UTF-16 code unit. */
+const FRAMES = 0x42;
 
 /** JSON.parse, typed as a decode. */
 const parseJson = JSON.parse as (data: string | Uint8Array) => unknown;
