@@ -9,11 +9,11 @@
  */
 
 import {
+  batchItem,
   CloseCode,
   decodeClientFrame,
   encodeErrorNotice,
   encodePong,
-  splitBatch,
   utf8Length,
 } from "../protocol/mod.ts";
 import type { Connection } from "./connection.ts";
@@ -91,7 +91,7 @@ export function attachReader(connection: Connection, context: ReaderContext): vo
       );
       return;
     }
-    if (typeof raw === "string" && raw.charCodeAt(0) === FRAMES && connection.framed) {
+    if (connection.framed && typeof raw === "string" && raw.charCodeAt(0) === FRAMES) {
       receiveBatch(raw);
     } else {
       receive(raw, false);
@@ -101,15 +101,18 @@ export function attachReader(connection: Connection, context: ReaderContext): vo
   /**
    * A client's `B` frame (as large as any frame may be, so each frame in it
    * is too): each frame in it is received as if it had come alone, in order,
-   * until one closes the connection. A body that does not split is refused
-   * whole.
+   * until one closes the connection or the body turns out malformed. Read
+   * one item at a time, so that a client closed early (past the rate limits)
+   * costs no more than the frames read.
    */
   const receiveBatch = (raw: string) => {
-    const frames = splitBatch(raw.slice(1));
-    if (typeof frames === "string") return protocolError(frames);
-    for (const frame of frames) {
-      if (!connection.open) return;
-      receive(frame, true);
+    if (raw.length === 1) return protocolError("empty batch frame");
+    const body = raw.slice(1);
+    for (let at = 0; at < body.length && connection.open;) {
+      const item = batchItem(body, at);
+      if (typeof item === "string") return protocolError(item);
+      receive(body.slice(item.start, item.end), true);
+      at = item.end;
     }
   };
 
