@@ -355,3 +355,33 @@ Deno.test("a connection attempt that fails is reported as 1006, as CloseInfo say
     await client.close();
   }
 });
+
+Deno.test("what the client sends in one turn reaches the hub in order, in B frames within maxMessageBytes", async () => {
+  const seen: string[] = [];
+  const { url, stop } = await serve<string, string>({
+    maxMessageBytes: 300, // a B frame of at most 301 bytes: a few frames each
+    rateLimit: false,
+    onMessage: (message) => void seen.push(message),
+    onRequest: (message) => {
+      seen.push(`request ${message}`);
+      return "ok";
+    },
+  });
+  const client = connect<string>(url, { reconnect: fast });
+  try {
+    await nextEvent(client, "open");
+    assert.equal(client.hello?.batch, 301);
+    const texts = Array.from({ length: 100 }, (_, i) => `message ${i} ✓ 😀`);
+    client.send("first");
+    const joined = client.join("lobby");
+    const answered = client.request("ask");
+    for (const text of texts) client.send(text);
+    assert.deepEqual(await within(joined, 2_000, "the join"), { room: "lobby" });
+    assert.equal(await within(answered, 2_000, "the answer"), "ok");
+    await until(() => seen.length === 102, 2_000, "every message");
+    assert.deepEqual(seen, ["first", "request ask", ...texts]);
+  } finally {
+    await client.close();
+    await stop();
+  }
+});

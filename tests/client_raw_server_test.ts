@@ -1,10 +1,11 @@
 // The client against hand-written servers on raw TCP sockets: a hub that goes
 // silent after its hello (a half-open connection, as far as the client can
 // tell), one that breaks the protocol, one that never answers the handshake,
-// and no server at all (backoff timings).
+// no server at all (backoff timings), and servers that record what the client
+// sends (B frames only when the hello announces batch).
 import assert from "node:assert/strict";
 import { type ClientState, type CloseInfo, connect } from "../src/client/mod.ts";
-import { delay, nextEvent, until, within } from "./_helpers.ts";
+import { delay, nextEvent, unbatch, until, within } from "./_helpers.ts";
 import { writeAll } from "../testing/ws_frames.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -290,5 +291,103 @@ Deno.test("a join in flight when the server went silent is sent again on the nex
   } finally {
     await server.close();
     await client.close();
+  }
+});
+
+/**
+ * A hand-written wshub.v1 server on Deno.serve: its hello has `batch` when given, and it records
+ * every WebSocket message a client sends, one entry each, as it arrived.
+ */
+function recordingServer(batch: number | undefined) {
+  const received: (string | Uint8Array)[] = [];
+  const sockets: WebSocket[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const { socket, response } = Deno.upgradeWebSocket(req, { protocol: "wshub.v1" });
+    socket.binaryType = "arraybuffer";
+    sockets.push(socket);
+    socket.onopen = () => {
+      const fields = { v: 1, id: "c0", user: null, pingInterval: 25_000, pongTimeout: 10_000 };
+      socket.send("h" + JSON.stringify(batch === undefined ? fields : { ...fields, batch }));
+    };
+    socket.onmessage = (event) => {
+      const data = event.data;
+      received.push(typeof data === "string" ? data : new Uint8Array(data));
+    };
+    return response;
+  });
+  return {
+    url: `ws://127.0.0.1:${server.addr.port}/ws`,
+    received,
+    async close() {
+      for (const socket of sockets) socket.close();
+      await server.shutdown();
+    },
+  };
+}
+
+Deno.test("the client coalesces what it sends in one turn into one B frame, and a lone send goes as itself", async () => {
+  const server = recordingServer(1024 * 1024 + 1);
+  const client = connect(server.url, { pingInterval: false });
+  try {
+    await until(() => client.state === "open", 2_000, "the connection");
+    client.send("alone");
+    await until(() => server.received.length === 1, 2_000, "the lone frame");
+    assert.deepEqual(server.received, ["malone"]);
+    client.send("one");
+    client.send({ n: 2 });
+    client.send("three");
+    await until(() => server.received.length === 2, 2_000, "the batch");
+    assert.equal(server.received[1], 'B4:mone8:m{"n":2}6:mthree');
+    // A binary frame cannot go in a B: what was held goes first, then it, then the rest.
+    client.send("before");
+    client.send(new Uint8Array([1, 2]));
+    client.send("after1");
+    client.send("after2");
+    await until(() => server.received.length === 5, 2_000, "three frames");
+    assert.deepEqual(server.received.slice(2), [
+      "mbefore",
+      new Uint8Array([0x6d, 1, 2]),
+      "B7:mafter17:mafter2",
+    ]);
+    // What is sent just before close() goes out before the close frame.
+    client.send("last");
+    client.send("words");
+    await client.close();
+    await until(() => server.received.length === 6, 2_000, "the last batch");
+    assert.equal(server.received[5], "B5:mlast6:mwords");
+  } finally {
+    await client.close();
+    await server.close();
+  }
+});
+
+Deno.test("the client's B frames stay within the hello's batch, and without batch it sends none", async () => {
+  // batch 60: the client counts up to 3 bytes a unit and 17 for each length, so a 2-unit frame
+  // counts 23 bytes and at most two share a B.
+  const small = recordingServer(60);
+  const client = connect(small.url, { pingInterval: false });
+  try {
+    await until(() => client.state === "open", 2_000, "the connection");
+    for (const text of ["a", "b", "c", "dd", "e"]) client.send(text);
+    await until(() => small.received.length === 3, 2_000, "every frame");
+    assert.deepEqual(small.received, ["B2:ma2:mb", "B2:mc3:mdd", "me"]);
+    const texts = small.received as string[];
+    assert.ok(texts.every((frame) => new TextEncoder().encode(frame).length <= 60));
+    const unpacked = texts.flatMap((frame) => frame[0] === "B" ? unbatch(frame) : [frame]);
+    assert.deepEqual(unpacked, ["ma", "mb", "mc", "mdd", "me"]);
+  } finally {
+    await client.close();
+    await small.close();
+  }
+  const old = recordingServer(undefined);
+  const plain = connect(old.url, { pingInterval: false });
+  try {
+    await until(() => plain.state === "open", 2_000, "the connection");
+    for (const text of ["a", "b", "c"]) plain.send(text);
+    await until(() => old.received.length === 3, 2_000, "three frames");
+    assert.deepEqual(old.received, ["ma", "mb", "mc"]);
+  } finally {
+    await plain.close();
+    await old.close();
   }
 });

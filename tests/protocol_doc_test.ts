@@ -210,3 +210,26 @@ Deno.test("the credential frames in docs/protocol.md are what the hub sends", as
     await served.close();
   }
 });
+
+Deno.test("the client B example in docs/protocol.md is a message, a request and a ping, in order", async () => {
+  const doc = await Deno.readTextFile(new URL("../docs/protocol.md", import.meta.url));
+  const example = doc.slice(doc.indexOf("#### Batches of frames")).match(/`(B8:[^`]+)`/)![1];
+  assert.equal(example, 'B8:m{"n":1}7:q1:"hi"6:pabc12');
+  const seen: unknown[] = [];
+  const served = serveHub({
+    onMessage: (message) => void seen.push(message),
+    onRequest: (message) => {
+      seen.push(message);
+      return "yes";
+    },
+  });
+  const client = await TestClient.open(served.url, "wshub.v2");
+  await client.received(1); // the hello
+  assert.equal(JSON.parse((client.messages[0] as string).slice(1)).batch, 1024 * 1024 + 1);
+  client.socket.send(example);
+  await client.received(3);
+  assert.deepEqual(client.messages.slice(1).sort(), ["Pabc12", 'a1:"yes"']);
+  assert.deepEqual(seen, [{ n: 1 }, "hi"]);
+  await served.close();
+  await client.closed;
+});

@@ -12,8 +12,11 @@ import {
   encodeHello,
   encodePayload,
   framedOnly,
+  joinFrames,
+  parseHello,
   Payload,
   roomPayload,
+  splitBatch,
   utf8Length,
 } from "../src/protocol/mod.ts";
 import { unbatch } from "./_helpers.ts";
@@ -256,6 +259,28 @@ Deno.test("encodeHello: an h frame with the documented fields", () => {
   });
   // A hello is never mistaken for a message by a decoder that follows the same rules.
   assert.equal(decodeClientFrame(hello).kind, "invalid");
+});
+
+Deno.test("the hello's batch: encoded when given, parsed only as a positive integer", () => {
+  const base = { v: 2, id: "abc", user: "ann", pingInterval: 25000, pongTimeout: 10000 };
+  const hello = encodeHello({ ...base, batch: 1048577 });
+  assert.deepEqual(parseHello(hello.slice(1)), { ...base, batch: 1048577 });
+  for (const batch of [0, -1, 1.5, "9", null, Infinity]) {
+    const parsed = parseHello(JSON.stringify({ ...base, batch }));
+    assert.deepEqual(parsed, base, `batch ${String(batch)} is ignored: no B frames`);
+  }
+});
+
+Deno.test("joinFrames: a B frame that splitBatch opens into the same frames; a B inside a B is invalid", () => {
+  const frames = ["mhello", 'j{"id":1,"room":"x"}', "m😀:1:", "q1:ask", "m", "pt"];
+  const frame = joinFrames(frames);
+  assert.equal(frame[0], "B");
+  assert.equal(joinFrames(["m1", "m22"]), "B2:m13:m22");
+  assert.deepEqual(splitBatch(frame.slice(1)), frames);
+  assert.deepEqual(decodeClientFrame(frame), {
+    kind: "invalid",
+    reason: "a B frame inside a B frame",
+  });
 });
 
 Deno.test("parseJsonObject: an object, or what is wrong with the body", () => {

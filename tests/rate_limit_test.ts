@@ -7,6 +7,7 @@ import { type Client, type DisconnectInfo, Hub } from "../mod.ts";
 import { RateLimiter, TokenBucket } from "../src/server/rate_limit.ts";
 import { delay, serveHub, TestClient, until, within } from "./_helpers.ts";
 import { answerPings, rawPeer, readAll } from "./_wire.ts";
+import { joinFrames } from "../src/protocol/mod.ts";
 
 Deno.test("TokenBucket: starts full, refills with time, never above its capacity", () => {
   const bucket = new TokenBucket(10, 0.01, 0); // 10 a second, bursts of 10
@@ -142,4 +143,39 @@ Deno.test("pings count: a ping flood is closed with 1008 before it costs anythin
   assert.ok(pongs <= allowance, `at most the burst was answered (${pongs} of ${allowance})`);
   peer.close();
   await served.close();
+});
+
+Deno.test("each frame inside a client's B frame counts against the rate limits: 500 in one B are 1008", async () => {
+  let received = 0;
+  const served = serveHub<string>({ onMessage: () => void received++ });
+  const flooder = await TestClient.open(served.url, "wshub.v1");
+  await flooder.received(1); // the hello
+  flooder.socket.send(joinFrames(Array.from({ length: 500 }, (_, i) => `m${i}`)));
+  await within(flooder.closed, 3000, "the flooder's close");
+  const notice = flooder.messages.find((m) => typeof m === "string" && m[0] === "c") as string;
+  assert.equal(JSON.parse(notice.slice(1)).code, 1008);
+  // The default burst is 200 messages; the frames after the one refused are not handled.
+  await delay(50);
+  assert.ok(received >= 200 && received <= 201, `${received} handled`);
+  assert.equal(served.hub.stats().rateLimited, 1);
+  await served.close();
+});
+
+Deno.test('each frame inside a client\'s B frame counts: with "drop", the ones past the limit are dropped', async () => {
+  const received: string[] = [];
+  const served = serveHub<string>({
+    rateLimit: { messagesPerSecond: 20, burst: 1, action: "drop" },
+    onMessage: (message) => void received.push(message as string),
+  });
+  const client = await TestClient.open(served.url, "wshub.v1");
+  await client.received(1); // the hello
+  client.socket.send(joinFrames(Array.from({ length: 500 }, (_, i) => `m${i}`)));
+  await until(() => served.hub.stats().rateLimited + received.length === 500, 2000, "500 frames");
+  assert.ok(received.length >= 20 && received.length <= 21, `${received.length} passed`);
+  assert.deepEqual(received.slice(0, 20), Array.from({ length: 20 }, (_, i) => String(i)));
+  await until(() => client.messages.some((m) => (m as string)[0] === "e"), 2000, "the notice");
+  assert.equal(client.messages.filter((m) => (m as string)[0] === "e").length, 1);
+  assert.equal(served.hub.size, 1, "the client stays");
+  await served.close();
+  await client.closed;
 });

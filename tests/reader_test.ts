@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { type Client, CloseCode, type DisconnectInfo } from "../mod.ts";
 import { Hub } from "../mod.ts";
-import { delay, RawPeer, serveHub, TestClient, until, within } from "./_helpers.ts";
+import { joinFrames } from "../src/protocol/mod.ts";
+import { delay, RawPeer, serveHub, TestClient, unbatch, until, within } from "./_helpers.ts";
 import { random, randomBytes, randomString, readAll, recordingLogger } from "./_wire.ts";
 
 const encoder = new TextEncoder();
@@ -363,4 +364,121 @@ Deno.test("fuzz over real sockets: random frames and random bytes, then the hub 
   assert.equal(view.open, true);
   await served.close();
   await healthy.closed;
+});
+
+/** A framed client of `served` (v1 unless `protocol`), registered, its hello read. */
+async function framedClient(url: string, protocol = "wshub.v1"): Promise<TestClient> {
+  const client = await TestClient.open(url, protocol);
+  await client.received(1); // the hello
+  return client;
+}
+
+Deno.test("a client's B frame is handled frame by frame, in order: a join, room publishes, a request, a ping", async () => {
+  const served = serveHub<string, string>({
+    onMessage(message, client, hub) {
+      void hub.publish("lobby", `${client.id}:${message}`);
+    },
+    onRequest: (message) => `re ${message}`,
+  });
+  const member = await framedClient(served.url);
+  member.socket.send('j{"id":1,"room":"lobby"}');
+  await member.received(2); // the join's answer
+  const sender = await framedClient(served.url);
+  const hello = JSON.parse((sender.messages[0] as string).slice(1));
+  assert.equal(
+    hello.batch,
+    1024 * 1024 + 1,
+    "the hello announces B frames up to maxMessageBytes + 1",
+  );
+  sender.socket.send(
+    joinFrames(['j{"id":1,"room":"lobby"}', "mone", "mtwo", "q1:ask", "pt1", "mthree"]),
+  );
+  const id = hello.id;
+  const frames = (client: TestClient) =>
+    (client.messages.slice(1) as string[]).flatMap((m) => m[0] === "B" ? unbatch(m) : [m]);
+  const rooms = () => frames(member).filter((m) => m[0] === "r");
+  await until(() => rooms().length === 3, 2000, "3 publishes");
+  assert.deepEqual(rooms(), [`r5:lobby:${id}:one`, `r5:lobby:${id}:two`, `r5:lobby:${id}:three`]);
+  await until(() => frames(sender).length >= 6, 2000, "the sender's frames");
+  // The join's answer before its own copies (it joined first), then the request's answer; the
+  // pong, as for any ping, went out at once from the reader, before what the loop sends.
+  const got = frames(sender);
+  assert.deepEqual(got.filter((m) => m[0] === "J" || m[0] === "r"), [
+    'J{"id":1,"room":"lobby"}',
+    `r5:lobby:${id}:one`,
+    `r5:lobby:${id}:two`,
+    `r5:lobby:${id}:three`,
+  ]);
+  assert.ok(got.indexOf("a1:re ask") > got.indexOf(`r5:lobby:${id}:two`), "the answer in order");
+  assert.deepEqual(got.filter((m) => m[0] === "P"), ["Pt1"]);
+  await served.close();
+  await Promise.all([member.closed, sender.closed]);
+});
+
+Deno.test("a malformed client B frame closes with 1002 and its reason; the frames before the bad item were applied", async () => {
+  const logger = recordingLogger();
+  let seen: string[] = [];
+  const served = serveHub<string, string>({ logger, onMessage: (text) => void seen.push(text) });
+  const bystander = await framedClient(served.url);
+  const cases: [string, RegExp, string[]][] = [
+    ["B", /empty batch frame/, []],
+    ["Bx:mhi", /malformed batch frame: expected <length>: at offset 1/, []],
+    ["B9:mhi", /a message runs past the end/, []],
+    ["B3:mhi3:mho1", /malformed batch frame: expected <length>: at offset 11/, ["hi", "ho"]],
+    ["B3:mhi6:B3:mho", /^in a B frame: a B frame inside a B frame$/, ["hi"]],
+    ["B3:mhi4:b1:x3:mho", /^in a B frame: unknown text frame tag "b"$/, ["hi"]],
+    ["B3:mhi3:h{}3:mho", /^in a B frame: unknown text frame tag "h"$/, ["hi"]],
+    ["B3:mhi0:3:mho", /^in a B frame: empty frame$/, ["hi"]],
+    ["B3:mhi3:j{}3:mho", /^in a B frame: /, ["hi"]],
+  ];
+  for (const [frame, reason, applied] of cases) {
+    seen = [];
+    const client = await framedClient(served.url);
+    client.socket.send(frame);
+    const closed = await within(client.closed, 2000, `the close for ${frame}`);
+    assert.equal(closed.code, 1002, frame);
+    assert.match(closed.reason, reason, frame);
+    assert.deepEqual(seen, applied, `${frame}: what was applied`);
+  }
+  assert.equal(logger.entries.filter((e) => /protocol error/.test(e.message)).length, cases.length);
+  assert.equal(logger.entries.filter((e) => e.level === "error").length, 0);
+  seen = [];
+  bystander.socket.send("B6:mstill3:mok");
+  await until(() => seen.length === 2, 2000, "the bystander's B");
+  assert.deepEqual(seen, ["still", "ok"]);
+  assert.equal(served.hub.size, 1, "the bystander stays");
+  await served.close();
+  await bystander.closed;
+});
+
+Deno.test("a client's B frame is limited as one frame (1009), and a plain client's B is a message", async () => {
+  let seen: string[] = [];
+  const served = serveHub<string, string>({
+    maxMessageBytes: 16,
+    onMessage: (text) => void seen.push(text),
+  });
+  // One frame inside over the limit: the whole frame is over it too.
+  const big = await framedClient(served.url);
+  assert.equal(JSON.parse((big.messages[0] as string).slice(1)).batch, 17);
+  big.socket.send(joinFrames(["m" + "x".repeat(17)]));
+  assert.equal((await within(big.closed, 2000, "the close")).code, 1009);
+  // 17 bytes in all (é is two): accepted.
+  const exact = await framedClient(served.url);
+  exact.socket.send("B2:ma3:mbc4:mdéx");
+  await until(() => seen.length === 3, 2000, "three messages");
+  assert.deepEqual(seen, ["a", "bc", "déx"]);
+  // One byte more, each frame small: 1009, nothing applied.
+  seen = [];
+  exact.socket.send("B2:ma3:mbc4:mdéé");
+  const closed = await within(exact.closed, 2000, "the close");
+  assert.equal(closed.code, 1009);
+  assert.match(closed.reason, /message larger than 16 bytes/);
+  assert.deepEqual(seen, []);
+  // A plain client has no frames: B… is its text.
+  const plain = await TestClient.open(served.url);
+  plain.socket.send("B2:ma");
+  await until(() => seen.length === 1, 2000, "the plain message");
+  assert.deepEqual(seen, ["B2:ma"]);
+  await served.close();
+  await plain.closed;
 });

@@ -198,6 +198,9 @@ type client struct {
 	closeCode int
 	// noticeCode: the code of the server's close notice (framed), 0 when none came.
 	noticeCode int
+	// batchMax: the hello's "batch", the largest `B` frame the server takes from a client (framed;
+	// 0 when the hello has none: then no `B` is sent). Set before ready is closed.
+	batchMax int
 }
 
 type runner struct {
@@ -338,6 +341,9 @@ func (r *runner) read(c *client) {
 		case len(buf) > 0 && buf[0] == 'h' && op == websocket.TextMessage:
 			if !helloSeen {
 				helloSeen = true
+				if n, ok := jsonInt(buf[1:], `"batch":`); ok {
+					c.batchMax = int(n)
+				}
 				close(c.ready)
 			}
 		default:
@@ -722,6 +728,58 @@ func (c *client) appendFrame(dst []byte, opcode byte, payload []byte) []byte {
 		body[i] ^= byte(key >> (8 * (i & 3)))
 	}
 	return dst
+}
+
+// batcher coalesces the text frames a publisher has ready at once into `B` frames of at most max
+// bytes (docs/protocol.md, "Batches of frames"), as the reference client does with what it sends
+// in one turn; a frame left alone goes as itself. The frames are ASCII: UTF-16 units are bytes.
+type batcher struct {
+	max   int
+	body  []byte // the `B` frame being built
+	first int    // where its first frame starts in body, to send one alone
+	n     int    // frames in body
+}
+
+// add puts frame f in the `B` being built, first appending that one to out (masked) when f
+// would take it past max. Returns out.
+func (w *batcher) add(c *client, out, f []byte) []byte {
+	if w.n > 0 && len(w.body)+digits(len(f))+1+len(f) > w.max {
+		out = w.flush(c, out)
+	}
+	if w.n == 0 {
+		w.body = append(w.body[:0], 'B')
+	}
+	w.body = strconv.AppendInt(w.body, int64(len(f)), 10)
+	w.body = append(w.body, ':')
+	if w.n == 0 {
+		w.first = len(w.body)
+	}
+	w.body = append(w.body, f...)
+	w.n++
+	return out
+}
+
+// flush appends what add holds to out as one masked frame: a `B`, or a frame alone as itself.
+func (w *batcher) flush(c *client, out []byte) []byte {
+	switch w.n {
+	case 0:
+		return out
+	case 1:
+		out = c.appendFrame(out, 1, w.body[w.first:])
+	default:
+		out = c.appendFrame(out, 1, w.body)
+	}
+	w.n = 0
+	return out
+}
+
+// digits is the number of decimal digits of n ≥ 0.
+func digits(n int) int {
+	d := 1
+	for ; n >= 10; n /= 10 {
+		d++
+	}
+	return d
 }
 
 // writeFrame sends one frame at once (pongs, `P` answers).

@@ -264,3 +264,44 @@ func min(a, b int) int {
 	}
 	return b
 }
+
+// unmask returns the payloads of the masked client text frames in f (short ones: < 126 bytes).
+func unmask(t *testing.T, f []byte) []string {
+	var out []string
+	for len(f) > 0 {
+		n := int(f[1] & 0x7f)
+		if f[0] != 0x81 || n >= 126 {
+			t.Fatalf("header % x", f[:2])
+		}
+		key, body := f[2:6], make([]byte, n)
+		for i := range body {
+			body[i] = f[6+i] ^ key[i&3]
+		}
+		out = append(out, string(body))
+		f = f[6+n:]
+	}
+	return out
+}
+
+func TestBatcher(t *testing.T) {
+	c := &client{rnd: 12345}
+	w := batcher{max: 20}
+	var out []byte
+	for _, f := range []string{"ma", "mbb", "mccc", "mdddd", "m" + strings.Repeat("x", 30), "me"} {
+		out = w.add(c, out, []byte(f))
+	}
+	out = w.flush(c, out)
+	// B2:ma3:mbb4:mccc is 17 bytes; with 6:mdddd it would be 23 > 20. The 31-byte frame cannot
+	// share a B (nor fit one): it goes alone, as itself; so does the last one.
+	want := []string{"B2:ma3:mbb4:mccc", "mdddd", "m" + strings.Repeat("x", 30), "me"}
+	got := unmask(t, out)
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if out = w.flush(c, nil); len(out) != 0 {
+		t.Fatalf("an empty flush wrote % x", out)
+	}
+	if digits(0) != 1 || digits(9) != 1 || digits(10) != 2 || digits(12345) != 5 {
+		t.Fatal("digits")
+	}
+}

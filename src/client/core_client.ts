@@ -34,6 +34,7 @@ import { Emitter, iterate, type Listener, type MessageMeta } from "./events.ts";
 import { ClientLiveness } from "./liveness.ts";
 import { type CoreOptions, type ResolvedOptions, resolveOptions, resolveUrl } from "./options.ts";
 import { encodeMessage } from "./message.ts";
+import { coalesce } from "./coalesce.ts";
 import { Outbox } from "./outbox.ts";
 import { type Install, NO_HANDLER, type RequestsPart, type RoomsPart } from "./parts.ts";
 import { diffOf } from "./presence.ts";
@@ -612,6 +613,8 @@ export class CoreClient<T, S = T> {
     this.#attempt = 0;
     this.#credentials.attach(hello.expiresAt);
     this.#liveness.watch(hello, this.#options.deadlineSlack);
+    // A hub that takes B frames gets what is sent in one turn as one (the rejoins and the queue below too).
+    if (hello.batch !== undefined) coalesce(ws, hello.batch);
     // Rooms first: what the application queued while offline may be meant for them.
     this.#rooms?.opened((frame) => ws.send(frame));
     this.#requests?.attach(ws, this.#json);

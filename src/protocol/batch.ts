@@ -49,6 +49,16 @@ export function encodeBatch(
 }
 
 /**
+ * Joins whole frames into one `B` frame, in order: `B` + `<length>:<frame>`
+ * for each (the length in UTF-16 code units).
+ */
+export function joinFrames(frames: readonly string[]): string {
+  let frame: string = TAG_FRAMES;
+  for (const item of frames) frame += item.length + ":" + item;
+  return frame;
+}
+
+/**
  * Splits the body of a `b` or `B` frame (the frame without its tag) into
  * its items. Returns a string that says what is wrong instead of an array
  * when the body is malformed (empty, a length that is not 1–15 digits, or a
@@ -56,18 +66,29 @@ export function encodeBatch(
  */
 export function splitBatch(body: string): string[] | string {
   const texts: string[] = [];
-  let at = 0;
-  while (at < body.length) {
-    const colon = body.indexOf(":", at);
-    const digits = colon === -1 ? "" : body.slice(at, colon);
-    if (!/^\d{1,15}$/.test(digits)) {
-      return `malformed batch frame: expected <length>: at offset ${at + 1}`;
-    }
-    const end = colon + 1 + Number(digits);
-    if (end > body.length) return "malformed batch frame: a message runs past the end of the frame";
-    texts.push(body.slice(colon + 1, end));
-    at = end;
+  for (let at = 0; at < body.length;) {
+    const item = batchItem(body, at);
+    if (typeof item === "string") return item;
+    texts.push(body.slice(item.start, item.end));
+    at = item.end;
   }
   if (texts.length === 0) return "empty batch frame";
   return texts;
+}
+
+/**
+ * The item of the body of a `b` or `B` frame that begins at `at`: where its
+ * text starts and ends in `body`, or a string that says what is wrong (a
+ * length that is not 1–15 digits, or a message running past the end). For
+ * reading a batch one item at a time; {@linkcode splitBatch} reads all.
+ */
+export function batchItem(body: string, at: number): { start: number; end: number } | string {
+  const colon = body.indexOf(":", at);
+  const digits = colon === -1 ? "" : body.slice(at, colon);
+  if (!/^\d{1,15}$/.test(digits)) {
+    return `malformed batch frame: expected <length>: at offset ${at + 1}`;
+  }
+  const end = colon + 1 + Number(digits);
+  if (end > body.length) return "malformed batch frame: a message runs past the end of the frame";
+  return { start: colon + 1, end };
 }

@@ -100,7 +100,9 @@ export type ServerFrame =
 
 /**
  * Decodes one frame a client sent: `m` (text or binary), `j`, `l`, `w`, `q`,
- * `a`, `p` or `P`. Every other tag, including the server-only ones, is invalid.
+ * `a`, `p`, `P` or `T`. Every other tag, including the server-only ones, is
+ * invalid. A client's `B` frame is split before (the server's reader): a `B`
+ * here is one inside another, invalid too.
  */
 export function decodeClientFrame(data: string | ArrayBuffer | Uint8Array): ClientFrame {
   if (typeof data !== "string") return decodeBinary(data);
@@ -128,6 +130,8 @@ export function decodeClientFrame(data: string | ArrayBuffer | Uint8Array): Clie
     case TAG_REQUEST:
     case TAG_ANSWER:
       return decodeRequestFrame(data);
+    case TAG_FRAMES:
+      return invalid("a B frame inside a B frame");
     default:
       return controlFrame(data);
   }

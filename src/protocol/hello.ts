@@ -37,6 +37,13 @@ export interface Hello {
    * for an expiring identity); the hub asks for a fresh one before.
    */
   expiresAt?: number;
+  /**
+   * The largest `B` frame (several frames in one, see `docs/protocol.md`)
+   * the server accepts from this client, in UTF-8 bytes with its tag. A
+   * client may send `B` frames only when the hello has this field; a server
+   * without it closes the connection (1002) on one.
+   */
+  batch?: number;
 }
 
 /** Builds the hello frame. */
@@ -72,6 +79,9 @@ export function parseHello(body: string): Hello | string {
   };
   if (typeof hello.expiresAt === "number" && Number.isFinite(hello.expiresAt)) {
     parsed.expiresAt = hello.expiresAt;
+  }
+  if (Number.isSafeInteger(hello.batch) && (hello.batch as number) > 0) {
+    parsed.batch = hello.batch as number;
   }
   return parsed;
 }

@@ -57,7 +57,7 @@ export {
   roomNameProblem,
   type RoomRequest,
 } from "./rooms.ts";
-export { encodeBatch, splitBatch } from "./batch.ts";
+export { batchItem, encodeBatch, joinFrames, splitBatch } from "./batch.ts";
 export {
   type CredentialNotice,
   encodeCredential,

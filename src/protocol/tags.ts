@@ -37,7 +37,10 @@ export const TAG_PONG = "P";
 export const TAG_ERROR = "e";
 /** A close notice: the code and reason of the close that follows. Server to client. */
 export const TAG_CLOSE = "c";
-/** Several tagged text frames coalesced into one, in order. Server to client. */
+/**
+ * Several tagged text frames coalesced into one, in order. Server to client;
+ * client to server too when the hello announces `batch`.
+ */
 export const TAG_FRAMES = "B";
 /** A request to join a room. Client to server. */
 export const TAG_JOIN = "j";

@@ -55,13 +55,13 @@ export interface LifecycleParts {
 /** Registering, unregistering and the final stop. */
 export class Lifecycle {
   readonly #parts: LifecycleParts;
-  readonly #hello: { pingInterval: number; pongTimeout: number };
+  readonly #hello: { pingInterval: number; pongTimeout: number; maxMessageBytes: number };
   readonly #callbacks: LifecycleCallbacks;
 
-  /** `hello` holds the timings announced to framed clients. */
+  /** `hello` holds the timings and the size limit announced to framed clients. */
   constructor(
     parts: LifecycleParts,
-    hello: { pingInterval: number; pongTimeout: number },
+    hello: { pingInterval: number; pongTimeout: number; maxMessageBytes: number },
     callbacks: LifecycleCallbacks,
   ) {
     this.#parts = parts;
@@ -98,6 +98,8 @@ export class Lifecycle {
         user: connection.user ?? null,
         pingInterval: this.#hello.pingInterval,
         pongTimeout: this.#hello.pongTimeout,
+        // A B frame is limited as any frame: maxMessageBytes and its tag (reader.ts).
+        batch: this.#hello.maxMessageBytes + 1,
         ...(connection.credential === undefined
           ? {}
           : { expiresAt: connection.credential.expiresAt }),

@@ -9,6 +9,7 @@
  */
 
 import {
+  batchItem,
   CloseCode,
   decodeClientFrame,
   encodeErrorNotice,
@@ -74,13 +75,12 @@ export function attachReader(connection: Connection, context: ReaderContext): vo
   };
   const limits = context.rateLimit;
   const limiter = limits === undefined ? undefined : new RateLimiter(limits, performance.now());
+  // Size first: a message over maxMessageBytes is closed with 1009, whatever the rate limits say.
+  const limit = context.maxMessageBytes + (connection.framed ? 1 : 0);
   socket.onmessage = (event) => {
     if (!connection.open) return;
     connection.liveness.heard(context.clock.now);
     const raw = event.data as string | ArrayBuffer;
-    const size = typeof raw === "string" ? raw.length : raw.byteLength;
-    // Size first: a message over maxMessageBytes is closed with 1009, whatever the rate limits say.
-    const limit = context.maxMessageBytes + (connection.framed ? 1 : 0);
     if (tooBig(raw, limit)) {
       requestClose(
         push,
@@ -91,6 +91,39 @@ export function attachReader(connection: Connection, context: ReaderContext): vo
       );
       return;
     }
+    if (connection.framed && typeof raw === "string" && raw.charCodeAt(0) === FRAMES) {
+      receiveBatch(raw);
+    } else {
+      receive(raw, false);
+    }
+  };
+
+  /**
+   * A client's `B` frame (as large as any frame may be, so each frame in it
+   * is too): each frame in it is received as if it had come alone, in order,
+   * until one closes the connection or the body turns out malformed. Read
+   * one item at a time, so that a client closed early (past the rate limits)
+   * costs no more than the frames read.
+   */
+  const receiveBatch = (raw: string) => {
+    if (raw.length === 1) return protocolError("empty batch frame");
+    const body = raw.slice(1);
+    for (let at = 0; at < body.length && connection.open;) {
+      const item = batchItem(body, at);
+      if (typeof item === "string") return protocolError(item);
+      receive(body.slice(item.start, item.end), true);
+      at = item.end;
+    }
+  };
+
+  const protocolError = (reason: string) => {
+    logger.debug("wshub: protocol error", { id: connection.id, reason });
+    requestClose(push, connection, CloseCode.ProtocolError, reason, true);
+  };
+
+  /** One frame, alone or from a `B` frame (`batched`): rate limits, decoding, the loop's queue. */
+  const receive = (raw: string | ArrayBuffer, batched: boolean) => {
+    const size = typeof raw === "string" ? raw.length : raw.byteLength;
     if (limiter !== undefined && !limiter.allow(size, performance.now())) {
       limited(connection, limiter, context);
       return;
@@ -148,9 +181,7 @@ export function attachReader(connection: Connection, context: ReaderContext): vo
           push({ type: "answer", connection, answer: frame.answer });
           return;
         case "invalid":
-          logger.debug("wshub: protocol error", { id: connection.id, reason: frame.reason });
-          requestClose(push, connection, CloseCode.ProtocolError, frame.reason, true);
-          return;
+          return protocolError(batched ? `in a B frame: ${frame.reason}` : frame.reason);
       }
     } else {
       data = typeof raw === "string" ? raw : new Uint8Array(raw);
@@ -197,6 +228,9 @@ export function attachReader(connection: Connection, context: ReaderContext): vo
     }
   };
 }
+
+/** The tag of a `B` frame, as a UTF-16 code unit. */
+const FRAMES = 0x42;
 
 /** JSON.parse, typed as a decode. */
 const parseJson = JSON.parse as (data: string | Uint8Array) => unknown;
