@@ -75,13 +75,12 @@ export function attachReader(connection: Connection, context: ReaderContext): vo
   };
   const limits = context.rateLimit;
   const limiter = limits === undefined ? undefined : new RateLimiter(limits, performance.now());
-  // Size first: a message over maxMessageBytes is closed with 1009, whatever the rate limits say.
-  const limit = context.maxMessageBytes + (connection.framed ? 1 : 0);
   socket.onmessage = (event) => {
     if (!connection.open) return;
     connection.liveness.heard(context.clock.now);
     const raw = event.data as string | ArrayBuffer;
-    if (tooBig(raw, limit)) {
+    // Size first: a message over maxMessageBytes is closed with 1009, whatever the rate limits say.
+    if (tooBig(raw, context.maxMessageBytes + (connection.framed ? 1 : 0))) {
       requestClose(
         push,
         connection,
@@ -92,141 +91,161 @@ export function attachReader(connection: Connection, context: ReaderContext): vo
       return;
     }
     if (connection.framed && typeof raw === "string" && raw.charCodeAt(0) === FRAMES) {
-      receiveBatch(raw);
+      receiveBatch(connection, context, limiter, raw);
     } else {
-      receive(raw, false);
+      receive(connection, context, limiter, raw, false);
     }
   };
+}
 
-  /**
-   * A client's `B` frame (as large as any frame may be, so each frame in it
-   * is too): each frame in it is received as if it had come alone, in order,
-   * until one closes the connection or the body turns out malformed. Read
-   * one item at a time, so that a client closed early (past the rate limits)
-   * costs no more than the frames read.
-   */
-  const receiveBatch = (raw: string) => {
-    if (raw.length === 1) return protocolError("empty batch frame");
-    const body = raw.slice(1);
-    for (let at = 0; at < body.length && connection.open;) {
-      const item = batchItem(body, at);
-      if (typeof item === "string") return protocolError(item);
-      receive(body.slice(item.start, item.end), true);
-      at = item.end;
-    }
-  };
+// The functions below are the reader's, shared by every connection: closures made per connection
+// would cost each of them memory (the idle-memory budget of docs/benchmarks.md).
 
-  const protocolError = (reason: string) => {
-    logger.debug("wshub: protocol error", { id: connection.id, reason });
-    requestClose(push, connection, CloseCode.ProtocolError, reason, true);
-  };
+/**
+ * A client's `B` frame (as large as any frame may be, so each frame in it
+ * is too): each frame in it is received as if it had come alone, in order,
+ * until one closes the connection or the body turns out malformed. Read
+ * one item at a time, so that a client closed early (past the rate limits)
+ * costs no more than the frames read.
+ */
+function receiveBatch(
+  connection: Connection,
+  context: ReaderContext,
+  limiter: RateLimiter | undefined,
+  raw: string,
+): void {
+  if (raw.length === 1) return protocolError(connection, context, "empty batch frame");
+  const body = raw.slice(1);
+  for (let at = 0; at < body.length && connection.open;) {
+    const item = batchItem(body, at);
+    if (typeof item === "string") return protocolError(connection, context, item);
+    receive(connection, context, limiter, body.slice(item.start, item.end), true);
+    at = item.end;
+  }
+}
 
-  /** One frame, alone or from a `B` frame (`batched`): rate limits, decoding, the loop's queue. */
-  const receive = (raw: string | ArrayBuffer, batched: boolean) => {
-    const size = typeof raw === "string" ? raw.length : raw.byteLength;
-    if (limiter !== undefined && !limiter.allow(size, performance.now())) {
-      limited(connection, limiter, context);
-      return;
-    }
-    let data: string | Uint8Array;
-    let request: number | undefined;
-    if (connection.framed) {
-      const frame = decodeClientFrame(raw);
-      switch (frame.kind) {
-        case "message":
-          data = frame.data;
-          break;
-        case "ping":
-          connection.writer.sendControl(encodePong(frame.token));
-          return;
-        case "pong":
-          connection.liveness.pong(frame.token);
-          return;
-        case "join": {
-          const { id, room, since, history, presence } = frame.request;
-          push({ type: "joinRequest", connection, id, room, ask: { since, history, presence } });
+/** Closes `connection` with 1002 and `reason`. */
+function protocolError(connection: Connection, context: ReaderContext, reason: string): void {
+  context.logger.debug("wshub: protocol error", { id: connection.id, reason });
+  requestClose(context.push, connection, CloseCode.ProtocolError, reason, true);
+}
+
+/** One frame, alone or from a `B` frame (`batched`): rate limits, decoding, the loop's queue. */
+function receive(
+  connection: Connection,
+  context: ReaderContext,
+  limiter: RateLimiter | undefined,
+  raw: string | ArrayBuffer,
+  batched: boolean,
+): void {
+  const push = context.push;
+  const size = typeof raw === "string" ? raw.length : raw.byteLength;
+  if (limiter !== undefined && !limiter.allow(size, performance.now())) {
+    limited(connection, limiter, context);
+    return;
+  }
+  let data: string | Uint8Array;
+  let request: number | undefined;
+  if (connection.framed) {
+    const frame = decodeClientFrame(raw);
+    switch (frame.kind) {
+      case "message":
+        data = frame.data;
+        break;
+      case "ping":
+        connection.writer.sendControl(encodePong(frame.token));
+        return;
+      case "pong":
+        connection.liveness.pong(frame.token);
+        return;
+      case "join": {
+        const { id, room, since, history, presence } = frame.request;
+        push({ type: "joinRequest", connection, id, room, ask: { since, history, presence } });
+        return;
+      }
+      case "credential":
+        if (!connection.json) {
+          // Expiring credentials are wshub.v2 only: a v1 client never sends T.
+          requestClose(
+            push,
+            connection,
+            CloseCode.ProtocolError,
+            "a credential frame (T) needs wshub.v2",
+            true,
+          );
           return;
         }
-        case "credential":
-          if (!connection.json) {
-            // Expiring credentials are wshub.v2 only: a v1 client never sends T.
-            requestClose(
-              push,
-              connection,
-              CloseCode.ProtocolError,
-              "a credential frame (T) needs wshub.v2",
-              true,
-            );
-            return;
-          }
-          push({ type: "credential", connection, token: frame.token });
-          return;
-        case "who":
-          push({
-            type: "presenceQuery",
-            connection,
-            id: frame.query.id,
-            room: frame.query.room,
-            counts: frame.query.counts === true,
-          });
-          return;
-        case "leave":
-          push({ type: "leave", connection, room: frame.request.room, id: frame.request.id });
-          return;
-        case "request":
-          data = frame.request.text;
-          request = frame.request.id;
-          break;
-        case "answer":
-          push({ type: "answer", connection, answer: frame.answer });
-          return;
-        case "invalid":
-          return protocolError(batched ? `in a B frame: ${frame.reason}` : frame.reason);
-      }
-    } else {
-      data = typeof raw === "string" ? raw : new Uint8Array(raw);
+        push({ type: "credential", connection, token: frame.token });
+        return;
+      case "who":
+        push({
+          type: "presenceQuery",
+          connection,
+          id: frame.query.id,
+          room: frame.query.room,
+          counts: frame.query.counts === true,
+        });
+        return;
+      case "leave":
+        push({ type: "leave", connection, room: frame.request.room, id: frame.request.id });
+        return;
+      case "request":
+        data = frame.request.text;
+        request = frame.request.id;
+        break;
+      case "answer":
+        push({ type: "answer", connection, answer: frame.answer });
+        return;
+      case "invalid":
+        return protocolError(
+          connection,
+          context,
+          batched ? `in a B frame: ${frame.reason}` : frame.reason,
+        );
     }
-    if (typeof data !== "string" && !context.acceptBinary) {
+  } else {
+    data = typeof raw === "string" ? raw : new Uint8Array(raw);
+  }
+  if (typeof data !== "string" && !context.acceptBinary) {
+    requestClose(
+      push,
+      connection,
+      CloseCode.UnsupportedData,
+      "binary messages are not accepted",
+      true,
+    );
+    return;
+  }
+  let message: unknown = data;
+  // The application's decode, if any; from a wshub.v2 client, whose texts are JSON, JSON.parse.
+  const decode = context.decode ??
+    (connection.json && typeof data === "string" ? parseJson : undefined);
+  if (decode !== undefined) {
+    try {
+      message = decode(data);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      context.report(
+        new Error(`Could not decode a message from client ${connection.id}: ${reason}`, {
+          cause: error,
+        }),
+        connection,
+      );
       requestClose(
         push,
         connection,
-        CloseCode.UnsupportedData,
-        "binary messages are not accepted",
+        CloseCode.InvalidPayload,
+        "message could not be decoded",
         true,
       );
       return;
     }
-    let message: unknown = data;
-    // The application's decode, if any; from a wshub.v2 client, whose texts are JSON, JSON.parse.
-    const decode = context.decode ??
-      (connection.json && typeof data === "string" ? parseJson : undefined);
-    if (decode !== undefined) {
-      try {
-        message = decode(data);
-      } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
-        context.report(
-          new Error(`Could not decode a message from client ${connection.id}: ${reason}`, {
-            cause: error,
-          }),
-          connection,
-        );
-        requestClose(
-          push,
-          connection,
-          CloseCode.InvalidPayload,
-          "message could not be decoded",
-          true,
-        );
-        return;
-      }
-    }
-    if (request !== undefined) {
-      push({ type: "inboundRequest", connection, id: request, message, bytes: size });
-    } else {
-      push({ type: "message", connection, message, bytes: size });
-    }
-  };
+  }
+  if (request !== undefined) {
+    push({ type: "inboundRequest", connection, id: request, message, bytes: size });
+  } else {
+    push({ type: "message", connection, message, bytes: size });
+  }
 }
 
 /** The tag of a `B` frame, as a UTF-16 code unit. */
