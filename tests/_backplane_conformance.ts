@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { delay, nextEvent, TestClient, until } from "./_helpers.ts";
-import { framed, HubNode, startNodes, teardown, upAll } from "./_cluster.ts";
+import { closeAll, framed, HubNode, startNodes, teardown, upAll } from "./_cluster.ts";
 
 /** A bus server started for one test (testing/redis.ts, testing/nats.ts). */
 export interface BusServer {
@@ -46,10 +46,6 @@ export interface BusUnderTest<S extends BusServer> {
   expectedSubscriptions(nodes: readonly HubNode[], members: readonly Membership[]): string[];
   /** More checks once every member left, when the bus keeps more than subscriptions. */
   afterEmptied?(server: S, nodes: readonly HubNode[]): Promise<void>;
-}
-
-async function closeAll(clients: ReturnType<typeof framed>[]): Promise<void> {
-  await Promise.all(clients.map(({ client }) => client.close().catch(() => undefined)));
 }
 
 /** Registers the tests every backplane must pass, on `bus`. */

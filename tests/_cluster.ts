@@ -132,6 +132,11 @@ export function framed(url: string) {
   return { client, got, presence, diffs };
 }
 
+/** Closes every client of {@linkcode framed}, whatever state it is in. */
+export async function closeAll(clients: ReturnType<typeof framed>[]): Promise<void> {
+  await Promise.all(clients.map(({ client }) => client.close().catch(() => undefined)));
+}
+
 /** Starts `count` hub processes on the bus at `url` and waits until each one's backplane is up. */
 export async function startNodes(
   url: string | string[],

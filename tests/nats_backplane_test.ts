@@ -11,17 +11,13 @@ import { delay, serveHub, TestClient, until, within } from "./_helpers.ts";
 import { type Backplane, Hub, type PresenceEvent } from "../mod.ts";
 import { NatsBackplane } from "../src/nats/mod.ts";
 import { MAX_ESCAPED, token } from "../src/nats/subjects.ts";
-import { framed, type HubNode, startNodes, teardown, upAll } from "./_cluster.ts";
+import { closeAll, framed, type HubNode, startNodes, teardown, upAll } from "./_cluster.ts";
 import { backplaneConformance } from "./_backplane_conformance.ts";
 import { type NatsServer, natsTest, startNats } from "../testing/nats.ts";
 
 async function natsCluster(count: number, options: { presenceTtl?: number } = {}) {
   const nats = await startNats();
   return { nats, nodes: await startNodes(nats.url, count, options) };
-}
-
-async function closeAll(clients: ReturnType<typeof framed>[]): Promise<void> {
-  await Promise.all(clients.map((c) => c.client.close().catch(() => undefined)));
 }
 
 type Entry = { user: string; connections: number };
